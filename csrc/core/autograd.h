@@ -1,0 +1,120 @@
+/*
+ * scorch core: reverse-mode autograd.
+ *
+ * A node hangs off the tensor an op produced (t->grad_fn); its edges point
+ * at the nodes of the op's inputs, or straight at the input tensor when that
+ * input is a leaf that requires grad.  There is no global tape, so nested
+ * sc_grad calls work.  Backward formulas are written with the same public,
+ * differentiable ops; run with recording on (create_graph) they build a new
+ * graph that can be differentiated again.
+ */
+#ifndef SC_AUTOGRAD_H
+#define SC_AUTOGRAD_H
+
+#include "tensor.h"
+
+#define SC_NODE_MAX_SAVED 4
+
+typedef struct sc_edge {
+  struct sc_node *node; /* producing node of a non-leaf input, or NULL */
+  sc_tensor *leaf;      /* the input itself when it is a grad-requiring leaf */
+  int ndim;             /* input's shape, for formulas that need it */
+  int64_t shape[SC_MAX_DIMS];
+  sc_dtype dtype;
+} sc_edge;
+
+typedef struct sc_node sc_node;
+
+/* Computes input gradients from the output gradient g.  need[i] says whether
+   input i's gradient is wanted; gin[i] receives a new tensor or NULL. */
+typedef int (*sc_backward_fn)(sc_node *n, sc_tensor *g, const int *need,
+                              sc_tensor **gin);
+
+typedef struct sc_opdef {
+  const char *name;
+  sc_backward_fn backward; /* NULL: not differentiable */
+} sc_opdef;
+
+struct sc_node {
+  int refcount;
+  int op;        /* index into the op table */
+  int nin;
+  sc_edge *edges;
+  int nsaved;
+  int released;  /* saved tensors freed after a backward without retain */
+  sc_tensor *saved[SC_NODE_MAX_SAVED];
+  uint32_t saved_version[SC_NODE_MAX_SAVED];
+  int saved_is_output[SC_NODE_MAX_SAVED];
+  /* op parameters */
+  double f[4];
+  int64_t i[2 * SC_MAX_DIMS + 4];
+  int64_t *index; /* index_select indices, owned */
+  int64_t nindex;
+  /* out shape, for formulas that need it */
+  int out_ndim;
+  int64_t out_shape[SC_MAX_DIMS];
+  /* scratch used by one backward pass */
+  uint64_t epoch;
+  int deps;
+  int needed;
+  sc_tensor *acc;
+};
+
+/* ---- the op table ------------------------------------------------------ */
+#define SC_OP_LIST(X)                                                        \
+  X(neg) X(exp) X(log) X(sqrt) X(abs) X(tanh) X(sigmoid) X(relu) X(silu)     \
+  X(softplus) X(sin) X(cos) X(sign) X(square) X(rsqrt) X(log1p) X(expm1)     \
+  X(silu_grad) X(step)                                                       \
+  X(add) X(sub) X(mul) X(div) X(pow) X(maximum) X(minimum)                   \
+  X(add_scalar) X(sub_scalar) X(mul_scalar) X(div_scalar) X(pow_scalar)      \
+  X(maximum_scalar) X(minimum_scalar)                                        \
+  X(where) X(clamp)                                                          \
+  X(sum) X(max) X(min)                           \
+  X(view) X(transpose) X(permute) X(expand) X(narrow) X(select)             \
+  X(alias) X(contiguous) X(to_dtype) X(cat) X(index_select) X(sum_to)        \
+  X(narrow_backward) X(index_add) X(matmul)
+
+typedef enum {
+#define SC_OP_ENUM(name) SC_OP_##name,
+  SC_OP_LIST(SC_OP_ENUM)
+#undef SC_OP_ENUM
+  SC_NUM_OPS
+} sc_op_id;
+
+extern const sc_opdef sc_ops[SC_NUM_OPS];
+int sc_op_count(void);
+const char *sc_op_name(int op);
+/* Registers backward functions; each ops file provides its own. */
+sc_backward_fn sc_backward_of(int op);
+
+/* ---- recording ------------------------------------------------------------ */
+int sc_grad_enabled(void);
+int sc_set_grad_enabled(int on); /* returns previous */
+
+/* If recording is on and an input requires grad, creates the node for `out`
+   (sets out->grad_fn and out->requires_grad) and returns it in *node;
+   otherwise *node = NULL.  Returns -1 (with error set) on failure. */
+int sc_record(int op, sc_tensor *out, int nin, sc_tensor *const *in,
+              sc_node **node);
+/* Saves a tensor for backward.  `is_output` saves out without a reference
+   cycle: it is re-linked to this node when unpacked. */
+int sc_save(sc_node *n, sc_tensor *t, int is_output);
+/* Unpacks saved tensor k (new reference), checking it was not modified in
+   place since; NULL + error otherwise. */
+sc_tensor *sc_unpack(sc_node *n, int k);
+
+void sc_node_retain(sc_node *n);
+void sc_node_release(sc_node *n); /* iterative: long chains are fine */
+
+/* ---- running backward --------------------------------------------------- */
+/* Accumulates d(sum_k <outs[k], gouts[k]>)/d(leaf) into every leaf's ->grad.
+   gouts[k] may be NULL for scalar outputs (taken as 1). */
+int sc_backward(int nout, sc_tensor **outs, sc_tensor **gouts,
+                int retain_graph, int create_graph);
+/* Returns gradients w.r.t. `ins` in res[] (new refs; NULL where unused and
+   allow_unused).  Leaves' ->grad are not touched. */
+int sc_grad(int nout, sc_tensor **outs, sc_tensor **gouts, int nin,
+            sc_tensor **ins, sc_tensor **res, int retain_graph,
+            int create_graph, int allow_unused);
+
+#endif

@@ -1,0 +1,884 @@
+/*
+ * scorch core: elementwise ops.  Each op's kernel and its backward formula
+ * live together; backward formulas use only differentiable ops.
+ */
+#include "autograd.h"
+#include "internal.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ---- kernels ------------------------------------------------------------------- */
+
+/* One loop per (op, dtype); `x` is the input element.  The float versions
+   call the float libm functions so float32 stays float32 throughout. */
+#define UNARY_OPS(X, T, F)                                                   \
+  X(NEG, -x)                                                                 \
+  X(EXP, F(exp)(x))                                                          \
+  X(LOG, F(log)(x))                                                          \
+  X(SQRT, F(sqrt)(x))                                                        \
+  X(ABS, F(fabs)(x))                                                         \
+  X(TANH, F(tanh)(x))                                                        \
+  X(SIGMOID, (T)1 / ((T)1 + F(exp)(-x)))                                     \
+  X(RELU, x > 0 ? x : (T)0)                                                  \
+  X(SILU, x / ((T)1 + F(exp)(-x)))                                           \
+  X(SOFTPLUS, x > 20 ? x : F(log1p)(F(exp)(x)))                              \
+  X(SIN, F(sin)(x))                                                          \
+  X(COS, F(cos)(x))                                                          \
+  X(SIGN, (T)((x > 0) - (x < 0)))                                            \
+  X(SQUARE, x * x)                                                           \
+  X(RSQRT, (T)1 / F(sqrt)(x))                                                \
+  X(LOG1P, F(log1p)(x))                                                      \
+  X(EXPM1, F(expm1)(x))                                                      \
+  X(SILU_GRAD, silu_grad_##T(x))                                             \
+  X(STEP, x > 0 ? (T)1 : (T)0)
+
+#define FN_float(fn) fn##f
+#define FN_double(fn) fn
+
+static inline float silu_grad_float(float x) {
+  float s = 1.0f / (1.0f + expf(-x));
+  return s * (1.0f + x * (1.0f - s));
+}
+static inline double silu_grad_double(double x) {
+  double s = 1.0 / (1.0 + exp(-x));
+  return s * (1.0 + x * (1.0 - s));
+}
+
+#define UNARY_LOOP(T, NAME, EXPR)                                             \
+  static void un_##NAME##_##T(int64_t n, char **p, const int64_t *s, void *c) { \
+    (void)c;                                                                  \
+    if (s[0] == sizeof(T) && s[1] == sizeof(T)) {                             \
+      T *restrict yy = (T *)p[0];                                             \
+      const T *restrict xx = (const T *)p[1];                                 \
+      for (int64_t i = 0; i < n; i++) {                                       \
+        T x = xx[i];                                                          \
+        yy[i] = (EXPR);                                                       \
+      }                                                                       \
+    } else {                                                                  \
+      for (int64_t i = 0; i < n; i++) {                                       \
+        T x = *(const T *)(p[1] + i * s[1]);                                  \
+        *(T *)(p[0] + i * s[0]) = (EXPR);                                     \
+      }                                                                       \
+    }                                                                         \
+  }
+
+#define UN_F(NAME, EXPR) UNARY_LOOP(float, NAME, EXPR)
+#define UN_D(NAME, EXPR) UNARY_LOOP(double, NAME, EXPR)
+UNARY_OPS(UN_F, float, FN_float)
+UNARY_OPS(UN_D, double, FN_double)
+
+static const sc_loop_fn unary_loops[2][SC_NUM_UNARY] = {
+#define UN_ROW_F(NAME, EXPR) [SC_##NAME] = un_##NAME##_float,
+#define UN_ROW_D(NAME, EXPR) [SC_##NAME] = un_##NAME##_double,
+    {UNARY_OPS(UN_ROW_F, float, FN_float)},
+    {UNARY_OPS(UN_ROW_D, double, FN_double)},
+};
+
+static const char *const unary_names[SC_NUM_UNARY] = {
+#define UN_NAME(NAME, EXPR) [SC_##NAME] = #NAME,
+    UNARY_OPS(UN_NAME, float, FN_float)};
+
+const char *sc_unary_name(sc_unary_op op) { return unary_names[op]; }
+
+#define BINARY_OPS(X, T, F)                                                  \
+  X(ADD, a + b)                                                              \
+  X(SUB, a - b)                                                              \
+  X(MUL, a * b)                                                              \
+  X(DIV, a / b)                                                              \
+  X(POW, F(pow)(a, b))                                                       \
+  X(MAXIMUM, a > b || a != a ? a : b)                                        \
+  X(MINIMUM, a < b || a != a ? a : b)                                        \
+  X(GT, (T)(a > b))                                                          \
+  X(LT, (T)(a < b))                                                          \
+  X(GE, (T)(a >= b))                                                         \
+  X(LE, (T)(a <= b))                                                         \
+  X(EQ, (T)(a == b))                                                         \
+  X(NE, (T)(a != b))
+
+/* Operand 0 is the result; operands 1 and 2 the inputs.  A scalar operand
+   is passed through ctx with stride 0 instead. */
+#define BINARY_LOOP(T, NAME, EXPR)                                            \
+  static void bi_##NAME##_##T(int64_t n, char **p, const int64_t *s, void *c) { \
+    (void)c;                                                                  \
+    if (s[0] == sizeof(T) && s[1] == sizeof(T) && s[2] == sizeof(T)) {        \
+      T *restrict yy = (T *)p[0];                                             \
+      const T *restrict aa = (const T *)p[1], *restrict bb = (const T *)p[2]; \
+      for (int64_t i = 0; i < n; i++) {                                       \
+        T a = aa[i], b = bb[i];                                               \
+        yy[i] = (EXPR);                                                       \
+      }                                                                       \
+    } else if (s[0] == sizeof(T) && s[1] == sizeof(T) && s[2] == 0) {         \
+      T *restrict yy = (T *)p[0];                                             \
+      const T *restrict aa = (const T *)p[1];                                 \
+      const T b = *(const T *)p[2];                                           \
+      for (int64_t i = 0; i < n; i++) {                                       \
+        T a = aa[i];                                                          \
+        yy[i] = (EXPR);                                                       \
+      }                                                                       \
+    } else {                                                                  \
+      for (int64_t i = 0; i < n; i++) {                                       \
+        T a = *(const T *)(p[1] + i * s[1]), b = *(const T *)(p[2] + i * s[2]); \
+        *(T *)(p[0] + i * s[0]) = (EXPR);                                     \
+      }                                                                       \
+    }                                                                         \
+  }
+
+#define BI_F(NAME, EXPR) BINARY_LOOP(float, NAME, EXPR)
+#define BI_D(NAME, EXPR) BINARY_LOOP(double, NAME, EXPR)
+BINARY_OPS(BI_F, float, FN_float)
+BINARY_OPS(BI_D, double, FN_double)
+
+static const sc_loop_fn binary_loops[2][SC_NUM_BINARY] = {
+#define BI_ROW_F(NAME, EXPR) [SC_##NAME] = bi_##NAME##_float,
+#define BI_ROW_D(NAME, EXPR) [SC_##NAME] = bi_##NAME##_double,
+    {BINARY_OPS(BI_ROW_F, float, FN_float)},
+    {BINARY_OPS(BI_ROW_D, double, FN_double)},
+};
+
+static const char *const binary_names[SC_NUM_BINARY] = {
+#define BI_NAME(NAME, EXPR) [SC_##NAME] = #NAME,
+    BINARY_OPS(BI_NAME, float, FN_float)};
+
+const char *sc_binary_name(sc_binary_op op) { return binary_names[op]; }
+
+static const char *lower_name(const char *upper, char *buf) {
+  int i = 0;
+  for (; upper[i] && i < 31; i++)
+    buf[i] = (char)(upper[i] >= 'A' && upper[i] <= 'Z' ? upper[i] + 32 : upper[i]);
+  buf[i] = 0;
+  return buf;
+}
+
+/* ---- forward ------------------------------------------------------------------------ */
+
+static const int unary_opid[SC_NUM_UNARY] = {
+    [SC_NEG] = SC_OP_neg, [SC_EXP] = SC_OP_exp, [SC_LOG] = SC_OP_log,
+    [SC_SQRT] = SC_OP_sqrt, [SC_ABS] = SC_OP_abs, [SC_TANH] = SC_OP_tanh,
+    [SC_SIGMOID] = SC_OP_sigmoid, [SC_RELU] = SC_OP_relu,
+    [SC_SILU] = SC_OP_silu, [SC_SOFTPLUS] = SC_OP_softplus,
+    [SC_SIN] = SC_OP_sin, [SC_COS] = SC_OP_cos, [SC_SIGN] = SC_OP_sign,
+    [SC_SQUARE] = SC_OP_square, [SC_RSQRT] = SC_OP_rsqrt,
+    [SC_LOG1P] = SC_OP_log1p, [SC_EXPM1] = SC_OP_expm1,
+    [SC_SILU_GRAD] = SC_OP_silu_grad, [SC_STEP] = SC_OP_step};
+
+/* Whether the backward formula reads the output rather than the input. */
+static int saves_output(sc_unary_op op) {
+  return op == SC_EXP || op == SC_SQRT || op == SC_TANH || op == SC_SIGMOID ||
+         op == SC_RSQRT || op == SC_EXPM1;
+}
+
+static sc_tensor *unary_kernel(sc_unary_op op, sc_tensor *x) {
+  sc_tensor *y = sc_empty(x->ndim, x->shape, x->dtype);
+  if (!y) return NULL;
+  sc_tensor *ops[2] = {y, x};
+  sc_foreach(2, ops, unary_loops[x->dtype][op], NULL);
+  return y;
+}
+
+sc_tensor *sc_unary(sc_unary_op op, sc_tensor *x) {
+  if ((unsigned)op >= SC_NUM_UNARY) {
+    sc_set_error("unary: unknown op %d", (int)op);
+    return NULL;
+  }
+  sc_tensor *y = unary_kernel(op, x);
+  if (!y) return NULL;
+  sc_node *n;
+  if (sc_record(unary_opid[op], y, 1, &x, &n) ||
+      (n && sc_save(n, saves_output(op) ? y : x, saves_output(op)))) {
+    sc_release(y);
+    return NULL;
+  }
+  return y;
+}
+
+/* Kernel only: a op b with broadcasting, no recording. */
+static sc_tensor *binary_kernel(sc_binary_op op, sc_tensor *a, sc_tensor *b) {
+  char nm[32];
+  if (a->dtype != b->dtype) {
+    sc_set_error("%s: dtypes %s and %s do not match (convert one with "
+                 ":float() or :double())", lower_name(binary_names[op], nm),
+                 sc_dtype_name(a->dtype), sc_dtype_name(b->dtype));
+    return NULL;
+  }
+  if (sc_same_shape(a, b) && sc_is_contiguous(a) && sc_is_contiguous(b)) {
+    /* the common case, with no views to build */
+    sc_tensor *y = sc_empty(a->ndim, a->shape, a->dtype);
+    if (!y) return NULL;
+    sc_tensor *ops[3] = {y, a, b};
+    sc_foreach(3, ops, binary_loops[a->dtype][op], NULL);
+    return y;
+  }
+  int nd;
+  int64_t shape[SC_MAX_DIMS];
+  if (sc_broadcast_shape(lower_name(binary_names[op], nm), a->ndim, a->shape,
+                         b->ndim, b->shape, &nd, shape))
+    return NULL;
+  sc_tensor *y = sc_empty(nd, shape, a->dtype);
+  sc_tensor *ea = y ? sc_raw_expand(a, nd, shape) : NULL;
+  sc_tensor *eb = ea ? sc_raw_expand(b, nd, shape) : NULL;
+  if (!eb) {
+    sc_release(y);
+    sc_release(ea);
+    return NULL;
+  }
+  sc_tensor *ops[3] = {y, ea, eb};
+  sc_foreach(3, ops, binary_loops[a->dtype][op], NULL);
+  sc_release(ea);
+  sc_release(eb);
+  return y;
+}
+
+static const int binary_opid[SC_NUM_BINARY] = {
+    [SC_ADD] = SC_OP_add, [SC_SUB] = SC_OP_sub, [SC_MUL] = SC_OP_mul,
+    [SC_DIV] = SC_OP_div, [SC_POW] = SC_OP_pow, [SC_MAXIMUM] = SC_OP_maximum,
+    [SC_MINIMUM] = SC_OP_minimum, [SC_GT] = -1, [SC_LT] = -1, [SC_GE] = -1,
+    [SC_LE] = -1, [SC_EQ] = -1, [SC_NE] = -1};
+
+sc_tensor *sc_binary(sc_binary_op op, sc_tensor *a, sc_tensor *b) {
+  if ((unsigned)op >= SC_NUM_BINARY) {
+    sc_set_error("binary: unknown op %d", (int)op);
+    return NULL;
+  }
+  sc_tensor *y = binary_kernel(op, a, b);
+  if (!y || binary_opid[op] < 0) return y; /* comparisons have no gradient */
+  sc_tensor *in[2] = {a, b};
+  sc_node *n;
+  int rc = sc_record(binary_opid[op], y, 2, in, &n);
+  if (rc == 0 && n && op != SC_ADD && op != SC_SUB)
+    rc = sc_save(n, a, 0) || sc_save(n, b, 0);
+  if (rc) {
+    sc_release(y);
+    return NULL;
+  }
+  return y;
+}
+
+static const int scalar_opid[SC_NUM_BINARY] = {
+    [SC_ADD] = SC_OP_add_scalar, [SC_SUB] = SC_OP_sub_scalar,
+    [SC_MUL] = SC_OP_mul_scalar, [SC_DIV] = SC_OP_div_scalar,
+    [SC_POW] = SC_OP_pow_scalar, [SC_MAXIMUM] = SC_OP_maximum_scalar,
+    [SC_MINIMUM] = SC_OP_minimum_scalar, [SC_GT] = -1, [SC_LT] = -1,
+    [SC_GE] = -1, [SC_LE] = -1, [SC_EQ] = -1, [SC_NE] = -1};
+
+sc_tensor *sc_binary_scalar(sc_binary_op op, sc_tensor *a, double s,
+                            int reversed) {
+  if ((unsigned)op >= SC_NUM_BINARY) {
+    sc_set_error("binary: unknown op %d", (int)op);
+    return NULL;
+  }
+  /* a stack scalar with stride 0 stands in for a broadcast tensor */
+  union { float f; double d; } v;
+  if (a->dtype == SC_FLOAT64) v.d = s; else v.f = (float)s;
+  sc_storage st = {1, 0, sizeof v, &v};
+  sc_tensor sv;
+  memset(&sv, 0, sizeof sv);
+  sv.refcount = 1;
+  sv.dtype = a->dtype;
+  sv.ndim = a->ndim;
+  sv.numel = a->numel;
+  memcpy(sv.shape, a->shape, sizeof sv.shape);
+  sv.storage = &st;
+  sc_tensor *y = sc_empty(a->ndim, a->shape, a->dtype);
+  if (!y) return NULL;
+  sc_tensor *ops[3] = {y, reversed ? &sv : a, reversed ? a : &sv};
+  sc_foreach(3, ops, binary_loops[a->dtype][op], NULL);
+  if (scalar_opid[op] < 0) return y;
+  sc_node *n;
+  int rc = sc_record(scalar_opid[op], y, 1, &a, &n);
+  if (rc == 0 && n) {
+    n->f[0] = s;
+    n->i[0] = reversed;
+    if (op == SC_DIV || op == SC_POW || op == SC_MAXIMUM || op == SC_MINIMUM)
+      rc = sc_save(n, a, 0);
+    if (rc == 0 && (op == SC_DIV || op == SC_POW) && reversed)
+      rc = sc_save(n, y, 1);
+  }
+  if (rc) {
+    sc_release(y);
+    return NULL;
+  }
+  return y;
+}
+
+/* cond ? a : b elementwise; `cond` nonzero means true.  Broadcasts all. */
+static void where_loop_f(int64_t n, char **p, const int64_t *s, void *c) {
+  (void)c;
+  for (int64_t i = 0; i < n; i++) {
+    float cv = *(const float *)(p[1] + i * s[1]);
+    *(float *)(p[0] + i * s[0]) = cv != 0 ? *(const float *)(p[2] + i * s[2])
+                                          : *(const float *)(p[3] + i * s[3]);
+  }
+}
+static void where_loop_d(int64_t n, char **p, const int64_t *s, void *c) {
+  (void)c;
+  for (int64_t i = 0; i < n; i++) {
+    double cv = *(const double *)(p[1] + i * s[1]);
+    *(double *)(p[0] + i * s[0]) = cv != 0 ? *(const double *)(p[2] + i * s[2])
+                                           : *(const double *)(p[3] + i * s[3]);
+  }
+}
+
+sc_tensor *sc_where(sc_tensor *cond, sc_tensor *a, sc_tensor *b) {
+  if (a->dtype != b->dtype || cond->dtype != a->dtype) {
+    sc_set_error("where: dtypes %s, %s and %s do not match",
+                 sc_dtype_name(cond->dtype), sc_dtype_name(a->dtype),
+                 sc_dtype_name(b->dtype));
+    return NULL;
+  }
+  int n1, nd;
+  int64_t s1[SC_MAX_DIMS], shape[SC_MAX_DIMS];
+  if (sc_broadcast_shape("where", a->ndim, a->shape, b->ndim, b->shape, &n1, s1) ||
+      sc_broadcast_shape("where", cond->ndim, cond->shape, n1, s1, &nd, shape))
+    return NULL;
+  sc_tensor *y = sc_empty(nd, shape, a->dtype);
+  sc_tensor *ec = y ? sc_raw_expand(cond, nd, shape) : NULL;
+  sc_tensor *ea = ec ? sc_raw_expand(a, nd, shape) : NULL;
+  sc_tensor *eb = ea ? sc_raw_expand(b, nd, shape) : NULL;
+  if (!eb) {
+    sc_release(y); sc_release(ec); sc_release(ea);
+    return NULL;
+  }
+  sc_tensor *ops[4] = {y, ec, ea, eb};
+  sc_foreach(4, ops, a->dtype == SC_FLOAT64 ? where_loop_d : where_loop_f, NULL);
+  sc_release(ea);
+  sc_release(eb);
+  sc_tensor *in[3] = {NULL, a, b};
+  sc_node *n;
+  if (sc_record(SC_OP_where, y, 3, in, &n) || (n && sc_save(n, ec, 0))) {
+    sc_release(ec);
+    sc_release(y);
+    return NULL;
+  }
+  sc_release(ec);
+  return y;
+}
+
+typedef struct { double lo, hi; } clamp_ctx;
+static void clamp_loop_f(int64_t n, char **p, const int64_t *s, void *c) {
+  const clamp_ctx *k = c;
+  float lo = (float)k->lo, hi = (float)k->hi;
+  for (int64_t i = 0; i < n; i++) {
+    float x = *(const float *)(p[1] + i * s[1]);
+    *(float *)(p[0] + i * s[0]) = x < lo ? lo : x > hi ? hi : x;
+  }
+}
+static void clamp_loop_d(int64_t n, char **p, const int64_t *s, void *c) {
+  const clamp_ctx *k = c;
+  for (int64_t i = 0; i < n; i++) {
+    double x = *(const double *)(p[1] + i * s[1]);
+    *(double *)(p[0] + i * s[0]) = x < k->lo ? k->lo : x > k->hi ? k->hi : x;
+  }
+}
+
+sc_tensor *sc_clamp(sc_tensor *x, double lo, double hi) {
+  if (lo > hi) {
+    sc_set_error("clamp: lower bound %g is above upper bound %g", lo, hi);
+    return NULL;
+  }
+  sc_tensor *y = sc_empty(x->ndim, x->shape, x->dtype);
+  if (!y) return NULL;
+  clamp_ctx k = {lo, hi};
+  sc_tensor *ops[2] = {y, x};
+  sc_foreach(2, ops, x->dtype == SC_FLOAT64 ? clamp_loop_d : clamp_loop_f, &k);
+  sc_node *n;
+  if (sc_record(SC_OP_clamp, y, 1, &x, &n) || (n && sc_save(n, x, 0))) {
+    sc_release(y);
+    return NULL;
+  }
+  if (n) {
+    n->f[0] = lo;
+    n->f[1] = hi;
+  }
+  return y;
+}
+
+/* ---- in-place (never recorded) ---------------------------------------------------- */
+
+static void fill_loop_f(int64_t n, char **p, const int64_t *s, void *c) {
+  float v = (float)*(const double *)c;
+  for (int64_t i = 0; i < n; i++) *(float *)(p[0] + i * s[0]) = v;
+}
+static void fill_loop_d(int64_t n, char **p, const int64_t *s, void *c) {
+  double v = *(const double *)c;
+  for (int64_t i = 0; i < n; i++) *(double *)(p[0] + i * s[0]) = v;
+}
+
+int sc_fill_(sc_tensor *t, double v) {
+  sc_foreach(1, &t, t->dtype == SC_FLOAT64 ? fill_loop_d : fill_loop_f, &v);
+  sc_bump(t);
+  return 0;
+}
+
+static void axpy_loop_f(int64_t n, char **p, const int64_t *s, void *c) {
+  float a = (float)*(const double *)c;
+  for (int64_t i = 0; i < n; i++)
+    *(float *)(p[0] + i * s[0]) += a * *(const float *)(p[1] + i * s[1]);
+}
+static void axpy_loop_d(int64_t n, char **p, const int64_t *s, void *c) {
+  double a = *(const double *)c;
+  for (int64_t i = 0; i < n; i++)
+    *(double *)(p[0] + i * s[0]) += a * *(const double *)(p[1] + i * s[1]);
+}
+static void copy_loop_f(int64_t n, char **p, const int64_t *s, void *c) {
+  (void)c;
+  for (int64_t i = 0; i < n; i++)
+    *(float *)(p[0] + i * s[0]) = *(const float *)(p[1] + i * s[1]);
+}
+static void copy_loop_d(int64_t n, char **p, const int64_t *s, void *c) {
+  (void)c;
+  for (int64_t i = 0; i < n; i++)
+    *(double *)(p[0] + i * s[0]) = *(const double *)(p[1] + i * s[1]);
+}
+static void copy_loop_fd(int64_t n, char **p, const int64_t *s, void *c) {
+  (void)c;
+  for (int64_t i = 0; i < n; i++)
+    *(float *)(p[0] + i * s[0]) = (float)*(const double *)(p[1] + i * s[1]);
+}
+static void copy_loop_df(int64_t n, char **p, const int64_t *s, void *c) {
+  (void)c;
+  for (int64_t i = 0; i < n; i++)
+    *(double *)(p[0] + i * s[0]) = *(const float *)(p[1] + i * s[1]);
+}
+
+/* dst op= src with src broadcast to dst's shape. */
+static int inplace2(const char *fn, sc_tensor *dst, sc_tensor *src,
+                    sc_loop_fn loop, void *ctx, int mixed_ok) {
+  if (!mixed_ok && dst->dtype != src->dtype) {
+    sc_set_error("%s: dtypes %s and %s do not match", fn,
+                 sc_dtype_name(dst->dtype), sc_dtype_name(src->dtype));
+    return -1;
+  }
+  int nd;
+  int64_t shape[SC_MAX_DIMS];
+  if (sc_broadcast_shape(fn, dst->ndim, dst->shape, src->ndim, src->shape, &nd,
+                         shape))
+    return -1;
+  if (nd != dst->ndim || memcmp(shape, dst->shape, sizeof(int64_t) * (size_t)nd)) {
+    char b1[96], b2[96];
+    sc_set_error("%s: shape %s cannot be broadcast to %s", fn,
+                 sc_shape_str(src, b1, sizeof b1), sc_shape_str(dst, b2, sizeof b2));
+    return -1;
+  }
+  sc_tensor *es = sc_raw_expand(src, nd, shape);
+  if (!es) return -1;
+  sc_tensor *ops[2] = {dst, es};
+  sc_foreach(2, ops, loop, ctx);
+  sc_release(es);
+  sc_bump(dst);
+  return 0;
+}
+
+int sc_copy_(sc_tensor *dst, sc_tensor *src) {
+  sc_loop_fn f = dst->dtype == src->dtype
+                     ? (dst->dtype == SC_FLOAT64 ? copy_loop_d : copy_loop_f)
+                     : (dst->dtype == SC_FLOAT64 ? copy_loop_df : copy_loop_fd);
+  return inplace2("copy_", dst, src, f, NULL, 1);
+}
+
+int sc_add_scaled_(sc_tensor *dst, sc_tensor *src, double alpha) {
+  return inplace2("add_", dst, src,
+                  dst->dtype == SC_FLOAT64 ? axpy_loop_d : axpy_loop_f, &alpha, 0);
+}
+
+static void scale_loop_f(int64_t n, char **p, const int64_t *s, void *c) {
+  float a = (float)*(const double *)c;
+  for (int64_t i = 0; i < n; i++) *(float *)(p[0] + i * s[0]) *= a;
+}
+static void scale_loop_d(int64_t n, char **p, const int64_t *s, void *c) {
+  double a = *(const double *)c;
+  for (int64_t i = 0; i < n; i++) *(double *)(p[0] + i * s[0]) *= a;
+}
+
+int sc_mul_scalar_(sc_tensor *t, double v) {
+  sc_foreach(1, &t, t->dtype == SC_FLOAT64 ? scale_loop_d : scale_loop_f, &v);
+  sc_bump(t);
+  return 0;
+}
+
+sc_tensor *sc_to_dtype_kernel(sc_tensor *t, sc_dtype dt) {
+  sc_tensor *y = sc_empty(t->ndim, t->shape, dt);
+  if (y && sc_copy_(y, t)) {
+    sc_release(y);
+    return NULL;
+  }
+  return y;
+}
+
+/* ---- backward formulas ----------------------------------------------------------- */
+
+/* Small helpers that keep formulas readable; all consume nothing and return
+   new references (NULL on error, which propagates through). */
+#define U(op, x) ((x) ? sc_unary(op, x) : NULL)
+static sc_tensor *B(sc_binary_op op, sc_tensor *a, sc_tensor *b) {
+  return a && b ? sc_binary(op, a, b) : NULL;
+}
+static sc_tensor *BS(sc_binary_op op, sc_tensor *a, double s, int rev) {
+  return a ? sc_binary_scalar(op, a, s, rev) : NULL;
+}
+/* Takes ownership of its argument (for chaining). */
+static sc_tensor *own(sc_tensor *keep, sc_tensor *drop) {
+  sc_release(drop);
+  return keep;
+}
+/* g reduced to edge i's shape. */
+static sc_tensor *to_input(sc_node *n, int i, sc_tensor *g) {
+  if (!g) return NULL;
+  sc_edge *e = &n->edges[i];
+  if (g->ndim == e->ndim &&
+      !memcmp(g->shape, e->shape, sizeof(int64_t) * (size_t)e->ndim))
+    return g;
+  sc_tensor *r = sc_sum_to(g, e->ndim, e->shape);
+  sc_release(g);
+  return r;
+}
+
+/* gin[0] = g * f(saved) for the unary ops whose derivative is one factor. */
+static int unary_times(sc_node *n, sc_tensor *g, sc_tensor **gin,
+                       sc_tensor *factor) {
+  (void)n;
+  gin[0] = B(SC_MUL, g, factor);
+  sc_release(factor);
+  return gin[0] ? 0 : -1;
+}
+
+int sc_bw_neg(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)n; (void)need;
+  gin[0] = sc_unary(SC_NEG, g);
+  return gin[0] ? 0 : -1;
+}
+
+int sc_bw_exp(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)need;
+  return unary_times(n, g, gin, sc_unpack(n, 0));
+}
+
+int sc_bw_log(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)need;
+  sc_tensor *x = sc_unpack(n, 0);
+  gin[0] = B(SC_DIV, g, x);
+  sc_release(x);
+  return gin[0] ? 0 : -1;
+}
+
+int sc_bw_sqrt(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)need; /* d sqrt(x) = 1 / (2 y) */
+  sc_tensor *y = sc_unpack(n, 0);
+  sc_tensor *q = B(SC_DIV, g, y);
+  sc_release(y);
+  gin[0] = own(BS(SC_MUL, q, 0.5, 0), q);
+  return gin[0] ? 0 : -1;
+}
+
+int sc_bw_abs(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)need;
+  sc_tensor *x = sc_unpack(n, 0);
+  return unary_times(n, g, gin, own(U(SC_SIGN, x), x));
+}
+
+int sc_bw_tanh(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)need; /* 1 - y^2 */
+  sc_tensor *y = sc_unpack(n, 0);
+  sc_tensor *y2 = own(U(SC_SQUARE, y), y);
+  return unary_times(n, g, gin, own(BS(SC_SUB, y2, 1.0, 1), y2));
+}
+
+int sc_bw_sigmoid(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)need; /* y (1 - y) */
+  sc_tensor *y = sc_unpack(n, 0);
+  sc_tensor *one_m = BS(SC_SUB, y, 1.0, 1);
+  sc_tensor *f = B(SC_MUL, y, one_m);
+  sc_release(y);
+  sc_release(one_m);
+  return unary_times(n, g, gin, f);
+}
+
+int sc_bw_relu(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)need;
+  sc_tensor *x = sc_unpack(n, 0);
+  return unary_times(n, g, gin, own(U(SC_STEP, x), x));
+}
+
+int sc_bw_silu(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)need; /* the fused derivative is an op of its own */
+  sc_tensor *x = sc_unpack(n, 0);
+  return unary_times(n, g, gin, own(U(SC_SILU_GRAD, x), x));
+}
+
+int sc_bw_softplus(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)need;
+  sc_tensor *x = sc_unpack(n, 0);
+  return unary_times(n, g, gin, own(U(SC_SIGMOID, x), x));
+}
+
+int sc_bw_sin(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)need;
+  sc_tensor *x = sc_unpack(n, 0);
+  return unary_times(n, g, gin, own(U(SC_COS, x), x));
+}
+
+int sc_bw_cos(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)need;
+  sc_tensor *x = sc_unpack(n, 0);
+  sc_tensor *s = own(U(SC_SIN, x), x);
+  return unary_times(n, g, gin, own(U(SC_NEG, s), s));
+}
+
+static int zero_grad_like(sc_node *n, sc_tensor **gin) {
+  gin[0] = sc_zeros(n->edges[0].ndim, n->edges[0].shape, n->edges[0].dtype);
+  return gin[0] ? 0 : -1;
+}
+
+int sc_bw_sign(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)g; (void)need;
+  return zero_grad_like(n, gin);
+}
+
+int sc_bw_step(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)g; (void)need;
+  return zero_grad_like(n, gin);
+}
+
+int sc_bw_square(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)need;
+  sc_tensor *x = sc_unpack(n, 0);
+  return unary_times(n, g, gin, own(BS(SC_MUL, x, 2.0, 0), x));
+}
+
+int sc_bw_rsqrt(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)need; /* -y^3 / 2 */
+  sc_tensor *y = sc_unpack(n, 0);
+  sc_tensor *y3 = own(BS(SC_POW, y, 3.0, 0), y);
+  return unary_times(n, g, gin, own(BS(SC_MUL, y3, -0.5, 0), y3));
+}
+
+int sc_bw_log1p(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)need;
+  sc_tensor *x = sc_unpack(n, 0);
+  sc_tensor *d = own(BS(SC_ADD, x, 1.0, 0), x);
+  gin[0] = B(SC_DIV, g, d);
+  sc_release(d);
+  return gin[0] ? 0 : -1;
+}
+
+int sc_bw_expm1(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)need;
+  sc_tensor *y = sc_unpack(n, 0);
+  return unary_times(n, g, gin, own(BS(SC_ADD, y, 1.0, 0), y));
+}
+
+int sc_bw_silu_grad(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)need; /* d/dx [s (1 + x (1 - s))] = s (1 - s) (2 + x (1 - 2 s)) */
+  sc_tensor *x = sc_unpack(n, 0);
+  sc_tensor *s = U(SC_SIGMOID, x);
+  sc_tensor *oms = BS(SC_SUB, s, 1.0, 1);
+  sc_tensor *ss = B(SC_MUL, s, oms);
+  sc_tensor *t = own(BS(SC_MUL, s, -2.0, 0), s);
+  t = own(BS(SC_ADD, t, 1.0, 0), t);
+  t = own(B(SC_MUL, x, t), t);
+  t = own(BS(SC_ADD, t, 2.0, 0), t);
+  sc_tensor *f = B(SC_MUL, ss, t);
+  sc_release(x); sc_release(oms); sc_release(ss); sc_release(t);
+  return unary_times(n, g, gin, f);
+}
+
+int sc_bw_add(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  if (need[0] && !(gin[0] = to_input(n, 0, sc_retain(g)))) return -1;
+  if (need[1] && !(gin[1] = to_input(n, 1, sc_retain(g)))) return -1;
+  return 0;
+}
+
+int sc_bw_sub(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  if (need[0] && !(gin[0] = to_input(n, 0, sc_retain(g)))) return -1;
+  if (need[1] && !(gin[1] = to_input(n, 1, sc_unary(SC_NEG, g)))) return -1;
+  return 0;
+}
+
+int sc_bw_mul(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  sc_tensor *a = sc_unpack(n, 0), *b = a ? sc_unpack(n, 1) : NULL;
+  int rc = b ? 0 : -1;
+  if (rc == 0 && need[0] && !(gin[0] = to_input(n, 0, B(SC_MUL, g, b)))) rc = -1;
+  if (rc == 0 && need[1] && !(gin[1] = to_input(n, 1, B(SC_MUL, g, a)))) rc = -1;
+  sc_release(a);
+  sc_release(b);
+  return rc;
+}
+
+int sc_bw_div(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  sc_tensor *a = sc_unpack(n, 0), *b = a ? sc_unpack(n, 1) : NULL;
+  int rc = b ? 0 : -1;
+  sc_tensor *q = rc == 0 ? B(SC_DIV, g, b) : NULL; /* g / b */
+  if (!q) rc = -1;
+  if (rc == 0 && need[0] && !(gin[0] = to_input(n, 0, sc_retain(q)))) rc = -1;
+  if (rc == 0 && need[1]) { /* -g a / b^2 = -(g/b) (a/b) */
+    sc_tensor *ab = B(SC_DIV, a, b);
+    sc_tensor *t = own(B(SC_MUL, q, ab), ab);
+    if (!(gin[1] = to_input(n, 1, own(U(SC_NEG, t), t)))) rc = -1;
+  }
+  sc_release(q);
+  sc_release(a);
+  sc_release(b);
+  return rc;
+}
+
+int sc_bw_pow(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  sc_tensor *a = sc_unpack(n, 0), *b = a ? sc_unpack(n, 1) : NULL;
+  int rc = b ? 0 : -1;
+  if (rc == 0 && need[0]) { /* b a^(b-1) */
+    sc_tensor *bm1 = BS(SC_SUB, b, 1.0, 0);
+    sc_tensor *p = own(B(SC_POW, a, bm1), bm1);
+    p = own(B(SC_MUL, p, b), p);
+    if (!(gin[0] = to_input(n, 0, own(B(SC_MUL, g, p), p)))) rc = -1;
+  }
+  if (rc == 0 && need[1]) { /* a^b log a */
+    sc_tensor *p = B(SC_POW, a, b);
+    sc_tensor *la = U(SC_LOG, a);
+    p = own(B(SC_MUL, p, la), p);
+    sc_release(la);
+    if (!(gin[1] = to_input(n, 1, own(B(SC_MUL, g, p), p)))) rc = -1;
+  }
+  sc_release(a);
+  sc_release(b);
+  return rc;
+}
+
+/* Mask for max/min of two operands: 1 where `a` wins, 1/2 at ties. */
+static sc_tensor *pick_mask(sc_binary_op win, sc_tensor *a, sc_tensor *b) {
+  int prev = sc_set_grad_enabled(0);
+  sc_tensor *w = binary_kernel(win, a, b);
+  sc_tensor *eq = binary_kernel(SC_EQ, a, b);
+  sc_tensor *h = eq ? sc_binary_scalar(SC_MUL, eq, 0.5, 0) : NULL;
+  sc_tensor *m = w && h ? binary_kernel(SC_ADD, w, h) : NULL;
+  sc_release(w); sc_release(eq); sc_release(h);
+  sc_set_grad_enabled(prev);
+  return m;
+}
+
+static int bw_extreme(sc_node *n, sc_tensor *g, const int *need,
+                      sc_tensor **gin, sc_binary_op win) {
+  sc_tensor *a = sc_unpack(n, 0), *b = a ? sc_unpack(n, 1) : NULL;
+  sc_tensor *m = b ? pick_mask(win, a, b) : NULL;
+  int rc = m ? 0 : -1;
+  if (rc == 0 && need[0] && !(gin[0] = to_input(n, 0, B(SC_MUL, g, m)))) rc = -1;
+  if (rc == 0 && need[1]) {
+    sc_tensor *om = BS(SC_SUB, m, 1.0, 1);
+    if (!(gin[1] = to_input(n, 1, own(B(SC_MUL, g, om), om)))) rc = -1;
+  }
+  sc_release(a); sc_release(b); sc_release(m);
+  return rc;
+}
+
+int sc_bw_maximum(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  return bw_extreme(n, g, need, gin, SC_GT);
+}
+
+int sc_bw_minimum(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  return bw_extreme(n, g, need, gin, SC_LT);
+}
+
+int sc_bw_add_scalar(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)n; (void)need;
+  gin[0] = sc_retain(g);
+  return 0;
+}
+
+int sc_bw_sub_scalar(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)need;
+  gin[0] = n->i[0] ? sc_unary(SC_NEG, g) : sc_retain(g);
+  return gin[0] ? 0 : -1;
+}
+
+int sc_bw_mul_scalar(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)need;
+  gin[0] = sc_binary_scalar(SC_MUL, g, n->f[0], 0);
+  return gin[0] ? 0 : -1;
+}
+
+int sc_bw_div_scalar(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)need;
+  if (!n->i[0]) {
+    gin[0] = sc_binary_scalar(SC_DIV, g, n->f[0], 0);
+    return gin[0] ? 0 : -1;
+  }
+  /* s / a: -g y / a */
+  sc_tensor *a = sc_unpack(n, 0), *y = a ? sc_unpack(n, 1) : NULL;
+  sc_tensor *q = B(SC_DIV, y, a);
+  sc_tensor *t = own(B(SC_MUL, g, q), q);
+  gin[0] = own(U(SC_NEG, t), t);
+  sc_release(a);
+  sc_release(y);
+  return gin[0] ? 0 : -1;
+}
+
+int sc_bw_pow_scalar(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)need;
+  double s = n->f[0];
+  sc_tensor *a = sc_unpack(n, 0);
+  if (!a) return -1;
+  sc_tensor *f;
+  if (!n->i[0]) { /* a^s: s a^(s-1) */
+    sc_tensor *p = s == 2.0 ? sc_retain(a) : sc_binary_scalar(SC_POW, a, s - 1, 0);
+    f = own(BS(SC_MUL, p, s, 0), p);
+  } else { /* s^a: y log s */
+    sc_tensor *y = sc_unpack(n, 1);
+    f = own(BS(SC_MUL, y, log(s), 0), y);
+  }
+  sc_release(a);
+  return unary_times(n, g, gin, f);
+}
+
+static int bw_extreme_scalar(sc_node *n, sc_tensor *g, sc_tensor **gin,
+                             sc_binary_op win) {
+  sc_tensor *a = sc_unpack(n, 0);
+  if (!a) return -1;
+  int prev = sc_set_grad_enabled(0);
+  sc_tensor *w = sc_binary_scalar(win, a, n->f[0], 0);
+  sc_tensor *eq = sc_binary_scalar(SC_EQ, a, n->f[0], 0);
+  sc_tensor *h = eq ? sc_binary_scalar(SC_MUL, eq, 0.5, 0) : NULL;
+  sc_tensor *m = w && h ? binary_kernel(SC_ADD, w, h) : NULL;
+  sc_set_grad_enabled(prev);
+  sc_release(w); sc_release(eq); sc_release(h); sc_release(a);
+  return unary_times(n, g, gin, m);
+}
+
+int sc_bw_maximum_scalar(sc_node *n, sc_tensor *g, const int *need,
+                         sc_tensor **gin) {
+  (void)need;
+  return bw_extreme_scalar(n, g, gin, SC_GT);
+}
+
+int sc_bw_minimum_scalar(sc_node *n, sc_tensor *g, const int *need,
+                         sc_tensor **gin) {
+  (void)need;
+  return bw_extreme_scalar(n, g, gin, SC_LT);
+}
+
+int sc_bw_where(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  sc_tensor *c = sc_unpack(n, 0); /* broadcast condition, constant */
+  if (!c) return -1;
+  int prev = sc_set_grad_enabled(0);
+  sc_tensor *m = sc_binary_scalar(SC_NE, c, 0.0, 0);
+  sc_set_grad_enabled(prev);
+  sc_release(c);
+  int rc = m ? 0 : -1;
+  if (rc == 0 && need[1] && !(gin[1] = to_input(n, 1, B(SC_MUL, g, m)))) rc = -1;
+  if (rc == 0 && need[2]) {
+    sc_tensor *om = BS(SC_SUB, m, 1.0, 1);
+    if (!(gin[2] = to_input(n, 2, own(B(SC_MUL, g, om), om)))) rc = -1;
+  }
+  sc_release(m);
+  return rc;
+}
+
+int sc_bw_clamp(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)need;
+  sc_tensor *x = sc_unpack(n, 0);
+  if (!x) return -1;
+  int prev = sc_set_grad_enabled(0);
+  sc_tensor *lo = sc_binary_scalar(SC_GE, x, n->f[0], 0);
+  sc_tensor *hi = sc_binary_scalar(SC_LE, x, n->f[1], 0);
+  sc_tensor *m = lo && hi ? binary_kernel(SC_MUL, lo, hi) : NULL;
+  sc_set_grad_enabled(prev);
+  sc_release(lo); sc_release(hi); sc_release(x);
+  return unary_times(n, g, gin, m);
+}

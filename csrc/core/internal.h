@@ -1,0 +1,43 @@
+/* scorch core: helpers shared between core files, not part of the API. */
+#ifndef SC_INTERNAL_H
+#define SC_INTERNAL_H
+
+#include "tensor.h"
+
+const char *sc_dims_str(int ndim, const int64_t *shape, char *buf, size_t len);
+int sc_check_shape(const char *fn, int ndim, const int64_t *shape);
+sc_tensor *sc_header(sc_storage *s, int ndim, const int64_t *shape,
+                     sc_dtype dt);
+int64_t sc_linear_offset(const sc_tensor *t, int64_t i);
+void sc_set_linear(sc_tensor *t, int64_t i, double v);
+
+/* Broadcast shape of a and b into out (ndim in *nd); -1 + error if the
+   shapes do not broadcast.  `fn` names the op in the message. */
+int sc_broadcast_shape(const char *fn, int na, const int64_t *sa, int nb,
+                       const int64_t *sb, int *nd, int64_t *out);
+
+/* Non-recording views, used by kernels and by the recorded wrappers. */
+sc_tensor *sc_raw_view(sc_tensor *t, int ndim, const int64_t *shape,
+                       const int64_t *stride, int64_t offset);
+sc_tensor *sc_raw_expand(sc_tensor *t, int ndim, const int64_t *shape);
+
+/* Strided loop over nop operands of identical shape (operand 0 is written).
+   `fn` is called on runs of n elements with byte strides. */
+typedef void (*sc_loop_fn)(int64_t n, char **ptr, const int64_t *stride,
+                           void *ctx);
+void sc_foreach(int nop, sc_tensor **op, sc_loop_fn fn, void *ctx);
+
+/* Minimum elements before a kernel is split across threads. */
+#define SC_PAR_GRAIN 32768
+
+/* Bumps the version of t's storage (after an in-place write). */
+static inline void sc_bump(sc_tensor *t) { t->storage->version++; }
+
+/* Product of dims [from, to). */
+static inline int64_t sc_prod(const int64_t *s, int from, int to) {
+  int64_t n = 1;
+  for (int d = from; d < to; d++) n *= s[d];
+  return n;
+}
+
+#endif

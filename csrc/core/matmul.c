@@ -1,0 +1,186 @@
+/*
+ * scorch core: matrix products through OpenBLAS.  Transposed views reach
+ * gemm as transpose flags, never as copies; batch dims broadcast.
+ */
+#include "autograd.h"
+#include "internal.h"
+
+#include <cblas.h>
+#include <string.h>
+
+/* How gemm can read an r x c matrix with element strides (sr, sc):
+   row-major as is, or as the transpose of a row-major matrix. */
+static int blas_layout(int64_t r, int64_t c, int64_t sr, int64_t sc,
+                       CBLAS_TRANSPOSE *tr, int64_t *ld) {
+  int64_t mc = c > 1 ? c : 1, mr = r > 1 ? r : 1;
+  if ((sc == 1 || c == 1) && (r == 1 || sr >= mc)) {
+    *tr = CblasNoTrans;
+    *ld = r == 1 ? mc : sr;
+    return 1;
+  }
+  if ((sr == 1 || r == 1) && (c == 1 || sc >= mr)) {
+    *tr = CblasTrans;
+    *ld = c == 1 ? mr : sc;
+    return 1;
+  }
+  return 0;
+}
+
+/* A contiguous copy when gemm cannot read t's last two dims directly. */
+static sc_tensor *blas_ready(sc_tensor *t) {
+  int nd = t->ndim;
+  CBLAS_TRANSPOSE tr;
+  int64_t ld;
+  if (blas_layout(t->shape[nd - 2], t->shape[nd - 1], t->stride[nd - 2],
+                  t->stride[nd - 1], &tr, &ld))
+    return sc_retain(t);
+  sc_tensor *c = sc_empty(t->ndim, t->shape, t->dtype);
+  if (c && sc_copy_(c, t)) {
+    sc_release(c);
+    return NULL;
+  }
+  return c;
+}
+
+static void gemm(const sc_tensor *a, int64_t oa, const sc_tensor *b, int64_t ob,
+                 sc_tensor *y, int64_t oy) {
+  int na = a->ndim, nb = b->ndim;
+  int64_t n = a->shape[na - 2], k = a->shape[na - 1], m = b->shape[nb - 1];
+  CBLAS_TRANSPOSE ta, tb;
+  int64_t lda, ldb;
+  blas_layout(n, k, a->stride[na - 2], a->stride[na - 1], &ta, &lda);
+  blas_layout(k, m, b->stride[nb - 2], b->stride[nb - 1], &tb, &ldb);
+  if (y->dtype == SC_FLOAT64)
+    cblas_dgemm(CblasRowMajor, ta, tb, (int)n, (int)m, (int)k, 1.0,
+                (const double *)sc_data(a) + oa, (int)lda,
+                (const double *)sc_data(b) + ob, (int)ldb, 0.0,
+                (double *)sc_data(y) + oy, (int)(m > 0 ? m : 1));
+  else
+    cblas_sgemm(CblasRowMajor, ta, tb, (int)n, (int)m, (int)k, 1.0f,
+                (const float *)sc_data(a) + oa, (int)lda,
+                (const float *)sc_data(b) + ob, (int)ldb, 0.0f,
+                (float *)sc_data(y) + oy, (int)(m > 0 ? m : 1));
+}
+
+/* Batched product of tensors with at least two dims each. */
+static sc_tensor *matmul_kernel(sc_tensor *a0, sc_tensor *b0) {
+  int na = a0->ndim, nb = b0->ndim;
+  if (a0->shape[na - 1] != b0->shape[nb - 2]) goto bad;
+  int nbat;
+  int64_t bshape[SC_MAX_DIMS];
+  if (sc_broadcast_shape("matmul", na - 2, a0->shape, nb - 2, b0->shape, &nbat, bshape))
+    goto bad;
+  if (nbat + 2 > SC_MAX_DIMS) goto bad;
+  int64_t n = a0->shape[na - 2], k = a0->shape[na - 1], m = b0->shape[nb - 1];
+  int64_t ys[SC_MAX_DIMS];
+  memcpy(ys, bshape, sizeof(int64_t) * (size_t)nbat);
+  ys[nbat] = n;
+  ys[nbat + 1] = m;
+  sc_tensor *y = k == 0 ? sc_zeros(nbat + 2, ys, a0->dtype) : sc_empty(nbat + 2, ys, a0->dtype);
+  if (!y) return NULL;
+  if (k == 0 || y->numel == 0) return y;
+  sc_tensor *a = blas_ready(a0), *b = a ? blas_ready(b0) : NULL;
+  if (!b) {
+    sc_release(a);
+    sc_release(y);
+    return NULL;
+  }
+  int64_t nbatch = sc_prod(bshape, 0, nbat);
+  for (int64_t i = 0; i < nbatch; i++) {
+    /* offsets of batch i in a and b, with broadcast dims at stride 0 */
+    int64_t oa = 0, ob = 0, rem = i;
+    for (int d = nbat - 1; d >= 0; d--) {
+      int64_t idx = rem % bshape[d];
+      rem /= bshape[d];
+      int da = d - (nbat - (na - 2)), db = d - (nbat - (nb - 2));
+      if (da >= 0 && a->shape[da] != 1) oa += idx * a->stride[da];
+      if (db >= 0 && b->shape[db] != 1) ob += idx * b->stride[db];
+    }
+    gemm(a, oa, b, ob, y, i * n * m);
+  }
+  sc_release(a);
+  sc_release(b);
+  return y;
+bad: {
+  char b1[96], b2[96];
+  sc_set_error("matmul: shapes %s and %s do not match",
+               sc_shape_str(a0, b1, sizeof b1), sc_shape_str(b0, b2, sizeof b2));
+  return NULL;
+}
+}
+
+static sc_tensor *matmul_nd(sc_tensor *a, sc_tensor *b) {
+  sc_tensor *y = matmul_kernel(a, b);
+  if (!y) return NULL;
+  sc_tensor *in[2] = {a, b};
+  sc_node *n;
+  if (sc_record(SC_OP_matmul, y, 2, in, &n) ||
+      (n && (sc_save(n, a, 0) || sc_save(n, b, 0)))) {
+    sc_release(y);
+    return NULL;
+  }
+  return y;
+}
+
+sc_tensor *sc_matmul(sc_tensor *a, sc_tensor *b) {
+  char b1[96], b2[96];
+  if (a->dtype != b->dtype) {
+    sc_set_error("matmul: dtypes %s and %s do not match",
+                 sc_dtype_name(a->dtype), sc_dtype_name(b->dtype));
+    return NULL;
+  }
+  if (a->ndim == 0 || b->ndim == 0) {
+    sc_set_error("matmul: shapes %s and %s: both arguments need at least one "
+                 "dimension", sc_shape_str(a, b1, sizeof b1),
+                 sc_shape_str(b, b2, sizeof b2));
+    return NULL;
+  }
+  if (a->ndim >= 2 && b->ndim >= 2) return matmul_nd(a, b);
+  /* vectors become matrices and the added dims are dropped again */
+  sc_tensor *a2 = a->ndim == 1 ? sc_unsqueeze(a, 0) : sc_retain(a);
+  sc_tensor *b2m = a2 ? (b->ndim == 1 ? sc_unsqueeze(b, 1) : sc_retain(b)) : NULL;
+  sc_tensor *y = b2m ? matmul_nd(a2, b2m) : NULL;
+  sc_release(a2);
+  sc_release(b2m);
+  if (y && b->ndim == 1) {
+    sc_tensor *q = sc_squeeze(y, y->ndim - 1);
+    sc_release(y);
+    y = q;
+  }
+  if (y && a->ndim == 1) {
+    sc_tensor *q = sc_squeeze(y, y->ndim - (b->ndim == 1 ? 1 : 2));
+    sc_release(y);
+    y = q;
+  }
+  return y;
+}
+
+int sc_bw_matmul(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  sc_tensor *a = sc_unpack(n, 0), *b = a ? sc_unpack(n, 1) : NULL;
+  int rc = b ? 0 : -1;
+  if (rc == 0 && need[0]) { /* g b^T, summed over broadcast batch dims */
+    sc_tensor *bt = sc_transpose(b, b->ndim - 2, b->ndim - 1);
+    sc_tensor *p = bt ? matmul_nd(g, bt) : NULL;
+    sc_release(bt);
+    if (p && !sc_same_shape(p, a)) {
+      sc_tensor *s = sc_sum_to(p, a->ndim, a->shape);
+      sc_release(p);
+      p = s;
+    }
+    if (!(gin[0] = p)) rc = -1;
+  }
+  if (rc == 0 && need[1]) { /* a^T g */
+    sc_tensor *at = sc_transpose(a, a->ndim - 2, a->ndim - 1);
+    sc_tensor *p = at ? matmul_nd(at, g) : NULL;
+    sc_release(at);
+    if (p && !sc_same_shape(p, b)) {
+      sc_tensor *s = sc_sum_to(p, b->ndim, b->shape);
+      sc_release(p);
+      p = s;
+    }
+    if (!(gin[1] = p)) rc = -1;
+  }
+  sc_release(a);
+  sc_release(b);
+  return rc;
+}

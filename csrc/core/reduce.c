@@ -1,0 +1,441 @@
+/*
+ * scorch core: reductions.  Sums accumulate in double and split long runs
+ * into fixed chunks combined in order, so the result is the same at any
+ * thread count.
+ */
+#include "autograd.h"
+#include "internal.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHUNK 16384
+
+/* Sum of r elements starting at p with element stride s. */
+static double run_sum(const char *p, int64_t r, int64_t s, sc_dtype dt) {
+  double acc = 0;
+  if (dt == SC_FLOAT64) {
+    const double *x = (const double *)p;
+    if (s == 1)
+      for (int64_t i = 0; i < r; i++) acc += x[i];
+    else
+      for (int64_t i = 0; i < r; i++) acc += x[i * s];
+  } else {
+    const float *x = (const float *)p;
+    if (s == 1)
+      for (int64_t i = 0; i < r; i++) acc += x[i];
+    else
+      for (int64_t i = 0; i < r; i++) acc += x[i * s];
+  }
+  return acc;
+}
+
+static void store(sc_tensor *y, int64_t k, double v) {
+  if (y->dtype == SC_FLOAT64)
+    ((double *)sc_data(y))[k] = v;
+  else
+    ((float *)sc_data(y))[k] = (float)v;
+}
+
+/* y[k] = sum of the k-th contiguous run of r elements of contiguous x. */
+static void sum_rows(sc_tensor *y, const sc_tensor *x, int64_t K, int64_t r) {
+  const char *base = sc_data(x);
+  int64_t es = (int64_t)sc_dtype_size(x->dtype);
+  int nt = sc_get_num_threads();
+  if (K >= 2 * nt || r <= CHUNK) {
+#pragma omp parallel for schedule(static) num_threads(nt) if (K * r >= SC_PAR_GRAIN && nt > 1)
+    for (int64_t k = 0; k < K; k++) {
+      if (r <= CHUNK) {
+        store(y, k, run_sum(base + k * r * es, r, 1, x->dtype));
+        continue;
+      }
+      double acc = 0; /* same chunking as below, so results agree */
+      for (int64_t c = 0; c < r; c += CHUNK)
+        acc += run_sum(base + (k * r + c) * es, r - c < CHUNK ? r - c : CHUNK, 1, x->dtype);
+      store(y, k, acc);
+    }
+    return;
+  }
+  int64_t nc = (r + CHUNK - 1) / CHUNK;
+  double *part = malloc(sizeof(double) * (size_t)nc);
+  for (int64_t k = 0; k < K; k++) {
+    const char *p = base + k * r * es;
+    if (!part) { /* no scratch: serial, same order */
+      double acc = 0;
+      for (int64_t c = 0; c < r; c += CHUNK)
+        acc += run_sum(p + c * es, r - c < CHUNK ? r - c : CHUNK, 1, x->dtype);
+      store(y, k, acc);
+      continue;
+    }
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t c = 0; c < nc; c++) {
+      int64_t len = r - c * CHUNK < CHUNK ? r - c * CHUNK : CHUNK;
+      part[c] = run_sum(p + c * CHUNK * es, len, 1, x->dtype);
+    }
+    double acc = 0;
+    for (int64_t c = 0; c < nc; c++) acc += part[c];
+    store(y, k, acc);
+  }
+  free(part);
+}
+
+/* y[j] = sum_i x[i, j] for contiguous x viewed as [R, K]. */
+static int sum_cols(sc_tensor *y, const sc_tensor *x, int64_t R, int64_t K) {
+  double *acc = calloc((size_t)(K ? K : 1), sizeof(double));
+  if (!acc) {
+    sc_set_error("out of memory");
+    return -1;
+  }
+  int nt = sc_get_num_threads();
+  const char *base = sc_data(x);
+  int64_t es = (int64_t)sc_dtype_size(x->dtype);
+  /* threads own disjoint column blocks, rows in order: deterministic */
+  int64_t nb = (K + 255) / 256;
+#pragma omp parallel for schedule(static) num_threads(nt) if (R * K >= SC_PAR_GRAIN && nt > 1 && nb > 1)
+  for (int64_t b = 0; b < nb; b++) {
+    int64_t j0 = b * 256, j1 = j0 + 256 < K ? j0 + 256 : K;
+    for (int64_t i = 0; i < R; i++) {
+      const char *row = base + i * K * es;
+      if (x->dtype == SC_FLOAT64)
+        for (int64_t j = j0; j < j1; j++) acc[j] += ((const double *)row)[j];
+      else
+        for (int64_t j = j0; j < j1; j++) acc[j] += ((const float *)row)[j];
+    }
+  }
+  for (int64_t j = 0; j < K; j++) store(y, j, acc[j]);
+  free(acc);
+  return 0;
+}
+
+/* Parses a dims list into a mask; n == 0 means all. */
+static int dims_mask(const char *fn, const sc_tensor *x, int n, const int *dims,
+                     int *mask) {
+  for (int d = 0; d < x->ndim; d++) mask[d] = n == 0;
+  for (int k = 0; k < n; k++) {
+    if (sc_check_dim(fn, x, dims[k])) return -1;
+    mask[dims[k]] = 1;
+  }
+  return 0;
+}
+
+static void out_shape(const sc_tensor *x, const int *mask, int keepdim, int *nd,
+                      int64_t *s) {
+  int k = 0;
+  for (int d = 0; d < x->ndim; d++) {
+    if (!mask[d])
+      s[k++] = x->shape[d];
+    else if (keepdim)
+      s[k++] = 1;
+  }
+  *nd = k;
+}
+
+static sc_tensor *sum_kernel(sc_tensor *x, const int *mask, int keepdim) {
+  int nd;
+  int64_t s[SC_MAX_DIMS];
+  out_shape(x, mask, keepdim, &nd, s);
+  sc_tensor *y = sc_empty(nd, s, x->dtype);
+  if (!y) return NULL;
+  /* kept dims first, reduced dims last */
+  int perm[SC_MAX_DIMS], np = 0, lead = 1, seen_kept = 0;
+  int64_t K = 1, R = 1;
+  for (int d = 0; d < x->ndim; d++)
+    if (!mask[d]) {
+      perm[np++] = d;
+      K *= x->shape[d];
+      seen_kept = 1;
+    } else if (seen_kept && x->shape[d] != 1) {
+      lead = 0;
+    }
+  for (int d = 0; d < x->ndim; d++)
+    if (mask[d]) {
+      perm[np++] = d;
+      R *= x->shape[d];
+    }
+  if (x->numel == 0) {
+    memset(sc_data(y), 0, (size_t)y->numel * sc_dtype_size(y->dtype));
+    return y;
+  }
+  if (lead && sc_is_contiguous(x)) { /* reduced dims lead: sum columns */
+    if (sum_cols(y, x, R, K)) {
+      sc_release(y);
+      return NULL;
+    }
+    return y;
+  }
+  int64_t ps[SC_MAX_DIMS], pst[SC_MAX_DIMS];
+  for (int d = 0; d < x->ndim; d++) {
+    ps[d] = x->shape[perm[d]];
+    pst[d] = x->stride[perm[d]];
+  }
+  sc_tensor *xp = sc_raw_view(x, x->ndim, ps, pst, x->offset);
+  sc_tensor *xc = NULL;
+  if (xp && !sc_is_contiguous(xp)) {
+    xc = sc_empty(xp->ndim, xp->shape, xp->dtype);
+    if (xc && sc_copy_(xc, xp)) {
+      sc_release(xc);
+      xc = NULL;
+    }
+  } else if (xp) {
+    xc = sc_retain(xp);
+  }
+  sc_release(xp);
+  if (!xc) {
+    sc_release(y);
+    return NULL;
+  }
+  sum_rows(y, xc, K, R);
+  sc_release(xc);
+  return y;
+}
+
+sc_tensor *sc_sum(sc_tensor *x, int n, const int *dims, int keepdim) {
+  int mask[SC_MAX_DIMS];
+  if (dims_mask("sum", x, n, dims, mask)) return NULL;
+  sc_tensor *y = sum_kernel(x, mask, keepdim);
+  if (!y) return NULL;
+  sc_node *nd;
+  if (sc_record(SC_OP_sum, y, 1, &x, &nd)) {
+    sc_release(y);
+    return NULL;
+  }
+  if (nd)
+    for (int d = 0; d < x->ndim; d++) nd->i[d] = mask[d];
+  return y;
+}
+
+/* Sums t down to a shape it was broadcast from. */
+sc_tensor *sc_sum_to(sc_tensor *t, int ndim, const int64_t *shape) {
+  int lead = t->ndim - ndim, mask[SC_MAX_DIMS];
+  if (lead < 0) goto bad;
+  for (int d = 0; d < t->ndim; d++) {
+    int k = d - lead;
+    if (k < 0) {
+      mask[d] = 1;
+    } else if (shape[k] == t->shape[d]) {
+      mask[d] = 0;
+    } else if (shape[k] == 1) {
+      mask[d] = 1;
+    } else {
+      goto bad;
+    }
+  }
+  {
+    sc_tensor *s = sum_kernel(t, mask, 1);
+    if (!s) return NULL;
+    /* drop the leading dims */
+    sc_tensor *y = sc_raw_view(s, ndim, shape, s->stride + lead, s->offset);
+    sc_release(s);
+    if (!y) return NULL;
+    sc_node *nd;
+    if (sc_record(SC_OP_sum_to, y, 1, &t, &nd)) {
+      sc_release(y);
+      return NULL;
+    }
+    return y;
+  }
+bad: {
+  char b1[96], b2[96];
+  sc_set_error("sum_to: shape %s cannot be summed to %s",
+               sc_shape_str(t, b1, sizeof b1), sc_dims_str(ndim, shape, b2, sizeof b2));
+  return NULL;
+}
+}
+
+sc_tensor *sc_mean(sc_tensor *x, int n, const int *dims, int keepdim) {
+  int mask[SC_MAX_DIMS];
+  if (dims_mask("mean", x, n, dims, mask)) return NULL;
+  int64_t cnt = 1;
+  for (int d = 0; d < x->ndim; d++)
+    if (mask[d]) cnt *= x->shape[d];
+  sc_tensor *s = sc_sum(x, n, dims, keepdim);
+  if (!s) return NULL;
+  sc_tensor *y = sc_binary_scalar(SC_MUL, s, cnt ? 1.0 / (double)cnt : NAN, 0);
+  sc_release(s);
+  return y;
+}
+
+sc_tensor *sc_var(sc_tensor *x, int n, const int *dims, int keepdim,
+                  int unbiased) {
+  int mask[SC_MAX_DIMS];
+  if (dims_mask("var", x, n, dims, mask)) return NULL;
+  int64_t cnt = 1;
+  for (int d = 0; d < x->ndim; d++)
+    if (mask[d]) cnt *= x->shape[d];
+  sc_tensor *m = sc_mean(x, n, dims, 1);
+  sc_tensor *c = m ? sc_binary(SC_SUB, x, m) : NULL;
+  sc_tensor *c2 = c ? sc_unary(SC_SQUARE, c) : NULL;
+  sc_tensor *s = c2 ? sc_sum(c2, n, dims, keepdim) : NULL;
+  double den = (double)(cnt - (unbiased ? 1 : 0));
+  sc_tensor *y = s ? sc_binary_scalar(SC_MUL, s, den > 0 ? 1.0 / den : NAN, 0) : NULL;
+  sc_release(m); sc_release(c); sc_release(c2); sc_release(s);
+  return y;
+}
+
+/* ---- max / min ------------------------------------------------------------------ */
+
+static sc_tensor *extreme(const char *fn, int op, sc_tensor *x, int d,
+                          int keepdim, sc_tensor **indices) {
+  int mask[SC_MAX_DIMS];
+  if (d >= 0 && sc_check_dim(fn, x, d)) return NULL;
+  for (int e = 0; e < x->ndim; e++) mask[e] = d < 0 || e == d;
+  if (x->numel == 0) {
+    sc_set_error("%s: cannot reduce an empty tensor", fn);
+    return NULL;
+  }
+  int nd;
+  int64_t s[SC_MAX_DIMS];
+  out_shape(x, mask, keepdim, &nd, s);
+  sc_tensor *y = sc_empty(nd, s, x->dtype);
+  sc_tensor *ix = indices ? sc_empty(nd, s, x->dtype) : NULL;
+  if (!y || (indices && !ix)) {
+    sc_release(y);
+    return NULL;
+  }
+  /* iterate output positions; walk the reduced run with its stride */
+  int64_t r = d < 0 ? x->numel : x->shape[d];
+  int64_t K = y->numel;
+  sc_tensor *xc = d < 0 ? sc_contiguous(x) : sc_retain(x);
+  if (!xc) {
+    sc_release(y);
+    sc_release(ix);
+    return NULL;
+  }
+  int64_t rs = d < 0 ? 1 : xc->stride[d];
+  for (int64_t k = 0; k < K; k++) {
+    int64_t base = 0;
+    if (d >= 0) { /* offset of output k with dim d at 0 */
+      int64_t rem = k;
+      for (int e = x->ndim - 1; e >= 0; e--) {
+        if (e == d) continue;
+        base += (rem % x->shape[e]) * xc->stride[e];
+        rem /= x->shape[e];
+      }
+    }
+    double best = 0;
+    int64_t bi = 0;
+    for (int64_t i = 0; i < r; i++) {
+      int64_t off = base + i * rs;
+      double v = xc->dtype == SC_FLOAT64 ? ((const double *)sc_data(xc))[off]
+                                         : ((const float *)sc_data(xc))[off];
+      if (i == 0 || (op > 0 ? v > best : v < best) || v != v) {
+        best = v;
+        bi = i;
+        if (v != v) break; /* NaN propagates */
+      }
+    }
+    store(y, k, best);
+    if (ix) store(ix, k, (double)bi);
+  }
+  sc_release(xc);
+  sc_node *n;
+  if (sc_record(op > 0 ? SC_OP_max : SC_OP_min, y, 1, &x, &n) ||
+      (n && (sc_save(n, x, 0) || sc_save(n, y, 1)))) {
+    sc_release(y);
+    sc_release(ix);
+    return NULL;
+  }
+  if (n) {
+    n->i[0] = d;
+    n->i[1] = keepdim;
+  }
+  if (indices) *indices = ix;
+  return y;
+}
+
+sc_tensor *sc_max(sc_tensor *x, int d, int keepdim, sc_tensor **indices) {
+  return extreme("max", 1, x, d, keepdim, indices);
+}
+
+sc_tensor *sc_min(sc_tensor *x, int d, int keepdim, sc_tensor **indices) {
+  return extreme("min", -1, x, d, keepdim, indices);
+}
+
+sc_tensor *sc_logsumexp(sc_tensor *x, int d, int keepdim) {
+  if (sc_check_dim("logsumexp", x, d)) return NULL;
+  /* log sum exp(x - m) + m with m held constant: the m terms cancel in
+     the gradient, so it stays exact to any order */
+  int prev = sc_set_grad_enabled(0);
+  sc_tensor *m = sc_max(x, d, 1, NULL);
+  sc_set_grad_enabled(prev);
+  if (!m) return NULL;
+  if (m->dtype == SC_FLOAT64) { /* all -inf rows: avoid inf - inf */
+    double *p = sc_data(m);
+    for (int64_t i = 0; i < m->numel; i++) if (isinf(p[i])) p[i] = 0;
+  } else {
+    float *p = sc_data(m);
+    for (int64_t i = 0; i < m->numel; i++) if (isinf(p[i])) p[i] = 0;
+  }
+  sc_tensor *c = sc_binary(SC_SUB, x, m);
+  sc_tensor *e = c ? sc_unary(SC_EXP, c) : NULL;
+  sc_tensor *s = e ? sc_sum(e, 1, &d, 1) : NULL;
+  sc_tensor *l = s ? sc_unary(SC_LOG, s) : NULL;
+  sc_tensor *y = l ? sc_binary(SC_ADD, l, m) : NULL;
+  sc_release(c); sc_release(e); sc_release(s); sc_release(l); sc_release(m);
+  if (y && !keepdim) {
+    sc_tensor *q = sc_squeeze(y, d);
+    sc_release(y);
+    y = q;
+  }
+  return y;
+}
+
+/* ---- backward formulas ---------------------------------------------------------- */
+
+/* g (reduced shape) viewed with the reduced dims kept as size 1. */
+static sc_tensor *keep_dims(sc_node *n, sc_tensor *g, const int *mask) {
+  sc_edge *e = &n->edges[0];
+  int64_t s[SC_MAX_DIMS];
+  for (int d = 0; d < e->ndim; d++) s[d] = mask[d] ? 1 : e->shape[d];
+  return sc_reshape(g, e->ndim, s);
+}
+
+int sc_bw_sum(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)need;
+  int mask[SC_MAX_DIMS];
+  sc_edge *e = &n->edges[0];
+  for (int d = 0; d < e->ndim; d++) mask[d] = (int)n->i[d];
+  sc_tensor *k = keep_dims(n, g, mask);
+  gin[0] = k ? sc_expand(k, e->ndim, e->shape) : NULL;
+  sc_release(k);
+  return gin[0] ? 0 : -1;
+}
+
+static int bw_extreme(sc_node *n, sc_tensor *g, sc_tensor **gin) {
+  sc_edge *e = &n->edges[0];
+  int d = (int)n->i[0], mask[SC_MAX_DIMS];
+  for (int k = 0; k < e->ndim; k++) mask[k] = d < 0 || k == d;
+  sc_tensor *x = sc_unpack(n, 0), *y = x ? sc_unpack(n, 1) : NULL;
+  if (!y) {
+    sc_release(x);
+    return -1;
+  }
+  /* ties share the gradient equally; the mask is a constant */
+  int prev = sc_set_grad_enabled(0);
+  sc_tensor *yk = keep_dims(n, y, mask);
+  sc_tensor *eq = yk ? sc_binary(SC_EQ, x, yk) : NULL;
+  int dims[SC_MAX_DIMS], nd = 0;
+  for (int k = 0; k < e->ndim; k++) if (mask[k]) dims[nd++] = k;
+  sc_tensor *cnt = eq ? sc_sum(eq, nd, dims, 1) : NULL;
+  sc_tensor *w = cnt ? sc_binary(SC_DIV, eq, cnt) : NULL;
+  sc_set_grad_enabled(prev);
+  sc_release(yk); sc_release(eq); sc_release(cnt); sc_release(x); sc_release(y);
+  sc_tensor *gk = w ? keep_dims(n, g, mask) : NULL;
+  gin[0] = gk ? sc_binary(SC_MUL, gk, w) : NULL;
+  sc_release(gk);
+  sc_release(w);
+  return gin[0] ? 0 : -1;
+}
+
+int sc_bw_max(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)need;
+  return bw_extreme(n, g, gin);
+}
+
+int sc_bw_min(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)need;
+  return bw_extreme(n, g, gin);
+}
+

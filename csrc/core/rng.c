@@ -1,0 +1,134 @@
+/*
+ * scorch core: random numbers from a counter-based generator.
+ *
+ * Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2,
+ * 3", SC 2011): block c of a call is philox(key = seed, counter = offset + c),
+ * so element i depends only on (seed, offset, i) and any thread may compute
+ * it.  Each block yields two values; a call consumes ceil(n / 2) blocks.
+ */
+#include "internal.h"
+
+#include <math.h>
+#include <omp.h>
+
+static sc_generator global_gen = {0x5c0c4ULL, 0};
+
+sc_generator *sc_default_generator(void) { return &global_gen; }
+
+void sc_generator_seed(sc_generator *g, uint64_t seed) {
+  g->seed = seed;
+  g->offset = 0;
+}
+
+static inline void philox(uint64_t ctr, uint64_t key, uint32_t out[4]) {
+  uint32_t c0 = (uint32_t)ctr, c1 = (uint32_t)(ctr >> 32), c2 = 0, c3 = 0;
+  uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
+  for (int r = 0; r < 10; r++) {
+    uint64_t p0 = (uint64_t)0xD2511F53u * c0, p1 = (uint64_t)0xCD9E8D57u * c2;
+    uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
+    c1 = (uint32_t)p1;
+    c3 = (uint32_t)p0;
+    c0 = n0;
+    c2 = n2;
+    k0 += 0x9E3779B9u;
+    k1 += 0xBB67AE85u;
+  }
+  out[0] = c0; out[1] = c1; out[2] = c2; out[3] = c3;
+}
+
+/* 53-bit uniform in [0, 1) from two words. */
+static inline double u53(uint32_t hi, uint32_t lo) {
+  return (double)(((uint64_t)hi << 21) ^ (lo >> 11)) * 0x1p-53;
+}
+
+typedef enum { DIST_UNIFORM, DIST_NORMAL } dist_kind;
+
+/* Writes value j (0 or 1) of block c. */
+static inline double draw(dist_kind k, uint64_t key, uint64_t c, int j,
+                          double a, double b, int single) {
+  uint32_t w[4];
+  philox(c, key, w);
+  if (k == DIST_UNIFORM) {
+    if (single) /* 24 bits, so the float never rounds up to 1 */
+      return a + (b - a) * (double)((j ? w[2] : w[0]) >> 8) * 0x1p-24;
+    double u = j ? u53(w[2], w[3]) : u53(w[0], w[1]);
+    return a + (b - a) * u;
+  }
+  /* Box-Muller: u1 in (0, 1] keeps the log finite */
+  double u1 = 1.0 - u53(w[0], w[1]), u2 = u53(w[2], w[3]);
+  double r = sqrt(-2.0 * log(u1)), th = 6.283185307179586 * u2;
+  return a + b * (j ? r * sin(th) : r * cos(th));
+}
+
+/* Fills contiguous t from generator g and advances it. */
+static void fill(sc_generator *g, sc_tensor *t, dist_kind k, double a,
+                 double b) {
+  int64_t n = t->numel;
+  uint64_t key = g->seed, base = g->offset;
+  int single = t->dtype == SC_FLOAT32;
+  int nt = sc_get_num_threads();
+  if (single) {
+    float *p = sc_data(t);
+#pragma omp parallel for schedule(static) num_threads(nt) if (n >= SC_PAR_GRAIN && nt > 1)
+    for (int64_t i = 0; i < n; i++)
+      p[i] = (float)draw(k, key, base + (uint64_t)(i / 2), (int)(i & 1), a, b, 1);
+  } else {
+    double *p = sc_data(t);
+#pragma omp parallel for schedule(static) num_threads(nt) if (n >= SC_PAR_GRAIN && nt > 1)
+    for (int64_t i = 0; i < n; i++)
+      p[i] = draw(k, key, base + (uint64_t)(i / 2), (int)(i & 1), a, b, 0);
+  }
+  g->offset += (uint64_t)(n + 1) / 2;
+}
+
+static sc_tensor *make(sc_generator *g, int ndim, const int64_t *shape,
+                       sc_dtype dt, dist_kind k, double a, double b) {
+  sc_tensor *t = sc_empty(ndim, shape, dt);
+  if (t) fill(g ? g : &global_gen, t, k, a, b);
+  return t;
+}
+
+sc_tensor *sc_rand(sc_generator *g, int ndim, const int64_t *shape, sc_dtype dt) {
+  return make(g, ndim, shape, dt, DIST_UNIFORM, 0, 1);
+}
+
+sc_tensor *sc_randn(sc_generator *g, int ndim, const int64_t *shape, sc_dtype dt) {
+  return make(g, ndim, shape, dt, DIST_NORMAL, 0, 1);
+}
+
+sc_tensor *sc_randint(sc_generator *g, int64_t lo, int64_t hi, int ndim,
+                      const int64_t *shape, sc_dtype dt) {
+  if (hi <= lo) {
+    sc_set_error("randint: empty range [%lld, %lld)", (long long)lo, (long long)hi);
+    return NULL;
+  }
+  sc_tensor *t = sc_empty(ndim, shape, SC_FLOAT64);
+  if (!t) return NULL;
+  fill(g ? g : &global_gen, t, DIST_UNIFORM, 0, 1);
+  double *p = sc_data(t), span = (double)(hi - lo);
+  for (int64_t i = 0; i < t->numel; i++) {
+    double v = floor(p[i] * span);
+    p[i] = (double)lo + (v < span ? v : span - 1);
+  }
+  if (dt == SC_FLOAT64) return t;
+  sc_tensor *f = sc_to_dtype(t, dt);
+  sc_release(t);
+  return f;
+}
+
+/* In-place fills for initialisers (through a temporary if strided). */
+static int fill_(sc_generator *g, sc_tensor *t, dist_kind k, double a, double b) {
+  sc_tensor *tmp = make(g, t->ndim, t->shape, t->dtype, k, a, b);
+  if (!tmp) return -1;
+  int rc = sc_copy_(t, tmp);
+  sc_release(tmp);
+  return rc;
+}
+
+int sc_uniform_(sc_generator *g, sc_tensor *t, double lo, double hi) {
+  return fill_(g, t, DIST_UNIFORM, lo, hi);
+}
+
+int sc_normal_(sc_generator *g, sc_tensor *t, double mean, double std) {
+  return fill_(g, t, DIST_NORMAL, mean, std);
+}

@@ -1,0 +1,313 @@
+/* scorch core: errors, allocation accounting, tensor lifetime and creation. */
+#include "tensor.h"
+#include "autograd.h"
+#include "internal.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- errors ---------------------------------------------------------------- */
+
+static _Thread_local char err_buf[512];
+
+const char *sc_error(void) { return err_buf[0] ? err_buf : "unknown error"; }
+
+void sc_set_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err_buf, sizeof err_buf, fmt, ap);
+  va_end(ap);
+}
+
+const char *sc_shape_str(const sc_tensor *t, char *buf, size_t len) {
+  return sc_dims_str(t->ndim, t->shape, buf, len);
+}
+
+const char *sc_dims_str(int ndim, const int64_t *shape, char *buf, size_t len) {
+  size_t k = 0;
+  k += (size_t)snprintf(buf + k, len - k, "[");
+  for (int d = 0; d < ndim && k < len; d++)
+    k += (size_t)snprintf(buf + k, len - k, d ? ",%lld" : "%lld",
+                          (long long)shape[d]);
+  if (k < len) snprintf(buf + k, len - k, "]");
+  return buf;
+}
+
+/* ---- allocation accounting ------------------------------------------------ */
+
+static int64_t bytes_in_use;
+static sc_pressure_fn pressure_hook;
+static sc_reclaim_fn reclaim_hook;
+static void *hook_ud;
+
+int64_t sc_bytes_in_use(void) { return bytes_in_use; }
+
+void sc_set_alloc_hooks(sc_pressure_fn pressure, sc_reclaim_fn reclaim,
+                        void *ud) {
+  pressure_hook = pressure;
+  reclaim_hook = reclaim;
+  hook_ud = ud;
+}
+
+void *sc_aligned_alloc(size_t nbytes) {
+  /* round up so aligned_alloc's size rule holds; 0-byte tensors get a line */
+  size_t n = (nbytes + 63) & ~(size_t)63;
+  if (n == 0) n = 64;
+  void *p = aligned_alloc(64, n);
+  if (!p && reclaim_hook && reclaim_hook(hook_ud)) p = aligned_alloc(64, n);
+  if (!p) {
+    sc_set_error("out of memory allocating %zu bytes", nbytes);
+    return NULL;
+  }
+  bytes_in_use += (int64_t)n;
+  if (pressure_hook) pressure_hook(hook_ud, n);
+  return p;
+}
+
+void sc_aligned_free(void *p, size_t nbytes) {
+  if (!p) return;
+  size_t n = (nbytes + 63) & ~(size_t)63;
+  if (n == 0) n = 64;
+  bytes_in_use -= (int64_t)n;
+  free(p);
+}
+
+/* ---- lifetime ---------------------------------------------------------------- */
+
+size_t sc_dtype_size(sc_dtype dt) { return dt == SC_FLOAT64 ? 8 : 4; }
+
+const char *sc_dtype_name(sc_dtype dt) {
+  return dt == SC_FLOAT64 ? "float64" : "float32";
+}
+
+static sc_storage *storage_new(size_t nbytes) {
+  sc_storage *s = malloc(sizeof *s);
+  if (!s) {
+    sc_set_error("out of memory");
+    return NULL;
+  }
+  s->data = sc_aligned_alloc(nbytes);
+  if (!s->data) {
+    free(s);
+    return NULL;
+  }
+  s->refcount = 1;
+  s->version = 0;
+  s->nbytes = nbytes;
+  return s;
+}
+
+static void storage_release(sc_storage *s) {
+  if (s && --s->refcount == 0) {
+    sc_aligned_free(s->data, s->nbytes);
+    free(s);
+  }
+}
+
+sc_tensor *sc_retain(sc_tensor *t) {
+  if (t) t->refcount++;
+  return t;
+}
+
+void sc_release(sc_tensor *t) {
+  if (!t || --t->refcount > 0) return;
+  storage_release(t->storage);
+  sc_release(t->grad); /* a grad never has a grad: depth one */
+  if (t->grad_fn) sc_node_release(t->grad_fn);
+  free(t);
+}
+
+/* A header over storage s (retained), with contiguous strides. */
+sc_tensor *sc_header(sc_storage *s, int ndim, const int64_t *shape,
+                     sc_dtype dt) {
+  sc_tensor *t = calloc(1, sizeof *t);
+  if (!t) {
+    sc_set_error("out of memory");
+    return NULL;
+  }
+  t->refcount = 1;
+  t->dtype = dt;
+  t->ndim = ndim;
+  t->storage = s;
+  s->refcount++;
+  int64_t st = 1;
+  for (int d = ndim - 1; d >= 0; d--) {
+    t->shape[d] = shape[d];
+    t->stride[d] = st;
+    st *= shape[d];
+  }
+  t->numel = st;
+  return t;
+}
+
+int sc_check_shape(const char *fn, int ndim, const int64_t *shape) {
+  if (ndim < 0 || ndim > SC_MAX_DIMS) {
+    sc_set_error("%s: %d dimensions (at most %d supported)", fn, ndim,
+                 SC_MAX_DIMS);
+    return -1;
+  }
+  int64_t n = 1;
+  for (int d = 0; d < ndim; d++) {
+    if (shape[d] < 0) {
+      sc_set_error("%s: negative size %lld in dimension %d", fn,
+                   (long long)shape[d], d + 1);
+      return -1;
+    }
+    if (shape[d] && n > INT64_MAX / 8 / shape[d]) {
+      sc_set_error("%s: shape too large", fn);
+      return -1;
+    }
+    n *= shape[d];
+  }
+  return 0;
+}
+
+sc_tensor *sc_empty(int ndim, const int64_t *shape, sc_dtype dt) {
+  if (sc_check_shape("empty", ndim, shape)) return NULL;
+  int64_t n = 1;
+  for (int d = 0; d < ndim; d++) n *= shape[d];
+  sc_storage *s = storage_new((size_t)n * sc_dtype_size(dt));
+  if (!s) return NULL;
+  sc_tensor *t = sc_header(s, ndim, shape, dt);
+  storage_release(s);
+  return t;
+}
+
+sc_tensor *sc_full(int ndim, const int64_t *shape, double v, sc_dtype dt) {
+  sc_tensor *t = sc_empty(ndim, shape, dt);
+  if (t) sc_fill_(t, v);
+  return t;
+}
+
+sc_tensor *sc_zeros(int ndim, const int64_t *shape, sc_dtype dt) {
+  sc_tensor *t = sc_empty(ndim, shape, dt);
+  if (t) memset(t->storage->data, 0, t->storage->nbytes);
+  return t;
+}
+
+sc_tensor *sc_zeros_like(const sc_tensor *t) {
+  return sc_zeros(t->ndim, t->shape, t->dtype);
+}
+
+sc_tensor *sc_scalar(double v, sc_dtype dt) { return sc_full(0, NULL, v, dt); }
+
+sc_tensor *sc_from_doubles(int ndim, const int64_t *shape, const double *v,
+                           sc_dtype dt) {
+  sc_tensor *t = sc_empty(ndim, shape, dt);
+  if (!t) return NULL;
+  if (dt == SC_FLOAT64)
+    memcpy(t->storage->data, v, (size_t)t->numel * 8);
+  else
+    for (int64_t i = 0; i < t->numel; i++)
+      ((float *)t->storage->data)[i] = (float)v[i];
+  return t;
+}
+
+sc_tensor *sc_arange(double a, double b, double step, sc_dtype dt) {
+  if (step == 0 || !isfinite(a) || !isfinite(b) || !isfinite(step)) {
+    sc_set_error("arange: step must be nonzero and bounds finite");
+    return NULL;
+  }
+  double span = ceil((b - a) / step);
+  int64_t n = span > 0 ? (int64_t)span : 0;
+  sc_tensor *t = sc_empty(1, &n, dt);
+  if (!t) return NULL;
+  for (int64_t i = 0; i < n; i++) sc_set_linear(t, i, a + (double)i * step);
+  return t;
+}
+
+sc_tensor *sc_linspace(double a, double b, int64_t n, sc_dtype dt) {
+  if (n < 0) {
+    sc_set_error("linspace: negative count %lld", (long long)n);
+    return NULL;
+  }
+  sc_tensor *t = sc_empty(1, &n, dt);
+  if (!t) return NULL;
+  double step = n > 1 ? (b - a) / (double)(n - 1) : 0;
+  /* fill from both ends so the last value is exactly b */
+  for (int64_t i = 0; i < n; i++)
+    sc_set_linear(t, i, i < n / 2 ? a + step * (double)i
+                                  : b - step * (double)(n - 1 - i));
+  return t;
+}
+
+/* ---- element access ------------------------------------------------------- */
+
+int sc_is_contiguous(const sc_tensor *t) {
+  int64_t st = 1;
+  for (int d = t->ndim - 1; d >= 0; d--) {
+    if (t->shape[d] != 1 && t->stride[d] != st) return 0;
+    st *= t->shape[d];
+  }
+  return 1;
+}
+
+int64_t sc_linear_offset(const sc_tensor *t, int64_t i) {
+  int64_t off = 0;
+  for (int d = t->ndim - 1; d >= 0; d--) {
+    int64_t n = t->shape[d];
+    off += (i % n) * t->stride[d];
+    i /= n;
+  }
+  return off;
+}
+
+double sc_get_linear(const sc_tensor *t, int64_t i) {
+  int64_t off = sc_linear_offset(t, i);
+  if (t->dtype == SC_FLOAT64) return ((const double *)sc_data(t))[off];
+  return ((const float *)sc_data(t))[off];
+}
+
+void sc_set_linear(sc_tensor *t, int64_t i, double v) {
+  int64_t off = sc_linear_offset(t, i);
+  if (t->dtype == SC_FLOAT64)
+    ((double *)sc_data(t))[off] = v;
+  else
+    ((float *)sc_data(t))[off] = (float)v;
+}
+
+void sc_set_linear_public(sc_tensor *t, int64_t i, double v) {
+  sc_set_linear(t, i, v);
+}
+
+void sc_to_doubles(const sc_tensor *t, double *out) {
+  if (sc_is_contiguous(t)) {
+    if (t->dtype == SC_FLOAT64) {
+      memcpy(out, sc_data(t), (size_t)t->numel * 8);
+    } else {
+      const float *p = sc_data(t);
+      for (int64_t i = 0; i < t->numel; i++) out[i] = p[i];
+    }
+    return;
+  }
+  for (int64_t i = 0; i < t->numel; i++) out[i] = sc_get_linear(t, i);
+}
+
+int sc_same_shape(const sc_tensor *a, const sc_tensor *b) {
+  if (a->ndim != b->ndim) return 0;
+  for (int d = 0; d < a->ndim; d++)
+    if (a->shape[d] != b->shape[d]) return 0;
+  return 1;
+}
+
+int sc_check_dim(const char *fn, const sc_tensor *t, int d) {
+  if (d < 0 || d >= t->ndim) {
+    char b[96];
+    sc_set_error("%s: dimension %d out of range for a tensor of shape %s", fn,
+                 d + 1, sc_shape_str(t, b, sizeof b));
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- time ----------------------------------------------------------------- */
+
+double sc_time(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}

@@ -1,0 +1,202 @@
+/*
+ * scorch core: tensors, storage, errors, allocation accounting.
+ *
+ * Plain C11; never includes a Lua header.  Every function that can fail
+ * returns NULL (for tensors) or a negative status and leaves a message in
+ * sc_error(); the caller owns every tensor it is handed back (refcount 1).
+ */
+#ifndef SC_TENSOR_H
+#define SC_TENSOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SC_MAX_DIMS 8
+
+typedef enum { SC_FLOAT32 = 0, SC_FLOAT64 = 1 } sc_dtype;
+
+/* Refcounted, 64-byte aligned buffer shared by views.  The version counter
+   is bumped by every in-place write so autograd can detect stale saves. */
+typedef struct sc_storage {
+  int refcount;
+  uint32_t version;
+  size_t nbytes;
+  void *data;
+} sc_storage;
+
+struct sc_node;
+
+typedef struct sc_tensor {
+  int refcount;
+  sc_dtype dtype;
+  int ndim;
+  int64_t numel;
+  int64_t shape[SC_MAX_DIMS];
+  int64_t stride[SC_MAX_DIMS]; /* in elements */
+  int64_t offset;              /* in elements, into storage */
+  sc_storage *storage;
+  /* autograd: a leaf has grad_fn == NULL; requires_grad is set on leaves by
+     the user and on results of recorded ops. */
+  int requires_grad;
+  struct sc_tensor *grad;   /* accumulated gradient of a leaf */
+  struct sc_node *grad_fn;  /* node that produced this tensor */
+} sc_tensor;
+
+/* ---- errors ------------------------------------------------------------ */
+const char *sc_error(void);
+void sc_set_error(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+/* Formats a shape as "[3,4]" into buf (for error messages). */
+const char *sc_shape_str(const sc_tensor *t, char *buf, size_t len);
+
+/* ---- allocation accounting -------------------------------------------- */
+/* Bytes of tensor data currently held by the core. */
+int64_t sc_bytes_in_use(void);
+/* Hooks installed by the binding: `pressure` is told of every allocation
+   (so the host's collector can be nudged), `reclaim` is called once when an
+   allocation fails and returns nonzero if it freed something worth a retry. */
+typedef void (*sc_pressure_fn)(void *ud, size_t bytes);
+typedef int (*sc_reclaim_fn)(void *ud);
+void sc_set_alloc_hooks(sc_pressure_fn pressure, sc_reclaim_fn reclaim,
+                        void *ud);
+void *sc_aligned_alloc(size_t nbytes); /* NULL + error on failure */
+void sc_aligned_free(void *p, size_t nbytes);
+
+/* ---- lifetime ---------------------------------------------------------- */
+sc_tensor *sc_retain(sc_tensor *t);
+void sc_release(sc_tensor *t); /* NULL is fine */
+size_t sc_dtype_size(sc_dtype dt);
+const char *sc_dtype_name(sc_dtype dt);
+
+/* ---- creation ---------------------------------------------------------- */
+sc_tensor *sc_empty(int ndim, const int64_t *shape, sc_dtype dt);
+sc_tensor *sc_zeros(int ndim, const int64_t *shape, sc_dtype dt);
+sc_tensor *sc_full(int ndim, const int64_t *shape, double v, sc_dtype dt);
+sc_tensor *sc_scalar(double v, sc_dtype dt); /* 0-d tensor */
+sc_tensor *sc_from_doubles(int ndim, const int64_t *shape, const double *v,
+                           sc_dtype dt);
+sc_tensor *sc_arange(double a, double b, double step, sc_dtype dt);
+sc_tensor *sc_linspace(double a, double b, int64_t n, sc_dtype dt);
+sc_tensor *sc_zeros_like(const sc_tensor *t);
+
+/* ---- element access ---------------------------------------------------- */
+static inline void *sc_data(const sc_tensor *t) {
+  return (char *)t->storage->data + t->offset * (int64_t)sc_dtype_size(t->dtype);
+}
+int sc_is_contiguous(const sc_tensor *t);
+/* Reads element with linear (row-major) index i as double. */
+double sc_get_linear(const sc_tensor *t, int64_t i);
+void sc_set_linear_public(sc_tensor *t, int64_t i, double v);
+/* Copies all elements, row-major, into out (numel doubles). */
+void sc_to_doubles(const sc_tensor *t, double *out);
+int sc_same_shape(const sc_tensor *a, const sc_tensor *b);
+
+/* Dimension helpers: d is 0-based here; the binding converts. */
+int sc_check_dim(const char *fn, const sc_tensor *t, int d);
+
+/* ---- views (share storage; recorded by autograd) ----------------------- */
+sc_tensor *sc_view(sc_tensor *t, int ndim, const int64_t *shape);
+sc_tensor *sc_reshape(sc_tensor *t, int ndim, const int64_t *shape);
+sc_tensor *sc_transpose(sc_tensor *t, int d1, int d2);
+sc_tensor *sc_permute(sc_tensor *t, const int *perm);
+sc_tensor *sc_expand(sc_tensor *t, int ndim, const int64_t *shape);
+sc_tensor *sc_narrow(sc_tensor *t, int d, int64_t start, int64_t len);
+sc_tensor *sc_select(sc_tensor *t, int d, int64_t i);
+sc_tensor *sc_unsqueeze(sc_tensor *t, int d);
+sc_tensor *sc_squeeze(sc_tensor *t, int d); /* d < 0: all size-1 dims */
+sc_tensor *sc_alias(sc_tensor *t);          /* new header, same storage */
+sc_tensor *sc_detach(sc_tensor *t);
+
+/* ---- copies ------------------------------------------------------------- */
+sc_tensor *sc_contiguous(sc_tensor *t); /* retains t if already contiguous */
+sc_tensor *sc_clone(sc_tensor *t);
+sc_tensor *sc_to_dtype(sc_tensor *t, sc_dtype dt);
+sc_tensor *sc_cat(int n, sc_tensor **ts, int d);
+sc_tensor *sc_stack(int n, sc_tensor **ts, int d);
+sc_tensor *sc_index_select(sc_tensor *t, int d, int64_t n,
+                           const int64_t *idx);
+/* Sums t down to the given (broadcast-compatible) shape. */
+sc_tensor *sc_sum_to(sc_tensor *t, int ndim, const int64_t *shape);
+/* Zero tensor of `shape` with t written into the slice [start, start+len) of
+   dim d: the transpose of narrow. */
+sc_tensor *sc_narrow_backward(sc_tensor *t, int ndim, const int64_t *shape,
+                              int d, int64_t start);
+/* Zero tensor with rows idx of dim d accumulating t: transpose of
+   index_select. */
+sc_tensor *sc_index_add(sc_tensor *t, int ndim, const int64_t *shape, int d,
+                        int64_t n, const int64_t *idx);
+
+/* ---- in-place (bump the storage version; never recorded) --------------- */
+int sc_copy_(sc_tensor *dst, sc_tensor *src); /* broadcasts src */
+int sc_fill_(sc_tensor *t, double v);
+int sc_add_scaled_(sc_tensor *dst, sc_tensor *src, double alpha);
+int sc_mul_scalar_(sc_tensor *t, double v);
+
+/* ---- elementwise -------------------------------------------------------- */
+typedef enum {
+  SC_NEG, SC_EXP, SC_LOG, SC_SQRT, SC_ABS, SC_TANH, SC_SIGMOID, SC_RELU,
+  SC_SILU, SC_SOFTPLUS, SC_SIN, SC_COS, SC_SIGN, SC_SQUARE, SC_RSQRT,
+  SC_LOG1P, SC_EXPM1,
+  /* fused derivatives, each an op with its own derivative */
+  SC_SILU_GRAD,   /* sigmoid(x)*(1 + x*(1-sigmoid(x))) */
+  SC_STEP,        /* x > 0 ? 1 : 0, derivative of relu (no gradient) */
+  SC_NUM_UNARY
+} sc_unary_op;
+
+typedef enum {
+  SC_ADD, SC_SUB, SC_MUL, SC_DIV, SC_POW, SC_MAXIMUM, SC_MINIMUM,
+  SC_GT, SC_LT, SC_GE, SC_LE, SC_EQ, SC_NE, /* comparisons: 0/1, no grad */
+  SC_NUM_BINARY
+} sc_binary_op;
+
+const char *sc_unary_name(sc_unary_op op);
+const char *sc_binary_name(sc_binary_op op);
+
+sc_tensor *sc_unary(sc_unary_op op, sc_tensor *x);
+sc_tensor *sc_binary(sc_binary_op op, sc_tensor *a, sc_tensor *b);
+/* a op s, or s op a when `reversed` */
+sc_tensor *sc_binary_scalar(sc_binary_op op, sc_tensor *a, double s,
+                            int reversed);
+sc_tensor *sc_where(sc_tensor *cond, sc_tensor *a, sc_tensor *b);
+sc_tensor *sc_clamp(sc_tensor *x, double lo, double hi);
+
+/* ---- reductions --------------------------------------------------------- */
+/* dims: n dims (0-based); n == 0 means all dims. */
+sc_tensor *sc_sum(sc_tensor *x, int n, const int *dims, int keepdim);
+sc_tensor *sc_mean(sc_tensor *x, int n, const int *dims, int keepdim);
+sc_tensor *sc_var(sc_tensor *x, int n, const int *dims, int keepdim,
+                  int unbiased);
+/* max/min over one dim (d >= 0) or all (d < 0); indices (0-based) optional */
+sc_tensor *sc_max(sc_tensor *x, int d, int keepdim, sc_tensor **indices);
+sc_tensor *sc_min(sc_tensor *x, int d, int keepdim, sc_tensor **indices);
+sc_tensor *sc_logsumexp(sc_tensor *x, int d, int keepdim);
+
+/* ---- linear algebra ---------------------------------------------------- */
+sc_tensor *sc_matmul(sc_tensor *a, sc_tensor *b); /* batched, broadcasting */
+
+/* ---- random -------------------------------------------------------------- */
+typedef struct sc_generator {
+  uint64_t seed;
+  uint64_t offset; /* Philox counter blocks consumed so far */
+} sc_generator;
+sc_generator *sc_default_generator(void);
+void sc_generator_seed(sc_generator *g, uint64_t seed);
+sc_tensor *sc_rand(sc_generator *g, int ndim, const int64_t *shape,
+                   sc_dtype dt);
+sc_tensor *sc_randn(sc_generator *g, int ndim, const int64_t *shape,
+                    sc_dtype dt);
+sc_tensor *sc_randint(sc_generator *g, int64_t lo, int64_t hi, int ndim,
+                      const int64_t *shape, sc_dtype dt);
+/* Fills with U[lo,hi) in place (for initialisers). */
+int sc_uniform_(sc_generator *g, sc_tensor *t, double lo, double hi);
+int sc_normal_(sc_generator *g, sc_tensor *t, double mean, double std);
+
+/* ---- threads ------------------------------------------------------------ */
+void sc_set_num_threads(int n);
+int sc_get_num_threads(void);
+double sc_time(void); /* monotonic seconds */
+
+#endif

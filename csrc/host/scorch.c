@@ -1,0 +1,858 @@
+/*
+** scorch.c — the `scorch` executable.
+**
+** Embeds Lua 5.4, loads the scorch library as the global `sc` (and `scorch`),
+** then runs a script, `-e` statements, standard input, or an interactive
+** REPL with readline editing, history and completion of table fields and
+** methods.  The command line follows the stand-alone `lua` interpreter, so
+** scripts see the same `arg` table and `...`.
+*/
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <readline/readline.h>
+#include <readline/history.h>
+
+#include <lua.h>
+#include <lauxlib.h>
+#include <lualib.h>
+
+#ifndef SCORCH_VERSION
+#define SCORCH_VERSION "0.1.0"
+#endif
+
+#define VERSION_LINE "scorch " SCORCH_VERSION " (" LUA_RELEASE ")"
+
+#ifndef PATH_MAX
+#define PATH_MAX 4096
+#endif
+
+/* Lines kept in the history file; older ones are dropped at exit. */
+#define HISTORY_LINES 1000
+
+/* How many metatable `__index` tables completion follows before giving up;
+   bounds the walk even when a chain loops back on itself. */
+#define MAX_INDEX_CHAIN 16
+
+/* Flags gathered from the command line. */
+enum {
+	HAS_ERROR = 1,    /* bad option: the index is in *first */
+	HAS_I = 2,        /* -i */
+	HAS_V = 4,        /* -v */
+	HAS_E = 8,        /* at least one -e */
+	HAS_H = 16,       /* -h */
+	HAS_DASHDASH = 32 /* options ended with "--" */
+};
+
+static const char *progname = "scorch";
+
+/* The state that the SIGINT handler and readline callbacks act on; neither
+   can be handed a pointer of ours. */
+static lua_State *global_L = NULL;
+
+
+/*
+** {======================================================
+** Messages and protected calls
+** =======================================================
+*/
+
+static void print_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: %s [options] [script [args]]\n"
+		"Available options are:\n"
+		"  -e stat   execute string 'stat'\n"
+		"  -i        enter interactive mode after executing 'script'\n"
+		"  -v        show version information\n"
+		"  -h        show this help\n"
+		"  --        stop handling options\n"
+		"  -         stop handling options and execute stdin\n",
+		progname);
+	fflush(out);
+}
+
+/* Print an error on stderr; stdout is flushed first so that, when both go
+   to one pipe, the error lands after the output that preceded it. */
+static void message(const char *prog, const char *msg)
+{
+	fflush(stdout);
+	if (prog != NULL)
+		fprintf(stderr, "%s: ", prog);
+	fprintf(stderr, "%s\n", msg);
+	fflush(stderr);
+}
+
+/* Report a failed status with the message on top of the stack. */
+static int report(lua_State *L, int status, const char *prog)
+{
+	if (status != LUA_OK) {
+		const char *msg = lua_tostring(L, -1);
+		message(prog, msg != NULL ? msg : "(error object is not a string)");
+		lua_pop(L, 1);
+	}
+	return status;
+}
+
+/* Error handler: turn any error object into text and append a traceback,
+   because after the unwind the stack that caused it is gone. */
+static int msghandler(lua_State *L)
+{
+	const char *msg = lua_tostring(L, 1);
+
+	if (msg == NULL) {
+		if (luaL_callmeta(L, 1, "__tostring") &&
+		    lua_type(L, -1) == LUA_TSTRING)
+			msg = lua_tostring(L, -1);
+		else
+			msg = lua_pushfstring(L, "(error object is a %s value)",
+			                      luaL_typename(L, 1));
+	}
+	luaL_traceback(L, L, msg, 1);
+	return 1;
+}
+
+/* Runs at the next Lua instruction after a SIGINT; raising here is safe,
+   unlike raising from the signal handler itself. */
+static void interrupt_hook(lua_State *L, lua_Debug *ar)
+{
+	(void)ar;
+	lua_sethook(L, NULL, 0, 0);
+	luaL_error(L, "interrupted!");
+}
+
+/* SIGINT while Lua runs: only arm a hook (lua_sethook is signal-safe).  The
+   default action comes back first, so a second Ctrl-C kills a process
+   stuck in C code that never reaches the hook. */
+static void on_sigint(int sig)
+{
+	int mask = LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT;
+
+	signal(sig, SIG_DFL);
+	lua_sethook(global_L, interrupt_hook, mask, 1);
+}
+
+static void set_sigint(void (*handler)(int))
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = handler;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+}
+
+/* Call the function below `narg` arguments with the traceback handler;
+   Ctrl-C interrupts it only for the duration of the call. */
+static int docall(lua_State *L, int narg, int nres)
+{
+	int base = lua_gettop(L) - narg;
+	int status;
+
+	lua_pushcfunction(L, msghandler);
+	lua_insert(L, base);
+	global_L = L;
+	set_sigint(on_sigint);
+	status = lua_pcall(L, narg, nres, base);
+	set_sigint(SIG_DFL);
+	/* A Ctrl-C that came too late to stop this call must not stop the
+	   next one; a hook the user set is left alone. */
+	if (lua_gethook(L) == interrupt_hook)
+		lua_sethook(L, NULL, 0, 0);
+	lua_remove(L, base);
+	return status;
+}
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** Start-up: options, arg table, module paths, the library
+** =======================================================
+*/
+
+/* Check the options up to the script name.  Returns HAS_* flags; *first is
+   the index of the script (argc when there is none), or of the bad option. */
+static int collect_args(char **argv, int *first)
+{
+	int flags = 0;
+	int i;
+
+	for (i = 1; argv[i] != NULL; i++) {
+		const char *a = argv[i];
+
+		*first = i;
+		if (a[0] != '-')
+			return flags;                 /* the script name */
+		switch (a[1]) {
+		case '\0':
+			return flags;                 /* "-": script on stdin */
+		case '-':
+			if (a[2] != '\0')
+				return HAS_ERROR;
+			*first = i + 1;
+			return flags | HAS_DASHDASH;
+		case 'e':
+			flags |= HAS_E;
+			if (a[2] == '\0' && argv[++i] == NULL)
+				return HAS_ERROR;     /* "-e" without its statement */
+			break;
+		case 'i':
+		case 'v':
+		case 'h':
+			if (a[2] != '\0')
+				return HAS_ERROR;
+			flags |= a[1] == 'i' ? HAS_I : a[1] == 'v' ? HAS_V : HAS_H;
+			break;
+		default:
+			return HAS_ERROR;
+		}
+	}
+	*first = i;
+	return flags;
+}
+
+static void bad_option(char **argv, int at)
+{
+	const char *a = argv[at];
+
+	fprintf(stderr, "%s: ", progname);
+	if (a[1] == 'e')
+		fprintf(stderr, "'%s' needs argument\n", a);
+	else
+		fprintf(stderr, "unrecognized option '%s'\n", a);
+	print_usage(stderr);
+}
+
+/* The global `arg`, laid out as `lua` does: the script at 0, its arguments
+   at 1.., the interpreter and options at negative indices. */
+static void create_arg_table(lua_State *L, char **argv, int argc, int script)
+{
+	int i;
+
+	if (script == argc)
+		script = 0;               /* no script: the program name is arg[0] */
+	lua_createtable(L, argc - script - 1, script + 1);
+	for (i = 0; i < argc; i++) {
+		lua_pushstring(L, argv[i]);
+		lua_rawseti(L, -2, i - script);
+	}
+	lua_setglobal(L, "arg");
+}
+
+static void prepend_path(lua_State *L, const char *field, const char *extra)
+{
+	lua_getglobal(L, "package");
+	lua_getfield(L, -1, field);
+	lua_pushfstring(L, "%s;%s", extra, lua_tostring(L, -1));
+	lua_setfield(L, -3, field);
+	lua_pop(L, 2);
+}
+
+/* A host run from a build tree (<root>/bin/scorch beside <root>/lua/scorch)
+   finds the tree's library first, so no LUA_PATH is needed while
+   developing.  An installed host finds no such tree and keeps the default
+   Lua paths. */
+static void add_tree_paths(lua_State *L)
+{
+	char exe[PATH_MAX];
+	char probe[PATH_MAX + 32];
+	char *slash;
+
+	if (realpath("/proc/self/exe", exe) == NULL)
+		return;
+	slash = strrchr(exe, '/');            /* <root>/bin | scorch */
+	if (slash == NULL)
+		return;
+	*slash = '\0';
+	slash = strrchr(exe, '/');            /* <root> | bin */
+	if (slash == NULL)
+		return;
+	*slash = '\0';
+	snprintf(probe, sizeof probe, "%s/lua/scorch/init.lua", exe);
+	if (access(probe, R_OK) != 0)
+		return;
+	lua_pushfstring(L, "%s/lua/?.lua;%s/lua/?/init.lua", exe, exe);
+	prepend_path(L, "path", lua_tostring(L, -1));
+	lua_pushfstring(L, "%s/lib/?.so", exe);
+	prepend_path(L, "cpath", lua_tostring(L, -1));
+	lua_pop(L, 2);
+}
+
+/* sc = require "scorch"; scorch = sc */
+static int load_library(lua_State *L)
+{
+	int status;
+
+	lua_getglobal(L, "require");
+	lua_pushliteral(L, "scorch");
+	status = docall(L, 1, 1);
+	if (status != LUA_OK)
+		return report(L, status, progname);
+	lua_pushvalue(L, -1);
+	lua_setglobal(L, "sc");
+	lua_setglobal(L, "scorch");
+	return LUA_OK;
+}
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** Running code from the command line
+** =======================================================
+*/
+
+static int run_string(lua_State *L, const char *code, const char *name)
+{
+	int status = luaL_loadbuffer(L, code, strlen(code), name);
+
+	if (status == LUA_OK)
+		status = docall(L, 0, 0);
+	return report(L, status, progname);
+}
+
+/* Run every -e in command-line order. */
+static int run_statements(lua_State *L, char **argv, int script)
+{
+	int i;
+
+	for (i = 1; i < script; i++) {
+		const char *code;
+
+		if (argv[i][0] != '-' || argv[i][1] != 'e')
+			continue;
+		code = argv[i][2] != '\0' ? argv[i] + 2 : argv[++i];
+		if (run_string(L, code, "=(command line)") != LUA_OK)
+			return 0;
+	}
+	return 1;
+}
+
+/* Push arg[1..n] as the script's varargs; returns n. */
+static int push_script_args(lua_State *L)
+{
+	int n, i;
+
+	if (lua_getglobal(L, "arg") != LUA_TTABLE)
+		luaL_error(L, "'arg' is not a table");
+	n = (int)luaL_len(L, -1);
+	luaL_checkstack(L, n + 3, "too many arguments to script");
+	for (i = 1; i <= n; i++)
+		lua_rawgeti(L, -i, i);
+	lua_remove(L, -i);
+	return n;
+}
+
+/* fname NULL reads the chunk from stdin. */
+static int run_file(lua_State *L, const char *fname)
+{
+	int status = luaL_loadfile(L, fname);
+
+	if (status == LUA_OK) {
+		int n = push_script_args(L);
+		status = docall(L, n, LUA_MULTRET);
+	}
+	return report(L, status, progname);
+}
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** Completion: names from globals, a.b.c fields and t:methods, found by raw
+** reads only, so pressing TAB never runs user code.
+** =======================================================
+*/
+
+static const char *const keywords[] = {
+	"and", "break", "do", "else", "elseif", "end", "false", "for",
+	"function", "goto", "if", "in", "local", "nil", "not", "or",
+	"repeat", "return", "then", "true", "until", "while", NULL
+};
+
+/* Registry key of the candidate list between readline's calls. */
+static const char matches_key = 'm';
+
+/* ASCII tests, not <ctype.h>: a script may change the locale. */
+static int is_name_char(char c, int first)
+{
+	if (c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+		return 1;
+	return !first && c >= '0' && c <= '9';
+}
+
+static int is_name(const char *s)
+{
+	if (!is_name_char(s[0], 1))
+		return 0;
+	for (s++; *s != '\0'; s++)
+		if (!is_name_char(*s, 0))
+			return 0;
+	return 1;
+}
+
+/* Replace the value on top with its metatable's __index when that is a
+   table.  Returns 0, leaving the value, when there is none; an __index
+   function is not followed, as calling it could have side effects. */
+static int step_to_index_table(lua_State *L)
+{
+	if (!lua_getmetatable(L, -1))
+		return 0;
+	lua_pushliteral(L, "__index");
+	lua_rawget(L, -2);
+	lua_remove(L, -2);
+	if (!lua_istable(L, -1)) {
+		lua_pop(L, 1);
+		return 0;
+	}
+	lua_remove(L, -2);
+	return 1;
+}
+
+/* [obj, key] -> [obj.key]: raw reads along the __index table chain. */
+static void raw_lookup(lua_State *L)
+{
+	int depth;
+
+	lua_insert(L, -2);                     /* key, obj */
+	for (depth = 0; depth < MAX_INDEX_CHAIN; depth++) {
+		if (lua_istable(L, -1)) {
+			lua_pushvalue(L, -2);
+			if (lua_rawget(L, -2) != LUA_TNIL)
+				break;
+			lua_pop(L, 1);
+		}
+		if (!step_to_index_table(L)) {
+			lua_pushnil(L);
+			break;
+		}
+	}
+	if (depth == MAX_INDEX_CHAIN)
+		lua_pushnil(L);
+	lua_replace(L, -3);
+	lua_pop(L, 1);
+}
+
+/* Add prefix..key to the list at `list` for each key of the table on top
+   that starts with `word`; metamethod names only when asked for. */
+static void add_keys(lua_State *L, int list, const char *prefix,
+                     const char *word, int methods_only)
+{
+	size_t wlen = strlen(word);
+	int want_meta = strncmp(word, "__", 2) == 0;
+
+	lua_pushnil(L);
+	while (lua_next(L, -2)) {
+		const char *k = lua_type(L, -2) == LUA_TSTRING ?
+		                lua_tostring(L, -2) : NULL;
+
+		if (k != NULL && strncmp(k, word, wlen) == 0 && is_name(k) &&
+		    (want_meta || strncmp(k, "__", 2) != 0) &&
+		    (!methods_only || lua_type(L, -1) == LUA_TFUNCTION)) {
+			lua_pushfstring(L, "%s%s", prefix, k);
+			lua_rawseti(L, list, (lua_Integer)lua_rawlen(L, list) + 1);
+		}
+		lua_pop(L, 1);
+	}
+}
+
+/* Keys of the value on top (if a table) and of its __index tables; pops
+   the value. */
+static void add_members(lua_State *L, int list, const char *prefix,
+                        const char *word, int methods_only)
+{
+	int depth;
+
+	for (depth = 0; depth < MAX_INDEX_CHAIN; depth++) {
+		if (lua_istable(L, -1))
+			add_keys(L, list, prefix, word, methods_only);
+		if (!step_to_index_table(L))
+			break;
+	}
+	lua_pop(L, 1);
+}
+
+/* Walk "a.b.c" from the globals; leaves the value (maybe nil) on top. */
+static void push_path(lua_State *L, const char *path, size_t len)
+{
+	const char *end = path + len;
+
+	if (len == 0) {                        /* ".x": nothing to walk from */
+		lua_pushnil(L);
+		return;
+	}
+	lua_pushglobaltable(L);
+	while (path < end && !lua_isnil(L, -1)) {
+		const char *dot = memchr(path, '.', (size_t)(end - path));
+		size_t n = (size_t)((dot != NULL ? dot : end) - path);
+
+		lua_pushlstring(L, path, n);
+		if (!is_name(lua_tostring(L, -1))) {
+			lua_pop(L, 2);
+			lua_pushnil(L);
+			return;
+		}
+		raw_lookup(L);
+		path += n + 1;
+	}
+}
+
+/* Protected: text -> registry[matches_key] = { candidates } */
+static int collect_matches(lua_State *L)
+{
+	const char *text = luaL_checkstring(L, 1);
+	const char *sep = strrchr(text, '.');
+	const char *colon = strrchr(text, ':');
+
+	lua_newtable(L);                       /* the list, at index 2 */
+	if (colon != NULL && (sep == NULL || colon > sep))
+		sep = colon;
+	if (sep == NULL) {
+		lua_pushglobaltable(L);
+		add_members(L, 2, "", text, 0);
+		for (int i = 0; keywords[i] != NULL; i++)
+			if (strncmp(keywords[i], text, strlen(text)) == 0) {
+				lua_pushstring(L, keywords[i]);
+				lua_rawseti(L, 2, (lua_Integer)lua_rawlen(L, 2) + 1);
+			}
+	} else if (memchr(text, ':', (size_t)(sep - text)) == NULL) {
+		const char *prefix = lua_pushlstring(L, text, (size_t)(sep - text) + 1);
+
+		push_path(L, text, (size_t)(sep - text));
+		if (!lua_isnil(L, -1))
+			add_members(L, 2, prefix, sep + 1, *sep == ':');
+		else
+			lua_pop(L, 1);
+		lua_pop(L, 1);                 /* prefix */
+	}
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &matches_key);
+	return 0;
+}
+
+/* readline's generator: state 0 builds the list, later calls hand out one
+   malloc'd candidate each (readline frees them). */
+static char *next_match(const char *text, int state)
+{
+	static lua_Integer next;
+	lua_State *L = global_L;
+	char *match = NULL;
+
+	if (state == 0) {
+		next = 1;
+		lua_pushcfunction(L, collect_matches);
+		lua_pushstring(L, text);
+		if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+			lua_pop(L, 1);
+			return NULL;
+		}
+	}
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &matches_key) == LUA_TTABLE) {
+		if (lua_rawgeti(L, -1, next++) == LUA_TSTRING)
+			match = strdup(lua_tostring(L, -1));
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
+	if (match != NULL)
+		return match;
+	/* The list is done with; clearing an existing key cannot fail. */
+	lua_pushnil(L);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &matches_key);
+	return NULL;
+}
+
+static char **complete(const char *text, int start, int end)
+{
+	(void)start;
+	(void)end;
+	rl_attempted_completion_over = 1;      /* never fall back to file names */
+	rl_completion_append_character = '\0';
+	return rl_completion_matches(text, next_match);
+}
+
+/* }====================================================== */
+
+
+/*
+** {======================================================
+** The REPL
+** =======================================================
+*/
+
+/* Reading through readline: on a terminal only, so piped input gives
+   plain output with no prompts or escape codes. */
+static int use_readline = 0;
+
+static const char *history_file(void)
+{
+	static char path[PATH_MAX];
+	const char *env = getenv("SCORCH_HISTORY");
+	const char *home = getenv("HOME");
+
+	if (env != NULL)
+		return env[0] != '\0' ? env : NULL;   /* empty: no history */
+	if (home == NULL || home[0] == '\0')
+		return NULL;
+	if (snprintf(path, sizeof path, "%s/.scorch_history", home) >=
+	    (int)sizeof path)
+		return NULL;
+	return path;
+}
+
+static void start_readline(lua_State *L)
+{
+	const char *hist = history_file();
+
+	global_L = L;
+	rl_readline_name = "scorch";
+	rl_attempted_completion_function = complete;
+	/* '.' and ':' are left out so "a.b.c" and "t:m" complete as one word. */
+	rl_completer_word_break_characters = " \t\n\"\\'`@$><=;|&{}()[],+-*/%^~#";
+	using_history();
+	/* A missing file is created now, as append_history needs one; any
+	   failure just means a session without saved history. */
+	if (hist != NULL && read_history(hist) == ENOENT)
+		write_history(hist);
+}
+
+static void stop_readline(void)
+{
+	const char *hist = history_file();
+
+	if (hist != NULL)
+		history_truncate_file(hist, HISTORY_LINES);
+	clear_history();
+}
+
+/* Each statement is appended as soon as it is read, so a session ended by
+   Ctrl-C at the prompt still keeps its history. */
+static void remember(const char *code)
+{
+	const char *hist = history_file();
+
+	if (!use_readline || code[0] == '\0')
+		return;
+	add_history(code);
+	if (hist != NULL)
+		append_history(1, hist);
+}
+
+/* Push the next input line without its newline; 0 at end of input. */
+static int push_line(lua_State *L, int first)
+{
+	char *buf = NULL;
+	size_t cap = 0;
+
+	if (use_readline) {
+		buf = readline(first ? "> " : ">> ");
+		if (buf == NULL)
+			return 0;
+		lua_pushstring(L, buf);
+	} else {
+		ssize_t n = getline(&buf, &cap, stdin);
+		if (n < 0) {
+			free(buf);
+			return 0;
+		}
+		if (n > 0 && buf[n - 1] == '\n')
+			n--;
+		lua_pushlstring(L, buf, (size_t)n);
+	}
+	free(buf);
+	return 1;
+}
+
+/* A syntax error at <eof> means the statement is not finished yet. */
+static int incomplete(lua_State *L, int status)
+{
+	static const char mark[] = "<eof>";
+	size_t len;
+	const char *msg;
+
+	if (status != LUA_ERRSYNTAX)
+		return 0;
+	msg = lua_tolstring(L, -1, &len);
+	return len >= sizeof mark - 1 &&
+	       strcmp(msg + len - (sizeof mark - 1), mark) == 0;
+}
+
+/* [line] -> [line, chunk] if "return <line>" compiles, else [line]. */
+static int compile_as_expression(lua_State *L)
+{
+	const char *code = lua_pushfstring(L, "return %s", lua_tostring(L, 1));
+	int status = luaL_loadbuffer(L, code, strlen(code), "=stdin");
+
+	if (status == LUA_OK)
+		lua_remove(L, -2);
+	else
+		lua_pop(L, 2);
+	return status;
+}
+
+/* [code] -> [code, chunk or error], reading more lines while the code is
+   an unfinished statement. */
+static int compile_statement(lua_State *L)
+{
+	for (;;) {
+		size_t len;
+		const char *code = lua_tolstring(L, 1, &len);
+		int status = luaL_loadbuffer(L, code, len, "=stdin");
+
+		if (!incomplete(L, status) || !push_line(L, 0))
+			return status;
+		lua_remove(L, -2);             /* the <eof> error */
+		lua_pushliteral(L, "\n");
+		lua_insert(L, -2);
+		lua_concat(L, 3);
+	}
+}
+
+/* Read one statement; leaves only its chunk (or error) on the stack.
+   Returns the load status, or -1 at end of input. */
+static int read_statement(lua_State *L)
+{
+	int status;
+
+	lua_settop(L, 0);
+	if (!push_line(L, 1))
+		return -1;
+	status = compile_as_expression(L);
+	if (status != LUA_OK)
+		status = compile_statement(L);
+	remember(lua_tostring(L, 1));
+	lua_remove(L, 1);
+	return status;
+}
+
+/* Print whatever the statement returned through the global print, so
+   values show via tostring (and so a tensor's __tostring). */
+static void print_results(lua_State *L)
+{
+	int n = lua_gettop(L);
+
+	if (n == 0)
+		return;
+	luaL_checkstack(L, LUA_MINSTACK, "too many results to print");
+	lua_getglobal(L, "print");
+	lua_insert(L, 1);
+	report(L, docall(L, n, 0), NULL);
+}
+
+static void repl(lua_State *L)
+{
+	int status;
+
+	while ((status = read_statement(L)) != -1) {
+		if (status == LUA_OK)
+			status = docall(L, 0, LUA_MULTRET);
+		if (status == LUA_OK)
+			print_results(L);
+		else
+			report(L, status, NULL);
+		fflush(stdout);
+	}
+	lua_settop(L, 0);
+	if (use_readline)
+		putchar('\n');                 /* leave the shell on a fresh line */
+	fflush(stdout);
+}
+
+/* }====================================================== */
+
+
+/* Everything runs here, in protected mode, so that even a memory error
+   while starting up is reported rather than aborting. */
+static int pmain(lua_State *L)
+{
+	int argc = (int)lua_tointeger(L, 1);
+	char **argv = (char **)lua_touserdata(L, 2);
+	int script = argc;
+	int flags = collect_args(argv, &script);
+	int tty = isatty(STDIN_FILENO);
+	int nothing_else = script == argc && !(flags & (HAS_E | HAS_V));
+	int interactive = (flags & HAS_I) || (nothing_else && tty);
+	int from_stdin = !interactive && nothing_else;
+
+	lua_settop(L, 0);
+	if (flags & HAS_ERROR) {
+		bad_option(argv, script);
+		return 0;
+	}
+	if (flags & HAS_H) {
+		print_usage(stdout);
+		lua_pushboolean(L, 1);
+		return 1;
+	}
+	use_readline = interactive && tty;
+	if ((flags & HAS_V) && !use_readline)
+		printf("%s\n", VERSION_LINE);  /* the banner says it otherwise */
+	if (!interactive && !from_stdin && script == argc && !(flags & HAS_E)) {
+		lua_pushboolean(L, 1);         /* just -v */
+		return 1;
+	}
+	luaL_openlibs(L);
+	add_tree_paths(L);
+	create_arg_table(L, argv, argc, script);
+	/* A bare REPL still starts without the library, to let one find out
+	   why it failed; anything that runs code needs it. */
+	if (load_library(L) != LUA_OK &&
+	    !(interactive && script == argc && !(flags & HAS_E)))
+		return 0;
+	if (!run_statements(L, argv, script))
+		return 0;
+	if (script < argc) {
+		const char *fname = argv[script];
+
+		if (strcmp(fname, "-") == 0 && !(flags & HAS_DASHDASH))
+			fname = NULL;
+		if (run_file(L, fname) != LUA_OK)
+			return 0;
+	}
+	if (interactive) {
+		if (use_readline) {
+			printf("%s  --  `sc` (also `scorch`) is loaded; "
+			       "Ctrl-D quits\n", VERSION_LINE);
+			start_readline(L);
+		}
+		repl(L);
+		if (use_readline)
+			stop_readline();
+	} else if (from_stdin && run_file(L, NULL) != LUA_OK) {
+		return 0;
+	}
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	lua_State *L;
+	int status, ok;
+
+	if (argv[0] != NULL && argv[0][0] != '\0')
+		progname = argv[0];
+	L = luaL_newstate();
+	if (L == NULL) {
+		message(progname, "cannot create state: not enough memory");
+		return EXIT_FAILURE;
+	}
+	lua_pushcfunction(L, pmain);
+	lua_pushinteger(L, argc);
+	lua_pushlightuserdata(L, argv);
+	status = lua_pcall(L, 2, 1, 0);
+	ok = status == LUA_OK && lua_toboolean(L, -1);
+	report(L, status, progname);
+	/* Closing runs every pending __gc, so tensors and files are released
+	   even when the script failed. */
+	lua_close(L);
+	return ok ? EXIT_SUCCESS : EXIT_FAILURE;
+}
