@@ -60,7 +60,7 @@ static void node_free(sc_node *n) {
   }
   node_drop_saved(n);
   sc_release(n->acc);
-  free(n->edges);
+  if (n->edges != n->inline_edges) free(n->edges);
   free(n->index);
   free(n);
 }
@@ -93,7 +93,7 @@ int sc_record(int op, sc_tensor *out, int nin, sc_tensor *const *in,
     if (in[i] && in[i]->requires_grad) any = 1;
   if (!any) return 0;
   sc_node *n = calloc(1, sizeof *n);
-  sc_edge *e = n ? calloc((size_t)nin, sizeof *e) : NULL;
+  sc_edge *e = !n ? NULL : nin <= 2 ? n->inline_edges : calloc((size_t)nin, sizeof *e);
   if (!e) {
     free(n);
     sc_set_error("out of memory recording %s", sc_op_name(op));
@@ -322,13 +322,20 @@ static int run_node(run_ctx *c, sc_node *n, uint64_t epoch, int retain) {
     sc_release(g);
     return -1;
   }
-  int need[64], any = 0;
-  sc_tensor *gin[64] = {0};
-  int nin = n->nin;
-  if (nin > 64) {
-    sc_set_error("internal: op with more than 64 inputs");
-    sc_release(g);
-    return -1;
+  int need_buf[64], any = 0;
+  sc_tensor *gin_buf[64] = {0};
+  int nin = n->nin, *need = need_buf;
+  sc_tensor **gin = gin_buf;
+  if (nin > 64) { /* a cat of many tensors: scratch on the heap */
+    need = malloc(sizeof *need * (size_t)nin);
+    gin = calloc((size_t)nin, sizeof *gin);
+    if (!need || !gin) {
+      free(need);
+      free(gin);
+      sc_set_error("out of memory in backward");
+      sc_release(g);
+      return -1;
+    }
   }
   for (int i = 0; i < nin; i++) any |= need[i] = edge_needed(c, &n->edges[i], epoch);
   int rc = 0;
@@ -351,6 +358,10 @@ static int run_node(run_ctx *c, sc_node *n, uint64_t epoch, int retain) {
   if (rc == 0 && !retain && any) {
     node_drop_saved(n);
     n->released = 1;
+  }
+  if (need != need_buf) {
+    free(need);
+    free(gin);
   }
   return rc;
 }

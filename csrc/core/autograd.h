@@ -39,7 +39,8 @@ struct sc_node {
   int refcount;
   int op;        /* index into the op table */
   int nin;
-  sc_edge *edges;
+  sc_edge *edges; /* inline_edges when nin <= 2 */
+  sc_edge inline_edges[2];
   int nsaved;
   int released;  /* saved tensors freed after a backward without retain */
   sc_tensor *saved[SC_NODE_MAX_SAVED];

@@ -4,6 +4,7 @@
  */
 #include "autograd.h"
 #include "internal.h"
+#include "vmath.h"
 
 #include <math.h>
 #include <string.h>
@@ -14,14 +15,14 @@
    call the float libm functions so float32 stays float32 throughout. */
 #define UNARY_OPS(X, T, F)                                                   \
   X(NEG, -x)                                                                 \
-  X(EXP, F(exp)(x))                                                          \
+  X(EXP, VEXP_##T(x))                                                        \
   X(LOG, F(log)(x))                                                          \
   X(SQRT, F(sqrt)(x))                                                        \
   X(ABS, F(fabs)(x))                                                         \
-  X(TANH, F(tanh)(x))                                                        \
-  X(SIGMOID, (T)1 / ((T)1 + F(exp)(-x)))                                     \
+  X(TANH, VTANH_##T(x))                                                      \
+  X(SIGMOID, (T)1 / ((T)1 + VEXP_##T(-x)))                                   \
   X(RELU, x > 0 ? x : (T)0)                                                  \
-  X(SILU, x / ((T)1 + F(exp)(-x)))                                           \
+  X(SILU, x / ((T)1 + VEXP_##T(-x)))                                         \
   X(SOFTPLUS, x > 20 ? x : F(log1p)(F(exp)(x)))                              \
   X(SIN, F(sin)(x))                                                          \
   X(COS, F(cos)(x))                                                          \
@@ -33,11 +34,24 @@
   X(SILU_GRAD, silu_grad_##T(x))                                             \
   X(STEP, x > 0 ? (T)1 : (T)0)
 
+/* float32 uses the vectorisable exp/tanh of vmath.h; float64 stays on libm */
+#define VEXP_float sc_vexpf
+#define VEXP_double exp
+#define VTANH_float sc_vtanhf
+#define VTANH_double tanh
+
+/* Runtime dispatch: each hot loop is also built for AVX2, picked at load. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(SC_NO_DISPATCH)
+#define SC_DISPATCH __attribute__((target_clones("avx2", "default")))
+#else
+#define SC_DISPATCH
+#endif
+
 #define FN_float(fn) fn##f
 #define FN_double(fn) fn
 
 static inline float silu_grad_float(float x) {
-  float s = 1.0f / (1.0f + expf(-x));
+  float s = 1.0f / (1.0f + sc_vexpf(-x));
   return s * (1.0f + x * (1.0f - s));
 }
 static inline double silu_grad_double(double x) {
@@ -46,7 +60,7 @@ static inline double silu_grad_double(double x) {
 }
 
 #define UNARY_LOOP(T, NAME, EXPR)                                             \
-  static void un_##NAME##_##T(int64_t n, char **p, const int64_t *s, void *c) { \
+  SC_DISPATCH static void un_##NAME##_##T(int64_t n, char **p, const int64_t *s, void *c) { \
     (void)c;                                                                  \
     if (s[0] == sizeof(T) && s[1] == sizeof(T)) {                             \
       T *restrict yy = (T *)p[0];                                             \
@@ -99,7 +113,7 @@ const char *sc_unary_name(sc_unary_op op) { return unary_names[op]; }
 /* Operand 0 is the result; operands 1 and 2 the inputs.  A scalar operand
    is passed through ctx with stride 0 instead. */
 #define BINARY_LOOP(T, NAME, EXPR)                                            \
-  static void bi_##NAME##_##T(int64_t n, char **p, const int64_t *s, void *c) { \
+  SC_DISPATCH static void bi_##NAME##_##T(int64_t n, char **p, const int64_t *s, void *c) { \
     (void)c;                                                                  \
     if (s[0] == sizeof(T) && s[1] == sizeof(T) && s[2] == sizeof(T)) {        \
       T *restrict yy = (T *)p[0];                                             \
@@ -144,7 +158,7 @@ const char *sc_binary_name(sc_binary_op op) { return binary_names[op]; }
 
 static const char *lower_name(const char *upper, char *buf) {
   int i = 0;
-  for (; upper[i] && i < 31; i++)
+  for (; i < 31 && upper[i]; i++)
     buf[i] = (char)(upper[i] >= 'A' && upper[i] <= 'Z' ? upper[i] + 32 : upper[i]);
   buf[i] = 0;
   return buf;

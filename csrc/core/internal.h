@@ -6,6 +6,8 @@
 
 const char *sc_dims_str(int ndim, const int64_t *shape, char *buf, size_t len);
 int sc_check_shape(const char *fn, int ndim, const int64_t *shape);
+/* A zeroed header with refcount 1 (recycled when possible). */
+sc_tensor *sc_tensor_alloc(void);
 sc_tensor *sc_header(sc_storage *s, int ndim, const int64_t *shape,
                      sc_dtype dt);
 int64_t sc_linear_offset(const sc_tensor *t, int64_t i);

@@ -114,7 +114,30 @@ static void plan_run(const loop_plan *p, int64_t start, int64_t end) {
   }
 }
 
+/* Dense operands (or stride-0 scalars) of a small op skip the planning. */
+static int run_dense(int nop, sc_tensor **op, sc_loop_fn fn, void *ctx) {
+  char *ptr[MAXOP];
+  int64_t st[MAXOP];
+  for (int k = 0; k < nop; k++) {
+    const sc_tensor *t = op[k];
+    int zero = 1;
+    for (int d = 0; d < t->ndim; d++) zero &= t->stride[d] == 0;
+    if (zero && k > 0)
+      st[k] = 0;
+    else if (sc_is_contiguous(t))
+      st[k] = (int64_t)sc_dtype_size(t->dtype);
+    else
+      return 0;
+    ptr[k] = sc_data(t);
+  }
+  fn(op[0]->numel, ptr, st, ctx);
+  return 1;
+}
+
 void sc_foreach(int nop, sc_tensor **op, sc_loop_fn fn, void *ctx) {
+  if (op[0]->numel > 0 && (op[0]->numel < SC_PAR_GRAIN || num_threads <= 1) &&
+      run_dense(nop, op, fn, ctx))
+    return;
   loop_plan p;
   p.nop = nop;
   p.ndim = op[0]->ndim;

@@ -15,12 +15,8 @@ sc_tensor *sc_to_dtype_kernel(sc_tensor *t, sc_dtype dt); /* elementwise.c */
 
 sc_tensor *sc_raw_view(sc_tensor *t, int ndim, const int64_t *shape,
                        const int64_t *stride, int64_t offset) {
-  sc_tensor *v = calloc(1, sizeof *v);
-  if (!v) {
-    sc_set_error("out of memory");
-    return NULL;
-  }
-  v->refcount = 1;
+  sc_tensor *v = sc_tensor_alloc();
+  if (!v) return NULL;
   v->dtype = t->dtype;
   v->ndim = ndim;
   v->storage = t->storage;

@@ -53,11 +53,36 @@ void sc_set_alloc_hooks(sc_pressure_fn pressure, sc_reclaim_fn reclaim,
   hook_ud = ud;
 }
 
+/* Small blocks are recycled through per-size free lists: a training step
+   creates and drops thousands of tiny tensors, and malloc dominated that.
+   Allocation happens only on the main thread (kernels never allocate). */
+#define SMALL_CLASSES 7 /* 64, 128, ..., 4096 bytes */
+#define SMALL_KEEP 16384 /* the 64-byte class; larger ones keep 1 MB each */
+static void *small_free[SMALL_CLASSES][SMALL_KEEP];
+static int small_count[SMALL_CLASSES];
+
+static int size_class(size_t n) {
+  int c = 0;
+  size_t cap = 64;
+  while (cap < n && c < SMALL_CLASSES) {
+    cap <<= 1;
+    c++;
+  }
+  return c < SMALL_CLASSES ? c : -1;
+}
+
+static size_t rounded(size_t nbytes) {
+  int c = size_class(nbytes ? nbytes : 1);
+  if (c >= 0) return (size_t)64 << c;
+  return (nbytes + 63) & ~(size_t)63;
+}
+
 void *sc_aligned_alloc(size_t nbytes) {
-  /* round up so aligned_alloc's size rule holds; 0-byte tensors get a line */
-  size_t n = (nbytes + 63) & ~(size_t)63;
-  if (n == 0) n = 64;
-  void *p = aligned_alloc(64, n);
+  size_t n = rounded(nbytes);
+  int c = size_class(n);
+  void *p = NULL;
+  if (c >= 0 && small_count[c] > 0) p = small_free[c][--small_count[c]];
+  if (!p) p = aligned_alloc(64, n);
   if (!p && reclaim_hook && reclaim_hook(hook_ud)) p = aligned_alloc(64, n);
   if (!p) {
     sc_set_error("out of memory allocating %zu bytes", nbytes);
@@ -70,10 +95,39 @@ void *sc_aligned_alloc(size_t nbytes) {
 
 void sc_aligned_free(void *p, size_t nbytes) {
   if (!p) return;
-  size_t n = (nbytes + 63) & ~(size_t)63;
-  if (n == 0) n = 64;
+  size_t n = rounded(nbytes);
   bytes_in_use -= (int64_t)n;
+  int c = size_class(n);
+  if (c >= 0 && small_count[c] < (SMALL_KEEP >> c)) {
+    small_free[c][small_count[c]++] = p;
+    return;
+  }
   free(p);
+}
+
+/* Tensor headers and storage records are recycled the same way. */
+#define HEADER_KEEP 16384
+static sc_tensor *free_headers[HEADER_KEEP];
+static int n_free_headers;
+static sc_storage *free_storages[HEADER_KEEP];
+static int n_free_storages;
+
+sc_tensor *sc_tensor_alloc(void) {
+  sc_tensor *t = n_free_headers ? free_headers[--n_free_headers] : malloc(sizeof *t);
+  if (!t) {
+    sc_set_error("out of memory");
+    return NULL;
+  }
+  memset(t, 0, sizeof *t);
+  t->refcount = 1;
+  return t;
+}
+
+static void tensor_free(sc_tensor *t) {
+  if (n_free_headers < HEADER_KEEP)
+    free_headers[n_free_headers++] = t;
+  else
+    free(t);
 }
 
 /* ---- lifetime ---------------------------------------------------------------- */
@@ -85,7 +139,7 @@ const char *sc_dtype_name(sc_dtype dt) {
 }
 
 static sc_storage *storage_new(size_t nbytes) {
-  sc_storage *s = malloc(sizeof *s);
+  sc_storage *s = n_free_storages ? free_storages[--n_free_storages] : malloc(sizeof *s);
   if (!s) {
     sc_set_error("out of memory");
     return NULL;
@@ -104,7 +158,10 @@ static sc_storage *storage_new(size_t nbytes) {
 static void storage_release(sc_storage *s) {
   if (s && --s->refcount == 0) {
     sc_aligned_free(s->data, s->nbytes);
-    free(s);
+    if (n_free_storages < HEADER_KEEP)
+      free_storages[n_free_storages++] = s;
+    else
+      free(s);
   }
 }
 
@@ -118,18 +175,14 @@ void sc_release(sc_tensor *t) {
   storage_release(t->storage);
   sc_release(t->grad); /* a grad never has a grad: depth one */
   if (t->grad_fn) sc_node_release(t->grad_fn);
-  free(t);
+  tensor_free(t);
 }
 
 /* A header over storage s (retained), with contiguous strides. */
 sc_tensor *sc_header(sc_storage *s, int ndim, const int64_t *shape,
                      sc_dtype dt) {
-  sc_tensor *t = calloc(1, sizeof *t);
-  if (!t) {
-    sc_set_error("out of memory");
-    return NULL;
-  }
-  t->refcount = 1;
+  sc_tensor *t = sc_tensor_alloc();
+  if (!t) return NULL;
   t->dtype = dt;
   t->ndim = ndim;
   t->storage = s;
@@ -230,8 +283,8 @@ sc_tensor *sc_linspace(double a, double b, int64_t n, sc_dtype dt) {
   double step = n > 1 ? (b - a) / (double)(n - 1) : 0;
   /* fill from both ends so the last value is exactly b */
   for (int64_t i = 0; i < n; i++)
-    sc_set_linear(t, i, i < n / 2 ? a + step * (double)i
-                                  : b - step * (double)(n - 1 - i));
+    sc_set_linear(t, i, i < (n + 1) / 2 ? a + step * (double)i
+                                        : b - step * (double)(n - 1 - i));
   return t;
 }
 

@@ -845,6 +845,9 @@ int main(int argc, char **argv)
 		message(progname, "cannot create state: not enough memory");
 		return EXIT_FAILURE;
 	}
+	/* Generational collection, as lua5.4 itself uses: training loops make
+	   many short-lived tensors, and young ones are collected cheaply. */
+	lua_gc(L, LUA_GCGEN, 0, 0);
 	lua_pushcfunction(L, pmain);
 	lua_pushinteger(L, argc);
 	lua_pushlightuserdata(L, argv);

@@ -19,13 +19,15 @@
 
 /* Registry reference of the tensor metatable, fetched once per call. */
 static int tensor_mt_ref = LUA_NOREF;
+/* The metatable lives in the registry for the state's lifetime, so its
+   address identifies tensors without a registry lookup per check. */
+static const void *tensor_mt_ptr;
 
 sc_tensor *sc_lua_test(lua_State *L, int idx) {
   sc_tensor **p = lua_touserdata(L, idx);
   if (!p || !lua_getmetatable(L, idx)) return NULL;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, tensor_mt_ref);
-  int ok = lua_rawequal(L, -1, -2);
-  lua_pop(L, 2);
+  int ok = lua_topointer(L, -1) == tensor_mt_ptr;
+  lua_pop(L, 1);
   return ok ? *p : NULL;
 }
 
@@ -627,20 +629,31 @@ static int m_squeeze(lua_State *L) {
   RESULT(sc_squeeze(t, d));
 }
 
+/* RESULT pushes its slot before evaluating the call: every argument must
+   be read before it, or a missing one would find the slot in its place. */
 static int m_contiguous(lua_State *L) {
-  RESULT(sc_contiguous(sc_lua_check(L, 1)));
+  sc_tensor *t = sc_lua_check(L, 1);
+  RESULT(sc_contiguous(t));
 }
 
-static int m_clone(lua_State *L) { RESULT(sc_clone(sc_lua_check(L, 1))); }
+static int m_clone(lua_State *L) {
+  sc_tensor *t = sc_lua_check(L, 1);
+  RESULT(sc_clone(t));
+}
 
-static int m_detach(lua_State *L) { RESULT(sc_detach(sc_lua_check(L, 1))); }
+static int m_detach(lua_State *L) {
+  sc_tensor *t = sc_lua_check(L, 1);
+  RESULT(sc_detach(t));
+}
 
 static int m_float(lua_State *L) {
-  RESULT(sc_to_dtype(sc_lua_check(L, 1), SC_FLOAT32));
+  sc_tensor *t = sc_lua_check(L, 1);
+  RESULT(sc_to_dtype(t, SC_FLOAT32));
 }
 
 static int m_double(lua_State *L) {
-  RESULT(sc_to_dtype(sc_lua_check(L, 1), SC_FLOAT64));
+  sc_tensor *t = sc_lua_check(L, 1);
+  RESULT(sc_to_dtype(t, SC_FLOAT64));
 }
 
 static int m_to(lua_State *L) {
@@ -714,6 +727,7 @@ static sc_tensor **read_list(lua_State *L, int idx, int *n, const char *fn) {
 
 static int l_cat(lua_State *L) {
   int n;
+  lua_settop(L, 2); /* read_list pushes: keep a missing dim at slot 2 nil */
   sc_tensor **ts = read_list(L, 1, &n, "cat");
   if (n == 0) return luaL_error(L, "scorch.cat: expected a non-empty list of tensors");
   int d = lua_isnoneornil(L, 2) ? 0 : sc_lua_dim(L, 2, ts[0]->ndim, 0, "cat");
@@ -722,6 +736,7 @@ static int l_cat(lua_State *L) {
 
 static int l_stack(lua_State *L) {
   int n;
+  lua_settop(L, 2);
   sc_tensor **ts = read_list(L, 1, &n, "stack");
   if (n == 0) return luaL_error(L, "scorch.stack: expected a non-empty list of tensors");
   int d = lua_isnoneornil(L, 2) ? 0 : sc_lua_dim(L, 2, ts[0]->ndim, 1, "stack");
@@ -758,10 +773,16 @@ ARITH(le, SC_LE)
 ARITH(eq, SC_EQ)
 ARITH(ne, SC_NE)
 
-static int l_unm(lua_State *L) { RESULT(sc_unary(SC_NEG, sc_lua_check(L, 1))); }
+static int l_unm(lua_State *L) {
+  sc_tensor *x = sc_lua_check(L, 1);
+  RESULT(sc_unary(SC_NEG, x));
+}
 
 #define UNARY(name, OP)                                                     \
-  static int l_##name(lua_State *L) { RESULT(sc_unary(OP, sc_lua_check(L, 1))); }
+  static int l_##name(lua_State *L) {                                       \
+    sc_tensor *x = sc_lua_check(L, 1);                                      \
+    RESULT(sc_unary(OP, x));                                                \
+  }
 UNARY(exp, SC_EXP)
 UNARY(log, SC_LOG)
 UNARY(sqrt, SC_SQRT)
@@ -783,6 +804,7 @@ UNARY(silu_grad, SC_SILU_GRAD)
 UNARY(step, SC_STEP)
 
 static int l_where(lua_State *L) {
+  lua_settop(L, 3); /* number branches push slots above the arguments */
   sc_tensor *c = sc_lua_check(L, 1);
   sc_tensor *a = sc_lua_test(L, 2), *b = sc_lua_test(L, 3);
   /* numbers on either branch become 0-d tensors of c's dtype */
@@ -805,7 +827,8 @@ static int l_clamp(lua_State *L) {
 }
 
 static int l_matmul(lua_State *L) {
-  RESULT(sc_matmul(sc_lua_check(L, 1), sc_lua_check(L, 2)));
+  sc_tensor *a = sc_lua_check(L, 1), *b = sc_lua_check(L, 2);
+  RESULT(sc_matmul(a, b));
 }
 
 static int l_bmm(lua_State *L) {
@@ -844,14 +867,16 @@ static int m_sum(lua_State *L) {
   sc_tensor *t = sc_lua_check(L, 1);
   int dims[SC_MAX_DIMS];
   int n = read_dims(L, 2, t, dims, "sum");
-  RESULT(sc_sum(t, n, dims, lua_toboolean(L, 3)));
+  int keep = lua_toboolean(L, 3);
+  RESULT(sc_sum(t, n, dims, keep));
 }
 
 static int m_mean(lua_State *L) {
   sc_tensor *t = sc_lua_check(L, 1);
   int dims[SC_MAX_DIMS];
   int n = read_dims(L, 2, t, dims, "mean");
-  RESULT(sc_mean(t, n, dims, lua_toboolean(L, 3)));
+  int keep = lua_toboolean(L, 3);
+  RESULT(sc_mean(t, n, dims, keep));
 }
 
 static int m_var(lua_State *L) {
@@ -859,7 +884,8 @@ static int m_var(lua_State *L) {
   int dims[SC_MAX_DIMS];
   int n = read_dims(L, 2, t, dims, "var");
   int unbiased = lua_isnoneornil(L, 4) ? 1 : lua_toboolean(L, 4);
-  RESULT(sc_var(t, n, dims, lua_toboolean(L, 3), unbiased));
+  int keep = lua_toboolean(L, 3);
+  RESULT(sc_var(t, n, dims, keep, unbiased));
 }
 
 static int extreme(lua_State *L, int is_max) {
@@ -887,7 +913,8 @@ static int m_min(lua_State *L) { return extreme(L, 0); }
 static int m_logsumexp(lua_State *L) {
   sc_tensor *t = sc_lua_check(L, 1);
   int d = sc_lua_dim(L, 2, t->ndim, 0, "logsumexp");
-  RESULT(sc_logsumexp(t, d, lua_toboolean(L, 3)));
+  int keep = lua_toboolean(L, 3);
+  RESULT(sc_logsumexp(t, d, keep));
 }
 
 /* ---- in-place -------------------------------------------------------------------------------- */
@@ -1279,6 +1306,7 @@ int luaopen_scorch_core(lua_State *L) {
   /* tensor metatable: __index closes over the methods table */
   luaL_newmetatable(L, SC_TENSOR_MT);
   lua_pushvalue(L, -1);
+  tensor_mt_ptr = lua_topointer(L, -1);
   tensor_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   luaL_setfuncs(L, metamethods, 0);
   luaL_newlib(L, methods);

@@ -30,7 +30,10 @@ local function number_format(vals)
     ::continue::
   end
   if all_int and maxabs < 1e8 then
-    return function(v) return (v ~= v or math.abs(v) == math.huge) and tostring(v) or string.format("%d.", math.floor(v)) end
+    return function(v)
+      if v ~= v or math.abs(v) == math.huge then return tostring(v) end
+      return string.format("%d.", math.floor(v))
+    end
   end
   if maxabs >= 1e8 or (minabs < 1e-4) or (maxabs > 0 and maxabs / minabs > 1e8) then
     return function(v) return string.format("%.4e", v) end

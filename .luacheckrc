@@ -1,0 +1,13 @@
+-- luacheck configuration (`make lint`).
+std = "lua54"
+max_line_length = 120
+codes = true
+
+-- specs run under busted, which provides describe/it/assert/...
+files["spec"] = { std = "+busted" }
+
+exclude_files = {
+  "build", "build-asan", "build-fuzz", "lib", "lib-asan", "bin", "out",
+  "spec/fuzz/corpus",
+  ".luarocks", "lua_modules",
+}
