@@ -74,7 +74,49 @@ static int size_class(size_t n) {
 static size_t rounded(size_t nbytes) {
   int c = size_class(nbytes ? nbytes : 1);
   if (c >= 0) return (size_t)64 << c;
-  return (nbytes + 63) & ~(size_t)63;
+  return (nbytes + 4095) & ~(size_t)4095;
+}
+
+/* Large blocks come from mmap: a fresh one costs a page fault and a page
+   clear per 4 KB, which took a third of an MLP training step.  Recently
+   freed blocks are kept (bounded in count and bytes) and reused when a
+   request of the same rounded size comes. */
+#define LARGE_KEEP 64
+#define LARGE_BUDGET ((size_t)256 << 20)
+static struct { void *p; size_t n; } large_free[LARGE_KEEP];
+static int n_large;
+static size_t large_bytes;
+
+static void *large_take(size_t n) {
+  for (int k = n_large - 1; k >= 0; k--)
+    if (large_free[k].n == n) {
+      void *p = large_free[k].p;
+      large_free[k] = large_free[--n_large];
+      large_bytes -= n;
+      return p;
+    }
+  return NULL;
+}
+
+static int large_keep(void *p, size_t n) {
+  if (n > LARGE_BUDGET / 4) return 0;
+  while (n_large > 0 && (n_large == LARGE_KEEP || large_bytes + n > LARGE_BUDGET)) {
+    free(large_free[0].p); /* evict the oldest */
+    large_bytes -= large_free[0].n;
+    large_free[0] = large_free[--n_large];
+  }
+  large_free[n_large].p = p;
+  large_free[n_large++].n = n;
+  large_bytes += n;
+  return 1;
+}
+
+/* Drops every cached block (before reporting out of memory). */
+static void caches_release(void) {
+  while (n_large > 0) {
+    free(large_free[--n_large].p);
+  }
+  large_bytes = 0;
 }
 
 void *sc_aligned_alloc(size_t nbytes) {
@@ -82,8 +124,13 @@ void *sc_aligned_alloc(size_t nbytes) {
   int c = size_class(n);
   void *p = NULL;
   if (c >= 0 && small_count[c] > 0) p = small_free[c][--small_count[c]];
+  if (!p && c < 0) p = large_take(n);
   if (!p) p = aligned_alloc(64, n);
-  if (!p && reclaim_hook && reclaim_hook(hook_ud)) p = aligned_alloc(64, n);
+  if (!p) {
+    caches_release();
+    if (reclaim_hook) reclaim_hook(hook_ud);
+    p = aligned_alloc(64, n);
+  }
   if (!p) {
     sc_set_error("out of memory allocating %zu bytes", nbytes);
     return NULL;
@@ -102,6 +149,7 @@ void sc_aligned_free(void *p, size_t nbytes) {
     small_free[c][small_count[c]++] = p;
     return;
   }
+  if (c < 0 && large_keep(p, n)) return;
   free(p);
 }
 

@@ -41,11 +41,17 @@ sc_tensor *sc_lua_check(lua_State *L, int idx) {
   return t;
 }
 
-/* Collector pressure: the core reports bytes it allocates; the debt is paid
-   as a collector step at the next safe point (the start of an op), never
-   from inside a kernel. */
+/* Collector pressure.  Lua cannot see the bytes the core holds, so the
+   binding makes up for it at a safe point, the start of every op:
+   - small debts are paid as collector steps (young tensors die there);
+   - when the core holds twice what it held after the last full collection
+     (plus 64 MB), a full collection runs.  Steps alone are not enough in
+     generational mode: a tensor that outlives one minor collection turns
+     old and is freed only by a major one, which Lua would never start
+     because its own heap does not grow. */
 static lua_State *main_L;
 static size_t gc_debt;
+static int64_t gc_base; /* core bytes after the last full collection */
 
 static void on_alloc(void *ud, size_t bytes) {
   (void)ud;
@@ -60,11 +66,17 @@ static int on_oom(void *ud) {
 }
 
 static void pay_debt(lua_State *L) {
-  if (gc_debt >= ((size_t)256 << 10)) {
-    int kb = (int)(gc_debt >> 10);
+  if (gc_debt < ((size_t)256 << 10)) return;
+  int64_t used = sc_bytes_in_use();
+  if (used > 2 * gc_base + ((int64_t)64 << 20)) {
     gc_debt = 0;
-    lua_gc(L, LUA_GCSTEP, kb);
+    lua_gc(L, LUA_GCCOLLECT);
+    gc_base = sc_bytes_in_use();
+    return;
   }
+  int kb = (int)(gc_debt >> 10);
+  gc_debt = 0;
+  lua_gc(L, LUA_GCSTEP, kb);
 }
 
 sc_tensor **sc_lua_newslot(lua_State *L) {
