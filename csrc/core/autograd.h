@@ -65,7 +65,7 @@ struct sc_node {
 #define SC_OP_LIST(X)                                                        \
   X(neg) X(exp) X(log) X(sqrt) X(abs) X(tanh) X(sigmoid) X(relu) X(silu)     \
   X(softplus) X(sin) X(cos) X(sign) X(square) X(rsqrt) X(log1p) X(expm1)     \
-  X(silu_grad) X(step)                                                       \
+  X(silu_grad) X(silu_grad2) X(step)                                                       \
   X(add) X(sub) X(mul) X(div) X(pow) X(maximum) X(minimum)                   \
   X(add_scalar) X(sub_scalar) X(mul_scalar) X(div_scalar) X(pow_scalar)      \
   X(maximum_scalar) X(minimum_scalar)                                        \

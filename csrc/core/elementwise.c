@@ -32,6 +32,7 @@
   X(LOG1P, F(log1p)(x))                                                      \
   X(EXPM1, F(expm1)(x))                                                      \
   X(SILU_GRAD, silu_grad_##T(x))                                             \
+  X(SILU_GRAD2, silu_grad2_##T(x))                                           \
   X(STEP, x > 0 ? (T)1 : (T)0)
 
 /* float32 uses the vectorisable exp/tanh of vmath.h; float64 stays on libm */
@@ -53,6 +54,14 @@
 static inline float silu_grad_float(float x) {
   float s = 1.0f / (1.0f + sc_vexpf(-x));
   return s * (1.0f + x * (1.0f - s));
+}
+static inline float silu_grad2_float(float x) {
+  float s = 1.0f / (1.0f + sc_vexpf(-x));
+  return s * (1.0f - s) * (2.0f + x * (1.0f - 2.0f * s));
+}
+static inline double silu_grad2_double(double x) {
+  double s = 1.0 / (1.0 + exp(-x));
+  return s * (1.0 - s) * (2.0 + x * (1.0 - 2.0 * s));
 }
 static inline double silu_grad_double(double x) {
   double s = 1.0 / (1.0 + exp(-x));
@@ -174,7 +183,8 @@ static const int unary_opid[SC_NUM_UNARY] = {
     [SC_SIN] = SC_OP_sin, [SC_COS] = SC_OP_cos, [SC_SIGN] = SC_OP_sign,
     [SC_SQUARE] = SC_OP_square, [SC_RSQRT] = SC_OP_rsqrt,
     [SC_LOG1P] = SC_OP_log1p, [SC_EXPM1] = SC_OP_expm1,
-    [SC_SILU_GRAD] = SC_OP_silu_grad, [SC_STEP] = SC_OP_step};
+    [SC_SILU_GRAD] = SC_OP_silu_grad, [SC_SILU_GRAD2] = SC_OP_silu_grad2,
+    [SC_STEP] = SC_OP_step};
 
 /* Whether the backward formula reads the output rather than the input. */
 static int saves_output(sc_unary_op op) {
@@ -682,17 +692,31 @@ int sc_bw_expm1(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
 }
 
 int sc_bw_silu_grad(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
-  (void)need; /* d/dx [s (1 + x (1 - s))] = s (1 - s) (2 + x (1 - 2 s)) */
+  (void)need; /* the second derivative is fused too: SiLU nets need it for
+                 every double backward (sliced score matching) */
+  sc_tensor *x = sc_unpack(n, 0);
+  return unary_times(n, g, gin, own(U(SC_SILU_GRAD2, x), x));
+}
+
+int sc_bw_silu_grad2(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)need;
+  /* f2 = u w with u = s(1-s), w = 2 + x(1-2s); du = u(1-2s) and
+     dw = (1-2s) - 2xu, so the third derivative is u((1-2s)(w+1) - 2xu) */
   sc_tensor *x = sc_unpack(n, 0);
   sc_tensor *s = U(SC_SIGMOID, x);
   sc_tensor *oms = BS(SC_SUB, s, 1.0, 1);
-  sc_tensor *ss = B(SC_MUL, s, oms);
-  sc_tensor *t = own(BS(SC_MUL, s, -2.0, 0), s);
-  t = own(BS(SC_ADD, t, 1.0, 0), t);
-  t = own(B(SC_MUL, x, t), t);
-  t = own(BS(SC_ADD, t, 2.0, 0), t);
-  sc_tensor *f = B(SC_MUL, ss, t);
-  sc_release(x); sc_release(oms); sc_release(ss); sc_release(t);
+  sc_tensor *u = B(SC_MUL, s, oms);
+  sc_tensor *a = own(BS(SC_MUL, s, -2.0, 0), s); /* -2s */
+  a = own(BS(SC_ADD, a, 1.0, 0), a);             /* 1-2s */
+  sc_tensor *w1 = B(SC_MUL, x, a);
+  w1 = own(BS(SC_ADD, w1, 3.0, 0), w1);          /* w + 1 */
+  sc_tensor *t1 = B(SC_MUL, a, w1);
+  sc_tensor *xu = B(SC_MUL, x, u);
+  sc_tensor *t2 = own(BS(SC_MUL, xu, 2.0, 0), xu);
+  sc_tensor *d = B(SC_SUB, t1, t2);
+  sc_tensor *f = B(SC_MUL, u, d);
+  sc_release(x); sc_release(oms); sc_release(u); sc_release(a);
+  sc_release(w1); sc_release(t1); sc_release(t2); sc_release(d);
   return unary_times(n, g, gin, f);
 }
 

@@ -281,8 +281,12 @@ static sc_tensor *extreme(const char *fn, int op, sc_tensor *x, int d,
   int mask[SC_MAX_DIMS];
   if (d >= 0 && sc_check_dim(fn, x, d)) return NULL;
   for (int e = 0; e < x->ndim; e++) mask[e] = d < 0 || e == d;
-  if (x->numel == 0) {
-    sc_set_error("%s: cannot reduce an empty tensor", fn);
+  /* an empty reduced run has no extreme; other empty dims give an empty
+     result */
+  if (d < 0 ? x->numel == 0 : x->shape[d] == 0) {
+    char b[96];
+    sc_set_error("%s: cannot reduce an empty dimension of a tensor of shape %s",
+                 fn, sc_shape_str(x, b, sizeof b));
     return NULL;
   }
   int nd;
@@ -355,6 +359,12 @@ sc_tensor *sc_min(sc_tensor *x, int d, int keepdim, sc_tensor **indices) {
 
 sc_tensor *sc_logsumexp(sc_tensor *x, int d, int keepdim) {
   if (sc_check_dim("logsumexp", x, d)) return NULL;
+  if (x->shape[d] == 0) {
+    char b[96];
+    sc_set_error("logsumexp: cannot reduce an empty dimension of a tensor of "
+                 "shape %s", sc_shape_str(x, b, sizeof b));
+    return NULL;
+  }
   /* log sum exp(x - m) + m with m held constant: the m terms cancel in
      the gradient, so it stays exact to any order */
   int prev = sc_set_grad_enabled(0);

@@ -358,11 +358,12 @@ sc_tensor *sc_stack(int n, sc_tensor **ts, int d) {
     return NULL;
   }
   for (int k = 0; k < n; k++)
-    if (!sc_same_shape(ts[k], ts[0])) {
+    if (!sc_same_shape(ts[k], ts[0]) || ts[k]->dtype != ts[0]->dtype) {
       char b1[96], b2[96];
-      sc_set_error("stack: tensor %d has shape %s but tensor 1 has shape %s",
-                   k + 1, sc_shape_str(ts[k], b1, sizeof b1),
-                   sc_shape_str(ts[0], b2, sizeof b2));
+      sc_set_error("stack: tensor %d has shape %s (%s) but tensor 1 has shape "
+                   "%s (%s)", k + 1, sc_shape_str(ts[k], b1, sizeof b1),
+                   sc_dtype_name(ts[k]->dtype), sc_shape_str(ts[0], b2, sizeof b2),
+                   sc_dtype_name(ts[0]->dtype));
       return NULL;
     }
   if (d < 0 || d > ts[0]->ndim) {

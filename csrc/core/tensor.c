@@ -314,7 +314,12 @@ sc_tensor *sc_arange(double a, double b, double step, sc_dtype dt) {
     return NULL;
   }
   double span = ceil((b - a) / step);
+  if (span > 9.0e15) {
+    sc_set_error("arange: too many elements (%g)", span);
+    return NULL;
+  }
   int64_t n = span > 0 ? (int64_t)span : 0;
+  if (sc_check_shape("arange", 1, &n)) return NULL;
   sc_tensor *t = sc_empty(1, &n, dt);
   if (!t) return NULL;
   for (int64_t i = 0; i < n; i++) sc_set_linear(t, i, a + (double)i * step);
@@ -326,6 +331,7 @@ sc_tensor *sc_linspace(double a, double b, int64_t n, sc_dtype dt) {
     sc_set_error("linspace: negative count %lld", (long long)n);
     return NULL;
   }
+  if (sc_check_shape("linspace", 1, &n)) return NULL;
   sc_tensor *t = sc_empty(1, &n, dt);
   if (!t) return NULL;
   double step = n > 1 ? (b - a) / (double)(n - 1) : 0;

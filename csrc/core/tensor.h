@@ -142,6 +142,7 @@ typedef enum {
   SC_LOG1P, SC_EXPM1,
   /* fused derivatives, each an op with its own derivative */
   SC_SILU_GRAD,   /* sigmoid(x)*(1 + x*(1-sigmoid(x))) */
+  SC_SILU_GRAD2,  /* s(1-s)(2 + x(1-2s)), s = sigmoid(x) */
   SC_STEP,        /* x > 0 ? 1 : 0, derivative of relu (no gradient) */
   SC_NUM_UNARY
 } sc_unary_op;

@@ -89,7 +89,14 @@ sc_tensor **sc_lua_newslot(lua_State *L) {
 }
 
 int sc_lua_core_error(lua_State *L) {
-  return luaL_error(L, "scorch.%s", sc_error());
+  const char *msg = sc_error();
+  /* core messages name their op, but a failed allocation cannot: name the
+     function being called instead */
+  lua_Debug ar;
+  if (!strncmp(msg, "out of memory", 13) && lua_getstack(L, 0, &ar) &&
+      lua_getinfo(L, "n", &ar) && ar.name)
+    return luaL_error(L, "scorch.%s: %s", ar.name, msg);
+  return luaL_error(L, "scorch.%s", msg);
 }
 
 int sc_lua_fill(lua_State *L, sc_tensor **slot, sc_tensor *t) {
@@ -162,16 +169,26 @@ int sc_lua_shape(lua_State *L, int idx, int64_t *shape, int *next,
     shape[n] = check_size(L, idx + n, fn);
     n++;
   }
+  /* only an options table (or nothing) may follow the sizes */
+  int tp = lua_type(L, idx + n);
+  if (tp != LUA_TNONE && tp != LUA_TNIL && tp != LUA_TTABLE)
+    return luaL_error(L, "scorch.%s: sizes must be integers (got %s)", fn,
+                      luaL_typename(L, idx + n));
   *next = idx + n;
   return n;
 }
 
 static int positive_shape(lua_State *L, int n, const int64_t *shape,
                           const char *fn) {
-  for (int d = 0; d < n; d++)
+  int64_t total = 1;
+  for (int d = 0; d < n; d++) {
     if (shape[d] < 0)
       return luaL_error(L, "scorch.%s: negative size %d in dimension %d", fn,
                         (int)shape[d], d + 1);
+    if (shape[d] && total > INT64_MAX / 8 / shape[d])
+      return luaL_error(L, "scorch.%s: shape too large", fn);
+    total *= shape[d];
+  }
   return 0;
 }
 
@@ -185,9 +202,9 @@ sc_dtype sc_lua_opt_dtype(lua_State *L, int idx, sc_dtype def) {
       dt = SC_FLOAT32;
     else if (s && !strcmp(s, "float64"))
       dt = SC_FLOAT64;
-    else
-      luaL_error(L, "scorch: dtype must be \"float32\" or \"float64\" (got %s)",
-                 s ? s : luaL_typename(L, -1));
+    else /* the calling function's name comes with the argument error */
+      luaL_argerror(L, idx, lua_pushfstring(L, "dtype must be \"float32\" or "
+                    "\"float64\" (got %s)", s ? s : luaL_typename(L, -1)));
   }
   lua_pop(L, 1);
   return dt;
@@ -420,8 +437,13 @@ static int g_set_state(lua_State *L) {
   luaL_checktype(L, gi + 1, LUA_TTABLE);
   lua_geti(L, gi + 1, 1);
   lua_geti(L, gi + 1, 2);
-  g->seed = (uint64_t)luaL_checkinteger(L, -2);
-  g->offset = (uint64_t)luaL_checkinteger(L, -1);
+  int ok_seed, ok_offset; /* both read before either is set */
+  lua_Integer seed = lua_tointegerx(L, -2, &ok_seed);
+  lua_Integer offset = lua_tointegerx(L, -1, &ok_offset);
+  if (!ok_seed || !ok_offset)
+    return luaL_argerror(L, gi + 1, "expected a state {seed, offset} of integers");
+  g->seed = (uint64_t)seed;
+  g->offset = (uint64_t)offset;
   return 0;
 }
 
@@ -593,7 +615,10 @@ static int m_expand(lua_State *L) {
 
 static int m_expand_as(lua_State *L) {
   sc_tensor *t = sc_lua_check(L, 1), *o = sc_lua_check(L, 2);
-  RESULT(sc_expand(t, o->ndim, o->shape));
+  sc_tensor **slot = sc_lua_newslot(L);
+  if (!(*slot = sc_expand(t, o->ndim, o->shape)))
+    return luaL_error(L, "scorch.expand_as: %s", sc_error());
+  return 1;
 }
 
 static int m_narrow(lua_State *L) {
@@ -672,10 +697,13 @@ static int m_to(lua_State *L) {
   sc_tensor *t = sc_lua_check(L, 1);
   sc_dtype dt = t->dtype;
   if (lua_type(L, 2) == LUA_TSTRING) {
-    lua_newtable(L);
-    lua_pushvalue(L, 2);
-    lua_setfield(L, -2, "dtype");
-    dt = sc_lua_opt_dtype(L, lua_gettop(L), dt);
+    const char *s = lua_tostring(L, 2);
+    if (!strcmp(s, "float32"))
+      dt = SC_FLOAT32;
+    else if (!strcmp(s, "float64"))
+      dt = SC_FLOAT64;
+    else
+      return luaL_argerror(L, 2, "dtype must be \"float32\" or \"float64\"");
   } else {
     dt = sc_lua_opt_dtype(L, 2, dt);
   }
@@ -813,6 +841,7 @@ UNARY(log1p, SC_LOG1P)
 UNARY(expm1, SC_EXPM1)
 UNARY(neg, SC_NEG)
 UNARY(silu_grad, SC_SILU_GRAD)
+UNARY(silu_grad2, SC_SILU_GRAD2)
 UNARY(step, SC_STEP)
 
 static int l_where(lua_State *L) {
@@ -845,11 +874,13 @@ static int l_matmul(lua_State *L) {
 
 static int l_bmm(lua_State *L) {
   sc_tensor *a = sc_lua_check(L, 1), *b = sc_lua_check(L, 2);
-  if (a->ndim != 3 || b->ndim != 3 || a->shape[0] != b->shape[0]) {
+  if (a->ndim != 3 || b->ndim != 3 || a->shape[0] != b->shape[0] ||
+      a->dtype != b->dtype) {
     char b1[96], b2[96];
     return luaL_error(L, "scorch.bmm: expected two 3-D tensors with the same "
-                      "batch size, got shapes %s and %s",
-                      sc_shape_str(a, b1, sizeof b1), sc_shape_str(b, b2, sizeof b2));
+                      "batch size and dtype, got shapes %s (%s) and %s (%s)",
+                      sc_shape_str(a, b1, sizeof b1), sc_dtype_name(a->dtype),
+                      sc_shape_str(b, b2, sizeof b2), sc_dtype_name(b->dtype));
   }
   RESULT(sc_matmul(a, b));
 }
@@ -1211,6 +1242,9 @@ static int t_newindex(lua_State *L) {
   sc_tensor *t = sc_lua_check(L, 1);
   const char *k = lua_tostring(L, 2);
   if (k && !strcmp(k, "grad")) {
+    if (!lua_isnil(L, 3) && !sc_lua_test(L, 3))
+      return luaL_error(L, "scorch.grad: expected a tensor or nil (got %s)",
+                        luaL_typename(L, 3));
     sc_tensor *g = lua_isnil(L, 3) ? NULL : sc_lua_check(L, 3);
     if (g && !sc_same_shape(g, t)) {
       char b1[96], b2[96];
@@ -1276,7 +1310,8 @@ static const luaL_Reg functions[] = {
     {"silu", l_silu}, {"softplus", l_softplus}, {"sin", l_sin},
     {"cos", l_cos}, {"sign", l_sign}, {"square", l_square},
     {"rsqrt", l_rsqrt}, {"log1p", l_log1p}, {"expm1", l_expm1},
-    {"neg", l_neg}, {"silu_grad", l_silu_grad}, {"step", l_step},
+    {"neg", l_neg}, {"silu_grad", l_silu_grad}, {"silu_grad2", l_silu_grad2},
+    {"step", l_step},
     {"sum_to", l_sum_to}, {"narrow_backward", l_narrow_backward},
     {"index_add", l_index_add},
     {"grad", l_grad}, {"no_grad", l_no_grad},
