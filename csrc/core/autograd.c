@@ -377,6 +377,12 @@ static int run(int nout, sc_tensor **outs, sc_tensor **gouts, run_ctx *c,
       return -1;
     }
     if (gouts && gouts[k]) {
+      if (gouts[k]->dtype != o->dtype) {
+        sc_set_error("%s: grad_outputs[%d] is %s but output %d is %s", fn,
+                     k + 1, sc_dtype_name(gouts[k]->dtype), k + 1,
+                     sc_dtype_name(o->dtype));
+        return -1;
+      }
       if (!sc_same_shape(gouts[k], o)) {
         char b1[96], b2[96];
         sc_set_error("%s: grad_outputs[%d] has shape %s but output has shape %s",

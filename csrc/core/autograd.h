@@ -73,7 +73,7 @@ struct sc_node {
   X(sum) X(max) X(min)                           \
   X(view) X(transpose) X(permute) X(expand) X(narrow) X(select)             \
   X(alias) X(contiguous) X(to_dtype) X(cat) X(index_select) X(sum_to)        \
-  X(narrow_backward) X(index_add) X(matmul)
+  X(narrow_backward) X(index_add) X(matmul) X(linear)
 
 typedef enum {
 #define SC_OP_ENUM(name) SC_OP_##name,

@@ -446,11 +446,19 @@ static void axpy_loop_d(int64_t n, char **p, const int64_t *s, void *c) {
 }
 static void copy_loop_f(int64_t n, char **p, const int64_t *s, void *c) {
   (void)c;
+  if (s[0] == 4 && s[1] == 4) { /* dense runs: rows of a broadcast bias */
+    memcpy(p[0], p[1], (size_t)n * 4);
+    return;
+  }
   for (int64_t i = 0; i < n; i++)
     *(float *)(p[0] + i * s[0]) = *(const float *)(p[1] + i * s[1]);
 }
 static void copy_loop_d(int64_t n, char **p, const int64_t *s, void *c) {
   (void)c;
+  if (s[0] == 8 && s[1] == 8) {
+    memcpy(p[0], p[1], (size_t)n * 8);
+    return;
+  }
   for (int64_t i = 0; i < n; i++)
     *(double *)(p[0] + i * s[0]) = *(const double *)(p[1] + i * s[1]);
 }

@@ -42,8 +42,8 @@ static sc_tensor *blas_ready(sc_tensor *t) {
   return c;
 }
 
-static void gemm(const sc_tensor *a, int64_t oa, const sc_tensor *b, int64_t ob,
-                 sc_tensor *y, int64_t oy) {
+static void gemm_beta(const sc_tensor *a, int64_t oa, const sc_tensor *b,
+                      int64_t ob, sc_tensor *y, int64_t oy, double beta) {
   int na = a->ndim, nb = b->ndim;
   int64_t n = a->shape[na - 2], k = a->shape[na - 1], m = b->shape[nb - 1];
   CBLAS_TRANSPOSE ta, tb;
@@ -53,13 +53,18 @@ static void gemm(const sc_tensor *a, int64_t oa, const sc_tensor *b, int64_t ob,
   if (y->dtype == SC_FLOAT64)
     cblas_dgemm(CblasRowMajor, ta, tb, (int)n, (int)m, (int)k, 1.0,
                 (const double *)sc_data(a) + oa, (int)lda,
-                (const double *)sc_data(b) + ob, (int)ldb, 0.0,
+                (const double *)sc_data(b) + ob, (int)ldb, beta,
                 (double *)sc_data(y) + oy, (int)(m > 0 ? m : 1));
   else
     cblas_sgemm(CblasRowMajor, ta, tb, (int)n, (int)m, (int)k, 1.0f,
                 (const float *)sc_data(a) + oa, (int)lda,
-                (const float *)sc_data(b) + ob, (int)ldb, 0.0f,
+                (const float *)sc_data(b) + ob, (int)ldb, (float)beta,
                 (float *)sc_data(y) + oy, (int)(m > 0 ? m : 1));
+}
+
+static void gemm(const sc_tensor *a, int64_t oa, const sc_tensor *b, int64_t ob,
+                 sc_tensor *y, int64_t oy) {
+  gemm_beta(a, oa, b, ob, y, oy, 0.0);
 }
 
 /* Batched product of tensors with at least two dims each. */
@@ -182,5 +187,92 @@ int sc_bw_matmul(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
   }
   sc_release(a);
   sc_release(b);
+  return rc;
+}
+
+/* ---- linear: x W^T + b in one op ----------------------------------------------- */
+
+/* The bias is written into the output first and gemm adds the product onto
+   it (beta = 1), as BLAS's addmm does: one pass over the output fewer than
+   a product followed by a broadcast add. */
+static sc_tensor *linear_kernel(sc_tensor *x, sc_tensor *w, sc_tensor *b) {
+  int64_t n = x->shape[0], out = w->shape[0];
+  int64_t ys[2] = {n, out};
+  sc_tensor *y = sc_empty(2, ys, x->dtype);
+  if (!y) return NULL;
+  sc_tensor *wt = sc_raw_view(w, 2, (int64_t[]){w->shape[1], out},
+                              (int64_t[]){w->stride[1], w->stride[0]}, w->offset);
+  sc_tensor *xa = wt ? blas_ready(x) : NULL;
+  sc_tensor *wa = xa ? blas_ready(wt) : NULL;
+  int rc = wa ? 0 : -1;
+  if (rc == 0 && b) rc = sc_copy_(y, b);
+  if (rc == 0 && y->numel > 0) {
+    if (x->shape[1] == 0)
+      rc = b ? 0 : sc_fill_(y, 0);
+    else
+      gemm_beta(xa, 0, wa, 0, y, 0, b ? 1.0 : 0.0);
+  }
+  sc_release(wt);
+  sc_release(xa);
+  sc_release(wa);
+  if (rc) {
+    sc_release(y);
+    return NULL;
+  }
+  return y;
+}
+
+sc_tensor *sc_linear(sc_tensor *x, sc_tensor *w, sc_tensor *b) {
+  char b1[96], b2[96];
+  if (x->dtype != w->dtype || (b && b->dtype != w->dtype)) {
+    sc_set_error("linear: dtypes of input (%s), weight (%s) and bias do not match",
+                 sc_dtype_name(x->dtype), sc_dtype_name(w->dtype));
+    return NULL;
+  }
+  if (w->ndim != 2 || x->ndim < 1 || x->shape[x->ndim - 1] != w->shape[1] ||
+      (b && (b->ndim != 1 || b->shape[0] != w->shape[0]))) {
+    sc_set_error("linear: input %s, weight %s%s%s do not match (weight is "
+                 "[out,in], bias [out])", sc_shape_str(x, b1, sizeof b1),
+                 sc_shape_str(w, b2, sizeof b2), b ? " and bias of " : "",
+                 b ? (b->ndim == 1 ? "a vector" : "wrong rank") : "");
+    return NULL;
+  }
+  if (x->ndim != 2) { /* other ranks: the composite, same gradients */
+    sc_tensor *wt = sc_transpose(w, 0, 1);
+    sc_tensor *y = wt ? sc_matmul(x, wt) : NULL;
+    sc_release(wt);
+    if (y && b) {
+      sc_tensor *z = sc_binary(SC_ADD, y, b);
+      sc_release(y);
+      y = z;
+    }
+    return y;
+  }
+  sc_tensor *y = linear_kernel(x, w, b);
+  if (!y) return NULL;
+  sc_tensor *in[3] = {x, w, b};
+  sc_node *n;
+  if (sc_record(SC_OP_linear, y, b ? 3 : 2, in, &n) ||
+      (n && (sc_save(n, x, 0) || sc_save(n, w, 0)))) {
+    sc_release(y);
+    return NULL;
+  }
+  return y;
+}
+
+int sc_bw_linear(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  sc_tensor *x = sc_unpack(n, 0), *w = x ? sc_unpack(n, 1) : NULL;
+  int rc = w ? 0 : -1;
+  if (rc == 0 && need[0] && !(gin[0] = sc_matmul(g, w))) rc = -1; /* g W */
+  if (rc == 0 && need[1]) { /* g^T x */
+    sc_tensor *gt = sc_transpose(g, 0, 1);
+    if (!(gin[1] = gt ? sc_matmul(gt, x) : NULL)) rc = -1;
+    sc_release(gt);
+  }
+  if (rc == 0 && n->nin > 2 && need[2] &&
+      !(gin[2] = sc_sum_to(g, n->edges[2].ndim, n->edges[2].shape)))
+    rc = -1;
+  sc_release(x);
+  sc_release(w);
   return rc;
 }

@@ -177,6 +177,8 @@ sc_tensor *sc_logsumexp(sc_tensor *x, int d, int keepdim);
 
 /* ---- linear algebra ---------------------------------------------------- */
 sc_tensor *sc_matmul(sc_tensor *a, sc_tensor *b); /* batched, broadcasting */
+/* x W^T + b (b may be NULL): x [..., in], W [out, in], b [out]. */
+sc_tensor *sc_linear(sc_tensor *x, sc_tensor *w, sc_tensor *b);
 
 /* ---- random -------------------------------------------------------------- */
 typedef struct sc_generator {

@@ -872,6 +872,12 @@ static int l_matmul(lua_State *L) {
   RESULT(sc_matmul(a, b));
 }
 
+static int l_linear(lua_State *L) {
+  sc_tensor *x = sc_lua_check(L, 1), *w = sc_lua_check(L, 2);
+  sc_tensor *b = lua_isnoneornil(L, 3) ? NULL : sc_lua_check(L, 3);
+  RESULT(sc_linear(x, w, b));
+}
+
 static int l_bmm(lua_State *L) {
   sc_tensor *a = sc_lua_check(L, 1), *b = sc_lua_check(L, 2);
   if (a->ndim != 3 || b->ndim != 3 || a->shape[0] != b->shape[0] ||
@@ -1246,11 +1252,12 @@ static int t_newindex(lua_State *L) {
       return luaL_error(L, "scorch.grad: expected a tensor or nil (got %s)",
                         luaL_typename(L, 3));
     sc_tensor *g = lua_isnil(L, 3) ? NULL : sc_lua_check(L, 3);
-    if (g && !sc_same_shape(g, t)) {
+    if (g && (!sc_same_shape(g, t) || g->dtype != t->dtype)) {
       char b1[96], b2[96];
-      return luaL_error(L, "scorch.grad: assigned gradient of shape %s to a "
-                        "tensor of shape %s", sc_shape_str(g, b1, sizeof b1),
-                        sc_shape_str(t, b2, sizeof b2));
+      return luaL_error(L, "scorch.grad: assigned gradient of shape %s (%s) to "
+                        "a tensor of shape %s (%s)", sc_shape_str(g, b1, sizeof b1),
+                        sc_dtype_name(g->dtype), sc_shape_str(t, b2, sizeof b2),
+                        sc_dtype_name(t->dtype));
     }
     sc_retain(g);
     sc_release(t->grad);
@@ -1302,6 +1309,7 @@ static const luaL_Reg functions[] = {
     {"Generator", l_generator}, {"get_rng_state", g_get_state},
     {"set_rng_state", g_set_state},
     {"cat", l_cat}, {"stack", l_stack}, {"matmul", l_matmul}, {"bmm", l_bmm},
+    {"linear", l_linear},
     {"where", l_where}, {"clamp", l_clamp},
     {"add", l_add}, {"sub", l_sub}, {"mul", l_mul}, {"div", l_div},
     {"pow", l_pow}, {"maximum", l_maximum}, {"minimum", l_minimum},

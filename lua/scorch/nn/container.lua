@@ -1,0 +1,44 @@
+-- Containers: Sequential (a chain) and ModuleList (an indexable list).
+-- Children are stored at integer keys 1..n, so `seq[2]` is the second
+-- layer and state dict names read "2.weight" (PyTorch's "1.weight").
+local Module = require "scorch.nn.module"
+
+local M = {}
+
+-- Accepts Class{a, b, c} or Class(a, b, c).
+local function module_list(self, first, ...)
+  local list = first
+  if first == nil then
+    list = {}
+  elseif Module.is_module(first) then
+    list = { first, ... }
+  elseif type(first) ~= "table" then
+    error(("scorch.nn.%s: expected modules or a table of modules (got %s)")
+      :format(getmetatable(self).__name, type(first)), 4)
+  end
+  for i = 1, #list do self:append(list[i]) end
+end
+
+local function append(self, m)
+  if not Module.is_module(m) then
+    error(("scorch.nn.%s:append: element %d is a %s, not a module")
+      :format(getmetatable(self).__name, #self._modules + 1, type(m)), 2)
+  end
+  self:register_module(#self._modules + 1, m)
+  return self
+end
+
+M.ModuleList = Module:extend("ModuleList")
+M.ModuleList.init = module_list
+M.ModuleList.append = append
+function M.ModuleList:__len() return #self._modules end
+
+M.Sequential = M.ModuleList:extend("Sequential")
+M.Sequential.add = append
+
+function M.Sequential:forward(x)
+  for i = 1, #self._modules do x = self[i](x) end
+  return x
+end
+
+return M

@@ -1,0 +1,29 @@
+-- Dropout(p [, {generator=}]) (Srivastava et al. 2014): in training, zero
+-- each element with probability p and scale the rest by 1/(1 − p); the
+-- identity in eval mode.
+local sc = require "scorch"
+local Module = require "scorch.nn.module"
+
+local Dropout = Module:extend("Dropout")
+
+function Dropout:init(p, opts)
+  p = p or 0.5
+  if type(p) ~= "number" or p < 0 or p > 1 then
+    error(("scorch.nn.Dropout: p must be a probability in [0, 1] (got %s)"):format(tostring(p)), 3)
+  end
+  self.p = p
+  self.generator = opts and opts.generator
+end
+
+function Dropout:forward(x)
+  local p = self.p
+  if not self.training or p == 0 then return x end
+  if p == 1 then return x * 0 end
+  -- keep where u ≥ p, u ~ U[0, 1): probability 1 − p
+  local u = sc.rand(x:shape(), { dtype = x:dtype(), generator = self.generator })
+  return x * (u:ge(p) * (1 / (1 - p)))
+end
+
+function Dropout:extra_repr() return ("p=%g"):format(self.p) end
+
+return Dropout
