@@ -403,13 +403,19 @@ static int is_name(const char *s)
 
 /* Replace the value on top with its metatable's __index when that is a
    table.  Returns 0, leaving the value, when there is none; an __index
-   function is not followed, as calling it could have side effects. */
+   function is not followed, as calling it could have side effects, but a
+   metatable may name its methods table as `__methods` (tensors do). */
 static int step_to_index_table(lua_State *L)
 {
 	if (!lua_getmetatable(L, -1))
 		return 0;
 	lua_pushliteral(L, "__index");
 	lua_rawget(L, -2);
+	if (!lua_istable(L, -1)) {
+		lua_pop(L, 1);
+		lua_pushliteral(L, "__methods");
+		lua_rawget(L, -2);
+	}
 	lua_remove(L, -2);
 	if (!lua_istable(L, -1)) {
 		lua_pop(L, 1);
@@ -840,14 +846,16 @@ int main(int argc, char **argv)
 
 	if (argv[0] != NULL && argv[0][0] != '\0')
 		progname = argv[0];
+	/* OpenMP workers that spin between kernels steal the core OpenBLAS
+	   needs; sleeping waits cost little at our kernel sizes.  libgomp reads
+	   this when the core module loads it, after this point; a user's own
+	   setting wins. */
+	setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
 	L = luaL_newstate();
 	if (L == NULL) {
 		message(progname, "cannot create state: not enough memory");
 		return EXIT_FAILURE;
 	}
-	/* Generational collection, as lua5.4 itself uses: training loops make
-	   many short-lived tensors, and young ones are collected cheaply. */
-	lua_gc(L, LUA_GCGEN, 0, 0);
 	lua_pushcfunction(L, pmain);
 	lua_pushinteger(L, argc);
 	lua_pushlightuserdata(L, argv);

@@ -1344,6 +1344,12 @@ static const luaL_Reg generator_methods[] = {
 int luaopen_scorch_core(lua_State *L) {
   luaL_checkversion(L);
   main_L = L;
+  /* Incremental collection: the steps paid for C-side bytes (pay_debt)
+     complete whole cycles, so dead tensors go within a few ops.  In
+     generational mode (lua5.4's default) a tensor that outlives two minor
+     collections turns old and waits for a major one; a 5,000-step training
+     loop grew 40% that way and stays flat in this mode, at the same speed. */
+  lua_gc(L, LUA_GCINC, 0, 0, 0);
   sc_set_alloc_hooks(on_alloc, on_oom, NULL);
   int nt = 1;
   const char *env = getenv("OMP_NUM_THREADS");
