@@ -251,6 +251,8 @@ int sc_check_shape(const char *fn, int ndim, const int64_t *shape) {
                  SC_MAX_DIMS);
     return -1;
   }
+  /* the product of the nonzero sizes bounds every stride, even when a zero
+     size makes the element count 0 */
   int64_t n = 1;
   for (int d = 0; d < ndim; d++) {
     if (shape[d] < 0) {
@@ -258,7 +260,8 @@ int sc_check_shape(const char *fn, int ndim, const int64_t *shape) {
                    (long long)shape[d], d + 1);
       return -1;
     }
-    if (shape[d] && n > INT64_MAX / 8 / shape[d]) {
+    if (shape[d] == 0) continue;
+    if (n > INT64_MAX / 8 / shape[d]) {
       sc_set_error("%s: shape too large", fn);
       return -1;
     }

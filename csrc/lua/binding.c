@@ -88,14 +88,50 @@ sc_tensor **sc_lua_newslot(lua_State *L) {
   return p;
 }
 
+/* Key of the value on top in table t (popping the value), or NULL. */
+static const char *key_of(lua_State *L, int t) {
+  int v = lua_gettop(L);
+  for (lua_pushnil(L); lua_next(L, t); lua_pop(L, 1))
+    if (lua_rawequal(L, -1, v) && lua_type(L, -2) == LUA_TSTRING) {
+      const char *k = lua_tostring(L, -2); /* the table keeps it alive */
+      lua_settop(L, v - 1);
+      return k;
+    }
+  lua_settop(L, v - 1);
+  return NULL;
+}
+
+/* Name of the running C function: as called, or else its key in the module
+   or in the methods table (a function called through pcall has no name). */
+static const char *running_name(lua_State *L) {
+  lua_Debug ar;
+  if (!lua_getstack(L, 0, &ar) || !lua_getinfo(L, "nf", &ar)) return NULL;
+  if (ar.name) {
+    lua_pop(L, 1);
+    return ar.name;
+  }
+  int f = lua_gettop(L);
+  const char *k = NULL;
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  if (lua_getfield(L, -1, "scorch.core") == LUA_TTABLE) {
+    lua_pushvalue(L, f);
+    k = key_of(L, f + 2);
+  }
+  if (!k && lua_rawgeti(L, LUA_REGISTRYINDEX, tensor_mt_ref) == LUA_TTABLE &&
+      lua_getfield(L, -1, "__methods") == LUA_TTABLE) {
+    lua_pushvalue(L, f);
+    k = key_of(L, lua_gettop(L) - 1);
+  }
+  lua_settop(L, f - 1);
+  return k;
+}
+
 int sc_lua_core_error(lua_State *L) {
   const char *msg = sc_error();
   /* core messages name their op, but a failed allocation cannot: name the
      function being called instead */
-  lua_Debug ar;
-  if (!strncmp(msg, "out of memory", 13) && lua_getstack(L, 0, &ar) &&
-      lua_getinfo(L, "n", &ar) && ar.name)
-    return luaL_error(L, "scorch.%s: %s", ar.name, msg);
+  const char *fn = strncmp(msg, "out of memory", 13) ? NULL : running_name(L);
+  if (fn) return luaL_error(L, "scorch.%s: %s", fn, msg);
   return luaL_error(L, "scorch.%s", msg);
 }
 
@@ -1309,7 +1345,7 @@ static const luaL_Reg functions[] = {
     {"Generator", l_generator}, {"get_rng_state", g_get_state},
     {"set_rng_state", g_set_state},
     {"cat", l_cat}, {"stack", l_stack}, {"matmul", l_matmul}, {"bmm", l_bmm},
-    {"linear", l_linear},
+    {"linear", l_linear}, {"alias", m_alias},
     {"where", l_where}, {"clamp", l_clamp},
     {"add", l_add}, {"sub", l_sub}, {"mul", l_mul}, {"div", l_div},
     {"pow", l_pow}, {"maximum", l_maximum}, {"minimum", l_minimum},
