@@ -908,6 +908,10 @@ static int l_matmul(lua_State *L) {
   RESULT(sc_matmul(a, b));
 }
 
+/* A new tensor header over the same storage that records the identity op
+   (a view with its own autograd node). */
+static int m_alias(lua_State *L) { RESULT(sc_alias(sc_lua_check(L, 1))); }
+
 static int l_linear(lua_State *L) {
   sc_tensor *x = sc_lua_check(L, 1), *w = sc_lua_check(L, 2);
   sc_tensor *b = lua_isnoneornil(L, 3) ? NULL : sc_lua_check(L, 3);
