@@ -73,7 +73,8 @@ struct sc_node {
   X(sum) X(max) X(min)                           \
   X(view) X(transpose) X(permute) X(expand) X(narrow) X(select)             \
   X(alias) X(contiguous) X(to_dtype) X(cat) X(index_select) X(sum_to)        \
-  X(narrow_backward) X(index_add) X(matmul) X(linear)
+  X(narrow_backward) X(index_add) X(matmul) X(linear)                       \
+  X(im2col) X(col2im) X(upsample_nearest) X(sum_pool)
 
 typedef enum {
 #define SC_OP_ENUM(name) SC_OP_##name,

@@ -910,7 +910,10 @@ static int l_matmul(lua_State *L) {
 
 /* A new tensor header over the same storage that records the identity op
    (a view with its own autograd node). */
-static int m_alias(lua_State *L) { RESULT(sc_alias(sc_lua_check(L, 1))); }
+static int m_alias(lua_State *L) {
+  sc_tensor *t = sc_lua_check(L, 1); /* before RESULT pushes its slot */
+  RESULT(sc_alias(t));
+}
 
 static int l_linear(lua_State *L) {
   sc_tensor *x = sc_lua_check(L, 1), *w = sc_lua_check(L, 2);
@@ -1425,5 +1428,6 @@ int luaopen_scorch_core(lua_State *L) {
   lua_setfield(L, -2, "methods");
   sc_lua_open_io(L);
   sc_lua_open_nn(L);
+  sc_lua_open_conv(L);
   return 1;
 }

@@ -36,5 +36,7 @@ sc_dtype sc_lua_opt_dtype(lua_State *L, int idx, sc_dtype def);
 void sc_lua_open_io(lua_State *L);
 /* Registers nn/optim kernels (fused Adam etc.) into the table on top. */
 void sc_lua_open_nn(lua_State *L);
+/* Registers image ops (im2col, col2im, resampling) into the table on top. */
+void sc_lua_open_conv(lua_State *L);
 
 #endif

@@ -1,0 +1,252 @@
+/*
+ * scorch core: the linear image ops convolutions are built from.
+ *
+ * im2col unfolds every kernel window of an [N, C, H, W] image into a column
+ * ([N, C*kh*kw, Ho*Wo]); a convolution is then one matrix product.  col2im
+ * is its transpose (summing overlapping windows back), so each is the
+ * other's backward, and convolution differentiates to any order.
+ * upsample_nearest and sum_pool (non-overlapping windows) are a transpose
+ * pair the same way.
+ */
+#include "autograd.h"
+#include "conv.h"
+#include "internal.h"
+
+#include <omp.h>
+#include <string.h>
+
+static int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) {
+  return (in + 2 * p - d * (k - 1) - 1) / s + 1;
+}
+
+static int check_geom(const char *fn, const sc_conv_geom *g) {
+  if (g->kh < 1 || g->kw < 1 || g->sh < 1 || g->sw < 1 || g->ph < 0 ||
+      g->pw < 0 || g->dh < 1 || g->dw < 1) {
+    sc_set_error("%s: kernel %lldx%lld, stride %lldx%lld, padding %lldx%lld, "
+                 "dilation %lldx%lld: sizes must be positive (padding >= 0)", fn,
+                 (long long)g->kh, (long long)g->kw, (long long)g->sh,
+                 (long long)g->sw, (long long)g->ph, (long long)g->pw,
+                 (long long)g->dh, (long long)g->dw);
+    return -1;
+  }
+  return 0;
+}
+
+/* Copies one (n, c) plane's windows into its kh*kw rows of the columns, or
+   adds them back (col2im).  Each plane is owned by one thread. */
+#define UNFOLD_PLANE(T)                                                      \
+  static void unfold_##T(const sc_conv_geom *g, T *img, T *col, int64_t H,  \
+                         int64_t W, int64_t Ho, int64_t Wo, int back) {     \
+    for (int64_t ki = 0; ki < g->kh; ki++)                                   \
+      for (int64_t kj = 0; kj < g->kw; kj++) {                               \
+        T *row = col + (ki * g->kw + kj) * Ho * Wo;                          \
+        for (int64_t oh = 0; oh < Ho; oh++) {                                \
+          int64_t ih = oh * g->sh - g->ph + ki * g->dh;                      \
+          T *r = row + oh * Wo;                                              \
+          if (ih < 0 || ih >= H) {                                           \
+            if (!back) memset(r, 0, sizeof(T) * (size_t)Wo);                 \
+            continue;                                                        \
+          }                                                                  \
+          T *src = img + ih * W;                                             \
+          int64_t off = kj * g->dw - g->pw;                                  \
+          for (int64_t ow = 0; ow < Wo; ow++) {                              \
+            int64_t iw = ow * g->sw + off;                                   \
+            if (back) {                                                      \
+              if (iw >= 0 && iw < W) src[iw] += r[ow];                       \
+            } else {                                                         \
+              r[ow] = iw >= 0 && iw < W ? src[iw] : (T)0;                    \
+            }                                                                \
+          }                                                                  \
+        }                                                                    \
+      }                                                                      \
+  }
+UNFOLD_PLANE(float)
+UNFOLD_PLANE(double)
+
+static void unfold_all(const sc_conv_geom *g, sc_tensor *img, sc_tensor *col,
+                       int back) {
+  int64_t N = img->shape[0], C = img->shape[1], H = img->shape[2], W = img->shape[3];
+  int64_t Ho = out_size(H, g->kh, g->sh, g->ph, g->dh);
+  int64_t Wo = out_size(W, g->kw, g->sw, g->pw, g->dw);
+  int64_t plane = H * W, cplane = g->kh * g->kw * Ho * Wo;
+  int nt = sc_get_num_threads();
+  int dbl = img->dtype == SC_FLOAT64;
+  char *ib = sc_data(img), *cb = sc_data(col);
+  size_t es = sc_dtype_size(img->dtype);
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && N * C * cplane >= SC_PAR_GRAIN)
+  for (int64_t nc = 0; nc < N * C; nc++) {
+    char *ip = ib + (size_t)(nc * plane) * es, *cp = cb + (size_t)(nc * cplane) * es;
+    if (dbl)
+      unfold_double(g, (double *)ip, (double *)cp, H, W, Ho, Wo, back);
+    else
+      unfold_float(g, (float *)ip, (float *)cp, H, W, Ho, Wo, back);
+  }
+}
+
+static int check_image(const char *fn, const sc_tensor *x) {
+  if (x->ndim != 4) {
+    char b[96];
+    sc_set_error("%s: expected an [N,C,H,W] image batch, got shape %s", fn,
+                 sc_shape_str(x, b, sizeof b));
+    return -1;
+  }
+  return 0;
+}
+
+static sc_tensor *record_geom(int op, sc_tensor *y, sc_tensor *x,
+                              const sc_conv_geom *g, int64_t H, int64_t W) {
+  sc_node *n;
+  if (sc_record(op, y, 1, &x, &n)) {
+    sc_release(y);
+    return NULL;
+  }
+  if (n) {
+    const int64_t v[10] = {g->kh, g->kw, g->sh, g->sw, g->ph, g->pw, g->dh, g->dw, H, W};
+    memcpy(n->i, v, sizeof v);
+  }
+  return y;
+}
+
+static void geom_of(const sc_node *n, sc_conv_geom *g) {
+  g->kh = n->i[0]; g->kw = n->i[1]; g->sh = n->i[2]; g->sw = n->i[3];
+  g->ph = n->i[4]; g->pw = n->i[5]; g->dh = n->i[6]; g->dw = n->i[7];
+}
+
+sc_tensor *sc_im2col(sc_tensor *x, const sc_conv_geom *g) {
+  if (check_image("im2col", x) || check_geom("im2col", g)) return NULL;
+  int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
+  int64_t Ho = out_size(H, g->kh, g->sh, g->ph, g->dh);
+  int64_t Wo = out_size(W, g->kw, g->sw, g->pw, g->dw);
+  if (Ho < 1 || Wo < 1) {
+    char b[96];
+    sc_set_error("im2col: a %lldx%lld kernel (dilation %lldx%lld, padding "
+                 "%lldx%lld) does not fit an image of shape %s", (long long)g->kh,
+                 (long long)g->kw, (long long)g->dh, (long long)g->dw,
+                 (long long)g->ph, (long long)g->pw, sc_shape_str(x, b, sizeof b));
+    return NULL;
+  }
+  sc_tensor *xc = sc_contiguous(x);
+  if (!xc) return NULL;
+  int64_t s[3] = {N, C * g->kh * g->kw, Ho * Wo};
+  sc_tensor *y = sc_empty(3, s, x->dtype);
+  if (y) unfold_all(g, xc, y, 0);
+  sc_release(xc);
+  if (!y) return NULL;
+  return record_geom(SC_OP_im2col, y, x, g, H, W);
+}
+
+sc_tensor *sc_col2im(sc_tensor *cols, int64_t H, int64_t W,
+                     const sc_conv_geom *g) {
+  if (check_geom("col2im", g)) return NULL;
+  int64_t Ho = out_size(H, g->kh, g->sh, g->ph, g->dh);
+  int64_t Wo = out_size(W, g->kw, g->sw, g->pw, g->dw);
+  int64_t kk = g->kh * g->kw;
+  if (cols->ndim != 3 || cols->shape[1] % kk || cols->shape[2] != Ho * Wo ||
+      Ho < 1 || Wo < 1) {
+    char b[96];
+    sc_set_error("col2im: columns of shape %s do not fit a %lldx%lld image "
+                 "with a %lldx%lld kernel", sc_shape_str(cols, b, sizeof b),
+                 (long long)H, (long long)W, (long long)g->kh, (long long)g->kw);
+    return NULL;
+  }
+  int64_t s[4] = {cols->shape[0], cols->shape[1] / kk, H, W};
+  sc_tensor *cc = sc_contiguous(cols);
+  sc_tensor *y = cc ? sc_zeros(4, s, cols->dtype) : NULL;
+  if (y) unfold_all(g, y, cc, 1);
+  sc_release(cc);
+  if (!y) return NULL;
+  return record_geom(SC_OP_col2im, y, cols, g, H, W);
+}
+
+int sc_bw_im2col(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)need;
+  sc_conv_geom k;
+  geom_of(n, &k);
+  gin[0] = sc_col2im(g, n->i[8], n->i[9], &k);
+  return gin[0] ? 0 : -1;
+}
+
+int sc_bw_col2im(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)need;
+  sc_conv_geom k;
+  geom_of(n, &k);
+  gin[0] = sc_im2col(g, &k);
+  return gin[0] ? 0 : -1;
+}
+
+/* ---- nearest upsampling and its adjoint ------------------------------------------ */
+
+#define NEAREST(T)                                                           \
+  static void nearest_##T(const T *x, T *y, int64_t planes, int64_t H,      \
+                          int64_t W, int64_t s, int back) {                  \
+    int64_t Y = H * s, X = W * s;                                            \
+    int nt = sc_get_num_threads();                                           \
+    _Pragma("omp parallel for schedule(static) num_threads(nt) if (nt > 1 && planes * Y * X >= SC_PAR_GRAIN)") \
+    for (int64_t p = 0; p < planes; p++) {                                   \
+      const T *xp = x + p * (back ? Y * X : H * W);                          \
+      T *yp = y + p * (back ? H * W : Y * X);                                \
+      for (int64_t i = 0; i < Y; i++)                                        \
+        for (int64_t j = 0; j < X; j++) {                                    \
+          if (back)                                                          \
+            yp[(i / s) * W + j / s] += xp[i * X + j];                        \
+          else                                                               \
+            yp[i * X + j] = xp[(i / s) * W + j / s];                         \
+        }                                                                    \
+    }                                                                        \
+  }
+NEAREST(float)
+NEAREST(double)
+
+/* up: [N,C,H,W] -> [N,C,sH,sW] (back = 0); sum_pool: the reverse (back = 1) */
+static sc_tensor *nearest_pair(int op, sc_tensor *x, int64_t s, int back) {
+  const char *fn = back ? "sum_pool" : "upsample_nearest";
+  if (check_image(fn, x)) return NULL;
+  if (s < 1 || (back && (x->shape[2] % s || x->shape[3] % s))) {
+    char b[96];
+    sc_set_error("%s: factor %lld does not divide the image of shape %s", fn,
+                 (long long)s, sc_shape_str(x, b, sizeof b));
+    return NULL;
+  }
+  int64_t H = back ? x->shape[2] / s : x->shape[2];
+  int64_t W = back ? x->shape[3] / s : x->shape[3];
+  int64_t os[4] = {x->shape[0], x->shape[1], back ? H : H * s, back ? W : W * s};
+  sc_tensor *xc = sc_contiguous(x);
+  sc_tensor *y = xc ? (back ? sc_zeros(4, os, x->dtype) : sc_empty(4, os, x->dtype)) : NULL;
+  if (y) {
+    int64_t planes = x->shape[0] * x->shape[1];
+    if (x->dtype == SC_FLOAT64)
+      nearest_double(sc_data(xc), sc_data(y), planes, H, W, s, back);
+    else
+      nearest_float(sc_data(xc), sc_data(y), planes, H, W, s, back);
+  }
+  sc_release(xc);
+  if (!y) return NULL;
+  sc_node *n;
+  if (sc_record(op, y, 1, &x, &n)) {
+    sc_release(y);
+    return NULL;
+  }
+  if (n) n->i[0] = s;
+  return y;
+}
+
+sc_tensor *sc_upsample_nearest(sc_tensor *x, int64_t s) {
+  return nearest_pair(SC_OP_upsample_nearest, x, s, 0);
+}
+
+sc_tensor *sc_sum_pool(sc_tensor *x, int64_t s) {
+  return nearest_pair(SC_OP_sum_pool, x, s, 1);
+}
+
+int sc_bw_upsample_nearest(sc_node *n, sc_tensor *g, const int *need,
+                           sc_tensor **gin) {
+  (void)need;
+  gin[0] = sc_sum_pool(g, n->i[0]);
+  return gin[0] ? 0 : -1;
+}
+
+int sc_bw_sum_pool(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)need;
+  gin[0] = sc_upsample_nearest(g, n->i[0]);
+  return gin[0] ? 0 : -1;
+}

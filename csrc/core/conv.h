@@ -1,0 +1,22 @@
+/* scorch core: unfolding and nearest-neighbour resampling of image batches. */
+#ifndef SC_CONV_H
+#define SC_CONV_H
+
+#include "tensor.h"
+
+/* Kernel, stride, padding and dilation, each as (height, width). */
+typedef struct sc_conv_geom {
+  int64_t kh, kw, sh, sw, ph, pw, dh, dw;
+} sc_conv_geom;
+
+/* [N,C,H,W] -> [N, C*kh*kw, Ho*Wo] (rows ordered c, ki, kj). */
+sc_tensor *sc_im2col(sc_tensor *x, const sc_conv_geom *g);
+/* The transpose: sums columns back into an [N, C, H, W] image. */
+sc_tensor *sc_col2im(sc_tensor *cols, int64_t H, int64_t W,
+                     const sc_conv_geom *g);
+/* [N,C,H,W] -> [N,C,sH,sW], each pixel repeated s x s times. */
+sc_tensor *sc_upsample_nearest(sc_tensor *x, int64_t s);
+/* Sums of non-overlapping s x s windows: the transpose of the above. */
+sc_tensor *sc_sum_pool(sc_tensor *x, int64_t s);
+
+#endif
