@@ -42,13 +42,13 @@ sc_tensor *sc_lua_check(lua_State *L, int idx) {
 }
 
 /* Collector pressure.  Lua cannot see the bytes the core holds, so the
-   binding makes up for it at a safe point, the start of every op:
-   - small debts are paid as collector steps (young tensors die there);
-   - when the core holds twice what it held after the last full collection
-     (plus 64 MB), a full collection runs.  Steps alone are not enough in
-     generational mode: a tensor that outlives one minor collection turns
-     old and is freed only by a major one, which Lua would never start
-     because its own heap does not grow. */
+   binding makes up for it at a safe point, the start of every op: once the
+   core has grown, since the last full collection, by more than it held
+   after that collection (at least 16 MB, and at least four times the Lua
+   heap, so each collection's cost is paid for by that much allocation), a
+   full collection runs.  Memory stays within about twice the live set in
+   either collector mode; small steps per megabyte instead ran a whole cycle
+   over a large Lua heap for every tensor of a megabyte. */
 static lua_State *main_L;
 static size_t gc_debt;
 static int64_t gc_base; /* core bytes after the last full collection */
@@ -66,17 +66,15 @@ static int on_oom(void *ud) {
 }
 
 static void pay_debt(lua_State *L) {
-  if (gc_debt < ((size_t)256 << 10)) return;
-  int64_t used = sc_bytes_in_use();
-  if (used > 2 * gc_base + ((int64_t)64 << 20)) {
-    gc_debt = 0;
-    lua_gc(L, LUA_GCCOLLECT);
-    gc_base = sc_bytes_in_use();
-    return;
-  }
-  int kb = (int)(gc_debt >> 10);
+  if (gc_debt < ((size_t)1 << 20)) return;
   gc_debt = 0;
-  lua_gc(L, LUA_GCSTEP, kb);
+  int64_t grown = sc_bytes_in_use() - gc_base;
+  int64_t lua_bytes = (int64_t)lua_gc(L, LUA_GCCOUNT, 0) * 1024;
+  int64_t slack = gc_base > ((int64_t)16 << 20) ? gc_base : ((int64_t)16 << 20);
+  if (slack < 4 * lua_bytes) slack = 4 * lua_bytes;
+  if (grown <= slack) return;
+  lua_gc(L, LUA_GCCOLLECT);
+  gc_base = sc_bytes_in_use();
 }
 
 sc_tensor **sc_lua_newslot(lua_State *L) {
@@ -1387,12 +1385,6 @@ static const luaL_Reg generator_methods[] = {
 int luaopen_scorch_core(lua_State *L) {
   luaL_checkversion(L);
   main_L = L;
-  /* Incremental collection: the steps paid for C-side bytes (pay_debt)
-     complete whole cycles, so dead tensors go within a few ops.  In
-     generational mode (lua5.4's default) a tensor that outlives two minor
-     collections turns old and waits for a major one; a 5,000-step training
-     loop grew 40% that way and stays flat in this mode, at the same speed. */
-  lua_gc(L, LUA_GCINC, 0, 0, 0);
   sc_set_alloc_hooks(on_alloc, on_oom, NULL);
   int nt = 1;
   const char *env = getenv("OMP_NUM_THREADS");

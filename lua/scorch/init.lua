@@ -15,6 +15,11 @@ package.loaded["scorch"] = sc
 require "scorch.printing"
 sc.autograd = require "scorch.autograd"
 sc.gradcheck = sc.autograd.gradcheck
+-- conv2d, group_norm, softmax, attention, ... (compositions of core ops)
+sc.functional = require "scorch.functional"
+for k, v in pairs(sc.functional) do
+  if sc[k] == nil then sc[k] = v end
+end
 
 -- The rest are loaded on first use, so `require "scorch"` stays fast.
 local lazy = {
