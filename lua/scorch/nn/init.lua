@@ -25,7 +25,9 @@ nn.MLP = require "scorch.nn.mlp"
 -- Layers that live in files of their own and load on first use, so a
 -- missing one fails only when it is asked for.
 local lazy = {
-  Conv2d = { "scorch.nn.conv" }, GroupNorm = { "scorch.nn.groupnorm" },
+  Conv2d = { "scorch.nn.conv" }, ConvTranspose2d = { "scorch.nn.conv" },
+  GroupNorm = { "scorch.nn.groupnorm" }, Upsample = { "scorch.nn.image" },
+  AvgPool2d = { "scorch.nn.image" }, Attention2d = { "scorch.nn.image" },
 }
 setmetatable(nn, {
   __index = function(t, k)
