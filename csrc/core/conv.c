@@ -32,14 +32,28 @@ static int check_geom(const char *fn, const sc_conv_geom *g) {
   return 0;
 }
 
+/* Output columns [lo, hi) of a row whose input column ow*s + off falls
+   inside [0, W); the rest read padding. */
+static void valid_range(int64_t Wo, int64_t W, int64_t s, int64_t off,
+                        int64_t *lo, int64_t *hi) {
+  int64_t a = off >= 0 ? 0 : (-off + s - 1) / s;
+  int64_t b = W - off <= 0 ? 0 : (W - off + s - 1) / s;
+  *lo = a < Wo ? a : Wo;
+  *hi = b < Wo ? b : Wo;
+  if (*hi < *lo) *hi = *lo;
+}
+
 /* Copies one (n, c) plane's windows into its kh*kw rows of the columns, or
-   adds them back (col2im).  Each plane is owned by one thread. */
+   adds them back (col2im).  Each plane is owned by one thread; the valid
+   span of every row is found once, so the inner loops have no branches. */
 #define UNFOLD_PLANE(T)                                                      \
   static void unfold_##T(const sc_conv_geom *g, T *img, T *col, int64_t H,  \
                          int64_t W, int64_t Ho, int64_t Wo, int back) {     \
     for (int64_t ki = 0; ki < g->kh; ki++)                                   \
       for (int64_t kj = 0; kj < g->kw; kj++) {                               \
         T *row = col + (ki * g->kw + kj) * Ho * Wo;                          \
+        int64_t off = kj * g->dw - g->pw, lo, hi;                            \
+        valid_range(Wo, W, g->sw, off, &lo, &hi);                            \
         for (int64_t oh = 0; oh < Ho; oh++) {                                \
           int64_t ih = oh * g->sh - g->ph + ki * g->dh;                      \
           T *r = row + oh * Wo;                                              \
@@ -47,16 +61,20 @@ static int check_geom(const char *fn, const sc_conv_geom *g) {
             if (!back) memset(r, 0, sizeof(T) * (size_t)Wo);                 \
             continue;                                                        \
           }                                                                  \
-          T *src = img + ih * W;                                             \
-          int64_t off = kj * g->dw - g->pw;                                  \
-          for (int64_t ow = 0; ow < Wo; ow++) {                              \
-            int64_t iw = ow * g->sw + off;                                   \
-            if (back) {                                                      \
-              if (iw >= 0 && iw < W) src[iw] += r[ow];                       \
-            } else {                                                         \
-              r[ow] = iw >= 0 && iw < W ? src[iw] : (T)0;                    \
-            }                                                                \
+          T *src = img + ih * W + off;                                       \
+          if (back) {                                                        \
+            if (g->sw == 1)                                                  \
+              for (int64_t ow = lo; ow < hi; ow++) src[ow] += r[ow];         \
+            else                                                             \
+              for (int64_t ow = lo; ow < hi; ow++) src[ow * g->sw] += r[ow]; \
+            continue;                                                        \
           }                                                                  \
+          if (lo > 0) memset(r, 0, sizeof(T) * (size_t)lo);                  \
+          if (g->sw == 1)                                                    \
+            memcpy(r + lo, src + lo, sizeof(T) * (size_t)(hi - lo));         \
+          else                                                               \
+            for (int64_t ow = lo; ow < hi; ow++) r[ow] = src[ow * g->sw];    \
+          if (hi < Wo) memset(r + hi, 0, sizeof(T) * (size_t)(Wo - hi));     \
         }                                                                    \
       }                                                                      \
   }

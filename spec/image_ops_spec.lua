@@ -1,0 +1,138 @@
+-- Image ops against hand-computed values, PyTorch golden values
+-- (spec/fixtures/golden/make_image_golden.py) and second-order gradchecks.
+local sc = require "scorch"
+local golden = dofile("spec/fixtures/golden/image_ops.lua")
+
+local function prod(shape)
+  local n = 1
+  for _, s in ipairs(shape) do n = n * s end
+  return n
+end
+
+-- The generator's deterministic inputs.
+local function x_of(shape)
+  local v = {}
+  for i = 0, prod(shape) - 1 do v[i + 1] = math.sin(0.37 * i + 0.1) end
+  return sc.tensor(v, { dtype = "float64" }):view(shape)
+end
+local function w_of(shape)
+  local v = {}
+  for i = 0, prod(shape) - 1 do v[i + 1] = math.cos(0.23 * i) / 3 end
+  return sc.tensor(v, { dtype = "float64" }):view(shape)
+end
+local function b_of(n)
+  local v = {}
+  for i = 0, n - 1 do v[i + 1] = 0.1 * i - 0.2 end
+  return sc.tensor(v, { dtype = "float64" })
+end
+
+local function matches(got, ref, tol)
+  assert.are.same(ref.shape, got:shape())
+  local vals = got:values()
+  for i, r in ipairs(ref.values) do
+    if math.abs(vals[i] - r) > (tol or 1e-10) * (1 + math.abs(r)) then
+      error(("element %d: got %.15g, PyTorch %.15g"):format(i, vals[i], r), 2)
+    end
+  end
+end
+
+local x = x_of { 1, 4, 5, 5 }
+
+describe("image ops against PyTorch", function()
+  it("conv2d with stride, padding and groups", function()
+    matches(sc.conv2d(x, w_of { 6, 2, 3, 3 }, b_of(6), { stride = 2, padding = 1, groups = 2 }), golden.conv)
+  end)
+  it("conv2d with dilation and uneven padding", function()
+    matches(sc.conv2d(x, w_of { 3, 4, 2, 2 }, { dilation = 2, padding = { 1, 0 } }), golden.conv_dil)
+  end)
+  it("conv_transpose2d with output padding", function()
+    matches(sc.conv_transpose2d(x, w_of { 4, 2, 3, 3 }, b_of(2),
+      { stride = 2, padding = 1, output_padding = 1 }), golden.convt)
+  end)
+  it("avg_pool2d, padded and plain", function()
+    matches(sc.avg_pool2d(x, 3, { stride = 2, padding = 1 }), golden.avg)
+    matches(sc.avg_pool2d(x_of { 1, 2, 4, 4 }, 2), golden.avg2)
+  end)
+  it("nearest and bilinear upsampling", function()
+    matches(sc.upsample(x_of { 1, 1, 2, 3 }, 2), golden.nearest)
+    matches(sc.upsample(x_of { 1, 2, 3, 3 }, { scale = 2, mode = "bilinear" }), golden.bilinear)
+  end)
+  it("group_norm and layer_norm", function()
+    matches(sc.group_norm(x, 2, b_of(4) + 1, b_of(4)), golden.gn, 1e-9)
+    matches(sc.layer_norm(x_of { 2, 3, 4 }, 2), golden.ln, 1e-9)
+  end)
+  it("softmax, log_softmax and attention", function()
+    matches(sc.softmax(x_of { 3, 4 }, 2), golden.softmax)
+    matches(sc.log_softmax(x_of { 3, 4 }, 1), golden.log_softmax)
+    matches(sc.attention(x_of { 2, 3, 4 }, w_of { 2, 3, 4 }, x_of { 2, 3, 4 } * 0.5), golden.attention)
+  end)
+end)
+
+describe("image ops by hand", function()
+  it("im2col lays out 2x2 windows of a 3x3 image", function()
+    local cols = sc.im2col(sc.arange(9):view(1, 1, 3, 3), { kernel = 2 })
+    assert.are.same({ { { 0, 1, 3, 4 }, { 1, 2, 4, 5 }, { 3, 4, 6, 7 }, { 4, 5, 7, 8 } } }, cols:totable())
+  end)
+  it("col2im sums overlapping windows (counts for a ones input)", function()
+    local ones = sc.ones(1, 4, 4)
+    local img = sc.col2im(ones, { 3, 3 }, { kernel = 2 })
+    assert.are.same({ { { { 1, 2, 1 }, { 2, 4, 2 }, { 1, 2, 1 } } } }, img:totable())
+  end)
+  it("sum_pool is the transpose of upsample_nearest", function()
+    local a, b = x_of { 1, 2, 2, 3 }, x_of { 1, 2, 4, 6 } * 0.7
+    local lhs = (sc.upsample_nearest(a, 2) * b):sum():item()
+    local rhs = (a * sc.sum_pool(b, 2)):sum():item()
+    assert.is_true(math.abs(lhs - rhs) < 1e-12)
+  end)
+  it("float32 conv2d agrees with float64", function()
+    local w = w_of { 3, 4, 3, 3 }
+    local d = sc.conv2d(x:float(), w:float(), { padding = 1 }):double() - sc.conv2d(x, w, { padding = 1 })
+    assert.is_true(d:abs():max():item() < 1e-5)
+  end)
+  it("reports bad shapes with the function name", function()
+    local ok, err = pcall(sc.conv2d, sc.zeros(1, 3, 5, 5), sc.zeros(4, 2, 3, 3))
+    assert.is_false(ok)
+    assert.truthy(err:find("conv2d"))
+    ok, err = pcall(sc.im2col, sc.zeros(3, 5), { kernel = 2 })
+    assert.is_false(ok)
+    assert.truthy(err:find("im2col") and err:find("%[3,5%]"))
+    ok, err = pcall(sc.im2col, sc.zeros(1, 1, 2, 2), { kernel = 3 })
+    assert.is_false(ok)
+    assert.truthy(err:find("does not fit"))
+    ok, err = pcall(sc.sum_pool, sc.zeros(1, 1, 3, 3), 2)
+    assert.is_false(ok)
+    assert.truthy(err:find("sum_pool"))
+  end)
+end)
+
+describe("image ops gradcheck (first and second order)", function()
+  local function leaf(shape) return x_of(shape):requires_grad(true) end
+  local cases = {
+    conv2d = function() return function(a, w, b) return sc.conv2d(a, w, b, { stride = 2, padding = 1, groups = 2 }) end,
+      { leaf { 1, 2, 4, 4 }, w_of({ 2, 1, 3, 3 }):requires_grad(true), b_of(2):requires_grad(true) } end,
+    conv_transpose2d = function() return function(a, w) return sc.conv_transpose2d(a, w, { stride = 2, padding = 1 }) end,
+      { leaf { 1, 2, 3, 3 }, w_of({ 2, 1, 3, 3 }):requires_grad(true) } end,
+    avg_pool2d = function() return function(a) return sc.avg_pool2d(a, 3, { stride = 2, padding = 1 }) end,
+      { leaf { 1, 1, 5, 5 } } end,
+    bilinear = function() return function(a) return sc.upsample(a, { scale = 2, mode = "bilinear" }) end,
+      { leaf { 1, 1, 3, 3 } } end,
+    nearest = function() return function(a) return sc.upsample_nearest(a, 2) end, { leaf { 1, 1, 2, 3 } } end,
+    sum_pool = function() return function(a) return sc.sum_pool(a, 2) end, { leaf { 1, 1, 4, 4 } } end,
+    im2col = function() return function(a) return sc.im2col(a, { kernel = 2, stride = 2, padding = 1 }) end,
+      { leaf { 1, 2, 3, 3 } } end,
+    col2im = function() return function(a) return sc.col2im(a, { 3, 3 }, { kernel = 2 }) end,
+      { leaf { 1, 4, 4 } } end,
+    group_norm = function() return function(a, w, b) return sc.group_norm(a, 2, w, b) end,
+      { leaf { 2, 4, 2, 2 }, (b_of(4) + 1):requires_grad(true), b_of(4):requires_grad(true) } end,
+    attention = function() return function(q, k, v) return sc.attention(q, k, v) end,
+      { leaf { 1, 3, 2 }, w_of({ 1, 3, 2 }):requires_grad(true), leaf { 1, 3, 2 } } end,
+    log_softmax = function() return function(a) return sc.log_softmax(a, 2) end, { leaf { 2, 3 } } end,
+  }
+  for name, make in pairs(cases) do
+    it(name, function()
+      local fn, inputs = make()
+      local ok, msg = sc.gradcheck(fn, inputs, { atol = 1e-5, rtol = 1e-4 })
+      assert(ok, msg)
+    end)
+  end
+end)
