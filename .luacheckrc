@@ -9,5 +9,6 @@ files["spec"] = { std = "+busted" }
 exclude_files = {
   "build", "build-asan", "build-fuzz", "lib", "lib-asan", "bin", "out",
   "spec/fuzz/corpus",
+  "spec/fixtures/golden/*.lua", -- generated reference values
   ".luarocks", "lua_modules",
 }

@@ -108,7 +108,8 @@ end)
 describe("image ops gradcheck (first and second order)", function()
   local function leaf(shape) return x_of(shape):requires_grad(true) end
   local cases = {
-    conv2d = function() return function(a, w, b) return sc.conv2d(a, w, b, { stride = 2, padding = 1, groups = 2 }) end,
+    conv2d = function()
+      return function(a, w, b) return sc.conv2d(a, w, b, { stride = 2, padding = 1, groups = 2 }) end,
       { leaf { 1, 2, 4, 4 }, w_of({ 2, 1, 3, 3 }):requires_grad(true), b_of(2):requires_grad(true) } end,
     conv_transpose2d = function() return function(a, w) return sc.conv_transpose2d(a, w, { stride = 2, padding = 1 }) end,
       { leaf { 1, 2, 3, 3 }, w_of({ 2, 1, 3, 3 }):requires_grad(true) } end,
