@@ -111,7 +111,8 @@ describe("image ops gradcheck (first and second order)", function()
     conv2d = function()
       return function(a, w, b) return sc.conv2d(a, w, b, { stride = 2, padding = 1, groups = 2 }) end,
       { leaf { 1, 2, 4, 4 }, w_of({ 2, 1, 3, 3 }):requires_grad(true), b_of(2):requires_grad(true) } end,
-    conv_transpose2d = function() return function(a, w) return sc.conv_transpose2d(a, w, { stride = 2, padding = 1 }) end,
+    conv_transpose2d = function()
+      return function(a, w) return sc.conv_transpose2d(a, w, { stride = 2, padding = 1 }) end,
       { leaf { 1, 2, 3, 3 }, w_of({ 2, 1, 3, 3 }):requires_grad(true) } end,
     avg_pool2d = function() return function(a) return sc.avg_pool2d(a, 3, { stride = 2, padding = 1 }) end,
       { leaf { 1, 1, 5, 5 } } end,
