@@ -74,7 +74,8 @@ struct sc_node {
   X(view) X(transpose) X(permute) X(expand) X(narrow) X(select)             \
   X(alias) X(contiguous) X(to_dtype) X(cat) X(index_select) X(sum_to)        \
   X(narrow_backward) X(index_add) X(matmul) X(linear)                       \
-  X(im2col) X(col2im) X(upsample_nearest) X(sum_pool)
+  X(im2col) X(col2im) X(upsample_nearest) X(sum_pool)                       \
+  X(conv2d) X(conv2d_input) X(conv2d_weight)
 
 typedef enum {
 #define SC_OP_ENUM(name) SC_OP_##name,

@@ -12,6 +12,7 @@
 #include "conv.h"
 #include "internal.h"
 
+#include <cblas.h>
 #include <omp.h>
 #include <string.h>
 
@@ -267,4 +268,253 @@ int sc_bw_sum_pool(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
   (void)need;
   gin[0] = sc_upsample_nearest(g, n->i[0]);
   return gin[0] ? 0 : -1;
+}
+
+/* ---- fused convolution ------------------------------------------------------------ */
+/*
+ * Three ops close under differentiation (as in PyTorch's
+ * convolution_backward): for y = conv2d(x, W),
+ *   dx = conv2d_input(g, W)   (the transposed convolution)
+ *   dW = conv2d_weight(x, g)  (sum over samples of g_n cols(x_n)^T)
+ * and each of those two has its backward in terms of the three.  They run
+ * one sample at a time through a single column buffer of [C*kh*kw, Ho*Wo],
+ * which stays in cache; unfolding the whole batch at once cost hundreds of
+ * megabytes and a page fault per 4 KB.
+ */
+/* C = alpha A B + beta C for row-major contiguous float/double. */
+static void gemm_rm(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k,
+                    const void *a, const void *b, double beta, void *c) {
+  CBLAS_TRANSPOSE A = ta ? CblasTrans : CblasNoTrans, B = tb ? CblasTrans : CblasNoTrans;
+  int lda = (int)(ta ? m : k), ldb = (int)(tb ? k : n);
+  if (m == 0 || n == 0) return;
+  if (dt == SC_FLOAT64)
+    cblas_dgemm(CblasRowMajor, A, B, (int)m, (int)n, (int)k, 1.0, a, lda, b, ldb,
+                beta, c, (int)n);
+  else
+    cblas_sgemm(CblasRowMajor, A, B, (int)m, (int)n, (int)k, 1.0f, a, lda, b, ldb,
+                (float)beta, c, (int)n);
+}
+
+/* One sample: unfold image plane block (C planes) into col, or fold back. */
+static void unfold_one(const sc_conv_geom *g, void *img, void *col, int64_t C,
+                       int64_t H, int64_t W, int64_t Ho, int64_t Wo, sc_dtype dt,
+                       int back) {
+  int64_t plane = H * W, cplane = g->kh * g->kw * Ho * Wo;
+  for (int64_t c = 0; c < C; c++) {
+    if (dt == SC_FLOAT64)
+      unfold_double(g, (double *)img + c * plane, (double *)col + c * cplane, H, W, Ho, Wo, back);
+    else
+      unfold_float(g, (float *)img + c * plane, (float *)col + c * cplane, H, W, Ho, Wo, back);
+  }
+}
+
+typedef struct {
+  sc_conv_geom g;
+  int64_t N, C, H, W, O, Ho, Wo;
+} conv_dims;
+
+static int conv_dims_of(const char *fn, const sc_tensor *x, const sc_tensor *w,
+                        const sc_conv_geom *g, conv_dims *d) {
+  char b1[96], b2[96];
+  if (check_image(fn, x) || check_geom(fn, g)) return -1;
+  if (w->ndim != 4 || w->shape[1] != x->shape[1] || w->shape[2] != g->kh ||
+      w->shape[3] != g->kw || w->dtype != x->dtype) {
+    sc_set_error("%s: input %s and weight %s do not match", fn,
+                 sc_shape_str(x, b1, sizeof b1), sc_shape_str(w, b2, sizeof b2));
+    return -1;
+  }
+  d->g = *g;
+  d->N = x->shape[0]; d->C = x->shape[1]; d->H = x->shape[2]; d->W = x->shape[3];
+  d->O = w->shape[0];
+  d->Ho = out_size(d->H, g->kh, g->sh, g->ph, g->dh);
+  d->Wo = out_size(d->W, g->kw, g->sw, g->pw, g->dw);
+  if (d->Ho < 1 || d->Wo < 1) {
+    sc_set_error("%s: the kernel does not fit an input of shape %s", fn,
+                 sc_shape_str(x, b1, sizeof b1));
+    return -1;
+  }
+  return 0;
+}
+
+static void *col_buffer(const conv_dims *d, sc_dtype dt, size_t *nbytes) {
+  *nbytes = (size_t)(d->C * d->g.kh * d->g.kw * d->Ho * d->Wo) * sc_dtype_size(dt);
+  return sc_aligned_alloc(*nbytes);
+}
+
+static void store_geom(sc_node *n, const conv_dims *d) {
+  const int64_t v[10] = {d->g.kh, d->g.kw, d->g.sh, d->g.sw, d->g.ph,
+                         d->g.pw, d->g.dh, d->g.dw, d->H, d->W};
+  memcpy(n->i, v, sizeof v);
+}
+
+/* y[n] = W [O, CK] @ cols(x[n]) [CK, L] */
+sc_tensor *sc_conv2d_fused(sc_tensor *x0, sc_tensor *w0, const sc_conv_geom *g) {
+  conv_dims d;
+  if (conv_dims_of("conv2d", x0, w0, g, &d)) return NULL;
+  int64_t ys[4] = {d.N, d.O, d.Ho, d.Wo}, L = d.Ho * d.Wo, CK = d.C * g->kh * g->kw;
+  sc_tensor *x = sc_contiguous(x0), *w = x ? sc_contiguous(w0) : NULL;
+  sc_tensor *y = w ? sc_empty(4, ys, x0->dtype) : NULL;
+  size_t nb = 0;
+  void *col = y ? col_buffer(&d, x0->dtype, &nb) : NULL;
+  if (col) {
+    size_t es = sc_dtype_size(x0->dtype);
+    for (int64_t n = 0; n < d.N; n++) {
+      unfold_one(g, (char *)sc_data(x) + (size_t)(n * d.C * d.H * d.W) * es, col,
+                 d.C, d.H, d.W, d.Ho, d.Wo, x0->dtype, 0);
+      gemm_rm(x0->dtype, 0, 0, d.O, L, CK, sc_data(w), col, 0.0,
+              (char *)sc_data(y) + (size_t)(n * d.O * L) * es);
+    }
+    sc_aligned_free(col, nb);
+  }
+  sc_release(x);
+  sc_release(w);
+  if (!col) {
+    sc_release(y);
+    return NULL;
+  }
+  sc_tensor *in[2] = {x0, w0};
+  sc_node *nd;
+  if (sc_record(SC_OP_conv2d, y, 2, in, &nd) ||
+      (nd && (sc_save(nd, x0, 0) || sc_save(nd, w0, 0)))) {
+    sc_release(y);
+    return NULL;
+  }
+  if (nd) store_geom(nd, &d);
+  return y;
+}
+
+/* The transposed convolution: out[n] = fold(W^T [CK, O] @ g[n] [O, L])
+   into an [N, C, H, W] image. */
+sc_tensor *sc_conv2d_input(sc_tensor *g0, sc_tensor *w0, int64_t H, int64_t W,
+                           const sc_conv_geom *g) {
+  char b1[96], b2[96];
+  if (check_image("conv2d_input", g0) || check_geom("conv2d_input", g)) return NULL;
+  if (w0->ndim != 4 || w0->shape[0] != g0->shape[1] || w0->shape[2] != g->kh ||
+      w0->shape[3] != g->kw || w0->dtype != g0->dtype) {
+    sc_set_error("conv2d_input: gradient %s and weight %s do not match",
+                 sc_shape_str(g0, b1, sizeof b1), sc_shape_str(w0, b2, sizeof b2));
+    return NULL;
+  }
+  conv_dims d = {*g, g0->shape[0], w0->shape[1], H, W, w0->shape[0],
+                 out_size(H, g->kh, g->sh, g->ph, g->dh), out_size(W, g->kw, g->sw, g->pw, g->dw)};
+  if (d.Ho != g0->shape[2] || d.Wo != g0->shape[3]) {
+    sc_set_error("conv2d_input: gradient %s does not come from a %lldx%lld input",
+                 sc_shape_str(g0, b1, sizeof b1), (long long)H, (long long)W);
+    return NULL;
+  }
+  int64_t xs[4] = {d.N, d.C, H, W}, L = d.Ho * d.Wo, CK = d.C * g->kh * g->kw;
+  sc_tensor *gc = sc_contiguous(g0), *w = gc ? sc_contiguous(w0) : NULL;
+  sc_tensor *out = w ? sc_zeros(4, xs, g0->dtype) : NULL;
+  size_t nb = 0;
+  void *col = out ? col_buffer(&d, g0->dtype, &nb) : NULL;
+  if (col) {
+    size_t es = sc_dtype_size(g0->dtype);
+    for (int64_t n = 0; n < d.N; n++) {
+      gemm_rm(g0->dtype, 1, 0, CK, L, d.O, sc_data(w),
+              (char *)sc_data(gc) + (size_t)(n * d.O * L) * es, 0.0, col);
+      unfold_one(g, (char *)sc_data(out) + (size_t)(n * d.C * H * W) * es, col,
+                 d.C, H, W, d.Ho, d.Wo, g0->dtype, 1);
+    }
+    sc_aligned_free(col, nb);
+  }
+  sc_release(gc);
+  sc_release(w);
+  if (!col) {
+    sc_release(out);
+    return NULL;
+  }
+  sc_tensor *in[2] = {g0, w0};
+  sc_node *nd;
+  if (sc_record(SC_OP_conv2d_input, out, 2, in, &nd) ||
+      (nd && (sc_save(nd, g0, 0) || sc_save(nd, w0, 0)))) {
+    sc_release(out);
+    return NULL;
+  }
+  if (nd) store_geom(nd, &d);
+  return out;
+}
+
+/* dW [O, C, kh, kw] = sum_n g[n] [O, L] @ cols(x[n])^T [L, CK] */
+sc_tensor *sc_conv2d_weight(sc_tensor *x0, sc_tensor *g0, const sc_conv_geom *g) {
+  char b1[96], b2[96];
+  if (check_image("conv2d_weight", x0) || check_image("conv2d_weight", g0) ||
+      check_geom("conv2d_weight", g))
+    return NULL;
+  conv_dims d = {*g, x0->shape[0], x0->shape[1], x0->shape[2], x0->shape[3],
+                 g0->shape[1], out_size(x0->shape[2], g->kh, g->sh, g->ph, g->dh),
+                 out_size(x0->shape[3], g->kw, g->sw, g->pw, g->dw)};
+  if (g0->shape[0] != d.N || g0->shape[2] != d.Ho || g0->shape[3] != d.Wo ||
+      g0->dtype != x0->dtype || d.Ho < 1 || d.Wo < 1) {
+    sc_set_error("conv2d_weight: input %s and gradient %s do not match",
+                 sc_shape_str(x0, b1, sizeof b1), sc_shape_str(g0, b2, sizeof b2));
+    return NULL;
+  }
+  int64_t ws[4] = {d.O, d.C, g->kh, g->kw}, L = d.Ho * d.Wo, CK = d.C * g->kh * g->kw;
+  sc_tensor *x = sc_contiguous(x0), *gc = x ? sc_contiguous(g0) : NULL;
+  sc_tensor *out = gc ? sc_zeros(4, ws, x0->dtype) : NULL;
+  size_t nb = 0;
+  void *col = out ? col_buffer(&d, x0->dtype, &nb) : NULL;
+  if (col) {
+    size_t es = sc_dtype_size(x0->dtype);
+    for (int64_t n = 0; n < d.N; n++) {
+      unfold_one(g, (char *)sc_data(x) + (size_t)(n * d.C * d.H * d.W) * es, col,
+                 d.C, d.H, d.W, d.Ho, d.Wo, x0->dtype, 0);
+      gemm_rm(x0->dtype, 0, 1, d.O, CK, L,
+              (char *)sc_data(gc) + (size_t)(n * d.O * L) * es, col, 1.0, sc_data(out));
+    }
+    sc_aligned_free(col, nb);
+  }
+  sc_release(x);
+  sc_release(gc);
+  if (!col) {
+    sc_release(out);
+    return NULL;
+  }
+  sc_tensor *in[2] = {x0, g0};
+  sc_node *nd;
+  if (sc_record(SC_OP_conv2d_weight, out, 2, in, &nd) ||
+      (nd && (sc_save(nd, x0, 0) || sc_save(nd, g0, 0)))) {
+    sc_release(out);
+    return NULL;
+  }
+  if (nd) store_geom(nd, &d);
+  return out;
+}
+
+int sc_bw_conv2d(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  sc_conv_geom k;
+  geom_of(n, &k);
+  sc_tensor *x = sc_unpack(n, 0), *w = x ? sc_unpack(n, 1) : NULL;
+  int rc = w ? 0 : -1;
+  if (rc == 0 && need[0] && !(gin[0] = sc_conv2d_input(g, w, n->i[8], n->i[9], &k))) rc = -1;
+  if (rc == 0 && need[1] && !(gin[1] = sc_conv2d_weight(x, g, &k))) rc = -1;
+  sc_release(x);
+  sc_release(w);
+  return rc;
+}
+
+/* out = T(g, W): d/dg is conv2d(., W); d/dW is conv2d_weight(., g). */
+int sc_bw_conv2d_input(sc_node *n, sc_tensor *gy, const int *need, sc_tensor **gin) {
+  sc_conv_geom k;
+  geom_of(n, &k);
+  sc_tensor *g = sc_unpack(n, 0), *w = g ? sc_unpack(n, 1) : NULL;
+  int rc = w ? 0 : -1;
+  if (rc == 0 && need[0] && !(gin[0] = sc_conv2d_fused(gy, w, &k))) rc = -1;
+  if (rc == 0 && need[1] && !(gin[1] = sc_conv2d_weight(gy, g, &k))) rc = -1;
+  sc_release(g);
+  sc_release(w);
+  return rc;
+}
+
+/* out = Wgrad(x, g): d/dx is conv2d_input(g, .); d/dg is conv2d(x, .). */
+int sc_bw_conv2d_weight(sc_node *n, sc_tensor *gw, const int *need, sc_tensor **gin) {
+  sc_conv_geom k;
+  geom_of(n, &k);
+  sc_tensor *x = sc_unpack(n, 0), *g = x ? sc_unpack(n, 1) : NULL;
+  int rc = g ? 0 : -1;
+  if (rc == 0 && need[0] && !(gin[0] = sc_conv2d_input(g, gw, n->i[8], n->i[9], &k))) rc = -1;
+  if (rc == 0 && need[1] && !(gin[1] = sc_conv2d_fused(x, gw, &k))) rc = -1;
+  sc_release(x);
+  sc_release(g);
+  return rc;
 }

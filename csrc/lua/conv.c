@@ -73,7 +73,55 @@ static int l_sum_pool(lua_State *L) {
   RESULT(sc_sum_pool(x, (int64_t)luaL_checkinteger(L, 2)));
 }
 
+/* conv2d_core(x, w, {kernel given by w; stride=, padding=, dilation=}) */
+static void weight_geom(lua_State *L, int opts, sc_tensor *w, sc_conv_geom *g,
+                        const char *fn) {
+  if (w->ndim != 4) luaL_error(L, "scorch.%s: weight must be 4-D", fn);
+  if (!lua_istable(L, opts)) {
+    lua_newtable(L);
+    lua_replace(L, opts);
+  }
+  pair_field(L, opts, "stride", 1, &g->sh, &g->sw, fn);
+  pair_field(L, opts, "padding", 0, &g->ph, &g->pw, fn);
+  pair_field(L, opts, "dilation", 1, &g->dh, &g->dw, fn);
+  g->kh = w->shape[2];
+  g->kw = w->shape[3];
+}
+
+static int l_conv2d_core(lua_State *L) {
+  sc_tensor *x = sc_lua_check(L, 1), *w = sc_lua_check(L, 2);
+  lua_settop(L, 3);
+  sc_conv_geom g;
+  weight_geom(L, 3, w, &g, "conv2d");
+  RESULT(sc_conv2d_fused(x, w, &g));
+}
+
+/* conv2d_input(g, w, {H, W}, opts): the transposed convolution */
+static int l_conv2d_input(lua_State *L) {
+  sc_tensor *gy = sc_lua_check(L, 1), *w = sc_lua_check(L, 2);
+  luaL_checktype(L, 3, LUA_TTABLE);
+  lua_geti(L, 3, 1);
+  lua_geti(L, 3, 2);
+  int64_t H = (int64_t)luaL_checkinteger(L, -2), W = (int64_t)luaL_checkinteger(L, -1);
+  lua_pop(L, 2);
+  if (H < 1 || W < 1) return luaL_error(L, "scorch.conv2d_input: image size must be positive");
+  lua_settop(L, 4);
+  sc_conv_geom g;
+  weight_geom(L, 4, w, &g, "conv2d_input");
+  RESULT(sc_conv2d_input(gy, w, H, W, &g));
+}
+
+/* conv2d_weight(x, g, {kernel=, stride=, padding=, dilation=}) */
+static int l_conv2d_weight(lua_State *L) {
+  sc_tensor *x = sc_lua_check(L, 1), *gy = sc_lua_check(L, 2);
+  sc_conv_geom g;
+  read_geom(L, 3, &g, "conv2d_weight");
+  RESULT(sc_conv2d_weight(x, gy, &g));
+}
+
 static const luaL_Reg conv_functions[] = {
+    {"conv2d_core", l_conv2d_core}, {"conv2d_input", l_conv2d_input},
+    {"conv2d_weight", l_conv2d_weight},
     {"im2col", l_im2col}, {"col2im", l_col2im},
     {"upsample_nearest", l_upsample_nearest}, {"sum_pool", l_sum_pool},
     {NULL, NULL}};

@@ -45,11 +45,14 @@ function F.conv2d(x, w, b, opts)
   local dh, dw = pair(opts.dilation, 1, "conv2d", "dilation")
   local geom = { kernel = { kh, kw }, stride = { sh, sw }, padding = { ph, pw }, dilation = { dh, dw } }
   local Ho, Wo = out_size(H, kh, sh, ph, dh), out_size(W, kw, sw, pw, dw)
+  if groups == 1 then -- the fused op: one sample at a time through the cache
+    local y = sc.conv2d_core(x, w, geom)
+    if b then y = y + b:view(1, O, 1, 1) end
+    return y
+  end
   local cols = sc.im2col(x, geom) -- [N, C*kh*kw, Ho*Wo]
   local y
-  if groups == 1 then
-    y = sc.matmul(w:reshape(O, Cg * kh * kw), cols)
-  else
+  do
     local parts, Og, K = {}, O // groups, Cg * kh * kw
     for g = 1, groups do
       local wg = w:narrow(1, (g - 1) * Og + 1, Og):reshape(Og, K)
@@ -85,11 +88,14 @@ function F.conv_transpose2d(x, w, b, opts)
   local Ho = (H - 1) * sh - 2 * ph + dh * (kh - 1) + oh + 1
   local Wo = (W - 1) * sw - 2 * pw + dw * (kw - 1) + ow + 1
   local geom = { kernel = { kh, kw }, stride = { sh, sw }, padding = { ph, pw }, dilation = { dh, dw } }
+  if groups == 1 then -- the adjoint of the fused conv2d
+    local y = sc.conv2d_input(x, w, { Ho, Wo }, geom)
+    if b then y = y + b:view(1, Og, 1, 1) end
+    return y
+  end
   local xf = x:reshape(N, Cin, H * W)
   local cols
-  if groups == 1 then
-    cols = sc.matmul(w:reshape(Cin, Og * kh * kw):t(), xf)
-  else
+  do
     local parts, Cg = {}, Cin // groups
     for g = 1, groups do
       local wg = w:narrow(1, (g - 1) * Cg + 1, Cg):reshape(Cg, Og * kh * kw)
