@@ -81,8 +81,8 @@ static size_t rounded(size_t nbytes) {
    clear per 4 KB, which took a third of an MLP training step.  Recently
    freed blocks are kept (bounded in count and bytes) and reused when a
    request of the same rounded size comes. */
-#define LARGE_KEEP 256
-#define LARGE_BUDGET ((size_t)256 << 20)
+#define LARGE_KEEP 1024
+#define LARGE_BUDGET ((size_t)1 << 30)
 static struct { void *p; size_t n; } large_free[LARGE_KEEP];
 static int n_large;
 static size_t large_bytes;

@@ -1,0 +1,431 @@
+-- Every op of the op table (sc.op_names()) against finite differences,
+-- first and second order, in float64: on contiguous inputs, on strided
+-- (every element at stride 2) and transposed inputs, and with broadcasting
+-- where the op broadcasts.  An op without a case here fails the spec, so
+-- a new op cannot slip in untested.  Then composites built from the ops.
+local sc = require "scorch"
+local H = require "helpers"
+
+local F64 = { dtype = "float64" }
+
+-- Inputs: seeded normal values, shifted into an op's valid domain.
+local function R(shape, seed)
+  return sc.randn(shape, { dtype = "float64", generator = sc.Generator(seed) })
+end
+-- positive, at least 0.5 (log, sqrt, rsqrt, division, pow bases)
+local function P(shape, seed) return R(shape, seed):abs() + 0.5 end
+-- at least 0.2 away from 0 (kinks of abs, relu, step, sign)
+local function K(shape, seed)
+  local r = R(shape, seed)
+  return r + r:sign() * 0.2
+end
+local function T(tbl) return sc.tensor(tbl, F64) end
+
+-- Exactly representable in float32, so a float32 round trip is exact.
+local EIGHTHS = { { -1.5, 0.25, 2, -0.75 }, { 1.125, -0.375, 0.5, 1 }, { -0.125, 1.75, -2, 0.625 } }
+
+local function un(name) return function(x) return x[name](x) end end
+
+-- CASES[op] = list of checks { fn = f(inputs...) -> tensor, inputs = f() ->
+-- list of float64 tensors, broadcast = true when the inputs' shapes differ
+-- and broadcast, opts = gradcheck options }.
+local CASES = {}
+local function unary(name, maker, fnc)
+  CASES[name] = { { fn = fnc or un(name), inputs = function() return { maker({ 3, 4 }, 11) } end } }
+end
+unary("neg", R)
+unary("exp", R)
+unary("log", P)
+unary("sqrt", P)
+unary("abs", K)
+unary("tanh", R)
+unary("sigmoid", R)
+unary("relu", K)
+unary("silu", R)
+unary("softplus", R)
+unary("sin", R)
+unary("cos", R)
+unary("sign", K)
+unary("square", R)
+unary("rsqrt", P)
+unary("log1p", P)
+unary("expm1", R)
+unary("silu_grad", R, function(x) return sc.silu_grad(x) end)
+unary("silu_grad2", R, function(x) return sc.silu_grad2(x) end)
+unary("step", K, function(x) return sc.step(x) end)
+
+-- Binary ops: same shapes, then [3,1] against [4] (and the reverse).
+local function binary(name, ma, mb, bcast)
+  local f = function(a, b) return a[name](a, b) end
+  CASES[name] = {
+    { fn = f, inputs = function() return { ma({ 3, 4 }, 21), mb({ 3, 4 }, 22) } end },
+    { fn = f, broadcast = true, inputs = bcast or function() return { ma({ 3, 1 }, 23), mb({ 4 }, 24) } end },
+    { fn = f, broadcast = true, inputs = function() return { ma({ 2, 1, 4 }, 25), mb({ 3, 1 }, 26) } end },
+  }
+end
+binary("add", R, R)
+binary("sub", R, R)
+binary("mul", R, R)
+binary("div", R, P)
+binary("pow", P, R)
+-- maximum/minimum: the operands differ by at least 0.1 everywhere
+for _, name in ipairs({ "maximum", "minimum" }) do
+  local f = function(a, b) return a[name](a, b) end
+  CASES[name] = {
+    { fn = f, inputs = function() local a = R({ 3, 4 }, 27); return { a, a + K({ 3, 4 }, 28) * 0.5 } end },
+    { fn = f, broadcast = true, inputs = function()
+      return { T({ { -1 }, { 0.3 }, { 1.1 } }), T({ -0.5, 0.05, 0.6, 1.5 }) }
+    end },
+    { fn = f, broadcast = true, inputs = function()
+      return { T({ -0.5, 0.05, 0.6, 1.5 }), T({ { -1 }, { 0.3 }, { 1.1 } }) }
+    end },
+  }
+end
+
+-- Scalar ops: the number on either side.
+local function scalar(name, maker, ...)
+  local checks = {}
+  for _, f in ipairs({ ... }) do
+    checks[#checks + 1] = { fn = f, inputs = function() return { maker({ 3, 4 }, 31) } end }
+  end
+  CASES[name] = checks
+end
+scalar("add_scalar", R, function(x) return x + 2.5 end, function(x) return 2.5 + x end)
+scalar("sub_scalar", R, function(x) return x - 2.5 end, function(x) return 2.5 - x end)
+scalar("mul_scalar", R, function(x) return x * -1.5 end, function(x) return 3 * x end)
+scalar("div_scalar", P, function(x) return x / 4 end, function(x) return 2 / x end)
+scalar("pow_scalar", P, function(x) return x ^ 3 end, function(x) return x ^ 2 end,
+  function(x) return x ^ -0.5 end, function(x) return 1.7 ^ x end)
+scalar("maximum_scalar", K, function(x) return x:maximum(0.05) end)
+scalar("minimum_scalar", K, function(x) return x:minimum(0.05) end)
+
+CASES.where = {
+  { fn = function(a, b) return sc.where(T({ { 1, 0, 0, 1 }, { 0, 1, 1, 0 }, { 1, 1, 0, 0 } }), a, b) end,
+    inputs = function() return { R({ 3, 4 }, 41), R({ 3, 4 }, 42) } end },
+  { fn = function(a, b) return sc.where(T({ { 1 }, { 0 }, { 1 } }), a, b) end, broadcast = true,
+    inputs = function() return { R({ 4 }, 43), R({ 3, 4 }, 44) } end },
+  { fn = function(a, b) return sc.where(T({ 1, 0, 1, 0 }), a, b) end, broadcast = true,
+    inputs = function() return { R({ 3, 1 }, 45), R({ 1, 4 }, 46) } end },
+}
+CASES.clamp = {
+  { fn = function(x) return sc.clamp(x, -0.5, 0.5) end,
+    inputs = function()
+      return { T({ { -1.2, -0.3, 0.2, 0.9 }, { 0.45, -0.7, 1.5, -0.05 }, { 0.1, 0.65, -0.55, 0.3 } }) }
+    end },
+  { fn = function(x) return x:clamp(0) end, inputs = function() return { K({ 3, 4 }, 47) } end },
+}
+
+-- Reductions.
+CASES.sum = {
+  { fn = function(x) return x:sum() end, inputs = function() return { R({ 3, 4 }, 51) } end },
+  { fn = function(x) return x:sum(2) end, inputs = function() return { R({ 3, 4 }, 52) } end },
+  { fn = function(x) return x:sum({ 1, 3 }, true) end, inputs = function() return { R({ 2, 3, 2 }, 53) } end },
+  { fn = function(x) return x:sum(-1, true) * x:sum(1, true) end, inputs = function() return { R({ 3, 4 }, 54) } end },
+}
+for _, name in ipairs({ "max", "min" }) do
+  CASES[name] = {
+    { fn = function(x) return x[name](x) end, inputs = function() return { R({ 3, 4 }, 55) } end },
+    { fn = function(x) return (x[name](x, 2)) end, inputs = function() return { R({ 3, 4 }, 56) } end },
+    { fn = function(x) return (x[name](x, 1, true)) end, inputs = function() return { R({ 3, 4 }, 57) } end },
+  }
+end
+
+-- Views and copies.
+CASES.view = {
+  { fn = function(x) return x:reshape(4, 3) * x:reshape(12):reshape(4, 3) end,
+    inputs = function() return { R({ 3, 4 }, 61) } end },
+  { fn = function(x) return x:unsqueeze(2):squeeze() end, inputs = function() return { R({ 3, 4 }, 62) } end },
+}
+CASES.transpose = {
+  { fn = function(x) return x:transpose(1, 2) end, inputs = function() return { R({ 3, 4 }, 63) } end },
+  { fn = function(x) return x:t() end, inputs = function() return { R({ 3, 4 }, 64) } end },
+}
+CASES.permute = {
+  { fn = function(x) return x:permute(3, 1, 2) end, inputs = function() return { R({ 2, 3, 2 }, 65) } end },
+}
+CASES.expand = {
+  { fn = function(x) return x:expand(2, 3, 4) end, inputs = function() return { R({ 3, 1 }, 66) } end },
+  { fn = function(x) return x:expand(3, 4) end, inputs = function() return { R({ 4 }, 67) } end },
+}
+CASES.narrow = {
+  { fn = function(x) return x:narrow(2, 2, 2) end, inputs = function() return { R({ 3, 4 }, 68) } end },
+  { fn = function(x) return x:narrow(1, 3, 1) end, inputs = function() return { R({ 3, 4 }, 69) } end },
+}
+CASES.select = {
+  { fn = function(x) return x:select(2, 3) end, inputs = function() return { R({ 3, 4 }, 70) } end },
+  { fn = function(x) return x[2] end, inputs = function() return { R({ 3, 4 }, 71) } end },
+}
+CASES.alias = {
+  { fn = function(x) return sc.alias(x) end, inputs = function() return { R({ 3, 4 }, 72) } end },
+}
+CASES.contiguous = {
+  { fn = function(x) return x:t():contiguous() end, inputs = function() return { R({ 3, 4 }, 73) } end },
+  { fn = function(x) return x:clone() end, inputs = function() return { R({ 3, 4 }, 74) } end },
+}
+CASES.to_dtype = {
+  { fn = function(x) return x:float():double() end, opts = { eps = 2 ^ -10 },
+    inputs = function() return { T(EIGHTHS) } end },
+}
+CASES.cat = {
+  { fn = function(a, b, c) return sc.cat({ a, b, c }, 2) end,
+    inputs = function() return { R({ 3, 2 }, 75), R({ 3, 1 }, 76), R({ 3, 3 }, 77) } end },
+  { fn = function(a, b, c) return sc.cat({ a, b, c }, 1) end,
+    inputs = function() return { R({ 1, 4 }, 78), R({ 2, 4 }, 79), R({ 1, 4 }, 80) } end },
+}
+CASES.index_select = {
+  { fn = function(x) return x:index_select(2, { 3, 1, 3 }) end, inputs = function() return { R({ 3, 4 }, 81) } end },
+  { fn = function(x) return x:index_select(1, { 2, 2, 1, 3 }) end, inputs = function() return { R({ 3, 4 }, 82) } end },
+}
+CASES.sum_to = {
+  { fn = function(x) return sc.sum_to(x, { 1, 4 }) end, inputs = function() return { R({ 3, 4 }, 83) } end },
+  { fn = function(x) return sc.sum_to(x, { 4 }) end, inputs = function() return { R({ 3, 4 }, 84) } end },
+  { fn = function(x) return sc.sum_to(x, { 3, 1 }) end, inputs = function() return { R({ 3, 4 }, 85) } end },
+}
+CASES.narrow_backward = {
+  { fn = function(x) return sc.narrow_backward(x, { 3, 6 }, 2, 2) end,
+    inputs = function() return { R({ 3, 4 }, 86) } end },
+  { fn = function(x) return sc.narrow_backward(x, { 5, 4 }, 1, 1) end,
+    inputs = function() return { R({ 3, 4 }, 87) } end },
+}
+CASES.index_add = {
+  { fn = function(x) return sc.index_add(x, { 3, 5 }, 2, { 1, 3, 3, 5 }) end,
+    inputs = function() return { R({ 3, 4 }, 88) } end },
+  { fn = function(x) return sc.index_add(x, { 2, 4 }, 1, { 2, 1, 2 }) end,
+    inputs = function() return { R({ 3, 4 }, 89) } end },
+}
+CASES.matmul = {
+  { fn = sc.matmul, inputs = function() return { R({ 3, 4 }, 91), R({ 4, 2 }, 92) } end },
+  { fn = sc.matmul, inputs = function() return { R({ 4 }, 93), R({ 4, 2 }, 94) } end },
+  { fn = sc.matmul, inputs = function() return { R({ 3, 4 }, 95), R({ 4 }, 96) } end },
+  { fn = sc.matmul, inputs = function() return { R({ 4 }, 97), R({ 4 }, 98) } end },
+  { fn = sc.matmul, broadcast = true, inputs = function() return { R({ 2, 1, 3, 4 }, 99), R({ 3, 4, 2 }, 100) } end },
+  { fn = function(a, b) return sc.matmul(a:t(), b) end,
+    inputs = function() return { R({ 4, 3 }, 101), R({ 4, 2 }, 102) } end },
+  { fn = function(a, b) return sc.bmm(a, b) end,
+    inputs = function() return { R({ 2, 3, 4 }, 103), R({ 2, 4, 2 }, 104) } end },
+}
+CASES.linear = { -- x W^T + b, W stored [out, in]
+  { fn = sc.linear, inputs = function() return { R({ 3, 4 }, 105), R({ 2, 4 }, 106), R({ 2 }, 107) } end },
+  { fn = sc.linear, inputs = function() return { R({ 3, 4 }, 108), R({ 2, 4 }, 109) } end },
+  { fn = function(x, w, b) return sc.linear(x:t(), w, b) end,
+    inputs = function() return { R({ 4, 3 }, 110), R({ 2, 4 }, 111), R({ 2 }, 112) } end },
+}
+-- Image ops on [N, C, H, W]: unfolding and its transpose, nearest
+-- upsampling and its transpose (sum pooling).
+CASES.im2col = {
+  { fn = function(x) return sc.im2col(x, { kernel = 3, padding = 1 }) end,
+    inputs = function() return { R({ 1, 2, 4, 4 }, 113) } end },
+  { fn = function(x) return sc.im2col(x, { kernel = { 2, 3 }, stride = 2 }) end,
+    inputs = function() return { R({ 2, 1, 5, 4 }, 114) } end },
+  { fn = function(x) return sc.im2col(x, { kernel = 2, dilation = 2, padding = { 1, 0 } }) end,
+    inputs = function() return { R({ 1, 1, 5, 5 }, 115) } end },
+}
+CASES.col2im = {
+  { fn = function(c) return sc.col2im(c, { 4, 4 }, { kernel = 3, padding = 1 }) end,
+    inputs = function() return { R({ 1, 18, 16 }, 116) } end },
+  { fn = function(c) return sc.col2im(c, { 5, 4 }, { kernel = { 2, 3 }, stride = 2 }) end,
+    inputs = function() return { R({ 2, 6, 2 }, 117) } end },
+}
+CASES.conv2d = { -- the fused op: x [N,C,H,W], W [O,C,kh,kw]
+  { fn = function(x, w) return sc.conv2d_core(x, w, { padding = 1 }) end,
+    inputs = function() return { R({ 2, 2, 4, 4 }, 121), R({ 3, 2, 3, 3 }, 122) } end },
+  { fn = function(x, w) return sc.conv2d_core(x, w, { stride = { 2, 1 }, dilation = { 1, 2 } }) end,
+    inputs = function() return { R({ 1, 2, 5, 5 }, 123), R({ 2, 2, 2, 2 }, 124) } end },
+}
+CASES.conv2d_input = { -- the transposed convolution back to an H x W image
+  { fn = function(g, w) return sc.conv2d_input(g, w, { 4, 4 }, { padding = 1 }) end,
+    inputs = function() return { R({ 2, 3, 4, 4 }, 125), R({ 3, 2, 3, 3 }, 126) } end },
+  { fn = function(g, w) return sc.conv2d_input(g, w, { 5, 5 }, { stride = 2 }) end,
+    inputs = function() return { R({ 1, 2, 2, 2 }, 127), R({ 2, 1, 3, 3 }, 128) } end },
+}
+CASES.conv2d_weight = { -- sum over samples of g_n cols(x_n)^T
+  { fn = function(x, g) return sc.conv2d_weight(x, g, { kernel = 3, padding = 1 }) end,
+    inputs = function() return { R({ 2, 2, 4, 4 }, 129), R({ 2, 3, 4, 4 }, 130) } end },
+  { fn = function(x, g) return sc.conv2d_weight(x, g, { kernel = 2, stride = 2 }) end,
+    inputs = function() return { R({ 1, 1, 5, 5 }, 131), R({ 1, 2, 2, 2 }, 132) } end },
+}
+CASES.upsample_nearest = {
+  { fn = function(x) return sc.upsample_nearest(x, 2) end, inputs = function() return { R({ 1, 2, 2, 3 }, 118) } end },
+  { fn = function(x) return sc.upsample_nearest(x, 3) end, inputs = function() return { R({ 2, 1, 2, 2 }, 119) } end },
+}
+CASES.sum_pool = {
+  { fn = function(x) return sc.sum_pool(x, 2) end, inputs = function() return { R({ 1, 2, 4, 6 }, 120) } end },
+  { fn = function(x) return sc.sum_pool(x, 3) end, inputs = function() return { R({ 1, 1, 3, 3 }, 121) } end },
+}
+
+-- Layouts of the inputs: contiguous; strided (stride 2 in every dim);
+-- transposed storage (for inputs with at least two dims).
+local LAYOUTS = {
+  { "contiguous", function(x) return x:clone() end },
+  { "strided", function(x)
+    local s = H.strided(x)
+    assert(x:numel() < 2 or not s:is_contiguous())
+    return s
+  end },
+  { "transposed", function(x)
+    if x:dim() < 2 then return H.strided(x) end
+    local s = H.transposed(x)
+    assert(not s:is_contiguous() or x:size(-1) == 1 or x:size(-2) == 1)
+    return s
+  end },
+}
+
+local function run_check(label, check, layout)
+  local xs = {}
+  for i, x in ipairs(check.inputs()) do
+    assert.are.equal("float64", x:dtype())
+    xs[i] = layout(x):requires_grad(true)
+  end
+  local ok, msg = sc.gradcheck(check.fn, xs, check.opts)
+  assert(ok, label .. ": " .. tostring(msg))
+  -- and on the squared output, so the backward formula of a linear op is
+  -- itself differentiated in the second-order check
+  local sq = function(...) return check.fn(...) ^ 2 end
+  ok, msg = sc.gradcheck(sq, xs, check.opts)
+  assert(ok, label .. " (squared): " .. tostring(msg))
+end
+
+describe("gradcheck of every op", function()
+  it("every op in sc.op_names() has a case", function()
+    local missing = {}
+    for _, name in ipairs(sc.op_names()) do
+      if not CASES[name] or #CASES[name] == 0 then missing[#missing + 1] = name end
+    end
+    assert(#missing == 0, "ops without a gradcheck case: " .. table.concat(missing, ", "))
+  end)
+
+  it("every case names an op of the table", function()
+    local known = {}
+    for _, name in ipairs(sc.op_names()) do known[name] = true end
+    for name in pairs(CASES) do assert(known[name], "case for unknown op " .. name) end
+  end)
+
+  it("ops that broadcast have a broadcasting case", function()
+    for _, name in ipairs({ "add", "sub", "mul", "div", "pow", "maximum", "minimum", "where", "matmul" }) do
+      local found = false
+      for _, c in ipairs(CASES[name]) do
+        if c.broadcast then
+          local xs = c.inputs()
+          local shapes = {}
+          for _, x in ipairs(xs) do shapes[table.concat(x:shape(), ",")] = true end
+          assert(next(shapes, next(shapes)), name .. ": broadcast case with equal shapes")
+          found = true
+        end
+      end
+      assert(found, name .. " has no broadcasting case")
+    end
+  end)
+
+  for _, name in ipairs(sc.op_names()) do
+    for _, lay in ipairs(LAYOUTS) do
+      it(("%s, %s inputs, first and second order"):format(name, lay[1]), function()
+        local checks = CASES[name]
+        assert(checks, "no gradcheck case for op " .. name)
+        for k, check in ipairs(checks) do
+          run_check(("%s case %d"):format(name, k), check, lay[2])
+        end
+      end)
+    end
+  end
+
+  it("cases really record the op they are named after", function()
+    -- the gradient graph of each case's output contains its op: walk it by
+    -- grad_fn names of the first output (a cheap check for the unary and
+    -- binary cases, where the op is the last one applied)
+    for _, name in ipairs({ "exp", "log", "add", "div", "maximum", "pow_scalar", "where", "clamp", "matmul",
+      "cat", "index_select", "sum_to", "narrow_backward", "index_add", "silu_grad", "silu_grad2", "step",
+      "linear", "alias" }) do
+      local c = CASES[name][1]
+      local xs = {}
+      for i, x in ipairs(c.inputs()) do xs[i] = x:requires_grad(true) end
+      assert.are.equal(name, c.fn(table.unpack(xs)):grad_fn(), name)
+    end
+  end)
+end)
+
+describe("gradcheck itself", function()
+  it("catches a wrong first derivative", function()
+    local x = H.leaf({ 0.5, 1.5, -2 })
+    local ok, msg = sc.gradcheck(function(a) return a * a:detach() end, { x })
+    assert.is_false(ok)
+    assert.truthy(msg:find("first order", 1, true), msg)
+  end)
+
+  it("catches a gradient that is not differentiable again", function()
+    -- value x^3 with the right first derivative 3 x^2, built so that the
+    -- gradient is a constant: its second derivative (6x) is lost
+    local x = H.leaf({ 0.5, 1.5, -2 })
+    local function f(a)
+      local d = a:detach()
+      return (a ^ 3):detach() + (a - d) * 3 * d ^ 2
+    end
+    local ok, msg = sc.gradcheck(f, { x })
+    assert.is_false(ok)
+    assert.truthy(msg:find("second order", 1, true), msg)
+  end)
+
+  it("refuses float32 inputs", function()
+    assert.has_error(function() sc.gradcheck(function(a) return a end, { sc.zeros(2):requires_grad(true) }) end)
+  end)
+end)
+
+describe("gradcheck of composites", function()
+  local function gc(fn, xs, opts)
+    for i, x in ipairs(xs) do xs[i] = x:requires_grad(true) end
+    local ok, msg = sc.gradcheck(fn, xs, opts)
+    assert(ok, msg)
+  end
+
+  it("mean over all, one and several dims", function()
+    gc(function(x) return x:mean() end, { R({ 3, 4 }, 201) })
+    gc(function(x) return x:mean(2, true) * x end, { R({ 3, 4 }, 202) })
+    gc(function(x) return x:mean({ 1, 3 }) end, { H.strided(R({ 2, 3, 2 }, 203)) })
+  end)
+
+  it("var (unbiased) with dims and keepdim", function()
+    gc(function(x) return x:var() end, { R({ 3, 4 }, 204) })
+    gc(function(x) return x:var(2) end, { R({ 3, 4 }, 205) })
+    gc(function(x) return x:var(-2, true) end, { H.transposed(R({ 3, 4 }, 206)) })
+  end)
+
+  it("logsumexp", function()
+    gc(function(x) return x:logsumexp(2) end, { R({ 3, 4 }, 207) })
+    gc(function(x) return x:logsumexp(1, true) end, { H.transposed(R({ 3, 4 }, 208)) })
+    gc(function(x) return (x * 30):logsumexp(-1) end, { R({ 2, 5 }, 209) })
+  end)
+
+  it("linear on other ranks (the composite path)", function()
+    gc(sc.linear, { R({ 4 }, 230), R({ 3, 4 }, 231), R({ 3 }, 232) })
+    gc(sc.linear, { R({ 2, 3, 4 }, 233), R({ 2, 4 }, 234), R({ 2 }, 235) })
+  end)
+
+  it("matmul chains and a quadratic form", function()
+    gc(function(a, b, c) return sc.matmul(sc.matmul(a, b), c) end,
+      { R({ 2, 3 }, 210), R({ 3, 4 }, 211), R({ 4, 2 }, 212) })
+    gc(function(v, m) return sc.matmul(v, sc.matmul(m, v)) end, { R({ 3 }, 213), R({ 3, 3 }, 214) })
+    gc(function(a, b) return sc.matmul(a, b:transpose(-1, -2)) end, { R({ 2, 3, 4 }, 215), R({ 5, 4 }, 216) })
+  end)
+
+  it("cat with 3 inputs and stack", function()
+    gc(function(a, b, c) return sc.cat({ a:exp(), b * c, c }, 1) end,
+      { R({ 2, 3 }, 217), R({ 1, 3 }, 218), R({ 1, 3 }, 219) })
+    gc(function(a, b, c) return sc.stack({ a, b:t(), c }, 2) end,
+      { R({ 2, 3 }, 220), R({ 3, 2 }, 221), R({ 2, 3 }, 222) })
+  end)
+
+  it("where mixing two nonlinear branches", function()
+    gc(function(x) return sc.where(x:gt(0), x:exp(), x:sin() * x) end, { K({ 3, 4 }, 223) })
+  end)
+
+  it("a small MLP with softplus and a score-matching-like loss", function()
+    gc(function(x, w1, w2)
+      local h = sc.matmul(x, w1):softplus()
+      local y = sc.matmul(h, w2):tanh()
+      return ((y - x) ^ 2):sum(2):mean()
+    end, { R({ 4, 2 }, 224), R({ 2, 3 }, 225), R({ 3, 2 }, 226) })
+  end)
+
+  it("silu, sigmoid and relu in a chain", function()
+    gc(function(x) return x:silu():sigmoid() * x:relu() end, { K({ 3, 4 }, 227) })
+  end)
+end)
