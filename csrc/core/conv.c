@@ -350,7 +350,7 @@ static void store_geom(sc_node *n, const conv_dims *d) {
 /* y[n] = W [O, CK] @ cols(x[n]) [CK, L] */
 sc_tensor *sc_conv2d_fused(sc_tensor *x0, sc_tensor *w0, const sc_conv_geom *g) {
   conv_dims d;
-  if (conv_dims_of("conv2d", x0, w0, g, &d)) return NULL;
+  if (conv_dims_of("conv2d_core", x0, w0, g, &d)) return NULL;
   int64_t ys[4] = {d.N, d.O, d.Ho, d.Wo}, L = d.Ho * d.Wo, CK = d.C * g->kh * g->kw;
   sc_tensor *x = sc_contiguous(x0), *w = x ? sc_contiguous(w0) : NULL;
   sc_tensor *y = w ? sc_empty(4, ys, x0->dtype) : NULL;

@@ -492,7 +492,21 @@ static int inplace2(const char *fn, sc_tensor *dst, sc_tensor *src,
                  sc_shape_str(src, b1, sizeof b1), sc_shape_str(dst, b2, sizeof b2));
     return -1;
   }
+  /* a src sharing dst's storage in another layout (t:copy_(t:t())) would be
+     read after parts of it were overwritten: read from a copy instead */
+  sc_tensor *tmp = NULL;
+  if (src->storage == dst->storage &&
+      (src->offset != dst->offset || !sc_same_shape(src, dst) ||
+       memcmp(src->stride, dst->stride, sizeof(int64_t) * (size_t)src->ndim))) {
+    tmp = sc_empty(src->ndim, src->shape, src->dtype);
+    if (!tmp || sc_copy_(tmp, src)) {
+      sc_release(tmp);
+      return -1;
+    }
+    src = tmp;
+  }
   sc_tensor *es = sc_raw_expand(src, nd, shape);
+  sc_release(tmp); /* es holds the storage */
   if (!es) return -1;
   sc_tensor *ops[2] = {dst, es};
   sc_foreach(2, ops, loop, ctx);

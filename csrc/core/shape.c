@@ -91,6 +91,7 @@ static int infer_shape(const char *fn, const sc_tensor *t, int ndim,
       sc_set_error("%s: invalid size %lld in dimension %d", fn, (long long)in[d], d + 1);
       return -1;
     }
+    if (in[d] && known > INT64_MAX / in[d]) goto bad; /* cannot match numel */
     known *= in[d];
     out[d] = in[d];
   }

@@ -17,7 +17,7 @@
 static inline float sc_vexpf(float x) {
   const float hi = 88.7228f, lo = -87.3365f;
   float xc = x > hi ? hi : x;
-  xc = xc < lo ? lo : xc;
+  xc = xc >= lo ? xc : lo; /* NaN too: (int32_t)NaN below would be undefined */
   /* round to nearest by adding 1.5 * 2^23 (a libm call would stop
      vectorisation); exact for |x log2 e| < 2^22 */
   float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;

@@ -92,7 +92,7 @@ static int l_conv2d_core(lua_State *L) {
   sc_tensor *x = sc_lua_check(L, 1), *w = sc_lua_check(L, 2);
   lua_settop(L, 3);
   sc_conv_geom g;
-  weight_geom(L, 3, w, &g, "conv2d");
+  weight_geom(L, 3, w, &g, "conv2d_core");
   RESULT(sc_conv2d_fused(x, w, &g));
 }
 

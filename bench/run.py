@@ -1,0 +1,580 @@
+#!/usr/bin/python3
+"""scorch vs PyTorch benchmark runner (stdlib only; see bench/README.md).
+
+    /usr/bin/python3 bench/run.py [--workloads W1,W5] [--threads 1,2]
+                                  [--quick] [--json out.json]
+
+For every workload case and thread count it runs, one process at a time:
+scorch, torch with default settings, torch with OMP_WAIT_POLICY=PASSIVE
+ATEN_CPU_CAPABILITY=avx512 (the faster torch is kept) and, for W6, OpenBLAS
+sgemm called directly from C.  Each run is checked for a quiet machine: if
+other processes used more than 10% of a core meanwhile (system-wide busy time
+from /proc/stat minus the child's own CPU time from wait4) the run is repeated,
+up to --tries times, after which it is kept but marked "noisy".
+"""
+import argparse
+import glob
+import json
+import os
+import platform
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TORCH_PY = "/usr/bin/python3"
+TORCH_SCRIPT = os.path.join(ROOT, "bench", "torch", "workloads.py")
+SCORCH_SCRIPT = os.path.join(ROOT, "bench", "scorch", "workloads.lua")
+SGEMM_SRC = os.path.join(ROOT, "bench", "sgemm_openblas.c")
+SGEMM_BIN = os.path.join(ROOT, "build", "bench", "sgemm_openblas")
+
+WORKLOAD_CASES = {
+    "W1": ["W1"],
+    "W2": ["W2"],
+    "W3": ["W3"],
+    "W4": ["W4"],
+    "W5": ["W5", "W5g"],
+    "W6": ["W6_1024", "W6_256"],
+}
+CASE_NAMES = {
+    "W1": "mlp2d_train_step",
+    "W2": "mlp2d_sample_ddpm",
+    "W3": "unet28_train_step",
+    "W4": "ssm_mlp2d_step",
+    "W5": "small_ops_overhead",
+    "W5g": "small_ops_overhead (requires_grad)",
+    "W6_1024": "sgemm 1024",
+    "W6_256": "sgemm 256",
+}
+# Targets from the issues.  ("le", x): scorch/torch time ratio <= x.
+# ("ge", x): scorch GFLOP/s / OpenBLAS GFLOP/s >= x.
+TARGETS = {
+    "W1": ("le", 0.7),
+    "W2": ("le", 0.7),
+    "W3": ("le", 1.0),
+    "W4": ("le", 0.7),
+    "W5": ("le", 0.333),
+    "W5g": ("le", 0.333),
+    "W6_1024": ("ge", 0.90),
+    "W6_256": ("ge", 0.90),
+}
+NOISE_LIMIT_CORES = 0.10
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def warn(msg):
+    bar = "!" * 78
+    sys.stderr.write("\n%s\n!!! WARNING: %s\n%s\n\n" % (bar, msg, bar))
+    sys.stderr.flush()
+
+
+def log(msg):
+    sys.stderr.write(msg + "\n")
+    sys.stderr.flush()
+
+
+# ---------------------------------------------------------------------------
+# machine state
+# ---------------------------------------------------------------------------
+def proc_stat_busy():
+    """System-wide busy CPU seconds (all cores) and steal seconds."""
+    with open("/proc/stat") as f:
+        fields = f.readline().split()
+    assert fields[0] == "cpu"
+    v = [int(x) for x in fields[1:]]
+    v += [0] * (8 - len(v))
+    user, nice, system, idle, iowait, irq, softirq, steal = v[:8]
+    # guest/guest_nice are already counted in user/nice.
+    busy = user + nice + system + irq + softirq + steal
+    return busy / CLK_TCK, steal / CLK_TCK
+
+
+def self_cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def cpu_has_avx512():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return "avx512f" in line.split()
+    except OSError:
+        pass
+    return False
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+# ---------------------------------------------------------------------------
+# running one child
+# ---------------------------------------------------------------------------
+def run_once(cmd, env, timeout):
+    """Run cmd; return dict with parsed JSON (or error) and noise figures."""
+    out_f = tempfile.TemporaryFile()
+    err_f = tempfile.TemporaryFile()
+    busy0, steal0 = proc_stat_busy()
+    self0 = self_cpu()
+    t0 = time.monotonic()
+    try:
+        p = subprocess.Popen(cmd, stdout=out_f, stderr=err_f, env=env,
+                             cwd=ROOT, start_new_session=True)
+    except OSError as e:
+        return {"error": "cannot start %s: %s" % (cmd[0], e)}
+    timed_out = []
+
+    def kill():
+        timed_out.append(True)
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+    timer = threading.Timer(timeout, kill)
+    timer.start()
+    try:
+        _, status, ru = os.wait4(p.pid, 0)
+    except KeyboardInterrupt:
+        kill()
+        os.waitpid(p.pid, 0)
+        p.returncode = -9
+        raise
+    finally:
+        timer.cancel()
+    p.returncode = os.waitstatus_to_exitcode(status)  # already reaped
+    wall = time.monotonic() - t0
+    busy1, steal1 = proc_stat_busy()
+    self1 = self_cpu()
+    child_cpu = ru.ru_utime + ru.ru_stime
+    others = (busy1 - busy0) - child_cpu - (self1 - self0)
+    res = {
+        "wall_s_process": wall,
+        "child_cpu_s": child_cpu,
+        "others_cpu_s": others,
+        "others_cores": others / wall if wall > 0 else 0.0,
+        "steal_s": steal1 - steal0,
+        "maxrss_kb_rusage": ru.ru_maxrss,
+        "returncode": p.returncode,
+    }
+    out_f.seek(0)
+    err_f.seek(0)
+    stdout = out_f.read().decode("utf-8", "replace")
+    stderr = err_f.read().decode("utf-8", "replace")
+    parsed = None
+    for line in reversed(stdout.splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                parsed = json.loads(line)
+                break
+            except ValueError:
+                continue
+    if timed_out:
+        res["error"] = "timeout after %.0f s" % timeout
+    elif p.returncode != 0 or parsed is None:
+        tail = (stderr.strip() or stdout.strip()).splitlines()[-6:]
+        res["error"] = "exit %s: %s" % (p.returncode, " | ".join(tail) or "no output")
+    else:
+        res["result"] = parsed
+    return res
+
+
+def others_now(sample_s):
+    """Cores used by other processes over the next sample_s seconds."""
+    b0, _ = proc_stat_busy()
+    s0 = self_cpu()
+    time.sleep(sample_s)
+    b1, _ = proc_stat_busy()
+    return max(0.0, (b1 - b0) - (self_cpu() - s0)) / sample_s
+
+
+def wait_quiet(max_wait, label):
+    """Wait (up to max_wait s) until others use <= NOISE_LIMIT_CORES for 1 s."""
+    t0 = time.monotonic()
+    said = False
+    while True:
+        o = others_now(1.0)
+        if o <= NOISE_LIMIT_CORES:
+            return time.monotonic() - t0
+        if time.monotonic() - t0 >= max_wait:
+            log("  %-34s machine still busy (%.2f cores) after %.0f s; running anyway"
+                % (label, o, max_wait))
+            return time.monotonic() - t0
+        if not said:
+            log("  %-34s waiting for a quiet machine (others use %.2f cores)" % (label, o))
+            said = True
+
+
+def run_checked(label, cmd, env, tries, timeout, max_wait=0.0):
+    """Repeat while the machine was noisy; returns the record kept."""
+    attempts = []
+    for i in range(tries):
+        waited = wait_quiet(max_wait, label) if max_wait > 0 else 0.0
+        r = run_once(cmd, env, timeout)
+        r["waited_quiet_s"] = waited
+        attempts.append(r)
+        if "error" in r:
+            log("  %-34s ERROR %s" % (label, r["error"]))
+            r["tries"] = i + 1
+            return r
+        quiet = r["others_cores"] <= NOISE_LIMIT_CORES
+        res = r["result"]
+        log("  %-34s median %-10s min %-10s iters %-5d others %.2f cores%s"
+            % (label, fmt_s(res.get("median_s")), fmt_s(res.get("min_s")),
+               res.get("iters", 0), r["others_cores"],
+               "" if quiet else "  -> noisy, retry" if i + 1 < tries else "  -> noisy"))
+        if quiet:
+            r["tries"] = i + 1
+            r["noisy"] = False
+            return r
+    best = min(attempts, key=lambda a: a["others_cores"])
+    best["tries"] = tries
+    best["noisy"] = True
+    return best
+
+
+# ---------------------------------------------------------------------------
+# formatting
+# ---------------------------------------------------------------------------
+def fmt_s(s):
+    if s is None:
+        return "-"
+    if s >= 1.0:
+        return "%.3f s" % s
+    if s >= 1e-3:
+        return "%.3f ms" % (s * 1e3)
+    return "%.2f us" % (s * 1e6)
+
+
+def fmt_mb(kb):
+    return "-" if kb is None else "%.0f MB" % (kb / 1024.0)
+
+
+def metric(case, rec):
+    """The figure a case is compared by: min for W5 (per chain), else median."""
+    if not rec or "result" not in rec:
+        return None
+    r = rec["result"]
+    return r.get("min_s") if case.startswith("W5") else r.get("median_s")
+
+
+def show_metric(case, v):
+    if v is None:
+        return "-"
+    if case.startswith("W5"):
+        return "%.2f us/ch" % (v / 10000 * 1e6)
+    return fmt_s(v)
+
+
+def pad(s, w):
+    return s + " " * max(0, w - len(s))
+
+
+# ---------------------------------------------------------------------------
+# setup checks
+# ---------------------------------------------------------------------------
+def check_blas(meta):
+    links = {}
+    for p in sorted(glob.glob("/etc/alternatives/libblas.so.3*")):
+        links[p] = os.path.realpath(p)
+    meta["libblas_alternatives"] = links
+    if not links or not all("openblas" in v for v in links.values()):
+        warn("libblas.so.3 does not resolve to OpenBLAS: %s\n"
+             "!!! torch would use the reference BLAS (~10x slower); the "
+             "comparison means nothing. Install libopenblas-dev." % (links or "not found"))
+    try:
+        out = subprocess.run(
+            [TORCH_PY, "-c", "import torch; print(torch.__version__); "
+             "print(torch.__config__.show())"],
+            capture_output=True, text=True, timeout=300)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        out = None
+        err = str(e)
+    if out is None or out.returncode != 0:
+        msg = err if out is None else (out.stderr.strip().splitlines() or ["?"])[-1]
+        warn("cannot import torch with %s: %s" % (TORCH_PY, msg))
+        meta["torch"] = None
+        return False
+    lines = out.stdout.splitlines()
+    meta["torch"] = {"version": lines[0] if lines else "?",
+                     "config": "\n".join(lines[1:])}
+    cfg = out.stdout.lower()
+    log("torch %s; config mentions: %s" % (
+        meta["torch"]["version"],
+        ", ".join(w for w in ("openblas", "mkl", "blas_info=open", "blas_info=generic", "openmp")
+                  if w in cfg) or "nothing BLAS-related"))
+    if "openblas" not in cfg and "blas_info=open" not in cfg:
+        log("note: torch.__config__.show() does not name OpenBLAS (Debian's torch "
+            "uses the system libblas.so.3); the loaded library is checked per run.")
+    return True
+
+
+def ensure_sgemm():
+    if os.path.exists(SGEMM_BIN) and os.path.getmtime(SGEMM_BIN) >= os.path.getmtime(SGEMM_SRC):
+        return None
+    os.makedirs(os.path.dirname(SGEMM_BIN), exist_ok=True)
+    cmd = ["gcc", "-O2", SGEMM_SRC, "-lopenblas", "-lm", "-o", SGEMM_BIN]
+    log("building: " + " ".join(os.path.relpath(c, ROOT) if c.startswith(ROOT) else c for c in cmd))
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if r.returncode != 0:
+        return "gcc failed: " + r.stderr.strip()[-500:]
+    return None
+
+
+# ---------------------------------------------------------------------------
+# main
+# ---------------------------------------------------------------------------
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--workloads", default="W1,W2,W3,W4,W5,W6",
+                    help="comma list of W1..W6 (or cases W5g, W6_256, ...)")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--quick", action="store_true",
+                    help="few timed iterations (development only)")
+    ap.add_argument("--json", help="write all results to this file")
+    ap.add_argument("--impls", default="scorch,torch,openblas",
+                    help="subset of scorch,torch,openblas")
+    ap.add_argument("--scorch", default=os.path.join(ROOT, "bin", "scorch"),
+                    help="scorch executable (default bin/scorch)")
+    ap.add_argument("--tries", type=int, default=3)
+    ap.add_argument("--timeout", type=float, default=1800.0,
+                    help="seconds before a child is killed")
+    ap.add_argument("--wait-quiet", type=float, default=120.0,
+                    help="before each run, wait up to this many seconds for other "
+                         "processes to use <= 0.1 core (0: don't wait)")
+    ap.add_argument("--force-avx512", action="store_true",
+                    help="set ATEN_CPU_CAPABILITY=avx512 even if the CPU lacks avx512f")
+    args = ap.parse_args()
+
+    cases = []
+    for w in args.workloads.split(","):
+        w = w.strip()
+        if not w:
+            continue
+        if w in WORKLOAD_CASES:
+            cases += WORKLOAD_CASES[w]
+        elif w in CASE_NAMES:
+            cases.append(w)
+        else:
+            ap.error("unknown workload %r" % w)
+    threads = [int(t) for t in args.threads.split(",") if t.strip()]
+    impls = set(x.strip() for x in args.impls.split(","))
+
+    meta = {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "host": platform.node(),
+        "cpu": cpu_model(),
+        "nproc": os.cpu_count(),
+        "loadavg": open("/proc/loadavg").read().split()[:3],
+        "quick": args.quick,
+    }
+    try:
+        meta["git"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                                     capture_output=True, text=True).stdout.strip()
+    except OSError:
+        pass
+    torch_ok = check_blas(meta) if "torch" in impls else False
+    has_avx512 = cpu_has_avx512()
+    use_avx512 = has_avx512 or args.force_avx512
+    if not has_avx512:
+        log("note: this CPU has no avx512f; the second torch config uses "
+            "OMP_WAIT_POLICY=PASSIVE only%s." % (
+                " (ATEN_CPU_CAPABILITY=avx512 forced anyway)" if args.force_avx512
+                else " (ATEN_CPU_CAPABILITY=avx512 would select kernels this CPU cannot run)"))
+    meta["cpu_avx512"] = has_avx512
+    torch_configs = [("default", {})]
+    passive = {"OMP_WAIT_POLICY": "PASSIVE"}
+    if use_avx512:
+        passive["ATEN_CPU_CAPABILITY"] = "avx512"
+    torch_configs.append(("passive+avx512" if use_avx512 else "passive", passive))
+
+    sgemm_err = None
+    if "openblas" in impls and any(c.startswith("W6") for c in cases):
+        sgemm_err = ensure_sgemm()
+        if sgemm_err:
+            warn(sgemm_err)
+
+    base_env = dict(os.environ)
+    for k in ("OMP_WAIT_POLICY", "ATEN_CPU_CAPABILITY", "OMP_NUM_THREADS",
+              "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "GOMP_SPINCOUNT"):
+        base_env.pop(k, None)
+
+    quick = ["--quick"] if args.quick else []
+    runs = []
+    rows = []
+    blas_warned = False
+    for case in cases:
+        for n in threads:
+            env = dict(base_env, OMP_NUM_THREADS=str(n), OPENBLAS_NUM_THREADS=str(n),
+                       MKL_NUM_THREADS=str(n))
+            log("%s (%s), %d thread%s" % (case, CASE_NAMES[case], n, "" if n == 1 else "s"))
+            row = {"case": case, "threads": n}
+
+            if "scorch" in impls:
+                if os.path.exists(args.scorch):
+                    cmd = [args.scorch, SCORCH_SCRIPT, "--workload", case,
+                           "--threads", str(n)] + quick
+                    rec = run_checked("scorch", cmd, env, args.tries, args.timeout, args.wait_quiet)
+                else:
+                    rec = {"error": "%s not found" % os.path.relpath(args.scorch, ROOT)}
+                    log("  %-34s ERROR %s" % ("scorch", rec["error"]))
+                rec.update(impl="scorch", case=case, threads=n)
+                runs.append(rec)
+                row["scorch"] = rec
+
+            if "torch" in impls:
+                best = None
+                for cname, cenv in torch_configs:
+                    if not torch_ok:
+                        rec = {"error": "torch not importable with %s" % TORCH_PY}
+                        log("  %-34s ERROR %s" % ("torch " + cname, rec["error"]))
+                    else:
+                        cmd = [TORCH_PY, TORCH_SCRIPT, "--workload", case,
+                               "--threads", str(n)] + quick
+                        rec = run_checked("torch " + cname, cmd, dict(env, **cenv),
+                                          args.tries, args.timeout, args.wait_quiet)
+                    rec.update(impl="torch", config=cname, case=case, threads=n)
+                    runs.append(rec)
+                    if "result" in rec:
+                        libs = rec["result"].get("blas_libs", [])
+                        if not any("openblas" in l for l in libs) and not blas_warned:
+                            warn("torch did not load OpenBLAS (loaded BLAS: %s)" % (libs or "none"))
+                            blas_warned = True
+                    if metric(case, rec) is not None and (
+                            best is None or metric(case, rec) < metric(case, best)):
+                        best = rec
+                row["torch"] = best
+                row["torch_all"] = [r for r in runs if r.get("impl") == "torch"
+                                    and r["case"] == case and r["threads"] == n]
+
+            if "openblas" in impls and case.startswith("W6"):
+                if sgemm_err:
+                    rec = {"error": sgemm_err}
+                else:
+                    size = case.split("_")[1]
+                    cmd = [SGEMM_BIN, "--n", size, "--threads", str(n)] + quick
+                    rec = run_checked("openblas", cmd, env, args.tries, args.timeout, args.wait_quiet)
+                rec.update(impl="openblas", case=case, threads=n)
+                runs.append(rec)
+                row["openblas"] = rec
+            rows.append(row)
+
+    summary = report(rows)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"meta": meta, "runs": runs, "summary": summary}, f, indent=1)
+        log("wrote " + args.json)
+
+
+def report(rows):
+    summary = []
+    hdr = ["workload", "thr", "scorch", "torch", "torch cfg", "ratio s/t",
+           "target", "pass", "RSS scorch", "RSS torch", "notes"]
+    table = []
+    for row in rows:
+        case, n = row["case"], row["threads"]
+        s, t, o = row.get("scorch"), row.get("torch"), row.get("openblas")
+        sm, tm = metric(case, s), metric(case, t)
+        ratio = sm / tm if sm is not None and tm is not None else None
+        notes = []
+        for name, rec in (("scorch", s), ("torch", t), ("openblas", o)):
+            if rec and "error" in rec:
+                notes.append("%s error: %s" % (name, rec["error"][:120]))
+            if rec and rec.get("noisy"):
+                notes.append("%s noisy (%.2f cores)" % (name, rec["others_cores"]))
+        if "torch" in row and t is None:
+            errs = [r.get("error", "") for r in row.get("torch_all", [])]
+            notes.append("torch error: %s" % (errs[0][:120] if errs else "?"))
+        s_gf = s["result"].get("gflops") if s and "result" in s else None
+        o_gf = o["result"].get("gflops") if o and "result" in o else None
+        t_gf = t["result"].get("gflops") if t and "result" in t else None
+        kind, tv = TARGETS[case]
+        if kind == "le":
+            target_val = ratio
+            passed = None if ratio is None else ratio <= tv
+            target_s = "<= %s" % tv
+        else:
+            target_val = s_gf / o_gf if s_gf and o_gf else None
+            passed = None if target_val is None else target_val >= tv
+            target_s = ">= %.2f BLAS" % tv
+        ent = {"case": case, "threads": n,
+               "scorch_s": sm, "torch_s": tm, "ratio": ratio,
+               "torch_config": t.get("config") if t else None,
+               "target": target_s, "target_value": target_val, "pass": passed,
+               "scorch_rss_kb": s["result"].get("peak_rss_kb") if s and "result" in s else None,
+               "torch_rss_kb": t["result"].get("peak_rss_kb") if t and "result" in t else None,
+               "scorch_noisy": bool(s and s.get("noisy")),
+               "torch_noisy": bool(t and t.get("noisy")),
+               "notes": notes}
+        if case.startswith("W5"):
+            ent["metric"] = "min over repeats, per 10,000 chains"
+            ent["scorch_us_per_chain"] = None if sm is None else sm / 10000 * 1e6
+            ent["torch_us_per_chain"] = None if tm is None else tm / 10000 * 1e6
+        else:
+            ent["metric"] = "median"
+        if case.startswith("W6"):
+            ent.update(scorch_gflops=s_gf, openblas_gflops=o_gf, torch_gflops=t_gf,
+                       ratio_vs_openblas=target_val,
+                       openblas_rss_kb=o["result"].get("peak_rss_kb") if o and "result" in o else None)
+        summary.append(ent)
+        table.append([case, str(n), show_metric(case, sm),
+                      show_metric(case, tm), ent["torch_config"] or "-",
+                      "-" if ratio is None else "%.3f" % ratio,
+                      target_s if kind == "le" else target_s + (
+                          "" if target_val is None else " (%.3f)" % target_val),
+                      "-" if passed is None else ("PASS" if passed else "FAIL"),
+                      fmt_mb(ent["scorch_rss_kb"]), fmt_mb(ent["torch_rss_kb"]),
+                      "; ".join(notes)])
+
+    widths = [max(len(hdr[i]), *(len(r[i]) for r in table)) if table else len(hdr[i])
+              for i in range(len(hdr))]
+    out = sys.stdout
+    out.write("\n" + "  ".join(pad(h, w) for h, w in zip(hdr, widths)).rstrip() + "\n")
+    out.write("  ".join("-" * w for w in widths) + "\n")
+    for r in table:
+        out.write("  ".join(pad(c, w) for c, w in zip(r, widths)).rstrip() + "\n")
+    out.write("(W5: min over repeats in microseconds per chain y = (a*b + c):tanh(); "
+              "others: median time per iteration. ratio = scorch / best torch.)\n")
+
+    w6 = [e for e in summary if e["case"].startswith("W6")]
+    if w6:
+        out.write("\nW6 sgemm GFLOP/s (2n^3 / median)\n")
+        out.write("%-8s %-4s %10s %10s %10s %14s\n" % ("case", "thr", "scorch", "openblas",
+                                                      "torch", "scorch/openblas"))
+        for e in w6:
+            f = lambda v: "-" if v is None else "%.1f" % v
+            out.write("%-8s %-4d %10s %10s %10s %14s\n" % (
+                e["case"], e["threads"], f(e["scorch_gflops"]), f(e["openblas_gflops"]),
+                f(e["torch_gflops"]),
+                "-" if e["ratio_vs_openblas"] is None else "%.3f" % e["ratio_vs_openblas"]))
+
+    out.write("\ntargets: W5 <= 0.333, W6 >= 0.90 of OpenBLAS, W1 <= 0.7, W4 <= 0.7, "
+              "W2 <= 0.7, W3 <= 1.0 (scorch / torch)\n")
+    parts = []
+    for e in summary:
+        v = e["target_value"]
+        parts.append("%s@%dt %s %s %s" % (
+            e["case"], e["threads"], "-" if v is None else "%.3f" % v, e["target"],
+            "n/a" if e["pass"] is None else ("PASS" if e["pass"] else "FAIL")))
+    out.write("results: " + " | ".join(parts) + "\n")
+    out.flush()
+    return summary
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,426 @@
+-- scorch side of the benchmark workloads (see shared/WORKLOADS.md).
+--
+-- Usage:
+--   bin/scorch bench/scorch/workloads.lua --workload W1 --threads 1 [--quick]
+--
+-- Cases (one process = one case = one JSON line on stdout):
+--   W1 W2 W3 W4, W5 (plain inputs), W5g (requires_grad inputs),
+--   W6_1024, W6_256 (sgemm via sc.matmul)
+--
+-- Every definition mirrors bench/torch/workloads.py line for line: same
+-- shapes, same math, same init distributions.  Change both or neither.
+
+local sc = require "scorch"
+
+---------------------------------------------------------------------------
+-- arguments
+---------------------------------------------------------------------------
+local argv = {}
+if type(arg) == "table" and #arg > 0 then
+  for i = 1, #arg do argv[i] = arg[i] end
+else
+  argv = { ... }
+end
+
+local A = { threads = 1, quick = false }
+do
+  local i = 1
+  while i <= #argv do
+    local a = argv[i]
+    if a == "--workload" then A.workload = argv[i + 1]; i = i + 2
+    elseif a == "--threads" then A.threads = math.tointeger(tonumber(argv[i + 1])); i = i + 2
+    elseif a == "--quick" then A.quick = true; i = i + 1
+    elseif a == "--min-iters" then A.min_iters = math.tointeger(tonumber(argv[i + 1])); i = i + 2
+    elseif a == "--min-time" then A.min_time = tonumber(argv[i + 1]); i = i + 2
+    elseif A.workload == nil and not a:match("^%-%-") then A.workload = a; i = i + 1
+    else
+      io.stderr:write("unknown argument: " .. tostring(a) .. "\n"); os.exit(2)
+    end
+  end
+end
+if not A.workload then
+  io.stderr:write("usage: workloads.lua --workload W1|W2|W3|W4|W5|W5g|W6_1024|W6_256 --threads N [--quick]\n")
+  os.exit(2)
+end
+
+sc.set_num_threads(A.threads)
+
+---------------------------------------------------------------------------
+-- clocks, memory, JSON
+---------------------------------------------------------------------------
+local now, clock_name
+if type(sc.time) == "function" then
+  now, clock_name = sc.time, "sc.time"
+else
+  -- os.clock is *process CPU time*: wrong for wall time with >1 thread.
+  now, clock_name = os.clock, "os.clock"
+end
+
+local function vm_hwm_kb()
+  local f = io.open("/proc/self/status", "r")
+  if not f then return nil end
+  for line in f:lines() do
+    local v = line:match("^VmHWM:%s*(%d+)")
+    if v then f:close(); return math.tointeger(tonumber(v)) end
+  end
+  f:close()
+  return nil
+end
+
+local function json_value(v)
+  local t = type(v)
+  if t == "number" then
+    if math.type(v) == "integer" then return string.format("%d", v) end
+    if v ~= v or v == math.huge or v == -math.huge then return "null" end
+    return string.format("%.9g", v)
+  elseif t == "string" then
+    return '"' .. v:gsub('[%c"\\]', function(c)
+      if c == '"' then return '\\"' elseif c == "\\" then return "\\\\"
+      else return string.format("\\u%04x", c:byte()) end
+    end) .. '"'
+  elseif t == "boolean" then
+    return tostring(v)
+  elseif v == nil then
+    return "null"
+  end
+  return '"' .. tostring(v) .. '"'
+end
+
+-- ordered object: list of {key, value}
+local function json_line(pairs_list)
+  local parts = {}
+  for _, kv in ipairs(pairs_list) do
+    parts[#parts + 1] = json_value(kv[1]) .. ": " .. json_value(kv[2])
+  end
+  return "{" .. table.concat(parts, ", ") .. "}"
+end
+
+---------------------------------------------------------------------------
+-- timing rules (identical to bench/torch/workloads.py and sgemm_openblas.c)
+--   normal: warm-up, then >= 20 iterations AND >= 2 s
+--   slow  : (W2, or any workload whose warm-up iteration took >= 1 s)
+--           >= 5 iterations OR >= 30 s, whichever comes first
+--   --quick: normal >= 3 iterations and >= 0.2 s; slow: 1 iteration
+---------------------------------------------------------------------------
+local SLOW_WARMUP_S = 1.0
+
+local function timing_rule(slow)
+  local n, t, mode
+  if A.quick then
+    if slow then n, t, mode = 1, 0.0, "or" else n, t, mode = 3, 0.2, "and" end
+  else
+    if slow then n, t, mode = 5, 30.0, "or" else n, t, mode = 20, 2.0, "and" end
+  end
+  if A.min_iters then n = A.min_iters end
+  if A.min_time then t = A.min_time end
+  return n, t, mode
+end
+
+-- opts: warmup (function), declared_slow (bool), extra (function(out) -> list of {k, v})
+local function run_bench(name, step, opts)
+  opts = opts or {}
+  collectgarbage(); collectgarbage()
+  local w0 = now()
+  ;(opts.warmup or step)()
+  local wt = now() - w0
+  local slow = opts.declared_slow or wt >= SLOW_WARMUP_S
+  local n_min, t_min, mode = timing_rule(slow)
+  collectgarbage(); collectgarbage()
+  local times = {}
+  local cpu0 = os.clock()
+  local start = now()
+  while true do
+    local t0 = now()
+    step()
+    local t1 = now()
+    times[#times + 1] = t1 - t0
+    local elapsed = t1 - start
+    if mode == "and" then
+      if #times >= n_min and elapsed >= t_min then break end
+    else
+      if #times >= n_min or elapsed >= t_min then break end
+    end
+  end
+  local cpu_s = os.clock() - cpu0
+  local wall = now() - start
+  local srt = {}
+  for i, v in ipairs(times) do srt[i] = v end
+  table.sort(srt)
+  local k = #srt
+  local median
+  if k % 2 == 1 then median = srt[(k + 1) // 2]
+  else median = 0.5 * (srt[k // 2] + srt[k // 2 + 1]) end
+  local out = {
+    { "workload", name }, { "impl", "scorch" }, { "threads", A.threads },
+    { "median_s", median }, { "min_s", srt[1] }, { "iters", k },
+    { "peak_rss_kb", vm_hwm_kb() }, { "cpu_s", cpu_s }, { "wall_s", wall },
+    { "slow_rule", slow and true or false }, { "warmup_s", wt }, { "clock", clock_name },
+  }
+  if opts.extra then
+    for _, kv in ipairs(opts.extra(median, srt[1])) do out[#out + 1] = kv end
+  end
+  io.stdout:write(json_line(out), "\n")
+  io.stdout:flush()
+end
+
+---------------------------------------------------------------------------
+-- shared pieces
+---------------------------------------------------------------------------
+-- sc.nn.Linear must use PyTorch's default init: weights and biases
+-- U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+local function mlp(d_in, d_out)
+  local nn = sc.nn
+  return nn.Sequential{
+    nn.Linear(d_in, 128), nn.SiLU(),
+    nn.Linear(128, 128), nn.SiLU(),
+    nn.Linear(128, 128), nn.SiLU(),
+    nn.Linear(128, d_out),
+  }
+end
+
+local TWO_PI_OVER_8 = 2.0 * math.pi / 8.0
+local LOG_SIG_MIN = math.log(0.01)
+local LOG_SIG_MAX = math.log(1.0)
+
+-- centres (2cos(2πk/8), 2sin(2πk/8)), k uniform in 0..7, + 0.05·N(0,I)
+local function gauss8(n)
+  local k = sc.randint(0, 8, { n })          -- hi exclusive, as torch.randint
+  local ang = k:float() * TWO_PI_OVER_8
+  local centres = sc.stack({ ang:cos() * 2.0, ang:sin() * 2.0 }, 2)
+  return centres + sc.randn(n, 2) * 0.05
+end
+
+-- log σ ~ U[log 0.01, log 1), shape (n, 1)
+local function log_sigma(n)
+  return sc.rand(n, 1) * (LOG_SIG_MAX - LOG_SIG_MIN) + LOG_SIG_MIN
+end
+
+---------------------------------------------------------------------------
+-- W1 mlp2d_train_step
+---------------------------------------------------------------------------
+local function w1()
+  sc.manual_seed(0)
+  local n = 1024
+  local model = mlp(3, 2)
+  local opt = sc.optim.Adam(model:parameters(), { lr = 1e-3 })
+
+  local function step()
+    local x0 = gauss8(n)
+    local ls = log_sigma(n)
+    local sig = ls:exp()
+    local z = sc.randn(n, 2)
+    local xt = x0 + sig * z
+    local s = model(sc.cat({ xt, ls }, 2))
+    local r = s + z / sig
+    local loss = ((r * r):sum(2, true) * (sig * sig * 0.5)):mean()
+    opt:zero_grad()
+    loss:backward()
+    opt:step()
+  end
+
+  run_bench("W1", step)
+end
+
+---------------------------------------------------------------------------
+-- W2 mlp2d_sample_ddpm
+---------------------------------------------------------------------------
+local W2_T = 1000
+
+-- β linear 1e-4…0.02, computed in double precision on the host
+local function ddpm_schedule(T)
+  local betas, alphas, abar = {}, {}, {}
+  local prod = 1.0
+  for i = 0, T - 1 do
+    local b = 1e-4 + (0.02 - 1e-4) * i / (T - 1)
+    prod = prod * (1.0 - b)
+    betas[i + 1] = b; alphas[i + 1] = 1.0 - b; abar[i + 1] = prod
+  end
+  return betas, alphas, abar
+end
+
+local function w2()
+  sc.manual_seed(0)
+  local n = 10000
+  local T = W2_T
+  local model = mlp(3, 2)
+  local betas, alphas, abar = ddpm_schedule(T)
+
+  local function sample(steps)
+    return sc.no_grad(function()
+      local x = sc.randn(n, 2)
+      for t = T, T - steps + 1, -1 do          -- t = T … 1
+        local b = betas[t]
+        local c_eps = b / math.sqrt(1.0 - abar[t])
+        local inv_sqrt_a = 1.0 / math.sqrt(alphas[t])
+        local tt = sc.full({ n, 1 }, t / T)
+        local eps = model(sc.cat({ x, tt }, 2))
+        x = (x - eps * c_eps) * inv_sqrt_a
+        if t > 1 then
+          x = x + sc.randn(n, 2) * math.sqrt(b)
+        end
+      end
+      return x
+    end)
+  end
+
+  -- warm-up: the first 100 of the 1000 steps (a full iteration is ~15 s)
+  run_bench("W2", function() return sample(T) end,
+            { warmup = function() return sample(100) end, declared_slow = true })
+end
+
+---------------------------------------------------------------------------
+-- W3 unet28_train_step
+---------------------------------------------------------------------------
+local function UNet28()
+  local nn = sc.nn
+  local m = {
+    conv0 = nn.Conv2d(1, 32, 3, { stride = 1, padding = 1 }),
+    emb = nn.Linear(1, 32),
+    gn0 = nn.GroupNorm(8, 32),
+    conv1 = nn.Conv2d(32, 64, 3, { stride = 2, padding = 1 }),
+    gn1 = nn.GroupNorm(8, 64),
+    conv2 = nn.Conv2d(64, 64, 3, { stride = 1, padding = 1 }),
+    gn2 = nn.GroupNorm(8, 64),
+    conv3 = nn.Conv2d(96, 32, 3, { stride = 1, padding = 1 }),
+    gn3 = nn.GroupNorm(8, 32),
+    conv4 = nn.Conv2d(32, 1, 3, { stride = 1, padding = 1 }),
+  }
+  local order = { "conv0", "emb", "gn0", "conv1", "gn1", "conv2", "gn2", "conv3", "gn3", "conv4" }
+
+  function m.parameters()
+    local ps = {}
+    for _, name in ipairs(order) do
+      for _, p in ipairs(m[name]:parameters()) do ps[#ps + 1] = p end
+    end
+    return ps
+  end
+
+  function m.forward(x, ls)
+    local B = x:size(1)
+    local h = m.conv0(x) + m.emb(ls):view(B, 32, 1, 1)
+    local h1 = m.gn0(h):silu()
+    h = m.gn1(m.conv1(h1)):silu()
+    h = m.gn2(m.conv2(h)):silu()
+    h = sc.upsample_nearest(h, 2)
+    h = sc.cat({ h, h1 }, 2)
+    h = m.gn3(m.conv3(h)):silu()
+    return m.conv4(h)
+  end
+
+  return m
+end
+
+local function w3()
+  sc.manual_seed(0)
+  local B = 64
+  local model = UNet28()
+  local opt = sc.optim.Adam(model.parameters(), { lr = 2e-4 })
+  local x0 = sc.rand(B, 1, 28, 28) * 2.0 - 1.0      -- fixed, U[-1, 1)
+
+  local function step()
+    local ls = log_sigma(B)
+    local sig = ls:exp()
+    local sig4 = sig:view(B, 1, 1, 1)
+    local z = sc.randn(B, 1, 28, 28)
+    local xt = x0 + sig4 * z
+    local s = model.forward(xt, ls)
+    local r = s + z / sig4
+    local loss = ((r * r):view(B, 784):sum(2, true) * (sig * sig * 0.5)):mean()
+    opt:zero_grad()
+    loss:backward()
+    opt:step()
+  end
+
+  run_bench("W3", step)
+end
+
+---------------------------------------------------------------------------
+-- W4 ssm_mlp2d_step (sliced score matching, double backward)
+---------------------------------------------------------------------------
+local function w4()
+  sc.manual_seed(0)
+  local n = 1024
+  local model = mlp(2, 2)
+  local opt = sc.optim.Adam(model:parameters(), { lr = 1e-3 })
+
+  local function step()
+    local x = gauss8(n):requires_grad(true)
+    local v = sc.randn(n, 2)
+    local s = model(x)
+    local sv = (s * v):sum(2, true)
+    local g = sc.grad({ sv:sum() }, { x }, { create_graph = true })[1]
+    local loss = ((g * v):sum(2, true) + sv * sv * 0.5):mean()
+    opt:zero_grad()
+    loss:backward()
+    opt:step()
+  end
+
+  run_bench("W4", step)
+end
+
+---------------------------------------------------------------------------
+-- W5 small_ops_overhead: one iteration = 10,000 chains
+---------------------------------------------------------------------------
+local W5_CHAINS = 10000
+
+local function w5(requires_grad)
+  sc.manual_seed(0)
+  local a = sc.randn(16)
+  local b = sc.randn(16)
+  local c = sc.randn(16)
+  if requires_grad then
+    a:requires_grad(true); b:requires_grad(true); c:requires_grad(true)
+  end
+
+  local function step()
+    local y
+    for _ = 1, W5_CHAINS do
+      y = (a * b + c):tanh()
+    end
+    return y
+  end
+
+  run_bench(requires_grad and "W5g" or "W5", step, {
+    extra = function(median, min)
+      return { { "chains_per_iter", W5_CHAINS },
+               { "us_per_chain_min", min / W5_CHAINS * 1e6 },
+               { "us_per_chain_median", median / W5_CHAINS * 1e6 } }
+    end,
+  })
+end
+
+---------------------------------------------------------------------------
+-- W6 sgemm
+---------------------------------------------------------------------------
+local function w6(n)
+  sc.manual_seed(0)
+  local a = sc.randn(n, n)
+  local b = sc.randn(n, n)
+
+  local function step()
+    return sc.matmul(a, b)
+  end
+
+  run_bench("W6_" .. n, step, {
+    extra = function(median, min)
+      return { { "n", n }, { "gflops", 2.0 * n ^ 3 / median / 1e9 },
+               { "gflops_best", 2.0 * n ^ 3 / min / 1e9 } }
+    end,
+  })
+end
+
+local CASES = {
+  W1 = w1, W2 = w2, W3 = w3, W4 = w4,
+  W5 = function() w5(false) end,
+  W5g = function() w5(true) end,
+  W6_1024 = function() w6(1024) end,
+  W6_256 = function() w6(256) end,
+}
+
+local f = CASES[A.workload]
+if not f then
+  io.stderr:write("unknown workload " .. tostring(A.workload) ..
+                  "; known: W1 W2 W3 W4 W5 W5g W6_1024 W6_256\n")
+  os.exit(2)
+end
+f()

@@ -1,0 +1,393 @@
+#!/usr/bin/python3
+"""PyTorch side of the scorch benchmark workloads (see shared/WORKLOADS.md).
+
+Usage:
+    /usr/bin/python3 bench/torch/workloads.py --workload W1 --threads 1 [--quick]
+
+Cases (one process = one case = one JSON line on stdout):
+    W1        mlp2d_train_step
+    W2        mlp2d_sample_ddpm   (one iteration = all 1000 steps)
+    W3        unet28_train_step
+    W4        ssm_mlp2d_step
+    W5        small_ops_overhead, plain inputs        (times are per 10,000 chains)
+    W5g       small_ops_overhead, requires_grad inputs
+    W6_1024   sgemm 1024x1024 (torch.mm)
+    W6_256    sgemm 256x256   (torch.mm)
+
+The thread count is put into the environment *before* torch is imported, and
+torch.set_num_threads is called as well.  Every definition here is mirrored
+line for line by bench/scorch/workloads.lua; change both or neither.
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+
+def parse_args():
+    p = argparse.ArgumentParser()
+    p.add_argument("--workload", required=True)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--quick", action="store_true",
+                   help="development mode: far fewer timed iterations")
+    p.add_argument("--min-iters", type=int, default=None)
+    p.add_argument("--min-time", type=float, default=None)
+    return p.parse_args()
+
+
+ARGS = parse_args()
+# Thread counts must be set before torch (and its OpenMP / OpenBLAS) load.
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_v] = str(ARGS.threads)
+
+import gc  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(ARGS.threads)
+
+# --------------------------------------------------------------------------
+# timing rules (identical in bench/scorch/workloads.lua and sgemm_openblas.c)
+#   normal: warm-up, then >= 20 iterations AND >= 2 s
+#   slow  : (W2, or any workload whose warm-up iteration took >= 1 s)
+#           >= 5 iterations OR >= 30 s, whichever comes first
+#   --quick: normal >= 3 iterations and >= 0.2 s; slow: 1 iteration
+# --------------------------------------------------------------------------
+SLOW_WARMUP_S = 1.0
+
+
+def timing_rule(slow):
+    if ARGS.quick:
+        rule = (1, 0.0, "or") if slow else (3, 0.2, "and")
+    else:
+        rule = (5, 30.0, "or") if slow else (20, 2.0, "and")
+    n, t, mode = rule
+    if ARGS.min_iters is not None:
+        n = ARGS.min_iters
+    if ARGS.min_time is not None:
+        t = ARGS.min_time
+    return n, t, mode
+
+
+def vm_hwm_kb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return None
+
+
+def loaded_blas():
+    """Shared libraries with 'blas' in their name mapped into this process."""
+    libs = set()
+    with open("/proc/self/maps") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 6 and "blas" in parts[-1].lower():
+                libs.add(os.path.realpath(parts[-1]))
+    return sorted(libs)
+
+
+def run_bench(name, step, warmup=None, declared_slow=False, extra=None):
+    """warmup(): run once untimed (defaults to step). step(): one iteration."""
+    gc.collect()
+    w0 = time.perf_counter()
+    (warmup or step)()
+    wt = time.perf_counter() - w0
+    slow = declared_slow or wt >= SLOW_WARMUP_S
+    n_min, t_min, mode = timing_rule(slow)
+    gc.collect()
+    times = []
+    cpu0 = time.process_time()
+    start = time.perf_counter()
+    while True:
+        t0 = time.perf_counter()
+        step()
+        t1 = time.perf_counter()
+        times.append(t1 - t0)
+        elapsed = t1 - start
+        if mode == "and":
+            if len(times) >= n_min and elapsed >= t_min:
+                break
+        else:
+            if len(times) >= n_min or elapsed >= t_min:
+                break
+    cpu_s = time.process_time() - cpu0
+    srt = sorted(times)
+    k = len(srt)
+    median = srt[k // 2] if k % 2 else 0.5 * (srt[k // 2 - 1] + srt[k // 2])
+    out = {
+        "workload": name,
+        "impl": "torch",
+        "threads": ARGS.threads,
+        "median_s": median,
+        "min_s": srt[0],
+        "iters": k,
+        "peak_rss_kb": vm_hwm_kb(),
+        "cpu_s": cpu_s,
+        "wall_s": time.perf_counter() - start,
+        "slow_rule": slow,
+        "warmup_s": wt,
+        "torch_version": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
+        "aten_cpu_capability": os.environ.get("ATEN_CPU_CAPABILITY", ""),
+        "blas_libs": loaded_blas(),
+    }
+    try:
+        out["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+    except Exception:
+        pass
+    if extra:
+        out.update(extra(out))
+    print(json.dumps(out), flush=True)
+
+
+# --------------------------------------------------------------------------
+# shared pieces
+# --------------------------------------------------------------------------
+def mlp(d_in, d_out):
+    # PyTorch default init: kaiming_uniform(a=sqrt 5) -> U(-1/sqrt(fan_in), +)
+    # for weights, U(-1/sqrt(fan_in), +) for biases.
+    nn = torch.nn
+    return nn.Sequential(
+        nn.Linear(d_in, 128), nn.SiLU(),
+        nn.Linear(128, 128), nn.SiLU(),
+        nn.Linear(128, 128), nn.SiLU(),
+        nn.Linear(128, d_out))
+
+
+TWO_PI_OVER_8 = 2.0 * math.pi / 8.0
+LOG_SIG_MIN = math.log(0.01)
+LOG_SIG_MAX = math.log(1.0)
+
+
+def gauss8(n):
+    """centres (2cos(2πk/8), 2sin(2πk/8)), k uniform in 0..7, + 0.05·N(0,I)."""
+    k = torch.randint(0, 8, (n,))
+    ang = k.float() * TWO_PI_OVER_8
+    centres = torch.stack([torch.cos(ang) * 2.0, torch.sin(ang) * 2.0], 1)
+    return centres + torch.randn(n, 2) * 0.05
+
+
+def log_sigma(n):
+    """log σ ~ U[log 0.01, log 1), shape (n, 1)."""
+    return torch.rand(n, 1) * (LOG_SIG_MAX - LOG_SIG_MIN) + LOG_SIG_MIN
+
+
+# --------------------------------------------------------------------------
+# W1 mlp2d_train_step
+# --------------------------------------------------------------------------
+def w1():
+    torch.manual_seed(0)
+    n = 1024
+    model = mlp(3, 2)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step():
+        x0 = gauss8(n)
+        ls = log_sigma(n)
+        sig = torch.exp(ls)
+        z = torch.randn(n, 2)
+        xt = x0 + sig * z
+        s = model(torch.cat([xt, ls], 1))
+        r = s + z / sig
+        loss = ((r * r).sum(1, keepdim=True) * (sig * sig * 0.5)).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    run_bench("W1", step)
+
+
+# --------------------------------------------------------------------------
+# W2 mlp2d_sample_ddpm
+# --------------------------------------------------------------------------
+W2_T = 1000
+
+
+def ddpm_schedule(T):
+    """β linear 1e-4…0.02 (float64 on the host, as in the Lua version)."""
+    betas, alphas, abar = [], [], []
+    prod = 1.0
+    for i in range(T):
+        b = 1e-4 + (0.02 - 1e-4) * i / (T - 1)
+        prod *= (1.0 - b)
+        betas.append(b)
+        alphas.append(1.0 - b)
+        abar.append(prod)
+    return betas, alphas, abar
+
+
+def w2():
+    torch.manual_seed(0)
+    n = 10000
+    T = W2_T
+    model = mlp(3, 2)
+    betas, alphas, abar = ddpm_schedule(T)
+
+    def sample(steps):
+        with torch.no_grad():
+            x = torch.randn(n, 2)
+            for t in range(T, T - steps, -1):      # t = T … 1
+                b = betas[t - 1]
+                c_eps = b / math.sqrt(1.0 - abar[t - 1])
+                inv_sqrt_a = 1.0 / math.sqrt(alphas[t - 1])
+                tt = torch.full((n, 1), t / T)
+                eps = model(torch.cat([x, tt], 1))
+                x = (x - eps * c_eps) * inv_sqrt_a
+                if t > 1:
+                    x = x + torch.randn(n, 2) * math.sqrt(b)
+        return x
+
+    # warm-up: the first 100 of the 1000 steps (a full iteration is ~15 s)
+    run_bench("W2", lambda: sample(T), warmup=lambda: sample(100),
+              declared_slow=True)
+
+
+# --------------------------------------------------------------------------
+# W3 unet28_train_step
+# --------------------------------------------------------------------------
+class UNet28(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        nn = torch.nn
+        self.conv0 = nn.Conv2d(1, 32, 3, stride=1, padding=1)
+        self.emb = nn.Linear(1, 32)
+        self.gn0 = nn.GroupNorm(8, 32)
+        self.conv1 = nn.Conv2d(32, 64, 3, stride=2, padding=1)
+        self.gn1 = nn.GroupNorm(8, 64)
+        self.conv2 = nn.Conv2d(64, 64, 3, stride=1, padding=1)
+        self.gn2 = nn.GroupNorm(8, 64)
+        self.conv3 = nn.Conv2d(96, 32, 3, stride=1, padding=1)
+        self.gn3 = nn.GroupNorm(8, 32)
+        self.conv4 = nn.Conv2d(32, 1, 3, stride=1, padding=1)
+
+    def forward(self, x, ls):
+        F = torch.nn.functional
+        B = x.shape[0]
+        h = self.conv0(x) + self.emb(ls).view(B, 32, 1, 1)
+        h1 = F.silu(self.gn0(h))
+        h = F.silu(self.gn1(self.conv1(h1)))
+        h = F.silu(self.gn2(self.conv2(h)))
+        h = F.interpolate(h, scale_factor=2, mode="nearest")
+        h = torch.cat([h, h1], 1)
+        h = F.silu(self.gn3(self.conv3(h)))
+        return self.conv4(h)
+
+
+def w3():
+    torch.manual_seed(0)
+    B = 64
+    model = UNet28()
+    opt = torch.optim.Adam(model.parameters(), lr=2e-4)
+    x0 = torch.rand(B, 1, 28, 28) * 2.0 - 1.0          # fixed, U[-1, 1)
+
+    def step():
+        ls = log_sigma(B)
+        sig = torch.exp(ls)
+        sig4 = sig.view(B, 1, 1, 1)
+        z = torch.randn(B, 1, 28, 28)
+        xt = x0 + sig4 * z
+        s = model(xt, ls)
+        r = s + z / sig4
+        loss = ((r * r).view(B, 784).sum(1, keepdim=True)
+                * (sig * sig * 0.5)).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    run_bench("W3", step)
+
+
+# --------------------------------------------------------------------------
+# W4 ssm_mlp2d_step (sliced score matching, double backward)
+# --------------------------------------------------------------------------
+def w4():
+    torch.manual_seed(0)
+    n = 1024
+    model = mlp(2, 2)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step():
+        x = gauss8(n).requires_grad_(True)
+        v = torch.randn(n, 2)
+        s = model(x)
+        sv = (s * v).sum(1, keepdim=True)
+        g = torch.autograd.grad([sv.sum()], [x], create_graph=True)[0]
+        loss = ((g * v).sum(1, keepdim=True) + sv * sv * 0.5).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    run_bench("W4", step)
+
+
+# --------------------------------------------------------------------------
+# W5 small_ops_overhead: one iteration = 10,000 chains
+# --------------------------------------------------------------------------
+W5_CHAINS = 10000
+
+
+def w5(requires_grad):
+    torch.manual_seed(0)
+    a = torch.randn(16).requires_grad_(requires_grad)
+    b = torch.randn(16).requires_grad_(requires_grad)
+    c = torch.randn(16).requires_grad_(requires_grad)
+
+    def step():
+        y = None
+        for _ in range(W5_CHAINS):
+            y = (a * b + c).tanh()
+        return y
+
+    def extra(out):
+        return {"chains_per_iter": W5_CHAINS,
+                "us_per_chain_min": out["min_s"] / W5_CHAINS * 1e6,
+                "us_per_chain_median": out["median_s"] / W5_CHAINS * 1e6}
+
+    run_bench("W5g" if requires_grad else "W5", step, extra=extra)
+
+
+# --------------------------------------------------------------------------
+# W6 sgemm
+# --------------------------------------------------------------------------
+def w6(n):
+    torch.manual_seed(0)
+    a = torch.randn(n, n)
+    b = torch.randn(n, n)
+
+    def step():
+        return torch.mm(a, b)
+
+    def extra(out):
+        return {"n": n, "gflops": 2.0 * n ** 3 / out["median_s"] / 1e9,
+                "gflops_best": 2.0 * n ** 3 / out["min_s"] / 1e9}
+
+    run_bench("W6_%d" % n, step, extra=extra)
+
+
+CASES = {
+    "W1": w1,
+    "W2": w2,
+    "W3": w3,
+    "W4": w4,
+    "W5": lambda: w5(False),
+    "W5g": lambda: w5(True),
+    "W6_1024": lambda: w6(1024),
+    "W6_256": lambda: w6(256),
+}
+
+
+def main():
+    wl = ARGS.workload
+    if wl not in CASES:
+        sys.stderr.write("unknown workload %r; known: %s\n"
+                         % (wl, ", ".join(CASES)))
+        sys.exit(2)
+    CASES[wl]()
+
+
+if __name__ == "__main__":
+    main()

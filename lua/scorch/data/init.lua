@@ -1,0 +1,18 @@
+-- sc.data: toy distributions with exact scores, and batching.  Each file
+-- adds its functions to this table (image data sets join the same way).
+local M = {}
+
+local function merge(mod)
+  for k, v in pairs(mod) do
+    if M[k] ~= nil then error("scorch.data: duplicate name " .. k) end
+    M[k] = v
+  end
+end
+
+merge(require "scorch.data.toy2d")
+merge(require "scorch.data.loader")
+merge(require "scorch.data.shapes")
+merge(require "scorch.data.mnist")
+merge(require "scorch.data.images")
+
+return M

@@ -1,0 +1,23 @@
+-- sc.losses: training objectives, each loss(model, batch, opts) -> scalar.
+-- Score matching lives in score_matching.lua; DDPM, EDM, ELBO and GAN losses
+-- join as files of their own, merged here.
+local M = {}
+
+local function merge(mod)
+  for k, v in pairs(mod) do
+    if M[k] ~= nil then error("scorch.losses: duplicate name " .. k) end
+    M[k] = v
+  end
+end
+
+merge(require "scorch.losses.score_matching")
+merge(require "scorch.losses.diffusion")
+
+-- Long names, as the papers call them.
+M.explicit_score_matching = M.esm
+M.implicit_score_matching = M.ism
+M.sliced_score_matching = M.ssm
+M.sliced_score_matching_vr = M.ssm_vr
+M.denoising_score_matching = M.dsm
+
+return M

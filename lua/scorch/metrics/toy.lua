@@ -1,0 +1,253 @@
+-- Checks of samples and scores against a known toy distribution: per-mode
+-- fractions and their total-variation distance from the true weights, mode
+-- coverage, kernel MMD with its real-versus-real baseline, and the mean
+-- squared error of a score model against the exact score.
+local sc = require "scorch"
+local util = require "scorch.util"
+
+local M = {}
+
+local function check_points(x, fn)
+  if not sc.is_tensor(x) or x:dim() ~= 2 then
+    error(("scorch.metrics.%s: expected points of shape [N, D]"):format(fn), 3)
+  end
+end
+
+-- Means as a [K, D] tensor of x's dtype, from a mixture, a tensor or rows.
+local function means_of(modes, dtype)
+  if type(modes) == "table" and modes.means and modes.K then return sc.tensor(modes.means, { dtype = dtype }) end
+  if sc.is_tensor(modes) then return modes:to(dtype) end
+  if type(modes) == "table" and #modes > 0 then return sc.tensor(modes, { dtype = dtype }) end
+  error("scorch.metrics: modes must be a Gaussian mixture, a [K, D] tensor or a list of points", 3)
+end
+
+-- mode_fractions(x, modes [, {assign="nearest"|"posterior", max_distance=}])
+--   -> fractions (Lua array, K), counts, labels (Lua array, 0 = unassigned)
+-- "nearest" assigns each point to the closest mean; "posterior" (needs a
+-- mixture) to the component with the largest posterior probability.
+-- Points farther than max_distance from their mean are left unassigned
+-- (they count in N but in no mode).
+function M.mode_fractions(x, modes, opts)
+  check_points(x, "mode_fractions")
+  opts = opts or {}
+  local assign = opts.assign or "nearest"
+  local N = x:size(1)
+  local labels, dist
+  local function argmax_rows(t) -- [N, K] -> values, 1-based indices
+    local v, i = t:max(2, false)
+    return v:values(), i:values()
+  end
+  local mu = means_of(modes, x:dtype())
+  local K = mu:size(1)
+  local d2 = sc.no_grad(function()
+    return (x:unsqueeze(2) - mu:unsqueeze(1)):square():sum(3, false) -- [N, K]
+  end)
+  if assign == "nearest" then
+    local negd, idx = argmax_rows(-d2)
+    labels, dist = idx, {}
+    for i = 1, N do dist[i] = math.sqrt(math.max(0, -negd[i])) end
+  elseif assign == "posterior" then
+    if not (type(modes) == "table" and modes.posterior) then
+      error("scorch.metrics.mode_fractions: assign = \"posterior\" needs a mixture distribution", 2)
+    end
+    local _, idx = argmax_rows(sc.no_grad(modes.posterior, modes, x))
+    labels = idx
+    local d2v = d2:values()
+    dist = {}
+    for i = 1, N do dist[i] = math.sqrt(d2v[(i - 1) * K + labels[i]]) end
+  else
+    error(("scorch.metrics.mode_fractions: assign must be \"nearest\" or \"posterior\" (got %s)")
+      :format(tostring(assign)), 2)
+  end
+  local counts = {}
+  for k = 1, K do counts[k] = 0 end
+  for i = 1, N do
+    local l = math.tointeger(labels[i])
+    if opts.max_distance and dist[i] > opts.max_distance then l = 0 end
+    labels[i] = l
+    if l > 0 then counts[l] = counts[l] + 1 end
+  end
+  local fractions = {}
+  for k = 1, K do fractions[k] = N > 0 and counts[k] / N or 0 end
+  return fractions, counts, labels
+end
+
+-- Total-variation distance ½ Σ_k |p_k − q_k| of two discrete distributions.
+function M.tv_distance(p, q)
+  if #p ~= #q then error("scorch.metrics.tv_distance: lists of different lengths", 2) end
+  local s = 0
+  for k = 1, #p do s = s + math.abs(p[k] - q[k]) end
+  return 0.5 * s
+end
+
+-- mode_coverage(fractions, weights [, {threshold=0.1}]) -> covered, flags
+-- A mode is covered when it holds at least threshold × its expected share.
+function M.mode_coverage(fractions, weights, opts)
+  local thr = opts and opts.threshold or 0.1
+  local covered, flags = 0, {}
+  for k = 1, #weights do
+    flags[k] = (fractions[k] or 0) >= thr * weights[k]
+    if flags[k] then covered = covered + 1 end
+  end
+  return covered, flags
+end
+
+-- All per-mode statistics at once for samples of a mixture:
+-- {fractions, counts, weights, tv, covered, n_modes, flags, unassigned}.
+function M.mode_report(x, mixture, opts)
+  opts = opts or {}
+  local fr, counts = M.mode_fractions(x, mixture, opts)
+  local covered, flags = M.mode_coverage(fr, mixture.weights, opts)
+  local assigned = 0
+  for _, c in ipairs(counts) do assigned = assigned + c end
+  return { fractions = fr, counts = counts, weights = mixture.weights,
+    tv = M.tv_distance(fr, mixture.weights), covered = covered, n_modes = #mixture.weights,
+    flags = flags, unassigned = x:size(1) - assigned }
+end
+
+-- ---- MMD ---------------------------------------------------------------------------------
+
+-- Squared distances between rows of a [m, D] and b [n, D] -> [m, n].
+local function sqdist(a, b)
+  local an = a:square():sum(2, true)
+  local bn = b:square():sum(2, true):t()
+  return sc.clamp(an + bn - sc.matmul(a, b:t()) * 2, 0)
+end
+
+-- Sum of exp(−‖a_i − b_j‖²/(2h²)) over all pairs, in row blocks.  The
+-- exponent c(‖a‖² + ‖b‖² − 2a·b), c = −1/(2h²), comes out of one matrix
+-- product of augmented rows [−2c·a, c‖a‖², 1] and [b, 1, c‖b‖²]; the
+-- kernel values are float32, their sum is accumulated in double.
+local function kernel_sum(a, b, h, block)
+  local c = -1 / (2 * h * h)
+  local m, total = a:size(1), 0
+  local aa = sc.cat({ a * (-2 * c), a:square():sum(2, true) * c, sc.ones(m, 1, { dtype = a:dtype() }) }, 2)
+  local bb = sc.cat({ b, sc.ones(b:size(1), 1, { dtype = b:dtype() }), b:square():sum(2, true) * c }, 2)
+  local bt = bb:t():contiguous()
+  for start = 1, m, block do
+    local len = math.min(block, m - start + 1)
+    local expo = sc.matmul(aa:narrow(1, start, len), bt)
+    total = total + sc.clamp(expo, nil, 0):exp():sum():item()
+  end
+  return total
+end
+
+-- Median of pairwise distances of (up to n of) the pooled points.
+function M.median_bandwidth(x, y, opts)
+  local n = opts and opts.n or 1000
+  local pool = y and sc.cat({ x, y:to(x:dtype()) }, 1) or x
+  if pool:size(1) > n then
+    local idx = require("scorch.data.loader").randperm(pool:size(1), opts and opts.generator)
+    pool = pool:index_select(1, table.move(idx, 1, n, 1, {}))
+  end
+  local d = sqdist(pool, pool):values()
+  local m, vals = pool:size(1), {}
+  for i = 1, m do
+    for j = i + 1, m do vals[#vals + 1] = d[(i - 1) * m + j] end
+  end
+  table.sort(vals)
+  return math.sqrt(vals[(#vals + 1) // 2] or 1)
+end
+
+-- Gretton et al. 2012, eq. 3 (unbiased MMD² with a Gaussian kernel):
+--   MMD²_u = Σ_{i≠j} k(x_i,x_j)/(m(m−1)) + Σ_{i≠j} k(y_i,y_j)/(n(n−1)) − 2 Σ k(x_i,y_j)/(mn)
+-- mmd(x, y [, {bandwidth=, biased=false, block=512, generator=}]) -> MMD², h
+-- The bandwidth h defaults to the median pairwise distance of the pooled
+-- samples (median heuristic).  Kernel values are float32 in blocks of rows,
+-- summed in double.
+function M.mmd(x, y, opts)
+  check_points(x, "mmd")
+  check_points(y, "mmd")
+  opts = opts or {}
+  return sc.no_grad(function()
+    local a, b = x:float(), y:float()
+    local h = opts.bandwidth or M.median_bandwidth(a, b, opts)
+    local block = opts.block or 1024
+    local m, n = a:size(1), b:size(1)
+    local kxx, kyy, kxy = kernel_sum(a, a, h, block), kernel_sum(b, b, h, block), kernel_sum(a, b, h, block)
+    if opts.biased then
+      return kxx / (m * m) + kyy / (n * n) - 2 * kxy / (m * n), h
+    end
+    -- k(x, x) = 1 on the diagonal
+    return (kxx - m) / (m * (m - 1)) + (kyy - n) / (n * (n - 1)) - 2 * kxy / (m * n), h
+  end)
+end
+
+-- The same statistic between two independent real samples of size n (the
+-- level a perfect model reaches): mmd_baseline(dist, n, {bandwidth=,
+-- generator=, repeats=3}) -> mean |MMD²| over the repeats, list of values.
+function M.mmd_baseline(dist, n, opts)
+  opts = opts or {}
+  local reps, vals, mean = opts.repeats or 3, {}, 0
+  for r = 1, reps do
+    local a = dist:sample(n, { generator = opts.generator })
+    local b = dist:sample(n, { generator = opts.generator })
+    vals[r] = M.mmd(a, b, opts)
+    mean = mean + math.abs(vals[r]) / reps
+  end
+  return mean, vals
+end
+
+-- ---- score error ------------------------------------------------------------------------
+
+local function eval_score(fn, x, sigma)
+  local f = util.as_score_fn(fn)
+  return sc.no_grad(function()
+    if sigma ~= nil then return f(x, util.sigma_column(sigma, x)) end
+    return f(x)
+  end)
+end
+
+-- score_error(model, truth, x [, {sigma=}]) -> mean_n ‖s(x_n) − s*(x_n)‖²,
+-- per-point errors [N].  model/truth: score functions, models or
+-- distributions; with sigma both are evaluated at that noise level (a
+-- distribution then uses score_at).  On data samples x this estimates twice
+-- the Fisher divergence.
+function M.score_error(model, truth, x, opts)
+  check_points(x, "score_error")
+  local sigma = opts and opts.sigma
+  local s = eval_score(model, x, sigma)
+  local t = eval_score(truth, x, sigma)
+  local per = (s - t):square():sum(2, false)
+  return per:mean():item(), per
+end
+
+-- A grid of n×n points covering range = {xmin, xmax, ymin, ymax}, as an
+-- [n*n, 2] tensor, row-major with y descending (image order: row 1 is the
+-- top), and the coordinates of the cell centres.
+function M.grid(range, n, dtype)
+  local xmin, xmax, ymin, ymax = range[1], range[2], range[3], range[4]
+  local pts = {}
+  for r = 1, n do
+    local yv = ymax - (r - 0.5) * (ymax - ymin) / n
+    for c = 1, n do
+      local xv = xmin + (c - 0.5) * (xmax - xmin) / n
+      pts[#pts + 1] = xv
+      pts[#pts + 1] = yv
+    end
+  end
+  return sc.tensor(pts, { dtype = dtype or "float32" }):view(n * n, 2)
+end
+
+-- score_error_grid(model, truth [, {range=, n=32, sigma=, weight=}])
+--   -> mean error over the grid, [n, n] tensor of errors (row 1 = top)
+-- weight = a distribution weights cells by its density at the noise level
+-- (the mean is then Σ p e / Σ p); default uniform over the box.
+function M.score_error_grid(model, truth, opts)
+  opts = opts or {}
+  local n = opts.n or 32
+  local range = opts.range or (type(truth) == "table" and truth.range) or { -3, 3, -3, 3 }
+  local x = M.grid(range, n, opts.dtype)
+  local _, per = M.score_error(model, truth, x, opts)
+  local mean
+  if opts.weight then
+    local lp = opts.sigma and opts.weight:log_prob_at(x, opts.sigma) or opts.weight:log_prob(x)
+    local w = (lp - lp:max()):exp()
+    mean = (per * w):sum():item() / w:sum():item()
+  else
+    mean = per:mean():item()
+  end
+  return mean, per:view(n, n)
+end
+
+return M

@@ -1,0 +1,84 @@
+-- A time-conditional residual MLP for low-dimensional diffusion models: the
+-- network F(x, c) of the diffusion samplers and losses, where c is whatever
+-- the model is conditioned on (a DDPM timestep, an SDE time t, EDM's c_noise).
+-- c enters through sinusoidal features (Vaswani et al. 2017, Ho et al. 2020's
+-- time embedding), projected and added inside every residual block — on 8
+-- Gaussians this trains far better than concatenating c to the input.  The
+-- output has x's size and is read as ε, x₀, v or a score by the loss and
+-- sampler it is used with.
+local sc = require "scorch"
+local nn = sc.nn
+
+local DiffusionMLP = nn.Module:extend("DiffusionMLP")
+
+-- DiffusionMLP{dim=2, width=128, blocks=3, embed=32, cond_scale=1,
+--              max_period=10000, dtype=, generator=}
+-- h ← W_in x;  each block: h ← h + W_b silu(h + U_b e);  out = W_out silu(h),
+-- with e = silu(W_e features(c)).  cond_scale multiplies c before the
+-- features: 1 for timesteps 1..1000, 1000 for t ∈ [0, 1], about 250 for
+-- EDM's c_noise = ¼ ln σ.
+function DiffusionMLP:init(opts)
+  opts = opts or {}
+  local dim, width, blocks, embed = opts.dim or 2, opts.width or 128, opts.blocks or 3, opts.embed or 32
+  for name, v in pairs { dim = dim, width = width, blocks = blocks } do
+    if math.type(v) ~= "integer" or v < 1 then
+      error(("scorch.models.DiffusionMLP: %s must be a positive integer"):format(name), 3)
+    end
+  end
+  if math.type(embed) ~= "integer" or embed < 2 or embed % 2 ~= 0 then
+    error("scorch.models.DiffusionMLP: embed must be an even integer >= 2", 3)
+  end
+  self.dim, self.width, self.n_blocks, self.embed = dim, width, blocks, embed
+  self.cond_scale = opts.cond_scale or 1
+  local half, period = embed // 2, opts.max_period or 10000
+  local freqs = {}
+  for k = 0, half - 1 do freqs[k + 1] = math.exp(-math.log(period) * k / half) end
+  self:register_buffer("freqs", sc.tensor({ freqs }, { dtype = opts.dtype or "float32" }))
+  local lin = { dtype = opts.dtype, generator = opts.generator }
+  self.embed_proj = nn.Linear(embed, width, lin)
+  self.input = nn.Linear(dim, width, lin)
+  self.blocks = nn.ModuleList {}
+  self.cond = nn.ModuleList {}
+  for _ = 1, blocks do
+    self.blocks:append(nn.Linear(width, width, lin))
+    self.cond:append(nn.Linear(width, width, lin))
+  end
+  self.output = nn.Linear(width, dim, lin)
+end
+
+-- [N, embed] features [sin(c·s·ω_k), cos(c·s·ω_k)] of the conditioning.
+function DiffusionMLP:features(c, n, dtype)
+  if type(c) == "number" then
+    c = sc.full({ 1, 1 }, c, { dtype = dtype })
+  elseif sc.is_tensor(c) then
+    c = c:reshape(-1, 1)
+    if c:size(1) ~= 1 and c:size(1) ~= n then
+      error(("scorch.models.DiffusionMLP: %d conditioning values for %d points"):format(c:size(1), n), 3)
+    end
+  else
+    error("scorch.models.DiffusionMLP: the conditioning must be a number or a tensor", 3)
+  end
+  local arg = c * self.freqs * self.cond_scale
+  return sc.cat({ arg:sin(), arg:cos() }, 2)
+end
+
+-- F(x, c) for x [N, dim] and c a number or [N] / [N, 1] tensor -> [N, dim]
+-- (a number is embedded once and broadcast over the batch).
+function DiffusionMLP:forward(x, c)
+  if c == nil then
+    error("scorch.models.DiffusionMLP: call as model(x, c) with the conditioning c", 2)
+  end
+  local e = self.embed_proj(self:features(c, x:size(1), x:dtype())):silu()
+  local h = self.input(x)
+  for i = 1, self.n_blocks do
+    h = h + self.blocks[i]((h + self.cond[i](e)):silu())
+  end
+  return self.output(h:silu())
+end
+
+function DiffusionMLP:extra_repr()
+  return ("dim=%d, width=%d, blocks=%d, embed=%d, cond_scale=%g"):format(self.dim, self.width,
+    self.n_blocks, self.embed, self.cond_scale)
+end
+
+return DiffusionMLP

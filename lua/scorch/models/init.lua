@@ -1,0 +1,20 @@
+-- sc.models: score, noise and denoiser networks and energy models.  Each
+-- file holds one model class; U-Nets, VAEs, GANs and flows join here.
+local M = {}
+
+M.ScoreMLP = require "scorch.models.score_mlp"
+M.EnergyMLP = require "scorch.models.energy"
+
+-- Lower-case constructors, as in sc.models.score_mlp{...}
+function M.score_mlp(opts) return M.ScoreMLP(opts) end
+function M.energy_mlp(opts) return M.EnergyMLP(opts) end
+
+-- Time-conditional MLP for diffusion models (diffusion_mlp.lua).
+M.DiffusionMLP = require "scorch.models.diffusion_mlp"
+function M.diffusion_mlp(opts) return M.DiffusionMLP(opts) end
+
+-- Image networks: U-Net, NCSN CNN, classifier, noise embeddings.
+M.UNet = require("scorch.models.unet").UNet
+M.embeddings = require "scorch.models.embeddings"
+
+return M

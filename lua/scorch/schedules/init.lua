@@ -1,0 +1,32 @@
+-- Noise schedules.  Each schedule is a plain function returning its levels;
+-- DDPM betas, VE/VP SDEs and Karras sigmas join here as further functions.
+local sc = require "scorch"
+
+local M = {}
+
+-- Song & Ermon 2019, §4.2: {σ_i} a geometric sequence with σ_1 > … > σ_L.
+-- geometric_sigmas(σ_1, σ_L, L [, {dtype=}]) -> Lua array, [L] tensor
+function M.geometric_sigmas(sigma_max, sigma_min, n, opts)
+  if type(sigma_max) ~= "number" or type(sigma_min) ~= "number" or sigma_max <= 0 or sigma_min <= 0 then
+    error("scorch.schedules.geometric_sigmas: sigmas must be positive numbers", 2)
+  end
+  if math.type(n) ~= "integer" and not (type(n) == "number" and n == math.floor(n)) then
+    error("scorch.schedules.geometric_sigmas: L must be an integer", 2)
+  end
+  n = math.tointeger(n)
+  if n < 1 then error("scorch.schedules.geometric_sigmas: L must be at least 1", 2) end
+  local out = {}
+  if n == 1 then
+    out[1] = sigma_max
+  else
+    local ratio = math.log(sigma_min / sigma_max) / (n - 1)
+    for i = 1, n do out[i] = sigma_max * math.exp(ratio * (i - 1)) end
+    out[n] = sigma_min -- exact end point
+  end
+  return out, sc.tensor(out, { dtype = opts and opts.dtype or "float32" })
+end
+
+-- DDPM betas, SDEs, Karras sigmas and timestep spacings (diffusion.lua).
+for k, v in pairs(require "scorch.schedules.diffusion") do M[k] = v end
+
+return M

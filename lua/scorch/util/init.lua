@@ -1,0 +1,156 @@
+-- Small helpers shared by the generative layer: progress bars, command-line
+-- options for example scripts, score-function adapters, grad-mode guards.
+local sc = require "scorch"
+
+local M = {}
+
+M.progress = require "scorch.util.progress"
+
+-- ---- score functions -----------------------------------------------------------
+
+-- as_score_fn(model) -> function(x [, sigma]) returning the score.
+-- Accepts a plain function, a model whose call returns the score, an object
+-- with a :score(x, sigma) method (energy models), or a distribution from
+-- sc.data (score(x), and score_at(x, sigma) when a sigma is passed).
+function M.as_score_fn(model)
+  local tm = type(model)
+  if tm == "function" then return model end
+  if tm == "table" or tm == "userdata" then
+    -- a distribution: its exact score, smoothed by sigma when one is given
+    local ok_at, score_at = pcall(function() return model.score_at end)
+    if ok_at and type(score_at) == "function" then
+      return function(x, sigma)
+        if sigma == nil then return model:score(x) end
+        return score_at(model, x, sigma)
+      end
+    end
+    local ok, score = pcall(function() return model.score end)
+    if ok and type(score) == "function" then
+      return function(x, sigma) return score(model, x, sigma) end
+    end
+    local mt = getmetatable(model)
+    if mt and mt.__call then
+      return function(x, sigma) return model(x, sigma) end
+    end
+  end
+  error("scorch: expected a score function, a callable model or an object with :score (got "
+    .. tm .. ")", 3)
+end
+
+-- Whether scoring with this model needs autograd (energy models: score = -dE/dx).
+function M.score_needs_grad(model)
+  return type(model) == "table" and model.needs_grad == true
+end
+
+-- ---- grad mode -------------------------------------------------------------------
+
+-- Runs fn(...) with recording switched on or off, restoring the previous
+-- mode even when fn raises.
+function M.with_grad_mode(enabled, fn, ...)
+  local prev = sc.set_grad_enabled(enabled)
+  local res = table.pack(pcall(fn, ...))
+  sc.set_grad_enabled(prev)
+  if not res[1] then error(res[2], 0) end
+  return table.unpack(res, 2, res.n)
+end
+
+function M.enable_grad(fn, ...) return M.with_grad_mode(true, fn, ...) end
+
+-- ---- tensors ------------------------------------------------------------------------
+
+-- A [N, D] tensor or a list of {x, y, ...} rows as a list of Lua rows.
+function M.rows(x)
+  if type(x) == "table" and not sc.is_tensor(x) then return x end
+  local shape = x:shape()
+  local n, d = shape[1], shape[2] or 1
+  local v, out = x:values(), {}
+  for i = 1, n do
+    local row = {}
+    for j = 1, d do row[j] = v[(i - 1) * d + j] end
+    out[i] = row
+  end
+  return out
+end
+
+-- A number, Lua array or tensor as a [N, 1] tensor like x (for sigma).
+function M.sigma_column(sigma, x)
+  local n, dt = x:size(1), x:dtype()
+  if type(sigma) == "number" then return sc.full({ n, 1 }, sigma, { dtype = dt }) end
+  if sc.is_tensor(sigma) then
+    if sigma:numel() == 1 then return sc.full({ n, 1 }, sigma:item(), { dtype = dt }) end
+    return sigma:reshape(n, 1)
+  end
+  error("scorch: sigma must be a number or a tensor", 3)
+end
+
+-- ---- scripts ------------------------------------------------------------------------
+
+-- parse_args(arg, defaults [, usage]) -> options
+-- "--key value", "--key=value", "--flag" / "--no-flag" for booleans.  Values
+-- take the type of the default (numbers are converted; a default of false
+-- makes a flag).  Unknown keys raise an error; --help prints the defaults.
+function M.parse_args(argv, defaults, usage)
+  local opts = {}
+  for k, v in pairs(defaults) do opts[k] = v end
+  local function key_of(s) return (s:gsub("-", "_")) end
+  local i = 1
+  argv = argv or {}
+  while i <= #argv do
+    local a = argv[i]
+    if a == "--help" or a == "-h" then
+      io.write(usage or "options:\n")
+      local keys = {}
+      for k in pairs(defaults) do keys[#keys + 1] = k end
+      table.sort(keys)
+      for _, k in ipairs(keys) do
+        io.write(("  --%-14s %s\n"):format(k:gsub("_", "-"), tostring(defaults[k])))
+      end
+      os.exit(0)
+    end
+    local name, value = a:match("^%-%-([%w_%-]+)=(.*)$")
+    if not name then name = a:match("^%-%-([%w_%-]+)$") end
+    if not name then error(("scorch: unexpected argument '%s'"):format(a), 2) end
+    local key = key_of(name)
+    local negated = false
+    if defaults[key] == nil and key:match("^no_") and type(defaults[key:sub(4)]) == "boolean" then
+      key, negated = key:sub(4), true
+    end
+    local def = defaults[key]
+    if def == nil then error(("scorch: unknown option --%s"):format(name), 2) end
+    if type(def) == "boolean" then
+      if value == nil then
+        opts[key] = not negated
+      else
+        opts[key] = (value == "true" or value == "1" or value == "yes")
+      end
+    else
+      if value == nil then
+        i = i + 1
+        value = argv[i]
+        if value == nil then error(("scorch: option --%s needs a value"):format(name), 2) end
+      end
+      if type(def) == "number" then
+        local num = tonumber(value)
+        if not num then error(("scorch: option --%s expects a number (got '%s')"):format(name, value), 2) end
+        opts[key] = num
+      else
+        opts[key] = value
+      end
+    end
+    i = i + 1
+  end
+  return opts
+end
+
+-- Creates a directory and its parents; returns true or nil, message.
+function M.mkdir(path)
+  local quoted = "'" .. path:gsub("'", "'\\''") .. "'"
+  local ok = os.execute("mkdir -p " .. quoted)
+  if not ok then return nil, "cannot create directory " .. path end
+  return true
+end
+
+-- Seconds since some fixed point (wall clock).
+function M.time() return sc.time() end
+
+return M

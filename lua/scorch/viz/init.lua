@@ -1,0 +1,24 @@
+-- sc.viz: PNG pictures drawn on a small Lua raster canvas (canvas.lua) and
+-- the figures of toy experiments built on it (plots.lua).
+local canvas = require "scorch.viz.canvas"
+local plots = require "scorch.viz.plots"
+
+local M = {
+  canvas = canvas.new,        -- sc.viz.canvas(w, h [, background])
+  Canvas = canvas.Canvas,
+  colors = canvas.colors,
+  colormap = canvas.colormap,
+  colormaps = canvas.colormaps,
+  text_width = canvas.text_width,
+  axes = plots.axes,
+  panels = plots.panels,
+  ticks = plots.ticks,
+  scatter = plots.scatter,
+  sample_panels = plots.sample_panels,
+  density = plots.density,
+  score_fields = plots.score_fields,
+  trajectories = plots.trajectories,
+  loss_curve = plots.loss_curve,
+}
+
+return M

@@ -1,0 +1,75 @@
+-- Memory: tensors dropped in a loop are freed without the caller running
+-- the collector.  The core tells Lua's collector about the bytes it holds;
+-- without that, Lua would see only 8-byte userdata and let 1 MB tensors pile
+-- up.  Resident memory (VmRSS) and the core's own count must stay flat.
+local sc = require "scorch"
+
+local function rss_kb()
+  for line in io.lines("/proc/self/status") do
+    local v = line:match("^VmRSS:%s+(%d+)")
+    if v then return tonumber(v) end
+  end
+  error("no VmRSS in /proc/self/status")
+end
+
+local MB = 1024 * 1024
+
+describe("memory", function()
+  it("100,000 dropped 1 MB tensors keep resident memory flat, no collectgarbage", function()
+    local ITER = 100000
+    for _ = 1, 1000 do local _ = sc.zeros(262144) end -- warm-up
+    local rss0, bytes0 = rss_kb(), sc.bytes_in_use()
+    local peak = bytes0
+    local t0 = sc.time()
+    for _ = 1, ITER do
+      local _ = sc.zeros(262144) -- 1 MB of float32, dropped at once
+      local b = sc.bytes_in_use()
+      if b > peak then peak = b end
+    end
+    local elapsed = sc.time() - t0
+    local grown = (rss_kb() - rss0) / 1024
+    -- 100,000 MB were allocated in all; a leak would show as gigabytes
+    assert.is_true(grown < 50, ("resident memory grew by %.1f MB"):format(grown))
+    assert.is_true(peak < 256 * MB, ("core held up to %.1f MB"):format(peak / MB))
+    assert.is_true(sc.bytes_in_use() < bytes0 + 256 * MB)
+    print(("\n  memory: %d x 1 MB in %.1f s, RSS %+.1f MB, peak core bytes %.1f MB")
+      :format(ITER, elapsed, grown, peak / MB))
+  end)
+
+  it("training-like loops (graphs, views, grads) stay flat too", function()
+    local w = sc.randn(128, 128):requires_grad(true)
+    local function step()
+      local x = sc.randn(64, 128)
+      local y = sc.matmul(x, w):tanh():t():contiguous()
+      local loss = (y * y):mean()
+      loss:backward()
+      sc.no_grad(function() w:add_(w.grad, -1e-3) end)
+      w.grad = nil
+    end
+    -- warm up until the collector's pace is steady, then measure
+    for _ = 1, 2000 do step() end
+    local rss0, bytes0 = rss_kb(), sc.bytes_in_use()
+    for _ = 1, 6000 do step() end
+    local grown = (rss_kb() - rss0) / 1024
+    assert.is_true(grown < 50, ("resident memory grew by %.1f MB"):format(grown))
+    assert.is_true(sc.bytes_in_use() < bytes0 + 128 * MB,
+      ("core bytes grew from %.1f to %.1f MB"):format(bytes0 / MB, sc.bytes_in_use() / MB))
+  end)
+
+  it("bytes_in_use counts allocations and releases them", function()
+    collectgarbage()
+    collectgarbage()
+    local b0 = sc.bytes_in_use()
+    local t = sc.zeros(1024, 1024, { dtype = "float64" }) -- 8 MB
+    assert.is_true(sc.bytes_in_use() - b0 >= 8 * MB)
+    local v = t:t():narrow(1, 1, 10) -- luacheck: ignore (views share the storage)
+    assert.is_true(sc.bytes_in_use() - b0 < 8 * MB + 4096)
+    t = nil -- luacheck: ignore
+    collectgarbage()
+    assert.is_true(sc.bytes_in_use() - b0 >= 8 * MB, "storage freed while a view holds it")
+    v = nil -- luacheck: ignore
+    collectgarbage()
+    collectgarbage()
+    assert.is_true(sc.bytes_in_use() - b0 < MB, "storage not freed")
+  end)
+end)
