@@ -2,6 +2,8 @@
 std = "lua54"
 max_line_length = 120
 codes = true
+-- `not (x >= y)` is how NaN-rejecting range checks are written here
+ignore = { "581" }
 
 -- specs run under busted, which provides describe/it/assert/...
 files["spec"] = { std = "+busted" }

@@ -93,7 +93,7 @@ describe("sc.losses values", function()
     -- with s = 0 the per-example loss is ½σ²‖z/σ‖² = ½‖z‖²: weighting by σ² cancels σ
     local v = sc.losses.dsm(m, x, { sigmas = levels, generator = sc.Generator(5) }):item()
     local used = {}
-    for _, s in ipairs(seen:values()) do used[s] = true end
+    for _, lvl in ipairs(seen:values()) do used[lvl] = true end
     local n = 0
     for _, l in ipairs(levels) do if used[l] then n = n + 1 end end
     assert.are.equal(4, n)

@@ -23,8 +23,8 @@ sc_tensor *sc_sum_pool(sc_tensor *x, int64_t s);
    sample at a time; its two adjoints: the transposed convolution of an
    [N,O,Ho,Wo] gradient back to an H x W image, and the weight gradient. */
 sc_tensor *sc_conv2d_fused(sc_tensor *x, sc_tensor *w, const sc_conv_geom *g);
-sc_tensor *sc_conv2d_input(sc_tensor *g, sc_tensor *w, int64_t H, int64_t W,
-                           const sc_conv_geom *geom);
-sc_tensor *sc_conv2d_weight(sc_tensor *x, sc_tensor *g, const sc_conv_geom *geom);
+sc_tensor *sc_conv2d_input(sc_tensor *g0, sc_tensor *w0, int64_t H, int64_t W,
+                           const sc_conv_geom *g);
+sc_tensor *sc_conv2d_weight(sc_tensor *x0, sc_tensor *g0, const sc_conv_geom *g);
 
 #endif

@@ -257,7 +257,7 @@ end
 function GaussianMixture:_tensors(dtype)
   local c = self._cache[dtype]
   if c then return c end
-  local K, D = self.K, self.dim
+  local K = self.K
   local opt = { dtype = dtype }
   local logw = {}
   for k = 1, K do logw[k] = self.weights[k] > 0 and math.log(self.weights[k]) or -math.huge end
@@ -578,7 +578,7 @@ end
 
 -- The density is flat where it is positive: the score is zero there (and
 -- taken as zero outside, where it is undefined).
-function Checkerboard:score(x)
+function Checkerboard.score(_, x)
   check_points(x, 2, "score")
   return sc.zeros(x:shape(), { dtype = x:dtype() })
 end
