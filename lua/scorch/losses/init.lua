@@ -12,6 +12,7 @@ end
 
 merge(require "scorch.losses.score_matching")
 merge(require "scorch.losses.diffusion")
+merge(require "scorch.losses.classification")
 
 -- Long names, as the papers call them.
 M.explicit_score_matching = M.esm
