@@ -1,7 +1,9 @@
 -- sc.viz: PNG pictures drawn on a small Lua raster canvas (canvas.lua) and
--- the figures of toy experiments built on it (plots.lua).
+-- the figures of toy experiments built on it (plots.lua) and of image
+-- experiments (images.lua).
 local canvas = require "scorch.viz.canvas"
 local plots = require "scorch.viz.plots"
+local images = require "scorch.viz.images"
 
 local M = {
   canvas = canvas.new,        -- sc.viz.canvas(w, h [, background])
@@ -19,6 +21,9 @@ local M = {
   score_fields = plots.score_fields,
   trajectories = plots.trajectories,
   loss_curve = plots.loss_curve,
+  image_grid = images.image_grid,
+  denoising_strip = images.denoising_strip,
+  class_histogram = images.class_histogram,
 }
 
 return M

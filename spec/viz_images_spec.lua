@@ -1,0 +1,183 @@
+-- sc.viz image figures: grids, denoising strips and class histograms,
+-- written as PNGs and read back byte by byte.
+local sc = require "scorch"
+local core = require "scorch.core"
+local images = require "scorch.viz.images"
+
+local tmp = os.tmpname()
+os.remove(tmp)
+local dir = tmp .. "_viz_images"
+
+-- save_png's quantisation of a value in [0, 1]
+local function byte(v) return math.floor(v * 255 + 0.5) end
+
+-- the written picture as a [C][H][W] table of bytes
+local function read(path)
+  local t = assert(core._png_read(path))
+  return t:totable(), t:shape()
+end
+
+local function read_bytes(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- the grey value of pixel (x, y), checking the three channels agree
+local function grey(px, x, y)
+  local v = px[1][y][x]
+  assert.are.equal(v, px[2][y][x])
+  assert.are.equal(v, px[3][y][x])
+  return v
+end
+
+describe("sc.viz.image_grid", function()
+  setup(function() os.execute("mkdir -p '" .. dir .. "'") end)
+  teardown(function() os.execute("rm -rf '" .. dir .. "'") end)
+
+  it("places each image at make_grid's offsets with values mapped from the range", function()
+    local x = sc.tensor {
+      { { { -1, 0 }, { 1, 0.5 } } },
+      { { { -0.5, -0.5 }, { -0.5, -0.5 } } },
+      { { { 2, -3 }, { 0 / 0, 0.2 } } },
+    }
+    local path = assert(sc.viz.image_grid(dir .. "/g.png", x, { nrow = 2, pad = 1, scale = 1 }))
+    local px, shape = read(path)
+    -- width pad + 2·(2 + pad), height pad + 2 rows·(2 + pad)
+    assert.are.same({ 3, 7, 7 }, shape)
+    -- image 1 at (2, 2): −1 → 0, 0 → ½, 1 → 1, 0.5 → ¾
+    assert.are.equal(0, grey(px, 2, 2))
+    assert.are.equal(byte(0.5), grey(px, 3, 2))
+    assert.are.equal(255, grey(px, 2, 3))
+    assert.are.equal(byte(0.75), grey(px, 3, 3))
+    -- image 2 beside it at (5, 2); image 3 below image 1, clamped, NaN as 0
+    assert.are.equal(byte(0.25), grey(px, 5, 2))
+    assert.are.equal(byte(0.25), grey(px, 6, 3))
+    assert.are.equal(255, grey(px, 2, 5))
+    assert.are.equal(0, grey(px, 3, 5))
+    assert.are.equal(0, grey(px, 2, 6))
+    assert.are.equal(byte(0.6), grey(px, 3, 6))
+    -- padding and the empty fourth slot keep the white background
+    assert.are.equal(255, grey(px, 1, 1))
+    assert.are.equal(255, grey(px, 4, 3))
+    assert.are.equal(255, grey(px, 5, 5))
+  end)
+
+  it("scales pixels to blocks, keeps colour, and makes room for a title and labels", function()
+    -- one RGB image, 2x1: a red and a blue pixel, range [0, 1]
+    local x = sc.tensor { { { { 1, 0 } }, { { 0, 0 } }, { { 0, 1 } } } }
+    local path = assert(sc.viz.image_grid(dir .. "/rgb.png", x, { pad = 2, scale = 3, range = { 0, 1 },
+      title = "t", labels = { "a" } }))
+    local px, shape = read(path)
+    -- width 2 + 6 + 2; height 12 (title) + 2 + 3 + 8 (label line) + 2
+    assert.are.same({ 3, 27, 10 }, shape)
+    local y0 = 12 + 2 + 1
+    for dy = 0, 2 do
+      for dx = 0, 2 do
+        assert.are.same({ 255, 0, 0 }, { px[1][y0 + dy][3 + dx], px[2][y0 + dy][3 + dx], px[3][y0 + dy][3 + dx] })
+        assert.are.same({ 0, 0, 255 }, { px[1][y0 + dy][6 + dx], px[2][y0 + dy][6 + dx], px[3][y0 + dy][6 + dx] })
+      end
+    end
+    -- the row below the image is background, the title band holds black text
+    assert.are.equal(255, grey(px, 3, y0 + 3))
+    local ink = 0
+    for y = 1, 12 do for xx = 1, 10 do if grey(px, xx, y) == 0 then ink = ink + 1 end end end
+    assert.is_true(ink > 0)
+    assert.has_error(function() sc.viz.image_grid(nil, sc.zeros(2, 2)) end)
+    assert.has_error(function() sc.viz.image_grid(nil, sc.zeros(1, 2, 4, 4)) end)
+    assert.has_error(function() sc.viz.image_grid(nil, sc.zeros(1, 1, 4, 4), { nrow = 0 }) end)
+  end)
+end)
+
+describe("sc.viz.denoising_strip", function()
+  setup(function() os.execute("mkdir -p '" .. dir .. "'") end)
+  teardown(function() os.execute("rm -rf '" .. dir .. "'") end)
+
+  it("puts sample j at step f in row j, column f, under a header of labels", function()
+    local frames = {}
+    for f = 1, 3 do
+      -- sample j of frame f is a constant (f + 3(j − 1))/10
+      frames[f] = sc.tensor { { { { f / 10, f / 10 }, { f / 10, f / 10 } } },
+        { { { (f + 3) / 10, (f + 3) / 10 }, { (f + 3) / 10, (f + 3) / 10 } } } }
+    end
+    local path = assert(sc.viz.denoising_strip(dir .. "/s.png", frames, { labels = { "a", "b", "c" },
+      pad = 1, scale = 1, range = { 0, 1 } }))
+    local px, shape = read(path)
+    -- width 1 + 3·3; height 12 (labels) + 1 + 2·3
+    assert.are.same({ 3, 19, 10 }, shape)
+    for f = 1, 3 do
+      for j = 1, 2 do
+        local x0, y0 = 1 + (f - 1) * 3 + 1, 12 + 1 + (j - 1) * 3 + 1
+        assert.are.equal(byte((f + 3 * (j - 1)) / 10), grey(px, x0 + 1, y0 + 1))
+      end
+    end
+    -- every header label leaves ink in the band
+    for f = 1, 3 do
+      local ink = 0
+      for y = 1, 12 do for x = 2 + (f - 1) * 3, 3 + (f - 1) * 3 do
+        if grey(px, x, y) < 128 then ink = ink + 1 end
+      end end
+      assert.is_true(ink > 0, "no label over column " .. f)
+    end
+    assert.has_error(function() sc.viz.denoising_strip(nil, { frames[1], sc.zeros(3, 1, 2, 2) }) end)
+    assert.has_error(function() sc.viz.denoising_strip(nil, {}) end)
+  end)
+end)
+
+describe("sc.viz.class_histogram", function()
+  setup(function() os.execute("mkdir -p '" .. dir .. "'") end)
+  teardown(function() os.execute("rm -rf '" .. dir .. "'") end)
+
+  local L = images.histogram_layout
+  local function rgb(name)
+    local c = sc.viz.colors[name]
+    return { byte(c[1]), byte(c[2]), byte(c[3]) }
+  end
+  -- the tallest vertical run of colour c inside class slot k
+  local function bar_height(px, k, c)
+    local best = 0
+    for x = L.left + (k - 1) * L.slot, L.left + k * L.slot - 1 do
+      local run = 0
+      for y = 1, #px[1] do
+        if px[1][y][x] == c[1] and px[2][y][x] == c[2] and px[3][y][x] == c[3] then
+          run = run + 1
+          if run > best then best = run end
+        else
+          run = 0
+        end
+      end
+    end
+    return best
+  end
+
+  it("draws bars proportional to the fractions beside the reference mix", function()
+    local names = { "square", "circle" }
+    local a = assert(sc.viz.class_histogram(dir .. "/counts.png", names, { 30, 10 }, { reference = { 0.5, 0.5 } }))
+    local b = assert(sc.viz.class_histogram(dir .. "/fracs.png", names, { 0.75, 0.25 }, { reference = { 5, 5 } }))
+    -- counts are normalised: the two pictures are the same bytes
+    assert.are.equal(read_bytes(a), read_bytes(b))
+    local px, shape = read(a)
+    assert.are.same({ 3, L.top + L.height + L.bottom, L.left + 2 * L.slot + L.right }, shape)
+    -- the y axis runs to 0.8, the first tick of 0.2 steps above 0.75:
+    -- bars of round(f / 0.8 · height) pixels
+    local blue, gray = rgb("blue"), rgb("gray")
+    assert.are.equal(math.floor(0.75 / 0.8 * L.height + 0.5), bar_height(px, 1, blue))
+    assert.are.equal(math.floor(0.25 / 0.8 * L.height + 0.5), bar_height(px, 2, blue))
+    assert.are.equal(math.floor(0.5 / 0.8 * L.height + 0.5), bar_height(px, 1, gray))
+    assert.are.equal(math.floor(0.5 / 0.8 * L.height + 0.5), bar_height(px, 2, gray))
+  end)
+
+  it("works without a reference and rejects mismatched or negative input", function()
+    local path = assert(sc.viz.class_histogram(dir .. "/one.png", { "a", "b", "c" }, { 0.2, 0.2, 0.6 }))
+    local px = read(path)
+    local blue, gray = rgb("blue"), rgb("gray")
+    -- axis to 0.6 exactly: the tallest bar fills the plot
+    assert.are.equal(L.height, bar_height(px, 3, blue))
+    assert.are.equal(math.floor(0.2 / 0.6 * L.height + 0.5), bar_height(px, 1, blue))
+    assert.are.equal(0, bar_height(px, 1, gray))
+    assert.has_error(function() sc.viz.class_histogram(nil, { "a" }, { 0.5, 0.5 }) end)
+    assert.has_error(function() sc.viz.class_histogram(nil, { "a", "b" }, { 0.5, -0.5 }) end)
+    assert.has_error(function() sc.viz.class_histogram(nil, { "a", "b" }, { 1, 1 }, { reference = { 1 } }) end)
+  end)
+end)
