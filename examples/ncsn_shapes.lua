@@ -1,0 +1,247 @@
+-- NCSN on images (Song & Ermon 2019): a noise-conditional score network
+-- trained with denoising score matching over geometric noise levels on an
+-- imbalanced mix of synthetic shapes, sampled with annealed Langevin
+-- dynamics and a final denoising step.  The question of the course poster:
+-- do the samples keep the training mix of classes, and are the rare classes
+-- drawn as well as the common ones?
+--
+--   bin/scorch examples/ncsn_shapes.lua --quick     # a few minutes
+--   bin/scorch examples/ncsn_shapes.lua             # longer training, more samples
+--   bin/scorch examples/ncsn_shapes.lua --weights 0.25,0.25,0.25,0.25
+--
+-- Options: --out DIR (default out/ncsn_shapes), --weights (class mix over
+-- square, circle, rings, triangle), --steps, --batch, --lr, --channels,
+-- --blocks, --levels, --sigma-max, --sigma-min, --T (Langevin steps per
+-- level), --samples, --train-size, --threshold (classifier confidence of a
+-- "clean" shape), --ema, --seed, --threads.  Class statistics need the
+-- shapes classifier (bin/scorch scripts/train_classifier.lua --data shapes);
+-- without it the script reports the rest.
+local sc = require "scorch"
+local util = sc.util
+
+local defaults = {
+  out = "out/ncsn_shapes", quick = false, seed = 0, threads = 0,
+  weights = "0.4,0.3,0.2,0.1", steps = 0, batch = 64, lr = 2e-3, channels = 0, blocks = 1,
+  levels = 0, sigma_max = 0, sigma_min = 0.02, T = 0, samples = 0, train_size = 10000,
+  threshold = 0.9, ema = 0.999, strip = 8,
+}
+-- quick: a small network briefly trained, few levels; full: longer on all counts
+local presets = {
+  quick = { steps = 800, channels = 16, levels = 12, sigma_max = 12, T = 10, samples = 100 },
+  full = { steps = 6000, channels = 32, levels = 20, sigma_max = 16, T = 15, samples = 400 },
+}
+
+local opts = util.parse_args(arg, defaults, "usage: scorch examples/ncsn_shapes.lua [options]\n")
+local preset = opts.quick and presets.quick or presets.full
+local function pick(key) return (opts[key] ~= 0 and opts[key]) or preset[key] end
+local function int(v) return math.tointeger(v) or error("expected an integer, got " .. tostring(v)) end
+if opts.threads > 0 then sc.set_num_threads(int(opts.threads)) end
+
+local weights = {}
+for w in tostring(opts.weights):gmatch("[^,]+") do weights[#weights + 1] = assert(tonumber(w), "bad --weights") end
+local steps, n_samples, T = int(pick("steps")), int(pick("samples")), int(pick("T"))
+local sigmas = sc.schedules.geometric_sigmas(pick("sigma_max"), opts.sigma_min, int(pick("levels")))
+assert(util.mkdir(opts.out))
+local function out(name) return opts.out .. "/" .. name end
+local gen = sc.Generator(int(opts.seed))
+
+-- ---- data: a fixed training pool with the requested mix -------------------------
+
+local pool01, pool_labels, names = sc.data.shapes { n = int(opts.train_size), weights = weights, generator = gen }
+local pool = pool01 * 2 - 1
+local K, N_pool = #names, pool:size(1)
+local train_frac = {}
+do
+  local counts = {}
+  for k = 1, K do counts[k] = 0 end
+  for _, c in ipairs(pool_labels:values()) do counts[int(c)] = counts[int(c)] + 1 end
+  for k = 1, K do train_frac[k] = counts[k] / N_pool end
+end
+local loader = sc.data.image_loader(pool01, { batch_size = int(opts.batch), shuffle = true, generator = gen,
+  drop_last = true }):forever()
+
+print(("ncsn_shapes: %d training images, mix %s; σ %g → %g (L = %d), %d steps of batch %d"):format(N_pool,
+  table.concat((function()
+    local t = {}
+    for k = 1, K do t[k] = ("%s %.2f"):format(names[k], train_frac[k]) end
+    return t
+  end)(), ", "), sigmas[1], sigmas[#sigmas], #sigmas, steps, opts.batch))
+
+-- ---- training: DSM with λ(σ) = σ² (Song & Ermon 2019, eq. 6) ----------------------
+
+local net = sc.models.NCSN { channels = int(pick("channels")), blocks = int(opts.blocks), generator = gen }
+local C, H, W = 1, 28, 28
+-- sc.losses.dsm works on flat [N, D] points: view them as images for the net
+local function score(x, sigma)
+  local n = x:size(1)
+  return net(x:view(n, C, H, W), sigma):view(n, C * H * W)
+end
+local optimizer = sc.optim.Adam(net, { lr = opts.lr })
+local ema = sc.optim.EMA(net, { decay = opts.ema })
+local losses = {}
+local bar = util.progress(steps, { desc = "train" })
+local t0 = sc.time()
+for step = 1, steps do
+  local x = loader()
+  local loss = sc.losses.dsm(score, x:view(x:size(1), -1), { sigmas = sigmas, generator = gen })
+  optimizer:zero_grad()
+  loss:backward()
+  optimizer:step()
+  ema:update()
+  -- the last 20% of steps anneal the learning rate linearly towards 0
+  local frac = step / steps
+  if frac > 0.8 then optimizer.lr = opts.lr * (1 - frac) / 0.2 + 1e-6 end
+  losses[step] = loss:item()
+  bar:update { loss = losses[step] }
+end
+bar:close()
+local train_time = sc.time() - t0
+print(("trained in %.1f s (%.2f s/step), final loss %.4f (mean of the last 50: %.4f)"):format(train_time,
+  train_time / steps, losses[#losses], (function()
+    local s, k = 0, 0
+    for i = math.max(1, #losses - 49), #losses do s, k = s + losses[i], k + 1 end
+    return s / k
+  end)()))
+ema:copy_to(net)
+net:eval()
+local ckpt = out("ncsn.safetensors")
+assert(sc.save(ckpt, net:state_dict(), { sigmas = table.concat(sigmas, ","), weights = opts.weights }))
+
+-- ---- sampling: annealed Langevin ------------------------------------------------------
+
+-- Song & Ermon 2020, Technique 4: with γ = σ_{i−1}/σ_i and r = ε/σ_L², pick r
+-- so that (1 − r)^{2T} (γ² − 2/(2 − r)) + 2/(2 − r) = 1 (steps x += α s + √(2α) z).
+local function step_ratio(gamma, t)
+  local function f(r) return (1 - r) ^ (2 * t) * (gamma ^ 2 - 2 / (2 - r)) + 2 / (2 - r) - 1 end
+  local lo, hi = 1e-8, 1 - 1e-8
+  for _ = 1, 100 do
+    local mid = 0.5 * (lo + hi)
+    if f(mid) > 0 then lo = mid else hi = mid end
+  end
+  return 0.5 * (lo + hi)
+end
+local gamma = sigmas[1] / sigmas[2]
+local ratio = step_ratio(gamma, T)
+local eps = ratio * sigmas[#sigmas] ^ 2
+
+local k_strip = math.min(int(opts.strip), n_samples)
+local frames, frame_labels = {}, {}
+local x_init = sc.randn({ n_samples, C * H * W }, { generator = sc.Generator(int(opts.seed) + 1) }) * sigmas[1]
+frames[1], frame_labels[1] = x_init:narrow(1, 1, k_strip), ("s=%.3g"):format(sigmas[1])
+-- record the strip's rows at the end of every other level, and after denoising
+local every = math.max(1, #sigmas // 6)
+local function recorder(i, t, x)
+  if (t == T and (i % every == 0 or i == #sigmas)) or i > #sigmas then
+    frames[#frames + 1] = x:narrow(1, 1, k_strip)
+    frame_labels[#frame_labels + 1] = i > #sigmas and "denoised" or ("s=%.3g"):format(sigmas[i])
+  end
+end
+print(("annealed langevin: %d levels × %d steps, ε = %.3g (r = ε/σ_L² = %.3f, γ = %.3f), %d samples"):format(
+  #sigmas, T, eps, ratio, gamma, n_samples))
+t0 = sc.time()
+local samples = sc.samplers.annealed_langevin(score, x_init, sigmas, { eps = eps, T = T,
+  convention = "reference", denoise = true, generator = sc.Generator(int(opts.seed) + 2),
+  callback = recorder })
+local sample_time = sc.time() - t0
+samples = samples:view(n_samples, C, H, W)
+print(("sampled %d images in %.1f s (%.2f samples/s, %d network evaluations)"):format(n_samples, sample_time,
+  n_samples / sample_time, #sigmas * T + 1))
+
+-- ---- report -----------------------------------------------------------------------------
+
+-- Distance of each image to its nearest training image (pixels in [−1, 1]),
+-- and that neighbour's label: ‖a − b‖² = ‖a‖² + ‖b‖² − 2 a·b.
+local flat_pool = pool:view(N_pool, -1)
+local pool_sq = flat_pool:square():sum(2)
+local function nearest(x)
+  local n = x:size(1)
+  local a = sc.clamp(x, -1, 1):view(n, -1)
+  local d2 = a:square():sum(2, true) + pool_sq:view(1, N_pool) - sc.matmul(a, flat_pool:t()) * 2
+  local best, idx = d2:min(2, false)
+  local dist, lab = {}, {}
+  local pl = pool_labels:values()
+  for i, v in ipairs(best:values()) do
+    dist[i] = math.sqrt(math.max(v, 0))
+    lab[i] = int(pl[int(idx:values()[i])])
+  end
+  return dist, lab
+end
+
+local ok, classifier = pcall(sc.models.load_classifier, "shapes")
+if not ok then
+  print("no shapes classifier (" .. tostring(classifier):gsub("\n.*", "") .. ")")
+  print("  train it with: bin/scorch scripts/train_classifier.lua --data shapes — class statistics skipped")
+  classifier = nil
+end
+
+-- Per-class statistics of a batch of images in [−1, 1]: by the classifier when
+-- present, else by the nearest training image's label.
+local function class_report(x)
+  local n = x:size(1)
+  local dist, nn_lab = nearest(x)
+  local labels, conf = nn_lab, nil
+  if classifier then
+    local probs
+    labels, probs = classifier:predict(sc.clamp(x, -1, 1))
+    conf = probs:max(2, false):values()
+  end
+  local r = { n = n, count = {}, conf = {}, dist = {}, clean = 0, mean_dist = 0 }
+  for k = 1, K do r.count[k], r.conf[k], r.dist[k] = 0, 0, 0 end
+  for i = 1, n do
+    local k = labels[i]
+    r.count[k] = r.count[k] + 1
+    r.dist[k] = r.dist[k] + dist[i]
+    r.mean_dist = r.mean_dist + dist[i] / n
+    if conf then
+      r.conf[k] = r.conf[k] + conf[i]
+      if conf[i] >= opts.threshold then r.clean = r.clean + 1 end
+    end
+  end
+  r.frac = {}
+  for k = 1, K do
+    r.frac[k] = r.count[k] / n
+    if r.count[k] > 0 then r.conf[k], r.dist[k] = r.conf[k] / r.count[k], r.dist[k] / r.count[k] end
+  end
+  return r
+end
+
+-- real held-out images as the yardstick for every number
+local real01 = sc.data.shapes { n = n_samples, weights = weights, generator = sc.Generator(int(opts.seed) + 3) }
+local rep_gen = class_report(samples)
+local rep_real = class_report(real01 * 2 - 1)
+local by = classifier and "classifier" or "nearest training image"
+print(("\nclass mix of %d samples (labelled by the %s) against the training mix:"):format(n_samples, by))
+print(("%-10s %8s %8s %8s %10s %10s %10s"):format("class", "train", "samples", "real", "conf(gen)",
+  "conf(real)", "nn-dist"))
+for k = 1, K do
+  print(("%-10s %8.3f %8.3f %8.3f %10s %10s %6.2f/%.2f"):format(names[k], train_frac[k], rep_gen.frac[k],
+    rep_real.frac[k], classifier and ("%.3f"):format(rep_gen.conf[k]) or "-",
+    classifier and ("%.3f"):format(rep_real.conf[k]) or "-", rep_gen.dist[k], rep_real.dist[k]))
+end
+local tv = 0
+for k = 1, K do tv = tv + 0.5 * math.abs(rep_gen.frac[k] - train_frac[k]) end
+print(("total variation between sample and training mix: %.3f"):format(tv))
+if classifier then
+  print(("clean shapes (classifier max-probability ≥ %.2f): %.1f%% of samples, %.1f%% of real images"):format(
+    opts.threshold, 100 * rep_gen.clean / n_samples, 100 * rep_real.clean / n_samples))
+end
+print(("nearest-training-image distance (L2, pixels in [-1, 1]): samples %.2f, held-out real %.2f"):format(
+  rep_gen.mean_dist, rep_real.mean_dist))
+
+-- ---- pictures ---------------------------------------------------------------------------
+
+local files = {}
+local function save(path, err)
+  if path then files[#files + 1] = path else print("could not write a picture: " .. tostring(err)) end
+end
+save(sc.viz.image_grid(out("samples.png"), samples, { nrow = 10, title = "ncsn samples" }))
+save(sc.viz.image_grid(out("training.png"), pool:narrow(1, 1, math.min(n_samples, N_pool)),
+  { nrow = 10, title = "training images" }))
+for i, f in ipairs(frames) do frames[i] = f:view(k_strip, C, H, W) end
+save(sc.viz.denoising_strip(out("denoising.png"), frames, { labels = frame_labels,
+  title = "annealed langevin" }))
+save(sc.viz.class_histogram(out("classes.png"), names, rep_gen.frac, { reference = train_frac,
+  title = "samples by " .. by .. " vs training mix" }))
+save(sc.viz.loss_curve(out("loss.png"), losses, { title = "dsm loss" }))
+print("checkpoint: " .. ckpt)
+print("pictures: " .. table.concat(files, ", "))
