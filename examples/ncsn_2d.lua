@@ -25,16 +25,19 @@ local defaults = {
 -- two_gaussians follows the paper's toy experiment; eight_gaussians has
 -- modes of std 0.05, so its levels run from the spread of the data (about
 -- the largest distance between modes, Song & Ermon 2020) down to below the
--- mode width, with the final denoising step.
+-- mode width, with the final denoising step.  Langevin at level i is stable
+-- only while its step α_i = ε σ_i²/σ_L² stays below about σ_i² (the
+-- curvature of a Gaussian of variance σ_i²), so ε must be a small fraction
+-- of σ_L²: the paper's ε = 2e-5 for σ_L = 0.01.
 local presets = {
   two_gaussians = { sigma_max = 20, sigma_min = 1, eps = 0.1, samples = 1280, steps = 3000,
     start = "uniform", box = 8 },
-  eight_gaussians = { sigma_max = 4, sigma_min = 0.01, eps = 1e-3, samples = 10000, steps = 6000,
+  eight_gaussians = { sigma_max = 4, sigma_min = 0.01, eps = 2e-5, samples = 10000, steps = 6000,
     start = "gaussian", denoise = true },
 }
 
 local opts = util.parse_args(arg, defaults, "usage: scorch examples/ncsn_2d.lua [options]\n")
-local preset = presets[opts.data] or { sigma_max = 4, sigma_min = 0.01, eps = 1e-3, samples = 5000,
+local preset = presets[opts.data] or { sigma_max = 4, sigma_min = 0.01, eps = 2e-5, samples = 5000,
   steps = 6000, start = "gaussian", denoise = true }
 local function pick(key) return (opts[key] ~= 0 and opts[key]) or preset[key] end
 local steps = opts.steps ~= 0 and opts.steps or (opts.quick and preset.steps // 3 or preset.steps)
