@@ -13,7 +13,8 @@
 -- square, circle, rings, triangle), --steps, --batch, --lr, --channels,
 -- --blocks, --levels, --sigma-max, --sigma-min, --T (Langevin steps per
 -- level), --samples, --train-size, --threshold (classifier confidence of a
--- "clean" shape), --ema, --seed, --threads.  Class statistics need the
+-- "clean" shape), --ema, --seed, --threads, --load (a saved network: sample
+-- only; give the same --channels, --blocks and noise levels).  Class statistics need the
 -- shapes classifier (bin/scorch scripts/train_classifier.lua --data shapes);
 -- without it the script reports the rest.
 local sc = require "scorch"
@@ -21,14 +22,18 @@ local util = sc.util
 
 local defaults = {
   out = "out/ncsn_shapes", quick = false, seed = 0, threads = 0,
-  weights = "0.4,0.3,0.2,0.1", steps = 0, batch = 64, lr = 2e-3, channels = 0, blocks = 1,
+  weights = "0.4,0.3,0.2,0.1", steps = 0, batch = 0, lr = 2e-3, channels = 0, blocks = 1,
   levels = 0, sigma_max = 0, sigma_min = 0.02, T = 0, samples = 0, train_size = 10000,
-  threshold = 0.9, ema = 0.999, strip = 8,
+  threshold = 0.9, ema = 0, strip = 8, load = "",
 }
--- quick: a small network briefly trained, few levels; full: longer on all counts
+-- quick: a small network briefly trained (many small batches, a short EMA
+-- window so early weights do not blur the average), few levels; full: longer
+-- on all counts
 local presets = {
-  quick = { steps = 800, channels = 16, levels = 12, sigma_max = 12, T = 10, samples = 100 },
-  full = { steps = 6000, channels = 32, levels = 20, sigma_max = 16, T = 15, samples = 400 },
+  quick = { steps = 1400, batch = 32, ema = 0.99, channels = 16, levels = 12, sigma_max = 12, T = 15,
+    samples = 100 },
+  full = { steps = 8000, batch = 64, ema = 0.999, channels = 32, levels = 20, sigma_max = 16, T = 15,
+    samples = 400 },
 }
 
 local opts = util.parse_args(arg, defaults, "usage: scorch examples/ncsn_shapes.lua [options]\n")
@@ -40,6 +45,7 @@ if opts.threads > 0 then sc.set_num_threads(int(opts.threads)) end
 local weights = {}
 for w in tostring(opts.weights):gmatch("[^,]+") do weights[#weights + 1] = assert(tonumber(w), "bad --weights") end
 local steps, n_samples, T = int(pick("steps")), int(pick("samples")), int(pick("T"))
+local batch, ema_decay = int(pick("batch")), pick("ema")
 local sigmas = sc.schedules.geometric_sigmas(pick("sigma_max"), opts.sigma_min, int(pick("levels")))
 assert(util.mkdir(opts.out))
 local function out(name) return opts.out .. "/" .. name end
@@ -57,7 +63,7 @@ do
   for _, c in ipairs(pool_labels:values()) do counts[int(c)] = counts[int(c)] + 1 end
   for k = 1, K do train_frac[k] = counts[k] / N_pool end
 end
-local loader = sc.data.image_loader(pool01, { batch_size = int(opts.batch), shuffle = true, generator = gen,
+local loader = sc.data.image_loader(pool01, { batch_size = batch, shuffle = true, generator = gen,
   drop_last = true }):forever()
 
 print(("ncsn_shapes: %d training images, mix %s; σ %g → %g (L = %d), %d steps of batch %d"):format(N_pool,
@@ -65,7 +71,7 @@ print(("ncsn_shapes: %d training images, mix %s; σ %g → %g (L = %d), %d steps
     local t = {}
     for k = 1, K do t[k] = ("%s %.2f"):format(names[k], train_frac[k]) end
     return t
-  end)(), ", "), sigmas[1], sigmas[#sigmas], #sigmas, steps, opts.batch))
+  end)(), ", "), sigmas[1], sigmas[#sigmas], #sigmas, steps, batch))
 
 -- ---- training: DSM with λ(σ) = σ² (Song & Ermon 2019, eq. 6) ----------------------
 
@@ -76,52 +82,60 @@ local function score(x, sigma)
   local n = x:size(1)
   return net(x:view(n, C, H, W), sigma):view(n, C * H * W)
 end
-local optimizer = sc.optim.Adam(net, { lr = opts.lr })
-local ema = sc.optim.EMA(net, { decay = opts.ema })
-local losses = {}
-local bar = util.progress(steps, { desc = "train" })
-local t0 = sc.time()
-for step = 1, steps do
-  local x = loader()
-  local loss = sc.losses.dsm(score, x:view(x:size(1), -1), { sigmas = sigmas, generator = gen })
-  optimizer:zero_grad()
-  loss:backward()
-  optimizer:step()
-  ema:update()
-  -- the last 20% of steps anneal the learning rate linearly towards 0
-  local frac = step / steps
-  if frac > 0.8 then optimizer.lr = opts.lr * (1 - frac) / 0.2 + 1e-6 end
-  losses[step] = loss:item()
-  bar:update { loss = losses[step] }
-end
-bar:close()
-local train_time = sc.time() - t0
-print(("trained in %.1f s (%.2f s/step), final loss %.4f (mean of the last 50: %.4f)"):format(train_time,
-  train_time / steps, losses[#losses], (function()
-    local s, k = 0, 0
-    for i = math.max(1, #losses - 49), #losses do s, k = s + losses[i], k + 1 end
-    return s / k
-  end)()))
-ema:copy_to(net)
-net:eval()
+local losses, train_time = {}, 0
 local ckpt = out("ncsn.safetensors")
-assert(sc.save(ckpt, net:state_dict(), { sigmas = table.concat(sigmas, ","), weights = opts.weights }))
+if opts.load ~= "" then
+  -- sample from a saved network instead of training one
+  net:load_state_dict((assert(sc.load(opts.load))))
+  ckpt = opts.load
+  print("loaded " .. opts.load)
+else
+  local optimizer = sc.optim.Adam(net, { lr = opts.lr })
+  local ema = sc.optim.EMA(net, { decay = ema_decay })
+  local bar = util.progress(steps, { desc = "train" })
+  local t0 = sc.time()
+  for step = 1, steps do
+    local x = loader()
+    local loss = sc.losses.dsm(score, x:view(x:size(1), -1), { sigmas = sigmas, generator = gen })
+    optimizer:zero_grad()
+    loss:backward()
+    optimizer:step()
+    ema:update()
+    -- the last 20% of steps anneal the learning rate linearly towards 0
+    local frac = step / steps
+    if frac > 0.8 then optimizer.lr = opts.lr * (1 - frac) / 0.2 + 1e-6 end
+    losses[step] = loss:item()
+    bar:update { loss = losses[step] }
+  end
+  bar:close()
+  train_time = sc.time() - t0
+  local tail, n_tail = 0, math.min(50, steps)
+  for i = steps - n_tail + 1, steps do tail = tail + losses[i] / n_tail end
+  print(("trained in %.1f s (%.2f s/step), loss over the last %d steps %.4f"):format(train_time,
+    train_time / steps, n_tail, tail))
+  ema:copy_to(net)
+  assert(sc.save(ckpt, net:state_dict(), { sigmas = table.concat(sigmas, ","), weights = opts.weights,
+    channels = tostring(net.channels), blocks = tostring(net.n_blocks) }))
+end
+net:eval()
 
 -- ---- sampling: annealed Langevin ------------------------------------------------------
 
--- Song & Ermon 2020, Technique 4: with γ = σ_{i−1}/σ_i and r = ε/σ_L², pick r
--- so that (1 − r)^{2T} (γ² − 2/(2 − r)) + 2/(2 − r) = 1 (steps x += α s + √(2α) z).
+-- Song & Ermon 2020, Technique 4: with γ = σ_{i−1}/σ_i and r = ε/σ_L², T steps
+-- x += α s + √(2α) z on level i take a sample of variance γ²σ_i² to one of
+-- variance v(r) σ_i², v(r) = (1 − r)^{2T} (γ² − 2/(2 − r)) + 2/(2 − r).  v > 1
+-- always; pick the r that brings it closest to 1 (a grid search on log r).
 local function step_ratio(gamma, t)
-  local function f(r) return (1 - r) ^ (2 * t) * (gamma ^ 2 - 2 / (2 - r)) + 2 / (2 - r) - 1 end
-  local lo, hi = 1e-8, 1 - 1e-8
-  for _ = 1, 100 do
-    local mid = 0.5 * (lo + hi)
-    if f(mid) > 0 then lo = mid else hi = mid end
+  local function v(r) return (1 - r) ^ (2 * t) * (gamma ^ 2 - 2 / (2 - r)) + 2 / (2 - r) end
+  local best, best_v = nil, math.huge
+  for j = 0, 400 do
+    local r = 10 ^ (-4 + 4 * j / 400 - 1e-9)
+    if r < 1 and v(r) < best_v then best, best_v = r, v(r) end
   end
-  return 0.5 * (lo + hi)
+  return best, best_v
 end
 local gamma = sigmas[1] / sigmas[2]
-local ratio = step_ratio(gamma, T)
+local ratio, var_ratio = step_ratio(gamma, T)
 local eps = ratio * sigmas[#sigmas] ^ 2
 
 local k_strip = math.min(int(opts.strip), n_samples)
@@ -136,9 +150,9 @@ local function recorder(i, t, x)
     frame_labels[#frame_labels + 1] = i > #sigmas and "denoised" or ("s=%.3g"):format(sigmas[i])
   end
 end
-print(("annealed langevin: %d levels × %d steps, ε = %.3g (r = ε/σ_L² = %.3f, γ = %.3f), %d samples"):format(
-  #sigmas, T, eps, ratio, gamma, n_samples))
-t0 = sc.time()
+print(("annealed langevin: %d levels × %d steps, ε = %.3g (r = ε/σ_L² = %.3f, γ = %.3f, variance ratio %.3f), "
+  .. "%d samples"):format(#sigmas, T, eps, ratio, gamma, var_ratio, n_samples))
+local t0 = sc.time()
 local samples = sc.samplers.annealed_langevin(score, x_init, sigmas, { eps = eps, T = T,
   convention = "reference", denoise = true, generator = sc.Generator(int(opts.seed) + 2),
   callback = recorder })
@@ -242,6 +256,7 @@ save(sc.viz.denoising_strip(out("denoising.png"), frames, { labels = frame_label
   title = "annealed langevin" }))
 save(sc.viz.class_histogram(out("classes.png"), names, rep_gen.frac, { reference = train_frac,
   title = "samples by " .. by .. " vs training mix" }))
-save(sc.viz.loss_curve(out("loss.png"), losses, { title = "dsm loss" }))
+if #losses > 0 then save(sc.viz.loss_curve(out("loss.png"), losses, { title = "dsm loss" })) end
+print(("time: training %.1f s, sampling %.1f s"):format(train_time, sample_time))
 print("checkpoint: " .. ckpt)
 print("pictures: " .. table.concat(files, ", "))
