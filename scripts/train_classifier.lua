@@ -7,24 +7,29 @@
 --   bin/scorch scripts/train_classifier.lua --data shapes --quick     # a smoke run
 --
 -- Options: --epochs N, --out PATH (default: sc.models.classifier_path(data),
--- under $SCORCH_CACHE, $XDG_CACHE_HOME/scorch or ~/.cache/scorch), --seed,
+-- under $SCORCH_CACHE, $XDG_CACHE_HOME/scorch or ~/.cache/scorch; --quick
+-- runs write <data>_quick.safetensors there instead), --seed,
 -- --batch, --lr, --train-size (shapes; Fashion-MNIST: a prefix of the 60k),
--- --flip (random horizontal flips), --channels "32,64", --features, --threads.
+-- --flip (random horizontal flips), --channels "32,64", --features, --pool
+-- global|flatten (default: global for shapes, flatten for Fashion-MNIST),
+-- --threads.
 -- Inputs are scaled to [−1, 1].  Test accuracy is measured on a held-out
 -- set: shapes drawn with another seed, or Fashion-MNIST's t10k split.
 local sc = require "scorch"
 local util = sc.util
 
 local defaults = {
-  data = "shapes", quick = false, epochs = 0, out = "", seed = 0, batch = 128, lr = 2e-3,
-  train_size = 0, flip = false, channels = "32,64", features = 128, threads = 0,
+  data = "shapes", quick = false, epochs = 0, out = "", seed = 0, batch = 0, lr = 2e-3,
+  train_size = 0, flip = false, channels = "32,64", features = 128, threads = 0, pool = "",
 }
 
 -- Per data set: how much data, how long.  Shapes are unlimited, so a run
 -- is sized by its training set; the test set is drawn from another seed.
 local presets = {
-  shapes = { train = 20000, test = 4000, epochs = 2, quick_train = 4000, quick_epochs = 1 },
-  fashion_mnist = { train = 60000, epochs = 3, quick_train = 10000, quick_epochs = 1 },
+  shapes = { train = 20000, test = 4000, epochs = 2, quick_train = 8000, quick_epochs = 1,
+    batch = 128, pool = "global" },
+  fashion_mnist = { train = 60000, epochs = 3, quick_train = 10000, quick_epochs = 1,
+    batch = 64, pool = "flatten" },
 }
 
 local opts = util.parse_args(arg, defaults, "usage: scorch scripts/train_classifier.lua --data shapes|fashion_mnist"
@@ -42,7 +47,11 @@ local n_train = math.tointeger(opts.train_size ~= 0 and opts.train_size
   or (opts.quick and preset.quick_train or preset.train))
 local channels = {}
 for c in opts.channels:gmatch("%d+") do channels[#channels + 1] = math.tointeger(tonumber(c)) end
-local out = opts.out ~= "" and opts.out or sc.models.classifier_path(opts.data)
+-- A quick run is a smoke test: it must not replace the real cached weights.
+local batch = math.tointeger(opts.batch ~= 0 and opts.batch or preset.batch)
+local pool = opts.pool ~= "" and opts.pool or preset.pool
+local out = opts.out ~= "" and opts.out
+  or sc.models.classifier_path(opts.quick and opts.data .. "_quick" or opts.data)
 
 -- ---- data: images in [0, 1] here, scaled to [−1, 1] by the loader ----------------
 
@@ -58,12 +67,11 @@ else
 end
 n_train = x_train:size(1)
 print(("train_classifier: %s, %d training and %d test images, %d classes, %d epochs, batch %d (data in %.1f s)")
-  :format(opts.data, n_train, x_test:size(1), #names, epochs, opts.batch, sc.time() - t_load))
+  :format(opts.data, n_train, x_test:size(1), #names, epochs, batch, sc.time() - t_load))
 
 local gen = sc.Generator(seed)
 local model = sc.models.Classifier { classes = #names, channels = channels, size = x_train:size(3),
-  in_channels = x_train:size(2), features = math.tointeger(opts.features), generator = gen }
-local batch = math.tointeger(opts.batch)
+  in_channels = x_train:size(2), features = math.tointeger(opts.features), pool = pool, generator = gen }
 local loader = sc.data.image_loader(x_train, { labels = y_train, batch_size = batch, shuffle = true,
   generator = gen, flip = opts.flip, drop_last = true })
 local steps = epochs * loader:num_batches()

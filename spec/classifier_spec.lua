@@ -145,6 +145,23 @@ describe("sc.models.Classifier", function()
     assert.are.equal("shapes", info.data)
   end)
 
+  it("with pool = \"flatten\" feeds the whole last map to the features, and reloads so", function()
+    local flat = sc.models.Classifier { classes = 3, channels = { 4, 8 }, size = 8, features = 10, pool = "flatten",
+      generator = sc.Generator(2) }
+    assert.are.same({ 10, 8 * 2 * 2 }, flat.feature.weight:shape())
+    assert.are.same({ 5, 3 }, flat(sc.zeros(5, 1, 8, 8)):shape())
+    local path = os.tmpname()
+    assert.is_true(flat:save(path))
+    local back = sc.models.load_classifier("any", path)
+    os.remove(path)
+    assert.are.equal("flatten", back.pool)
+    local z = sc.rand({ 2, 1, 8, 8 }, { generator = sc.Generator(4) })
+    assert.are.same(flat(z):totable(), back(z):totable())
+    local ok, err = pcall(sc.models.Classifier, { classes = 3, pool = "max" })
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("pool must be \"global\" or \"flatten\", got max", 1, true), tostring(err))
+  end)
+
   it("says which command trains a missing classifier", function()
     local path = sc.models.classifier_path("fashion_mnist")
     assert.truthy(path:find("/classifiers/fashion_mnist.safetensors$"), path)

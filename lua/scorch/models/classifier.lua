@@ -6,7 +6,9 @@
 -- Layout for channels = {32, 64} on 28x28 inputs:
 --   [conv3x3 → GroupNorm → SiLU → avg-pool 2]  per entry of channels (28 → 14 → 7)
 --   conv3x3 → GroupNorm → SiLU                 once more at the coarsest size
---   global average pool → Linear → SiLU       the features (128-d by default)
+--   global average pool → Linear → SiLU       the features (128-d by default);
+--     pool = "flatten" feeds the whole C×7×7 map to that Linear instead,
+--     which keeps where things are (Fashion-MNIST needs it, see below)
 --   Linear                                     the logits
 --
 -- Trained weights live in a cache directory; Classifier.path(data) says
@@ -42,7 +44,7 @@ end
 local Classifier = nn.Module:extend("Classifier")
 
 -- Classifier{classes=K, channels={32, 64}, size=28, in_channels=1,
---            features=128, dropout=0, dtype=, generator=}
+--            features=128, pool="global"|"flatten", dropout=0, dtype=, generator=}
 -- size must be divisible by 2^#channels (each stage halves it).
 function Classifier:init(opts)
   if type(opts) ~= "table" then error("scorch.models.Classifier: expected an options table", 3) end
@@ -56,12 +58,16 @@ function Classifier:init(opts)
     error("scorch.models.Classifier: channels must be a non-empty list of positive integers", 3)
   end
   for i, c in ipairs(channels) do posint(c, ("channels[%d]"):format(i)) end
+  local pool = opts.pool or "global"
+  if pool ~= "global" and pool ~= "flatten" then
+    error(("scorch.models.Classifier: pool must be \"global\" or \"flatten\", got %s"):format(tostring(pool)), 3)
+  end
   if size % (1 << #channels) ~= 0 then
     error(("scorch.models.Classifier: size %d is not divisible by 2^%d (one halving per entry of channels)")
       :format(size, #channels), 3)
   end
   self.classes, self.size, self.in_channels, self.feature_dim = K, size, cin, fdim
-  self.channels = table.move(channels, 1, #channels, 1, {})
+  self.channels, self.pool = table.move(channels, 1, #channels, 1, {}), pool
 
   local o = { dtype = opts.dtype, generator = opts.generator }
   local layers, prev = {}, cin
@@ -72,14 +78,15 @@ function Classifier:init(opts)
   end
   layers[#layers + 1] = conv_block(prev, prev, o)
   self.body = nn.Sequential(layers)
-  self.feature = nn.Linear(prev, fdim, o)
+  local side = size >> #channels
+  self.feature = nn.Linear(pool == "global" and prev or prev * side * side, fdim, o)
   if (opts.dropout or 0) > 0 then self.drop = nn.Dropout(opts.dropout, o) end
   self.head = nn.Linear(fdim, K, o)
 end
 
 function Classifier:extra_repr()
-  return ("classes=%d, channels={%s}, size=%d, features=%d"):format(self.classes,
-    table.concat(self.channels, ", "), self.size, self.feature_dim)
+  return ("classes=%d, channels={%s}, size=%d, features=%d, pool=%s"):format(self.classes,
+    table.concat(self.channels, ", "), self.size, self.feature_dim, self.pool)
 end
 
 local function check_input(self, x, fn)
@@ -94,17 +101,25 @@ end
 -- features(x) → [N, features]: the penultimate layer (after its SiLU).
 -- x: images [N, C, size, size] scaled to [−1, 1] (2·pixel − 1), as in
 -- training; images in [0, 1] give poor features.
+local function features(self, x)
+  local h = self.body(x)
+  if self.pool == "global" then
+    h = h:mean({ 3, 4 })                  -- global average pool → [N, C]
+  else
+    h = h:reshape(h:size(1), -1)          -- [N, C·side²]
+  end
+  return self.feature(h):silu()
+end
+
 function Classifier:features(x)
   check_input(self, x, "features")
-  local h = self.body(x):mean({ 3, 4 })   -- global average pool → [N, C]
-  return self.feature(h):silu()
+  return features(self, x)
 end
 
 -- forward(x) → logits [N, classes] for images x in [−1, 1].
 function Classifier:forward(x)
   check_input(self, x, "forward")
-  local h = self.body(x):mean({ 3, 4 })
-  h = self.feature(h):silu()
+  local h = features(self, x)
   if self.drop then h = self.drop(h) end
   return self.head(h)
 end
@@ -164,7 +179,7 @@ function Classifier:save(path, meta)
   end
   m.format, m.classes, m.size = FORMAT, tostring(self.classes), tostring(self.size)
   m.in_channels, m.features = tostring(self.in_channels), tostring(self.feature_dim)
-  m.channels = table.concat(self.channels, ",")
+  m.channels, m.pool = table.concat(self.channels, ","), self.pool
   m.dropout = tostring(self.drop and self.drop.p or 0)
   local dir = path:match("^(.*)/[^/]*$")
   if dir and dir ~= "" then
@@ -196,7 +211,7 @@ function Classifier.from_file(path)
   local model = Classifier {
     classes = int_field(meta, "classes", path), size = int_field(meta, "size", path),
     in_channels = int_field(meta, "in_channels", path), features = int_field(meta, "features", path),
-    channels = channels, dropout = tonumber(meta.dropout) or 0,
+    channels = channels, dropout = tonumber(meta.dropout) or 0, pool = meta.pool or "global",
   }
   model:load_state_dict(sd)
   model:eval()
