@@ -17,13 +17,15 @@ local util = sc.util
 local defaults = {
   out = "out/ddpm_fashion_mnist", quick = false, seed = 0, threads = 0,
   steps = 0, batch = 0, lr = 2e-3, channels = 0, mults = "", blocks = 1, T = 1000,
-  sample_steps = 0, samples = 0, limit = 0, ema = 0.999, save_every = 0, strip = 8,
+  sample_steps = 0, samples = 0, limit = 0, ema = 0, save_every = 0, strip = 8,
 }
+-- quick: a small U-Net briefly trained, with a short EMA window (a long one
+-- would average in the first, poor weights); full: a larger U-Net, longer
 local presets = {
-  quick = { steps = 500, batch = 32, channels = 16, mults = "1,2,2", sample_steps = 50, samples = 64,
-    limit = 10000 },
+  quick = { steps = 700, batch = 32, channels = 16, mults = "1,2,2", sample_steps = 50, samples = 64,
+    limit = 10000, ema = 0.99 },
   full = { steps = 20000, batch = 64, channels = 32, mults = "1,2,2", sample_steps = 250, samples = 100,
-    limit = 60000 },
+    limit = 60000, ema = 0.999 },
 }
 
 local opts = util.parse_args(arg, defaults, "usage: scorch examples/ddpm_fashion_mnist.lua [options]\n")
@@ -59,7 +61,7 @@ print(("ddpm_fashion_mnist: %d training images, U-Net channels %d mults {%s} (%d
   :format(images:size(1), net_opts.channels, table.concat(mults, ","), n_params, steps, batch))
 
 local optimizer = sc.optim.Adam(net, { lr = opts.lr })
-local ema = sc.optim.EMA(net, { decay = opts.ema })
+local ema = sc.optim.EMA(net, { decay = pick("ema") })
 local meta = { model = "UNet", channels = tostring(net_opts.channels), mults = table.concat(mults, ","),
   blocks = tostring(net_opts.blocks), T = tostring(sched.T), schedule = "linear", prediction = "eps" }
 local function checkpoint(name, step)
@@ -147,9 +149,13 @@ if ok then
     print(("  %-12s %.3f (%.3f)  %s"):format(names[k], fr[k], tr[k],
       count[k] > 0 and ("%.3f"):format(csum[k] / count[k]) or "-"))
   end
-  local mean_conf = 0
-  for _, c in ipairs(conf) do mean_conf = mean_conf + c / n_samples end
-  print(("mean classifier confidence %.3f"):format(mean_conf))
+  local mean_conf, sure = 0, 0
+  for _, c in ipairs(conf) do
+    mean_conf = mean_conf + c / n_samples
+    if c >= 0.9 then sure = sure + 1 end
+  end
+  print(("mean classifier confidence %.3f; %.1f%% of samples classified with confidence ≥ 0.9"):format(mean_conf,
+    100 * sure / n_samples))
   sc.viz.class_histogram(out("classes.png"), names, fr, { reference = tr, title = "ddpm samples by classifier" })
 else
   print("\nno Fashion-MNIST classifier (" .. tostring(classifier):gsub("\n.*", "") .. ")")
