@@ -43,7 +43,9 @@
 
 /* Runtime dispatch: each hot loop is also built for AVX2, picked at load. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(SC_NO_DISPATCH)
-#define SC_DISPATCH __attribute__((target_clones("avx2", "default")))
+/* x86-64-v3 = AVX2 + FMA (+ BMI, F16C...): FMA alone makes the exp
+   polynomial about 1.5x faster than AVX2 without it. */
+#define SC_DISPATCH __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define SC_DISPATCH
 #endif
@@ -941,4 +943,39 @@ int sc_bw_clamp(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
   sc_set_grad_enabled(prev);
   sc_release(lo); sc_release(hi); sc_release(x);
   return unary_times(n, g, gin, m);
+}
+
+/* ---- fused bias + SiLU over the rows of a fresh matrix ----------------------------- */
+
+/* y[i, j] = silu(y[i, j] + b[j]) in place, for a contiguous [n, m] y just
+   written by a matrix product (so still in cache) and a contiguous [m] b or
+   none.  The inference half of linear + SiLU: no graph, one pass instead of
+   a bias copy, a product reading it back and a SiLU into a fresh buffer. */
+#define BIAS_SILU_ROWS(T)                                                      \
+  SC_DISPATCH static void bias_silu_rows_##T(T *y, const T *b, int64_t r0,     \
+                                             int64_t r1, int64_t m) {          \
+    for (int64_t i = r0; i < r1; i++) {                                        \
+      T *row = y + i * m;                                                      \
+      if (b) {                                                                 \
+        for (int64_t j = 0; j < m; j++) {                                      \
+          T v = row[j] + b[j];                                                 \
+          row[j] = v / ((T)1 + VEXP_##T(-v));                                  \
+        }                                                                      \
+      } else {                                                                 \
+        for (int64_t j = 0; j < m; j++) {                                      \
+          T v = row[j];                                                        \
+          row[j] = v / ((T)1 + VEXP_##T(-v));                                  \
+        }                                                                      \
+      }                                                                        \
+    }                                                                          \
+  }
+BIAS_SILU_ROWS(float)
+BIAS_SILU_ROWS(double)
+
+void sc_bias_silu_rows_(sc_tensor *y, const sc_tensor *b, int64_t r0, int64_t r1) {
+  int64_t m = y->shape[1];
+  if (y->dtype == SC_FLOAT32)
+    bias_silu_rows_float((float *)sc_data(y), b ? (const float *)sc_data(b) : NULL, r0, r1, m);
+  else
+    bias_silu_rows_double((double *)sc_data(y), b ? (const double *)sc_data(b) : NULL, r0, r1, m);
 }

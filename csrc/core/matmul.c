@@ -195,7 +195,52 @@ int sc_bw_matmul(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
 /* The bias is written into the output first and gemm adds the product onto
    it (beta = 1), as BLAS's addmm does: one pass over the output fewer than
    a product followed by a broadcast add. */
-static sc_tensor *linear_kernel(sc_tensor *x, sc_tensor *w, sc_tensor *b) {
+/* silu(x W^T + b) by tiles of rows: each tile's product is finished by the
+   bias and the SiLU while it is still in L2 (a whole [10000, 128] product
+   would have to come back from L3).  Tiles are fixed by the shapes, so the
+   numbers do not depend on the thread count; with several threads each
+   takes whole tiles and OpenBLAS runs single-threaded inside them. */
+static void linear_silu_tiles(const sc_tensor *xa, const sc_tensor *wa, const sc_tensor *b,
+                              sc_tensor *y) {
+  int64_t n = xa->shape[0], k = xa->shape[1], m = wa->shape[1];
+  if (n == 0 || m == 0) return;
+  CBLAS_TRANSPOSE ta, tb;
+  int64_t lda, ldb;
+  blas_layout(n, k, xa->stride[0], xa->stride[1], &ta, &lda);
+  blas_layout(k, m, wa->stride[0], wa->stride[1], &tb, &ldb);
+  int64_t rows = 32768 / m; /* about 128 KB of float output per tile */
+  rows = rows < 16 ? 16 : rows > 1024 ? 1024 : rows;
+  int64_t tiles = (n + rows - 1) / rows;
+  int nt = sc_get_num_threads();
+  if (nt > tiles) nt = (int)tiles;
+  size_t es = sc_dtype_size(y->dtype);
+  const char *xd = sc_data(xa), *wd = sc_data(wa), *bd = b ? sc_data(b) : NULL;
+  char *yd = sc_data(y);
+  if (nt > 1) openblas_set_num_threads(1);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t t = 0; t < tiles; t++) {
+    int64_t r0 = t * rows, r = r0 + rows <= n ? rows : n - r0;
+    /* row r0 of x: r0 rows down, or r0 columns along when stored transposed */
+    const char *xt = xd + (size_t)(ta == CblasNoTrans ? r0 * lda : r0) * es;
+    /* the bias laid into the tile first, gemm adding to it (beta = 1):
+       OpenBLAS would otherwise spend a pass zeroing the tile for beta = 0 */
+    char *yt = yd + (size_t)(r0 * m) * es;
+    for (int64_t i = 0; i < r; i++) {
+      if (bd) memcpy(yt + (size_t)(i * m) * es, bd, (size_t)m * es);
+      else memset(yt + (size_t)(i * m) * es, 0, (size_t)m * es);
+    }
+    if (k > 0 && y->dtype == SC_FLOAT64)
+      cblas_dgemm(CblasRowMajor, ta, tb, (int)r, (int)m, (int)k, 1.0, (const double *)xt,
+                  (int)lda, (const double *)wd, (int)ldb, 1.0, (double *)yt, (int)m);
+    else if (k > 0)
+      cblas_sgemm(CblasRowMajor, ta, tb, (int)r, (int)m, (int)k, 1.0f, (const float *)xt,
+                  (int)lda, (const float *)wd, (int)ldb, 1.0f, (float *)yt, (int)m);
+    sc_bias_silu_rows_(y, NULL, r0, r0 + r);
+  }
+  if (nt > 1) openblas_set_num_threads(sc_get_num_threads());
+}
+
+static sc_tensor *linear_kernel(sc_tensor *x, sc_tensor *w, sc_tensor *b, int fuse_silu) {
   int64_t n = x->shape[0], out = w->shape[0];
   int64_t ys[2] = {n, out};
   sc_tensor *y = sc_empty(2, ys, x->dtype);
@@ -205,12 +250,19 @@ static sc_tensor *linear_kernel(sc_tensor *x, sc_tensor *w, sc_tensor *b) {
   sc_tensor *xa = wt ? blas_ready(x) : NULL;
   sc_tensor *wa = xa ? blas_ready(wt) : NULL;
   int rc = wa ? 0 : -1;
-  if (rc == 0 && b) rc = sc_copy_(y, b);
-  if (rc == 0 && y->numel > 0) {
-    if (x->shape[1] == 0)
-      rc = b ? 0 : sc_fill_(y, 0);
-    else
-      gemm_beta(xa, 0, wa, 0, y, 0, b ? 1.0 : 0.0);
+  if (rc == 0 && fuse_silu) {
+    sc_tensor *bc = b ? sc_contiguous(b) : NULL;
+    if (b && !bc) rc = -1;
+    else linear_silu_tiles(xa, wa, bc, y);
+    sc_release(bc);
+  } else {
+    if (rc == 0 && b) rc = sc_copy_(y, b);
+    if (rc == 0 && y->numel > 0) {
+      if (x->shape[1] == 0)
+        rc = b ? 0 : sc_fill_(y, 0);
+      else
+        gemm_beta(xa, 0, wa, 0, y, 0, b ? 1.0 : 0.0);
+    }
   }
   sc_release(wt);
   sc_release(xa);
@@ -222,12 +274,12 @@ static sc_tensor *linear_kernel(sc_tensor *x, sc_tensor *w, sc_tensor *b) {
   return y;
 }
 
-sc_tensor *sc_linear(sc_tensor *x, sc_tensor *w, sc_tensor *b) {
+static int linear_check(sc_tensor *x, sc_tensor *w, sc_tensor *b) {
   char b1[96], b2[96];
   if (x->dtype != w->dtype || (b && b->dtype != w->dtype)) {
     sc_set_error("linear: dtypes of input (%s), weight (%s) and bias do not match",
                  sc_dtype_name(x->dtype), sc_dtype_name(w->dtype));
-    return NULL;
+    return -1;
   }
   if (w->ndim != 2 || x->ndim < 1 || x->shape[x->ndim - 1] != w->shape[1] ||
       (b && (b->ndim != 1 || b->shape[0] != w->shape[0]))) {
@@ -235,8 +287,13 @@ sc_tensor *sc_linear(sc_tensor *x, sc_tensor *w, sc_tensor *b) {
                  "[out,in], bias [out])", sc_shape_str(x, b1, sizeof b1),
                  sc_shape_str(w, b2, sizeof b2), b ? " and bias of " : "",
                  b ? (b->ndim == 1 ? "a vector" : "wrong rank") : "");
-    return NULL;
+    return -1;
   }
+  return 0;
+}
+
+sc_tensor *sc_linear(sc_tensor *x, sc_tensor *w, sc_tensor *b) {
+  if (linear_check(x, w, b)) return NULL;
   if (x->ndim != 2) { /* other ranks: the composite, same gradients */
     sc_tensor *wt = sc_transpose(w, 0, 1);
     sc_tensor *y = wt ? sc_matmul(x, wt) : NULL;
@@ -248,7 +305,7 @@ sc_tensor *sc_linear(sc_tensor *x, sc_tensor *w, sc_tensor *b) {
     }
     return y;
   }
-  sc_tensor *y = linear_kernel(x, w, b);
+  sc_tensor *y = linear_kernel(x, w, b, 0);
   if (!y) return NULL;
   sc_tensor *in[3] = {x, w, b};
   sc_node *n;
@@ -258,6 +315,19 @@ sc_tensor *sc_linear(sc_tensor *x, sc_tensor *w, sc_tensor *b) {
     return NULL;
   }
   return y;
+}
+
+sc_tensor *sc_linear_silu(sc_tensor *x, sc_tensor *w, sc_tensor *b) {
+  if (linear_check(x, w, b)) return NULL;
+  int records = sc_grad_enabled() && (x->requires_grad || w->requires_grad ||
+                                      (b && b->requires_grad));
+  if (records || x->ndim != 2) {
+    sc_tensor *y = sc_linear(x, w, b);
+    sc_tensor *z = y ? sc_unary(SC_SILU, y) : NULL;
+    sc_release(y);
+    return z;
+  }
+  return linear_kernel(x, w, b, 1);
 }
 
 int sc_bw_linear(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {

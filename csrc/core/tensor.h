@@ -179,6 +179,9 @@ sc_tensor *sc_logsumexp(sc_tensor *x, int d, int keepdim);
 sc_tensor *sc_matmul(sc_tensor *a, sc_tensor *b); /* batched, broadcasting */
 /* x W^T + b (b may be NULL): x [..., in], W [out, in], b [out]. */
 sc_tensor *sc_linear(sc_tensor *x, sc_tensor *w, sc_tensor *b);
+/* silu(x W^T + b): fused into one pass over the product when no graph is
+   recorded, the composite of linear and silu (same values) otherwise. */
+sc_tensor *sc_linear_silu(sc_tensor *x, sc_tensor *w, sc_tensor *b);
 
 /* ---- random -------------------------------------------------------------- */
 typedef struct sc_generator {

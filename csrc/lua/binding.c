@@ -44,9 +44,10 @@ sc_tensor *sc_lua_check(lua_State *L, int idx) {
 /* Collector pressure.  Lua cannot see the bytes the core holds, so the
    binding makes up for it at a safe point, the start of every op: once the
    core has grown, since the last full collection, by more than it held
-   after that collection (at least 16 MB, and at least four times the Lua
-   heap, so each collection's cost is paid for by that much allocation), a
-   full collection runs.  Memory stays within about twice the live set in
+   after that collection (at least 16 MB, and at least sixteen times the Lua
+   heap: a full collection costs more per byte of Lua heap than filling a
+   tensor costs per byte, so this keeps collections a small fraction of the
+   work even under busted's large heap), a full collection runs.  Memory stays within about twice the live set in
    either collector mode; small steps per megabyte instead ran a whole cycle
    over a large Lua heap for every tensor of a megabyte. */
 static lua_State *main_L;
@@ -71,7 +72,7 @@ static void pay_debt(lua_State *L) {
   int64_t grown = sc_bytes_in_use() - gc_base;
   int64_t lua_bytes = (int64_t)lua_gc(L, LUA_GCCOUNT, 0) * 1024;
   int64_t slack = gc_base > ((int64_t)16 << 20) ? gc_base : ((int64_t)16 << 20);
-  if (slack < 4 * lua_bytes) slack = 4 * lua_bytes;
+  if (slack < 16 * lua_bytes) slack = 16 * lua_bytes;
   if (grown <= slack) return;
   lua_gc(L, LUA_GCCOLLECT);
   gc_base = sc_bytes_in_use();
@@ -916,6 +917,12 @@ static int m_alias(lua_State *L) {
 static int l_linear(lua_State *L) {
   sc_tensor *x = sc_lua_check(L, 1), *w = sc_lua_check(L, 2);
   sc_tensor *b = lua_isnoneornil(L, 3) ? NULL : sc_lua_check(L, 3);
+  if (!lua_isnoneornil(L, 4)) { /* a fused activation */
+    const char *act = luaL_checkstring(L, 4);
+    if (strcmp(act, "silu") != 0)
+      return luaL_argerror(L, 4, "activation must be \"silu\" or nil");
+    RESULT(sc_linear_silu(x, w, b));
+  }
   RESULT(sc_linear(x, w, b));
 }
 

@@ -1,7 +1,10 @@
 -- Containers: Sequential (a chain) and ModuleList (an indexable list).
 -- Children are stored at integer keys 1..n, so `seq[2]` is the second
 -- layer and state dict names read "2.weight" (PyTorch's "1.weight").
+local sc = require "scorch"
 local Module = require "scorch.nn.module"
+local Linear = require "scorch.nn.linear"
+local SiLU = require("scorch.nn.activation").SiLU
 
 local M = {}
 
@@ -36,8 +39,26 @@ function M.ModuleList:__len() return #self._modules end
 M.Sequential = M.ModuleList:extend("Sequential")
 M.Sequential.add = append
 
+-- A plain Linear followed by a plain SiLU runs as one fused call: without
+-- a graph the bias and the SiLU are applied in one pass over the product
+-- while it is still in cache; with one it is the same two ops as before.
+local function fusable(m, nxt)
+  return getmetatable(m) == Linear and getmetatable(nxt) == SiLU
+    and rawget(m, "forward") == nil and rawget(nxt, "forward") == nil
+end
+
 function M.Sequential:forward(x)
-  for i = 1, #self._modules do x = self[i](x) end
+  local n, i = #self._modules, 1
+  while i <= n do
+    local m = self[i]
+    if i < n and fusable(m, self[i + 1]) then
+      x = sc.linear(x, m.weight, m.bias, "silu")
+      i = i + 2
+    else
+      x = m(x)
+      i = i + 1
+    end
+  end
   return x
 end
 
