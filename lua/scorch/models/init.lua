@@ -17,7 +17,6 @@ function M.diffusion_mlp(opts) return M.DiffusionMLP(opts) end
 M.UNet = require("scorch.models.unet").UNet
 M.embeddings = require "scorch.models.embeddings"
 M.NCSN = require "scorch.models.ncsn"
-M.NCSN = require "scorch.models.ncsn"
 M.Classifier = require "scorch.models.classifier"
 M.classifier_path, M.load_classifier = M.Classifier.path, M.Classifier.load
 
