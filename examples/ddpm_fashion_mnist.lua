@@ -24,7 +24,7 @@ local defaults = {
 local presets = {
   quick = { steps = 700, batch = 32, channels = 16, mults = "1,2,2", sample_steps = 50, samples = 64,
     limit = 10000, ema = 0.99 },
-  full = { steps = 20000, batch = 64, channels = 32, mults = "1,2,2", sample_steps = 250, samples = 100,
+  full = { steps = 8000, batch = 64, channels = 32, mults = "1,2,2", sample_steps = 250, samples = 100,
     limit = 60000, ema = 0.999 },
 }
 
