@@ -30,7 +30,7 @@ local defaults = {
 -- window so early weights do not blur the average), few levels; full: longer
 -- on all counts
 local presets = {
-  quick = { steps = 1900, batch = 32, ema = 0.99, channels = 16, levels = 12, sigma_max = 12, T = 15,
+  quick = { steps = 1400, batch = 32, ema = 0.99, channels = 16, levels = 12, sigma_max = 12, T = 15,
     samples = 100 },
   full = { steps = 8000, batch = 64, ema = 0.999, channels = 32, levels = 20, sigma_max = 16, T = 15,
     samples = 400 },
