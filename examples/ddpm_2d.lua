@@ -28,34 +28,16 @@ local gen = sc.Generator(opts.seed + 1)
 local data = sc.data.toy(opts.data)
 local sched = sc.schedules.ddpm { kind = opts.schedule, T = opts.T }
 local net = sc.models.DiffusionMLP { dim = 2, width = opts.width, blocks = opts.blocks }
-local adam = sc.optim.Adam(net:parameters(), { lr = opts.lr })
-local lr_sched = sc.optim.lr_scheduler.cosine(adam, { T_max = opts.steps, eta_min = opts.lr * 0.05, warmup = 100 })
-local ema = sc.optim.EMA(net, { decay = opts.ema })
 
 print(("DDPM on %s: %s schedule, T = %d, residual MLP %d×%d, %d steps of %d"):format(opts.data,
   opts.schedule, sched.T, opts.blocks, opts.width, opts.steps, opts.batch))
 
 -- ---- training: Algorithm 1 ---------------------------------------------------------------
-local losses, t0 = {}, sc.time()
-local bar = util.progress.new(opts.steps, { desc = "train" })
-for step = 1, opts.steps do
-  local x0 = data:sample(opts.batch, { generator = gen })
-  local loss = sc.losses.ddpm(net, x0, { schedule = sched, generator = gen })
-  adam:zero_grad()
-  loss:backward()
-  adam:step()
-  lr_sched:step()
-  ema:update()
-  losses[step] = loss:item()
-  bar:update(1, { loss = losses[step] })
-  if step % math.max(1, opts.steps // 10) == 0 then
-    local avg = 0
-    for i = step - 99, step do avg = avg + losses[math.max(i, 1)] / 100 end
-    print(("  step %6d  loss %.4f  (%.0fs)"):format(step, avg, sc.time() - t0))
-  end
-end
-bar:close()
-ema:copy_to(net)
+local t0 = sc.time()
+local losses = util.train(net, function()
+  return sc.losses.ddpm(net, data:sample(opts.batch, { generator = gen }), { schedule = sched, generator = gen })
+end, { steps = opts.steps, lr = opts.lr, ema = opts.ema, log_every = math.max(1, opts.steps // 10),
+  log_window = 100, t0 = t0 })
 net:eval()
 
 -- ---- sampling: Algorithm 2 and DDIM -----------------------------------------------------------

@@ -134,29 +134,18 @@ print(("sampled %d images with %d DDPM steps in %.1f s: %.2f samples/s (%d netwo
 local ok, classifier = pcall(sc.models.load_classifier, "fashion_mnist")
 if ok then
   local pred, probs = classifier:predict(samples)
-  local conf = probs:max(2, false):values()
-  local count, csum = {}, {}
-  for k = 1, #names do count[k], csum[k] = 0, 0 end
-  for i, k in ipairs(pred) do count[k], csum[k] = count[k] + 1, csum[k] + conf[i] end
-  local train_count = {}
-  for k = 1, #names do train_count[k] = 0 end
-  for _, c in ipairs(labels:values()) do train_count[int(c)] = train_count[int(c)] + 1 end
+  local mix = sc.metrics.class_mix(pred, #names, { probs = probs })
+  local train = sc.metrics.class_mix(labels, #names)
   print(("\nclass mix of %d samples by the classifier (training mix in brackets), mean confidence:"):format(
     n_samples))
-  local fr, tr = {}, {}
   for k = 1, #names do
-    fr[k], tr[k] = count[k] / n_samples, train_count[k] / images:size(1)
-    print(("  %-12s %.3f (%.3f)  %s"):format(names[k], fr[k], tr[k],
-      count[k] > 0 and ("%.3f"):format(csum[k] / count[k]) or "-"))
+    print(("  %-12s %.3f (%.3f)  %s"):format(names[k], mix.frac[k], train.frac[k],
+      mix.conf[k] and ("%.3f"):format(mix.conf[k]) or "-"))
   end
-  local mean_conf, sure = 0, 0
-  for _, c in ipairs(conf) do
-    mean_conf = mean_conf + c / n_samples
-    if c >= 0.9 then sure = sure + 1 end
-  end
-  print(("mean classifier confidence %.3f; %.1f%% of samples classified with confidence ≥ 0.9"):format(mean_conf,
-    100 * sure / n_samples))
-  sc.viz.class_histogram(out("classes.png"), names, fr, { reference = tr, title = "ddpm samples by classifier" })
+  print(("mean classifier confidence %.3f; %.1f%% of samples classified with confidence ≥ 0.9"):format(
+    mix.mean_conf, 100 * mix.confident_count / n_samples))
+  sc.viz.class_histogram(out("classes.png"), names, mix.frac,
+    { reference = train.frac, title = "ddpm samples by classifier" })
 else
   print("\nno Fashion-MNIST classifier (" .. tostring(classifier):gsub("\n.*", "") .. ")")
   print("  train it with: bin/scorch scripts/train_classifier.lua --data fashion_mnist — class mix skipped")

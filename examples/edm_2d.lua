@@ -40,29 +40,10 @@ local D = param.edm(net, { sigma_data = sigma_data })
 print(("EDM on %s: σ_data = %.3f, ln σ ~ N(%g, %g²), residual MLP %d×%d, %d steps"):format(opts.data,
   sigma_data, opts.P_mean, opts.P_std, opts.blocks, opts.width, opts.steps))
 local t0 = sc.time()
-local losses = {}
-do
-  local adam = sc.optim.Adam(net:parameters(), { lr = opts.lr })
-  local lr_sched = sc.optim.lr_scheduler.cosine(adam, { T_max = opts.steps, eta_min = opts.lr * 0.05, warmup = 100 })
-  local ema = sc.optim.EMA(net, { decay = opts.ema })
-  local bar = util.progress.new(opts.steps, { desc = "train" })
-  for step = 1, opts.steps do
-    local loss = sc.losses.edm(D, data:sample(opts.batch, { generator = gen }),
-      { P_mean = opts.P_mean, P_std = opts.P_std, sigma_data = sigma_data, generator = gen })
-    adam:zero_grad()
-    loss:backward()
-    adam:step()
-    lr_sched:step()
-    ema:update()
-    losses[step] = loss:item()
-    bar:update(1, { loss = losses[step] })
-    if step % math.max(1, opts.steps // 5) == 0 then
-      print(("  step %6d  loss %.4f  (%.0fs)"):format(step, losses[step], sc.time() - t0))
-    end
-  end
-  bar:close()
-  ema:copy_to(net)
-end
+local losses = util.train(net, function()
+  return sc.losses.edm(D, data:sample(opts.batch, { generator = gen }),
+    { P_mean = opts.P_mean, P_std = opts.P_std, sigma_data = sigma_data, generator = gen })
+end, { steps = opts.steps, lr = opts.lr, ema = opts.ema, log_every = math.max(1, opts.steps // 5), t0 = t0 })
 
 -- ---- sampling on Karras levels --------------------------------------------------------------------
 local S, N = sc.samplers, opts.n

@@ -38,24 +38,9 @@ local t0 = sc.time()
 
 -- ---- train once: DDPM, Algorithm 1 --------------------------------------------------------
 do
-  local adam = sc.optim.Adam(net:parameters(), { lr = opts.lr })
-  local lr_sched = sc.optim.lr_scheduler.cosine(adam, { T_max = opts.steps, eta_min = opts.lr * 0.05, warmup = 100 })
-  local ema = sc.optim.EMA(net, { decay = opts.ema })
-  local losses = {}
-  local bar = util.progress.new(opts.steps, { desc = "train" })
-  for step = 1, opts.steps do
-    local x0 = data:sample(opts.batch, { generator = gen })
-    local loss = sc.losses.ddpm(net, x0, { schedule = sched, generator = gen })
-    adam:zero_grad()
-    loss:backward()
-    adam:step()
-    lr_sched:step()
-    ema:update()
-    losses[step] = loss:item()
-    bar:update(1, { loss = losses[step] })
-  end
-  bar:close()
-  ema:copy_to(net)
+  local losses = util.train(net, function()
+    return sc.losses.ddpm(net, data:sample(opts.batch, { generator = gen }), { schedule = sched, generator = gen })
+  end, { steps = opts.steps, lr = opts.lr, ema = opts.ema })
   util.mkdir(opts.out)
   viz.loss_curve(opts.out .. "/loss.png", losses, { title = "DDPM L_simple" })
   print(("trained a %d×%d residual MLP for %d steps in %.0fs"):format(opts.blocks, opts.width, opts.steps,

@@ -61,30 +61,11 @@ end
 
 print(("%s on %s, DSM with %s weighting, %d steps"):format(tostring(sde), data.name, opts.weighting, opts.steps))
 local t0 = sc.time()
-local losses = {}
-do
-  local adam = sc.optim.Adam(net:parameters(), { lr = opts.lr })
-  local lr_sched = sc.optim.lr_scheduler.cosine(adam, { T_max = opts.steps, eta_min = opts.lr * 0.05, warmup = 100 })
-  local ema = sc.optim.EMA(net, { decay = opts.ema })
-  local bar = util.progress.new(opts.steps, { desc = "train" })
-  for step = 1, opts.steps do
-    -- Song et al. 2021, eq. 7, with the network predicting ε (score = −ε/s_t)
-    local loss = sc.losses.sde_dsm(model, data:sample(opts.batch, { generator = gen }),
-      { sde = sde, prediction = "eps", weighting = opts.weighting, generator = gen })
-    adam:zero_grad()
-    loss:backward()
-    adam:step()
-    lr_sched:step()
-    ema:update()
-    losses[step] = loss:item()
-    bar:update(1, { loss = losses[step] })
-    if step % math.max(1, opts.steps // 5) == 0 then
-      print(("  step %6d  loss %.4f  (%.0fs)"):format(step, losses[step], sc.time() - t0))
-    end
-  end
-  bar:close()
-  ema:copy_to(net)
-end
+-- Song et al. 2021, eq. 7, with the network predicting ε (score = −ε/s_t)
+local losses = util.train(net, function()
+  return sc.losses.sde_dsm(model, data:sample(opts.batch, { generator = gen }),
+    { sde = sde, prediction = "eps", weighting = opts.weighting, generator = gen })
+end, { steps = opts.steps, lr = opts.lr, ema = opts.ema, log_every = math.max(1, opts.steps // 5), t0 = t0 })
 
 -- ---- sampling ------------------------------------------------------------------------------------
 local S = sc.samplers

@@ -945,37 +945,25 @@ int sc_bw_clamp(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
   return unary_times(n, g, gin, m);
 }
 
-/* ---- fused bias + SiLU over the rows of a fresh matrix ----------------------------- */
+/* ---- SiLU in place over rows of a fresh matrix ------------------------------------- */
 
-/* y[i, j] = silu(y[i, j] + b[j]) in place, for a contiguous [n, m] y just
-   written by a matrix product (so still in cache) and a contiguous [m] b or
-   none.  The inference half of linear + SiLU: no graph, one pass instead of
-   a bias copy, a product reading it back and a SiLU into a fresh buffer. */
-#define BIAS_SILU_ROWS(T)                                                      \
-  SC_DISPATCH static void bias_silu_rows_##T(T *y, const T *b, int64_t r0,     \
-                                             int64_t r1, int64_t m) {          \
-    for (int64_t i = r0; i < r1; i++) {                                        \
-      T *row = y + i * m;                                                      \
-      if (b) {                                                                 \
-        for (int64_t j = 0; j < m; j++) {                                      \
-          T v = row[j] + b[j];                                                 \
-          row[j] = v / ((T)1 + VEXP_##T(-v));                                  \
-        }                                                                      \
-      } else {                                                                 \
-        for (int64_t j = 0; j < m; j++) {                                      \
-          T v = row[j];                                                        \
-          row[j] = v / ((T)1 + VEXP_##T(-v));                                  \
-        }                                                                      \
-      }                                                                        \
+/* y[i, j] = silu(y[i, j]) for rows r0 <= i < r1 of a contiguous [n, m] y
+   whose tile a matrix product has just written (so it is still in cache):
+   the epilogue of the fused inference linear + SiLU (matmul.c). */
+#define SILU_ROWS(T)                                                           \
+  SC_DISPATCH static void silu_rows_##T(T *y, int64_t n) {                     \
+    for (int64_t i = 0; i < n; i++) {                                          \
+      T v = y[i];                                                              \
+      y[i] = v / ((T)1 + VEXP_##T(-v));                                        \
     }                                                                          \
   }
-BIAS_SILU_ROWS(float)
-BIAS_SILU_ROWS(double)
+SILU_ROWS(float)
+SILU_ROWS(double)
 
-void sc_bias_silu_rows_(sc_tensor *y, const sc_tensor *b, int64_t r0, int64_t r1) {
+void sc_silu_rows_(sc_tensor *y, int64_t r0, int64_t r1) {
   int64_t m = y->shape[1];
   if (y->dtype == SC_FLOAT32)
-    bias_silu_rows_float((float *)sc_data(y), b ? (const float *)sc_data(b) : NULL, r0, r1, m);
+    silu_rows_float((float *)sc_data(y) + r0 * m, (r1 - r0) * m);
   else
-    bias_silu_rows_double((double *)sc_data(y), b ? (const double *)sc_data(b) : NULL, r0, r1, m);
+    silu_rows_double((double *)sc_data(y) + r0 * m, (r1 - r0) * m);
 }

@@ -11,9 +11,9 @@ sc_tensor *sc_tensor_alloc(void);
 sc_tensor *sc_header(sc_storage *s, int ndim, const int64_t *shape,
                      sc_dtype dt);
 int64_t sc_linear_offset(const sc_tensor *t, int64_t i);
-/* y[i, j] = silu(y[i, j] + b[j]) in place for rows r0 <= i < r1; y
-   contiguous [n, m], b contiguous [m] or NULL; one thread */
-void sc_bias_silu_rows_(sc_tensor *y, const sc_tensor *b, int64_t r0, int64_t r1);
+/* y[i, j] = silu(y[i, j]) in place for rows r0 <= i < r1 of a contiguous
+   [n, m] y; one thread */
+void sc_silu_rows_(sc_tensor *y, int64_t r0, int64_t r1);
 void sc_set_linear(sc_tensor *t, int64_t i, double v);
 
 /* Broadcast shape of a and b into out (ndim in *nd); -1 + error if the

@@ -42,6 +42,18 @@ static sc_tensor *blas_ready(sc_tensor *t) {
   return c;
 }
 
+/* y = a b + beta y on raw row-major buffers of the given dtype */
+static void gemm_raw(sc_dtype dt, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t n, int64_t m,
+                     int64_t k, const void *a, int64_t lda, const void *b, int64_t ldb,
+                     double beta, void *y, int64_t ldy) {
+  if (dt == SC_FLOAT64)
+    cblas_dgemm(CblasRowMajor, ta, tb, (int)n, (int)m, (int)k, 1.0, (const double *)a, (int)lda,
+                (const double *)b, (int)ldb, beta, (double *)y, (int)ldy);
+  else
+    cblas_sgemm(CblasRowMajor, ta, tb, (int)n, (int)m, (int)k, 1.0f, (const float *)a, (int)lda,
+                (const float *)b, (int)ldb, (float)beta, (float *)y, (int)ldy);
+}
+
 static void gemm_beta(const sc_tensor *a, int64_t oa, const sc_tensor *b,
                       int64_t ob, sc_tensor *y, int64_t oy, double beta) {
   int na = a->ndim, nb = b->ndim;
@@ -50,16 +62,10 @@ static void gemm_beta(const sc_tensor *a, int64_t oa, const sc_tensor *b,
   int64_t lda, ldb;
   blas_layout(n, k, a->stride[na - 2], a->stride[na - 1], &ta, &lda);
   blas_layout(k, m, b->stride[nb - 2], b->stride[nb - 1], &tb, &ldb);
-  if (y->dtype == SC_FLOAT64)
-    cblas_dgemm(CblasRowMajor, ta, tb, (int)n, (int)m, (int)k, 1.0,
-                (const double *)sc_data(a) + oa, (int)lda,
-                (const double *)sc_data(b) + ob, (int)ldb, beta,
-                (double *)sc_data(y) + oy, (int)(m > 0 ? m : 1));
-  else
-    cblas_sgemm(CblasRowMajor, ta, tb, (int)n, (int)m, (int)k, 1.0f,
-                (const float *)sc_data(a) + oa, (int)lda,
-                (const float *)sc_data(b) + ob, (int)ldb, (float)beta,
-                (float *)sc_data(y) + oy, (int)(m > 0 ? m : 1));
+  size_t es = sc_dtype_size(y->dtype);
+  gemm_raw(y->dtype, ta, tb, n, m, k, (const char *)sc_data(a) + oa * (int64_t)es, lda,
+           (const char *)sc_data(b) + ob * (int64_t)es, ldb, beta,
+           (char *)sc_data(y) + oy * (int64_t)es, m > 0 ? m : 1);
 }
 
 static void gemm(const sc_tensor *a, int64_t oa, const sc_tensor *b, int64_t ob,
@@ -229,13 +235,8 @@ static void linear_silu_tiles(const sc_tensor *xa, const sc_tensor *wa, const sc
       if (bd) memcpy(yt + (size_t)(i * m) * es, bd, (size_t)m * es);
       else memset(yt + (size_t)(i * m) * es, 0, (size_t)m * es);
     }
-    if (k > 0 && y->dtype == SC_FLOAT64)
-      cblas_dgemm(CblasRowMajor, ta, tb, (int)r, (int)m, (int)k, 1.0, (const double *)xt,
-                  (int)lda, (const double *)wd, (int)ldb, 1.0, (double *)yt, (int)m);
-    else if (k > 0)
-      cblas_sgemm(CblasRowMajor, ta, tb, (int)r, (int)m, (int)k, 1.0f, (const float *)xt,
-                  (int)lda, (const float *)wd, (int)ldb, 1.0f, (float *)yt, (int)m);
-    sc_bias_silu_rows_(y, NULL, r0, r0 + r);
+    if (k > 0) gemm_raw(y->dtype, ta, tb, r, m, k, xt, lda, wd, ldb, 1.0, yt, m);
+    sc_silu_rows_(y, r0, r0 + r);
   }
   if (nt > 1) openblas_set_num_threads(sc_get_num_threads());
 }

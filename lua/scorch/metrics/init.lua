@@ -1,5 +1,6 @@
 -- sc.metrics: how good samples and models are.  Toy-data statistics live in
--- toy.lua; FID and precision/recall join as files of their own.
+-- toy.lua, class mixes of images in classes.lua; FID and precision/recall
+-- join as files of their own.
 local M = {}
 
 local function merge(mod)
@@ -10,5 +11,6 @@ local function merge(mod)
 end
 
 merge(require "scorch.metrics.toy")
+merge(require "scorch.metrics.classes")
 
 return M

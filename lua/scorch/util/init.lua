@@ -153,4 +153,41 @@ end
 -- Seconds since some fixed point (wall clock).
 function M.time() return sc.time() end
 
+-- ---- the training loop of the example scripts ---------------------------------
+
+-- train(net, loss_fn, {steps=, lr=, ema=, warmup=100, eta_min=0.05 lr,
+--   log_every=, log_window=1, t0=, desc="train"}) -> losses
+-- Adam with a linear warm-up and a cosine decay, an EMA of the parameters
+-- (when ema is a decay) copied into net at the end, a progress bar, and
+-- every log_every steps a line with the mean loss of the last log_window
+-- steps.  loss_fn(step) returns the scalar loss of one batch.
+function M.train(net, loss_fn, opts)
+  local steps, lr = opts.steps, opts.lr
+  local adam = sc.optim.Adam(net:parameters(), { lr = lr })
+  local lr_sched = sc.optim.lr_scheduler.cosine(adam, { T_max = steps, eta_min = opts.eta_min or lr * 0.05,
+    warmup = opts.warmup or 100 })
+  local ema = opts.ema and sc.optim.EMA(net, { decay = opts.ema })
+  local every, window, t0 = opts.log_every, opts.log_window or 1, opts.t0 or sc.time()
+  local losses = {}
+  local bar = M.progress.new(steps, { desc = opts.desc or "train" })
+  for step = 1, steps do
+    local loss = loss_fn(step)
+    adam:zero_grad()
+    loss:backward()
+    adam:step()
+    lr_sched:step()
+    if ema then ema:update() end
+    losses[step] = loss:item()
+    bar:update(1, { loss = losses[step] })
+    if every and step % every == 0 then
+      local avg = 0
+      for i = step - window + 1, step do avg = avg + losses[math.max(i, 1)] / window end
+      print(("  step %6d  loss %.4f  (%.0fs)"):format(step, avg, sc.time() - t0))
+    end
+  end
+  bar:close()
+  if ema then ema:copy_to(net) end
+  return losses
+end
+
 return M
