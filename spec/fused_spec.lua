@@ -36,6 +36,15 @@ describe("sc.linear(x, w, b, \"silu\")", function()
     end)
   end
 
+  it("takes the OpenBLAS tiles for wide layers: still the same bits as linear then silu", function()
+    local g = sc.Generator(5)
+    local x = sc.randn(300, 600, { generator = g }) -- 600 inputs: past the narrow-layer kernel
+    local w = sc.randn(40, 600, { generator = g })
+    local b = sc.randn(40, { generator = g })
+    local ref = sc.no_grad(function() return sc.linear(x, w, b):silu() end)
+    assert.are.equal(0, max_diff(sc.no_grad(function() return sc.linear(x, w, b, "silu") end), ref))
+  end)
+
   it("records the composite graph when gradients are wanted", function()
     local x = sc.randn(5, 3, { dtype = "float64" }):requires_grad(true)
     local w = sc.randn(4, 3, { dtype = "float64" }):requires_grad(true)
@@ -86,5 +95,93 @@ describe("nn.Sequential fuses Linear + SiLU", function()
     local m = nn.Sequential { lin, nn.SiLU() }
     local y = sc.no_grad(function() return m(sc.zeros(1, 2)) end)
     assert.are.equal(0, max_diff(y, sc.full({ 1, 2 }, 7):silu()))
+  end)
+end)
+
+-- float32 linear layers of up to 512 inputs and 1024 outputs run on scorch's
+-- own kernel (csrc/core/smallgemm.c): panels of 16 and 8 columns, blocks of
+-- 6 and 48 rows, any strides.  Checked against the float64 product.
+describe("the narrow-layer float32 linear kernel", function()
+  local saved
+  before_each(function() saved = sc.get_num_threads() end)
+  after_each(function() sc.set_num_threads(saved) end)
+
+  local function check(n, k, m, opts)
+    opts = opts or {}
+    local g = sc.Generator(n * 1000 + k * 10 + m)
+    local x = sc.randn(n, k, { generator = g })
+    local w = sc.randn(m, k, { generator = g })
+    local b = sc.randn(m, { generator = g })
+    if opts.strided then
+      x = sc.randn(k, n, { generator = g }):t()                 -- column-major x
+      w = sc.randn(k, m, { generator = g }):t()                 -- column-major W
+      b = sc.randn(m, 2, { generator = g }):select(2, 1)        -- bias at stride 2
+    end
+    local bias = opts.nobias and nil or b
+    local ref = sc.linear(x:to("float64"), w:to("float64"), bias and bias:to("float64"))
+    local y = sc.no_grad(function() return sc.linear(x, w, bias) end)
+    assert.are.same({ n, m }, y:shape())
+    -- float32 rounding of k products: a few ulp of the largest term
+    local tol = 1e-5 * (k + 1)
+    assert.is_true(max_diff(y:to("float64"), ref) < tol,
+      ("n=%d k=%d m=%d: %g"):format(n, k, m, max_diff(y:to("float64"), ref)))
+    local ys = sc.no_grad(function() return sc.linear(x, w, bias, "silu") end)
+    assert.is_true(max_diff(ys:to("float64"), ref:silu()) < tol)
+  end
+
+  it("matches float64 for ragged rows and columns", function()
+    sc.set_num_threads(1)
+    for _, m in ipairs({ 1, 2, 7, 8, 9, 15, 16, 17, 24, 33, 130 }) do check(53, 19, m) end
+    for _, n in ipairs({ 1, 5, 6, 7, 47, 48, 49, 97 }) do check(n, 12, 20) end
+    for _, k in ipairs({ 1, 3, 128, 512 }) do check(50, k, 16) end
+  end)
+
+  it("reads strided x, W and bias in place, with and without a bias", function()
+    sc.set_num_threads(1)
+    check(61, 10, 21, { strided = true })
+    check(61, 10, 21, { nobias = true })
+    check(61, 10, 21, { strided = true, nobias = true })
+  end)
+
+  it("gives the same bits at 1 and 2 threads", function()
+    local g = sc.Generator(8)
+    local x = sc.randn(5000, 64, { generator = g })
+    local w = sc.randn(100, 64, { generator = g })
+    local b = sc.randn(100, { generator = g })
+    sc.set_num_threads(1)
+    local one = sc.no_grad(function() return sc.linear(x, w, b, "silu") end)
+    sc.set_num_threads(2)
+    assert.are.equal(0, max_diff(sc.no_grad(function() return sc.linear(x, w, b, "silu") end), one))
+  end)
+
+  it("with no inputs gives the bias (and its silu)", function()
+    local b = sc.tensor({ -1, 0, 2 })
+    local y = sc.no_grad(function() return sc.linear(sc.zeros(7, 0), sc.zeros(3, 0), b) end)
+    for i = 1, 7 do assert.are.equal(0, max_diff(y[i], b)) end
+  end)
+end)
+
+describe("silu and sigmoid in float32", function()
+  it("are within a few ulp of the float64 values and keep the special values", function()
+    local x = sc.linspace(-80, 80, 200001)
+    local x64 = x:to("float64")
+    local ref = x64 / ((x64 * -1):exp() + 1)
+    local rel = ((x:silu():to("float64") - ref):abs() / (ref:abs() + 1e-38)):max():item()
+    assert.is_true(rel < 5e-7, rel)
+    -- far out the true values are denormal or below: ours are within 1e-33
+    local far = sc.linspace(-120, -80, 4001)
+    local fref = far:to("float64") / ((far:to("float64") * -1):exp() + 1)
+    assert.is_true((far:silu():to("float64") - fref):abs():max():item() < 1e-33)
+    -- sigmoid over the normal range of float32 (below e^-87 it is denormal)
+    local xs = sc.linspace(-80, 80, 100001)
+    local sref = xs:to("float64"):sigmoid()
+    assert.is_true(((xs:sigmoid():to("float64") - sref):abs() / sref):max():item() < 5e-7)
+    local s = sc.tensor({ 0 / 0, math.huge, 0, -0.0 }):silu()
+    assert.is_true(s[1]:item() ~= s[1]:item())
+    assert.are.equal(math.huge, s[2]:item())
+    assert.are.equal(0, s[3]:item())
+    assert.are.equal(0, s[4]:item())
+    assert.is_true(sc.tensor({ -200 }):sigmoid():item() < 1e-37)
+    assert.are.equal(1, sc.tensor({ 200 }):sigmoid():item())
   end)
 end)

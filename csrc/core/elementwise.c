@@ -20,9 +20,9 @@
   X(SQRT, F(sqrt)(x))                                                        \
   X(ABS, F(fabs)(x))                                                         \
   X(TANH, VTANH_##T(x))                                                      \
-  X(SIGMOID, (T)1 / ((T)1 + VEXP_##T(-x)))                                   \
+  X(SIGMOID, VSIGMOID_##T(x))                                   \
   X(RELU, x > 0 ? x : (T)0)                                                  \
-  X(SILU, x / ((T)1 + VEXP_##T(-x)))                                         \
+  X(SILU, VSILU_##T(x))                                                     \
   X(SOFTPLUS, x > 20 ? x : F(log1p)(F(exp)(x)))                              \
   X(SIN, F(sin)(x))                                                          \
   X(COS, F(cos)(x))                                                          \
@@ -38,27 +38,22 @@
 /* float32 uses the vectorisable exp/tanh of vmath.h; float64 stays on libm */
 #define VEXP_float sc_vexpf
 #define VEXP_double exp
+#define VSIGMOID_float sc_vsigmoidf
+#define VSIGMOID_double(x) (1.0 / (1.0 + exp(-(x))))
+#define VSILU_float sc_vsiluf
+#define VSILU_double(x) ((x) / (1.0 + exp(-(x))))
 #define VTANH_float sc_vtanhf
 #define VTANH_double tanh
-
-/* Runtime dispatch: each hot loop is also built for AVX2, picked at load. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(SC_NO_DISPATCH)
-/* x86-64-v3 = AVX2 + FMA (+ BMI, F16C...): FMA alone makes the exp
-   polynomial about 1.5x faster than AVX2 without it. */
-#define SC_DISPATCH __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define SC_DISPATCH
-#endif
 
 #define FN_float(fn) fn##f
 #define FN_double(fn) fn
 
 static inline float silu_grad_float(float x) {
-  float s = 1.0f / (1.0f + sc_vexpf(-x));
+  float s = sc_vsigmoidf(x);
   return s * (1.0f + x * (1.0f - s));
 }
 static inline float silu_grad2_float(float x) {
-  float s = 1.0f / (1.0f + sc_vexpf(-x));
+  float s = sc_vsigmoidf(x);
   return s * (1.0f - s) * (2.0f + x * (1.0f - 2.0f * s));
 }
 static inline double silu_grad2_double(double x) {
@@ -953,8 +948,7 @@ int sc_bw_clamp(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
 #define SILU_ROWS(T)                                                           \
   SC_DISPATCH static void silu_rows_##T(T *y, int64_t n) {                     \
     for (int64_t i = 0; i < n; i++) {                                          \
-      T v = y[i];                                                              \
-      y[i] = v / ((T)1 + VEXP_##T(-v));                                        \
+      y[i] = VSILU_##T(y[i]);                                                  \
     }                                                                          \
   }
 SILU_ROWS(float)

@@ -4,6 +4,7 @@
  */
 #include "autograd.h"
 #include "internal.h"
+#include "smallgemm.h"
 
 #include <cblas.h>
 #include <string.h>
@@ -246,6 +247,19 @@ static sc_tensor *linear_kernel(sc_tensor *x, sc_tensor *w, sc_tensor *b, int fu
   int64_t ys[2] = {n, out};
   sc_tensor *y = sc_empty(2, ys, x->dtype);
   if (!y) return NULL;
+  if (x->dtype == SC_FLOAT32 && sc_small_linear_ok(x->shape[1], out)) {
+    /* narrow layers: scorch's own kernel, fused or not, the same numbers */
+    if (sc_small_linear_f32(n, out, x->shape[1], sc_data(x), x->stride[0], x->stride[1],
+                            sc_data(w), w->stride[0], w->stride[1], b ? sc_data(b) : NULL,
+                            b ? b->stride[0] : 0, sc_data(y),
+                            fuse_silu ? SC_ACT_SILU : SC_ACT_NONE, sc_get_num_threads())) {
+      sc_set_error("linear: out of memory packing a [%lld, %lld] weight",
+                   (long long)out, (long long)x->shape[1]);
+      sc_release(y);
+      return NULL;
+    }
+    return y;
+  }
   sc_tensor *wt = sc_raw_view(w, 2, (int64_t[]){w->shape[1], out},
                               (int64_t[]){w->stride[1], w->stride[0]}, w->offset);
   sc_tensor *xa = wt ? blas_ready(x) : NULL;

@@ -1,0 +1,155 @@
+/*
+ * scorch core: y = act(x W^T + b) in float32 for the narrow layers of the
+ * models scorch is for (a few hundred features, thousands of rows).
+ *
+ * OpenBLAS spends a fifth of such a product copying x into its packed
+ * layout and writes the output before the bias and the activation make two
+ * more passes over it.  Here W (small) is packed once per call into panels
+ * of 16 (or 8) output columns; x is read in place, one row element at a time
+ * broadcast against a panel row; each 6 x 16 block of the output starts
+ * from the bias in registers and is stored once; the SiLU runs over a block
+ * of 48 rows while it is still in L1.  Every output element is one
+ * sequential fused multiply-add chain over k from the bias, so the numbers
+ * do not depend on the thread count or the tiling.
+ */
+#include "smallgemm.h"
+#include "vmath.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef float v8 __attribute__((vector_size(32)));
+
+static inline v8 ld8(const float *p) {
+  v8 v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+static inline void st8(float *p, v8 v) { memcpy(p, &v, sizeof v); }
+
+#define MR 6  /* rows per register block */
+#define RB 48 /* rows per cache block (a multiple of MR) */
+
+int sc_small_linear_ok(int64_t k, int64_t m) { return k <= 512 && m <= 1024; }
+
+/* c[r][0..16) = bias + sum_p x_r[p] w[p][0..16) for the MR rows x_r */
+static inline __attribute__((always_inline)) void block16(int64_t k, const float *const *x,
+                                                          int64_t sk, const float *w,
+                                                          const float *bias, float *c,
+                                                          int64_t ldc) {
+  v8 b0 = ld8(bias), b1 = ld8(bias + 8);
+  v8 c00 = b0, c01 = b1, c10 = b0, c11 = b1, c20 = b0, c21 = b1;
+  v8 c30 = b0, c31 = b1, c40 = b0, c41 = b1, c50 = b0, c51 = b1;
+  const float *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3], *x4 = x[4], *x5 = x[5];
+  for (int64_t p = 0, o = 0; p < k; p++, o += sk, w += 16) {
+    v8 w0 = ld8(w), w1 = ld8(w + 8);
+    float a;
+    a = x0[o]; c00 += a * w0; c01 += a * w1;
+    a = x1[o]; c10 += a * w0; c11 += a * w1;
+    a = x2[o]; c20 += a * w0; c21 += a * w1;
+    a = x3[o]; c30 += a * w0; c31 += a * w1;
+    a = x4[o]; c40 += a * w0; c41 += a * w1;
+    a = x5[o]; c50 += a * w0; c51 += a * w1;
+  }
+  st8(c, c00); st8(c + 8, c01); c += ldc;
+  st8(c, c10); st8(c + 8, c11); c += ldc;
+  st8(c, c20); st8(c + 8, c21); c += ldc;
+  st8(c, c30); st8(c + 8, c31); c += ldc;
+  st8(c, c40); st8(c + 8, c41); c += ldc;
+  st8(c, c50); st8(c + 8, c51);
+}
+
+/* the same for a panel of 8 columns */
+static inline __attribute__((always_inline)) void block8(int64_t k, const float *const *x,
+                                                         int64_t sk, const float *w,
+                                                         const float *bias, float *c,
+                                                         int64_t ldc) {
+  v8 b0 = ld8(bias);
+  v8 c0 = b0, c1 = b0, c2 = b0, c3 = b0, c4 = b0, c5 = b0;
+  const float *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3], *x4 = x[4], *x5 = x[5];
+  for (int64_t p = 0, o = 0; p < k; p++, o += sk, w += 8) {
+    v8 w0 = ld8(w);
+    c0 += x0[o] * w0;
+    c1 += x1[o] * w0;
+    c2 += x2[o] * w0;
+    c3 += x3[o] * w0;
+    c4 += x4[o] * w0;
+    c5 += x5[o] * w0;
+  }
+  st8(c, c0); c += ldc;
+  st8(c, c1); c += ldc;
+  st8(c, c2); c += ldc;
+  st8(c, c3); c += ldc;
+  st8(c, c4); c += ldc;
+  st8(c, c5);
+}
+
+typedef struct {
+  int64_t n, m, k, sn, sk;
+  const float *x;
+  const float *wp, *bp; /* packed panels and bias */
+  float *y;             /* contiguous [n, m] */
+  int act;
+} job;
+
+/* Rows [r0, r1) of the output, r1 - r0 <= RB. */
+SC_DISPATCH static void rows_block(const job *J, int64_t r0, int64_t r1) {
+  int64_t m = J->m, k = J->k;
+  float tmp[MR * 16];
+  for (int64_t j0 = 0; j0 < m; j0 += 16) {
+    int64_t wdt = m - j0 >= 16 || m - j0 > 8 ? 16 : 8; /* panel width */
+    int64_t valid = m - j0 < wdt ? m - j0 : wdt;
+    const float *w = J->wp + j0 * k, *b = J->bp + j0;
+    for (int64_t i = r0; i < r1; i += MR) {
+      const float *xr[MR];
+      int64_t rows = r1 - i < MR ? r1 - i : MR;
+      for (int r = 0; r < MR; r++) /* missing rows repeat the last real one */
+        xr[r] = J->x + (i + (r < rows ? r : rows - 1)) * J->sn;
+      int direct = rows == MR && valid == wdt;
+      float *c = direct ? J->y + i * m + j0 : tmp;
+      int64_t ldc = direct ? m : wdt;
+      if (wdt == 16) block16(k, xr, J->sk, w, b, c, ldc);
+      else block8(k, xr, J->sk, w, b, c, ldc);
+      if (!direct)
+        for (int64_t r = 0; r < rows; r++)
+          memcpy(J->y + (i + r) * m + j0, tmp + r * wdt, (size_t)valid * sizeof(float));
+    }
+    if (wdt == 8) break;
+  }
+  if (J->act == SC_ACT_SILU) {
+    float *y = J->y + r0 * m;
+    for (int64_t i = 0, e = (r1 - r0) * m; i < e; i++) y[i] = sc_vsiluf(y[i]);
+  }
+}
+
+int sc_small_linear_f32(int64_t n, int64_t m, int64_t k, const float *x, int64_t sn,
+                        int64_t sk, const float *w, int64_t swm, int64_t swk,
+                        const float *bias, int64_t sb, float *y, int act, int nthreads) {
+  if (n <= 0 || m <= 0) return 0;
+  int64_t mp = (m + 15) / 16 * 16; /* columns with the padding of the last panel */
+  float *wp = aligned_alloc(32, (size_t)((mp * (k > 0 ? k : 1) + mp) * (int64_t)sizeof(float)));
+  if (!wp) return -1;
+  float *bp = wp + mp * k;
+  /* panel j0: w[p][c] = W[j0 + c][p], zero past column m */
+  for (int64_t j0 = 0; j0 < m; j0 += 16) {
+    int64_t wdt = m - j0 >= 16 || m - j0 > 8 ? 16 : 8;
+    float *pj = wp + j0 * k;
+    for (int64_t p = 0; p < k; p++)
+      for (int64_t c = 0; c < wdt; c++)
+        pj[p * wdt + c] = j0 + c < m ? w[(j0 + c) * swm + p * swk] : 0.0f;
+    for (int64_t c = 0; c < wdt; c++)
+      bp[j0 + c] = bias && j0 + c < m ? bias[(j0 + c) * sb] : 0.0f;
+  }
+  job J = {n, m, k, sn, sk, x, wp, bp, y, act};
+  int64_t blocks = (n + RB - 1) / RB;
+  int nt = nthreads;
+  if (nt > blocks) nt = (int)blocks;
+  if ((double)n * (double)m * (double)k < 1e6) nt = 1;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+  for (int64_t bi = 0; bi < blocks; bi++) {
+    int64_t r0 = bi * RB;
+    rows_block(&J, r0, r0 + RB < n ? r0 + RB : n);
+  }
+  free(wp);
+  return 0;
+}

@@ -1,0 +1,20 @@
+/* scorch core: the float32 product kernel of narrow linear layers. */
+#ifndef SC_SMALLGEMM_H
+#define SC_SMALLGEMM_H
+
+#include <stdint.h>
+
+enum { SC_ACT_NONE = 0, SC_ACT_SILU = 1 };
+
+/* Whether sc_small_linear_f32 is the faster way for k inputs and m outputs
+   (W and a block of x rows stay in L1/L2). */
+int sc_small_linear_ok(int64_t k, int64_t m);
+
+/* y = act(x W^T + b): x [n, k] with element strides (sn, sk), W [m, k] with
+   (swm, swk), bias [m] with stride sb or NULL, y a contiguous [n, m].
+   Returns -1 only when the packing buffer cannot be allocated. */
+int sc_small_linear_f32(int64_t n, int64_t m, int64_t k, const float *x, int64_t sn,
+                        int64_t sk, const float *w, int64_t swm, int64_t swk,
+                        const float *bias, int64_t sb, float *y, int act, int nthreads);
+
+#endif
