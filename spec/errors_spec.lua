@@ -361,6 +361,13 @@ end
 FUNCTION_BAD.group_norm = function()
   return { P(nil, 2), P(X4(), 3), P(X4(), "x"), P(X4(), 2, V4()), P(X4(), 0) }
 end
+FUNCTION_BAD.group_norm_core = function()
+  return { P(nil, 2), W({ "[3]" }, sc.zeros(3), 1), W({ "3 channels", "[2,3]", "2 groups" }, T(), 2), P(X4(), 0),
+    P(X4(), "x"), P(X4(), 1.5), P(X4()), W({ "weight", "[2]", "[4]" }, X4(), 2, V4()),
+    W({ "bias", "[2]", "[4]" }, X4(), 2, nil, V4()), W({ "weight", "[2]", "[1,2]" }, X4(), 2, sc.zeros(1, 2)),
+    W({ "weight", "float64", "float32" }, X4(), 2, sc.zeros(2):double()), P(X4(), 2, "x"), P(X4(), 2, nil, closed()),
+    W({ "eps" }, X4(), 2, nil, nil, -1), W({ "eps" }, X4(), 2, nil, nil, 0 / 0), P(X4(), 2, nil, nil, "x") }
+end
 FUNCTION_BAD.layer_norm = function()
   return { P(nil, 1), P(T(), "x"), P(T(), 5), P(T(), 1, V4()), P(T(), 0.5) }
 end

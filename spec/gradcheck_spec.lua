@@ -252,6 +252,22 @@ CASES.sum_pool = {
   { fn = function(x) return sc.sum_pool(x, 2) end, inputs = function() return { R({ 1, 2, 4, 6 }, 120) } end },
   { fn = function(x) return sc.sum_pool(x, 3) end, inputs = function() return { R({ 1, 1, 3, 3 }, 121) } end },
 }
+-- Normalisation kernels (csrc/core/norm.c): the fused backward in the
+-- first-order check, the differentiable one (create_graph) in the second.
+CASES.group_norm = {
+  { fn = function(x, w, b) return sc.group_norm_core(x, 2, w, b) end,
+    inputs = function() return { R({ 2, 4, 3, 3 }, 133), R({ 4 }, 134), R({ 4 }, 135) } end },
+  { fn = function(x) return sc.group_norm_core(x, 3, nil, nil, 1e-3) end,
+    inputs = function() return { R({ 3, 6, 5 }, 136) } end },
+  { fn = function(x, w) return sc.group_norm_core(x, 2, w) end, -- no spatial dims
+    inputs = function() return { R({ 2, 6 }, 137), R({ 6 }, 138) } end },
+  { fn = function(x, b) return sc.group_norm_core(x, 1, nil, b) end, -- bias without weight
+    inputs = function() return { R({ 2, 3, 4 }, 139), R({ 3 }, 140) } end },
+  { fn = function(x, w, b) -- a permuted input: channels are not the second-slowest dim in memory
+      return sc.group_norm_core(x:permute(1, 3, 2, 4), 4, w, b)
+    end,
+    inputs = function() return { R({ 2, 3, 4, 3 }, 141), R({ 4 }, 142), R({ 4 }, 143) } end },
+}
 
 -- Layouts of the inputs: contiguous; strided (stride 2 in every dim);
 -- transposed storage (for inputs with at least two dims).
@@ -270,12 +286,28 @@ local LAYOUTS = {
   end },
 }
 
+-- gradcheck's second order differentiates the create_graph gradient but
+-- never compares it with the plain one: an op whose two backward paths
+-- disagree (a fused kernel without recording, differentiable ops with it)
+-- would pass.  So compare them here.
+local function same_both_ways(label, check, xs)
+  local y = check.fn(table.unpack(xs))
+  local u = sc.randn(y:shape(), { dtype = "float64", generator = sc.Generator(7) })
+  local plain = sc.grad({ (y * u):sum() }, xs, { allow_unused = true, retain_graph = true })
+  local graph = sc.grad({ (y * u):sum() }, xs, { allow_unused = true, create_graph = true })
+  for i = 1, #xs do
+    assert(not plain[i] == not graph[i], label .. ": input " .. i .. " used in one backward only")
+    if plain[i] then H.assert_close(graph[i], plain[i], 1e-12, label .. ": create_graph vs plain, input " .. i) end
+  end
+end
+
 local function run_check(label, check, layout)
   local xs = {}
   for i, x in ipairs(check.inputs()) do
     assert.are.equal("float64", x:dtype())
     xs[i] = layout(x):requires_grad(true)
   end
+  same_both_ways(label, check, xs)
   local ok, msg = sc.gradcheck(check.fn, xs, check.opts)
   assert(ok, label .. ": " .. tostring(msg))
   -- and on the squared output, so the backward formula of a linear op is
@@ -334,7 +366,7 @@ describe("gradcheck of every op", function()
     -- binary cases, where the op is the last one applied)
     for _, name in ipairs({ "exp", "log", "add", "div", "maximum", "pow_scalar", "where", "clamp", "matmul",
       "cat", "index_select", "sum_to", "narrow_backward", "index_add", "silu_grad", "silu_grad2", "step",
-      "linear", "alias" }) do
+      "linear", "alias", "group_norm" }) do
       local c = CASES[name][1]
       local xs = {}
       for i, x in ipairs(c.inputs()) do xs[i] = x:requires_grad(true) end

@@ -183,6 +183,12 @@ sc_tensor *sc_linear(sc_tensor *x, sc_tensor *w, sc_tensor *b);
    recorded, the composite of linear and silu (same values) otherwise. */
 sc_tensor *sc_linear_silu(sc_tensor *x, sc_tensor *w, sc_tensor *b);
 
+/* ---- normalisation (norm.c) ------------------------------------------- */
+/* Group norm of x [N, C, ...] over `groups` groups of channels (and all
+   positions) of each sample, then y * w[c] + b[c]; w and b are [C] or NULL. */
+sc_tensor *sc_group_norm(sc_tensor *x, int64_t groups, sc_tensor *w,
+                         sc_tensor *b, double eps);
+
 /* ---- random -------------------------------------------------------------- */
 typedef struct sc_generator {
   uint64_t seed;

@@ -1428,5 +1428,6 @@ int luaopen_scorch_core(lua_State *L) {
   sc_lua_open_io(L);
   sc_lua_open_nn(L);
   sc_lua_open_conv(L);
+  sc_lua_open_norm(L);
   return 1;
 }

@@ -38,5 +38,7 @@ void sc_lua_open_io(lua_State *L);
 void sc_lua_open_nn(lua_State *L);
 /* Registers image ops (im2col, col2im, resampling) into the table on top. */
 void sc_lua_open_conv(lua_State *L);
+/* Registers the normalisation kernels (group norm, ...) into the table on top. */
+void sc_lua_open_norm(lua_State *L);
 
 #endif

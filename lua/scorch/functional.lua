@@ -241,13 +241,14 @@ function F.upsample(x, opts)
 end
 
 -- group_norm(x, groups [, weight, bias] [, eps=1e-5]) (Wu & He 2018):
--- normalise over each group of channels and the spatial dims.
+-- normalise over each group of channels and the spatial dims, then scale by
+-- weight and shift by bias (each optional, per channel).
 function F.group_norm(x, groups, w, b, eps)
   eps = eps or 1e-5
   check_tensor(x, "group_norm", "input")
   local shape = x:shape()
   if #shape < 2 then error(("scorch.group_norm: input must be [N, C, ...], got shape %s"):format(shape_str(x)), 2) end
-  local N, C = shape[1], shape[2]
+  local C = shape[2]
   if not is_int(groups, 1) then
     error(("scorch.group_norm: groups must be a positive integer, got %s"):format(describe(groups)), 2)
   end
@@ -258,17 +259,7 @@ function F.group_norm(x, groups, w, b, eps)
   check_vector(w, C, x, "group_norm", "weight")
   check_vector(b, C, x, "group_norm", "bias")
   if type(eps) ~= "number" or not (eps >= 0) then error("scorch.group_norm: eps must be a number >= 0", 2) end
-  local xg = x:reshape(N, groups, -1)
-  local mean = xg:mean(3, true)
-  local var = xg:var(3, true, false)
-  local y = ((xg - mean) * (var + eps):rsqrt()):view(shape)
-  if w then
-    local bshape = { 1, C }
-    for _ = 3, #shape do bshape[#bshape + 1] = 1 end
-    y = y * w:view(bshape)
-    if b then y = y + b:view(bshape) end
-  end
-  return y
+  return sc.group_norm_core(x, groups, w, b, eps) -- one kernel (csrc/core/norm.c)
 end
 
 -- layer_norm(x, n_last_dims [, weight, bias] [, eps]) over the trailing dims.

@@ -1,0 +1,353 @@
+/*
+ * scorch core: normalisation kernels.
+ *
+ * group_norm normalises contiguous rows of a contiguous input: one row is
+ * one (sample, group) block of Cg channels x S positions.  Its statistics
+ * take two passes in double (the mean, then the mean squared deviation),
+ * so a float32 input far from zero keeps its digits.  Rows go to threads
+ * whole and every sum across rows (the weight and bias gradients) is taken
+ * in a fixed order, so results do not depend on the thread count.
+ *
+ * Backward: with recording off (a plain backward) a fused kernel gives all
+ * the gradients in two passes; with recording on (create_graph) the same
+ * formulas are written in differentiable ops, so the gradient can itself
+ * be differentiated.
+ */
+#include "autograd.h"
+#include "internal.h"
+#include "vmath.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* (a0 + a1) + ... in a fixed order: the eight lanes of a vectorised sum */
+static double fold8(const double *a) {
+  return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+/* A tensor's data as contiguous memory: retains t or makes a copy. */
+static sc_tensor *dense(sc_tensor *t) { return t ? sc_contiguous(t) : NULL; }
+
+/* ---- kernels ------------------------------------------------------------------ */
+/*
+ * Per row: st = {mean, rstd}, rstd = 1/sqrt(var + eps), var the biased
+ * variance.  Centred values are computed as (x - mh) - ml with mh + ml the
+ * mean split into its nearest T and the rest: for float32 the first
+ * difference is exact near the mean, so x - mean keeps full precision even
+ * when the mean is large (for float64, ml is 0).
+ */
+#define NORM_KERNELS(T)                                                       \
+  SC_DISPATCH static void stats_##T(const T *x, int64_t n, double eps,        \
+                                    double *st) {                             \
+    double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                   \
+    int64_t i = 0;                                                            \
+    for (; i + 8 <= n; i += 8)                                                \
+      for (int j = 0; j < 8; j++) a[j] += x[i + j];                           \
+    double s = fold8(a);                                                      \
+    for (; i < n; i++) s += x[i];                                             \
+    double mean = s / (double)n;                                              \
+    double q[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                   \
+    for (i = 0; i + 8 <= n; i += 8)                                           \
+      for (int j = 0; j < 8; j++) {                                           \
+        double d = (double)x[i + j] - mean;                                   \
+        q[j] += d * d;                                                        \
+      }                                                                       \
+    double v = fold8(q);                                                      \
+    for (; i < n; i++) v += ((double)x[i] - mean) * ((double)x[i] - mean);    \
+    st[0] = mean;                                                             \
+    st[1] = 1.0 / sqrt(v / (double)n + eps);                                  \
+  }                                                                           \
+                                                                              \
+  /* y = (x - mean) rstd w[k] + b[k] over Cg channels of S values */          \
+  SC_DISPATCH static void gn_row_##T(const T *x, T *y, int64_t Cg, int64_t S, \
+                                     const double *st, const T *w,            \
+                                     const T *b) {                            \
+    T mh = (T)st[0], ml = (T)(st[0] - (double)mh);                            \
+    for (int64_t k = 0; k < Cg; k++) {                                        \
+      T a = (T)(st[1] * (w ? (double)w[k] : 1.0)), c = b ? b[k] : (T)0;       \
+      const T *xp = x + k * S;                                                \
+      T *yp = y + k * S;                                                      \
+      for (int64_t s = 0; s < S; s++) yp[s] = ((xp[s] - mh) - ml) * a + c;    \
+    }                                                                         \
+  }                                                                           \
+                                                                              \
+  /* One row of the backward.  With xhat = (x - mean) rstd, g' = g w[k]:    \
+     P[k] = sum g xhat, Q[k] = sum g over channel k (the weight and bias     \
+     gradients of this sample), and if dx is wanted                          \
+     dx = rstd (g' - mean(g') - xhat mean(g' xhat)). */                      \
+  SC_DISPATCH static void gn_row_bw_##T(const T *x, const T *g, T *dx,        \
+                                        int64_t Cg, int64_t S,                \
+                                        const double *st, const T *w,         \
+                                        double *P, double *Q) {               \
+    T mh = (T)st[0], ml = (T)(st[0] - (double)mh);                            \
+    double r = st[1], A = 0, B = 0;                                           \
+    for (int64_t k = 0; k < Cg; k++) {                                        \
+      const T *xp = x + k * S, *gp = g + k * S;                               \
+      double a[8] = {0, 0, 0, 0, 0, 0, 0, 0}, c[8] = {0, 0, 0, 0, 0, 0, 0, 0}; \
+      int64_t s = 0;                                                          \
+      for (; s + 8 <= S; s += 8)                                              \
+        for (int j = 0; j < 8; j++) {                                         \
+          a[j] += gp[s + j];                                                  \
+          c[j] += (double)gp[s + j] * (double)((xp[s + j] - mh) - ml);        \
+        }                                                                     \
+      double sg = fold8(a), sgd = fold8(c);                                   \
+      for (; s < S; s++) {                                                    \
+        sg += gp[s];                                                          \
+        sgd += (double)gp[s] * (double)((xp[s] - mh) - ml);                   \
+      }                                                                       \
+      double wk = w ? (double)w[k] : 1.0;                                     \
+      P[k] = sgd * r;                                                         \
+      Q[k] = sg;                                                              \
+      A += wk * sg;                                                           \
+      B += wk * sgd * r;                                                      \
+    }                                                                         \
+    if (!dx) return;                                                          \
+    double M = (double)(Cg * S);                                              \
+    A /= M;                                                                   \
+    B /= M;                                                                   \
+    T k2 = (T)(-r * r * B), k3 = (T)(-r * A);                                 \
+    for (int64_t k = 0; k < Cg; k++) {                                        \
+      T k1 = (T)(r * (w ? (double)w[k] : 1.0));                               \
+      const T *xp = x + k * S, *gp = g + k * S;                               \
+      T *dp = dx + k * S;                                                     \
+      for (int64_t s = 0; s < S; s++)                                         \
+        dp[s] = gp[s] * k1 + ((xp[s] - mh) - ml) * k2 + k3;                   \
+    }                                                                         \
+  }
+NORM_KERNELS(float)
+NORM_KERNELS(double)
+
+/* ---- group norm ------------------------------------------------------------------ */
+/* Group norm (Wu & He 2018, eq. 1-3): y = (x - mu_ng) / sqrt(var_ng + eps)
+   * w[c] + b[c], mu and var over the channels of group g and all positions
+   of sample n. */
+
+typedef struct {
+  int64_t N, C, G, Cg, S; /* x is [N, C, S...]; G groups of Cg channels */
+} gn_dims;
+
+static void gn_dims_of(const sc_tensor *x, int64_t groups, gn_dims *d) {
+  d->N = x->shape[0];
+  d->C = x->shape[1];
+  d->G = groups;
+  d->Cg = d->C / groups;
+  d->S = sc_prod(x->shape, 2, x->ndim);
+}
+
+/* An optional per-channel tensor: NULL, or 1-D [C] of x's dtype. */
+static int check_affine(const char *fn, const char *name, const sc_tensor *v,
+                        const sc_tensor *x, int ndim, const int64_t *shape) {
+  if (!v) return 0;
+  char b1[96], b2[96];
+  if (v->ndim != ndim || memcmp(v->shape, shape, sizeof(int64_t) * (size_t)ndim)) {
+    sc_set_error("%s: %s must have shape %s, got %s", fn, name,
+                 sc_dims_str(ndim, shape, b1, sizeof b1),
+                 sc_shape_str(v, b2, sizeof b2));
+    return -1;
+  }
+  if (v->dtype != x->dtype) {
+    sc_set_error("%s: %s is %s but the input is %s", fn, name,
+                 sc_dtype_name(v->dtype), sc_dtype_name(x->dtype));
+    return -1;
+  }
+  return 0;
+}
+
+static int check_eps(const char *fn, double eps) {
+  if (eps >= 0) return 0;
+  sc_set_error("%s: eps must be a number >= 0, got %g", fn, eps);
+  return -1;
+}
+
+/* y and the per-row statistics st (2 doubles a row) of contiguous x. */
+static void gn_forward(const gn_dims *d, const sc_tensor *x, sc_tensor *y,
+                       const sc_tensor *w, const sc_tensor *b, double eps,
+                       double *st) {
+  int64_t rows = d->N * d->G, M = d->Cg * d->S;
+  int nt = sc_get_num_threads();
+  int dbl = x->dtype == SC_FLOAT64;
+  const void *xp = sc_data(x), *wp = w ? sc_data(w) : NULL, *bp = b ? sc_data(b) : NULL;
+  void *yp = sc_data(y);
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && rows > 1 && rows * M >= SC_PAR_GRAIN)
+  for (int64_t r = 0; r < rows; r++) {
+    int64_t c0 = (r % d->G) * d->Cg; /* first channel of the group */
+    if (dbl) {
+      const double *wr = wp ? (const double *)wp + c0 : NULL, *br = bp ? (const double *)bp + c0 : NULL;
+      stats_double((const double *)xp + r * M, M, eps, st + 2 * r);
+      gn_row_double((const double *)xp + r * M, (double *)yp + r * M, d->Cg, d->S, st + 2 * r, wr, br);
+    } else {
+      const float *wr = wp ? (const float *)wp + c0 : NULL, *br = bp ? (const float *)bp + c0 : NULL;
+      stats_float((const float *)xp + r * M, M, eps, st + 2 * r);
+      gn_row_float((const float *)xp + r * M, (float *)yp + r * M, d->Cg, d->S, st + 2 * r, wr, br);
+    }
+  }
+}
+
+sc_tensor *sc_group_norm(sc_tensor *x, int64_t groups, sc_tensor *w,
+                         sc_tensor *b, double eps) {
+  const char *fn = "group_norm_core";
+  char buf[96];
+  if (x->ndim < 2) {
+    sc_set_error("%s: input must be [N, C, ...], got shape %s", fn,
+                 sc_shape_str(x, buf, sizeof buf));
+    return NULL;
+  }
+  if (groups < 1 || x->shape[1] % groups) {
+    sc_set_error("%s: %lld channels of input %s are not divisible into %lld "
+                 "groups", fn, (long long)x->shape[1],
+                 sc_shape_str(x, buf, sizeof buf), (long long)groups);
+    return NULL;
+  }
+  if (check_affine(fn, "weight", w, x, 1, x->shape + 1) ||
+      check_affine(fn, "bias", b, x, 1, x->shape + 1) || check_eps(fn, eps))
+    return NULL;
+  gn_dims d;
+  gn_dims_of(x, groups, &d);
+  int64_t ss[1] = {2 * d.N * d.G};
+  sc_tensor *xc = dense(x), *wc = xc ? dense(w) : NULL, *bc = xc ? dense(b) : NULL;
+  sc_tensor *y = xc && (wc || !w) && (bc || !b) ? sc_empty(x->ndim, x->shape, x->dtype) : NULL;
+  sc_tensor *st = y ? sc_empty(1, ss, SC_FLOAT64) : NULL;
+  if (st) gn_forward(&d, xc, y, wc, bc, eps, sc_data(st));
+  sc_release(xc);
+  sc_release(wc);
+  sc_release(bc);
+  if (!st) {
+    sc_release(y);
+    return NULL;
+  }
+  sc_tensor *in[3] = {x, w, b};
+  sc_node *n;
+  int rc = sc_record(SC_OP_group_norm, y, 3, in, &n);
+  if (rc == 0 && n) {
+    rc = sc_save(n, x, 0) || sc_save(n, st, 0) || (w && sc_save(n, w, 0));
+    n->i[0] = groups;
+    n->f[0] = eps;
+  }
+  sc_release(st);
+  if (rc) {
+    sc_release(y);
+    return NULL;
+  }
+  return y;
+}
+
+/* The fused backward: dx (if need[0]) and the [N, C] partial sums
+   P = sum g xhat, Q = sum g per sample, folded over samples in order. */
+static int gn_backward_fused(const gn_dims *d, sc_tensor *x, sc_tensor *w,
+                             sc_tensor *st, sc_tensor *g, const int *need,
+                             sc_tensor **gin) {
+  sc_tensor *xc = sc_contiguous(x), *gc = xc ? sc_contiguous(g) : NULL;
+  sc_tensor *wc = gc ? dense(w) : NULL;
+  sc_tensor *dx = gc && (wc || !w) && need[0] ? sc_empty(x->ndim, x->shape, x->dtype) : NULL;
+  size_t nb = sizeof(double) * (size_t)(2 * d->N * d->C);
+  double *P = gc && (wc || !w) && (dx || !need[0]) ? sc_aligned_alloc(nb ? nb : 1) : NULL;
+  if (!P) {
+    sc_release(xc); sc_release(gc); sc_release(wc); sc_release(dx);
+    return -1;
+  }
+  double *Q = P + d->N * d->C;
+  int64_t rows = d->N * d->G, M = d->Cg * d->S;
+  int nt = sc_get_num_threads();
+  int dbl = x->dtype == SC_FLOAT64;
+  const double *sp = sc_data(st);
+  const void *xp = sc_data(xc), *gp = sc_data(gc), *wp = wc ? sc_data(wc) : NULL;
+  void *dp = dx ? sc_data(dx) : NULL;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && rows > 1 && rows * M >= SC_PAR_GRAIN)
+  for (int64_t r = 0; r < rows; r++) {
+    int64_t c0 = (r % d->G) * d->Cg, pc = (r / d->G) * d->C + c0;
+    if (dbl)
+      gn_row_bw_double((const double *)xp + r * M, (const double *)gp + r * M,
+                       dp ? (double *)dp + r * M : NULL, d->Cg, d->S, sp + 2 * r,
+                       wp ? (const double *)wp + c0 : NULL, P + pc, Q + pc);
+    else
+      gn_row_bw_float((const float *)xp + r * M, (const float *)gp + r * M,
+                      dp ? (float *)dp + r * M : NULL, d->Cg, d->S, sp + 2 * r,
+                      wp ? (const float *)wp + c0 : NULL, P + pc, Q + pc);
+  }
+  int rc = 0;
+  gin[0] = dx;
+  for (int k = 1; k <= 2 && rc == 0; k++) {
+    if (!need[k]) continue;
+    const double *src = k == 1 ? P : Q;
+    double *sum = calloc((size_t)(d->C ? d->C : 1), sizeof *sum);
+    if (sum) {
+      for (int64_t nn = 0; nn < d->N; nn++)
+        for (int64_t c = 0; c < d->C; c++) sum[c] += src[nn * d->C + c];
+      gin[k] = sc_from_doubles(1, &d->C, sum, x->dtype);
+      free(sum);
+    } else {
+      sc_set_error("group_norm_core: out of memory in backward");
+    }
+    if (!gin[k]) rc = -1;
+  }
+  sc_aligned_free(P, nb ? nb : 1);
+  sc_release(xc); sc_release(gc); sc_release(wc);
+  return rc;
+}
+
+/* The same formulas in differentiable ops, on the [N, G, Cg, S] view:
+   xhat comes from group_norm itself, rstd from the variance of x. */
+static int gn_backward_graph(const gn_dims *d, sc_node *n, sc_tensor *x,
+                             sc_tensor *w, sc_tensor *g, const int *need,
+                             sc_tensor **gin) {
+  const int64_t s4[4] = {d->N, d->G, d->Cg, d->S}, sw[4] = {1, d->G, d->Cg, 1};
+  const int inner[2] = {2, 3}, outer[2] = {0, 3};
+  double eps = n->f[0];
+  sc_tensor *t[16] = {0};
+  int rc = -1;
+  /* t[0] xhat, t[1] g4, t[2] w4, t[3] g w */
+  if (!(t[0] = sc_group_norm(x, d->G, NULL, NULL, eps))) goto done;
+  sc_tensor *xh = sc_reshape(t[0], 4, s4);
+  sc_release(t[0]);
+  if (!(t[0] = xh) || !(t[1] = sc_reshape(g, 4, s4))) goto done;
+  if (w && (!(t[2] = sc_reshape(w, 4, sw)) || !(t[3] = sc_binary(SC_MUL, t[1], t[2]))))
+    goto done;
+  sc_tensor *gw = w ? t[3] : t[1];
+  if (need[0]) {
+    sc_tensor *x4, *var, *ve, *rstd, *A, *gx, *B, *c1, *c2, *c3, *dx;
+    if (!(x4 = t[4] = sc_reshape(x, 4, s4)) ||
+        !(var = t[5] = sc_var(x4, 2, inner, 1, 0)) ||
+        !(ve = t[6] = sc_binary_scalar(SC_ADD, var, eps, 0)) ||
+        !(rstd = t[7] = sc_unary(SC_RSQRT, ve)) ||
+        !(A = t[8] = sc_mean(gw, 2, inner, 1)) ||
+        !(gx = t[9] = sc_binary(SC_MUL, gw, t[0])) ||
+        !(B = t[10] = sc_mean(gx, 2, inner, 1)) ||
+        !(c1 = t[11] = sc_binary(SC_SUB, gw, A)) ||
+        !(c2 = t[12] = sc_binary(SC_MUL, t[0], B)) ||
+        !(c3 = t[13] = sc_binary(SC_SUB, c1, c2)) ||
+        !(dx = t[14] = sc_binary(SC_MUL, c3, rstd)) ||
+        !(gin[0] = sc_reshape(dx, x->ndim, x->shape)))
+      goto done;
+  }
+  for (int k = 1; k <= 2; k++) {
+    if (!need[k]) continue;
+    sc_tensor *prod = k == 1 ? sc_binary(SC_MUL, t[1], t[0]) : sc_retain(t[1]);
+    sc_tensor *s = prod ? sc_sum(prod, 2, outer, 0) : NULL; /* [G, Cg] */
+    sc_release(prod);
+    gin[k] = s ? sc_reshape(s, 1, &d->C) : NULL;
+    sc_release(s);
+    if (!gin[k]) goto done;
+  }
+  rc = 0;
+done:
+  for (int k = 0; k < 16; k++) sc_release(t[k]);
+  return rc;
+}
+
+int sc_bw_group_norm(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  sc_tensor *x = sc_unpack(n, 0), *st = x ? sc_unpack(n, 1) : NULL;
+  sc_tensor *w = st && n->nsaved > 2 ? sc_unpack(n, 2) : NULL;
+  int rc = -1;
+  if (st && (w || n->nsaved == 2)) {
+    gn_dims d;
+    gn_dims_of(x, n->i[0], &d);
+    rc = sc_grad_enabled() ? gn_backward_graph(&d, n, x, w, g, need, gin)
+                           : gn_backward_fused(&d, x, w, st, g, need, gin);
+  }
+  sc_release(x);
+  sc_release(st);
+  sc_release(w);
+  return rc;
+}

@@ -1,0 +1,30 @@
+/* scorch binding: normalisation kernels behind F.group_norm and friends
+   (see core/norm.c).  F checks the arguments and words the errors users
+   see; these check enough that any call is safe. */
+#include "binding.h"
+
+#define RESULT(expr)                                                        \
+  do {                                                                      \
+    sc_tensor **slot_ = sc_lua_newslot(L);                                  \
+    return sc_lua_fill(L, slot_, (expr));                                   \
+  } while (0)
+
+/* An optional tensor argument: nil or absent gives NULL. */
+static sc_tensor *opt_tensor(lua_State *L, int idx) {
+  return lua_isnoneornil(L, idx) ? NULL : sc_lua_check(L, idx);
+}
+
+/* group_norm_core(x, groups [, weight, bias [, eps=1e-5]]) */
+static int l_group_norm_core(lua_State *L) {
+  sc_tensor *x = sc_lua_check(L, 1);
+  lua_Integer groups = luaL_checkinteger(L, 2);
+  sc_tensor *w = opt_tensor(L, 3), *b = opt_tensor(L, 4);
+  double eps = luaL_optnumber(L, 5, 1e-5);
+  RESULT(sc_group_norm(x, (int64_t)groups, w, b, eps));
+}
+
+static const luaL_Reg norm_functions[] = {
+    {"group_norm_core", l_group_norm_core},
+    {NULL, NULL}};
+
+void sc_lua_open_norm(lua_State *L) { luaL_setfuncs(L, norm_functions, 0); }
