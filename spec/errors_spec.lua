@@ -368,6 +368,14 @@ FUNCTION_BAD.group_norm_core = function()
     W({ "weight", "float64", "float32" }, X4(), 2, sc.zeros(2):double()), P(X4(), 2, "x"), P(X4(), 2, nil, closed()),
     W({ "eps" }, X4(), 2, nil, nil, -1), W({ "eps" }, X4(), 2, nil, nil, 0 / 0), P(X4(), 2, nil, nil, "x") }
 end
+FUNCTION_BAD.layer_norm_core = function()
+  local X = sc.zeros(2, 3, 4)
+  return { P(nil, 1), P(X, "x"), W({ "[1, 3]", "[2,3,4]", "got 4" }, X, 4), W({ "got 0" }, X, 0), P(X, 2 ^ 60),
+    P(X, 1.5), P(X), W({ "weight", "[4]", "[3]" }, X, 1, sc.zeros(3)),
+    W({ "weight", "[3,4]", "[12]" }, X, 2, sc.zeros(12)), W({ "bias", "[4]", "[1,4]" }, X, 1, nil, sc.zeros(1, 4)),
+    W({ "bias", "float64", "float32" }, X, 1, nil, V4():double()), P(X, 1, "x"), P(X, 1, nil, closed()),
+    W({ "eps" }, X, 1, nil, nil, -1), W({ "eps" }, X, 1, nil, nil, 0 / 0), P(sc.zeros({}), 1) }
+end
 FUNCTION_BAD.layer_norm = function()
   return { P(nil, 1), P(T(), "x"), P(T(), 5), P(T(), 1, V4()), P(T(), 0.5) }
 end

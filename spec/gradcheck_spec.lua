@@ -268,6 +268,18 @@ CASES.group_norm = {
     end,
     inputs = function() return { R({ 2, 3, 4, 3 }, 141), R({ 4 }, 142), R({ 4 }, 143) } end },
 }
+CASES.layer_norm = {
+  { fn = function(x, w, b) return sc.layer_norm_core(x, 1, w, b) end,
+    inputs = function() return { R({ 3, 4 }, 144), R({ 4 }, 145), R({ 4 }, 146) } end },
+  { fn = function(x, w, b) return sc.layer_norm_core(x, 2, w, b) end,
+    inputs = function() return { R({ 2, 3, 4 }, 147), R({ 3, 4 }, 148), R({ 3, 4 }, 149) } end },
+  { fn = function(x) return sc.layer_norm_core(x, 2, nil, nil, 1e-3) end, -- one row
+    inputs = function() return { R({ 2, 5 }, 150) } end },
+  { fn = function(x, b) return sc.layer_norm_core(x, 1, nil, b) end, -- bias without weight
+    inputs = function() return { R({ 3, 4 }, 151), R({ 4 }, 152) } end },
+  { fn = function(x, w) return sc.layer_norm_core(x:permute(2, 3, 1), 1, w) end, -- normalised dim slowest in memory
+    inputs = function() return { R({ 4, 2, 3 }, 153), R({ 4 }, 154) } end },
+}
 
 -- Layouts of the inputs: contiguous; strided (stride 2 in every dim);
 -- transposed storage (for inputs with at least two dims).
@@ -366,7 +378,7 @@ describe("gradcheck of every op", function()
     -- binary cases, where the op is the last one applied)
     for _, name in ipairs({ "exp", "log", "add", "div", "maximum", "pow_scalar", "where", "clamp", "matmul",
       "cat", "index_select", "sum_to", "narrow_backward", "index_add", "silu_grad", "silu_grad2", "step",
-      "linear", "alias", "group_norm" }) do
+      "linear", "alias", "group_norm", "layer_norm" }) do
       local c = CASES[name][1]
       local xs = {}
       for i, x in ipairs(c.inputs()) do xs[i] = x:requires_grad(true) end

@@ -39,6 +39,17 @@ local function gn_composite(x, groups, w, b, eps)
   return y
 end
 
+local function ln_composite(x, nd, w, b, eps)
+  local dims = {}
+  for k = 1, nd do dims[k] = x:dim() - nd + k end
+  local mean = x:mean(dims, true)
+  local var = x:var(dims, true, false)
+  local y = (x - mean) * (var + eps):rsqrt()
+  if w then y = y * w end
+  if b then y = y + b end
+  return y
+end
+
 -- Gradients of <f(xs), u> w.r.t. xs: plain (fused kernels) and with
 -- create_graph (differentiable ops); and the second derivative
 -- d/dxs <grad, v> through the create_graph path.
@@ -169,5 +180,74 @@ describe("group_norm kernel", function()
     assert.are.same({ 0, 4, 3 }, y:shape())
     local g = sc.grad({ y:sum() }, { x })[1]
     assert.are.same({ 0, 4, 3 }, g:shape())
+  end)
+end)
+
+describe("layer_norm kernel", function()
+  local function kernel(nd, eps)
+    return function(x, w, b) return sc.layer_norm(x, nd, w, b, eps) end
+  end
+  local function composite(nd, eps)
+    return function(x, w, b) return ln_composite(x, nd, w, b, eps or 1e-5) end
+  end
+
+  it("matches the composite in float64: values, first and second derivatives", function()
+    against_composite(kernel(1), composite(1), { R({ 5, 7 }, 31), R({ 7 }, 32), R({ 7 }, 33) }, 110)
+    against_composite(kernel(2, 1e-3), composite(2, 1e-3),
+      { R({ 2, 3, 4, 5 }, 34), R({ 4, 5 }, 35), R({ 4, 5 }, 36) }, 120)
+    against_composite(kernel(2), composite(2), { R({ 3, 6 }, 37) }, 130) -- every dim, no affine
+    -- more rows than one block of the weight-gradient sums, and a row longer than one column block
+    against_composite(kernel(1), composite(1), { R({ 600, 3 }, 38), R({ 3 }, 39), R({ 3 }, 40) }, 140)
+    against_composite(kernel(1), composite(1), { R({ 3, 2500 }, 41), R({ 2500 }, 42), R({ 2500 }, 43) }, 150)
+  end)
+
+  it("matches the composite on strided inputs (permuted and transposed)", function()
+    against_composite(function(x, w, b) return sc.layer_norm(x:permute(2, 3, 1), 2, w, b) end,
+      function(x, w, b) return ln_composite(x:permute(2, 3, 1), 2, w, b, 1e-5) end,
+      { R({ 5, 3, 4 }, 44), R({ 4, 5 }, 45), R({ 4, 5 }, 46) }, 160)
+    against_composite(kernel(1), composite(1), { H.transposed(R({ 6, 5 }, 47)), H.strided(R({ 5 }, 48)) }, 170)
+  end)
+
+  it("applies the bias with or without a weight", function()
+    local x, b = R({ 3, 4 }, 49), R({ 4 }, 50)
+    assert_within(sc.layer_norm(x, 1, nil, b), sc.layer_norm(x, 1) + b, 1e-15, "bias only")
+  end)
+
+  it("in float32, with a mean of 1000 or 1e5, agrees with float64 on the same values", function()
+    for _, offset in ipairs({ 1000, 1e5 }) do
+      local x32 = (R({ 16, 40 }, 51) + offset):float()
+      local w32, b32, u32 = (R({ 40 }, 52) + 1):float(), R({ 40 }, 53):float(), R({ 16, 40 }, 54):float()
+      local function run(x, w, b, u)
+        x, w, b = x:requires_grad(true), w:requires_grad(true), b:requires_grad(true)
+        local y = sc.layer_norm(x, 1, w, b)
+        local gx, gw, gb = table.unpack(sc.grad({ (y * u):sum() }, { x, w, b }))
+        return y, gx, gw, gb
+      end
+      local r32 = { run(x32, w32, b32, u32) }
+      local r64 = { run(x32:double(), w32:double(), b32:double(), u32:double()) }
+      assert_within(r32[1]:double(), r64[1], 2e-6, "forward")
+      assert_within(r32[2]:double(), r64[2], 2e-6, "d/dx")
+      assert_within(r32[3]:double(), r64[3], 1e-5, "d/dw")
+      assert_within(r32[4]:double(), r64[4], 1e-5, "d/db")
+    end
+  end)
+
+  it("gives the same bits at one and two threads", function()
+    local x, w, b = R({ 1100, 64 }, 55, "float32"), R({ 64 }, 56, "float32"), R({ 64 }, 57, "float32")
+    local u = R({ 1100, 64 }, 58, "float32")
+    local function run()
+      local xs = { x:requires_grad(true), w:requires_grad(true), b:requires_grad(true) }
+      local y = sc.layer_norm(xs[1], 1, xs[2], xs[3])
+      local g = sc.grad({ (y * u):sum() }, xs)
+      return y, g[1], g[2], g[3]
+    end
+    local one, two = { with_threads(1, run) }, { with_threads(2, run) }
+    for i = 1, 4 do assert.is_true(H.identical(one[i], two[i]), "result " .. i .. " differs") end
+  end)
+
+  it("nn.LayerNorm uses it", function()
+    local ln = sc.nn.LayerNorm({ 3, 4 }, { dtype = "float64" })
+    local x = R({ 2, 3, 4 }, 59)
+    assert.are.equal("layer_norm", ln(x:requires_grad(true)):grad_fn())
   end)
 end)

@@ -1,8 +1,9 @@
 /*
  * scorch core: normalisation kernels.
  *
- * group_norm normalises contiguous rows of a contiguous input: one row is
- * one (sample, group) block of Cg channels x S positions.  Its statistics
+ * group_norm and layer_norm normalise contiguous rows of a contiguous
+ * input: one row is one (sample, group) block of Cg channels x S positions
+ * for group norm, one sample's trailing dims for layer norm.  Statistics
  * take two passes in double (the mean, then the mean squared deviation),
  * so a float32 input far from zero keeps its digits.  Rows go to threads
  * whole and every sum across rows (the weight and bias gradients) is taken
@@ -118,6 +119,62 @@ static sc_tensor *dense(sc_tensor *t) { return t ? sc_contiguous(t) : NULL; }
   }
 NORM_KERNELS(float)
 NORM_KERNELS(double)
+
+/* Layer norm rows: the affine parameters are full rows (w and b of M
+   values; ones and zeros stand in for absent ones). */
+#define LAYER_KERNELS(T)                                                      \
+  SC_DISPATCH static void ln_row_##T(const T *x, T *y, int64_t M,             \
+                                     const double *st, const T *w,            \
+                                     const T *b) {                            \
+    T mh = (T)st[0], ml = (T)(st[0] - (double)mh), r = (T)st[1];              \
+    for (int64_t j = 0; j < M; j++) y[j] = ((x[j] - mh) - ml) * r * w[j] + b[j]; \
+  }                                                                           \
+                                                                              \
+  /* dx = rstd (g' - mean(g') - xhat mean(g' xhat)), g' = g w */             \
+  SC_DISPATCH static void ln_row_bw_##T(const T *x, const T *g, T *dx,        \
+                                        int64_t M, const double *st,          \
+                                        const T *w) {                         \
+    T mh = (T)st[0], ml = (T)(st[0] - (double)mh);                            \
+    double r = st[1];                                                         \
+    double a[8] = {0, 0, 0, 0, 0, 0, 0, 0}, c[8] = {0, 0, 0, 0, 0, 0, 0, 0};   \
+    int64_t j = 0;                                                            \
+    for (; j + 8 <= M; j += 8)                                                \
+      for (int k = 0; k < 8; k++) {                                           \
+        double gw = (double)g[j + k] * (double)w[j + k];                      \
+        a[k] += gw;                                                           \
+        c[k] += gw * (double)((x[j + k] - mh) - ml);                          \
+      }                                                                       \
+    double A = fold8(a), B = fold8(c);                                        \
+    for (; j < M; j++) {                                                      \
+      double gw = (double)g[j] * (double)w[j];                                \
+      A += gw;                                                                \
+      B += gw * (double)((x[j] - mh) - ml);                                   \
+    }                                                                         \
+    A /= (double)M;                                                           \
+    B *= r / (double)M;                                                       \
+    T k1 = (T)r, k2 = (T)(-r * r * B), k3 = (T)(-r * A);                      \
+    for (j = 0; j < M; j++)                                                   \
+      dx[j] = g[j] * w[j] * k1 + ((x[j] - mh) - ml) * k2 + k3;                \
+  }                                                                           \
+                                                                              \
+  /* Column sums over rows [r0, r1), columns [j0, j1): pw += g xhat,         \
+     pb += g (pw, pb indexed by column) */                                    \
+  SC_DISPATCH static void ln_cols_##T(const T *x, const T *g, int64_t M,      \
+                                      int64_t r0, int64_t r1, int64_t j0,     \
+                                      int64_t j1, const double *st,           \
+                                      double *pw, double *pb) {               \
+    for (int64_t r = r0; r < r1; r++) {                                       \
+      T mh = (T)st[2 * r], ml = (T)(st[2 * r] - (double)mh);                  \
+      double rs = st[2 * r + 1];                                              \
+      const T *xr = x + r * M, *gr = g + r * M;                               \
+      for (int64_t j = j0; j < j1; j++) {                                     \
+        pw[j] += (double)gr[j] * (double)((xr[j] - mh) - ml) * rs;            \
+        pb[j] += gr[j];                                                       \
+      }                                                                       \
+    }                                                                         \
+  }
+LAYER_KERNELS(float)
+LAYER_KERNELS(double)
 
 /* ---- group norm ------------------------------------------------------------------ */
 /* Group norm (Wu & He 2018, eq. 1-3): y = (x - mu_ng) / sqrt(var_ng + eps)
@@ -345,6 +402,230 @@ int sc_bw_group_norm(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin)
     gn_dims_of(x, n->i[0], &d);
     rc = sc_grad_enabled() ? gn_backward_graph(&d, n, x, w, g, need, gin)
                            : gn_backward_fused(&d, x, w, st, g, need, gin);
+  }
+  sc_release(x);
+  sc_release(st);
+  sc_release(w);
+  return rc;
+}
+
+/* ---- layer norm ------------------------------------------------------------------ */
+/* Layer norm (Ba, Kiros & Hinton 2016, eq. 4 with per-element gain and
+   bias): each row of the trailing nd dims is normalised on its own. */
+
+/* Tiles of the weight/bias gradient sums: fixed sizes, so the order of the
+   additions depends on the shape only. */
+#define LN_ROWS 256
+#define LN_COLS 2048
+
+typedef struct {
+  int nd;
+  int64_t R, M; /* R rows of M values */
+} ln_dims;
+
+static void ln_dims_of(const sc_tensor *x, int nd, ln_dims *d) {
+  d->nd = nd;
+  d->R = sc_prod(x->shape, 0, x->ndim - nd);
+  d->M = sc_prod(x->shape, x->ndim - nd, x->ndim);
+}
+
+/* w as a dense row, or a row of `fill` when absent. */
+static sc_tensor *affine_row(sc_tensor *w, int64_t M, double fill, sc_dtype dt) {
+  return w ? sc_contiguous(w) : sc_full(1, &M, fill, dt);
+}
+
+sc_tensor *sc_layer_norm(sc_tensor *x, int nd, sc_tensor *w, sc_tensor *b,
+                         double eps) {
+  const char *fn = "layer_norm_core";
+  char buf[96];
+  if (nd < 1 || nd > x->ndim) {
+    sc_set_error("%s: the number of normalised trailing dims must be in "
+                 "[1, %d] for an input of shape %s, got %d", fn, x->ndim,
+                 sc_shape_str(x, buf, sizeof buf), nd);
+    return NULL;
+  }
+  const int64_t *tail = x->shape + x->ndim - nd;
+  if (check_affine(fn, "weight", w, x, nd, tail) ||
+      check_affine(fn, "bias", b, x, nd, tail) || check_eps(fn, eps))
+    return NULL;
+  ln_dims d;
+  ln_dims_of(x, nd, &d);
+  int64_t ss[1] = {2 * d.R};
+  sc_tensor *xc = dense(x), *wc = xc ? affine_row(w, d.M, 1.0, x->dtype) : NULL;
+  sc_tensor *bc = wc ? affine_row(b, d.M, 0.0, x->dtype) : NULL;
+  sc_tensor *y = bc ? sc_empty(x->ndim, x->shape, x->dtype) : NULL;
+  sc_tensor *st = y ? sc_empty(1, ss, SC_FLOAT64) : NULL;
+  if (st) {
+    int nt = sc_get_num_threads();
+    int dbl = x->dtype == SC_FLOAT64;
+    double *sp = sc_data(st);
+    const void *xp = sc_data(xc), *wp = sc_data(wc), *bp = sc_data(bc);
+    void *yp = sc_data(y);
+    int64_t R = d.R, M = d.M;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && R > 1 && R * M >= SC_PAR_GRAIN)
+    for (int64_t r = 0; r < R; r++) {
+      if (dbl) {
+        stats_double((const double *)xp + r * M, M, eps, sp + 2 * r);
+        ln_row_double((const double *)xp + r * M, (double *)yp + r * M, M, sp + 2 * r, wp, bp);
+      } else {
+        stats_float((const float *)xp + r * M, M, eps, sp + 2 * r);
+        ln_row_float((const float *)xp + r * M, (float *)yp + r * M, M, sp + 2 * r, wp, bp);
+      }
+    }
+  }
+  sc_release(xc);
+  sc_release(wc);
+  sc_release(bc);
+  if (!st) {
+    sc_release(y);
+    return NULL;
+  }
+  sc_tensor *in[3] = {x, w, b};
+  sc_node *n;
+  int rc = sc_record(SC_OP_layer_norm, y, 3, in, &n);
+  if (rc == 0 && n) {
+    rc = sc_save(n, x, 0) || sc_save(n, st, 0) || (w && sc_save(n, w, 0));
+    n->i[0] = nd;
+    n->f[0] = eps;
+  }
+  sc_release(st);
+  if (rc) {
+    sc_release(y);
+    return NULL;
+  }
+  return y;
+}
+
+/* Weight and bias gradients: column sums of g xhat and g, by tiles of
+   LN_ROWS x LN_COLS into one partial row per row block, then the blocks
+   added in order. */
+static int ln_param_grads(const ln_dims *d, sc_tensor *xc, sc_tensor *gc,
+                          const double *sp, const int64_t *shape,
+                          const int *need, sc_tensor **gin) {
+  int64_t R = d->R, M = d->M;
+  int64_t nrb = (R + LN_ROWS - 1) / LN_ROWS, ncb = (M + LN_COLS - 1) / LN_COLS;
+  size_t nb = sizeof(double) * (size_t)(2 * nrb * M + 2 * M);
+  double *pw = sc_aligned_alloc(nb ? nb : 1);
+  if (!pw) return -1;
+  memset(pw, 0, nb);
+  double *pb = pw + nrb * M, *sw = pb + nrb * M, *sb = sw + M;
+  int nt = sc_get_num_threads();
+  int dbl = xc->dtype == SC_FLOAT64;
+  const void *xp = sc_data(xc), *gp = sc_data(gc);
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && nrb * ncb > 1 && R * M >= SC_PAR_GRAIN)
+  for (int64_t t = 0; t < nrb * ncb; t++) {
+    int64_t rb = t / ncb, cb = t % ncb;
+    int64_t r0 = rb * LN_ROWS, r1 = r0 + LN_ROWS < R ? r0 + LN_ROWS : R;
+    int64_t j0 = cb * LN_COLS, j1 = j0 + LN_COLS < M ? j0 + LN_COLS : M;
+    if (dbl)
+      ln_cols_double(xp, gp, M, r0, r1, j0, j1, sp, pw + rb * M, pb + rb * M);
+    else
+      ln_cols_float(xp, gp, M, r0, r1, j0, j1, sp, pw + rb * M, pb + rb * M);
+  }
+  for (int64_t rb = 0; rb < nrb; rb++)
+    for (int64_t j = 0; j < M; j++) {
+      sw[j] += pw[rb * M + j];
+      sb[j] += pb[rb * M + j];
+    }
+  int rc = 0;
+  if (need[1] && !(gin[1] = sc_from_doubles(d->nd, shape, sw, xc->dtype))) rc = -1;
+  if (rc == 0 && need[2] && !(gin[2] = sc_from_doubles(d->nd, shape, sb, xc->dtype))) rc = -1;
+  sc_aligned_free(pw, nb ? nb : 1);
+  return rc;
+}
+
+static int ln_backward_fused(const ln_dims *d, sc_tensor *x, sc_tensor *w,
+                             sc_tensor *st, sc_tensor *g, const int *need,
+                             sc_tensor **gin) {
+  sc_tensor *xc = sc_contiguous(x), *gc = xc ? sc_contiguous(g) : NULL;
+  sc_tensor *wc = gc ? affine_row(w, d->M, 1.0, x->dtype) : NULL;
+  int rc = wc ? 0 : -1;
+  const double *sp = sc_data(st);
+  if (rc == 0 && need[0]) {
+    sc_tensor *dx = gin[0] = sc_empty(x->ndim, x->shape, x->dtype);
+    if (dx) {
+      int nt = sc_get_num_threads();
+      int dbl = x->dtype == SC_FLOAT64;
+      const void *xp = sc_data(xc), *gp = sc_data(gc), *wp = sc_data(wc);
+      void *dp = sc_data(dx);
+      int64_t R = d->R, M = d->M;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && R > 1 && R * M >= SC_PAR_GRAIN)
+      for (int64_t r = 0; r < R; r++) {
+        if (dbl)
+          ln_row_bw_double((const double *)xp + r * M, (const double *)gp + r * M,
+                           (double *)dp + r * M, M, sp + 2 * r, wp);
+        else
+          ln_row_bw_float((const float *)xp + r * M, (const float *)gp + r * M,
+                          (float *)dp + r * M, M, sp + 2 * r, wp);
+      }
+    } else {
+      rc = -1;
+    }
+  }
+  if (rc == 0 && (need[1] || need[2]))
+    rc = ln_param_grads(d, xc, gc, sp, x->shape + x->ndim - d->nd, need, gin);
+  sc_release(xc); sc_release(gc); sc_release(wc);
+  return rc;
+}
+
+/* The same formulas in differentiable ops on the [R, M] view. */
+static int ln_backward_graph(const ln_dims *d, sc_node *n, sc_tensor *x,
+                             sc_tensor *w, sc_tensor *g, const int *need,
+                             sc_tensor **gin) {
+  const int64_t s2[2] = {d->R, d->M}, sw[2] = {1, d->M};
+  static const int tail_dim[1] = {1}, row_dim[1] = {0};
+  const int64_t *tail = x->shape + x->ndim - d->nd;
+  double eps = n->f[0];
+  sc_tensor *t[16] = {0};
+  int rc = -1;
+  /* t[0] xhat, t[1] g2, t[2] w2, t[3] g w */
+  if (!(t[0] = sc_layer_norm(x, d->nd, NULL, NULL, eps))) goto done;
+  sc_tensor *xh = sc_reshape(t[0], 2, s2);
+  sc_release(t[0]);
+  if (!(t[0] = xh) || !(t[1] = sc_reshape(g, 2, s2))) goto done;
+  if (w && (!(t[2] = sc_reshape(w, 2, sw)) || !(t[3] = sc_binary(SC_MUL, t[1], t[2]))))
+    goto done;
+  sc_tensor *gw = w ? t[3] : t[1];
+  if (need[0]) {
+    sc_tensor *x2, *var, *ve, *rstd, *A, *gx, *B, *c1, *c2, *c3, *dx;
+    if (!(x2 = t[4] = sc_reshape(x, 2, s2)) ||
+        !(var = t[5] = sc_var(x2, 1, tail_dim, 1, 0)) ||
+        !(ve = t[6] = sc_binary_scalar(SC_ADD, var, eps, 0)) ||
+        !(rstd = t[7] = sc_unary(SC_RSQRT, ve)) ||
+        !(A = t[8] = sc_mean(gw, 1, tail_dim, 1)) ||
+        !(gx = t[9] = sc_binary(SC_MUL, gw, t[0])) ||
+        !(B = t[10] = sc_mean(gx, 1, tail_dim, 1)) ||
+        !(c1 = t[11] = sc_binary(SC_SUB, gw, A)) ||
+        !(c2 = t[12] = sc_binary(SC_MUL, t[0], B)) ||
+        !(c3 = t[13] = sc_binary(SC_SUB, c1, c2)) ||
+        !(dx = t[14] = sc_binary(SC_MUL, c3, rstd)) ||
+        !(gin[0] = sc_reshape(dx, x->ndim, x->shape)))
+      goto done;
+  }
+  for (int k = 1; k <= 2; k++) {
+    if (!need[k]) continue;
+    sc_tensor *prod = k == 1 ? sc_binary(SC_MUL, t[1], t[0]) : sc_retain(t[1]);
+    sc_tensor *s = prod ? sc_sum(prod, 1, row_dim, 0) : NULL; /* [M] */
+    sc_release(prod);
+    gin[k] = s ? sc_reshape(s, d->nd, tail) : NULL;
+    sc_release(s);
+    if (!gin[k]) goto done;
+  }
+  rc = 0;
+done:
+  for (int k = 0; k < 16; k++) sc_release(t[k]);
+  return rc;
+}
+
+int sc_bw_layer_norm(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  sc_tensor *x = sc_unpack(n, 0), *st = x ? sc_unpack(n, 1) : NULL;
+  sc_tensor *w = st && n->nsaved > 2 ? sc_unpack(n, 2) : NULL;
+  int rc = -1;
+  if (st && (w || n->nsaved == 2)) {
+    ln_dims d;
+    ln_dims_of(x, (int)n->i[0], &d);
+    rc = sc_grad_enabled() ? ln_backward_graph(&d, n, x, w, g, need, gin)
+                           : ln_backward_fused(&d, x, w, st, g, need, gin);
   }
   sc_release(x);
   sc_release(st);

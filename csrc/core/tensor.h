@@ -188,6 +188,10 @@ sc_tensor *sc_linear_silu(sc_tensor *x, sc_tensor *w, sc_tensor *b);
    positions) of each sample, then y * w[c] + b[c]; w and b are [C] or NULL. */
 sc_tensor *sc_group_norm(sc_tensor *x, int64_t groups, sc_tensor *w,
                          sc_tensor *b, double eps);
+/* Layer norm of x over its trailing nd dims, then y * w + b elementwise;
+   w and b have the shape of those dims, or are NULL. */
+sc_tensor *sc_layer_norm(sc_tensor *x, int nd, sc_tensor *w, sc_tensor *b,
+                         double eps);
 
 /* ---- random -------------------------------------------------------------- */
 typedef struct sc_generator {

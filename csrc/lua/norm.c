@@ -23,8 +23,23 @@ static int l_group_norm_core(lua_State *L) {
   RESULT(sc_group_norm(x, (int64_t)groups, w, b, eps));
 }
 
+/* layer_norm_core(x, nd [, weight, bias [, eps=1e-5]]): over the trailing nd dims */
+static int l_layer_norm_core(lua_State *L) {
+  sc_tensor *x = sc_lua_check(L, 1);
+  lua_Integer nd = luaL_checkinteger(L, 2);
+  if (nd < 1 || nd > x->ndim) {
+    char b[96];
+    return luaL_error(L, "scorch.layer_norm_core: the number of normalised trailing dims "
+                      "must be in [1, %d] for an input of shape %s, got %I", x->ndim,
+                      sc_shape_str(x, b, sizeof b), nd);
+  }
+  sc_tensor *w = opt_tensor(L, 3), *b = opt_tensor(L, 4);
+  double eps = luaL_optnumber(L, 5, 1e-5);
+  RESULT(sc_layer_norm(x, (int)nd, w, b, eps));
+}
+
 static const luaL_Reg norm_functions[] = {
-    {"group_norm_core", l_group_norm_core},
+    {"group_norm_core", l_group_norm_core}, {"layer_norm_core", l_layer_norm_core},
     {NULL, NULL}};
 
 void sc_lua_open_norm(lua_State *L) { luaL_setfuncs(L, norm_functions, 0); }

@@ -262,7 +262,9 @@ function F.group_norm(x, groups, w, b, eps)
   return sc.group_norm_core(x, groups, w, b, eps) -- one kernel (csrc/core/norm.c)
 end
 
--- layer_norm(x, n_last_dims [, weight, bias] [, eps]) over the trailing dims.
+-- layer_norm(x, n_last_dims [, weight, bias] [, eps=1e-5]) (Ba et al. 2016):
+-- normalise over the trailing dims, then scale and shift elementwise by
+-- weight and bias (each optional, of the trailing shape).
 function F.layer_norm(x, nd, w, b, eps)
   eps = eps or 1e-5
   check_tensor(x, "layer_norm", "input")
@@ -285,14 +287,7 @@ function F.layer_norm(x, nd, w, b, eps)
     end
   end
   if type(eps) ~= "number" or not (eps >= 0) then error("scorch.layer_norm: eps must be a number >= 0", 2) end
-  local dims = {}
-  for k = 1, nd do dims[k] = x:dim() - nd + k end
-  local mean = x:mean(dims, true)
-  local var = x:var(dims, true, false)
-  local y = (x - mean) * (var + eps):rsqrt()
-  if w then y = y * w end
-  if b then y = y + b end
-  return y
+  return sc.layer_norm_core(x, nd, w, b, eps) -- one kernel (csrc/core/norm.c)
 end
 
 local function check_dim(x, d, fn)

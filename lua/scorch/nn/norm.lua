@@ -1,6 +1,7 @@
 -- LayerNorm(shape_or_n [, {eps=1e-5, elementwise_affine=true, dtype=}])
 -- (Ba, Kiros & Hinton 2016): over the last len(shape) dims,
 -- y = (x − mean) / √(var + eps) · weight + bias, var the biased variance.
+local sc = require "scorch"
 local Module = require "scorch.nn.module"
 local init = require "scorch.nn.initialisers"
 
@@ -12,15 +13,12 @@ function LayerNorm:init(shape, opts)
   if type(shape) ~= "table" or #shape == 0 then
     error("scorch.nn.LayerNorm: normalized shape must be a size or a table of sizes", 3)
   end
-  local dims = {}
   for i = 1, #shape do
     if math.type(shape[i]) ~= "integer" or shape[i] < 1 then
       error(("scorch.nn.LayerNorm: bad size %s in the normalized shape"):format(tostring(shape[i])), 3)
     end
-    dims[i] = i - #shape - 1 -- the last #shape dims: −k .. −1
   end
   self.normalized_shape = { table.unpack(shape) }
-  self.dims = dims
   self.eps = opts.eps or 1e-5
   self.elementwise_affine = opts.elementwise_affine ~= false
   if self.elementwise_affine then
@@ -30,11 +28,7 @@ function LayerNorm:init(shape, opts)
 end
 
 function LayerNorm:forward(x)
-  local dims = self.dims
-  local xc = x - x:mean(dims, true)
-  local y = xc * (xc:var(dims, true, false) + self.eps):rsqrt()
-  if self.weight then return y * self.weight + self.bias end
-  return y
+  return sc.layer_norm(x, #self.normalized_shape, self.weight, self.bias, self.eps)
 end
 
 function LayerNorm:extra_repr()
