@@ -382,6 +382,12 @@ end
 for _, n in ipairs({ "softmax", "log_softmax" }) do
   FUNCTION_BAD[n] = function() return { P(nil), P(T(), 5), P(T(), "x"), P("x", 1) } end
 end
+for _, n in ipairs({ "softmax_core", "log_softmax_core" }) do
+  FUNCTION_BAD[n] = function()
+    return { P(nil), P("x", 1), W({ "dimension 3" }, T(), 3), W({ "dimension -3" }, T(), -3), P(T(), 0), P(T(), "x"),
+      P(T(), 1.5), W({ "no dimensions" }, sc.zeros({}), 1), P(closed(), 1), P(sc.zeros({})) }
+  end
+end
 FUNCTION_BAD.attention = function()
   return { P(nil, T(), T()), P(sc.zeros(2, 3), sc.zeros(2, 4), sc.zeros(2, 3)), P(T(), "x", T()),
     P(T(), T(), sc.zeros(3, 3)), P(T(), T()) }

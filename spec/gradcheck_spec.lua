@@ -280,6 +280,17 @@ CASES.layer_norm = {
   { fn = function(x, w) return sc.layer_norm_core(x:permute(2, 3, 1), 1, w) end, -- normalised dim slowest in memory
     inputs = function() return { R({ 4, 2, 3 }, 153), R({ 4 }, 154) } end },
 }
+-- Softmax along the last dim (contiguous rows) and along an inner dim
+-- (column tiles), large logits, and a permuted input.
+for _, name in ipairs({ "softmax", "log_softmax" }) do
+  local core = sc[name .. "_core"]
+  CASES[name] = {
+    { fn = function(x) return core(x, 2) end, inputs = function() return { R({ 3, 4 }, 155) } end },
+    { fn = function(x) return core(x, 2) end, inputs = function() return { R({ 2, 3, 4 }, 156) } end },
+    { fn = function(x) return core(x * 30, -1) end, inputs = function() return { R({ 2, 5 }, 157) } end },
+    { fn = function(x) return core(x:permute(3, 1, 2), 1) end, inputs = function() return { R({ 2, 3, 4 }, 158) } end },
+  }
+end
 
 -- Layouts of the inputs: contiguous; strided (stride 2 in every dim);
 -- transposed storage (for inputs with at least two dims).
@@ -378,7 +389,7 @@ describe("gradcheck of every op", function()
     -- binary cases, where the op is the last one applied)
     for _, name in ipairs({ "exp", "log", "add", "div", "maximum", "pow_scalar", "where", "clamp", "matmul",
       "cat", "index_select", "sum_to", "narrow_backward", "index_add", "silu_grad", "silu_grad2", "step",
-      "linear", "alias", "group_norm", "layer_norm" }) do
+      "linear", "alias", "group_norm", "layer_norm", "softmax", "log_softmax" }) do
       local c = CASES[name][1]
       local xs = {}
       for i, x in ipairs(c.inputs()) do xs[i] = x:requires_grad(true) end

@@ -50,6 +50,9 @@ local function ln_composite(x, nd, w, b, eps)
   return y
 end
 
+local function log_softmax_composite(x, d) return x - x:logsumexp(d, true) end
+local function softmax_composite(x, d) return (x - x:logsumexp(d, true)):exp() end
+
 -- Gradients of <f(xs), u> w.r.t. xs: plain (fused kernels) and with
 -- create_graph (differentiable ops); and the second derivative
 -- d/dxs <grad, v> through the create_graph path.
@@ -249,5 +252,95 @@ describe("layer_norm kernel", function()
     local ln = sc.nn.LayerNorm({ 3, 4 }, { dtype = "float64" })
     local x = R({ 2, 3, 4 }, 59)
     assert.are.equal("layer_norm", ln(x:requires_grad(true)):grad_fn())
+  end)
+end)
+
+describe("softmax and log_softmax kernels", function()
+  local pairs_ = {
+    { "softmax", softmax_composite },
+    { "log_softmax", log_softmax_composite },
+  }
+
+  it("match the composites in float64: values, first and second derivatives", function()
+    for _, p in ipairs(pairs_) do
+      local name, comp = p[1], p[2]
+      local function check(shape, d, seed, scale)
+        scale = scale or 1
+        against_composite(function(x) return sc[name](x * scale, d) end,
+          function(x) return comp(x * scale, d) end, { R(shape, seed) }, seed + 100)
+      end
+      check({ 4, 7 }, 2, 61)
+      check({ 4, 7 }, 1, 62)          -- columns: 7 of them in one tile
+      check({ 3, 5, 70 }, 2, 63)      -- 70 columns: a full tile and a partial one
+      check({ 2, 3, 4, 5 }, -3, 64)
+      check({ 3, 19 }, -1, 65, 40)    -- logits of size ~100
+      check({ 6 }, 1, 66)
+    end
+  end)
+
+  it("match the composites on strided inputs", function()
+    for _, p in ipairs(pairs_) do
+      local name, comp = p[1], p[2]
+      against_composite(function(x) return sc[name](x:permute(2, 3, 1), 3) end,
+        function(x) return comp(x:permute(2, 3, 1), 3) end, { R({ 4, 3, 5 }, 67) }, 200)
+      against_composite(function(x) return sc[name](x, 1) end, function(x) return comp(x, 1) end,
+        { H.strided(R({ 5, 3 }, 68)) }, 210)
+    end
+  end)
+
+  it("handle infinite logits as the composites did", function()
+    local inf = math.huge
+    local x = sc.tensor({ { 0, -inf, 1, -inf }, { -inf, -inf, -inf, -inf }, { 2, inf, 0, 1 } }, F64)
+    for _, p in ipairs(pairs_) do
+      -- NaN where the composite gave NaN, the same infinities, the rest to rounding
+      H.assert_close(sc[p[1]](x, 2), p[2](x, 2), 1e-15, p[1])
+    end
+    local y = sc.softmax(x, 2):values()
+    assert.are.equal(0, y[2])                          -- e^-inf
+    assert.is_true(math.abs(y[3] - 1 / (1 + math.exp(-1))) < 1e-15)
+    assert.is_true(y[5] ~= y[5])                       -- an all -inf row has no distribution
+    assert.are.equal(-inf, sc.log_softmax(x, 2):values()[2])
+  end)
+
+  it("in float32 agree with float64, logits offset by 1000", function()
+    local x32 = (R({ 8, 50 }, 69) * 3 + 1000):float()
+    local u32 = R({ 8, 50 }, 70):float()
+    for _, name in ipairs({ "softmax", "log_softmax" }) do
+      local function run(x, u)
+        x = x:requires_grad(true)
+        local y = sc[name](x, 2)
+        return y, sc.grad({ (y * u):sum() }, { x })[1]
+      end
+      local y32, g32 = run(x32, u32)
+      local y64, g64 = run(x32:double(), u32:double())
+      assert_within(y32:double(), y64, 2e-6, name .. " forward")
+      assert_within(g32:double(), g64, 2e-6, name .. " d/dx")
+    end
+  end)
+
+  it("give the same bits at one and two threads, along rows and columns", function()
+    for _, case in ipairs({ { { 600, 100 }, 2 }, { { 4, 100, 90 }, 2 } }) do
+      local x = R(case[1], 71, "float32")
+      local u = R(case[1], 72, "float32")
+      for _, name in ipairs({ "softmax", "log_softmax" }) do
+        local function run()
+          local xr = x:requires_grad(true)
+          local y = sc[name](xr, case[2])
+          return y, sc.grad({ (y * u):sum() }, { xr })[1]
+        end
+        local y1, g1 = with_threads(1, run)
+        local y2, g2 = with_threads(2, run)
+        assert.is_true(H.identical(y1, y2), name .. " forward differs")
+        assert.is_true(H.identical(g1, g2), name .. " backward differs")
+      end
+    end
+  end)
+
+  it("back cross_entropy: gradient softmax(z) - onehot(y)", function()
+    local z = R({ 3, 4 }, 73):requires_grad(true)
+    local loss = sc.losses.cross_entropy(z, { 2, 4, 1 }, { reduction = "sum" })
+    local g = sc.grad({ loss }, { z })[1]
+    local want = sc.softmax(z:detach(), 2) - sc.tensor({ { 0, 1, 0, 0 }, { 0, 0, 0, 1 }, { 1, 0, 0, 0 } }, F64)
+    assert_within(g, want, 1e-15, "d loss / d z")
   end)
 end)

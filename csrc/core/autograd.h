@@ -76,7 +76,7 @@ struct sc_node {
   X(narrow_backward) X(index_add) X(matmul) X(linear)                       \
   X(im2col) X(col2im) X(upsample_nearest) X(sum_pool)                       \
   X(conv2d) X(conv2d_input) X(conv2d_weight)                                \
-  X(group_norm) X(layer_norm)
+  X(group_norm) X(layer_norm) X(softmax) X(log_softmax)
 
 typedef enum {
 #define SC_OP_ENUM(name) SC_OP_##name,

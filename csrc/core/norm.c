@@ -9,10 +9,12 @@
  * whole and every sum across rows (the weight and bias gradients) is taken
  * in a fixed order, so results do not depend on the thread count.
  *
+ * softmax and log_softmax work along one dim of any layout.
+ *
  * Backward: with recording off (a plain backward) a fused kernel gives all
- * the gradients in two passes; with recording on (create_graph) the same
- * formulas are written in differentiable ops, so the gradient can itself
- * be differentiated.
+ * the gradients in one or two passes; with recording on (create_graph) the
+ * same formulas are written in differentiable ops, so the gradient can
+ * itself be differentiated.
  */
 #include "autograd.h"
 #include "internal.h"
@@ -175,6 +177,121 @@ NORM_KERNELS(double)
   }
 LAYER_KERNELS(float)
 LAYER_KERNELS(double)
+
+/* Softmax along a dim of K values.  A row is contiguous when the dim is the
+   last (inner = 1, the *_row kernels); otherwise a tile of up to SM_TILE
+   neighbouring columns is done together, stepping by `inner`.  The max is
+   subtracted first; an infinite max is replaced by 0 as logsumexp does,
+   so an all -inf row gives NaN and a +inf entry NaN in its row. */
+#define SM_TILE 64
+#define VEXP_float sc_vexpf
+#define VEXP_double exp
+#define SOFTMAX_KERNELS(T)                                                    \
+  static T row_max_##T(const T *x, int64_t K) {                               \
+    T m8[8];                                                                  \
+    for (int j = 0; j < 8; j++) m8[j] = -(T)INFINITY;                         \
+    int64_t k = 0;                                                            \
+    for (; k + 8 <= K; k += 8)                                                \
+      for (int j = 0; j < 8; j++) m8[j] = x[k + j] > m8[j] ? x[k + j] : m8[j]; \
+    T m = m8[0];                                                              \
+    for (int j = 1; j < 8; j++) m = m8[j] > m ? m8[j] : m;                    \
+    for (; k < K; k++) m = x[k] > m ? x[k] : m;                               \
+    return isinf(m) ? (T)0 : m;                                               \
+  }                                                                           \
+                                                                              \
+  SC_DISPATCH static void sm_row_##T(const T *x, T *y, int64_t K, int lg) {   \
+    T m = row_max_##T(x, K);                                                  \
+    double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                   \
+    int64_t k = 0;                                                            \
+    if (lg)                                                                   \
+      for (; k + 8 <= K; k += 8)                                              \
+        for (int j = 0; j < 8; j++) a[j] += VEXP_##T(x[k + j] - m);           \
+    else                                                                      \
+      for (; k + 8 <= K; k += 8)                                              \
+        for (int j = 0; j < 8; j++) a[j] += y[k + j] = VEXP_##T(x[k + j] - m); \
+    double s = fold8(a);                                                      \
+    for (; k < K; k++) {                                                      \
+      T e = VEXP_##T(x[k] - m);                                               \
+      if (!lg) y[k] = e;                                                      \
+      s += e;                                                                 \
+    }                                                                         \
+    if (lg) {                                                                 \
+      T ls = (T)log(s);                                                       \
+      for (k = 0; k < K; k++) y[k] = (x[k] - m) - ls;                         \
+    } else {                                                                  \
+      T inv = (T)(1.0 / s);                                                   \
+      for (k = 0; k < K; k++) y[k] *= inv;                                    \
+    }                                                                         \
+  }                                                                           \
+                                                                              \
+  SC_DISPATCH static void sm_cols_##T(const T *x, T *y, int64_t K,            \
+                                      int64_t inner, int64_t wd, int lg) {    \
+    T m[SM_TILE], c[SM_TILE];                                                 \
+    double s[SM_TILE];                                                        \
+    for (int64_t i = 0; i < wd; i++) {                                        \
+      m[i] = -(T)INFINITY;                                                    \
+      s[i] = 0;                                                               \
+    }                                                                         \
+    for (int64_t k = 0; k < K; k++)                                           \
+      for (int64_t i = 0; i < wd; i++) {                                      \
+        T v = x[k * inner + i];                                               \
+        m[i] = v > m[i] ? v : m[i];                                           \
+      }                                                                       \
+    for (int64_t i = 0; i < wd; i++) m[i] = isinf(m[i]) ? (T)0 : m[i];         \
+    for (int64_t k = 0; k < K; k++)                                           \
+      for (int64_t i = 0; i < wd; i++) {                                      \
+        T e = VEXP_##T(x[k * inner + i] - m[i]);                              \
+        if (!lg) y[k * inner + i] = e;                                        \
+        s[i] += e;                                                            \
+      }                                                                       \
+    for (int64_t i = 0; i < wd; i++) c[i] = lg ? (T)log(s[i]) : (T)(1.0 / s[i]); \
+    for (int64_t k = 0; k < K; k++)                                           \
+      for (int64_t i = 0; i < wd; i++) {                                      \
+        int64_t e = k * inner + i;                                            \
+        y[e] = lg ? (x[e] - m[i]) - c[i] : y[e] * c[i];                       \
+      }                                                                       \
+  }                                                                           \
+                                                                              \
+  /* softmax: gx = y (g - sum g y); log_softmax: gx = g - exp(y) sum g */    \
+  SC_DISPATCH static void sm_row_bw_##T(const T *y, const T *g, T *gx,        \
+                                        int64_t K, int lg) {                  \
+    double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                   \
+    int64_t k = 0;                                                            \
+    if (lg)                                                                   \
+      for (; k + 8 <= K; k += 8)                                              \
+        for (int j = 0; j < 8; j++) a[j] += g[k + j];                         \
+    else                                                                      \
+      for (; k + 8 <= K; k += 8)                                              \
+        for (int j = 0; j < 8; j++) a[j] += (double)g[k + j] * (double)y[k + j]; \
+    double s = fold8(a);                                                      \
+    for (; k < K; k++) s += lg ? (double)g[k] : (double)g[k] * (double)y[k];  \
+    T st = (T)s;                                                              \
+    if (lg)                                                                   \
+      for (k = 0; k < K; k++) gx[k] = g[k] - VEXP_##T(y[k]) * st;             \
+    else                                                                      \
+      for (k = 0; k < K; k++) gx[k] = y[k] * (g[k] - st);                     \
+  }                                                                           \
+                                                                              \
+  SC_DISPATCH static void sm_cols_bw_##T(const T *y, const T *g, T *gx,       \
+                                         int64_t K, int64_t inner,            \
+                                         int64_t wd, int lg) {                \
+    double s[SM_TILE];                                                        \
+    T st[SM_TILE];                                                            \
+    for (int64_t i = 0; i < wd; i++) s[i] = 0;                                \
+    for (int64_t k = 0; k < K; k++)                                           \
+      for (int64_t i = 0; i < wd; i++) {                                      \
+        int64_t e = k * inner + i;                                            \
+        s[i] += lg ? (double)g[e] : (double)g[e] * (double)y[e];              \
+      }                                                                       \
+    for (int64_t i = 0; i < wd; i++) st[i] = (T)s[i];                         \
+    for (int64_t k = 0; k < K; k++)                                           \
+      for (int64_t i = 0; i < wd; i++) {                                      \
+        int64_t e = k * inner + i;                                            \
+        gx[e] = lg ? g[e] - VEXP_##T(y[e]) * st[i] : y[e] * (g[e] - st[i]);   \
+      }                                                                       \
+  }
+SOFTMAX_KERNELS(float)
+SOFTMAX_KERNELS(double)
 
 /* ---- group norm ------------------------------------------------------------------ */
 /* Group norm (Wu & He 2018, eq. 1-3): y = (x - mu_ng) / sqrt(var_ng + eps)
@@ -631,4 +748,96 @@ int sc_bw_layer_norm(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin)
   sc_release(st);
   sc_release(w);
   return rc;
+}
+
+/* ---- softmax and log-softmax -------------------------------------------------------- */
+/* softmax(x)_k = e^(x_k - m) / sum_j e^(x_j - m), m the max (which cancels);
+   log_softmax(x)_k = x_k - m - log sum_j e^(x_j - m). */
+
+/* Runs the forward (g == NULL: a = x) or backward (a = y) kernels over
+   every row or column tile of contiguous tensors along dim d. */
+static void sm_run(const sc_tensor *a, const sc_tensor *g, sc_tensor *out, int d,
+                   int lg) {
+  int64_t outer = sc_prod(a->shape, 0, d), K = a->shape[d];
+  int64_t inner = sc_prod(a->shape, d + 1, a->ndim);
+  int64_t nb = inner == 1 ? 1 : (inner + SM_TILE - 1) / SM_TILE, tiles = outer * nb;
+  int nt = sc_get_num_threads();
+  int dbl = a->dtype == SC_FLOAT64;
+  const char *ap = sc_data(a), *gp = g ? sc_data(g) : NULL;
+  char *op = sc_data(out);
+  size_t es = sc_dtype_size(a->dtype);
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && tiles > 1 && a->numel >= SC_PAR_GRAIN)
+  for (int64_t t = 0; t < tiles; t++) {
+    int64_t o = t / nb, i0 = (t % nb) * SM_TILE;
+    int64_t wd = inner - i0 < SM_TILE ? inner - i0 : SM_TILE;
+    size_t off = (size_t)(o * K * inner + i0) * es;
+    const void *x = ap + off, *gg = gp ? gp + off : NULL;
+    void *y = op + off;
+    if (inner == 1 && !g) {
+      if (dbl) sm_row_double(x, y, K, lg); else sm_row_float(x, y, K, lg);
+    } else if (inner == 1) {
+      if (dbl) sm_row_bw_double(x, gg, y, K, lg); else sm_row_bw_float(x, gg, y, K, lg);
+    } else if (!g) {
+      if (dbl) sm_cols_double(x, y, K, inner, wd, lg); else sm_cols_float(x, y, K, inner, wd, lg);
+    } else {
+      if (dbl) sm_cols_bw_double(x, gg, y, K, inner, wd, lg);
+      else sm_cols_bw_float(x, gg, y, K, inner, wd, lg);
+    }
+  }
+}
+
+static sc_tensor *softmax_op(sc_tensor *x, int d, int lg) {
+  const char *fn = lg ? "log_softmax_core" : "softmax_core";
+  if (sc_check_dim(fn, x, d)) return NULL;
+  sc_tensor *xc = sc_contiguous(x);
+  sc_tensor *y = xc ? sc_empty(x->ndim, x->shape, x->dtype) : NULL;
+  if (y) sm_run(xc, NULL, y, d, lg);
+  sc_release(xc);
+  if (!y) return NULL;
+  sc_node *n;
+  if (sc_record(lg ? SC_OP_log_softmax : SC_OP_softmax, y, 1, &x, &n) ||
+      (n && sc_save(n, y, 1))) {
+    sc_release(y);
+    return NULL;
+  }
+  if (n) n->i[0] = d;
+  return y;
+}
+
+sc_tensor *sc_softmax(sc_tensor *x, int d) { return softmax_op(x, d, 0); }
+sc_tensor *sc_log_softmax(sc_tensor *x, int d) { return softmax_op(x, d, 1); }
+
+/* Both from the saved output y: softmax gx = y (g - sum g y), log_softmax
+   gx = g - e^y sum g; fused without recording, in ops with it. */
+static int softmax_backward(sc_node *n, sc_tensor *g, sc_tensor **gin, int lg) {
+  int d = (int)n->i[0];
+  sc_tensor *y = sc_unpack(n, 0);
+  if (!y) return -1;
+  if (!sc_grad_enabled()) {
+    sc_tensor *yc = sc_contiguous(y), *gc = yc ? sc_contiguous(g) : NULL;
+    sc_tensor *gx = gc ? sc_empty(y->ndim, y->shape, y->dtype) : NULL;
+    if (gx) sm_run(yc, gc, gx, d, lg);
+    sc_release(yc);
+    sc_release(gc);
+    sc_release(y);
+    gin[0] = gx;
+    return gx ? 0 : -1;
+  }
+  sc_tensor *a = lg ? sc_retain(g) : sc_binary(SC_MUL, g, y);
+  sc_tensor *s = a ? sc_sum(a, 1, &d, 1) : NULL;
+  sc_tensor *e = s && lg ? sc_unary(SC_EXP, y) : NULL;
+  sc_tensor *t = s ? (lg ? (e ? sc_binary(SC_MUL, e, s) : NULL) : sc_binary(SC_SUB, g, s)) : NULL;
+  gin[0] = t ? (lg ? sc_binary(SC_SUB, g, t) : sc_binary(SC_MUL, y, t)) : NULL;
+  sc_release(a); sc_release(s); sc_release(e); sc_release(t); sc_release(y);
+  return gin[0] ? 0 : -1;
+}
+
+int sc_bw_softmax(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)need;
+  return softmax_backward(n, g, gin, 0);
+}
+
+int sc_bw_log_softmax(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)need;
+  return softmax_backward(n, g, gin, 1);
 }

@@ -192,6 +192,9 @@ sc_tensor *sc_group_norm(sc_tensor *x, int64_t groups, sc_tensor *w,
    w and b have the shape of those dims, or are NULL. */
 sc_tensor *sc_layer_norm(sc_tensor *x, int nd, sc_tensor *w, sc_tensor *b,
                          double eps);
+/* softmax and log-softmax along dim d (0-based). */
+sc_tensor *sc_softmax(sc_tensor *x, int d);
+sc_tensor *sc_log_softmax(sc_tensor *x, int d);
 
 /* ---- random -------------------------------------------------------------- */
 typedef struct sc_generator {

@@ -1,5 +1,5 @@
-/* scorch binding: normalisation kernels behind F.group_norm and friends
-   (see core/norm.c).  F checks the arguments and words the errors users
+/* scorch binding: the kernels behind F.group_norm, F.layer_norm, F.softmax
+   and F.log_softmax (see core/norm.c).  F checks the arguments and words the errors users
    see; these check enough that any call is safe. */
 #include "binding.h"
 
@@ -38,8 +38,21 @@ static int l_layer_norm_core(lua_State *L) {
   RESULT(sc_layer_norm(x, (int)nd, w, b, eps));
 }
 
+/* softmax_core(x [, dim=-1]), log_softmax_core(x [, dim=-1]) */
+static int softmax_common(lua_State *L, const char *fn, int lg) {
+  sc_tensor *x = sc_lua_check(L, 1);
+  int d = lua_isnoneornil(L, 2) ? x->ndim - 1 : sc_lua_dim(L, 2, x->ndim, 0, fn);
+  RESULT(lg ? sc_log_softmax(x, d) : sc_softmax(x, d));
+}
+
+static int l_softmax_core(lua_State *L) { return softmax_common(L, "softmax_core", 0); }
+static int l_log_softmax_core(lua_State *L) {
+  return softmax_common(L, "log_softmax_core", 1);
+}
+
 static const luaL_Reg norm_functions[] = {
     {"group_norm_core", l_group_norm_core}, {"layer_norm_core", l_layer_norm_core},
+    {"softmax_core", l_softmax_core}, {"log_softmax_core", l_log_softmax_core},
     {NULL, NULL}};
 
 void sc_lua_open_norm(lua_State *L) { luaL_setfuncs(L, norm_functions, 0); }

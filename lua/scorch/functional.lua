@@ -1,8 +1,9 @@
 -- Image and sequence layers as compositions of differentiable ops.
 --
 -- Every function here is built from core ops that have their own backward
--- (im2col/col2im, matmul, reductions, elementwise), so gradients of any order
--- come for free.  Shapes follow PyTorch: images are [N, C, H, W], conv weights
+-- (im2col/col2im, matmul, reductions, elementwise, and the normalisation
+-- kernels behind group_norm, layer_norm and softmax), so gradients of any
+-- order come for free.  Shapes follow PyTorch: images are [N, C, H, W], conv weights
 -- [out, in/groups, kh, kw], transposed-conv weights [in, out/groups, kh, kw].
 local sc = require "scorch"
 
@@ -300,14 +301,16 @@ local function check_dim(x, d, fn)
   return math.tointeger(d)
 end
 
+-- log_softmax(x [, d=-1]) = x - log Σ_d e^x and softmax(x [, d=-1]) = its
+-- exponential, each one kernel (csrc/core/norm.c).
 function F.log_softmax(x, d)
   d = check_dim(x, d, "log_softmax")
-  return x - x:logsumexp(d, true)
+  return sc.log_softmax_core(x, d)
 end
 
 function F.softmax(x, d)
   d = check_dim(x, d, "softmax")
-  return (x - x:logsumexp(d, true)):exp()
+  return sc.softmax_core(x, d)
 end
 
 -- attention(q, k, v): softmax(q kᵀ / √d) v over the last two dims
