@@ -294,9 +294,8 @@ SOFTMAX_KERNELS(float)
 SOFTMAX_KERNELS(double)
 
 /* ---- group norm ------------------------------------------------------------------ */
-/* Group norm (Wu & He 2018, eq. 1-3): y = (x - mu_ng) / sqrt(var_ng + eps)
-   * w[c] + b[c], mu and var over the channels of group g and all positions
-   of sample n. */
+/* Group norm (Wu & He 2018): y = (x - mu_ng) / sqrt(var_ng + eps) w[c] + b[c],
+   mu and var over the channels of group g and all positions of sample n. */
 
 typedef struct {
   int64_t N, C, G, Cg, S; /* x is [N, C, S...]; G groups of Cg channels */
@@ -310,7 +309,7 @@ static void gn_dims_of(const sc_tensor *x, int64_t groups, gn_dims *d) {
   d->S = sc_prod(x->shape, 2, x->ndim);
 }
 
-/* An optional per-channel tensor: NULL, or 1-D [C] of x's dtype. */
+/* An optional affine tensor: NULL, or of the given shape and x's dtype. */
 static int check_affine(const char *fn, const char *name, const sc_tensor *v,
                         const sc_tensor *x, int ndim, const int64_t *shape) {
   if (!v) return 0;
@@ -527,8 +526,8 @@ int sc_bw_group_norm(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin)
 }
 
 /* ---- layer norm ------------------------------------------------------------------ */
-/* Layer norm (Ba, Kiros & Hinton 2016, eq. 4 with per-element gain and
-   bias): each row of the trailing nd dims is normalised on its own. */
+/* Layer norm (Ba, Kiros & Hinton 2016): y = (x - mu) / sqrt(var + eps) w + b
+   with mu and var over each row of the trailing nd dims, w and b per element. */
 
 /* Tiles of the weight/bias gradient sums: fixed sizes, so the order of the
    additions depends on the shape only. */
