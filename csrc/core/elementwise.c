@@ -192,6 +192,13 @@ static int saves_output(sc_unary_op op) {
 static sc_tensor *unary_kernel(sc_unary_op op, sc_tensor *x) {
   sc_tensor *y = sc_empty(x->ndim, x->shape, x->dtype);
   if (!y) return NULL;
+  if (sc_serial(x->numel) && sc_dense(x)) { /* small dense ops: no plan */
+    int64_t es = (int64_t)(x->dtype == SC_FLOAT64 ? sizeof(double) : sizeof(float));
+    char *ptr[2] = {sc_data(y), sc_data(x)};
+    int64_t st[2] = {es, es};
+    unary_loops[x->dtype][op](x->numel, ptr, st, NULL);
+    return y;
+  }
   sc_tensor *ops[2] = {y, x};
   sc_foreach(2, ops, unary_loops[x->dtype][op], NULL);
   return y;
@@ -222,10 +229,17 @@ static sc_tensor *binary_kernel(sc_binary_op op, sc_tensor *a, sc_tensor *b) {
                  sc_dtype_name(a->dtype), sc_dtype_name(b->dtype));
     return NULL;
   }
-  if (sc_same_shape(a, b) && sc_is_contiguous(a) && sc_is_contiguous(b)) {
+  if (sc_same_shape(a, b) && sc_dense(a) && sc_dense(b)) {
     /* the common case, with no views to build */
     sc_tensor *y = sc_empty(a->ndim, a->shape, a->dtype);
     if (!y) return NULL;
+    if (sc_serial(a->numel)) {
+      int64_t es = (int64_t)(a->dtype == SC_FLOAT64 ? sizeof(double) : sizeof(float));
+      char *ptr[3] = {sc_data(y), sc_data(a), sc_data(b)};
+      int64_t st[3] = {es, es, es};
+      binary_loops[a->dtype][op](a->numel, ptr, st, NULL);
+      return y;
+    }
     sc_tensor *ops[3] = {y, a, b};
     sc_foreach(3, ops, binary_loops[a->dtype][op], NULL);
     return y;

@@ -35,6 +35,22 @@ void sc_foreach(int nop, sc_tensor **op, sc_loop_fn fn, void *ctx);
 /* Minimum elements before a kernel is split across threads. */
 #define SC_PAR_GRAIN 32768
 
+/* sc_is_contiguous, inlined for the per-op fast paths. */
+static inline int sc_dense(const sc_tensor *t) {
+  int64_t st = 1;
+  for (int d = t->ndim - 1; d >= 0; d--) {
+    if (t->shape[d] != 1 && t->stride[d] != st) return 0;
+    st *= t->shape[d];
+  }
+  return 1;
+}
+
+/* Whether an elementwise kernel over n elements runs on the calling
+   thread alone (then a dense op calls its loop directly). */
+static inline int sc_serial(int64_t n) {
+  return n < SC_PAR_GRAIN || sc_get_num_threads() <= 1;
+}
+
 /* Bumps the version of t's storage (after an in-place write). */
 static inline void sc_bump(sc_tensor *t) { t->storage->version++; }
 

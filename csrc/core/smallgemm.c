@@ -95,7 +95,7 @@ typedef struct {
 /* Rows [r0, r1) of the output, r1 - r0 <= RB. */
 SC_DISPATCH static void rows_block(const job *J, int64_t r0, int64_t r1) {
   int64_t m = J->m, k = J->k;
-  float tmp[MR * 16];
+  float tmp[MR * 16] = {0}; /* only partial blocks use it */
   for (int64_t j0 = 0; j0 < m; j0 += 16) {
     int64_t wdt = m - j0 >= 16 || m - j0 > 8 ? 16 : 8; /* panel width */
     int64_t valid = m - j0 < wdt ? m - j0 : wdt;
