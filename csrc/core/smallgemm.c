@@ -13,11 +13,15 @@
  * do not depend on the thread count or the tiling.
  */
 #include "smallgemm.h"
+#include "tensor.h"
 #include "vmath.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+/* 8-float vectors only ever live inside this file (static inline helpers),
+   so the ABI note gcc gives for returning them does not apply */
+#pragma GCC diagnostic ignored "-Wpsabi"
 typedef float v8 __attribute__((vector_size(32)));
 
 static inline v8 ld8(const float *p) {
@@ -127,7 +131,9 @@ int sc_small_linear_f32(int64_t n, int64_t m, int64_t k, const float *x, int64_t
                         const float *bias, int64_t sb, float *y, int act, int nthreads) {
   if (n <= 0 || m <= 0) return 0;
   int64_t mp = (m + 15) / 16 * 16; /* columns with the padding of the last panel */
-  float *wp = aligned_alloc(32, (size_t)((mp * (k > 0 ? k : 1) + mp) * (int64_t)sizeof(float)));
+  /* the core's allocator: a packing buffer of a recent size is reused */
+  size_t wbytes = (size_t)((mp * (k > 0 ? k : 1) + mp) * (int64_t)sizeof(float));
+  float *wp = sc_aligned_alloc(wbytes);
   if (!wp) return -1;
   float *bp = wp + mp * k;
   /* panel j0: w[p][c] = W[j0 + c][p], zero past column m */
@@ -150,6 +156,6 @@ int sc_small_linear_f32(int64_t n, int64_t m, int64_t k, const float *x, int64_t
     int64_t r0 = bi * RB;
     rows_block(&J, r0, r0 + RB < n ? r0 + RB : n);
   }
-  free(wp);
+  sc_aligned_free(wp, wbytes);
   return 0;
 }
