@@ -138,3 +138,33 @@ describe("image ops gradcheck (first and second order)", function()
     end)
   end
 end)
+
+-- Stride-1 "same" convolutions unfold each window as one shifted copy of the
+-- whole plane (csrc/core/conv.c, same_*); checked against the general
+-- row-by-row path, reached by padding the input explicitly.
+describe("same-size convolution fast path", function()
+  local function pad(x, p)
+    local N, C, H, W = table.unpack(x:shape())
+    local zr = sc.zeros(N, C, p, W, { dtype = "float64" })
+    local xh = sc.cat({ zr, x, zr }, 3)
+    local zc = sc.zeros(N, C, H + 2 * p, p, { dtype = "float64" })
+    return sc.cat({ zc, xh, zc }, 4)
+  end
+
+  for _, case in ipairs({ { k = 3, p = 1, H = 7, W = 5 }, { k = 5, p = 2, H = 6, W = 9 } }) do
+    it(("matches the general path for a %dx%d kernel on %dx%d, with gradients"):format(case.k, case.k, case.H, case.W), function()
+      local g = sc.Generator(case.k * 100 + case.H)
+      local x = sc.randn(2, 3, case.H, case.W, { dtype = "float64", generator = g }):requires_grad(true)
+      local w = sc.randn(4, 3, case.k, case.k, { dtype = "float64", generator = g }):requires_grad(true)
+      local up = sc.randn(2, 4, case.H, case.W, { dtype = "float64", generator = g })
+      local fast = sc.conv2d(x, w, { padding = case.p })
+      local slow = sc.conv2d(pad(x, case.p), w)
+      assert.are.same(slow:shape(), fast:shape())
+      assert.is_true((fast - slow):abs():max():item() < 1e-12)
+      local gf = sc.grad((fast * up):sum(), { x, w })
+      local gs = sc.grad((slow * up):sum(), { x, w })
+      assert.is_true((gf[1] - gs[1]):abs():max():item() < 1e-12)
+      assert.is_true((gf[2] - gs[2]):abs():max():item() < 1e-12)
+    end)
+  end
+end)
