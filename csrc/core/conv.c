@@ -385,6 +385,25 @@ static void *col_buffer(const conv_dims *d, sc_dtype dt, size_t *nbytes) {
   return sc_aligned_alloc(*nbytes);
 }
 
+/* With several threads the forward and the input gradient take whole
+   samples each (one column buffer per thread, OpenBLAS single-threaded
+   inside): per-sample products of a few hundred columns gain nothing from
+   splitting one gemm across threads, and each sample's numbers are the
+   same whichever thread computes it.  The weight gradient, a sum over
+   samples, keeps its fixed order and a threaded gemm. */
+static int per_sample_threads(int64_t N) {
+  int nt = sc_get_num_threads();
+  if (nt > N) nt = (int)N;
+  return nt < 1 ? 1 : nt;
+}
+
+/* nt column buffers of *nbytes each, end to end. */
+static char *col_buffers(const conv_dims *d, sc_dtype dt, int nt, size_t *nbytes) {
+  *nbytes = (size_t)(d->C * d->g.kh * d->g.kw * d->Ho * d->Wo) * sc_dtype_size(dt);
+  *nbytes = (*nbytes + 63) & ~(size_t)63; /* each buffer on its own cache lines */
+  return sc_aligned_alloc(*nbytes * (size_t)nt);
+}
+
 static void store_geom(sc_node *n, const conv_dims *d) {
   const int64_t v[10] = {d->g.kh, d->g.kw, d->g.sh, d->g.sw, d->g.ph,
                          d->g.pw, d->g.dh, d->g.dw, d->H, d->W};
@@ -399,16 +418,21 @@ sc_tensor *sc_conv2d_fused(sc_tensor *x0, sc_tensor *w0, const sc_conv_geom *g) 
   sc_tensor *x = sc_contiguous(x0), *w = x ? sc_contiguous(w0) : NULL;
   sc_tensor *y = w ? sc_empty(4, ys, x0->dtype) : NULL;
   size_t nb = 0;
-  void *col = y ? col_buffer(&d, x0->dtype, &nb) : NULL;
+  int nt = per_sample_threads(d.N);
+  char *col = y ? col_buffers(&d, x0->dtype, nt, &nb) : NULL;
   if (col) {
     size_t es = sc_dtype_size(x0->dtype);
+    if (nt > 1) openblas_set_num_threads(1);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t n = 0; n < d.N; n++) {
-      unfold_one(g, (char *)sc_data(x) + (size_t)(n * d.C * d.H * d.W) * es, col,
+      char *cb = col + (size_t)omp_get_thread_num() * nb;
+      unfold_one(g, (char *)sc_data(x) + (size_t)(n * d.C * d.H * d.W) * es, cb,
                  d.C, d.H, d.W, d.Ho, d.Wo, x0->dtype, 0);
-      gemm_rm(x0->dtype, 0, 0, d.O, L, CK, sc_data(w), col, 0.0,
+      gemm_rm(x0->dtype, 0, 0, d.O, L, CK, sc_data(w), cb, 0.0,
               (char *)sc_data(y) + (size_t)(n * d.O * L) * es);
     }
-    sc_aligned_free(col, nb);
+    if (nt > 1) openblas_set_num_threads(sc_get_num_threads());
+    sc_aligned_free(col, nb * (size_t)nt);
   }
   sc_release(x);
   sc_release(w);
@@ -450,16 +474,21 @@ sc_tensor *sc_conv2d_input(sc_tensor *g0, sc_tensor *w0, int64_t H, int64_t W,
   sc_tensor *gc = sc_contiguous(g0), *w = gc ? sc_contiguous(w0) : NULL;
   sc_tensor *out = w ? sc_zeros(4, xs, g0->dtype) : NULL;
   size_t nb = 0;
-  void *col = out ? col_buffer(&d, g0->dtype, &nb) : NULL;
+  int nt = per_sample_threads(d.N);
+  char *col = out ? col_buffers(&d, g0->dtype, nt, &nb) : NULL;
   if (col) {
     size_t es = sc_dtype_size(g0->dtype);
+    if (nt > 1) openblas_set_num_threads(1);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t n = 0; n < d.N; n++) {
+      char *cb = col + (size_t)omp_get_thread_num() * nb;
       gemm_rm(g0->dtype, 1, 0, CK, L, d.O, sc_data(w),
-              (char *)sc_data(gc) + (size_t)(n * d.O * L) * es, 0.0, col);
-      unfold_one(g, (char *)sc_data(out) + (size_t)(n * d.C * H * W) * es, col,
+              (char *)sc_data(gc) + (size_t)(n * d.O * L) * es, 0.0, cb);
+      unfold_one(g, (char *)sc_data(out) + (size_t)(n * d.C * H * W) * es, cb,
                  d.C, H, W, d.Ho, d.Wo, g0->dtype, 1);
     }
-    sc_aligned_free(col, nb);
+    if (nt > 1) openblas_set_num_threads(sc_get_num_threads());
+    sc_aligned_free(col, nb * (size_t)nt);
   }
   sc_release(gc);
   sc_release(w);
