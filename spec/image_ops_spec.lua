@@ -143,26 +143,28 @@ end)
 -- whole plane (csrc/core/conv.c, same_*); checked against the general
 -- row-by-row path, reached by padding the input explicitly.
 describe("same-size convolution fast path", function()
-  local function pad(x, p)
-    local N, C, H, W = table.unpack(x:shape())
+  local function pad(img, p)
+    local N, C, H, W = table.unpack(img:shape())
     local zr = sc.zeros(N, C, p, W, { dtype = "float64" })
-    local xh = sc.cat({ zr, x, zr }, 3)
+    local xh = sc.cat({ zr, img, zr }, 3)
     local zc = sc.zeros(N, C, H + 2 * p, p, { dtype = "float64" })
     return sc.cat({ zc, xh, zc }, 4)
   end
 
   for _, case in ipairs({ { k = 3, p = 1, H = 7, W = 5 }, { k = 5, p = 2, H = 6, W = 9 } }) do
-    it(("matches the general path for a %dx%d kernel on %dx%d, with gradients"):format(case.k, case.k, case.H, case.W), function()
+    local name = ("matches the general path for a %dx%d kernel on %dx%d, with gradients")
+      :format(case.k, case.k, case.H, case.W)
+    it(name, function()
       local g = sc.Generator(case.k * 100 + case.H)
-      local x = sc.randn(2, 3, case.H, case.W, { dtype = "float64", generator = g }):requires_grad(true)
+      local xi = sc.randn(2, 3, case.H, case.W, { dtype = "float64", generator = g }):requires_grad(true)
       local w = sc.randn(4, 3, case.k, case.k, { dtype = "float64", generator = g }):requires_grad(true)
       local up = sc.randn(2, 4, case.H, case.W, { dtype = "float64", generator = g })
-      local fast = sc.conv2d(x, w, { padding = case.p })
-      local slow = sc.conv2d(pad(x, case.p), w)
+      local fast = sc.conv2d(xi, w, { padding = case.p })
+      local slow = sc.conv2d(pad(xi, case.p), w)
       assert.are.same(slow:shape(), fast:shape())
       assert.is_true((fast - slow):abs():max():item() < 1e-12)
-      local gf = sc.grad((fast * up):sum(), { x, w })
-      local gs = sc.grad((slow * up):sum(), { x, w })
+      local gf = sc.grad((fast * up):sum(), { xi, w })
+      local gs = sc.grad((slow * up):sum(), { xi, w })
       assert.is_true((gf[1] - gs[1]):abs():max():item() < 1e-12)
       assert.is_true((gf[2] - gs[2]):abs():max():item() < 1e-12)
     end)
@@ -173,14 +175,14 @@ describe("conv2d across threads", function()
   it("gives the same bits at 1 and 2 threads (forward, input and weight gradients)", function()
     local saved = sc.get_num_threads()
     local g = sc.Generator(1)
-    local x = sc.randn(5, 3, 9, 9, { generator = g }):requires_grad(true)
+    local xi = sc.randn(5, 3, 9, 9, { generator = g }):requires_grad(true)
     local w = sc.randn(4, 3, 3, 3, { generator = g }):requires_grad(true)
     local res = {}
     for _, t in ipairs({ 1, 2 }) do
       sc.set_num_threads(t)
       for _, opts in ipairs({ { padding = 1 }, { stride = 2, padding = 1 } }) do
-        local y = sc.conv2d(x, w, opts)
-        local gx, gw = table.unpack(sc.grad((y * y):sum(), { x, w }))
+        local y = sc.conv2d(xi, w, opts)
+        local gx, gw = table.unpack(sc.grad((y * y):sum(), { xi, w }))
         res[#res + 1] = { y, gx, gw }
       end
     end
