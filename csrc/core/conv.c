@@ -248,13 +248,26 @@ int sc_bw_col2im(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
     for (int64_t p = 0; p < planes; p++) {                                   \
       const T *xp = x + p * (back ? Y * X : H * W);                          \
       T *yp = y + p * (back ? H * W : Y * X);                                \
-      for (int64_t i = 0; i < Y; i++)                                        \
-        for (int64_t j = 0; j < X; j++) {                                    \
-          if (back)                                                          \
-            yp[(i / s) * W + j / s] += xp[i * X + j];                        \
-          else                                                               \
-            yp[i * X + j] = xp[(i / s) * W + j / s];                         \
+      /* by input pixel, so no division per element: up writes one output \
+         row and copies it s - 1 times; back sums each s x s block in the  \
+         row-major order a per-element loop would add it */                 \
+      for (int64_t h = 0; h < H; h++) {                                      \
+        if (back) {                                                          \
+          const T *blk = xp + h * s * X;                                     \
+          for (int64_t w = 0; w < W; w++) {                                  \
+            T acc = 0;                                                       \
+            for (int64_t di = 0; di < s; di++)                               \
+              for (int64_t dj = 0; dj < s; dj++) acc += blk[di * X + w * s + dj]; \
+            yp[h * W + w] += acc;                                            \
+          }                                                                  \
+          continue;                                                          \
         }                                                                    \
+        T *row = yp + h * s * X;                                             \
+        for (int64_t w = 0; w < W; w++)                                      \
+          for (int64_t dj = 0; dj < s; dj++) row[w * s + dj] = xp[h * W + w]; \
+        for (int64_t di = 1; di < s; di++)                                   \
+          memcpy(row + di * X, row, sizeof(T) * (size_t)X);                  \
+      }                                                                      \
     }                                                                        \
   }
 NEAREST(float)
