@@ -393,11 +393,6 @@ static int conv_dims_of(const char *fn, const sc_tensor *x, const sc_tensor *w,
   return 0;
 }
 
-static void *col_buffer(const conv_dims *d, sc_dtype dt, size_t *nbytes) {
-  *nbytes = (size_t)(d->C * d->g.kh * d->g.kw * d->Ho * d->Wo) * sc_dtype_size(dt);
-  return sc_aligned_alloc(*nbytes);
-}
-
 /* With several threads the forward and the input gradient take whole
    samples each (one column buffer per thread, OpenBLAS single-threaded
    inside): per-sample products of a few hundred columns gain nothing from
@@ -538,17 +533,52 @@ sc_tensor *sc_conv2d_weight(sc_tensor *x0, sc_tensor *g0, const sc_conv_geom *g)
   int64_t ws[4] = {d.O, d.C, g->kh, g->kw}, L = d.Ho * d.Wo, CK = d.C * g->kh * g->kw;
   sc_tensor *x = sc_contiguous(x0), *gc = x ? sc_contiguous(g0) : NULL;
   sc_tensor *out = gc ? sc_zeros(4, ws, x0->dtype) : NULL;
-  size_t nb = 0;
-  void *col = out ? col_buffer(&d, x0->dtype, &nb) : NULL;
+  /* The sum over samples runs in fixed chunks (at least 8 samples, at
+     most 16 chunks, set by N alone): each chunk's partial sum is built in
+     sample order, the partials are added in chunk order, and threads take
+     whole chunks, so the bits do not depend on the thread count. */
+  int64_t csz = (d.N + 15) / 16 < 8 ? 8 : (d.N + 15) / 16;
+  int64_t nch = (d.N + csz - 1) / csz, wsz = d.O * CK;
+  int nt = sc_get_num_threads();
+  if (nt > nch) nt = (int)nch;
+  if (nt < 1) nt = 1;
+  size_t nb = 0, es = sc_dtype_size(x0->dtype);
+  size_t pbytes = nch > 1 ? (size_t)(nch * wsz) * es : 0;
+  char *col = out ? col_buffers(&d, x0->dtype, nt, &nb) : NULL;
+  char *part = col && pbytes ? sc_aligned_alloc(pbytes) : NULL;
+  if (col && pbytes && !part) {
+    sc_aligned_free(col, nb * (size_t)nt);
+    col = NULL;
+  }
   if (col) {
-    size_t es = sc_dtype_size(x0->dtype);
-    for (int64_t n = 0; n < d.N; n++) {
-      unfold_one(g, (char *)sc_data(x) + (size_t)(n * d.C * d.H * d.W) * es, col,
-                 d.C, d.H, d.W, d.Ho, d.Wo, x0->dtype, 0);
-      gemm_rm(x0->dtype, 0, 1, d.O, CK, L,
-              (char *)sc_data(gc) + (size_t)(n * d.O * L) * es, col, 1.0, sc_data(out));
+    if (nt > 1) openblas_set_num_threads(1);
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int64_t c = 0; c < nch; c++) {
+      char *cb = col + (size_t)omp_get_thread_num() * nb;
+      char *acc = nch > 1 ? part + (size_t)(c * wsz) * es : (char *)sc_data(out);
+      for (int64_t n = c * csz; n < d.N && n < (c + 1) * csz; n++) {
+        unfold_one(g, (char *)sc_data(x) + (size_t)(n * d.C * d.H * d.W) * es, cb,
+                   d.C, d.H, d.W, d.Ho, d.Wo, x0->dtype, 0);
+        gemm_rm(x0->dtype, 0, 1, d.O, CK, L, (char *)sc_data(gc) + (size_t)(n * d.O * L) * es,
+                cb, n == c * csz && nch > 1 ? 0.0 : 1.0, acc);
+      }
     }
-    sc_aligned_free(col, nb);
+    if (nt > 1) openblas_set_num_threads(sc_get_num_threads());
+    if (nch > 1) {
+      if (x0->dtype == SC_FLOAT64) {
+        double *o = sc_data(out);
+        const double *pp = (const double *)part;
+        for (int64_t c = 0; c < nch; c++)
+          for (int64_t i = 0; i < wsz; i++) o[i] += pp[c * wsz + i];
+      } else {
+        float *o = sc_data(out);
+        const float *pp = (const float *)part;
+        for (int64_t c = 0; c < nch; c++)
+          for (int64_t i = 0; i < wsz; i++) o[i] += pp[c * wsz + i];
+      }
+      sc_aligned_free(part, pbytes);
+    }
+    sc_aligned_free(col, nb * (size_t)nt);
   }
   sc_release(x);
   sc_release(gc);
