@@ -460,6 +460,27 @@ static int gn_backward_fused(const gn_dims *d, sc_tensor *x, sc_tensor *w,
   return rc;
 }
 
+/* The normalisation's input gradient in differentiable ops, on a view xv
+   of x whose dims `red` are the normalised ones: xhat the normalised
+   input, gw the output gradient times the weight, both of xv's shape;
+   dx = rstd (gw - mean(gw) - xhat mean(gw xhat)).  NULL + error on failure. */
+static sc_tensor *norm_dx_graph(sc_tensor *xv, sc_tensor *xhat, sc_tensor *gw, int nred,
+                                const int *red, double eps) {
+  sc_tensor *t[10] = {0}, *dx = NULL;
+  if ((t[0] = sc_var(xv, nred, red, 1, 0)) &&
+      (t[1] = sc_binary_scalar(SC_ADD, t[0], eps, 0)) &&
+      (t[2] = sc_unary(SC_RSQRT, t[1])) &&
+      (t[3] = sc_mean(gw, nred, red, 1)) &&
+      (t[4] = sc_binary(SC_MUL, gw, xhat)) &&
+      (t[5] = sc_mean(t[4], nred, red, 1)) &&
+      (t[6] = sc_binary(SC_SUB, gw, t[3])) &&
+      (t[7] = sc_binary(SC_MUL, xhat, t[5])) &&
+      (t[8] = sc_binary(SC_SUB, t[6], t[7])))
+    dx = sc_binary(SC_MUL, t[8], t[2]);
+  for (int k = 0; k < 10; k++) sc_release(t[k]);
+  return dx;
+}
+
 /* The same formulas in differentiable ops, on the [N, G, Cg, S] view:
    xhat comes from group_norm itself, rstd from the variance of x. */
 static int gn_backward_graph(const gn_dims *d, sc_node *n, sc_tensor *x,
@@ -468,7 +489,7 @@ static int gn_backward_graph(const gn_dims *d, sc_node *n, sc_tensor *x,
   const int64_t s4[4] = {d->N, d->G, d->Cg, d->S}, sw[4] = {1, d->G, d->Cg, 1};
   const int inner[2] = {2, 3}, outer[2] = {0, 3};
   double eps = n->f[0];
-  sc_tensor *t[16] = {0};
+  sc_tensor *t[6] = {0};
   int rc = -1;
   /* t[0] xhat, t[1] g4, t[2] w4, t[3] g w */
   if (!(t[0] = sc_group_norm(x, d->G, NULL, NULL, eps))) goto done;
@@ -478,22 +499,10 @@ static int gn_backward_graph(const gn_dims *d, sc_node *n, sc_tensor *x,
   if (w && (!(t[2] = sc_reshape(w, 4, sw)) || !(t[3] = sc_binary(SC_MUL, t[1], t[2]))))
     goto done;
   sc_tensor *gw = w ? t[3] : t[1];
-  if (need[0]) {
-    sc_tensor *x4, *var, *ve, *rstd, *A, *gx, *B, *c1, *c2, *c3, *dx;
-    if (!(x4 = t[4] = sc_reshape(x, 4, s4)) ||
-        !(var = t[5] = sc_var(x4, 2, inner, 1, 0)) ||
-        !(ve = t[6] = sc_binary_scalar(SC_ADD, var, eps, 0)) ||
-        !(rstd = t[7] = sc_unary(SC_RSQRT, ve)) ||
-        !(A = t[8] = sc_mean(gw, 2, inner, 1)) ||
-        !(gx = t[9] = sc_binary(SC_MUL, gw, t[0])) ||
-        !(B = t[10] = sc_mean(gx, 2, inner, 1)) ||
-        !(c1 = t[11] = sc_binary(SC_SUB, gw, A)) ||
-        !(c2 = t[12] = sc_binary(SC_MUL, t[0], B)) ||
-        !(c3 = t[13] = sc_binary(SC_SUB, c1, c2)) ||
-        !(dx = t[14] = sc_binary(SC_MUL, c3, rstd)) ||
-        !(gin[0] = sc_reshape(dx, x->ndim, x->shape)))
-      goto done;
-  }
+  if (need[0] && (!(t[4] = sc_reshape(x, 4, s4)) ||
+                  !(t[5] = norm_dx_graph(t[4], t[0], gw, 2, inner, eps)) ||
+                  !(gin[0] = sc_reshape(t[5], x->ndim, x->shape))))
+    goto done;
   for (int k = 1; k <= 2; k++) {
     if (!need[k]) continue;
     sc_tensor *prod = k == 1 ? sc_binary(SC_MUL, t[1], t[0]) : sc_retain(t[1]);
@@ -505,7 +514,7 @@ static int gn_backward_graph(const gn_dims *d, sc_node *n, sc_tensor *x,
   }
   rc = 0;
 done:
-  for (int k = 0; k < 16; k++) sc_release(t[k]);
+  for (int k = 0; k < 6; k++) sc_release(t[k]);
   return rc;
 }
 
@@ -692,7 +701,7 @@ static int ln_backward_graph(const ln_dims *d, sc_node *n, sc_tensor *x,
   static const int tail_dim[1] = {1}, row_dim[1] = {0};
   const int64_t *tail = x->shape + x->ndim - d->nd;
   double eps = n->f[0];
-  sc_tensor *t[16] = {0};
+  sc_tensor *t[6] = {0};
   int rc = -1;
   /* t[0] xhat, t[1] g2, t[2] w2, t[3] g w */
   if (!(t[0] = sc_layer_norm(x, d->nd, NULL, NULL, eps))) goto done;
@@ -702,22 +711,10 @@ static int ln_backward_graph(const ln_dims *d, sc_node *n, sc_tensor *x,
   if (w && (!(t[2] = sc_reshape(w, 2, sw)) || !(t[3] = sc_binary(SC_MUL, t[1], t[2]))))
     goto done;
   sc_tensor *gw = w ? t[3] : t[1];
-  if (need[0]) {
-    sc_tensor *x2, *var, *ve, *rstd, *A, *gx, *B, *c1, *c2, *c3, *dx;
-    if (!(x2 = t[4] = sc_reshape(x, 2, s2)) ||
-        !(var = t[5] = sc_var(x2, 1, tail_dim, 1, 0)) ||
-        !(ve = t[6] = sc_binary_scalar(SC_ADD, var, eps, 0)) ||
-        !(rstd = t[7] = sc_unary(SC_RSQRT, ve)) ||
-        !(A = t[8] = sc_mean(gw, 1, tail_dim, 1)) ||
-        !(gx = t[9] = sc_binary(SC_MUL, gw, t[0])) ||
-        !(B = t[10] = sc_mean(gx, 1, tail_dim, 1)) ||
-        !(c1 = t[11] = sc_binary(SC_SUB, gw, A)) ||
-        !(c2 = t[12] = sc_binary(SC_MUL, t[0], B)) ||
-        !(c3 = t[13] = sc_binary(SC_SUB, c1, c2)) ||
-        !(dx = t[14] = sc_binary(SC_MUL, c3, rstd)) ||
-        !(gin[0] = sc_reshape(dx, x->ndim, x->shape)))
-      goto done;
-  }
+  if (need[0] && (!(t[4] = sc_reshape(x, 2, s2)) ||
+                  !(t[5] = norm_dx_graph(t[4], t[0], gw, 1, tail_dim, eps)) ||
+                  !(gin[0] = sc_reshape(t[5], x->ndim, x->shape))))
+    goto done;
   for (int k = 1; k <= 2; k++) {
     if (!need[k]) continue;
     sc_tensor *prod = k == 1 ? sc_binary(SC_MUL, t[1], t[0]) : sc_retain(t[1]);
@@ -729,7 +726,7 @@ static int ln_backward_graph(const ln_dims *d, sc_node *n, sc_tensor *x,
   }
   rc = 0;
 done:
-  for (int k = 0; k < 16; k++) sc_release(t[k]);
+  for (int k = 0; k < 6; k++) sc_release(t[k]);
   return rc;
 }
 

@@ -88,6 +88,10 @@ static inline __attribute__((always_inline)) void block8(int64_t k, const float 
   st8(c, c5);
 }
 
+/* Width of the panel of output columns starting at j0: 16, or 8 for a
+   last panel of at most 8 columns. */
+static inline int64_t panel_width(int64_t m, int64_t j0) { return m - j0 > 8 ? 16 : 8; }
+
 typedef struct {
   int64_t n, m, k, sn, sk;
   const float *x;
@@ -101,7 +105,7 @@ SC_DISPATCH static void rows_block(const job *J, int64_t r0, int64_t r1) {
   int64_t m = J->m, k = J->k;
   float tmp[MR * 16] = {0}; /* only partial blocks use it */
   for (int64_t j0 = 0; j0 < m; j0 += 16) {
-    int64_t wdt = m - j0 >= 16 || m - j0 > 8 ? 16 : 8; /* panel width */
+    int64_t wdt = panel_width(m, j0);
     int64_t valid = m - j0 < wdt ? m - j0 : wdt;
     const float *w = J->wp + j0 * k, *b = J->bp + j0;
     for (int64_t i = r0; i < r1; i += MR) {
@@ -138,7 +142,7 @@ int sc_small_linear_f32(int64_t n, int64_t m, int64_t k, const float *x, int64_t
   float *bp = wp + mp * k;
   /* panel j0: w[p][c] = W[j0 + c][p], zero past column m */
   for (int64_t j0 = 0; j0 < m; j0 += 16) {
-    int64_t wdt = m - j0 >= 16 || m - j0 > 8 ? 16 : 8;
+    int64_t wdt = panel_width(m, j0);
     float *pj = wp + j0 * k;
     for (int64_t p = 0; p < k; p++)
       for (int64_t c = 0; c < wdt; c++)

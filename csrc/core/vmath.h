@@ -14,22 +14,27 @@
 #include <stdint.h>
 #include <string.h>
 
-static inline float sc_vexpf(float x) {
-  const float hi = 88.7228f, lo = -87.3365f;
-  float xc = x > hi ? hi : x;
-  xc = xc >= lo ? xc : lo; /* NaN too: (int32_t)NaN below would be undefined */
+/* e^x = 2^n e^r for a clamped, finite x: returns e^r and sets *n */
+static inline float sc_vexp_reduced(float x, float *n) {
   /* round to nearest by adding 1.5 * 2^23 (a libm call would stop
      vectorisation); exact for |x log2 e| < 2^22 */
-  float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  float r = xc - n * 0.693359375f;  /* ln2 high part, exact in float */
-  r = r - n * -2.12194440e-4f;       /* ln2 low part */
+  *n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  float r = x - *n * 0.693359375f;  /* ln2 high part, exact in float */
+  r = r - *n * -2.12194440e-4f;      /* ln2 low part */
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
   p = p * r + 4.1665795894e-2f;
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
+  return p * r * r + r + 1.0f;
+}
+
+static inline float sc_vexpf(float x) {
+  const float hi = 88.7228f, lo = -87.3365f;
+  float xc = x > hi ? hi : x;
+  xc = xc >= lo ? xc : lo; /* NaN too: (int32_t)NaN below would be undefined */
+  float n, p = sc_vexp_reduced(xc, &n);
   /* 2^n as two factors so n = 128 and n = -126 stay representable */
   int32_t n1 = (int32_t)n / 2, n2 = (int32_t)n - n1;
   int32_t e1 = (n1 + 127) << 23, e2 = (n2 + 127) << 23;
@@ -43,21 +48,12 @@ static inline float sc_vexpf(float x) {
 }
 
 /* e^t for t <= 0 only (the sigmoid's case): one exponent factor, no
-   overflow side, inputs below -87.3 clamped (e^t ~ 1e-38 there).  The same
-   Cody-Waite split and polynomial as sc_vexpf, about half the work. */
+   overflow side, inputs below -87.3 clamped (e^t ~ 1e-38 there); about half
+   the work of sc_vexpf. */
 static inline float sc_vexpnegf(float t) {
   const float lo = -87.3365f;
   t = t >= lo ? t : lo; /* NaN too: the cast below would be undefined */
-  float n = (t * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  float r = t - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
+  float n, p = sc_vexp_reduced(t, &n);
   int32_t e = ((int32_t)n + 127) << 23; /* n >= -126: a normal number */
   float s;
   memcpy(&s, &e, sizeof s);
