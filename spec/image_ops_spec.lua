@@ -171,6 +171,42 @@ describe("same-size convolution fast path", function()
   end
 end)
 
+-- At stride 1 the input gradient runs as a convolution of the output
+-- gradient by the flipped kernel (csrc/core/conv.c, sc_conv2d_input);
+-- checked against the unfold-and-multiply composite, whose input gradient
+-- folds columns back (col2im).  The last two cases pad more than
+-- d(k-1) and keep the folding path.
+describe("conv2d input gradient at stride 1", function()
+  local cases = {
+    { k = { 3, 3 }, p = { 1, 1 }, d = { 1, 1 } }, { k = { 3, 3 }, p = { 0, 0 }, d = { 1, 1 } },
+    { k = { 2, 3 }, p = { 1, 0 }, d = { 2, 1 } }, { k = { 3, 3 }, p = { 2, 2 }, d = { 1, 1 } },
+    { k = { 3, 2 }, p = { 3, 1 }, d = { 2, 2 } }, { k = { 1, 1 }, p = { 1, 1 }, d = { 1, 1 } },
+    { k = { 3, 3 }, p = { 3, 0 }, d = { 1, 1 } },
+  }
+  for i, c in ipairs(cases) do
+    for _, dt in ipairs({ "float64", "float32" }) do
+      local name = ("kernel %dx%d, padding %d,%d, dilation %d,%d (%s) matches the composite")
+        :format(c.k[1], c.k[2], c.p[1], c.p[2], c.d[1], c.d[2], dt)
+      it(name, function()
+        local g = sc.Generator(40 + i)
+        local xi = sc.randn(3, 2, 7, 6, { dtype = dt, generator = g }):requires_grad(true)
+        local w = sc.randn(5, 2, c.k[1], c.k[2], { dtype = dt, generator = g })
+        local opts = { padding = c.p, dilation = c.d }
+        local y = sc.conv2d(xi, w, opts)
+        local N, O, Ho, Wo = table.unpack(y:shape())
+        local up = sc.randn(N, O, Ho, Wo, { dtype = dt, generator = g })
+        local geom = { kernel = c.k, padding = c.p, dilation = c.d }
+        local ref = sc.matmul(w:reshape(5, -1), sc.im2col(xi, geom)):view(N, O, Ho, Wo)
+        local gx = sc.grad((y * up):sum(), { xi })[1]
+        local gr = sc.grad((ref * up):sum(), { xi })[1]
+        local tol = dt == "float64" and 1e-12 or 1e-5
+        assert.is_true((gx - gr):abs():max():item() < tol * (1 + gr:abs():max():item()))
+        assert.is_true(gr:abs():max():item() > 0.1)
+      end)
+    end
+  end
+end)
+
 describe("conv2d across threads", function()
   it("gives the same bits at 1 and 2 threads (forward, input and weight gradients)", function()
     local saved = sc.get_num_threads()

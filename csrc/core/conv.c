@@ -479,24 +479,57 @@ sc_tensor *sc_conv2d_input(sc_tensor *g0, sc_tensor *w0, int64_t H, int64_t W,
     return NULL;
   }
   int64_t xs[4] = {d.N, d.C, H, W}, L = d.Ho * d.Wo, CK = d.C * g->kh * g->kw;
+  int64_t kk = g->kh * g->kw;
+  /* At stride 1 the transposed convolution is itself a convolution: of g
+     by the kernel flipped in space with its channel axes swapped, padded
+     by d(k-1) - p on each side (so the output is H x W again).  Then the
+     column buffer holds O (not C) channels of windows and the product
+     lands in the output directly: no column buffer to zero and fold back. */
+  int flip = g->sh == 1 && g->sw == 1 && g->ph <= g->dh * (g->kh - 1) &&
+             g->pw <= g->dw * (g->kw - 1);
+  sc_conv_geom fg = {g->kh, g->kw, 1, 1, g->dh * (g->kh - 1) - g->ph,
+                     g->dw * (g->kw - 1) - g->pw, g->dh, g->dw};
+  size_t es = sc_dtype_size(g0->dtype);
   sc_tensor *gc = sc_contiguous(g0), *w = gc ? sc_contiguous(w0) : NULL;
-  sc_tensor *out = w ? sc_zeros(4, xs, g0->dtype) : NULL;
-  size_t nb = 0;
+  sc_tensor *out = w ? (flip ? sc_empty(4, xs, g0->dtype) : sc_zeros(4, xs, g0->dtype)) : NULL;
+  size_t nb = 0, fbytes = flip ? (size_t)(d.O * CK) * es : 0;
   int nt = per_sample_threads(d.N);
-  char *col = out ? col_buffers(&d, g0->dtype, nt, &nb) : NULL;
+  char *col = NULL, *wf = NULL;
+  if (out && flip) {
+    nb = ((size_t)(d.O * kk * H * W) * es + 63) & ~(size_t)63;
+    col = sc_aligned_alloc(nb * (size_t)nt);
+    wf = col ? sc_aligned_alloc(fbytes) : NULL;
+    if (col && !wf) {
+      sc_aligned_free(col, nb * (size_t)nt);
+      col = NULL;
+    }
+    /* wf[c, o, i, j] = w[o, c, kh-1-i, kw-1-j] */
+    for (int64_t o = 0; wf && o < d.O; o++)
+      for (int64_t c = 0; c < d.C; c++)
+        for (int64_t t = 0; t < kk; t++)
+          memcpy(wf + (size_t)((c * d.O + o) * kk + t) * es,
+                 (char *)sc_data(w) + (size_t)((o * d.C + c) * kk + kk - 1 - t) * es, es);
+  } else if (out) {
+    col = col_buffers(&d, g0->dtype, nt, &nb);
+  }
   if (col) {
-    size_t es = sc_dtype_size(g0->dtype);
     if (nt > 1) openblas_set_num_threads(1);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t n = 0; n < d.N; n++) {
       char *cb = col + (size_t)omp_get_thread_num() * nb;
-      gemm_rm(g0->dtype, 1, 0, CK, L, d.O, sc_data(w),
-              (char *)sc_data(gc) + (size_t)(n * d.O * L) * es, 0.0, cb);
-      unfold_one(g, (char *)sc_data(out) + (size_t)(n * d.C * H * W) * es, cb,
-                 d.C, H, W, d.Ho, d.Wo, g0->dtype, 1);
+      char *gn = (char *)sc_data(gc) + (size_t)(n * d.O * L) * es;
+      char *on = (char *)sc_data(out) + (size_t)(n * d.C * H * W) * es;
+      if (flip) {
+        unfold_one(&fg, gn, cb, d.O, d.Ho, d.Wo, H, W, g0->dtype, 0);
+        gemm_rm(g0->dtype, 0, 0, d.C, H * W, d.O * kk, wf, cb, 0.0, on);
+        continue;
+      }
+      gemm_rm(g0->dtype, 1, 0, CK, L, d.O, sc_data(w), gn, 0.0, cb);
+      unfold_one(g, on, cb, d.C, H, W, d.Ho, d.Wo, g0->dtype, 1);
     }
     if (nt > 1) openblas_set_num_threads(sc_get_num_threads());
     sc_aligned_free(col, nb * (size_t)nt);
+    if (wf) sc_aligned_free(wf, fbytes);
   }
   sc_release(gc);
   sc_release(w);
