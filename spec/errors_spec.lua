@@ -335,7 +335,8 @@ end
 FUNCTION_BAD.conv2d_core = function()
   return { P(nil, W4()), P(T(), W4()), P(X4(), "x"), P(X4(), sc.zeros(3, 5, 3, 3)), P(X4(), V4()),
     P(X4(), W4(), { stride = 0 }), P(X4(), W4(), { padding = -1 }), P(X4(), sc.zeros(3, 2, 9, 9)),
-    P(X4(), W4():double()) }
+    P(X4(), W4():double()), P(X4(), W4(), sc.zeros(2), {}), P(X4(), W4(), sc.zeros(3, 1), {}),
+    P(X4(), W4(), sc.zeros(3):double(), {}) }
 end
 FUNCTION_BAD.conv2d_input = function()
   local g = sc.zeros(1, 3, 2, 2) -- the gradient of W4 on X4

@@ -231,6 +231,8 @@ CASES.conv2d = { -- the fused op: x [N,C,H,W], W [O,C,kh,kw]
     inputs = function() return { R({ 2, 2, 4, 4 }, 121), R({ 3, 2, 3, 3 }, 122) } end },
   { fn = function(x, w) return sc.conv2d_core(x, w, { stride = { 2, 1 }, dilation = { 1, 2 } }) end,
     inputs = function() return { R({ 1, 2, 5, 5 }, 123), R({ 2, 2, 2, 2 }, 124) } end },
+  { fn = function(x, w, b) return sc.conv2d_core(x, w, b, { padding = 1, stride = 2 }) end,
+    inputs = function() return { R({ 2, 2, 4, 3 }, 125), R({ 3, 2, 3, 3 }, 126), R({ 3 }, 127) } end },
 }
 CASES.conv2d_input = { -- the transposed convolution back to an H x W image
   { fn = function(g, w) return sc.conv2d_input(g, w, { 4, 4 }, { padding = 1 }) end,

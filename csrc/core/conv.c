@@ -418,13 +418,23 @@ static void store_geom(sc_node *n, const conv_dims *d) {
   memcpy(n->i, v, sizeof v);
 }
 
-/* y[n] = W [O, CK] @ cols(x[n]) [CK, L] */
-sc_tensor *sc_conv2d_fused(sc_tensor *x0, sc_tensor *w0, const sc_conv_geom *g) {
+/* y[n] = W [O, CK] @ cols(x[n]) [CK, L] (+ b[o] on row o): the bias is laid
+   into the output before the product, which then adds to it (beta = 1). */
+sc_tensor *sc_conv2d_fused(sc_tensor *x0, sc_tensor *w0, sc_tensor *b0,
+                           const sc_conv_geom *g) {
   conv_dims d;
   if (conv_dims_of("conv2d_core", x0, w0, g, &d)) return NULL;
+  if (b0 && (b0->ndim != 1 || b0->shape[0] != d.O || b0->dtype != x0->dtype)) {
+    char b1[96], b2[96];
+    sc_set_error("conv2d_core: bias %s does not match weight %s (expected [%lld] of its dtype)",
+                 sc_shape_str(b0, b1, sizeof b1), sc_shape_str(w0, b2, sizeof b2),
+                 (long long)d.O);
+    return NULL;
+  }
   int64_t ys[4] = {d.N, d.O, d.Ho, d.Wo}, L = d.Ho * d.Wo, CK = d.C * g->kh * g->kw;
   sc_tensor *x = sc_contiguous(x0), *w = x ? sc_contiguous(w0) : NULL;
-  sc_tensor *y = w ? sc_empty(4, ys, x0->dtype) : NULL;
+  sc_tensor *b = w && b0 ? sc_contiguous(b0) : NULL;
+  sc_tensor *y = w && (b || !b0) ? sc_empty(4, ys, x0->dtype) : NULL;
   size_t nb = 0;
   int nt = per_sample_threads(d.N);
   char *col = y ? col_buffers(&d, x0->dtype, nt, &nb) : NULL;
@@ -434,23 +444,33 @@ sc_tensor *sc_conv2d_fused(sc_tensor *x0, sc_tensor *w0, const sc_conv_geom *g) 
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t n = 0; n < d.N; n++) {
       char *cb = col + (size_t)omp_get_thread_num() * nb;
+      char *yn = (char *)sc_data(y) + (size_t)(n * d.O * L) * es;
       unfold_one(g, (char *)sc_data(x) + (size_t)(n * d.C * d.H * d.W) * es, cb,
                  d.C, d.H, d.W, d.Ho, d.Wo, x0->dtype, 0);
-      gemm_rm(x0->dtype, 0, 0, d.O, L, CK, sc_data(w), cb, 0.0,
-              (char *)sc_data(y) + (size_t)(n * d.O * L) * es);
+      for (int64_t o = 0; b && o < d.O; o++) {
+        if (x0->dtype == SC_FLOAT64) {
+          double v = ((const double *)sc_data(b))[o], *r = (double *)yn + o * L;
+          for (int64_t l = 0; l < L; l++) r[l] = v;
+        } else {
+          float v = ((const float *)sc_data(b))[o], *r = (float *)yn + o * L;
+          for (int64_t l = 0; l < L; l++) r[l] = v;
+        }
+      }
+      gemm_rm(x0->dtype, 0, 0, d.O, L, CK, sc_data(w), cb, b ? 1.0 : 0.0, yn);
     }
     if (nt > 1) openblas_set_num_threads(sc_get_num_threads());
     sc_aligned_free(col, nb * (size_t)nt);
   }
   sc_release(x);
   sc_release(w);
+  sc_release(b);
   if (!col) {
     sc_release(y);
     return NULL;
   }
-  sc_tensor *in[2] = {x0, w0};
+  sc_tensor *in[3] = {x0, w0, b0};
   sc_node *nd;
-  if (sc_record(SC_OP_conv2d, y, 2, in, &nd) ||
+  if (sc_record(SC_OP_conv2d, y, b0 ? 3 : 2, in, &nd) ||
       (nd && (sc_save(nd, x0, 0) || sc_save(nd, w0, 0)))) {
     sc_release(y);
     return NULL;
@@ -637,6 +657,10 @@ int sc_bw_conv2d(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
   int rc = w ? 0 : -1;
   if (rc == 0 && need[0] && !(gin[0] = sc_conv2d_input(g, w, n->i[8], n->i[9], &k))) rc = -1;
   if (rc == 0 && need[1] && !(gin[1] = sc_conv2d_weight(x, g, &k))) rc = -1;
+  if (rc == 0 && n->nin == 3 && need[2]) { /* the bias: sum over n, h, w */
+    const int dims[3] = {0, 2, 3};
+    if (!(gin[2] = sc_sum(g, 3, dims, 0))) rc = -1;
+  }
   sc_release(x);
   sc_release(w);
   return rc;
@@ -648,7 +672,7 @@ int sc_bw_conv2d_input(sc_node *n, sc_tensor *gy, const int *need, sc_tensor **g
   geom_of(n, &k);
   sc_tensor *g = sc_unpack(n, 0), *w = g ? sc_unpack(n, 1) : NULL;
   int rc = w ? 0 : -1;
-  if (rc == 0 && need[0] && !(gin[0] = sc_conv2d_fused(gy, w, &k))) rc = -1;
+  if (rc == 0 && need[0] && !(gin[0] = sc_conv2d_fused(gy, w, NULL, &k))) rc = -1;
   if (rc == 0 && need[1] && !(gin[1] = sc_conv2d_weight(gy, g, &k))) rc = -1;
   sc_release(g);
   sc_release(w);
@@ -662,7 +686,7 @@ int sc_bw_conv2d_weight(sc_node *n, sc_tensor *gw, const int *need, sc_tensor **
   sc_tensor *x = sc_unpack(n, 0), *g = x ? sc_unpack(n, 1) : NULL;
   int rc = g ? 0 : -1;
   if (rc == 0 && need[0] && !(gin[0] = sc_conv2d_input(g, gw, n->i[8], n->i[9], &k))) rc = -1;
-  if (rc == 0 && need[1] && !(gin[1] = sc_conv2d_fused(x, gw, &k))) rc = -1;
+  if (rc == 0 && need[1] && !(gin[1] = sc_conv2d_fused(x, gw, NULL, &k))) rc = -1;
   sc_release(x);
   sc_release(g);
   return rc;

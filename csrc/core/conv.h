@@ -19,10 +19,12 @@ sc_tensor *sc_upsample_nearest(sc_tensor *x, int64_t s);
 /* Sums of non-overlapping s x s windows: the transpose of the above. */
 sc_tensor *sc_sum_pool(sc_tensor *x, int64_t s);
 
-/* Convolution of [N,C,H,W] by W [O,C,kh,kw] (no bias, one group), one
-   sample at a time; its two adjoints: the transposed convolution of an
-   [N,O,Ho,Wo] gradient back to an H x W image, and the weight gradient. */
-sc_tensor *sc_conv2d_fused(sc_tensor *x, sc_tensor *w, const sc_conv_geom *g);
+/* Convolution of [N,C,H,W] by W [O,C,kh,kw] plus an optional bias [O]
+   (NULL: none; one group), one sample at a time; its two adjoints: the
+   transposed convolution of an [N,O,Ho,Wo] gradient back to an H x W
+   image, and the weight gradient. */
+sc_tensor *sc_conv2d_fused(sc_tensor *x, sc_tensor *w, sc_tensor *b,
+                           const sc_conv_geom *g);
 sc_tensor *sc_conv2d_input(sc_tensor *g0, sc_tensor *w0, int64_t H, int64_t W,
                            const sc_conv_geom *g);
 sc_tensor *sc_conv2d_weight(sc_tensor *x0, sc_tensor *g0, const sc_conv_geom *g);

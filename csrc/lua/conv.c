@@ -88,12 +88,18 @@ static void weight_geom(lua_State *L, int opts, sc_tensor *w, sc_conv_geom *g,
   g->kw = w->shape[3];
 }
 
+/* conv2d_core(x, w [, b], opts): b an [O] bias */
 static int l_conv2d_core(lua_State *L) {
-  sc_tensor *x = sc_lua_check(L, 1), *w = sc_lua_check(L, 2);
-  lua_settop(L, 3);
+  sc_tensor *x = sc_lua_check(L, 1), *w = sc_lua_check(L, 2), *b = NULL;
+  int opts = 3;
+  if (sc_lua_test(L, 3)) {
+    b = sc_lua_test(L, 3);
+    opts = 4;
+  }
+  lua_settop(L, opts);
   sc_conv_geom g;
-  weight_geom(L, 3, w, &g, "conv2d_core");
-  RESULT(sc_conv2d_fused(x, w, &g));
+  weight_geom(L, opts, w, &g, "conv2d_core");
+  RESULT(sc_conv2d_fused(x, w, b, &g));
 }
 
 /* conv2d_input(g, w, {H, W}, opts): the transposed convolution */

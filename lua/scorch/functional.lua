@@ -111,10 +111,9 @@ function F.conv2d(x, w, b, opts)
     error(("scorch.conv2d: kernel [%d,%d] (dilation %d,%d) is larger than the padded input %s")
       :format(kh, kw, dh, dw, shape_str(x)), 2)
   end
-  if groups == 1 then -- the fused op: one sample at a time through the cache
-    local y = sc.conv2d_core(x, w, geom)
-    if b then y = y + b:view(1, O, 1, 1) end
-    return y
+  if groups == 1 then -- the fused op (bias included): one sample at a time through the cache
+    if b then return sc.conv2d_core(x, w, b, geom) end
+    return sc.conv2d_core(x, w, geom)
   end
   local cols = sc.im2col(x, geom) -- [N, C*kh*kw, Ho*Wo]
   local y
