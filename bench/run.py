@@ -62,6 +62,18 @@ TARGETS = {
     "W6_1024": ("ge", 0.90),
     "W6_256": ("ge", 0.90),
 }
+# W3's convolution arithmetic per step, 2*N*O*(C*k*k)*(Ho*Wo) per product:
+# the forward and the weight gradient of all five convolutions, and the
+# input gradient of all but the first (its input, the noisy image, needs
+# none).  The Linear(1, 32) and the elementwise ops are left out.
+W3_CONVS = [(1, 32, 28), (32, 64, 14), (64, 64, 14), (96, 32, 28), (32, 1, 28)]  # C, O, output side
+
+
+def w3_gflop(batch=64, k=3):
+    fl = [2.0 * batch * o * c * k * k * side * side for c, o, side in W3_CONVS]
+    return (2 * sum(fl) + sum(fl[1:])) / 1e9
+
+
 NOISE_LIMIT_CORES = 0.10
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -404,7 +416,7 @@ def main():
     torch_configs.append(("passive+avx512" if use_avx512 else "passive", passive))
 
     sgemm_err = None
-    if "openblas" in impls and any(c.startswith("W6") for c in cases):
+    if "openblas" in impls and any(c.startswith("W6") or c == "W3" for c in cases):
         sgemm_err = ensure_sgemm()
         if sgemm_err:
             warn(sgemm_err)
@@ -462,11 +474,12 @@ def main():
                 row["torch_all"] = [r for r in runs if r.get("impl") == "torch"
                                     and r["case"] == case and r["threads"] == n]
 
-            if "openblas" in impls and case.startswith("W6"):
+            if "openblas" in impls and (case.startswith("W6") or case == "W3"):
+                # for W3: the machine's sgemm peak, as OpenBLAS reaches it at n = 1024
                 if sgemm_err:
                     rec = {"error": sgemm_err}
                 else:
-                    size = case.split("_")[1]
+                    size = case.split("_")[1] if case.startswith("W6") else "1024"
                     cmd = [SGEMM_BIN, "--n", size, "--threads", str(n)] + quick
                     rec = run_checked("openblas", cmd, env, args.tries, args.timeout, args.wait_quiet)
                 rec.update(impl="openblas", case=case, threads=n)
@@ -531,6 +544,10 @@ def report(rows):
             ent.update(scorch_gflops=s_gf, openblas_gflops=o_gf, torch_gflops=t_gf,
                        ratio_vs_openblas=target_val,
                        openblas_rss_kb=o["result"].get("peak_rss_kb") if o and "result" in o else None)
+        if case == "W3" and o_gf:
+            ent["sgemm_peak_gflops"] = o_gf
+            ent["scorch_gflops"] = w3_gflop() / sm if sm else None
+            ent["torch_gflops"] = w3_gflop() / tm if tm else None
         summary.append(ent)
         table.append([case, str(n), show_metric(case, sm),
                       show_metric(case, tm), ent["torch_config"] or "-",
@@ -562,6 +579,19 @@ def report(rows):
                 e["case"], e["threads"], f(e["scorch_gflops"]), f(e["openblas_gflops"]),
                 f(e["torch_gflops"]),
                 "-" if e["ratio_vs_openblas"] is None else "%.3f" % e["ratio_vs_openblas"]))
+
+    w3 = [e for e in summary if e["case"] == "W3" and e.get("sgemm_peak_gflops")]
+    if w3:
+        out.write("\nW3 convolution arithmetic: %.2f GFLOP per step; GFLOP/s and fraction of the "
+                  "sgemm peak (OpenBLAS, n = 1024)\n" % w3_gflop())
+        out.write("%-4s %10s %10s %10s %12s %12s\n" % ("thr", "peak", "scorch", "torch",
+                                                      "scorch/peak", "torch/peak"))
+        for e in w3:
+            pk = e["sgemm_peak_gflops"]
+            f = lambda v: "-" if v is None else "%.1f" % v
+            g = lambda v: "-" if v is None else "%.3f" % (v / pk)
+            sr, tr = e["scorch_gflops"], e["torch_gflops"]
+            out.write("%-4d %10.1f %10s %10s %12s %12s\n" % (e["threads"], pk, f(sr), f(tr), g(sr), g(tr)))
 
     out.write("\ntargets: W5 <= 0.333, W6 >= 0.90 of OpenBLAS, W1 <= 0.7, W4 <= 0.7, "
               "W2 <= 0.7, W3 <= 1.0 (scorch / torch)\n")
