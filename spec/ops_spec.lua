@@ -214,6 +214,14 @@ describe("binary ops", function()
   end)
 end)
 
+local function ramp(dt, shape, scale)
+  local n = 1
+  for _, s in ipairs(shape) do n = n * s end
+  local v = {}
+  for k = 1, n do v[k] = ((k * 5) % 11 - 5) * (scale or 0.25) end
+  return sc.tensor(v, { dtype = dt }):view(shape)
+end
+
 -- Reference reduction over tensor x (values and shape) along 0-based dims
 -- `red` (a set); kind = sum | mean | var | max | min | lse.  Returns the
 -- flat values of the result (with reduced dims removed) and 1-based argmax.
@@ -395,6 +403,33 @@ describe("reductions", function()
     assert.has_error(function() sc.zeros(0):max() end)
   end)
 
+  -- runs of >= 64 trailing reduced elements are summed in place (reduce.c,
+  -- sum_runs), e.g. a bias gradient summed over N, H and W
+  it("sums trailing runs in place, with kept and reduced dims before them", function()
+    for _, dt in ipairs(DTYPES) do
+      local x = ramp(dt, { 3, 4, 5, 16 }, 0.37)
+      for _, dims in ipairs({ { 1, 3, 4 }, { 3, 4 }, { 2, 3, 4 }, { 1, 2, 3, 4 }, { 1, 4 } }) do
+        local want = ref_reduce(x, dims, "sum")
+        assert_close(x:sum(dims):values(), want, dt == "float64" and 1e-12 or 1e-6)
+        assert.are.same(reduced_shape({ 3, 4, 5, 16 }, dims, true), x:sum(dims, true):shape())
+      end
+    end
+  end)
+
+  it("gives the same bits at 1 and 2 threads for run sums and full sums", function()
+    local saved = sc.get_num_threads()
+    local x = sc.randn(16, 24, 30, 30, { generator = sc.Generator(5) })
+    local got = {}
+    for _, t in ipairs({ 1, 2 }) do
+      sc.set_num_threads(t)
+      got[t] = { x:sum({ 1, 3, 4 }), x:sum(), x:sum({ 3, 4 }) }
+    end
+    sc.set_num_threads(saved)
+    for k = 1, 3 do assert.are.equal(0, (got[1][k] - got[2][k]):abs():max():item()) end
+    local ref = x:double():sum({ 1, 3, 4 })
+    assert.is_true((got[1][1]:double() - ref):abs():max():item() < 1e-3)
+  end)
+
   it("sums a long float32 run accurately (double accumulation)", function()
     local n = 1000000
     local x = sc.full({ n }, 0.1)
@@ -418,13 +453,6 @@ local function mm(a, b)
   return out
 end
 
-local function ramp(dt, shape, scale)
-  local n = 1
-  for _, s in ipairs(shape) do n = n * s end
-  local v = {}
-  for k = 1, n do v[k] = ((k * 5) % 11 - 5) * (scale or 0.25) end
-  return sc.tensor(v, { dtype = dt }):view(shape)
-end
 
 describe("matmul", function()
   for _, dt in ipairs(DTYPES) do

@@ -143,6 +143,53 @@ static void out_shape(const sc_tensor *x, const int *mask, int keepdim, int *nd,
   *nd = k;
 }
 
+/* Contiguous x whose last dims are all reduced (a run of r elements) and
+   at least one earlier dim kept, such as a bias gradient summed over
+   [N, C, H, W] except C: y[k] is the sum, over the earlier reduced
+   indices in row-major order, of dense run sums, read in place.  Returns
+   0 (nothing done) when the runs are too short to pay. */
+static int sum_runs(sc_tensor *y, const sc_tensor *x, const int *mask) {
+  int64_t r = 1;
+  int last = x->ndim - 1;
+  while (last >= 0 && mask[last]) r *= x->shape[last--];
+  if (r < 64 || last < 0) return 0;
+  int64_t ks[SC_MAX_DIMS] = {0}, kst[SC_MAX_DIMS] = {0}, os[SC_MAX_DIMS] = {0}, ost[SC_MAX_DIMS] = {0};
+  int nk = 0, no = 0;
+  int64_t K = 1, O = 1;
+  for (int d = 0; d <= last; d++) {
+    if (mask[d]) {
+      os[no] = x->shape[d], ost[no++] = x->stride[d];
+      O *= x->shape[d];
+    } else {
+      ks[nk] = x->shape[d], kst[nk++] = x->stride[d];
+      K *= x->shape[d];
+    }
+  }
+  const char *base = sc_data(x);
+  int64_t es = (int64_t)sc_dtype_size(x->dtype);
+  int nt = sc_get_num_threads();
+#pragma omp parallel for schedule(static) num_threads(nt) if (K * O * r >= SC_PAR_GRAIN && nt > 1 && K >= nt)
+  for (int64_t k = 0; k < K; k++) {
+    int64_t off = 0, q = k;
+    for (int j = nk - 1; j >= 0; j--) {
+      off += (q % ks[j]) * kst[j];
+      q /= ks[j];
+    }
+    double acc = 0;
+    for (int64_t o = 0; o < O; o++) {
+      int64_t oo = off;
+      q = o;
+      for (int j = no - 1; j >= 0; j--) {
+        oo += (q % os[j]) * ost[j];
+        q /= os[j];
+      }
+      acc += run_sum(base + oo * es, r, 1, x->dtype);
+    }
+    store(y, k, acc);
+  }
+  return 1;
+}
+
 static sc_tensor *sum_kernel(sc_tensor *x, const int *mask, int keepdim) {
   int nd;
   int64_t s[SC_MAX_DIMS];
@@ -169,6 +216,11 @@ static sc_tensor *sum_kernel(sc_tensor *x, const int *mask, int keepdim) {
     memset(sc_data(y), 0, (size_t)y->numel * sc_dtype_size(y->dtype));
     return y;
   }
+  if (K == 1 && sc_is_contiguous(x)) { /* everything: one long run */
+    sum_rows(y, x, 1, R);
+    return y;
+  }
+  if (sc_is_contiguous(x) && sum_runs(y, x, mask)) return y;
   if (lead && sc_is_contiguous(x)) { /* reduced dims lead: sum columns */
     if (sum_cols(y, x, R, K)) {
       sc_release(y);
