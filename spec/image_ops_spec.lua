@@ -171,12 +171,15 @@ describe("same-size convolution fast path", function()
   end
 end)
 
--- At stride 1 the input gradient runs as a convolution of the output
--- gradient by the flipped kernel (csrc/core/conv.c, sc_conv2d_input);
--- checked against the unfold-and-multiply composite, whose input gradient
--- folds columns back (col2im).  The last two cases pad more than
--- d(k-1) and keep the folding path.
-describe("conv2d input gradient at stride 1", function()
+-- Stride-1 convolutions take other routes than the unfold-and-multiply
+-- composite (csrc/core/conv.c): with >= 16 input channels the forward and
+-- the weight gradient are shifted products over zero-padded planes
+-- (shift_plan); the input gradient is a convolution of the output gradient
+-- by the flipped kernel, itself by shifted products when the output has
+-- >= 16 channels.  All checked against the composite, whose input gradient
+-- folds columns back (col2im).  The last two geometries pad more than
+-- d(k-1) and keep the folding path for the input gradient.
+describe("stride-1 convolution routes", function()
   local cases = {
     { k = { 3, 3 }, p = { 1, 1 }, d = { 1, 1 } }, { k = { 3, 3 }, p = { 0, 0 }, d = { 1, 1 } },
     { k = { 2, 3 }, p = { 1, 0 }, d = { 2, 1 } }, { k = { 3, 3 }, p = { 2, 2 }, d = { 1, 1 } },
@@ -184,48 +187,60 @@ describe("conv2d input gradient at stride 1", function()
     { k = { 3, 3 }, p = { 3, 0 }, d = { 1, 1 } },
   }
   for i, c in ipairs(cases) do
-    for _, dt in ipairs({ "float64", "float32" }) do
-      local name = ("kernel %dx%d, padding %d,%d, dilation %d,%d (%s) matches the composite")
-        :format(c.k[1], c.k[2], c.p[1], c.p[2], c.d[1], c.d[2], dt)
-      it(name, function()
-        local g = sc.Generator(40 + i)
-        local xi = sc.randn(3, 2, 7, 6, { dtype = dt, generator = g }):requires_grad(true)
-        local w = sc.randn(5, 2, c.k[1], c.k[2], { dtype = dt, generator = g })
-        local opts = { padding = c.p, dilation = c.d }
-        local y = sc.conv2d(xi, w, opts)
-        local N, O, Ho, Wo = table.unpack(y:shape())
-        local up = sc.randn(N, O, Ho, Wo, { dtype = dt, generator = g })
-        local geom = { kernel = c.k, padding = c.p, dilation = c.d }
-        local ref = sc.matmul(w:reshape(5, -1), sc.im2col(xi, geom)):view(N, O, Ho, Wo)
-        local gx = sc.grad((y * up):sum(), { xi })[1]
-        local gr = sc.grad((ref * up):sum(), { xi })[1]
-        local tol = dt == "float64" and 1e-12 or 1e-5
-        assert.is_true((gx - gr):abs():max():item() < tol * (1 + gr:abs():max():item()))
-        assert.is_true(gr:abs():max():item() > 0.1)
-      end)
+    for _, ch in ipairs({ { 2, 5 }, { 17, 16 } }) do
+      for _, dt in ipairs({ "float64", "float32" }) do
+        local name = ("kernel %dx%d, padding %d,%d, dilation %d,%d, %d -> %d channels (%s) match the composite")
+          :format(c.k[1], c.k[2], c.p[1], c.p[2], c.d[1], c.d[2], ch[1], ch[2], dt)
+        it(name, function()
+          local C, O = ch[1], ch[2]
+          local g = sc.Generator(40 + i)
+          local xi = sc.randn(3, C, 7, 6, { dtype = dt, generator = g }):requires_grad(true)
+          local w = sc.randn(O, C, c.k[1], c.k[2], { dtype = dt, generator = g }):requires_grad(true)
+          local b = sc.randn(O, { dtype = dt, generator = g }):requires_grad(true)
+          local opts = { padding = c.p, dilation = c.d }
+          local y = sc.conv2d(xi, w, b, opts)
+          local N, _, Ho, Wo = table.unpack(y:shape())
+          local up = sc.randn(N, O, Ho, Wo, { dtype = dt, generator = g })
+          local geom = { kernel = c.k, padding = c.p, dilation = c.d }
+          local ref = (sc.matmul(w:reshape(O, -1), sc.im2col(xi, geom)) + b:view(1, O, 1)):view(N, O, Ho, Wo)
+          local tol = dt == "float64" and 1e-12 or 2e-5
+          local function close(a, r)
+            assert.are.same(r:shape(), a:shape())
+            assert.is_true((a - r):abs():max():item() < tol * (1 + r:abs():max():item()))
+          end
+          close(y, ref)
+          local got = sc.grad((y * up):sum(), { xi, w, b })
+          local want = sc.grad((ref * up):sum(), { xi, w, b })
+          for k = 1, 3 do close(got[k], want[k]) end
+          assert.is_true(want[1]:abs():max():item() > 0.1)
+        end)
+      end
     end
   end
 end)
 
 describe("conv2d across threads", function()
-  it("gives the same bits at 1 and 2 threads (forward, input and weight gradients)", function()
-    local saved = sc.get_num_threads()
-    local g = sc.Generator(1)
-    -- 20 samples: three chunks of the weight gradient's sum over samples
-    local xi = sc.randn(20, 3, 9, 9, { generator = g }):requires_grad(true)
-    local w = sc.randn(4, 3, 3, 3, { generator = g }):requires_grad(true)
-    local res = {}
-    for _, t in ipairs({ 1, 2 }) do
-      sc.set_num_threads(t)
-      for _, opts in ipairs({ { padding = 1 }, { stride = 2, padding = 1 } }) do
-        local y = sc.conv2d(xi, w, opts)
-        local gx, gw = table.unpack(sc.grad((y * y):sum(), { xi, w }))
-        res[#res + 1] = { y, gx, gw }
+  for _, ch in ipairs({ { 3, 4 }, { 16, 16 } }) do -- unfolded columns; shifted products
+    it(("gives the same bits at 1 and 2 threads, %d -> %d channels (forward, input and weight gradients)")
+      :format(ch[1], ch[2]), function()
+      local saved = sc.get_num_threads()
+      local g = sc.Generator(1)
+      -- 20 samples: three chunks of the weight gradient's sum over samples
+      local xi = sc.randn(20, ch[1], 9, 9, { generator = g }):requires_grad(true)
+      local w = sc.randn(ch[2], ch[1], 3, 3, { generator = g }):requires_grad(true)
+      local res = {}
+      for _, t in ipairs({ 1, 2 }) do
+        sc.set_num_threads(t)
+        for _, opts in ipairs({ { padding = 1 }, { stride = 2, padding = 1 } }) do
+          local y = sc.conv2d(xi, w, opts)
+          local gx, gw = table.unpack(sc.grad((y * y):sum(), { xi, w }))
+          res[#res + 1] = { y, gx, gw }
+        end
       end
-    end
-    sc.set_num_threads(saved)
-    for i = 1, 2 do
-      for k = 1, 3 do assert.are.equal(0, (res[i][k] - res[i + 2][k]):abs():max():item()) end
-    end
-  end)
+      sc.set_num_threads(saved)
+      for i = 1, 2 do
+        for k = 1, 3 do assert.are.equal(0, (res[i][k] - res[i + 2][k]):abs():max():item()) end
+      end
+    end)
+  end
 end)

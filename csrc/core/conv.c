@@ -352,6 +352,119 @@ static void gemm_rm(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k
                 (float)beta, c, (int)n);
 }
 
+/* C = alpha A B + beta C, row-major, with explicit leading dimensions. */
+static void gemm_ld(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k,
+                    const void *a, int64_t lda, const void *b, int64_t ldb, double beta,
+                    void *c, int64_t ldc) {
+  CBLAS_TRANSPOSE A = ta ? CblasTrans : CblasNoTrans, B = tb ? CblasTrans : CblasNoTrans;
+  if (m == 0 || n == 0) return;
+  if (dt == SC_FLOAT64)
+    cblas_dgemm(CblasRowMajor, A, B, (int)m, (int)n, (int)k, 1.0, a, (int)lda, b, (int)ldb,
+                beta, c, (int)ldc);
+  else
+    cblas_sgemm(CblasRowMajor, A, B, (int)m, (int)n, (int)k, 1.0f, a, (int)lda, b, (int)ldb,
+                (float)beta, c, (int)ldc);
+}
+
+/*
+ * Stride-1 convolutions as kh*kw shifted products, with no column buffer.
+ * The input planes are copied into zero-bordered planes of Hp x Wp
+ * (Hp = H + 2ph, Wp = W + 2pw) and the output is computed on a grid of Ho
+ * rows by Wp columns, of which the first Wo of each row are real (the
+ * rest are thrown away).  On that grid, tap (i, j) of every channel reads
+ * the padded plane shifted by i*dh*Wp + j*dw, so over all channels it is
+ * a matrix of C rows a plane apart, and
+ *   y[O, grid] = sum over taps of W_ij [O, C] @ shifted planes [C, grid]
+ * is kh*kw ordinary gemm calls reading the padded input in place.  Each
+ * plane has (kw-1)*dw zeros of slack so the last row's thrown-away
+ * columns stay inside it.  The weight gradient is the same products
+ * transposed: dW_ij [O, C] = g on the grid [O, grid] @ shifted planes^T,
+ * with g's thrown-away columns zero.
+ */
+typedef struct {
+  int64_t C, H, W, Hp, Wp, S, Ho, Wo, grid, kk;
+  int64_t off[64]; /* tap offsets, kh*kw <= 64 */
+} shift_plan;
+
+static int shift_plan_of(shift_plan *p, const sc_conv_geom *g, int64_t C, int64_t H,
+                         int64_t W) {
+  if (g->sh != 1 || g->sw != 1 || g->kh * g->kw > 64) return 0;
+  p->C = C, p->H = H, p->W = W, p->Hp = H + 2 * g->ph, p->Wp = W + 2 * g->pw;
+  p->Ho = p->Hp - (g->kh - 1) * g->dh, p->Wo = p->Wp - (g->kw - 1) * g->dw;
+  if (p->Ho < 1 || p->Wo < 1) return 0;
+  p->S = p->Hp * p->Wp + (g->kw - 1) * g->dw;
+  p->grid = p->Ho * p->Wp;
+  p->kk = g->kh * g->kw;
+  for (int64_t i = 0; i < g->kh; i++)
+    for (int64_t j = 0; j < g->kw; j++) p->off[i * g->kw + j] = i * g->dh * p->Wp + j * g->dw;
+  return 1;
+}
+
+/* The interiors of C padded planes from an image [C, H, W]; the borders
+   and slack are zeroed once when the buffer is made. */
+static void shift_fill(const shift_plan *p, const sc_conv_geom *g, const char *x,
+                       char *xp, size_t es) {
+  for (int64_t c = 0; c < p->C; c++)
+    for (int64_t h = 0; h < p->H; h++)
+      memcpy(xp + (size_t)(c * p->S + (h + g->ph) * p->Wp + g->pw) * es,
+             x + (size_t)((c * p->H + h) * p->W) * es, (size_t)p->W * es);
+}
+
+/* Row o of the [O, L] matrix y set to bias[o]. */
+static void bias_rows(sc_dtype dt, const char *bias, char *y, int64_t O, int64_t L) {
+  for (int64_t o = 0; o < O; o++) {
+    if (dt == SC_FLOAT64) {
+      double v = ((const double *)bias)[o], *r = (double *)y + o * L;
+      for (int64_t l = 0; l < L; l++) r[l] = v;
+    } else {
+      float v = ((const float *)bias)[o], *r = (float *)y + o * L;
+      for (int64_t l = 0; l < L; l++) r[l] = v;
+    }
+  }
+}
+
+/* y [O, Ho, Wo] = sum_ij wt[ij] [O, C] @ shift_ij(xp) (+ bias[o], if not
+   NULL); ybuf [O, grid] is scratch. */
+static void shift_forward(const shift_plan *p, sc_dtype dt, int64_t O, const char *wt,
+                          const char *bias, const char *xp, char *ybuf, char *y) {
+  size_t es = sc_dtype_size(dt);
+  if (bias) bias_rows(dt, bias, ybuf, O, p->grid);
+  for (int64_t t = 0; t < p->kk; t++)
+    gemm_ld(dt, 0, 0, O, p->grid, p->C, wt + (size_t)(t * O * p->C) * es, p->C,
+            xp + (size_t)p->off[t] * es, p->S, (bias || t > 0) ? 1.0 : 0.0, ybuf, p->grid);
+  for (int64_t o = 0; o < O; o++)
+    for (int64_t h = 0; h < p->Ho; h++)
+      memcpy(y + (size_t)((o * p->Ho + h) * p->Wo) * es,
+             ybuf + (size_t)(o * p->grid + h * p->Wp) * es, (size_t)p->Wo * es);
+}
+
+/* Zeroed padded planes (C of them) and an output grid (O rows) per thread. */
+static char *shift_buffers(const shift_plan *p, int64_t O, sc_dtype dt, int nt,
+                           size_t *nbytes) {
+  size_t es = sc_dtype_size(dt);
+  *nbytes = ((size_t)(p->C * p->S + O * p->grid) * es + 63) & ~(size_t)63;
+  char *b = sc_aligned_alloc(*nbytes * (size_t)nt);
+  if (b) memset(b, 0, *nbytes * (size_t)nt);
+  return b;
+}
+
+/* w [O, C, kh, kw] -> [kh*kw][O][C]; flip: w read as [C', O', kh, kw] and
+   written as the kernel of the transposed convolution, [kh*kw][O'][C'] =
+   w[c', o', kh-1-i, kw-1-j] (the roles of O and C swap). */
+static char *taps_of(const char *w, int64_t O, int64_t C, int64_t kk, size_t es, int flip) {
+  char *wt = sc_aligned_alloc((size_t)(O * C * kk) * es);
+  for (int64_t o = 0; wt && o < O; o++)
+    for (int64_t c = 0; c < C; c++)
+      for (int64_t t = 0; t < kk; t++) {
+        size_t src = flip ? (size_t)((c * O + o) * kk + kk - 1 - t) : (size_t)((o * C + c) * kk + t);
+        memcpy(wt + (size_t)((t * O + o) * C + c) * es, w + src * es, es);
+      }
+  return wt;
+}
+
+/* Shifted products pay when every product has a few channels to sum. */
+#define SHIFT_MIN_C 16
+
 /* One sample: unfold image plane block (C planes) into col, or fold back. */
 static void unfold_one(const sc_conv_geom *g, void *img, void *col, int64_t C,
                        int64_t H, int64_t W, int64_t Ho, int64_t Wo, sc_dtype dt,
@@ -435,32 +548,35 @@ sc_tensor *sc_conv2d_fused(sc_tensor *x0, sc_tensor *w0, sc_tensor *b0,
   sc_tensor *x = sc_contiguous(x0), *w = x ? sc_contiguous(w0) : NULL;
   sc_tensor *b = w && b0 ? sc_contiguous(b0) : NULL;
   sc_tensor *y = w && (b || !b0) ? sc_empty(4, ys, x0->dtype) : NULL;
-  size_t nb = 0;
+  size_t nb = 0, es = sc_dtype_size(x0->dtype);
   int nt = per_sample_threads(d.N);
-  char *col = y ? col_buffers(&d, x0->dtype, nt, &nb) : NULL;
+  shift_plan pl;
+  int shift = d.C >= SHIFT_MIN_C && shift_plan_of(&pl, g, d.C, d.H, d.W);
+  char *wt = y && shift ? taps_of(sc_data(w), d.O, d.C, pl.kk, es, 0) : NULL;
+  char *col = !y || (shift && !wt) ? NULL
+              : shift ? shift_buffers(&pl, d.O, x0->dtype, nt, &nb)
+                      : col_buffers(&d, x0->dtype, nt, &nb);
   if (col) {
-    size_t es = sc_dtype_size(x0->dtype);
     if (nt > 1) openblas_set_num_threads(1);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t n = 0; n < d.N; n++) {
       char *cb = col + (size_t)omp_get_thread_num() * nb;
+      char *xn = (char *)sc_data(x) + (size_t)(n * d.C * d.H * d.W) * es;
       char *yn = (char *)sc_data(y) + (size_t)(n * d.O * L) * es;
-      unfold_one(g, (char *)sc_data(x) + (size_t)(n * d.C * d.H * d.W) * es, cb,
-                 d.C, d.H, d.W, d.Ho, d.Wo, x0->dtype, 0);
-      for (int64_t o = 0; b && o < d.O; o++) {
-        if (x0->dtype == SC_FLOAT64) {
-          double v = ((const double *)sc_data(b))[o], *r = (double *)yn + o * L;
-          for (int64_t l = 0; l < L; l++) r[l] = v;
-        } else {
-          float v = ((const float *)sc_data(b))[o], *r = (float *)yn + o * L;
-          for (int64_t l = 0; l < L; l++) r[l] = v;
-        }
+      if (shift) {
+        shift_fill(&pl, g, xn, cb, es);
+        shift_forward(&pl, x0->dtype, d.O, wt, b ? sc_data(b) : NULL, cb,
+                      cb + (size_t)(d.C * pl.S) * es, yn);
+        continue;
       }
+      unfold_one(g, xn, cb, d.C, d.H, d.W, d.Ho, d.Wo, x0->dtype, 0);
+      if (b) bias_rows(x0->dtype, sc_data(b), yn, d.O, L);
       gemm_rm(x0->dtype, 0, 0, d.O, L, CK, sc_data(w), cb, b ? 1.0 : 0.0, yn);
     }
     if (nt > 1) openblas_set_num_threads(sc_get_num_threads());
     sc_aligned_free(col, nb * (size_t)nt);
   }
+  if (wt) sc_aligned_free(wt, (size_t)(d.O * CK) * es);
   sc_release(x);
   sc_release(w);
   sc_release(b);
@@ -515,7 +631,12 @@ sc_tensor *sc_conv2d_input(sc_tensor *g0, sc_tensor *w0, int64_t H, int64_t W,
   size_t nb = 0, fbytes = flip ? (size_t)(d.O * CK) * es : 0;
   int nt = per_sample_threads(d.N);
   char *col = NULL, *wf = NULL;
-  if (out && flip) {
+  shift_plan pl; /* with enough channels in g: shifted products, no columns */
+  int shift = flip && d.O >= SHIFT_MIN_C && shift_plan_of(&pl, &fg, d.O, d.Ho, d.Wo);
+  if (out && shift) {
+    wf = taps_of(sc_data(w), d.C, d.O, kk, es, 1);
+    col = wf ? shift_buffers(&pl, d.C, g0->dtype, nt, &nb) : NULL;
+  } else if (out && flip) {
     nb = ((size_t)(d.O * kk * H * W) * es + 63) & ~(size_t)63;
     col = sc_aligned_alloc(nb * (size_t)nt);
     wf = col ? sc_aligned_alloc(fbytes) : NULL;
@@ -539,6 +660,11 @@ sc_tensor *sc_conv2d_input(sc_tensor *g0, sc_tensor *w0, int64_t H, int64_t W,
       char *cb = col + (size_t)omp_get_thread_num() * nb;
       char *gn = (char *)sc_data(gc) + (size_t)(n * d.O * L) * es;
       char *on = (char *)sc_data(out) + (size_t)(n * d.C * H * W) * es;
+      if (shift) {
+        shift_fill(&pl, &fg, gn, cb, es);
+        shift_forward(&pl, g0->dtype, d.C, wf, NULL, cb, cb + (size_t)(d.O * pl.S) * es, on);
+        continue;
+      }
       if (flip) {
         unfold_one(&fg, gn, cb, d.O, d.Ho, d.Wo, H, W, g0->dtype, 0);
         gemm_rm(g0->dtype, 0, 0, d.C, H * W, d.O * kk, wf, cb, 0.0, on);
@@ -549,8 +675,8 @@ sc_tensor *sc_conv2d_input(sc_tensor *g0, sc_tensor *w0, int64_t H, int64_t W,
     }
     if (nt > 1) openblas_set_num_threads(sc_get_num_threads());
     sc_aligned_free(col, nb * (size_t)nt);
-    if (wf) sc_aligned_free(wf, fbytes);
   }
+  if (wf) sc_aligned_free(wf, fbytes);
   sc_release(gc);
   sc_release(w);
   if (!col) {
@@ -596,8 +722,14 @@ sc_tensor *sc_conv2d_weight(sc_tensor *x0, sc_tensor *g0, const sc_conv_geom *g)
   if (nt > nch) nt = (int)nch;
   if (nt < 1) nt = 1;
   size_t nb = 0, es = sc_dtype_size(x0->dtype);
-  size_t pbytes = nch > 1 ? (size_t)(nch * wsz) * es : 0;
-  char *col = out ? col_buffers(&d, x0->dtype, nt, &nb) : NULL;
+  /* shifted products (see shift_plan) build each partial in tap-major
+     order, [kh*kw][O][C], so they always go through the partials */
+  shift_plan pl;
+  int shift = d.C >= SHIFT_MIN_C && shift_plan_of(&pl, g, d.C, d.H, d.W);
+  int parts = nch > 1 || shift;
+  size_t pbytes = parts ? (size_t)(nch * wsz) * es : 0;
+  char *col = !out ? NULL : shift ? shift_buffers(&pl, d.O, x0->dtype, nt, &nb)
+                                  : col_buffers(&d, x0->dtype, nt, &nb);
   char *part = col && pbytes ? sc_aligned_alloc(pbytes) : NULL;
   if (col && pbytes && !part) {
     sc_aligned_free(col, nb * (size_t)nt);
@@ -608,27 +740,36 @@ sc_tensor *sc_conv2d_weight(sc_tensor *x0, sc_tensor *g0, const sc_conv_geom *g)
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t c = 0; c < nch; c++) {
       char *cb = col + (size_t)omp_get_thread_num() * nb;
-      char *acc = nch > 1 ? part + (size_t)(c * wsz) * es : (char *)sc_data(out);
+      char *acc = parts ? part + (size_t)(c * wsz) * es : (char *)sc_data(out);
       for (int64_t n = c * csz; n < d.N && n < (c + 1) * csz; n++) {
-        unfold_one(g, (char *)sc_data(x) + (size_t)(n * d.C * d.H * d.W) * es, cb,
-                   d.C, d.H, d.W, d.Ho, d.Wo, x0->dtype, 0);
-        gemm_rm(x0->dtype, 0, 1, d.O, CK, L, (char *)sc_data(gc) + (size_t)(n * d.O * L) * es,
-                cb, n == c * csz && nch > 1 ? 0.0 : 1.0, acc);
+        char *xn = (char *)sc_data(x) + (size_t)(n * d.C * d.H * d.W) * es;
+        char *gn = (char *)sc_data(gc) + (size_t)(n * d.O * L) * es;
+        double beta = n == c * csz && parts ? 0.0 : 1.0;
+        if (shift) { /* g onto the grid (its extra columns stay zero) */
+          char *gp = cb + (size_t)(d.C * pl.S) * es;
+          shift_fill(&pl, g, xn, cb, es);
+          for (int64_t r = 0; r < d.O * d.Ho; r++)
+            memcpy(gp + (size_t)(r * pl.Wp) * es, gn + (size_t)(r * d.Wo) * es, (size_t)d.Wo * es);
+          for (int64_t t = 0; t < pl.kk; t++)
+            gemm_ld(x0->dtype, 0, 1, d.O, d.C, pl.grid, gp, pl.grid, cb + (size_t)pl.off[t] * es,
+                    pl.S, beta, acc + (size_t)(t * d.O * d.C) * es, d.C);
+          continue;
+        }
+        unfold_one(g, xn, cb, d.C, d.H, d.W, d.Ho, d.Wo, x0->dtype, 0);
+        gemm_rm(x0->dtype, 0, 1, d.O, CK, L, gn, cb, beta, acc);
       }
     }
     if (nt > 1) openblas_set_num_threads(sc_get_num_threads());
-    if (nch > 1) {
-      if (x0->dtype == SC_FLOAT64) {
-        double *o = sc_data(out);
-        const double *pp = (const double *)part;
-        for (int64_t c = 0; c < nch; c++)
-          for (int64_t i = 0; i < wsz; i++) o[i] += pp[c * wsz + i];
-      } else {
-        float *o = sc_data(out);
-        const float *pp = (const float *)part;
-        for (int64_t c = 0; c < nch; c++)
-          for (int64_t i = 0; i < wsz; i++) o[i] += pp[c * wsz + i];
-      }
+    if (parts) { /* partials in chunk order; tap-major ones back to [O, C, kh, kw] */
+      int64_t kk = g->kh * g->kw, OC = d.O * d.C;
+      for (int64_t c = 0; c < nch; c++)
+        for (int64_t i = 0; i < wsz; i++) {
+          int64_t to = shift ? (i % OC) * kk + i / OC : i;
+          if (x0->dtype == SC_FLOAT64)
+            ((double *)sc_data(out))[to] += ((const double *)part)[c * wsz + i];
+          else
+            ((float *)sc_data(out))[to] += ((const float *)part)[c * wsz + i];
+        }
       sc_aligned_free(part, pbytes);
     }
     sc_aligned_free(col, nb * (size_t)nt);
