@@ -761,14 +761,18 @@ sc_tensor *sc_conv2d_weight(sc_tensor *x0, sc_tensor *g0, const sc_conv_geom *g)
     }
     if (nt > 1) openblas_set_num_threads(sc_get_num_threads());
     if (parts) { /* partials in chunk order; tap-major ones back to [O, C, kh, kw] */
-      int64_t kk = g->kh * g->kw, OC = d.O * d.C;
+      int64_t kk = shift ? g->kh * g->kw : 1, OC = wsz / kk;
       for (int64_t c = 0; c < nch; c++)
-        for (int64_t i = 0; i < wsz; i++) {
-          int64_t to = shift ? (i % OC) * kk + i / OC : i;
-          if (x0->dtype == SC_FLOAT64)
-            ((double *)sc_data(out))[to] += ((const double *)part)[c * wsz + i];
-          else
-            ((float *)sc_data(out))[to] += ((const float *)part)[c * wsz + i];
+        for (int64_t t = 0; t < kk; t++) {
+          if (x0->dtype == SC_FLOAT64) {
+            double *o = (double *)sc_data(out) + t;
+            const double *pp = (const double *)part + c * wsz + t * OC;
+            for (int64_t i = 0; i < OC; i++) o[i * kk] += pp[i];
+          } else {
+            float *o = (float *)sc_data(out) + t;
+            const float *pp = (const float *)part + c * wsz + t * OC;
+            for (int64_t i = 0; i < OC; i++) o[i * kk] += pp[i];
+          }
         }
       sc_aligned_free(part, pbytes);
     }
