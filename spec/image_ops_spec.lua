@@ -194,7 +194,7 @@ describe("stride-1 convolution routes", function()
         it(name, function()
           local C, O = ch[1], ch[2]
           local g = sc.Generator(40 + i)
-          local xi = sc.randn(3, C, 7, 6, { dtype = dt, generator = g }):requires_grad(true)
+          local xi = sc.randn(3, C, 7, 13, { dtype = dt, generator = g }):requires_grad(true)
           local w = sc.randn(O, C, c.k[1], c.k[2], { dtype = dt, generator = g }):requires_grad(true)
           local b = sc.randn(O, { dtype = dt, generator = g }):requires_grad(true)
           local opts = { padding = c.p, dilation = c.d }
@@ -226,7 +226,7 @@ describe("conv2d across threads", function()
       local saved = sc.get_num_threads()
       local g = sc.Generator(1)
       -- 20 samples: three chunks of the weight gradient's sum over samples
-      local xi = sc.randn(20, ch[1], 9, 9, { generator = g }):requires_grad(true)
+      local xi = sc.randn(20, ch[1], 9, 14, { generator = g }):requires_grad(true)
       local w = sc.randn(ch[2], ch[1], 3, 3, { generator = g }):requires_grad(true)
       local res = {}
       for _, t in ipairs({ 1, 2 }) do
