@@ -15,7 +15,11 @@ local unet = require "scorch.models.unet"
 
 local ResBlock = unet.ResBlock
 
--- NCSN{in_channels=1, channels=16, blocks=1, sigma_data=0.5, generator=, dtype=}
+-- NCSN{in_channels=1, channels=16, blocks=1, sigma_data=0.5, precond="ncsn"|"edm",
+--      generator=, dtype=}
+-- precond "ncsn": the score is F/σ (the network predicts −z); "edm": the
+-- score of the denoiser c_skip x + c_out F, whose F has a unit-variance
+-- target at every σ (large σ: x₀/σ_d rather than −z).
 -- net(x, σ): x [N, C, H, W] with H, W divisible by 4; σ a number or N values.
 -- Returns the score estimate s(x, σ) of the same shape as x.
 local NCSN = nn.Module:extend("NCSN")
@@ -34,6 +38,11 @@ function NCSN:init(opts)
   end
   self.in_channels, self.channels, self.n_blocks = cin, ch, nb
   self.sigma_data = opts.sigma_data or 0.5
+  local pre = opts.precond or "ncsn"
+  if pre ~= "ncsn" and pre ~= "edm" then
+    error(("scorch.models.NCSN: precond must be \"ncsn\" or \"edm\" (got %s)"):format(tostring(pre)), 3)
+  end
+  self.precond = pre
   local edim = 4 * ch
   self.embed = emb.make("sinusoidal", ch, o)
   self.emb1 = nn.Linear(ch, edim, o)
@@ -79,7 +88,13 @@ function NCSN:forward(x, sigma)
   local d1 = self.up(self.proj2(h2:silu())) + h1
   for i = 1, #self.dec1 do d1 = self.dec1[i](d1, e) end
   local d0 = self.dec0((self.up(self.proj1(d1:silu())) + h0):silu()):silu()
-  return self.output(d0) / col
+  local f = self.output(d0)
+  if self.precond == "ncsn" then return f / col end
+  -- edm: the denoiser D = c_skip x + c_out F with c_skip = σ_d²/(σ² + σ_d²) and
+  -- c_out = σ σ_d/√(σ² + σ_d²) (Karras et al. 2022, Table 1), as the score
+  -- (D − x)/σ² = −x/(σ² + σ_d²) + σ_d F/(σ √(σ² + σ_d²))
+  local v = col:square() + self.sigma_data ^ 2
+  return f * (c_in * self.sigma_data / col) - x / v
 end
 
 function NCSN:extra_repr()
