@@ -24,7 +24,7 @@ local defaults = {
   out = "out/ncsn_shapes", quick = false, seed = 0, threads = 0,
   weights = "0.4,0.3,0.2,0.1", steps = 0, batch = 0, lr = 2e-3, channels = 0, blocks = 1,
   levels = 0, sigma_max = 0, sigma_min = 0.02, T = 0, samples = 0, train_size = 10000,
-  threshold = 0.9, ema = 0, strip = 8, load = "",
+  threshold = 0.9, ema = 0, strip = 8, load = "", precond = "", weighting = "",
 }
 -- quick: a small network briefly trained (many small batches, a short EMA
 -- window so early weights do not blur the average), few levels; full: longer
@@ -75,7 +75,15 @@ print(("ncsn_shapes: %d training images, mix %s; σ %g → %g (L = %d), %d steps
 
 -- ---- training: DSM with λ(σ) = σ² (Song & Ermon 2019, eq. 6) ----------------------
 
-local net = sc.models.NCSN { channels = int(pick("channels")), blocks = int(opts.blocks), generator = gen }
+local precond = opts.precond ~= "" and opts.precond or "edm"
+local net = sc.models.NCSN { channels = int(pick("channels")), blocks = int(opts.blocks), precond = precond,
+  generator = gen }
+-- λ(σ): "sigma2" (Song & Ermon 2019), or "balanced": σ²(σ² + σ_d²)/σ_d², which
+-- with the edm preconditioning weighs the network's own error equally at all σ
+local sd2 = net.sigma_data ^ 2
+local weighting = ({ sigma2 = "sigma2", [""] = "sigma2",
+  balanced = function(sig) return sig:square() * (sig:square() + sd2) / sd2 end })[opts.weighting]
+  or error("--weighting must be sigma2 or balanced")
 local C, H, W = 1, 28, 28
 -- sc.losses.dsm works on flat [N, D] points: view them as images for the net
 local function score(x, sigma)
@@ -96,7 +104,8 @@ else
   local t0 = sc.time()
   for step = 1, steps do
     local x = loader()
-    local loss = sc.losses.dsm(score, x:view(x:size(1), -1), { sigmas = sigmas, generator = gen })
+    local loss = sc.losses.dsm(score, x:view(x:size(1), -1), { sigmas = sigmas, generator = gen,
+      weighting = weighting })
     optimizer:zero_grad()
     loss:backward()
     optimizer:step()

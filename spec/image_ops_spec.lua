@@ -177,7 +177,9 @@ end)
 -- (shift_plan); the input gradient is a convolution of the output gradient
 -- by the flipped kernel, itself by shifted products when the output has
 -- >= 16 channels.  All checked against the composite, whose input gradient
--- folds columns back (col2im).  The last two geometries pad more than
+-- folds columns back (col2im).  With one output channel (17 -> 1), or one
+-- input channel on the way back (1 -> 16), the products are gemv calls.
+-- The last two geometries pad more than
 -- d(k-1) and keep the folding path for the input gradient.
 describe("stride-1 convolution routes", function()
   local cases = {
@@ -187,7 +189,7 @@ describe("stride-1 convolution routes", function()
     { k = { 3, 3 }, p = { 3, 0 }, d = { 1, 1 } },
   }
   for i, c in ipairs(cases) do
-    for _, ch in ipairs({ { 2, 5 }, { 17, 16 } }) do
+    for _, ch in ipairs({ { 2, 5 }, { 17, 16 }, { 17, 1 }, { 1, 16 } }) do
       for _, dt in ipairs({ "float64", "float32" }) do
         local name = ("kernel %dx%d, padding %d,%d, dilation %d,%d, %d -> %d channels (%s) match the composite")
           :format(c.k[1], c.k[2], c.p[1], c.p[2], c.d[1], c.d[2], ch[1], ch[2], dt)

@@ -358,6 +358,16 @@ static void gemm_ld(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k
                     void *c, int64_t ldc) {
   CBLAS_TRANSPOSE A = ta ? CblasTrans : CblasNoTrans, B = tb ? CblasTrans : CblasNoTrans;
   if (m == 0 || n == 0) return;
+  if (m == 1 && !ta) { /* one output row (a 1-channel convolution): a gemv,
+                          which this OpenBLAS does not choose by itself */
+    CBLAS_TRANSPOSE V = tb ? CblasNoTrans : CblasTrans;
+    int rows = (int)(tb ? n : k), cols = (int)(tb ? k : n);
+    if (dt == SC_FLOAT64)
+      cblas_dgemv(CblasRowMajor, V, rows, cols, 1.0, b, (int)ldb, a, 1, beta, c, 1);
+    else
+      cblas_sgemv(CblasRowMajor, V, rows, cols, 1.0f, b, (int)ldb, a, 1, (float)beta, c, 1);
+    return;
+  }
   if (dt == SC_FLOAT64)
     cblas_dgemm(CblasRowMajor, A, B, (int)m, (int)n, (int)k, 1.0, a, (int)lda, b, (int)ldb,
                 beta, c, (int)ldc);
