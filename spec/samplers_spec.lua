@@ -203,4 +203,28 @@ describe("sc.util", function()
     q:close()
     assert.are.equal(0, #quiet)
   end)
+
+  it("progress writes a plain line every log_interval seconds when stderr is not a terminal", function()
+    local P = sc.util.progress
+    local saved = P.stderr_is_terminal
+    P.stderr_is_terminal = function() return false end
+    local t, lines = 0, {}
+    local stream = { write = function(_, ...) lines[#lines + 1] = table.concat { ... } end, flush = function() end }
+    local p = P(100, { stream = stream, clock = function() return t end, log_interval = 30, desc = "train" })
+    local short = P(5, { stream = stream, clock = function() return t end })
+    P.stderr_is_terminal = saved
+    for i = 1, 100 do
+      t = i -- one second per step
+      p:update { loss = 1 }
+      if i <= 5 then short:update() end
+    end
+    short:close() -- 5 s: never logged, so nothing at the end either
+    p:close()
+    -- lines at 30, 60 and 90 s, then the final one; no carriage returns
+    assert.are.equal(4, #lines)
+    assert.is_truthy(lines[1]:find("train  30% [", 1, true))
+    assert.is_truthy(lines[1]:find("30/100 0:30<1:10 1.0 it/s loss=1.0000\n", 1, true))
+    assert.is_truthy(lines[4]:find("100/100", 1, true))
+    for _, l in ipairs(lines) do assert.is_falsy(l:find("\r", 1, true)) end
+  end)
 end)

@@ -1,7 +1,9 @@
 -- A terminal progress bar: count, rate, ETA and running values (a loss),
--- redrawn with \r on stderr.  Silent unless stderr is a terminal or the bar
--- is forced, so logs and specs stay clean; it also waits `delay` seconds
--- before drawing, so loops that finish within a second never show one.
+-- redrawn with \r on stderr.  When stderr is not a terminal (a log file) it
+-- writes the same text as a plain line every `log_interval` seconds (30) and
+-- once more at the end, so short loops leave logs and specs clean while long
+-- jobs still report.  On a terminal it waits `delay` seconds before drawing,
+-- so loops that finish within a second never show one.
 local sc = require "scorch"
 
 local M = {}
@@ -40,24 +42,33 @@ local Progress = {}
 Progress.__index = Progress
 
 -- progress(total [, {desc=, force=, enabled=, stream=, width=, delay=,
---                    interval=, smoothing=}])
+--                    interval=, smoothing=, log_interval=, clock=}])
 -- total may be nil (unknown length: no bar, no ETA).  `force = true` draws
--- even when stderr is not a terminal; `enabled = false` never draws.
+-- the bar even when stderr is not a terminal; `enabled = false` (or
+-- SCORCH_PROGRESS=0) never writes anything.  Without a terminal the bar
+-- becomes a line every log_interval seconds; clock (default sc.time) is
+-- there for tests.
 function M.new(total, opts)
   opts = opts or {}
   if total ~= nil and (type(total) ~= "number" or total < 0) then
     error("scorch.util.progress: total must be a non-negative number or nil", 2)
   end
   local enabled = opts.enabled
-  if enabled == nil then enabled = opts.force or M.stderr_is_terminal() end
+  local log = false
+  if enabled == nil then
+    enabled = opts.force or M.stderr_is_terminal()
+    log = not enabled and os.getenv("SCORCH_PROGRESS") ~= "0"
+  end
+  local now = opts.clock or clock
   local self = setmetatable({
     total = total, n = 0, desc = opts.desc or "",
     stream = opts.stream or io.stderr, width = opts.width or 24,
-    enabled = enabled and true or false,
+    enabled = enabled and true or false, log = log, clock = now,
+    log_interval = opts.log_interval or 30, logged = false,
     delay = opts.delay or (opts.force and 0 or 1.0),
     interval = opts.interval or 0.1,
     smoothing = opts.smoothing or 0.1, -- running values: exponential average
-    start = clock(), last_draw = -math.huge, drawn = false, closed = false,
+    start = now(), last_draw = -math.huge, drawn = false, closed = false,
     values = {}, order = {},
   }, Progress)
   return self
@@ -82,8 +93,16 @@ function Progress:update(k, values)
   if type(k) == "table" then k, values = 1, k end
   self.n = self.n + (k or 1)
   if values then self:set(values) end
+  if self.log then
+    local now = self.clock()
+    if now - math.max(self.start, self.last_draw) >= self.log_interval then
+      self.last_draw = now
+      self:log_line(now)
+    end
+    return self
+  end
   if not self.enabled then return self end
-  local now = clock()
+  local now = self.clock()
   if now - self.start < self.delay then return self end
   if now - self.last_draw < self.interval and not (self.total and self.n >= self.total) then
     return self
@@ -94,7 +113,7 @@ function Progress:update(k, values)
 end
 
 function Progress:line(now)
-  now = now or clock()
+  now = now or self.clock()
   local elapsed = now - self.start
   local rate = elapsed > 0 and self.n / elapsed or 0
   local parts = {}
@@ -117,6 +136,12 @@ function Progress:line(now)
   return table.concat(parts, " ")
 end
 
+function Progress:log_line(now)
+  self.stream:write(self:line(now), "\n")
+  self.stream:flush()
+  self.logged = true
+end
+
 function Progress:draw(now)
   local text = self:line(now)
   -- pad over a longer previous line
@@ -131,7 +156,11 @@ end
 function Progress:close()
   if self.closed then return self end
   self.closed = true
-  if self.enabled and (self.drawn or clock() - self.start >= self.delay) then
+  if self.log then -- a last line for jobs that wrote any
+    if self.logged then self:log_line(self.clock()) end
+    return self
+  end
+  if self.enabled and (self.drawn or self.clock() - self.start >= self.delay) then
     self:draw()
     self.stream:write("\n")
     self.stream:flush()
@@ -139,7 +168,7 @@ function Progress:close()
   return self
 end
 
-function Progress:elapsed() return clock() - self.start end
+function Progress:elapsed() return self.clock() - self.start end
 
 M.Progress = Progress
 setmetatable(M, { __call = function(_, ...) return M.new(...) end })
