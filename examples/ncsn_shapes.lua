@@ -5,7 +5,7 @@
 -- do the samples keep the training mix of classes, and are the rare classes
 -- drawn as well as the common ones?
 --
---   bin/scorch examples/ncsn_shapes.lua --quick     # a few minutes
+--   bin/scorch examples/ncsn_shapes.lua --quick --threads 2   # about 9 minutes
 --   bin/scorch examples/ncsn_shapes.lua             # longer training, more samples
 --   bin/scorch examples/ncsn_shapes.lua --weights 0.25,0.25,0.25,0.25
 --
@@ -13,10 +13,14 @@
 -- square, circle, rings, triangle), --steps, --batch, --lr, --channels,
 -- --blocks, --levels, --sigma-max, --sigma-min, --T (Langevin steps per
 -- level), --samples, --train-size, --threshold (classifier confidence of a
--- "clean" shape), --ema, --seed, --threads, --load (a saved network: sample
--- only; give the same --channels, --blocks and noise levels).  Class statistics need the
--- shapes classifier (bin/scorch scripts/train_classifier.lua --data shapes);
--- without it the script reports the rest.
+-- "clean" shape), --ema, --seed, --threads, --precond (ncsn | edm: how the
+-- network's output becomes a score, see scorch.models.NCSN), --weighting
+-- (sigma2 | balanced: λ(σ) of the loss), --load (a saved network: sample
+-- only; give the same --channels, --blocks, --precond and noise levels).
+-- Class statistics need the shapes classifier (bin/scorch
+-- scripts/train_classifier.lua --data shapes); without it the script reports
+-- the rest.  A sample counts as a clean shape when the classifier is
+-- confident and it is as near the training set as 95% of real images.
 local sc = require "scorch"
 local util = sc.util
 
@@ -27,12 +31,14 @@ local defaults = {
   threshold = 0.9, ema = 0, strip = 8, load = "", precond = "", weighting = "",
 }
 -- quick: a small network briefly trained (many small batches, a short EMA
--- window so early weights do not blur the average), few levels; full: longer
--- on all counts
+-- window so early weights do not blur the average); full: longer on all
+-- counts.  σ_max = 39 is the largest distance between two training images
+-- (Song & Ermon 2020, Technique 1: 12 gave fragments and too many circles)
+-- and 50 levels keep neighbouring noise distributions overlapping.
 local presets = {
-  quick = { steps = 1400, batch = 32, ema = 0.99, channels = 16, levels = 12, sigma_max = 12, T = 15,
-    samples = 100 },
-  full = { steps = 8000, batch = 64, ema = 0.999, channels = 32, levels = 20, sigma_max = 16, T = 15,
+  quick = { steps = 6000, batch = 32, ema = 0.99, channels = 16, levels = 50, sigma_max = 39, T = 12,
+    samples = 200 },
+  full = { steps = 20000, batch = 64, ema = 0.999, channels = 32, levels = 100, sigma_max = 39, T = 16,
     samples = 400 },
 }
 
@@ -75,7 +81,7 @@ print(("ncsn_shapes: %d training images, mix %s; σ %g → %g (L = %d), %d steps
 
 -- ---- training: DSM with λ(σ) = σ² (Song & Ermon 2019, eq. 6) ----------------------
 
-local precond = opts.precond ~= "" and opts.precond or "edm"
+local precond = opts.precond ~= "" and opts.precond or "ncsn"
 local net = sc.models.NCSN { channels = int(pick("channels")), blocks = int(opts.blocks), precond = precond,
   generator = gen }
 -- λ(σ): "sigma2" (Song & Ermon 2019), or "balanced": σ²(σ² + σ_d²)/σ_d², which
@@ -124,7 +130,7 @@ else
     train_time / steps, n_tail, tail))
   ema:copy_to(net)
   assert(sc.save(ckpt, net:state_dict(), { sigmas = table.concat(sigmas, ","), weights = opts.weights,
-    channels = tostring(net.channels), blocks = tostring(net.n_blocks) }))
+    channels = tostring(net.channels), blocks = tostring(net.n_blocks), precond = precond }))
 end
 net:eval()
 
@@ -208,17 +214,14 @@ local function class_report(x)
     labels, probs = classifier:predict(sc.clamp(x, -1, 1))
     conf = probs:max(2, false):values()
   end
-  local r = { n = n, count = {}, conf = {}, dist = {}, clean = 0, mean_dist = 0 }
+  local r = { n = n, count = {}, conf = {}, dist = {}, mean_dist = 0, dists = dist, confs = conf }
   for k = 1, K do r.count[k], r.conf[k], r.dist[k] = 0, 0, 0 end
   for i = 1, n do
     local k = labels[i]
     r.count[k] = r.count[k] + 1
     r.dist[k] = r.dist[k] + dist[i]
     r.mean_dist = r.mean_dist + dist[i] / n
-    if conf then
-      r.conf[k] = r.conf[k] + conf[i]
-      if conf[i] >= opts.threshold then r.clean = r.clean + 1 end
-    end
+    if conf then r.conf[k] = r.conf[k] + conf[i] end
   end
   r.frac = {}
   for k = 1, K do
@@ -232,6 +235,27 @@ end
 local real01 = sc.data.shapes { n = n_samples, weights = weights, generator = sc.Generator(int(opts.seed) + 3) }
 local rep_gen = class_report(samples)
 local rep_real = class_report(real01 * 2 - 1)
+-- A clean shape: the classifier is confident (max-probability ≥ --threshold)
+-- and the image lies as near the training set as 95% of held-out real images
+-- do.  Confidence alone is not enough: a softmax classifier is also confident
+-- on scribbles unlike any training image.
+local near
+do
+  local d = {}
+  for i, v in ipairs(rep_real.dists) do d[i] = v end
+  table.sort(d)
+  near = d[math.max(1, math.ceil(0.95 * #d))]
+end
+local function count_clean(r)
+  local confident, clean = 0, 0
+  for i = 1, r.n do
+    if r.confs and r.confs[i] >= opts.threshold then
+      confident = confident + 1
+      if r.dists[i] <= near then clean = clean + 1 end
+    end
+  end
+  return confident, clean
+end
 local by = classifier and "classifier" or "nearest training image"
 print(("\nclass mix of %d samples (labelled by the %s) against the training mix:"):format(n_samples, by))
 print(("%-10s %8s %8s %8s %10s %10s %10s"):format("class", "train", "samples", "real", "conf(gen)",
@@ -245,8 +269,12 @@ local tv = 0
 for k = 1, K do tv = tv + 0.5 * math.abs(rep_gen.frac[k] - train_frac[k]) end
 print(("total variation between sample and training mix: %.3f"):format(tv))
 if classifier then
-  print(("clean shapes (classifier max-probability ≥ %.2f): %.1f%% of samples, %.1f%% of real images"):format(
-    opts.threshold, 100 * rep_gen.clean / n_samples, 100 * rep_real.clean / n_samples))
+  local gc, gn = count_clean(rep_gen)
+  local rc, rn = count_clean(rep_real)
+  print(("confident (classifier max-probability ≥ %.2f): %.1f%% of samples, %.1f%% of real images"):format(
+    opts.threshold, 100 * gc / n_samples, 100 * rc / n_samples))
+  print(("clean shapes (confident and nearest-training-image distance ≤ %.2f, the 95th percentile of real "
+    .. "images): %.1f%% of samples, %.1f%% of real images"):format(near, 100 * gn / n_samples, 100 * rn / n_samples))
 end
 print(("nearest-training-image distance (L2, pixels in [-1, 1]): samples %.2f, held-out real %.2f"):format(
   rep_gen.mean_dist, rep_real.mean_dist))
