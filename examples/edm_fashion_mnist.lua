@@ -165,8 +165,11 @@ local files = {}
 local function save(path, err)
   if path then files[#files + 1] = path else print("could not write a picture: " .. tostring(err)) end
 end
-save(sc.viz.image_grid(out("samples.png"), samples, { nrow = 8, title = "edm heun samples" }))
-save(sc.viz.image_grid(out("data.png"), images:narrow(1, 1, n_samples) * 2 - 1, { nrow = 8,
+-- the grids show the first 100 images at most, ten to a row
+local shown = math.min(n_samples, 100)
+save(sc.viz.image_grid(out("samples.png"), samples:narrow(1, 1, shown), { nrow = 10,
+  title = ("edm heun samples (%d of %d)"):format(shown, n_samples) }))
+save(sc.viz.image_grid(out("data.png"), images:narrow(1, 1, shown) * 2 - 1, { nrow = 10,
   title = "fashion-mnist" }))
 save(sc.viz.denoising_strip(out("denoising.png"), frames, { labels = frame_labels,
   title = "heun trajectory, vp-scaled" }))

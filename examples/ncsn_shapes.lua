@@ -285,8 +285,11 @@ local files = {}
 local function save(path, err)
   if path then files[#files + 1] = path else print("could not write a picture: " .. tostring(err)) end
 end
-save(sc.viz.image_grid(out("samples.png"), samples, { nrow = 10, title = "ncsn samples" }))
-save(sc.viz.image_grid(out("training.png"), pool:narrow(1, 1, math.min(n_samples, N_pool)),
+-- the grids show the first 100 images at most, ten to a row
+local shown = math.min(n_samples, 100)
+save(sc.viz.image_grid(out("samples.png"), samples:narrow(1, 1, shown), { nrow = 10,
+  title = ("ncsn samples (%d of %d)"):format(shown, n_samples) }))
+save(sc.viz.image_grid(out("training.png"), pool:narrow(1, 1, math.min(shown, N_pool)),
   { nrow = 10, title = "training images" }))
 for i, f in ipairs(frames) do frames[i] = f:view(k_strip, C, H, W) end
 save(sc.viz.denoising_strip(out("denoising.png"), frames, { labels = frame_labels,
