@@ -5,7 +5,7 @@
 -- do the samples keep the training mix of classes, and are the rare classes
 -- drawn as well as the common ones?
 --
---   bin/scorch examples/ncsn_shapes.lua --quick --threads 2   # about 9 minutes
+--   bin/scorch examples/ncsn_shapes.lua --quick --threads 2   # about 8.5 minutes
 --   bin/scorch examples/ncsn_shapes.lua             # longer training, more samples
 --   bin/scorch examples/ncsn_shapes.lua --weights 0.25,0.25,0.25,0.25
 --
@@ -36,7 +36,7 @@ local defaults = {
 -- (Song & Ermon 2020, Technique 1: 12 gave fragments and too many circles)
 -- and 50 levels keep neighbouring noise distributions overlapping.
 local presets = {
-  quick = { steps = 6000, batch = 32, ema = 0.99, channels = 16, levels = 50, sigma_max = 39, T = 12,
+  quick = { steps = 4800, batch = 32, ema = 0.99, channels = 16, levels = 50, sigma_max = 39, T = 10,
     samples = 200 },
   full = { steps = 20000, batch = 64, ema = 0.999, channels = 32, levels = 100, sigma_max = 39, T = 16,
     samples = 400 },
