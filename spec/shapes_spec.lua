@@ -96,13 +96,6 @@ describe("sc.data.shapes", function()
     assert.is_true(circle:narrow(1, 14, 2):narrow(2, 14, 2):mean():item() > 0.6)
   end)
 
-  it("draws 1000 28x28 images quickly", function()
-    local t0 = sc.time()
-    sc.data.shapes { n = 1000, generator = sc.Generator(1) }
-    local dt = sc.time() - t0
-    assert.is_true(dt < 1.5, ("took %.2f s"):format(dt))
-  end)
-
   it("rejects bad options", function()
     assert.has_error(function() sc.data.shapes { n = 0 } end)
     assert.has_error(function() sc.data.shapes { n = 5, classes = { "hexagon" } } end)
