@@ -338,20 +338,6 @@ int sc_bw_sum_pool(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
  * which stays in cache; unfolding the whole batch at once cost hundreds of
  * megabytes and a page fault per 4 KB.
  */
-/* C = alpha A B + beta C for row-major contiguous float/double. */
-static void gemm_rm(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k,
-                    const void *a, const void *b, double beta, void *c) {
-  CBLAS_TRANSPOSE A = ta ? CblasTrans : CblasNoTrans, B = tb ? CblasTrans : CblasNoTrans;
-  int lda = (int)(ta ? m : k), ldb = (int)(tb ? k : n);
-  if (m == 0 || n == 0) return;
-  if (dt == SC_FLOAT64)
-    cblas_dgemm(CblasRowMajor, A, B, (int)m, (int)n, (int)k, 1.0, a, lda, b, ldb,
-                beta, c, (int)n);
-  else
-    cblas_sgemm(CblasRowMajor, A, B, (int)m, (int)n, (int)k, 1.0f, a, lda, b, ldb,
-                (float)beta, c, (int)n);
-}
-
 /* C = alpha A B + beta C, row-major, with explicit leading dimensions. */
 static void gemm_ld(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k,
                     const void *a, int64_t lda, const void *b, int64_t ldb, double beta,
@@ -374,6 +360,12 @@ static void gemm_ld(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k
   else
     cblas_sgemm(CblasRowMajor, A, B, (int)m, (int)n, (int)k, 1.0f, a, (int)lda, b, (int)ldb,
                 (float)beta, c, (int)ldc);
+}
+
+/* The same for contiguous operands (leading dimensions from the shapes). */
+static void gemm_rm(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k,
+                    const void *a, const void *b, double beta, void *c) {
+  gemm_ld(dt, ta, tb, m, n, k, a, ta ? m : k, b, tb ? k : n, beta, c, n);
 }
 
 /*
@@ -461,16 +453,20 @@ static char *shift_buffers(const shift_plan *p, int64_t O, sc_dtype dt, int nt,
   return b;
 }
 
-/* w [O, C, kh, kw] -> [kh*kw][O][C]; flip: w read as [C', O', kh, kw] and
-   written as the kernel of the transposed convolution, [kh*kw][O'][C'] =
-   w[c', o', kh-1-i, kw-1-j] (the roles of O and C swap). */
-static char *taps_of(const char *w, int64_t O, int64_t C, int64_t kk, size_t es, int flip) {
+/* A copy of the kernel w [O, C, kh, kw] laid out for the products:
+   [kh*kw][O][C] (tap-major, for shifted products) or [O][C][kh*kw]; with
+   flip, w is read as [C', O', kh, kw] and copied as the kernel of the
+   transposed convolution, entry (o, c, i, j) = w[c, o, kh-1-i, kw-1-j]
+   (the roles of O and C swap). */
+static char *taps_of(const char *w, int64_t O, int64_t C, int64_t kk, size_t es, int flip,
+                     int tap_major) {
   char *wt = sc_aligned_alloc((size_t)(O * C * kk) * es);
   for (int64_t o = 0; wt && o < O; o++)
     for (int64_t c = 0; c < C; c++)
       for (int64_t t = 0; t < kk; t++) {
         size_t src = flip ? (size_t)((c * O + o) * kk + kk - 1 - t) : (size_t)((o * C + c) * kk + t);
-        memcpy(wt + (size_t)((t * O + o) * C + c) * es, w + src * es, es);
+        size_t dst = tap_major ? (size_t)((t * O + o) * C + c) : (size_t)((o * C + c) * kk + t);
+        memcpy(wt + dst * es, w + src * es, es);
       }
   return wt;
 }
@@ -565,7 +561,7 @@ sc_tensor *sc_conv2d_fused(sc_tensor *x0, sc_tensor *w0, sc_tensor *b0,
   int nt = per_sample_threads(d.N);
   shift_plan pl;
   int shift = d.C >= SHIFT_MIN_C && shift_plan_of(&pl, g, d.C, d.H, d.W);
-  char *wt = y && shift ? taps_of(sc_data(w), d.O, d.C, pl.kk, es, 0) : NULL;
+  char *wt = y && shift ? taps_of(sc_data(w), d.O, d.C, pl.kk, es, 0, 1) : NULL;
   char *col = !y || (shift && !wt) ? NULL
               : shift ? shift_buffers(&pl, d.O, x0->dtype, nt, &nb)
                       : col_buffers(&d, x0->dtype, nt, &nb);
@@ -646,23 +642,13 @@ sc_tensor *sc_conv2d_input(sc_tensor *g0, sc_tensor *w0, int64_t H, int64_t W,
   char *col = NULL, *wf = NULL;
   shift_plan pl; /* with enough channels in g: shifted products, no columns */
   int shift = flip && d.O >= SHIFT_MIN_C && shift_plan_of(&pl, &fg, d.O, d.Ho, d.Wo);
+  /* the flipped kernel [C][O][kh*kw], tap-major for shifted products */
+  if (out && flip) wf = taps_of(sc_data(w), d.C, d.O, kk, es, 1, shift);
   if (out && shift) {
-    wf = taps_of(sc_data(w), d.C, d.O, kk, es, 1);
     col = wf ? shift_buffers(&pl, d.C, g0->dtype, nt, &nb) : NULL;
   } else if (out && flip) {
     nb = ((size_t)(d.O * kk * H * W) * es + 63) & ~(size_t)63;
-    col = sc_aligned_alloc(nb * (size_t)nt);
-    wf = col ? sc_aligned_alloc(fbytes) : NULL;
-    if (col && !wf) {
-      sc_aligned_free(col, nb * (size_t)nt);
-      col = NULL;
-    }
-    /* wf[c, o, i, j] = w[o, c, kh-1-i, kw-1-j] */
-    for (int64_t o = 0; wf && o < d.O; o++)
-      for (int64_t c = 0; c < d.C; c++)
-        for (int64_t t = 0; t < kk; t++)
-          memcpy(wf + (size_t)((c * d.O + o) * kk + t) * es,
-                 (char *)sc_data(w) + (size_t)((o * d.C + c) * kk + kk - 1 - t) * es, es);
+    col = wf ? sc_aligned_alloc(nb * (size_t)nt) : NULL;
   } else if (out) {
     col = col_buffers(&d, g0->dtype, nt, &nb);
   }

@@ -301,6 +301,32 @@ typedef struct {
   int64_t N, C, G, Cg, S; /* x is [N, C, S...]; G groups of Cg channels */
 } gn_dims;
 
+/* The forward's node for group and layer norm: inputs x, w, b; saved x,
+   the per-row statistics st and w; k (groups or trailing dims) and eps.
+   Takes y and st (either may be NULL after a failure) and returns y or
+   NULL. */
+static sc_tensor *norm_record(int op, sc_tensor *y, sc_tensor *st, sc_tensor *x,
+                              sc_tensor *w, sc_tensor *b, int64_t k, double eps) {
+  if (!st) {
+    sc_release(y);
+    return NULL;
+  }
+  sc_tensor *in[3] = {x, w, b};
+  sc_node *n;
+  int rc = sc_record(op, y, 3, in, &n);
+  if (rc == 0 && n) {
+    rc = sc_save(n, x, 0) || sc_save(n, st, 0) || (w && sc_save(n, w, 0));
+    n->i[0] = k;
+    n->f[0] = eps;
+  }
+  sc_release(st);
+  if (rc) {
+    sc_release(y);
+    return NULL;
+  }
+  return y;
+}
+
 static void gn_dims_of(const sc_tensor *x, int64_t groups, gn_dims *d) {
   d->N = x->shape[0];
   d->C = x->shape[1];
@@ -386,24 +412,7 @@ sc_tensor *sc_group_norm(sc_tensor *x, int64_t groups, sc_tensor *w,
   sc_release(xc);
   sc_release(wc);
   sc_release(bc);
-  if (!st) {
-    sc_release(y);
-    return NULL;
-  }
-  sc_tensor *in[3] = {x, w, b};
-  sc_node *n;
-  int rc = sc_record(SC_OP_group_norm, y, 3, in, &n);
-  if (rc == 0 && n) {
-    rc = sc_save(n, x, 0) || sc_save(n, st, 0) || (w && sc_save(n, w, 0));
-    n->i[0] = groups;
-    n->f[0] = eps;
-  }
-  sc_release(st);
-  if (rc) {
-    sc_release(y);
-    return NULL;
-  }
-  return y;
+  return norm_record(SC_OP_group_norm, y, st, x, w, b, groups, eps);
 }
 
 /* The fused backward: dx (if need[0]) and the [N, C] partial sums
@@ -601,24 +610,7 @@ sc_tensor *sc_layer_norm(sc_tensor *x, int nd, sc_tensor *w, sc_tensor *b,
   sc_release(xc);
   sc_release(wc);
   sc_release(bc);
-  if (!st) {
-    sc_release(y);
-    return NULL;
-  }
-  sc_tensor *in[3] = {x, w, b};
-  sc_node *n;
-  int rc = sc_record(SC_OP_layer_norm, y, 3, in, &n);
-  if (rc == 0 && n) {
-    rc = sc_save(n, x, 0) || sc_save(n, st, 0) || (w && sc_save(n, w, 0));
-    n->i[0] = nd;
-    n->f[0] = eps;
-  }
-  sc_release(st);
-  if (rc) {
-    sc_release(y);
-    return NULL;
-  }
-  return y;
+  return norm_record(SC_OP_layer_norm, y, st, x, w, b, nd, eps);
 }
 
 /* Weight and bias gradients: column sums of g xhat and g, by tiles of
