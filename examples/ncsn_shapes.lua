@@ -28,7 +28,7 @@ local defaults = {
   out = "out/ncsn_shapes", quick = false, seed = 0, threads = 0,
   weights = "0.4,0.3,0.2,0.1", steps = 0, batch = 0, lr = 2e-3, channels = 0, blocks = 1,
   levels = 0, sigma_max = 0, sigma_min = 0.02, T = 0, samples = 0, train_size = 10000,
-  threshold = 0.9, ema = 0, strip = 8, load = "", precond = "", weighting = "",
+  threshold = 0.9, ema = 0, strip = 8, load = "", precond = "", weighting = "", mid_frac = -1,
 }
 -- quick: a small network briefly trained (many small batches, a short EMA
 -- window so early weights do not blur the average); full: longer on all
@@ -37,9 +37,9 @@ local defaults = {
 -- and 50 levels keep neighbouring noise distributions overlapping.
 local presets = {
   quick = { steps = 4800, batch = 32, ema = 0.99, channels = 16, levels = 50, sigma_max = 39, T = 10,
-    samples = 200 },
+    samples = 200, mid_frac = 0.5 },
   full = { steps = 20000, batch = 64, ema = 0.999, channels = 32, levels = 100, sigma_max = 39, T = 16,
-    samples = 400 },
+    samples = 400, mid_frac = 0.5 },
 }
 
 local opts = util.parse_args(arg, defaults, "usage: scorch examples/ncsn_shapes.lua [options]\n")
@@ -90,6 +90,38 @@ local sd2 = net.sigma_data ^ 2
 local weighting = ({ sigma2 = "sigma2", [""] = "sigma2",
   balanced = function(sig) return sig:square() * (sig:square() + sd2) / sd2 end })[opts.weighting]
   or error("--weighting must be sigma2 or balanced")
+-- How a training example draws its level: with probability 1 − mid_frac
+-- uniformly over the L levels (Song & Ermon 2019), else from a bump on ln σ
+-- centred where the shapes take form (σ ≈ 0.5, sd 1.2 in ln σ; cf. Karras et
+-- al. 2022, §5: the extreme levels need little training).  mid_frac = 0 is
+-- the original uniform draw.
+-- (--mid-frac defaults to the preset's; -1 is "not given", so 0 can be asked for)
+local mid_frac = opts.mid_frac == -1 and preset.mid_frac or opts.mid_frac
+if mid_frac < 0 or mid_frac > 1 then error("--mid-frac must lie in [0, 1]") end
+local level_cdf
+if mid_frac > 0 then
+  local w, total = {}, 0
+  for i, s in ipairs(sigmas) do
+    w[i] = math.exp(-0.5 * ((math.log(s) - math.log(0.5)) / 1.2) ^ 2)
+    total = total + w[i]
+  end
+  level_cdf = {}
+  local acc = 0
+  for i = 1, #sigmas do
+    acc = acc + (1 - mid_frac) / #sigmas + mid_frac * w[i] / total
+    level_cdf[i] = acc
+  end
+  level_cdf[#sigmas] = 1
+end
+local function draw_sigmas(n)
+  local u, per = sc.rand(n, { generator = gen, dtype = "float64" }):values(), {}
+  for j = 1, n do
+    local i = 1
+    while level_cdf[i] < u[j] do i = i + 1 end
+    per[j] = sigmas[i]
+  end
+  return sc.tensor(per):view(n, 1)
+end
 local C, H, W = 1, 28, 28
 -- sc.losses.dsm works on flat [N, D] points: view them as images for the net
 local function score(x, sigma)
@@ -110,8 +142,10 @@ else
   local t0 = sc.time()
   for step = 1, steps do
     local x = loader()
-    local loss = sc.losses.dsm(score, x:view(x:size(1), -1), { sigmas = sigmas, generator = gen,
-      weighting = weighting })
+    local n = x:size(1)
+    local level_opts = level_cdf and { sigma = draw_sigmas(n) } or { sigmas = sigmas }
+    level_opts.generator, level_opts.weighting = gen, weighting
+    local loss = sc.losses.dsm(score, x:view(n, -1), level_opts)
     optimizer:zero_grad()
     loss:backward()
     optimizer:step()

@@ -221,6 +221,30 @@ describe("stride-1 convolution routes", function()
   end
 end)
 
+-- The weight gradient sums over samples in chunks of 8; on the unfolding
+-- route a chunk's samples sit side by side in one product ([C k², 8 L]
+-- columns), so the last, shorter chunk has its own width.  11 samples: a
+-- chunk of 8 and one of 3, against the composite.
+describe("conv2d weight gradient in chunks of samples", function()
+  for _, opts in ipairs({ { padding = 1 }, { stride = 2, padding = 1 }, { padding = 0, dilation = 2 } }) do
+    it(("matches the composite, 11 samples, stride %d, padding %d, dilation %d"):format(opts.stride or 1,
+      opts.padding, opts.dilation or 1), function()
+      local g = sc.Generator(77)
+      local xi = sc.randn(11, 5, 7, 7, { dtype = "float64", generator = g })
+      local w = sc.randn(6, 5, 3, 3, { dtype = "float64", generator = g }):requires_grad(true)
+      local y = sc.conv2d(xi, w, opts)
+      local N, O, Ho, Wo = table.unpack(y:shape())
+      local up = sc.randn(N, O, Ho, Wo, { dtype = "float64", generator = g })
+      local geom = { kernel = { 3, 3 }, stride = opts.stride, padding = opts.padding, dilation = opts.dilation }
+      local ref = sc.matmul(w:reshape(O, -1), sc.im2col(xi, geom)):view(N, O, Ho, Wo)
+      local got = sc.grad((y * up):sum(), { w })[1]
+      local want = sc.grad((ref * up):sum(), { w })[1]
+      assert.is_true((got - want):abs():max():item() < 1e-12 * (1 + want:abs():max():item()))
+      assert.is_true(want:abs():max():item() > 1)
+    end)
+  end
+end)
+
 describe("conv2d across threads", function()
   for _, ch in ipairs({ { 3, 4 }, { 16, 16 } }) do -- unfolded columns; shifted products
     it(("gives the same bits at 1 and 2 threads, %d -> %d channels (forward, input and weight gradients)")

@@ -55,11 +55,11 @@ static void valid_range(int64_t Wo, int64_t W, int64_t s, int64_t off,
    rows this replaces 28 short copies and 56 short fills per window. */
 #define SAME_PLANE(T)                                                        \
   static void same_##T(const sc_conv_geom *g, T *img, T *col, int64_t H,    \
-                       int64_t W, int back) {                               \
+                       int64_t W, int64_t ld, int back) {                   \
     int64_t HW = H * W;                                                      \
     for (int64_t ki = 0; ki < g->kh; ki++)                                   \
       for (int64_t kj = 0; kj < g->kw; kj++) {                               \
-        T *r = col + (ki * g->kw + kj) * HW;                                 \
+        T *r = col + (ki * g->kw + kj) * ld;                                 \
         int64_t dy = ki - g->ph, dx = kj - g->pw, off = dy * W + dx;         \
         int64_t lo = off < 0 ? -off : 0, hi = off > 0 ? HW - off : HW;       \
         if (lo > HW) lo = HW;                                                \
@@ -88,15 +88,16 @@ SAME_PLANE(double)
 
 #define UNFOLD_PLANE(T)                                                      \
   static void unfold_##T(const sc_conv_geom *g, T *img, T *col, int64_t H,  \
-                         int64_t W, int64_t Ho, int64_t Wo, int back) {     \
+                         int64_t W, int64_t Ho, int64_t Wo, int64_t ld,     \
+                         int back) {                                        \
     if (g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 && Ho == H &&   \
         Wo == W) {                                                           \
-      same_##T(g, img, col, H, W, back);                                     \
+      same_##T(g, img, col, H, W, ld, back);                                 \
       return;                                                                \
     }                                                                        \
     for (int64_t ki = 0; ki < g->kh; ki++)                                   \
       for (int64_t kj = 0; kj < g->kw; kj++) {                               \
-        T *row = col + (ki * g->kw + kj) * Ho * Wo;                          \
+        T *row = col + (ki * g->kw + kj) * ld;                               \
         int64_t off = kj * g->dw - g->pw, lo, hi;                            \
         valid_range(Wo, W, g->sw, off, &lo, &hi);                            \
         for (int64_t oh = 0; oh < Ho; oh++) {                                \
@@ -140,9 +141,9 @@ static void unfold_all(const sc_conv_geom *g, sc_tensor *img, sc_tensor *col,
   for (int64_t nc = 0; nc < N * C; nc++) {
     char *ip = ib + (size_t)(nc * plane) * es, *cp = cb + (size_t)(nc * cplane) * es;
     if (dbl)
-      unfold_double(g, (double *)ip, (double *)cp, H, W, Ho, Wo, back);
+      unfold_double(g, (double *)ip, (double *)cp, H, W, Ho, Wo, Ho * Wo, back);
     else
-      unfold_float(g, (float *)ip, (float *)cp, H, W, Ho, Wo, back);
+      unfold_float(g, (float *)ip, (float *)cp, H, W, Ho, Wo, Ho * Wo, back);
   }
 }
 
@@ -474,17 +475,24 @@ static char *taps_of(const char *w, int64_t O, int64_t C, int64_t kk, size_t es,
 /* Shifted products pay when every product has a few channels to sum. */
 #define SHIFT_MIN_C 16
 
-/* One sample: unfold image plane block (C planes) into col, or fold back. */
+/* One sample: unfold image plane block (C planes) into col, or fold back;
+   the column rows (each Ho*Wo long) lie ld elements apart. */
+static void unfold_ld(const sc_conv_geom *g, void *img, void *col, int64_t C,
+                      int64_t H, int64_t W, int64_t Ho, int64_t Wo, int64_t ld,
+                      sc_dtype dt, int back) {
+  int64_t plane = H * W, cplane = g->kh * g->kw * ld;
+  for (int64_t c = 0; c < C; c++) {
+    if (dt == SC_FLOAT64)
+      unfold_double(g, (double *)img + c * plane, (double *)col + c * cplane, H, W, Ho, Wo, ld, back);
+    else
+      unfold_float(g, (float *)img + c * plane, (float *)col + c * cplane, H, W, Ho, Wo, ld, back);
+  }
+}
+
 static void unfold_one(const sc_conv_geom *g, void *img, void *col, int64_t C,
                        int64_t H, int64_t W, int64_t Ho, int64_t Wo, sc_dtype dt,
                        int back) {
-  int64_t plane = H * W, cplane = g->kh * g->kw * Ho * Wo;
-  for (int64_t c = 0; c < C; c++) {
-    if (dt == SC_FLOAT64)
-      unfold_double(g, (double *)img + c * plane, (double *)col + c * cplane, H, W, Ho, Wo, back);
-    else
-      unfold_float(g, (float *)img + c * plane, (float *)col + c * cplane, H, W, Ho, Wo, back);
-  }
+  unfold_ld(g, img, col, C, H, W, Ho, Wo, Ho * Wo, dt, back);
 }
 
 typedef struct {
@@ -727,8 +735,18 @@ sc_tensor *sc_conv2d_weight(sc_tensor *x0, sc_tensor *g0, const sc_conv_geom *g)
   int shift = d.C >= SHIFT_MIN_C && shift_plan_of(&pl, g, d.C, d.H, d.W);
   int parts = nch > 1 || shift;
   size_t pbytes = parts ? (size_t)(nch * wsz) * es : 0;
-  char *col = !out ? NULL : shift ? shift_buffers(&pl, d.O, x0->dtype, nt, &nb)
-                                  : col_buffers(&d, x0->dtype, nt, &nb);
+  /* Otherwise a chunk's samples are laid side by side, columns [CK, G*L]
+     and gradients [O, G*L], for one product with G*L to sum over: on small
+     maps (7x7: L = 49) a per-sample product has too short an inner
+     dimension for the gemm kernel to run near its peak. */
+  int64_t G = csz < d.N ? csz : d.N;
+  int group = !shift && G > 1 && (size_t)G * (size_t)(CK + d.O) * (size_t)L <= ((size_t)1 << 21);
+  if (group) {
+    nb = ((size_t)(G * (CK + d.O) * L) * es + 63) & ~(size_t)63;
+  }
+  char *col = !out ? NULL : group ? sc_aligned_alloc(nb * (size_t)nt)
+              : shift ? shift_buffers(&pl, d.O, x0->dtype, nt, &nb)
+                      : col_buffers(&d, x0->dtype, nt, &nb);
   char *part = col && pbytes ? sc_aligned_alloc(pbytes) : NULL;
   if (col && pbytes && !part) {
     sc_aligned_free(col, nb * (size_t)nt);
@@ -740,6 +758,19 @@ sc_tensor *sc_conv2d_weight(sc_tensor *x0, sc_tensor *g0, const sc_conv_geom *g)
     for (int64_t c = 0; c < nch; c++) {
       char *cb = col + (size_t)omp_get_thread_num() * nb;
       char *acc = parts ? part + (size_t)(c * wsz) * es : (char *)sc_data(out);
+      if (group) {
+        int64_t n0 = c * csz, cnt = d.N - n0 < csz ? d.N - n0 : csz, GL = cnt * L;
+        char *gb = cb + (size_t)(G * CK * L) * es;
+        for (int64_t j = 0; j < cnt; j++) {
+          char *xn = (char *)sc_data(x) + (size_t)((n0 + j) * d.C * d.H * d.W) * es;
+          char *gn = (char *)sc_data(gc) + (size_t)((n0 + j) * d.O * L) * es;
+          unfold_ld(g, xn, cb + (size_t)(j * L) * es, d.C, d.H, d.W, d.Ho, d.Wo, GL, x0->dtype, 0);
+          for (int64_t o = 0; o < d.O; o++)
+            memcpy(gb + (size_t)(o * GL + j * L) * es, gn + (size_t)(o * L) * es, (size_t)L * es);
+        }
+        gemm_ld(x0->dtype, 0, 1, d.O, CK, GL, gb, GL, cb, GL, parts ? 0.0 : 1.0, acc, CK);
+        continue;
+      }
       for (int64_t n = c * csz; n < d.N && n < (c + 1) * csz; n++) {
         char *xn = (char *)sc_data(x) + (size_t)(n * d.C * d.H * d.W) * es;
         char *gn = (char *)sc_data(gc) + (size_t)(n * d.O * L) * es;
