@@ -6,13 +6,14 @@
 -- drawn as well as the common ones?
 --
 --   GOMP_SPINCOUNT=3000000 bin/scorch examples/ncsn_shapes.lua --quick --threads 2   # about 7 minutes
---   bin/scorch examples/ncsn_shapes.lua             # longer training, more samples
+--   bin/scorch examples/ncsn_shapes.lua             # 16,000 steps, 1,000 samples
 --
 -- (GOMP_SPINCOUNT keeps OpenMP workers awake between kernels: this small
 -- network's batch-32 step runs 1.6x faster at 2 threads with it, 16 against
 -- 10 steps/s; scorch does not set it by default because it slows the
--- OpenBLAS-threaded MLP workloads, see README.md.)
---   bin/scorch examples/ncsn_shapes.lua --weights 0.25,0.25,0.25,0.25
+-- OpenBLAS-threaded MLP workloads, and on a busy machine spinning workers
+-- fight for the cores; see README.md.)  Another class mix:
+--   bin/scorch examples/ncsn_shapes.lua --quick --weights 0.25,0.25,0.25,0.25
 --
 -- Options: --out DIR (default out/ncsn_shapes), --weights (class mix over
 -- square, circle, rings, triangle), --steps, --batch, --lr, --channels,
@@ -45,7 +46,7 @@ local defaults = {
 local presets = {
   quick = { steps = 5400, batch = 32, ema = 0.99, channels = 16, levels = 50, sigma_max = 39, T = 5,
     samples = 400, mid_frac = 0.9 },
-  full = { steps = 20000, batch = 64, ema = 0.999, channels = 32, levels = 100, sigma_max = 39, T = 8,
+  full = { steps = 16000, batch = 32, ema = 0.999, channels = 16, levels = 50, sigma_max = 39, T = 8,
     samples = 1000, mid_frac = 0.9 },
 }
 
