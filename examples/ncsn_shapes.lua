@@ -5,14 +5,10 @@
 -- do the samples keep the training mix of classes, and are the rare classes
 -- drawn as well as the common ones?
 --
---   GOMP_SPINCOUNT=3000000 bin/scorch examples/ncsn_shapes.lua --quick --threads 2   # about 7 minutes
---   bin/scorch examples/ncsn_shapes.lua             # 16,000 steps, 1,000 samples
+--   bin/scorch examples/ncsn_shapes.lua --quick --threads 2   # about 7 minutes
+--   bin/scorch examples/ncsn_shapes.lua --threads 2           # 16,000 steps, 1,000 samples
 --
--- (GOMP_SPINCOUNT keeps OpenMP workers awake between kernels: this small
--- network's batch-32 step runs 1.6x faster at 2 threads with it, 16 against
--- 10 steps/s; scorch does not set it by default because it slows the
--- OpenBLAS-threaded MLP workloads, and on a busy machine spinning workers
--- fight for the cores; see README.md.)  Another class mix:
+-- (On a busy machine use --threads 1: see README.md, "Threads".)  Another class mix:
 --   bin/scorch examples/ncsn_shapes.lua --quick --weights 0.25,0.25,0.25,0.25
 --
 -- Options: --out DIR (default out/ncsn_shapes), --weights (class mix over

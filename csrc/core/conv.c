@@ -343,7 +343,6 @@ int sc_bw_sum_pool(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
 static void gemm_ld(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k,
                     const void *a, int64_t lda, const void *b, int64_t ldb, double beta,
                     void *c, int64_t ldc) {
-  CBLAS_TRANSPOSE A = ta ? CblasTrans : CblasNoTrans, B = tb ? CblasTrans : CblasNoTrans;
   if (m == 0 || n == 0) return;
   if (m == 1 && !ta) { /* one output row (a 1-channel convolution): a gemv,
                           which this OpenBLAS does not choose by itself */
@@ -355,12 +354,7 @@ static void gemm_ld(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k
       cblas_sgemv(CblasRowMajor, V, rows, cols, 1.0f, b, (int)ldb, a, 1, (float)beta, c, 1);
     return;
   }
-  if (dt == SC_FLOAT64)
-    cblas_dgemm(CblasRowMajor, A, B, (int)m, (int)n, (int)k, 1.0, a, (int)lda, b, (int)ldb,
-                beta, c, (int)ldc);
-  else
-    cblas_sgemm(CblasRowMajor, A, B, (int)m, (int)n, (int)k, 1.0f, a, (int)lda, b, (int)ldb,
-                (float)beta, c, (int)ldc);
+  sc_gemm(dt, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
 }
 
 /* The same for contiguous operands (leading dimensions from the shapes). */
@@ -574,7 +568,6 @@ sc_tensor *sc_conv2d_fused(sc_tensor *x0, sc_tensor *w0, sc_tensor *b0,
               : shift ? shift_buffers(&pl, d.O, x0->dtype, nt, &nb)
                       : col_buffers(&d, x0->dtype, nt, &nb);
   if (col) {
-    if (nt > 1) openblas_set_num_threads(1);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t n = 0; n < d.N; n++) {
       char *cb = col + (size_t)omp_get_thread_num() * nb;
@@ -590,7 +583,6 @@ sc_tensor *sc_conv2d_fused(sc_tensor *x0, sc_tensor *w0, sc_tensor *b0,
       if (b) bias_rows(x0->dtype, sc_data(b), yn, d.O, L);
       gemm_rm(x0->dtype, 0, 0, d.O, L, CK, sc_data(w), cb, b ? 1.0 : 0.0, yn);
     }
-    if (nt > 1) openblas_set_num_threads(sc_get_num_threads());
     sc_aligned_free(col, nb * (size_t)nt);
   }
   if (wt) sc_aligned_free(wt, (size_t)(d.O * CK) * es);
@@ -661,7 +653,6 @@ sc_tensor *sc_conv2d_input(sc_tensor *g0, sc_tensor *w0, int64_t H, int64_t W,
     col = col_buffers(&d, g0->dtype, nt, &nb);
   }
   if (col) {
-    if (nt > 1) openblas_set_num_threads(1);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t n = 0; n < d.N; n++) {
       char *cb = col + (size_t)omp_get_thread_num() * nb;
@@ -680,7 +671,6 @@ sc_tensor *sc_conv2d_input(sc_tensor *g0, sc_tensor *w0, int64_t H, int64_t W,
       gemm_rm(g0->dtype, 1, 0, CK, L, d.O, sc_data(w), gn, 0.0, cb);
       unfold_one(g, on, cb, d.C, H, W, d.Ho, d.Wo, g0->dtype, 1);
     }
-    if (nt > 1) openblas_set_num_threads(sc_get_num_threads());
     sc_aligned_free(col, nb * (size_t)nt);
   }
   if (wf) sc_aligned_free(wf, fbytes);
@@ -753,7 +743,6 @@ sc_tensor *sc_conv2d_weight(sc_tensor *x0, sc_tensor *g0, const sc_conv_geom *g)
     col = NULL;
   }
   if (col) {
-    if (nt > 1) openblas_set_num_threads(1);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t c = 0; c < nch; c++) {
       char *cb = col + (size_t)omp_get_thread_num() * nb;
@@ -789,7 +778,6 @@ sc_tensor *sc_conv2d_weight(sc_tensor *x0, sc_tensor *g0, const sc_conv_geom *g)
         gemm_rm(x0->dtype, 0, 1, d.O, CK, L, gn, cb, beta, acc);
       }
     }
-    if (nt > 1) openblas_set_num_threads(sc_get_num_threads());
     if (parts) { /* partials in chunk order; tap-major ones back to [O, C, kh, kw] */
       int64_t kk = shift ? g->kh * g->kw : 1, OC = wsz / kk;
       for (int64_t c = 0; c < nch; c++)

@@ -35,6 +35,12 @@ void sc_foreach(int nop, sc_tensor **op, sc_loop_fn fn, void *ctx);
 /* Minimum elements before a kernel is split across threads. */
 #define SC_PAR_GRAIN 32768
 
+/* c = op(a) op(b) + beta c on row-major buffers of dtype dt (op transposes
+   when ta / tb), m x n output, k terms.  Large products are split over
+   scorch's threads; OpenBLAS itself always runs single-threaded (gemm.c). */
+void sc_gemm(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k, const void *a,
+             int64_t lda, const void *b, int64_t ldb, double beta, void *c, int64_t ldc);
+
 /* sc_is_contiguous, inlined for the per-op fast paths. */
 static inline int sc_dense(const sc_tensor *t) {
   int64_t st = 1;

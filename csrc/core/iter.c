@@ -9,13 +9,13 @@
 
 static int num_threads = 1;
 
-/* OpenBLAS and our OpenMP loops never run at once (BLAS is only called
-   outside parallel regions), so both may use the full count. */
+/* One pool: OpenBLAS stays single-threaded and sc_gemm splits large
+   products over the OpenMP workers (gemm.c). */
 void sc_set_num_threads(int n) {
   if (n < 1) n = 1;
   num_threads = n;
   omp_set_num_threads(n);
-  openblas_set_num_threads(n);
+  openblas_set_num_threads(1);
 }
 
 int sc_get_num_threads(void) { return num_threads; }

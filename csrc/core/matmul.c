@@ -47,12 +47,7 @@ static sc_tensor *blas_ready(sc_tensor *t) {
 static void gemm_raw(sc_dtype dt, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t n, int64_t m,
                      int64_t k, const void *a, int64_t lda, const void *b, int64_t ldb,
                      double beta, void *y, int64_t ldy) {
-  if (dt == SC_FLOAT64)
-    cblas_dgemm(CblasRowMajor, ta, tb, (int)n, (int)m, (int)k, 1.0, (const double *)a, (int)lda,
-                (const double *)b, (int)ldb, beta, (double *)y, (int)ldy);
-  else
-    cblas_sgemm(CblasRowMajor, ta, tb, (int)n, (int)m, (int)k, 1.0f, (const float *)a, (int)lda,
-                (const float *)b, (int)ldb, (float)beta, (float *)y, (int)ldy);
+  sc_gemm(dt, ta == CblasTrans, tb == CblasTrans, n, m, k, a, lda, b, ldb, beta, y, ldy);
 }
 
 static void gemm_beta(const sc_tensor *a, int64_t oa, const sc_tensor *b,
@@ -206,7 +201,7 @@ int sc_bw_matmul(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
    bias and the SiLU while it is still in L2 (a whole [10000, 128] product
    would have to come back from L3).  Tiles are fixed by the shapes, so the
    numbers do not depend on the thread count; with several threads each
-   takes whole tiles and OpenBLAS runs single-threaded inside them. */
+   takes whole tiles. */
 static void linear_silu_tiles(const sc_tensor *xa, const sc_tensor *wa, const sc_tensor *b,
                               sc_tensor *y) {
   int64_t n = xa->shape[0], k = xa->shape[1], m = wa->shape[1];
@@ -223,7 +218,6 @@ static void linear_silu_tiles(const sc_tensor *xa, const sc_tensor *wa, const sc
   size_t es = sc_dtype_size(y->dtype);
   const char *xd = sc_data(xa), *wd = sc_data(wa), *bd = b ? sc_data(b) : NULL;
   char *yd = sc_data(y);
-  if (nt > 1) openblas_set_num_threads(1);
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
   for (int64_t t = 0; t < tiles; t++) {
     int64_t r0 = t * rows, r = r0 + rows <= n ? rows : n - r0;
@@ -239,7 +233,6 @@ static void linear_silu_tiles(const sc_tensor *xa, const sc_tensor *wa, const sc
     if (k > 0) gemm_raw(y->dtype, ta, tb, r, m, k, xt, lda, wd, ldb, 1.0, yt, m);
     sc_silu_rows_(y, r0, r0 + r);
   }
-  if (nt > 1) openblas_set_num_threads(sc_get_num_threads());
 }
 
 static sc_tensor *linear_kernel(sc_tensor *x, sc_tensor *w, sc_tensor *b, int fuse_silu) {

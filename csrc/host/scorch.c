@@ -1012,11 +1012,6 @@ int main(int argc, char **argv)
 
 	if (argv[0] != NULL && argv[0][0] != '\0')
 		progname = argv[0];
-	/* OpenMP workers that spin between kernels steal the core OpenBLAS
-	   needs; sleeping waits cost little at our kernel sizes.  libgomp reads
-	   this when the core module loads it, after this point; a user's own
-	   setting wins. */
-	setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
 	L = lua_newstate(lua_pool_alloc, NULL);
 	if (L == NULL) {
 		message(progname, "cannot create state: not enough memory");

@@ -1,0 +1,70 @@
+/*
+ * scorch core: every matrix product goes through sc_gemm.
+ *
+ * One thread pool.  OpenBLAS is kept single-threaded for the life of the
+ * process and a large product is split here, over scorch's own OpenMP
+ * workers, into blocks of whole output rows or columns.  Two pools (OpenBLAS's
+ * pthreads and OpenMP's workers) could not both wait by spinning: a spinning
+ * OpenMP worker took the core an OpenBLAS thread needed.  With one pool the
+ * workers may spin between kernels, which is what small image kernels need
+ * (waking a sleeping worker costs more than many of them).
+ *
+ * The split is by whole rows of the output, cut at multiples of 48.  Row
+ * blocks only: OpenBLAS takes a row-major product as the column-major
+ * c^T = b^T a^T, and its float32 kernels add up an element differently
+ * depending on where it falls within the register block along c's columns
+ * (a product of columns 0..31 did not match the same columns of a 333-wide
+ * one), but along c's rows a block boundary at a multiple of the kernel's
+ * row unroll (12 on this Zen machine's Haswell kernels; 4, 8 or 16 on
+ * others) leaves every element's sum as it was.  48 is a multiple of all of
+ * them, so the numbers do not depend on the thread count
+ * (spec/gemm_spec.lua checks 1 against 2 threads bit for bit).
+ */
+#include "internal.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+/* Below this many multiply-adds a product runs on the calling thread, the
+   threshold OpenBLAS itself uses before it threads a gemm (65536 * 4). */
+#define GEMM_PAR_MNK 262144.0
+/* Row blocks are cut at multiples of this. */
+#define GEMM_ALIGN 48
+
+static void gemm_one(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k,
+                     const char *a, int64_t lda, const char *b, int64_t ldb, double beta,
+                     char *c, int64_t ldc) {
+  CBLAS_TRANSPOSE A = ta ? CblasTrans : CblasNoTrans, B = tb ? CblasTrans : CblasNoTrans;
+  if (dt == SC_FLOAT64)
+    cblas_dgemm(CblasRowMajor, A, B, (int)m, (int)n, (int)k, 1.0, (const double *)a,
+                (int)lda, (const double *)b, (int)ldb, beta, (double *)c, (int)ldc);
+  else
+    cblas_sgemm(CblasRowMajor, A, B, (int)m, (int)n, (int)k, 1.0f, (const float *)a,
+                (int)lda, (const float *)b, (int)ldb, (float)beta, (float *)c, (int)ldc);
+}
+
+void sc_gemm(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k, const void *a,
+             int64_t lda, const void *b, int64_t ldb, double beta, void *c, int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  int nt = sc_get_num_threads();
+  if (nt <= 1 || omp_in_parallel() || m < 2 * GEMM_ALIGN ||
+      (double)m * (double)n * (double)k < GEMM_PAR_MNK) {
+    gemm_one(dt, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  int64_t blocks = m / GEMM_ALIGN; /* whole aligned blocks to share out */
+  if (nt > blocks) nt = (int)blocks;
+  size_t es = sc_dtype_size(dt);
+  const char *ac = a;
+  char *cc = c;
+#pragma omp parallel num_threads(nt)
+  {
+    int t = omp_get_thread_num(), nth = omp_get_num_threads();
+    int64_t lo = blocks * t / nth * GEMM_ALIGN;
+    int64_t hi = t == nth - 1 ? m : blocks * (t + 1) / nth * GEMM_ALIGN;
+    /* rows lo..hi of op(a) and of c; the last thread takes the ragged end */
+    if (hi > lo)
+      gemm_one(dt, ta, tb, hi - lo, n, k, ac + (size_t)(ta ? lo : lo * lda) * es, lda, b, ldb,
+               beta, cc + (size_t)(lo * ldc) * es, ldc);
+  }
+}

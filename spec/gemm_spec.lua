@@ -1,0 +1,116 @@
+-- Matrix products split over scorch's threads (csrc/core/gemm.c): OpenBLAS
+-- runs single-threaded and a large product is cut into blocks of whole rows
+-- of the output at multiples of 48.  Each block must land where it belongs
+-- (checked against a plain float64 triple loop) and the bits must not depend
+-- on the thread count.
+local sc = require "scorch"
+
+local function max_diff(a, b) return (a - b):abs():max():item() end
+
+-- op(a) op(b) by a triple loop in Lua doubles, from the values as stored
+local function reference(a, b)
+  local A, B = a:double():totable(), b:double():totable()
+  local m, k, n = #A, #B, #B[1]
+  local out = {}
+  for i = 1, m do
+    local row, Ai = {}, A[i]
+    for j = 1, n do
+      local s = 0
+      for p = 1, k do s = s + Ai[p] * B[p][j] end
+      row[j] = s
+    end
+    out[i] = row
+  end
+  return sc.tensor(out, { dtype = "float64" })
+end
+
+-- an m x n operand stored as given, or stored transposed and viewed back
+local function operand(m, n, transposed, dt, g)
+  if transposed then return sc.randn(n, m, { dtype = dt, generator = g }):t() end
+  return sc.randn(m, n, { dtype = dt, generator = g })
+end
+
+describe("matrix products split over threads", function()
+  local saved
+  before_each(function() saved = sc.get_num_threads() end)
+  after_each(function() sc.set_num_threads(saved) end)
+
+  -- every shape is past the split threshold (m n k >= 262144); the ragged
+  -- sizes leave a last block that is not a multiple of 48
+  local shapes = {
+    { 301, 47, 40, "tall: split 144 | 157 rows" },
+    { 100, 333, 30, "wide: split 48 | 52 rows" },
+    { 97, 35, 400, "long k: split 48 | 49 rows" },
+    { 45, 333, 30, "too few rows to split" },
+  }
+  for _, dt in ipairs({ "float32", "float64" }) do
+    local tol = dt == "float32" and 1e-4 or 1e-11
+    for _, s in ipairs(shapes) do
+      local m, n, k, what = s[1], s[2], s[3], s[4]
+      for _, ta in ipairs({ false, true }) do
+        for _, tb in ipairs({ false, true }) do
+          it(("[%d,%d]x[%d,%d] %s, %s, a %s, b %s: the triple loop, same bits at 1 and 2 threads")
+              :format(m, k, k, n, what, dt, ta and "transposed" or "as stored",
+                tb and "transposed" or "as stored"), function()
+            local g = sc.Generator(m + n + k)
+            local a, b = operand(m, k, ta, dt, g), operand(k, n, tb, dt, g)
+            local ref = reference(a, b)
+            sc.set_num_threads(1)
+            local one = sc.matmul(a, b)
+            sc.set_num_threads(2)
+            local two = sc.matmul(a, b)
+            -- relative to the size of the terms: sqrt(k) for unit normals
+            assert.is_true(max_diff(two:double(), ref) < tol * math.sqrt(k))
+            assert.are.equal(0, max_diff(two, one))
+          end)
+        end
+      end
+    end
+  end
+
+  it("adds onto the bias (beta = 1) in every block: linear with a bias at 2 threads", function()
+    local g = sc.Generator(11)
+    -- 600 inputs take OpenBLAS rather than the narrow-layer kernel
+    local x = sc.randn(200, 600, { dtype = "float64", generator = g })
+    local w = sc.randn(70, 600, { dtype = "float64", generator = g })
+    local b = sc.randn(70, { dtype = "float64", generator = g })
+    local ref = reference(x, w:t()) + b
+    sc.set_num_threads(1)
+    local one = sc.linear(x, w, b)
+    sc.set_num_threads(2)
+    local two = sc.linear(x, w, b)
+    assert.is_true(max_diff(two, ref) < 1e-10)
+    assert.are.equal(0, max_diff(two, one))
+  end)
+
+  it("batched products: every batch entry split and placed", function()
+    local g = sc.Generator(12)
+    local a = sc.randn(3, 64, 80, { dtype = "float64", generator = g })
+    local b = sc.randn(3, 80, 70, { dtype = "float64", generator = g })
+    sc.set_num_threads(2)
+    local y = sc.matmul(a, b)
+    for i = 1, 3 do
+      assert.is_true(max_diff(y:select(1, i), reference(a:select(1, i), b:select(1, i))) < 1e-10)
+    end
+  end)
+
+  it("a one-sample convolution (products outside the per-sample threads) at 1 and 2 threads", function()
+    local g = sc.Generator(13)
+    local x = sc.randn(1, 24, 20, 20, { generator = g })
+    local w = sc.randn(100, 24, 3, 3, { generator = g }) -- 100 output rows: split 48 | 52
+    sc.set_num_threads(1)
+    local one = sc.conv2d(x, w, nil, { padding = 1 })
+    sc.set_num_threads(2)
+    local two = sc.conv2d(x, w, nil, { padding = 1 })
+    assert.are.equal(0, max_diff(two, one))
+    -- one output pixel by hand: sum over channels and taps
+    local X, W = x:double():totable(), w:double():totable()
+    local s = 0
+    for c = 1, 24 do
+      for i = 1, 3 do
+        for j = 1, 3 do s = s + W[5][c][i][j] * X[1][c][7 + i - 2][9 + j - 2] end
+      end
+    end
+    assert.is_true(math.abs(two:double():totable()[1][5][7][9] - s) < 1e-4)
+  end)
+end)
