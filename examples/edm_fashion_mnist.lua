@@ -126,11 +126,9 @@ frames[1] = x_init:narrow(1, 1, k_strip) / math.sqrt(1 + levels[1] ^ 2)
 frame_labels[1] = ("s=%.3g"):format(levels[1])
 -- sample in chunks of --sample-batch so memory stays bounded; one generator
 -- runs through all chunks, so a seed gives the same images every run
-local sample_gen, sample_batch = sc.Generator(int(opts.seed) + 1), int(opts.sample_batch)
-local parts, nfe = {}, 0
-for first = 1, n_samples, sample_batch do
-  local m = math.min(sample_batch, n_samples - first + 1)
-  local part, info = sc.samplers.heun(D, levels, { m, 1, 28, 28 }, {
+local sample_gen = sc.Generator(int(opts.seed) + 1)
+local samples, info = util.in_chunks(n_samples, int(opts.sample_batch), function(first, m)
+  return sc.samplers.heun(D, levels, { m, 1, 28, 28 }, {
     generator = sample_gen, x_init = x_init:narrow(1, first, m),
     callback = first == 1 and function(i, x)
       if i % record_every == 0 or i == sample_steps then
@@ -140,14 +138,11 @@ for first = 1, n_samples, sample_batch do
       end
     end or nil,
   })
-  parts[#parts + 1], nfe = part, info and info.nfe or 2 * sample_steps - 1
-  collectgarbage()
-end
-local samples = #parts == 1 and parts[1] or sc.cat(parts, 1)
+end)
 local sample_time = sc.time() - t0
 samples = sc.clamp(samples, -1, 1)
 print(("sampled %d images with %d Heun levels in %.1f s: %.2f samples/s (%d network evaluations)"):format(
-  n_samples, sample_steps, sample_time, n_samples / sample_time, nfe))
+  n_samples, sample_steps, sample_time, n_samples / sample_time, info and info.nfe or 2 * sample_steps - 1))
 
 -- ---- class mix by the classifier ---------------------------------------------------------------
 

@@ -102,28 +102,19 @@ local weighting = ({ sigma2 = "sigma2", [""] = "sigma2",
 -- (--mid-frac defaults to the preset's; -1 is "not given", so 0 can be asked for)
 local mid_frac = opts.mid_frac == -1 and preset.mid_frac or opts.mid_frac
 if mid_frac < 0 or mid_frac > 1 then error("--mid-frac must lie in [0, 1]") end
-local level_cdf
+local level_probs
 if mid_frac > 0 then
   local w, total = {}, 0
   for i, s in ipairs(sigmas) do
     w[i] = math.exp(-0.5 * ((math.log(s) - math.log(opts.mid_sigma)) / 1.2) ^ 2)
     total = total + w[i]
   end
-  level_cdf = {}
-  local acc = 0
-  for i = 1, #sigmas do
-    acc = acc + (1 - mid_frac) / #sigmas + mid_frac * w[i] / total
-    level_cdf[i] = acc
-  end
-  level_cdf[#sigmas] = 1
+  level_probs = {}
+  for i = 1, #sigmas do level_probs[i] = (1 - mid_frac) / #sigmas + mid_frac * w[i] / total end
 end
 local function draw_sigmas(n)
-  local u, per = sc.rand(n, { generator = gen, dtype = "float64" }):values(), {}
-  for j = 1, n do
-    local i = 1
-    while level_cdf[i] < u[j] do i = i + 1 end
-    per[j] = sigmas[i]
-  end
+  local per = {}
+  for j, i in ipairs(sc.data.categorical(n, level_probs, gen)) do per[j] = sigmas[i] end
   return sc.tensor(per):view(n, 1)
 end
 local C, H, W = 1, 28, 28
@@ -147,7 +138,7 @@ else
   for step = 1, steps do
     local x = loader()
     local n = x:size(1)
-    local level_opts = level_cdf and { sigma = draw_sigmas(n) } or { sigmas = sigmas }
+    local level_opts = level_probs and { sigma = draw_sigmas(n) } or { sigmas = sigmas }
     level_opts.generator, level_opts.weighting = gen, weighting
     local loss = sc.losses.dsm(score, x:view(n, -1), level_opts)
     optimizer:zero_grad()

@@ -228,3 +228,22 @@ describe("sc.util", function()
     for _, l in ipairs(lines) do assert.is_falsy(l:find("\r", 1, true)) end
   end)
 end)
+
+describe("util.in_chunks", function()
+  it("calls fn on consecutive chunks, joins the tensors along dim 1 and passes on the last extra", function()
+    local calls = {}
+    local x = sc.arange(10):float():view(10, 1)
+    local y, extra = sc.util.in_chunks(10, 4, function(first, m)
+      calls[#calls + 1] = { first, m }
+      return x:narrow(1, first, m) * 2, first
+    end)
+    assert.are.same({ { 1, 4 }, { 5, 4 }, { 9, 2 } }, calls)
+    assert.are.same({ 10, 1 }, y:shape())
+    assert.are.equal(0, (y - x * 2):abs():max():item())
+    assert.are.equal(9, extra)
+    local one = sc.util.in_chunks(3, 8, function(first, m) return x:narrow(1, first, m) end)
+    assert.are.same({ 3, 1 }, one:shape())
+    assert.has_error(function() sc.util.in_chunks(3, 0, function() end) end,
+      "util.in_chunks: size must be at least 1, got 0")
+  end)
+end)

@@ -439,11 +439,16 @@ static void shift_forward(const shift_plan *p, sc_dtype dt, int64_t O, const cha
 }
 
 /* Zeroed padded planes (C of them) and an output grid (O rows) per thread. */
+/* nt scratch buffers of the given bytes each, every one rounded up to whole
+   cache lines so threads never share a line; *nbytes gets the stride. */
+static char *thread_buffers(size_t bytes, int nt, size_t *nbytes) {
+  *nbytes = (bytes + 63) & ~(size_t)63;
+  return sc_aligned_alloc(*nbytes * (size_t)nt);
+}
+
 static char *shift_buffers(const shift_plan *p, int64_t O, sc_dtype dt, int nt,
                            size_t *nbytes) {
-  size_t es = sc_dtype_size(dt);
-  *nbytes = ((size_t)(p->C * p->S + O * p->grid) * es + 63) & ~(size_t)63;
-  char *b = sc_aligned_alloc(*nbytes * (size_t)nt);
+  char *b = thread_buffers((size_t)(p->C * p->S + O * p->grid) * sc_dtype_size(dt), nt, nbytes);
   if (b) memset(b, 0, *nbytes * (size_t)nt);
   return b;
 }
@@ -531,9 +536,8 @@ static int per_sample_threads(int64_t N) {
 
 /* nt column buffers of *nbytes each, end to end. */
 static char *col_buffers(const conv_dims *d, sc_dtype dt, int nt, size_t *nbytes) {
-  *nbytes = (size_t)(d->C * d->g.kh * d->g.kw * d->Ho * d->Wo) * sc_dtype_size(dt);
-  *nbytes = (*nbytes + 63) & ~(size_t)63; /* each buffer on its own cache lines */
-  return sc_aligned_alloc(*nbytes * (size_t)nt);
+  return thread_buffers((size_t)(d->C * d->g.kh * d->g.kw * d->Ho * d->Wo) * sc_dtype_size(dt),
+                        nt, nbytes);
 }
 
 static void store_geom(sc_node *n, const conv_dims *d) {
@@ -731,10 +735,7 @@ sc_tensor *sc_conv2d_weight(sc_tensor *x0, sc_tensor *g0, const sc_conv_geom *g)
      dimension for the gemm kernel to run near its peak. */
   int64_t G = csz < d.N ? csz : d.N;
   int group = !shift && G > 1 && (size_t)G * (size_t)(CK + d.O) * (size_t)L <= ((size_t)1 << 21);
-  if (group) {
-    nb = ((size_t)(G * (CK + d.O) * L) * es + 63) & ~(size_t)63;
-  }
-  char *col = !out ? NULL : group ? sc_aligned_alloc(nb * (size_t)nt)
+  char *col = !out ? NULL : group ? thread_buffers((size_t)(G * (CK + d.O) * L) * es, nt, &nb)
               : shift ? shift_buffers(&pl, d.O, x0->dtype, nt, &nb)
                       : col_buffers(&d, x0->dtype, nt, &nb);
   char *part = col && pbytes ? sc_aligned_alloc(pbytes) : NULL;

@@ -3,7 +3,7 @@
  *
  * One thread pool.  OpenBLAS is kept single-threaded for the life of the
  * process and a large product is split here, over scorch's own OpenMP
- * workers, into blocks of whole output rows or columns.  Two pools (OpenBLAS's
+ * workers, into blocks of whole output rows.  Two pools (OpenBLAS's
  * pthreads and OpenMP's workers) could not both wait by spinning: a spinning
  * OpenMP worker took the core an OpenBLAS thread needed.  With one pool the
  * workers may spin between kernels, which is what small image kernels need

@@ -72,6 +72,21 @@ function M.rows(x)
   return out
 end
 
+-- fn(first, m) over n items in chunks of at most `size` (first: the chunk's
+-- 1-based start, m: its length); the tensors fn returns are joined along
+-- dim 1, and fn's second result from the last chunk is passed on.  The
+-- collector runs between chunks, so memory is bounded by one chunk (e.g.
+-- drawing 1,000 samples 250 at a time).
+function M.in_chunks(n, size, fn)
+  if size < 1 then error("util.in_chunks: size must be at least 1, got " .. tostring(size), 2) end
+  local parts, extra = {}, nil
+  for first = 1, n, size do
+    parts[#parts + 1], extra = fn(first, math.min(size, n - first + 1))
+    collectgarbage()
+  end
+  return #parts == 1 and parts[1] or sc.cat(parts, 1), extra
+end
+
 -- A number, Lua array or tensor as a [N, 1] tensor like x (for sigma).
 function M.sigma_column(sigma, x)
   local n, dt = x:size(1), x:dtype()
