@@ -1,6 +1,8 @@
 -- sc.metrics: how good samples and models are.  Toy-data statistics live in
--- toy.lua, class mixes of images in classes.lua; FID and precision/recall
--- join as files of their own.
+-- toy.lua, class mixes of images in classes.lua, Fréchet distances and
+-- streaming statistics in fid.lua, KID and precision/recall in prdc.lua,
+-- feature extractors, reference statistics and the image report in
+-- features.lua.
 local M = {}
 
 local function merge(mod)
@@ -12,5 +14,7 @@ end
 
 merge(require "scorch.metrics.toy")
 merge(require "scorch.metrics.classes")
+merge(require "scorch.metrics.fid")
+merge(require "scorch.metrics.prdc")
 
 return M

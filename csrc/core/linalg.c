@@ -1,0 +1,369 @@
+/*
+ * scorch core: symmetric eigendecomposition, moments and tiled k-NN
+ * distances for sc.metrics (see linalg.h).
+ *
+ * Distances are GEMM tiles: -2 a b^T from sgemm, then |a|^2 + |b|^2 added
+ * and the result clamped at 0 in the same pass that consumes the tile, so a
+ * tile never leaves the cache and no [n, n] matrix exists.  Tiles are
+ * TILE x TILE and fixed, whatever the thread count; each thread owns its
+ * partial results (k smallest values, coverage flags) and they are merged
+ * at the end by order-independent reductions, so 1 and 2 threads give the
+ * same bits.  OpenBLAS runs single-threaded in this process (gemm.c), so
+ * the threads here each call it on their own tiles.
+ */
+#include "linalg.h"
+
+#include <cblas.h>
+#include <float.h>
+#include <limits.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "vmath.h"
+
+/* LAPACK (inside libopenblas); gfortran passes the lengths of character
+   arguments as trailing hidden arguments. */
+extern void dsyevd_(const char *jobz, const char *uplo, const int *n, double *a, const int *lda,
+                    double *w, double *work, const int *lwork, int *iwork, const int *liwork,
+                    int *info, size_t jobz_len, size_t uplo_len);
+
+/* Rows and columns of one distance tile: a multiple of 48 (gemm.c's row
+   alignment) and 1 MB of float32, which stays in a core's L2. */
+#define TILE 480
+
+static void *scratch(size_t nbytes, const char *fn) {
+  void *p = malloc(nbytes ? nbytes : 1);
+  if (!p) sc_set_error("%s: out of memory (%zu bytes of scratch)", fn, nbytes);
+  return p;
+}
+
+int sc_linalg_syevd(int64_t n, double *a, double *w, int vectors) {
+  if (n < 1 || n > 46340) {
+    sc_set_error("linalg_syevd: matrix size %lld is out of range", (long long)n);
+    return -1;
+  }
+  int N = (int)n, lwork = -1, liwork = -1, info = 0, iwq = 0;
+  double wq = 0;
+  const char *jobz = vectors ? "V" : "N";
+  dsyevd_(jobz, "U", &N, a, &N, w, &wq, &lwork, &iwq, &liwork, &info, 1, 1);
+  if (info != 0) {
+    sc_set_error("linalg_syevd: workspace query failed (info %d)", info);
+    return -1;
+  }
+  lwork = (int)wq + 1;
+  liwork = iwq + 1;
+  double *work = scratch((size_t)lwork * sizeof(double), "linalg_syevd");
+  int *iwork = work ? scratch((size_t)liwork * sizeof(int), "linalg_syevd") : NULL;
+  if (!iwork) {
+    free(work);
+    return -1;
+  }
+  dsyevd_(jobz, "U", &N, a, &N, w, work, &lwork, iwork, &liwork, &info, 1, 1);
+  free(work);
+  free(iwork);
+  if (info != 0) {
+    sc_set_error("linalg_syevd: dsyevd did not converge (info %d) on a %dx%d matrix", info, N, N);
+    return -1;
+  }
+  return 0;
+}
+
+static int all_finite(int64_t n, const double *x) {
+  for (int64_t i = 0; i < n; i++)
+    if (!isfinite(x[i])) return 0;
+  return 1;
+}
+
+/* A = V diag(w) V^T, so A^{1/2} B A^{1/2} = V D^{1/2} (V^T B V) D^{1/2} V^T
+   has the eigenvalues of the symmetric M = D^{1/2} (V^T B V) D^{1/2}: the
+   product is formed in A's eigenbasis, which saves two products and their
+   rounding. */
+int sc_linalg_trace_sqrt_product(int64_t n, const double *a, const double *b, double *out) {
+  if (n < 1 || n > 46340) {
+    sc_set_error("linalg_trace_sqrt_product: matrix size %lld is out of range", (long long)n);
+    return -1;
+  }
+  if (!all_finite(n * n, a) || !all_finite(n * n, b)) {
+    sc_set_error("linalg_trace_sqrt_product: a covariance holds NaN or infinite values");
+    return -1;
+  }
+  size_t nn = (size_t)(n * n);
+  double *e = scratch(3 * nn * sizeof(double) + 2 * (size_t)n * sizeof(double),
+                      "linalg_trace_sqrt_product");
+  if (!e) return -1;
+  double *t = e + nn, *m = t + nn, *w = m + nn, *s = w + n;
+  memcpy(e, a, nn * sizeof(double));
+  if (sc_linalg_syevd(n, e, w, 1) != 0) {
+    free(e);
+    return -1;
+  }
+  /* rows of e are A's eigenvectors: V^T = e, so V^T B V = e B e^T */
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)n, (int)n, 1.0, e, (int)n, b,
+              (int)n, 0.0, t, (int)n);
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n, (int)n, 1.0, t, (int)n, e,
+              (int)n, 0.0, m, (int)n);
+  for (int64_t i = 0; i < n; i++) s[i] = sqrt(w[i] > 0 ? w[i] : 0);
+  /* symmetrise while scaling: both triangles from their mean */
+  for (int64_t i = 0; i < n; i++)
+    for (int64_t j = i; j < n; j++) {
+      double v = 0.5 * (m[i * n + j] + m[j * n + i]) * s[i] * s[j];
+      m[i * n + j] = m[j * n + i] = v;
+    }
+  int rc = sc_linalg_syevd(n, m, w, 0);
+  if (rc == 0) {
+    double tr = 0;
+    for (int64_t i = 0; i < n; i++) tr += sqrt(w[i] > 0 ? w[i] : 0);
+    *out = tr;
+  }
+  free(e);
+  return rc;
+}
+
+/* Column blocks of the scatter matrix: block [c0, c1) computes the upper
+   part C[0:c1, c0:c1] in one product, so the work is about half a full
+   product and each block's call is the same at any thread count. */
+#define MOMENT_BLOCK 64
+
+int sc_linalg_moments(sc_dtype dt, int64_t n, int64_t d, const void *x, int64_t ldx,
+                      double *mean, double *scatter) {
+  if (n < 1 || d < 1 || ldx < d || n > INT_MAX || d > 46340) {
+    sc_set_error("linalg_moments: bad sizes n = %lld, d = %lld", (long long)n, (long long)d);
+    return -1;
+  }
+  double *xc = scratch((size_t)(n * d) * sizeof(double), "linalg_moments");
+  if (!xc) return -1;
+  for (int64_t i = 0; i < n; i++) {
+    double *row = xc + i * d;
+    if (dt == SC_FLOAT32) {
+      const float *src = (const float *)x + i * ldx;
+      for (int64_t j = 0; j < d; j++) row[j] = src[j];
+    } else {
+      memcpy(row, (const double *)x + i * ldx, (size_t)d * sizeof(double));
+    }
+  }
+  for (int64_t j = 0; j < d; j++) mean[j] = 0;
+  for (int64_t i = 0; i < n; i++)
+    for (int64_t j = 0; j < d; j++) mean[j] += xc[i * d + j];
+  for (int64_t j = 0; j < d; j++) mean[j] /= (double)n;
+  for (int64_t i = 0; i < n; i++)
+    for (int64_t j = 0; j < d; j++) xc[i * d + j] -= mean[j];
+  int64_t nblocks = (d + MOMENT_BLOCK - 1) / MOMENT_BLOCK;
+  int nt = sc_get_num_threads();
+  if ((double)n * (double)d * (double)d < 4e6 || omp_in_parallel()) nt = 1;
+  /* the largest blocks first, handed out as threads free up */
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+  for (int64_t bi = nblocks - 1; bi >= 0; bi--) {
+    int64_t c0 = bi * MOMENT_BLOCK, c1 = c0 + MOMENT_BLOCK < d ? c0 + MOMENT_BLOCK : d;
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)c1, (int)(c1 - c0), (int)n, 1.0,
+                xc, (int)d, xc + c0, (int)d, 0.0, scatter + c0, (int)d);
+  }
+  for (int64_t i = 0; i < d; i++)
+    for (int64_t j = i + 1; j < d; j++) scatter[j * d + i] = scatter[i * d + j];
+  free(xc);
+  return 0;
+}
+
+/* ---- tiled distances ------------------------------------------------------ */
+
+/* Squared row norms, summed in double. */
+static void row_norms(int64_t n, int64_t d, const float *x, float *out) {
+  for (int64_t i = 0; i < n; i++) {
+    double s = 0;
+    for (int64_t j = 0; j < d; j++) s += (double)x[i * d + j] * x[i * d + j];
+    out[i] = (float)s;
+  }
+}
+
+/* g[r, c] = max(g[r, c] + na + nb[c], 0) for one row of a tile, where the
+   tile holds -2 a.b; returns how many entries fall below thr[c] (a per
+   column threshold) or below t (a row threshold), whichever is given. */
+SC_DISPATCH
+static int64_t finish_row(float *g, int64_t m, float na, const float *nb, const float *thr, float t) {
+  int64_t hits = 0;
+  for (int64_t c = 0; c < m; c++) {
+    float v = g[c] + na + nb[c];
+    v = v > 0 ? v : 0;
+    g[c] = v;
+    hits += v < (thr ? thr[c] : t);
+  }
+  return hits;
+}
+
+SC_DISPATCH
+static int64_t count_below(const float *g, int64_t m, const float *thr) {
+  int64_t hits = 0;
+  for (int64_t c = 0; c < m; c++) hits += g[c] < thr[c];
+  return hits;
+}
+
+/* Inserts v into the ascending list top[0..k) if it is smaller than the
+   last entry. */
+static inline void topk_insert(float *top, int k, float v) {
+  if (!(v < top[k - 1])) return;
+  int i = k - 1;
+  while (i > 0 && top[i - 1] > v) {
+    top[i] = top[i - 1];
+    i--;
+  }
+  top[i] = v;
+}
+
+/* One tile of -2 a b^T: rows [i0, i0 + mi), columns [j0, j0 + mj). */
+static void tile_product(const float *a, int64_t i0, int64_t mi, const float *b, int64_t j0,
+                         int64_t mj, int64_t d, float *g) {
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)mi, (int)mj, (int)d, -2.0f,
+              a + i0 * d, (int)d, b + j0 * d, (int)d, 0.0f, g, (int)mj);
+}
+
+int sc_linalg_knn_radii(int64_t n, int64_t d, const float *x, int k, float *r2) {
+  if (k < 1 || n <= k || d < 1 || n > INT_MAX || d > INT_MAX) {
+    sc_set_error("linalg_knn_radii: need more than k = %d points (got %lld of dimension %lld)", k,
+                 (long long)n, (long long)d);
+    return -1;
+  }
+  int64_t nb = (n + TILE - 1) / TILE, npairs = nb * (nb + 1) / 2;
+  int nt = sc_get_num_threads();
+  if (nt > npairs) nt = (int)npairs;
+  if (omp_in_parallel()) nt = 1;
+  size_t per = (size_t)n * (size_t)k;
+  float *norms = scratch((size_t)n * sizeof(float), "linalg_knn_radii");
+  float *top = norms ? scratch((size_t)nt * per * sizeof(float), "linalg_knn_radii") : NULL;
+  float *tiles = top ? scratch((size_t)nt * (TILE * TILE + TILE) * sizeof(float), "linalg_knn_radii")
+                     : NULL;
+  if (!tiles) {
+    free(norms);
+    free(top);
+    return -1;
+  }
+  row_norms(n, d, x, norms);
+  for (size_t i = 0; i < (size_t)nt * per; i++) top[i] = INFINITY;
+  /* tile pairs bi <= bj, numbered row by row; pair p -> (bi, bj) */
+#pragma omp parallel num_threads(nt)
+  {
+    int t = omp_get_thread_num();
+    float *mytop = top + (size_t)t * per, *g = tiles + (size_t)t * (TILE * TILE + TILE);
+    float *colthr = g + TILE * TILE;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t p = 0; p < npairs; p++) {
+      int64_t bi = 0, rem = p;
+      while (rem >= nb - bi) rem -= nb - bi, bi++;
+      int64_t bj = bi + rem;
+      int64_t i0 = bi * TILE, j0 = bj * TILE;
+      int64_t mi = n - i0 < TILE ? n - i0 : TILE, mj = n - j0 < TILE ? n - j0 : TILE;
+      tile_product(x, i0, mi, x, j0, mj, d, g);
+      for (int64_t c = 0; c < mj; c++) colthr[c] = mytop[(j0 + c) * k + k - 1];
+      for (int64_t r = 0; r < mi; r++) {
+        float *row = g + r * mj, *rt = mytop + (i0 + r) * k;
+        if (finish_row(row, mj, norms[i0 + r], norms + j0, NULL, rt[k - 1]) > 0)
+          for (int64_t c = 0; c < mj; c++)
+            if (bi != bj || c != r) topk_insert(rt, k, row[c]);
+        /* below the diagonal the same distances serve the columns' points */
+        if (bi != bj && count_below(row, mj, colthr) > 0)
+          for (int64_t c = 0; c < mj; c++)
+            if (row[c] < colthr[c]) {
+              float *ct = mytop + (j0 + c) * k;
+              topk_insert(ct, k, row[c]);
+              colthr[c] = ct[k - 1];
+            }
+      }
+    }
+  }
+  /* merge: the k smallest of every thread's k smallest */
+  for (int64_t i = 0; i < n; i++) {
+    float *dst = top + i * k;
+    for (int t = 1; t < nt; t++)
+      for (int j = 0; j < k; j++) topk_insert(dst, k, top[(size_t)t * per + i * k + j]);
+    r2[i] = dst[k - 1];
+  }
+  free(norms);
+  free(top);
+  free(tiles);
+  return 0;
+}
+
+/* Per row of a fake-by-real tile: whether some entry is inside its real
+   ball, marks on the real points inside this fake's ball, and the largest
+   w / distance.  Division by at least FLT_MIN keeps a zero distance finite
+   in the ratio's denominator. */
+SC_DISPATCH
+static int cover_row(const float *g, int64_t m, const float *r2r, float r2f, unsigned char *rin,
+                     const float *w, float *best) {
+  int inside = 0;
+  for (int64_t c = 0; c < m; c++) {
+    inside |= g[c] <= r2r[c];
+    rin[c] |= g[c] <= r2f;
+  }
+  if (w) {
+    float b = *best;
+    for (int64_t c = 0; c < m; c++) {
+      float v = w[c] / (g[c] > FLT_MIN ? g[c] : FLT_MIN);
+      b = v > b ? v : b;
+    }
+    *best = b;
+  }
+  return inside;
+}
+
+int sc_linalg_pr_cover(int64_t nr, int64_t nf, int64_t d, const float *real, const float *fake,
+                       const float *r2_real, const float *r2_fake, const float *w_real,
+                       unsigned char *fake_in, unsigned char *real_in, float *realism2) {
+  if (nr < 1 || nf < 1 || d < 1 || nr > INT_MAX || nf > INT_MAX || d > INT_MAX) {
+    sc_set_error("linalg_pr_cover: empty or oversized sets (%lld real, %lld fake, dimension %lld)",
+                 (long long)nr, (long long)nf, (long long)d);
+    return -1;
+  }
+  int64_t nbf = (nf + TILE - 1) / TILE, nbr = (nr + TILE - 1) / TILE;
+  int nt = sc_get_num_threads();
+  if (nt > nbf) nt = (int)nbf;
+  if (omp_in_parallel()) nt = 1;
+  float *nrm = scratch((size_t)(nr + nf) * sizeof(float), "linalg_pr_cover");
+  unsigned char *flags = nrm ? scratch((size_t)nt * (size_t)nr, "linalg_pr_cover") : NULL;
+  float *tiles = flags ? scratch((size_t)nt * TILE * TILE * sizeof(float), "linalg_pr_cover") : NULL;
+  if (!tiles) {
+    free(nrm);
+    free(flags);
+    return -1;
+  }
+  row_norms(nr, d, real, nrm);
+  row_norms(nf, d, fake, nrm + nr);
+  memset(flags, 0, (size_t)nt * (size_t)nr);
+  /* each thread owns whole row blocks of fakes, so their results are
+     written directly; the marks on reals are per thread and OR-ed */
+#pragma omp parallel num_threads(nt)
+  {
+    int t = omp_get_thread_num();
+    float *g = tiles + (size_t)t * TILE * TILE;
+    unsigned char *rin = flags + (size_t)t * nr;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t bi = 0; bi < nbf; bi++) {
+      int64_t i0 = bi * TILE, mi = nf - i0 < TILE ? nf - i0 : TILE;
+      for (int64_t r = 0; r < mi; r++) {
+        fake_in[i0 + r] = 0;
+        if (realism2) realism2[i0 + r] = 0;
+      }
+      for (int64_t bj = 0; bj < nbr; bj++) {
+        int64_t j0 = bj * TILE, mj = nr - j0 < TILE ? nr - j0 : TILE;
+        tile_product(fake, i0, mi, real, j0, mj, d, g);
+        for (int64_t r = 0; r < mi; r++) {
+          float *row = g + r * mj;
+          finish_row(row, mj, nrm[nr + i0 + r], nrm + j0, NULL, 0.0f);
+          fake_in[i0 + r] |= (unsigned char)cover_row(row, mj, r2_real + j0, r2_fake[i0 + r],
+                                                      rin + j0, w_real && realism2 ? w_real + j0 : NULL,
+                                                      realism2 ? realism2 + i0 + r : NULL);
+        }
+      }
+    }
+  }
+  for (int64_t i = 0; i < nr; i++) {
+    unsigned char v = 0;
+    for (int t = 0; t < nt; t++) v |= flags[(size_t)t * nr + i];
+    real_in[i] = v;
+  }
+  free(nrm);
+  free(flags);
+  free(tiles);
+  return 0;
+}
