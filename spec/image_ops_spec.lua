@@ -70,18 +70,18 @@ end)
 
 describe("image ops by hand", function()
   it("im2col lays out 2x2 windows of a 3x3 image", function()
-    local cols = sc.im2col(sc.arange(9):view(1, 1, 3, 3), { kernel = 2 })
+    local cols = sc.core.im2col(sc.arange(9):view(1, 1, 3, 3), { kernel = 2 })
     assert.are.same({ { { 0, 1, 3, 4 }, { 1, 2, 4, 5 }, { 3, 4, 6, 7 }, { 4, 5, 7, 8 } } }, cols:totable())
   end)
   it("col2im sums overlapping windows (counts for a ones input)", function()
     local ones = sc.ones(1, 4, 4)
-    local img = sc.col2im(ones, { 3, 3 }, { kernel = 2 })
+    local img = sc.core.col2im(ones, { 3, 3 }, { kernel = 2 })
     assert.are.same({ { { { 1, 2, 1 }, { 2, 4, 2 }, { 1, 2, 1 } } } }, img:totable())
   end)
   it("sum_pool is the transpose of upsample_nearest", function()
     local a, b = x_of { 1, 2, 2, 3 }, x_of { 1, 2, 4, 6 } * 0.7
-    local lhs = (sc.upsample_nearest(a, 2) * b):sum():item()
-    local rhs = (a * sc.sum_pool(b, 2)):sum():item()
+    local lhs = (sc.core.upsample_nearest(a, 2) * b):sum():item()
+    local rhs = (a * sc.core.sum_pool(b, 2)):sum():item()
     assert.is_true(math.abs(lhs - rhs) < 1e-12)
   end)
   it("float32 conv2d agrees with float64", function()
@@ -93,13 +93,13 @@ describe("image ops by hand", function()
     local ok, err = pcall(sc.conv2d, sc.zeros(1, 3, 5, 5), sc.zeros(4, 2, 3, 3))
     assert.is_false(ok)
     assert.truthy(err:find("conv2d"))
-    ok, err = pcall(sc.im2col, sc.zeros(3, 5), { kernel = 2 })
+    ok, err = pcall(sc.core.im2col, sc.zeros(3, 5), { kernel = 2 })
     assert.is_false(ok)
     assert.truthy(err:find("im2col") and err:find("%[3,5%]"))
-    ok, err = pcall(sc.im2col, sc.zeros(1, 1, 2, 2), { kernel = 3 })
+    ok, err = pcall(sc.core.im2col, sc.zeros(1, 1, 2, 2), { kernel = 3 })
     assert.is_false(ok)
     assert.truthy(err:find("does not fit"))
-    ok, err = pcall(sc.sum_pool, sc.zeros(1, 1, 3, 3), 2)
+    ok, err = pcall(sc.core.sum_pool, sc.zeros(1, 1, 3, 3), 2)
     assert.is_false(ok)
     assert.truthy(err:find("sum_pool"))
   end)
@@ -118,11 +118,11 @@ describe("image ops gradcheck (first and second order)", function()
       { leaf { 1, 1, 5, 5 } } end,
     bilinear = function() return function(a) return sc.upsample(a, { scale = 2, mode = "bilinear" }) end,
       { leaf { 1, 1, 3, 3 } } end,
-    nearest = function() return function(a) return sc.upsample_nearest(a, 2) end, { leaf { 1, 1, 2, 3 } } end,
-    sum_pool = function() return function(a) return sc.sum_pool(a, 2) end, { leaf { 1, 1, 4, 4 } } end,
-    im2col = function() return function(a) return sc.im2col(a, { kernel = 2, stride = 2, padding = 1 }) end,
+    nearest = function() return function(a) return sc.core.upsample_nearest(a, 2) end, { leaf { 1, 1, 2, 3 } } end,
+    sum_pool = function() return function(a) return sc.core.sum_pool(a, 2) end, { leaf { 1, 1, 4, 4 } } end,
+    im2col = function() return function(a) return sc.core.im2col(a, { kernel = 2, stride = 2, padding = 1 }) end,
       { leaf { 1, 2, 3, 3 } } end,
-    col2im = function() return function(a) return sc.col2im(a, { 3, 3 }, { kernel = 2 }) end,
+    col2im = function() return function(a) return sc.core.col2im(a, { 3, 3 }, { kernel = 2 }) end,
       { leaf { 1, 4, 4 } } end,
     group_norm = function() return function(a, w, b) return sc.group_norm(a, 2, w, b) end,
       { leaf { 2, 4, 2, 2 }, (b_of(4) + 1):requires_grad(true), b_of(4):requires_grad(true) } end,
@@ -204,7 +204,7 @@ describe("stride-1 convolution routes", function()
           local N, _, Ho, Wo = table.unpack(y:shape())
           local up = sc.randn(N, O, Ho, Wo, { dtype = dt, generator = g })
           local geom = { kernel = c.k, padding = c.p, dilation = c.d }
-          local ref = (sc.matmul(w:reshape(O, -1), sc.im2col(xi, geom)) + b:view(1, O, 1)):view(N, O, Ho, Wo)
+          local ref = (sc.matmul(w:reshape(O, -1), sc.core.im2col(xi, geom)) + b:view(1, O, 1)):view(N, O, Ho, Wo)
           local tol = dt == "float64" and 1e-12 or 2e-5
           local function close(a, r)
             assert.are.same(r:shape(), a:shape())
@@ -236,7 +236,7 @@ describe("conv2d weight gradient in chunks of samples", function()
       local N, O, Ho, Wo = table.unpack(y:shape())
       local up = sc.randn(N, O, Ho, Wo, { dtype = "float64", generator = g })
       local geom = { kernel = { 3, 3 }, stride = opts.stride, padding = opts.padding, dilation = opts.dilation }
-      local ref = sc.matmul(w:reshape(O, -1), sc.im2col(xi, geom)):view(N, O, Ho, Wo)
+      local ref = sc.matmul(w:reshape(O, -1), sc.core.im2col(xi, geom)):view(N, O, Ho, Wo)
       local got = sc.grad((y * up):sum(), { w })[1]
       local want = sc.grad((ref * up):sum(), { w })[1]
       assert.is_true((got - want):abs():max():item() < 1e-12 * (1 + want:abs():max():item()))

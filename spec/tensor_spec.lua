@@ -338,7 +338,7 @@ describe("views", function()
       squeeze = function(b) return b:unsqueeze(1):squeeze() end,
       expand = function(b) return b:unsqueeze(1):expand(3, 2, 3):select(1, 2) end,
       index = function(b) return b[1] end,
-      alias = function(b) return sc.alias(b) end,
+      alias = function(b) return sc.core.alias(b) end,
     }
     for name, make in pairs(cases) do
       for _, dt in ipairs(DTYPES) do

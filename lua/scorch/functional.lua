@@ -6,6 +6,7 @@
 -- order come for free.  Shapes follow PyTorch: images are [N, C, H, W], conv weights
 -- [out, in/groups, kh, kw], transposed-conv weights [in, out/groups, kh, kw].
 local sc = require "scorch"
+local core = require "scorch.core"
 
 local F = {}
 
@@ -112,10 +113,10 @@ function F.conv2d(x, w, b, opts)
       :format(kh, kw, dh, dw, shape_str(x)), 2)
   end
   if groups == 1 then -- the fused op (bias included): one sample at a time through the cache
-    if b then return sc.conv2d_core(x, w, b, geom) end
-    return sc.conv2d_core(x, w, geom)
+    if b then return core.conv2d_core(x, w, b, geom) end
+    return core.conv2d_core(x, w, geom)
   end
-  local cols = sc.im2col(x, geom) -- [N, C*kh*kw, Ho*Wo]
+  local cols = core.im2col(x, geom) -- [N, C*kh*kw, Ho*Wo]
   local y
   do
     local parts, Og, K = {}, O // groups, Cg * kh * kw
@@ -161,7 +162,7 @@ function F.conv_transpose2d(x, w, b, opts)
   end
   local geom = { kernel = { kh, kw }, stride = { sh, sw }, padding = { ph, pw }, dilation = { dh, dw } }
   if groups == 1 then -- the adjoint of the fused conv2d
-    local y = sc.conv2d_input(x, w, { Ho, Wo }, geom)
+    local y = core.conv2d_input(x, w, { Ho, Wo }, geom)
     if b then y = y + b:view(1, Og, 1, 1) end
     return y
   end
@@ -175,7 +176,7 @@ function F.conv_transpose2d(x, w, b, opts)
     end
     cols = sc.cat(parts, 2)
   end
-  local y = sc.col2im(cols, { Ho, Wo }, geom)
+  local y = core.col2im(cols, { Ho, Wo }, geom)
   if b then y = y + b:view(1, Og * groups, 1, 1) end
   return y
 end
@@ -198,9 +199,9 @@ function F.avg_pool2d(x, kernel, opts)
     error(("scorch.avg_pool2d: kernel [%d,%d] is larger than the padded input %s"):format(kh, kw, shape_str(x)), 2)
   end
   if not opts.padding and sh == kh and sw == kw and kh == kw and H % kh == 0 and W % kw == 0 then
-    return sc.sum_pool(x, kh) * (1 / (kh * kw)) -- the common case, one op
+    return core.sum_pool(x, kh) * (1 / (kh * kw)) -- the common case, one op
   end
-  local cols = sc.im2col(x:reshape(N * C, 1, H, W),
+  local cols = core.im2col(x:reshape(N * C, 1, H, W),
     { kernel = { kh, kw }, stride = { sh, sw }, padding = { ph, pw } })
   return cols:mean(2):view(N, C, out_size(H, kh, sh, ph, 1), out_size(W, kw, sw, pw, 1))
 end
@@ -231,7 +232,7 @@ function F.upsample(x, opts)
   local s = opts.scale or 2
   if not is_int(s, 1, 1 << 16) then error("scorch.upsample: scale must be a positive integer", 2) end
   local mode = opts.mode or "nearest"
-  if mode == "nearest" then return sc.upsample_nearest(x, math.tointeger(s)) end
+  if mode == "nearest" then return core.upsample_nearest(x, math.tointeger(s)) end
   if mode ~= "bilinear" then error("scorch.upsample: mode must be \"nearest\" or \"bilinear\"", 2) end
   local H, W = x:size(3), x:size(4)
   s = math.tointeger(s)
@@ -259,7 +260,7 @@ function F.group_norm(x, groups, w, b, eps)
   check_vector(w, C, x, "group_norm", "weight")
   check_vector(b, C, x, "group_norm", "bias")
   if type(eps) ~= "number" or not (eps >= 0) then error("scorch.group_norm: eps must be a number >= 0", 2) end
-  return sc.group_norm_core(x, groups, w, b, eps) -- one kernel (csrc/core/norm.c)
+  return core.group_norm_core(x, groups, w, b, eps) -- one kernel (csrc/core/norm.c)
 end
 
 -- layer_norm(x, n_last_dims [, weight, bias] [, eps=1e-5]) (Ba et al. 2016):
@@ -287,7 +288,7 @@ function F.layer_norm(x, nd, w, b, eps)
     end
   end
   if type(eps) ~= "number" or not (eps >= 0) then error("scorch.layer_norm: eps must be a number >= 0", 2) end
-  return sc.layer_norm_core(x, nd, w, b, eps) -- one kernel (csrc/core/norm.c)
+  return core.layer_norm_core(x, nd, w, b, eps) -- one kernel (csrc/core/norm.c)
 end
 
 local function check_dim(x, d, fn)
@@ -304,12 +305,12 @@ end
 -- exponential, each one kernel (csrc/core/norm.c).
 function F.log_softmax(x, d)
   d = check_dim(x, d, "log_softmax")
-  return sc.log_softmax_core(x, d)
+  return core.log_softmax_core(x, d)
 end
 
 function F.softmax(x, d)
   d = check_dim(x, d, "softmax")
-  return sc.softmax_core(x, d)
+  return core.softmax_core(x, d)
 end
 
 -- attention(q, k, v): softmax(q kᵀ / √d) v over the last two dims

@@ -5,8 +5,30 @@
 -- it defines no globals.
 local core = require "scorch.core"
 
-local sc = {}
-for k, v in pairs(core) do sc[k] = v end
+-- The names of the C module that make up the public API (docs/api.md lists
+-- them).  Everything else in it (fused kernels behind the functional layer,
+-- optimiser steps, the PNG reader, the raw transposes that backward formulas
+-- use, ...) stays reachable as sc.core.NAME for the library and for tests,
+-- but is not part of `sc`.
+local PUBLIC_CORE = {
+  -- tensors and random numbers
+  "tensor", "zeros", "ones", "empty", "full", "randn", "rand", "randint",
+  "arange", "linspace", "manual_seed", "Generator", "get_rng_state",
+  "set_rng_state", "is_tensor", "cat", "stack",
+  -- elementwise and linear algebra
+  "add", "sub", "mul", "div", "pow", "maximum", "minimum", "neg", "exp",
+  "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "silu", "softplus", "sin",
+  "cos", "sign", "square", "rsqrt", "log1p", "expm1", "erfc", "logsigmoid",
+  "where", "clamp", "matmul", "bmm", "linear",
+  -- autograd
+  "grad", "no_grad", "set_grad_enabled", "is_grad_enabled", "op_names",
+  -- files, threads, memory
+  "save", "load", "set_num_threads", "get_num_threads", "time",
+  "bytes_in_use",
+}
+
+local sc = { core = core }
+for _, k in ipairs(PUBLIC_CORE) do sc[k] = core[k] end
 sc._VERSION = "scorch 0.1.0"
 
 -- Submodules require "scorch" themselves; publish the table first.
@@ -28,6 +50,7 @@ local lazy = {
   samplers = "scorch.samplers", models = "scorch.models",
   metrics = "scorch.metrics", viz = "scorch.viz", util = "scorch.util",
   image = "scorch.image", io = "scorch.io",
+  likelihood = "scorch.likelihood", param = "scorch.param",
 }
 setmetatable(sc, {
   __index = function(t, k)
