@@ -9,13 +9,22 @@
 
 #define SC_BW_DECL(name)                                                      \
   int sc_bw_##name(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin);
-SC_OP_LIST(SC_BW_DECL)
-#undef SC_BW_DECL
+#define SC_FUSED_DECL_FUSED(name) SC_BW_DECL(fused_##name)
+#define SC_FUSED_DECL_NOFUSED(name)
+#define SC_UNARY(NAME, name, saves, lua, expr) SC_BW_DECL(name)
+#define SC_BINARY(NAME, name, saves, expr) SC_BW_DECL(name) SC_BW_DECL(name##_scalar)
+#define SC_OP(name, fused) SC_BW_DECL(name) SC_FUSED_DECL_##fused(name)
+#include "ops.def"
 
+#define SC_FUSED_FN_FUSED(name) sc_bw_fused_##name
+#define SC_FUSED_FN_NOFUSED(name) NULL
 const sc_opdef sc_ops[SC_NUM_OPS] = {
-#define SC_OP_ROW(name) {#name, sc_bw_##name},
-    SC_OP_LIST(SC_OP_ROW)
-#undef SC_OP_ROW
+#define SC_UNARY(NAME, name, saves, lua, expr) [SC_OP_##name] = {#name, sc_bw_##name, NULL},
+#define SC_BINARY(NAME, name, saves, expr)                                    \
+  [SC_OP_##name] = {#name, sc_bw_##name, NULL},                              \
+  [SC_OP_##name##_scalar] = {#name "_scalar", sc_bw_##name##_scalar, NULL},
+#define SC_OP(name, fused) [SC_OP_##name] = {#name, sc_bw_##name, SC_FUSED_FN_##fused(name)},
+#include "ops.def"
 };
 
 int sc_op_count(void) { return SC_NUM_OPS; }
@@ -23,6 +32,20 @@ const char *sc_op_name(int op) {
   return op >= 0 && op < SC_NUM_OPS ? sc_ops[op].name : "?";
 }
 sc_backward_fn sc_backward_of(int op) { return sc_ops[op].backward; }
+sc_backward_fn sc_fused_backward_of(int op) { return sc_ops[op].fused; }
+
+static int fused_on = 1;
+static uint64_t fused_runs[SC_NUM_OPS];
+
+int sc_set_fused_backward(int on) {
+  int prev = fused_on;
+  fused_on = on != 0;
+  return prev;
+}
+
+uint64_t sc_fused_backward_runs(int op) {
+  return op >= 0 && op < SC_NUM_OPS ? fused_runs[op] : 0;
+}
 
 /* ---- grad mode ---------------------------------------------------------------- */
 
@@ -339,7 +362,15 @@ static int run_node(run_ctx *c, sc_node *n, uint64_t epoch, int retain) {
   }
   for (int i = 0; i < nin; i++) any |= need[i] = edge_needed(c, &n->edges[i], epoch);
   int rc = 0;
-  if (any) rc = sc_ops[n->op].backward(n, g, need, gin);
+  if (any) {
+    /* a fused backward is not differentiable again: only without a graph */
+    sc_backward_fn bw = sc_ops[n->op].backward;
+    if (!c->create && fused_on && sc_ops[n->op].fused) {
+      bw = sc_ops[n->op].fused;
+      fused_runs[n->op]++;
+    }
+    rc = bw(n, g, need, gin);
+  }
   sc_release(g);
   for (int i = 0; i < nin; i++) {
     if (!gin[i]) continue;

@@ -32,8 +32,29 @@ typedef int (*sc_backward_fn)(sc_node *n, sc_tensor *g, const int *need,
 
 typedef struct sc_opdef {
   const char *name;
-  sc_backward_fn backward; /* NULL: not differentiable */
+  sc_backward_fn backward; /* in differentiable ops (create_graph works) */
+  sc_backward_fn fused;    /* the same gradients in fused kernels, or NULL */
 } sc_opdef;
+
+/* An op's parameters, by family (the member named after the op or its
+   family; dims are 0-based). */
+typedef union sc_op_params {
+  struct { double s; int reversed; } scalar;  /* a op s, or s op a */
+  struct { double lo, hi; } clamp;
+  struct { int reduced[SC_MAX_DIMS]; } sum;    /* 1 for each summed dim */
+  struct { int dim, keepdim; } extreme;       /* max, min; dim < 0: all */
+  struct { int d1, d2; } transpose;
+  struct { int perm[SC_MAX_DIMS]; } permute;
+  struct { int dim; int64_t start, len; } narrow; /* narrow(_backward) */
+  struct { int dim; int64_t index; } select;
+  struct { int dim; } cat;
+  struct { int dim; } index;                  /* indices in node->index */
+  struct { int64_t kh, kw, sh, sw, ph, pw, dh, dw, H, W; } conv; /* H x W:
+                                                 the image size */
+  struct { int64_t scale; } nearest;          /* upsample_nearest, sum_pool */
+  struct { int64_t k; double eps; } norm;     /* k: groups or trailing dims */
+  struct { int dim; } softmax;
+} sc_op_params;
 
 struct sc_node {
   int refcount;
@@ -46,10 +67,8 @@ struct sc_node {
   sc_tensor *saved[SC_NODE_MAX_SAVED];
   uint32_t saved_version[SC_NODE_MAX_SAVED];
   int saved_is_output[SC_NODE_MAX_SAVED];
-  /* op parameters */
-  double f[4];
-  int64_t i[2 * SC_MAX_DIMS + 4];
-  int64_t *index; /* index_select indices, owned */
+  sc_op_params p;
+  int64_t *index; /* index_select/index_add indices, owned */
   int64_t nindex;
   /* out shape, for formulas that need it */
   int out_ndim;
@@ -62,34 +81,31 @@ struct sc_node {
 };
 
 /* ---- the op table ------------------------------------------------------ */
-#define SC_OP_LIST(X)                                                        \
-  X(neg) X(exp) X(log) X(sqrt) X(abs) X(tanh) X(sigmoid) X(relu) X(silu)     \
-  X(softplus) X(sin) X(cos) X(sign) X(square) X(rsqrt) X(log1p) X(expm1)     \
-  X(silu_grad) X(silu_grad2) X(step)                                                       \
-  X(add) X(sub) X(mul) X(div) X(pow) X(maximum) X(minimum)                   \
-  X(add_scalar) X(sub_scalar) X(mul_scalar) X(div_scalar) X(pow_scalar)      \
-  X(maximum_scalar) X(minimum_scalar)                                        \
-  X(where) X(clamp)                                                          \
-  X(sum) X(max) X(min)                           \
-  X(view) X(transpose) X(permute) X(expand) X(narrow) X(select)             \
-  X(alias) X(contiguous) X(to_dtype) X(cat) X(index_select) X(sum_to)        \
-  X(narrow_backward) X(index_add) X(matmul) X(linear)                       \
-  X(im2col) X(col2im) X(upsample_nearest) X(sum_pool)                       \
-  X(conv2d) X(conv2d_input) X(conv2d_weight)                                \
-  X(group_norm) X(layer_norm) X(softmax) X(log_softmax)
-
+/* SC_OP_name for every op of ops.def: elementwise ops, binary ops and their
+   _scalar forms, then the others. */
 typedef enum {
-#define SC_OP_ENUM(name) SC_OP_##name,
-  SC_OP_LIST(SC_OP_ENUM)
-#undef SC_OP_ENUM
+#define SC_UNARY(NAME, name, saves, lua, expr) SC_OP_##name,
+#define SC_BINARY(NAME, name, saves, expr) SC_OP_##name,
+#include "ops.def"
+#define SC_BINARY(NAME, name, saves, expr) SC_OP_##name##_scalar,
+#define SC_OP(name, fused) SC_OP_##name,
+#include "ops.def"
   SC_NUM_OPS
 } sc_op_id;
 
 extern const sc_opdef sc_ops[SC_NUM_OPS];
 int sc_op_count(void);
 const char *sc_op_name(int op);
-/* Registers backward functions; each ops file provides its own. */
+/* Backward functions: each ops file provides its own (sc_bw_name, and
+   sc_bw_fused_name for a FUSED row). */
 sc_backward_fn sc_backward_of(int op);
+sc_backward_fn sc_fused_backward_of(int op); /* NULL: none */
+/* Whether backward without create_graph takes an op's fused backward (on
+   by default); off, every op runs its graph formula.  Returns previous.
+   For tests that compare the two. */
+int sc_set_fused_backward(int on);
+/* How many times op's fused backward has run (for such tests). */
+uint64_t sc_fused_backward_runs(int op);
 
 /* ---- recording ------------------------------------------------------------ */
 int sc_grad_enabled(void);

@@ -157,6 +157,14 @@ static int check_image(const char *fn, const sc_tensor *x) {
   return 0;
 }
 
+/* The geometry and image size H x W an im2col/conv node's backward needs. */
+static void store_geom(sc_node *n, const sc_conv_geom *g, int64_t H, int64_t W) {
+  n->p.conv.kh = g->kh; n->p.conv.kw = g->kw; n->p.conv.sh = g->sh; n->p.conv.sw = g->sw;
+  n->p.conv.ph = g->ph; n->p.conv.pw = g->pw; n->p.conv.dh = g->dh; n->p.conv.dw = g->dw;
+  n->p.conv.H = H;
+  n->p.conv.W = W;
+}
+
 static sc_tensor *record_geom(int op, sc_tensor *y, sc_tensor *x,
                               const sc_conv_geom *g, int64_t H, int64_t W) {
   sc_node *n;
@@ -164,16 +172,13 @@ static sc_tensor *record_geom(int op, sc_tensor *y, sc_tensor *x,
     sc_release(y);
     return NULL;
   }
-  if (n) {
-    const int64_t v[10] = {g->kh, g->kw, g->sh, g->sw, g->ph, g->pw, g->dh, g->dw, H, W};
-    memcpy(n->i, v, sizeof v);
-  }
+  if (n) store_geom(n, g, H, W);
   return y;
 }
 
 static void geom_of(const sc_node *n, sc_conv_geom *g) {
-  g->kh = n->i[0]; g->kw = n->i[1]; g->sh = n->i[2]; g->sw = n->i[3];
-  g->ph = n->i[4]; g->pw = n->i[5]; g->dh = n->i[6]; g->dw = n->i[7];
+  g->kh = n->p.conv.kh; g->kw = n->p.conv.kw; g->sh = n->p.conv.sh; g->sw = n->p.conv.sw;
+  g->ph = n->p.conv.ph; g->pw = n->p.conv.pw; g->dh = n->p.conv.dh; g->dw = n->p.conv.dw;
 }
 
 sc_tensor *sc_im2col(sc_tensor *x, const sc_conv_geom *g) {
@@ -226,7 +231,7 @@ int sc_bw_im2col(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
   (void)need;
   sc_conv_geom k;
   geom_of(n, &k);
-  gin[0] = sc_col2im(g, n->i[8], n->i[9], &k);
+  gin[0] = sc_col2im(g, n->p.conv.H, n->p.conv.W, &k);
   return gin[0] ? 0 : -1;
 }
 
@@ -303,7 +308,7 @@ static sc_tensor *nearest_pair(int op, sc_tensor *x, int64_t s, int back) {
     sc_release(y);
     return NULL;
   }
-  if (n) n->i[0] = s;
+  if (n) n->p.nearest.scale = s;
   return y;
 }
 
@@ -318,13 +323,13 @@ sc_tensor *sc_sum_pool(sc_tensor *x, int64_t s) {
 int sc_bw_upsample_nearest(sc_node *n, sc_tensor *g, const int *need,
                            sc_tensor **gin) {
   (void)need;
-  gin[0] = sc_sum_pool(g, n->i[0]);
+  gin[0] = sc_sum_pool(g, n->p.nearest.scale);
   return gin[0] ? 0 : -1;
 }
 
 int sc_bw_sum_pool(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
   (void)need;
-  gin[0] = sc_upsample_nearest(g, n->i[0]);
+  gin[0] = sc_upsample_nearest(g, n->p.nearest.scale);
   return gin[0] ? 0 : -1;
 }
 
@@ -540,11 +545,6 @@ static char *col_buffers(const conv_dims *d, sc_dtype dt, int nt, size_t *nbytes
                         nt, nbytes);
 }
 
-static void store_geom(sc_node *n, const conv_dims *d) {
-  const int64_t v[10] = {d->g.kh, d->g.kw, d->g.sh, d->g.sw, d->g.ph,
-                         d->g.pw, d->g.dh, d->g.dw, d->H, d->W};
-  memcpy(n->i, v, sizeof v);
-}
 
 /* y[n] = W [O, CK] @ cols(x[n]) [CK, L] (+ b[o] on row o): the bias is laid
    into the output before the product, which then adds to it (beta = 1). */
@@ -604,7 +604,7 @@ sc_tensor *sc_conv2d_fused(sc_tensor *x0, sc_tensor *w0, sc_tensor *b0,
     sc_release(y);
     return NULL;
   }
-  if (nd) store_geom(nd, &d);
+  if (nd) store_geom(nd, &d.g, d.H, d.W);
   return y;
 }
 
@@ -691,7 +691,7 @@ sc_tensor *sc_conv2d_input(sc_tensor *g0, sc_tensor *w0, int64_t H, int64_t W,
     sc_release(out);
     return NULL;
   }
-  if (nd) store_geom(nd, &d);
+  if (nd) store_geom(nd, &d.g, d.H, d.W);
   return out;
 }
 
@@ -810,7 +810,7 @@ sc_tensor *sc_conv2d_weight(sc_tensor *x0, sc_tensor *g0, const sc_conv_geom *g)
     sc_release(out);
     return NULL;
   }
-  if (nd) store_geom(nd, &d);
+  if (nd) store_geom(nd, &d.g, d.H, d.W);
   return out;
 }
 
@@ -819,7 +819,7 @@ int sc_bw_conv2d(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
   geom_of(n, &k);
   sc_tensor *x = sc_unpack(n, 0), *w = x ? sc_unpack(n, 1) : NULL;
   int rc = w ? 0 : -1;
-  if (rc == 0 && need[0] && !(gin[0] = sc_conv2d_input(g, w, n->i[8], n->i[9], &k))) rc = -1;
+  if (rc == 0 && need[0] && !(gin[0] = sc_conv2d_input(g, w, n->p.conv.H, n->p.conv.W, &k))) rc = -1;
   if (rc == 0 && need[1] && !(gin[1] = sc_conv2d_weight(x, g, &k))) rc = -1;
   if (rc == 0 && n->nin == 3 && need[2]) { /* the bias: sum over n, h, w */
     const int dims[3] = {0, 2, 3};
@@ -849,7 +849,7 @@ int sc_bw_conv2d_weight(sc_node *n, sc_tensor *gw, const int *need, sc_tensor **
   geom_of(n, &k);
   sc_tensor *x = sc_unpack(n, 0), *g = x ? sc_unpack(n, 1) : NULL;
   int rc = g ? 0 : -1;
-  if (rc == 0 && need[0] && !(gin[0] = sc_conv2d_input(g, gw, n->i[8], n->i[9], &k))) rc = -1;
+  if (rc == 0 && need[0] && !(gin[0] = sc_conv2d_input(g, gw, n->p.conv.H, n->p.conv.W, &k))) rc = -1;
   if (rc == 0 && need[1] && !(gin[1] = sc_conv2d_fused(x, gw, NULL, &k))) rc = -1;
   sc_release(x);
   sc_release(g);

@@ -11,56 +11,33 @@
 
 /* ---- kernels ------------------------------------------------------------------- */
 
-/* One loop per (op, dtype); `x` is the input element.  The float versions
-   call the float libm functions so float32 stays float32 throughout. */
-#define UNARY_OPS(X, T, F)                                                   \
-  X(NEG, -x)                                                                 \
-  X(EXP, VEXP_##T(x))                                                        \
-  X(LOG, F(log)(x))                                                          \
-  X(SQRT, F(sqrt)(x))                                                        \
-  X(ABS, F(fabs)(x))                                                         \
-  X(TANH, VTANH_##T(x))                                                      \
-  X(SIGMOID, VSIGMOID_##T(x))                                   \
-  X(RELU, x > 0 ? x : (T)0)                                                  \
-  X(SILU, VSILU_##T(x))                                                     \
-  X(SOFTPLUS, x > 20 ? x : F(log1p)(F(exp)(x)))                              \
-  X(SIN, F(sin)(x))                                                          \
-  X(COS, F(cos)(x))                                                          \
-  X(SIGN, (T)((x > 0) - (x < 0)))                                            \
-  X(SQUARE, x * x)                                                           \
-  X(RSQRT, (T)1 / F(sqrt)(x))                                                \
-  X(LOG1P, F(log1p)(x))                                                      \
-  X(EXPM1, F(expm1)(x))                                                      \
-  X(SILU_GRAD, silu_grad_##T(x))                                             \
-  X(SILU_GRAD2, silu_grad2_##T(x))                                           \
-  X(STEP, x > 0 ? (T)1 : (T)0)
+/* One loop per (op, dtype), from the rows of ops.def; `x` is the input
+   element.  The float versions call the float libm functions (F(fn) is
+   fnf) so float32 stays float32 throughout. */
 
 /* float32 uses the vectorisable exp/tanh of vmath.h; float64 stays on libm */
-#define VEXP_float sc_vexpf
-#define VEXP_double exp
-#define VSIGMOID_float sc_vsigmoidf
-#define VSIGMOID_double(x) (1.0 / (1.0 + exp(-(x))))
-#define VSILU_float sc_vsiluf
-#define VSILU_double(x) ((x) / (1.0 + exp(-(x))))
-#define VTANH_float sc_vtanhf
-#define VTANH_double tanh
+#define vexpf sc_vexpf
+#define vtanhf sc_vtanhf
+#define vsigmoidf sc_vsigmoidf
+#define vsiluf sc_vsiluf
+#define vexp exp
+#define vtanh tanh
+#define vsigmoid(x) (1.0 / (1.0 + exp(-(x))))
+#define vsilu(x) ((x) / (1.0 + exp(-(x))))
 
-#define FN_float(fn) fn##f
-#define FN_double(fn) fn
-
-static inline float silu_grad_float(float x) {
+static inline float silu_gradf(float x) {
   float s = sc_vsigmoidf(x);
   return s * (1.0f + x * (1.0f - s));
 }
-static inline float silu_grad2_float(float x) {
+static inline float silu_grad2f(float x) {
   float s = sc_vsigmoidf(x);
   return s * (1.0f - s) * (2.0f + x * (1.0f - 2.0f * s));
 }
-static inline double silu_grad2_double(double x) {
+static inline double silu_grad2(double x) {
   double s = 1.0 / (1.0 + exp(-x));
   return s * (1.0 - s) * (2.0 + x * (1.0 - 2.0 * s));
 }
-static inline double silu_grad_double(double x) {
+static inline double silu_grad(double x) {
   double s = 1.0 / (1.0 + exp(-x));
   return s * (1.0 + x * (1.0 - s));
 }
@@ -83,38 +60,37 @@ static inline double silu_grad_double(double x) {
     }                                                                         \
   }
 
-#define UN_F(NAME, EXPR) UNARY_LOOP(float, NAME, EXPR)
-#define UN_D(NAME, EXPR) UNARY_LOOP(double, NAME, EXPR)
-UNARY_OPS(UN_F, float, FN_float)
-UNARY_OPS(UN_D, double, FN_double)
+/* T and F are what the expressions of ops.def are written in */
+#define T float
+#define F(fn) fn##f
+#define SC_UNARY(NAME, name, saves, lua, expr) UNARY_LOOP(float, NAME, expr)
+#include "ops.def"
+#undef T
+#undef F
+#define T double
+#define F(fn) fn
+#define SC_UNARY(NAME, name, saves, lua, expr) UNARY_LOOP(double, NAME, expr)
+#include "ops.def"
+#undef T
+#undef F
 
 static const sc_loop_fn unary_loops[2][SC_NUM_UNARY] = {
-#define UN_ROW_F(NAME, EXPR) [SC_##NAME] = un_##NAME##_float,
-#define UN_ROW_D(NAME, EXPR) [SC_##NAME] = un_##NAME##_double,
-    {UNARY_OPS(UN_ROW_F, float, FN_float)},
-    {UNARY_OPS(UN_ROW_D, double, FN_double)},
+#define SC_UNARY(NAME, name, saves, lua, expr) [SC_##NAME] = un_##NAME##_float,
+    {
+#include "ops.def"
+    },
+#define SC_UNARY(NAME, name, saves, lua, expr) [SC_##NAME] = un_##NAME##_double,
+    {
+#include "ops.def"
+    },
 };
 
 static const char *const unary_names[SC_NUM_UNARY] = {
-#define UN_NAME(NAME, EXPR) [SC_##NAME] = #NAME,
-    UNARY_OPS(UN_NAME, float, FN_float)};
+#define SC_UNARY(NAME, name, saves, lua, expr) [SC_##NAME] = #name,
+#include "ops.def"
+};
 
 const char *sc_unary_name(sc_unary_op op) { return unary_names[op]; }
-
-#define BINARY_OPS(X, T, F)                                                  \
-  X(ADD, a + b)                                                              \
-  X(SUB, a - b)                                                              \
-  X(MUL, a * b)                                                              \
-  X(DIV, a / b)                                                              \
-  X(POW, F(pow)(a, b))                                                       \
-  X(MAXIMUM, a > b || a != a ? a : b)                                        \
-  X(MINIMUM, a < b || a != a ? a : b)                                        \
-  X(GT, (T)(a > b))                                                          \
-  X(LT, (T)(a < b))                                                          \
-  X(GE, (T)(a >= b))                                                         \
-  X(LE, (T)(a <= b))                                                         \
-  X(EQ, (T)(a == b))                                                         \
-  X(NE, (T)(a != b))
 
 /* Operand 0 is the result; operands 1 and 2 the inputs.  A scalar operand
    is passed through ctx with stride 0 instead. */
@@ -144,50 +120,56 @@ const char *sc_unary_name(sc_unary_op op) { return unary_names[op]; }
     }                                                                         \
   }
 
-#define BI_F(NAME, EXPR) BINARY_LOOP(float, NAME, EXPR)
-#define BI_D(NAME, EXPR) BINARY_LOOP(double, NAME, EXPR)
-BINARY_OPS(BI_F, float, FN_float)
-BINARY_OPS(BI_D, double, FN_double)
+#define T float
+#define F(fn) fn##f
+#define SC_BINARY(NAME, name, saves, expr) BINARY_LOOP(float, NAME, expr)
+#define SC_COMPARE(NAME, name, expr) BINARY_LOOP(float, NAME, expr)
+#include "ops.def"
+#undef T
+#undef F
+#define T double
+#define F(fn) fn
+#define SC_BINARY(NAME, name, saves, expr) BINARY_LOOP(double, NAME, expr)
+#define SC_COMPARE(NAME, name, expr) BINARY_LOOP(double, NAME, expr)
+#include "ops.def"
+#undef T
+#undef F
 
 static const sc_loop_fn binary_loops[2][SC_NUM_BINARY] = {
-#define BI_ROW_F(NAME, EXPR) [SC_##NAME] = bi_##NAME##_float,
-#define BI_ROW_D(NAME, EXPR) [SC_##NAME] = bi_##NAME##_double,
-    {BINARY_OPS(BI_ROW_F, float, FN_float)},
-    {BINARY_OPS(BI_ROW_D, double, FN_double)},
+#define SC_BINARY(NAME, name, saves, expr) [SC_##NAME] = bi_##NAME##_float,
+#define SC_COMPARE(NAME, name, expr) [SC_##NAME] = bi_##NAME##_float,
+    {
+#include "ops.def"
+    },
+#define SC_BINARY(NAME, name, saves, expr) [SC_##NAME] = bi_##NAME##_double,
+#define SC_COMPARE(NAME, name, expr) [SC_##NAME] = bi_##NAME##_double,
+    {
+#include "ops.def"
+    },
 };
 
 static const char *const binary_names[SC_NUM_BINARY] = {
-#define BI_NAME(NAME, EXPR) [SC_##NAME] = #NAME,
-    BINARY_OPS(BI_NAME, float, FN_float)};
+#define SC_BINARY(NAME, name, saves, expr) [SC_##NAME] = #name,
+#define SC_COMPARE(NAME, name, expr) [SC_##NAME] = #name,
+#include "ops.def"
+};
 
 const char *sc_binary_name(sc_binary_op op) { return binary_names[op]; }
 
-static const char *lower_name(const char *upper, char *buf) {
-  int i = 0;
-  for (; i < 31 && upper[i]; i++)
-    buf[i] = (char)(upper[i] >= 'A' && upper[i] <= 'Z' ? upper[i] + 32 : upper[i]);
-  buf[i] = 0;
-  return buf;
-}
-
 /* ---- forward ------------------------------------------------------------------------ */
 
-static const int unary_opid[SC_NUM_UNARY] = {
-    [SC_NEG] = SC_OP_neg, [SC_EXP] = SC_OP_exp, [SC_LOG] = SC_OP_log,
-    [SC_SQRT] = SC_OP_sqrt, [SC_ABS] = SC_OP_abs, [SC_TANH] = SC_OP_tanh,
-    [SC_SIGMOID] = SC_OP_sigmoid, [SC_RELU] = SC_OP_relu,
-    [SC_SILU] = SC_OP_silu, [SC_SOFTPLUS] = SC_OP_softplus,
-    [SC_SIN] = SC_OP_sin, [SC_COS] = SC_OP_cos, [SC_SIGN] = SC_OP_sign,
-    [SC_SQUARE] = SC_OP_square, [SC_RSQRT] = SC_OP_rsqrt,
-    [SC_LOG1P] = SC_OP_log1p, [SC_EXPM1] = SC_OP_expm1,
-    [SC_SILU_GRAD] = SC_OP_silu_grad, [SC_SILU_GRAD2] = SC_OP_silu_grad2,
-    [SC_STEP] = SC_OP_step};
+/* What a backward formula reads, from the saves column of ops.def. */
+enum { SAVES_NONE, SAVES_IN, SAVES_OUT };
 
-/* Whether the backward formula reads the output rather than the input. */
-static int saves_output(sc_unary_op op) {
-  return op == SC_EXP || op == SC_SQRT || op == SC_TANH || op == SC_SIGMOID ||
-         op == SC_RSQRT || op == SC_EXPM1;
-}
+static const int unary_opid[SC_NUM_UNARY] = {
+#define SC_UNARY(NAME, name, saves, lua, expr) [SC_##NAME] = SC_OP_##name,
+#include "ops.def"
+};
+
+static const unsigned char unary_saves[SC_NUM_UNARY] = {
+#define SC_UNARY(NAME, name, saves, lua, expr) [SC_##NAME] = SAVES_##saves,
+#include "ops.def"
+};
 
 static sc_tensor *unary_kernel(sc_unary_op op, sc_tensor *x) {
   sc_tensor *y = sc_empty(x->ndim, x->shape, x->dtype);
@@ -212,8 +194,9 @@ sc_tensor *sc_unary(sc_unary_op op, sc_tensor *x) {
   sc_tensor *y = unary_kernel(op, x);
   if (!y) return NULL;
   sc_node *n;
+  int sv = unary_saves[op];
   if (sc_record(unary_opid[op], y, 1, &x, &n) ||
-      (n && sc_save(n, saves_output(op) ? y : x, saves_output(op)))) {
+      (n && sv != SAVES_NONE && sc_save(n, sv == SAVES_OUT ? y : x, sv == SAVES_OUT))) {
     sc_release(y);
     return NULL;
   }
@@ -222,10 +205,9 @@ sc_tensor *sc_unary(sc_unary_op op, sc_tensor *x) {
 
 /* Kernel only: a op b with broadcasting, no recording. */
 static sc_tensor *binary_kernel(sc_binary_op op, sc_tensor *a, sc_tensor *b) {
-  char nm[32];
   if (a->dtype != b->dtype) {
     sc_set_error("%s: dtypes %s and %s do not match (convert one with "
-                 ":float() or :double())", lower_name(binary_names[op], nm),
+                 ":float() or :double())", binary_names[op],
                  sc_dtype_name(a->dtype), sc_dtype_name(b->dtype));
     return NULL;
   }
@@ -246,7 +228,7 @@ static sc_tensor *binary_kernel(sc_binary_op op, sc_tensor *a, sc_tensor *b) {
   }
   int nd;
   int64_t shape[SC_MAX_DIMS];
-  if (sc_broadcast_shape(lower_name(binary_names[op], nm), a->ndim, a->shape,
+  if (sc_broadcast_shape(binary_names[op], a->ndim, a->shape,
                          b->ndim, b->shape, &nd, shape))
     return NULL;
   sc_tensor *y = sc_empty(nd, shape, a->dtype);
@@ -264,11 +246,23 @@ static sc_tensor *binary_kernel(sc_binary_op op, sc_tensor *a, sc_tensor *b) {
   return y;
 }
 
+/* op ids of tensor-tensor and tensor-number forms; -1 for comparisons */
 static const int binary_opid[SC_NUM_BINARY] = {
-    [SC_ADD] = SC_OP_add, [SC_SUB] = SC_OP_sub, [SC_MUL] = SC_OP_mul,
-    [SC_DIV] = SC_OP_div, [SC_POW] = SC_OP_pow, [SC_MAXIMUM] = SC_OP_maximum,
-    [SC_MINIMUM] = SC_OP_minimum, [SC_GT] = -1, [SC_LT] = -1, [SC_GE] = -1,
-    [SC_LE] = -1, [SC_EQ] = -1, [SC_NE] = -1};
+#define SC_BINARY(NAME, name, saves, expr) [SC_##NAME] = SC_OP_##name,
+#define SC_COMPARE(NAME, name, expr) [SC_##NAME] = -1,
+#include "ops.def"
+};
+
+static const int scalar_opid[SC_NUM_BINARY] = {
+#define SC_BINARY(NAME, name, saves, expr) [SC_##NAME] = SC_OP_##name##_scalar,
+#define SC_COMPARE(NAME, name, expr) [SC_##NAME] = -1,
+#include "ops.def"
+};
+
+static const unsigned char binary_saves[SC_NUM_BINARY] = {
+#define SC_BINARY(NAME, name, saves, expr) [SC_##NAME] = SAVES_##saves,
+#include "ops.def"
+};
 
 sc_tensor *sc_binary(sc_binary_op op, sc_tensor *a, sc_tensor *b) {
   if ((unsigned)op >= SC_NUM_BINARY) {
@@ -280,7 +274,7 @@ sc_tensor *sc_binary(sc_binary_op op, sc_tensor *a, sc_tensor *b) {
   sc_tensor *in[2] = {a, b};
   sc_node *n;
   int rc = sc_record(binary_opid[op], y, 2, in, &n);
-  if (rc == 0 && n && op != SC_ADD && op != SC_SUB)
+  if (rc == 0 && n && binary_saves[op] == SAVES_IN)
     rc = sc_save(n, a, 0) || sc_save(n, b, 0);
   if (rc) {
     sc_release(y);
@@ -288,13 +282,6 @@ sc_tensor *sc_binary(sc_binary_op op, sc_tensor *a, sc_tensor *b) {
   }
   return y;
 }
-
-static const int scalar_opid[SC_NUM_BINARY] = {
-    [SC_ADD] = SC_OP_add_scalar, [SC_SUB] = SC_OP_sub_scalar,
-    [SC_MUL] = SC_OP_mul_scalar, [SC_DIV] = SC_OP_div_scalar,
-    [SC_POW] = SC_OP_pow_scalar, [SC_MAXIMUM] = SC_OP_maximum_scalar,
-    [SC_MINIMUM] = SC_OP_minimum_scalar, [SC_GT] = -1, [SC_LT] = -1,
-    [SC_GE] = -1, [SC_LE] = -1, [SC_EQ] = -1, [SC_NE] = -1};
 
 sc_tensor *sc_binary_scalar(sc_binary_op op, sc_tensor *a, double s,
                             int reversed) {
@@ -322,8 +309,8 @@ sc_tensor *sc_binary_scalar(sc_binary_op op, sc_tensor *a, double s,
   sc_node *n;
   int rc = sc_record(scalar_opid[op], y, 1, &a, &n);
   if (rc == 0 && n) {
-    n->f[0] = s;
-    n->i[0] = reversed;
+    n->p.scalar.s = s;
+    n->p.scalar.reversed = reversed;
     if (op == SC_DIV || op == SC_POW || op == SC_MAXIMUM || op == SC_MINIMUM)
       rc = sc_save(n, a, 0);
     if (rc == 0 && (op == SC_DIV || op == SC_POW) && reversed)
@@ -422,8 +409,8 @@ sc_tensor *sc_clamp(sc_tensor *x, double lo, double hi) {
     return NULL;
   }
   if (n) {
-    n->f[0] = lo;
-    n->f[1] = hi;
+    n->p.clamp.lo = lo;
+    n->p.clamp.hi = hi;
   }
   return y;
 }
@@ -724,6 +711,22 @@ int sc_bw_expm1(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
   return unary_times(n, g, gin, own(BS(SC_ADD, y, 1.0, 0), y));
 }
 
+int sc_bw_erfc(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)need; /* -2/sqrt(pi) e^(-x^2) */
+  sc_tensor *x = sc_unpack(n, 0);
+  sc_tensor *x2 = own(U(SC_SQUARE, x), x);
+  sc_tensor *m = own(U(SC_NEG, x2), x2);
+  sc_tensor *e = own(U(SC_EXP, m), m);
+  return unary_times(n, g, gin, own(BS(SC_MUL, e, -M_2_SQRTPI, 0), e));
+}
+
+int sc_bw_logsigmoid(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)need; /* sigmoid(-x) */
+  sc_tensor *x = sc_unpack(n, 0);
+  sc_tensor *m = own(U(SC_NEG, x), x);
+  return unary_times(n, g, gin, own(U(SC_SIGMOID, m), m));
+}
+
 int sc_bw_silu_grad(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
   (void)need; /* the second derivative is fused too: SiLU nets need it for
                  every double backward (sliced score matching) */
@@ -855,20 +858,20 @@ int sc_bw_add_scalar(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin)
 
 int sc_bw_sub_scalar(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
   (void)need;
-  gin[0] = n->i[0] ? sc_unary(SC_NEG, g) : sc_retain(g);
+  gin[0] = n->p.scalar.reversed ? sc_unary(SC_NEG, g) : sc_retain(g);
   return gin[0] ? 0 : -1;
 }
 
 int sc_bw_mul_scalar(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
   (void)need;
-  gin[0] = sc_binary_scalar(SC_MUL, g, n->f[0], 0);
+  gin[0] = sc_binary_scalar(SC_MUL, g, n->p.scalar.s, 0);
   return gin[0] ? 0 : -1;
 }
 
 int sc_bw_div_scalar(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
   (void)need;
-  if (!n->i[0]) {
-    gin[0] = sc_binary_scalar(SC_DIV, g, n->f[0], 0);
+  if (!n->p.scalar.reversed) {
+    gin[0] = sc_binary_scalar(SC_DIV, g, n->p.scalar.s, 0);
     return gin[0] ? 0 : -1;
   }
   /* s / a: -g y / a */
@@ -883,11 +886,11 @@ int sc_bw_div_scalar(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin)
 
 int sc_bw_pow_scalar(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
   (void)need;
-  double s = n->f[0];
+  double s = n->p.scalar.s;
   sc_tensor *a = sc_unpack(n, 0);
   if (!a) return -1;
   sc_tensor *f;
-  if (!n->i[0]) { /* a^s: s a^(s-1) */
+  if (!n->p.scalar.reversed) { /* a^s: s a^(s-1) */
     sc_tensor *p = s == 2.0 ? sc_retain(a) : sc_binary_scalar(SC_POW, a, s - 1, 0);
     f = own(BS(SC_MUL, p, s, 0), p);
   } else { /* s^a: y log s */
@@ -903,8 +906,8 @@ static int bw_extreme_scalar(sc_node *n, sc_tensor *g, sc_tensor **gin,
   sc_tensor *a = sc_unpack(n, 0);
   if (!a) return -1;
   int prev = sc_set_grad_enabled(0);
-  sc_tensor *w = sc_binary_scalar(win, a, n->f[0], 0);
-  sc_tensor *eq = sc_binary_scalar(SC_EQ, a, n->f[0], 0);
+  sc_tensor *w = sc_binary_scalar(win, a, n->p.scalar.s, 0);
+  sc_tensor *eq = sc_binary_scalar(SC_EQ, a, n->p.scalar.s, 0);
   sc_tensor *h = eq ? sc_binary_scalar(SC_MUL, eq, 0.5, 0) : NULL;
   sc_tensor *m = w && h ? binary_kernel(SC_ADD, w, h) : NULL;
   sc_set_grad_enabled(prev);
@@ -946,8 +949,8 @@ int sc_bw_clamp(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
   sc_tensor *x = sc_unpack(n, 0);
   if (!x) return -1;
   int prev = sc_set_grad_enabled(0);
-  sc_tensor *lo = sc_binary_scalar(SC_GE, x, n->f[0], 0);
-  sc_tensor *hi = sc_binary_scalar(SC_LE, x, n->f[1], 0);
+  sc_tensor *lo = sc_binary_scalar(SC_GE, x, n->p.clamp.lo, 0);
+  sc_tensor *hi = sc_binary_scalar(SC_LE, x, n->p.clamp.hi, 0);
   sc_tensor *m = lo && hi ? binary_kernel(SC_MUL, lo, hi) : NULL;
   sc_set_grad_enabled(prev);
   sc_release(lo); sc_release(hi); sc_release(x);
@@ -959,14 +962,12 @@ int sc_bw_clamp(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
 /* y[i, j] = silu(y[i, j]) for rows r0 <= i < r1 of a contiguous [n, m] y
    whose tile a matrix product has just written (so it is still in cache):
    the epilogue of the fused inference linear + SiLU (matmul.c). */
-#define SILU_ROWS(T)                                                           \
-  SC_DISPATCH static void silu_rows_##T(T *y, int64_t n) {                     \
-    for (int64_t i = 0; i < n; i++) {                                          \
-      y[i] = VSILU_##T(y[i]);                                                  \
-    }                                                                          \
-  }
-SILU_ROWS(float)
-SILU_ROWS(double)
+SC_DISPATCH static void silu_rows_float(float *y, int64_t n) {
+  for (int64_t i = 0; i < n; i++) y[i] = vsiluf(y[i]);
+}
+SC_DISPATCH static void silu_rows_double(double *y, int64_t n) {
+  for (int64_t i = 0; i < n; i++) y[i] = vsilu(y[i]);
+}
 
 void sc_silu_rows_(sc_tensor *y, int64_t r0, int64_t r1) {
   int64_t m = y->shape[1];

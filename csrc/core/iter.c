@@ -1,9 +1,12 @@
 /* scorch core: strided iteration, broadcasting and the thread count. */
 #include "internal.h"
 
-#include <cblas.h>
 #include <omp.h>
 #include <string.h>
+
+/* In libopenblas, which the core links; declared here because <cblas.h>
+   may be netlib's (Debian's alternatives), which does not declare it. */
+void openblas_set_num_threads(int num_threads);
 
 /* ---- threads ---------------------------------------------------------------- */
 

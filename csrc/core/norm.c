@@ -11,10 +11,10 @@
  *
  * softmax and log_softmax work along one dim of any layout.
  *
- * Backward: with recording off (a plain backward) a fused kernel gives all
- * the gradients in one or two passes; with recording on (create_graph) the
- * same formulas are written in differentiable ops, so the gradient can
- * itself be differentiated.
+ * Backward: each op has two, sc_bw_fused_NAME (kernels giving all the
+ * gradients in one or two passes) and sc_bw_NAME (the same formulas in
+ * differentiable ops); the engine takes the fused one when no graph is
+ * being built (ops.def, autograd.c).
  */
 #include "autograd.h"
 #include "internal.h"
@@ -316,8 +316,8 @@ static sc_tensor *norm_record(int op, sc_tensor *y, sc_tensor *st, sc_tensor *x,
   int rc = sc_record(op, y, 3, in, &n);
   if (rc == 0 && n) {
     rc = sc_save(n, x, 0) || sc_save(n, st, 0) || (w && sc_save(n, w, 0));
-    n->i[0] = k;
-    n->f[0] = eps;
+    n->p.norm.k = k;
+    n->p.norm.eps = eps;
   }
   sc_release(st);
   if (rc) {
@@ -497,7 +497,7 @@ static int gn_backward_graph(const gn_dims *d, sc_node *n, sc_tensor *x,
                              sc_tensor **gin) {
   const int64_t s4[4] = {d->N, d->G, d->Cg, d->S}, sw[4] = {1, d->G, d->Cg, 1};
   const int inner[2] = {2, 3}, outer[2] = {0, 3};
-  double eps = n->f[0];
+  double eps = n->p.norm.eps;
   sc_tensor *t[6] = {0};
   int rc = -1;
   /* t[0] xhat, t[1] g4, t[2] w4, t[3] g w */
@@ -527,20 +527,39 @@ done:
   return rc;
 }
 
-int sc_bw_group_norm(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
-  sc_tensor *x = sc_unpack(n, 0), *st = x ? sc_unpack(n, 1) : NULL;
-  sc_tensor *w = st && n->nsaved > 2 ? sc_unpack(n, 2) : NULL;
-  int rc = -1;
-  if (st && (w || n->nsaved == 2)) {
-    gn_dims d;
-    gn_dims_of(x, n->i[0], &d);
-    rc = sc_grad_enabled() ? gn_backward_graph(&d, n, x, w, g, need, gin)
-                           : gn_backward_fused(&d, x, w, st, g, need, gin);
-  }
+/* The saved x, statistics and weight (NULL when absent) of a group or
+   layer norm node; -1 if any cannot be unpacked. */
+static int norm_unpack(sc_node *n, sc_tensor **x, sc_tensor **st, sc_tensor **w) {
+  *x = sc_unpack(n, 0);
+  *st = *x ? sc_unpack(n, 1) : NULL;
+  *w = *st && n->nsaved > 2 ? sc_unpack(n, 2) : NULL;
+  if (*st && (*w || n->nsaved == 2)) return 0;
+  sc_release(*x);
+  sc_release(*st);
+  return -1;
+}
+
+/* The group norm backward by either route (fused: kernels, else ops). */
+static int gn_backward(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin,
+                       int fused) {
+  sc_tensor *x, *st, *w;
+  if (norm_unpack(n, &x, &st, &w)) return -1;
+  gn_dims d;
+  gn_dims_of(x, n->p.norm.k, &d);
+  int rc = fused ? gn_backward_fused(&d, x, w, st, g, need, gin)
+                 : gn_backward_graph(&d, n, x, w, g, need, gin);
   sc_release(x);
   sc_release(st);
   sc_release(w);
   return rc;
+}
+
+int sc_bw_group_norm(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  return gn_backward(n, g, need, gin, 0);
+}
+
+int sc_bw_fused_group_norm(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  return gn_backward(n, g, need, gin, 1);
 }
 
 /* ---- layer norm ------------------------------------------------------------------ */
@@ -692,7 +711,7 @@ static int ln_backward_graph(const ln_dims *d, sc_node *n, sc_tensor *x,
   const int64_t s2[2] = {d->R, d->M}, sw[2] = {1, d->M};
   static const int tail_dim[1] = {1}, row_dim[1] = {0};
   const int64_t *tail = x->shape + x->ndim - d->nd;
-  double eps = n->f[0];
+  double eps = n->p.norm.eps;
   sc_tensor *t[6] = {0};
   int rc = -1;
   /* t[0] xhat, t[1] g2, t[2] w2, t[3] g w */
@@ -722,20 +741,26 @@ done:
   return rc;
 }
 
-int sc_bw_layer_norm(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
-  sc_tensor *x = sc_unpack(n, 0), *st = x ? sc_unpack(n, 1) : NULL;
-  sc_tensor *w = st && n->nsaved > 2 ? sc_unpack(n, 2) : NULL;
-  int rc = -1;
-  if (st && (w || n->nsaved == 2)) {
-    ln_dims d;
-    ln_dims_of(x, (int)n->i[0], &d);
-    rc = sc_grad_enabled() ? ln_backward_graph(&d, n, x, w, g, need, gin)
-                           : ln_backward_fused(&d, x, w, st, g, need, gin);
-  }
+static int ln_backward(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin,
+                       int fused) {
+  sc_tensor *x, *st, *w;
+  if (norm_unpack(n, &x, &st, &w)) return -1;
+  ln_dims d;
+  ln_dims_of(x, (int)n->p.norm.k, &d);
+  int rc = fused ? ln_backward_fused(&d, x, w, st, g, need, gin)
+                 : ln_backward_graph(&d, n, x, w, g, need, gin);
   sc_release(x);
   sc_release(st);
   sc_release(w);
   return rc;
+}
+
+int sc_bw_layer_norm(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  return ln_backward(n, g, need, gin, 0);
+}
+
+int sc_bw_fused_layer_norm(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  return ln_backward(n, g, need, gin, 1);
 }
 
 /* ---- softmax and log-softmax -------------------------------------------------------- */
@@ -788,7 +813,7 @@ static sc_tensor *softmax_op(sc_tensor *x, int d, int lg) {
     sc_release(y);
     return NULL;
   }
-  if (n) n->i[0] = d;
+  if (n) n->p.softmax.dim = d;
   return y;
 }
 
@@ -796,12 +821,13 @@ sc_tensor *sc_softmax(sc_tensor *x, int d) { return softmax_op(x, d, 0); }
 sc_tensor *sc_log_softmax(sc_tensor *x, int d) { return softmax_op(x, d, 1); }
 
 /* Both from the saved output y: softmax gx = y (g - sum g y), log_softmax
-   gx = g - e^y sum g; fused without recording, in ops with it. */
-static int softmax_backward(sc_node *n, sc_tensor *g, sc_tensor **gin, int lg) {
-  int d = (int)n->i[0];
+   gx = g - e^y sum g; in kernels (fused) or in ops. */
+static int softmax_backward(sc_node *n, sc_tensor *g, sc_tensor **gin, int lg,
+                            int fused) {
+  int d = n->p.softmax.dim;
   sc_tensor *y = sc_unpack(n, 0);
   if (!y) return -1;
-  if (!sc_grad_enabled()) {
+  if (fused) {
     sc_tensor *yc = sc_contiguous(y), *gc = yc ? sc_contiguous(g) : NULL;
     sc_tensor *gx = gc ? sc_empty(y->ndim, y->shape, y->dtype) : NULL;
     if (gx) sm_run(yc, gc, gx, d, lg);
@@ -822,10 +848,20 @@ static int softmax_backward(sc_node *n, sc_tensor *g, sc_tensor **gin, int lg) {
 
 int sc_bw_softmax(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
   (void)need;
-  return softmax_backward(n, g, gin, 0);
+  return softmax_backward(n, g, gin, 0, 0);
+}
+
+int sc_bw_fused_softmax(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)need;
+  return softmax_backward(n, g, gin, 0, 1);
 }
 
 int sc_bw_log_softmax(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
   (void)need;
-  return softmax_backward(n, g, gin, 1);
+  return softmax_backward(n, g, gin, 1, 0);
+}
+
+int sc_bw_fused_log_softmax(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)need;
+  return softmax_backward(n, g, gin, 1, 1);
 }

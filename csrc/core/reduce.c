@@ -265,7 +265,7 @@ sc_tensor *sc_sum(sc_tensor *x, int n, const int *dims, int keepdim) {
     return NULL;
   }
   if (nd)
-    for (int d = 0; d < x->ndim; d++) nd->i[d] = mask[d];
+    for (int d = 0; d < x->ndim; d++) nd->p.sum.reduced[d] = mask[d];
   return y;
 }
 
@@ -405,8 +405,8 @@ static sc_tensor *extreme(const char *fn, int op, sc_tensor *x, int d,
     return NULL;
   }
   if (n) {
-    n->i[0] = d;
-    n->i[1] = keepdim;
+    n->p.extreme.dim = d;
+    n->p.extreme.keepdim = keepdim;
   }
   if (indices) *indices = ix;
   return y;
@@ -469,7 +469,7 @@ int sc_bw_sum(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
   (void)need;
   int mask[SC_MAX_DIMS];
   sc_edge *e = &n->edges[0];
-  for (int d = 0; d < e->ndim; d++) mask[d] = (int)n->i[d];
+  for (int d = 0; d < e->ndim; d++) mask[d] = n->p.sum.reduced[d];
   sc_tensor *k = keep_dims(n, g, mask);
   gin[0] = k ? sc_expand(k, e->ndim, e->shape) : NULL;
   sc_release(k);
@@ -478,7 +478,7 @@ int sc_bw_sum(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
 
 static int bw_extreme(sc_node *n, sc_tensor *g, sc_tensor **gin) {
   sc_edge *e = &n->edges[0];
-  int d = (int)n->i[0], mask[SC_MAX_DIMS];
+  int d = n->p.extreme.dim, mask[SC_MAX_DIMS];
   for (int k = 0; k < e->ndim; k++) mask[k] = d < 0 || k == d;
   sc_tensor *x = sc_unpack(n, 0), *y = x ? sc_unpack(n, 1) : NULL;
   if (!y) {

@@ -149,8 +149,8 @@ sc_tensor *sc_transpose(sc_tensor *t, int d1, int d2) {
   sc_node *n = NULL;
   sc_tensor *y = record1(SC_OP_transpose, sc_raw_view(t, t->ndim, s, st, t->offset), t, &n);
   if (y && n) {
-    n->i[0] = d1;
-    n->i[1] = d2;
+    n->p.transpose.d1 = d1;
+    n->p.transpose.d2 = d2;
   }
   return y;
 }
@@ -173,7 +173,7 @@ sc_tensor *sc_permute(sc_tensor *t, const int *perm) {
   sc_node *n = NULL;
   sc_tensor *y = record1(SC_OP_permute, sc_raw_view(t, t->ndim, s, st, t->offset), t, &n);
   if (y && n)
-    for (int d = 0; d < t->ndim; d++) n->i[d] = perm[d];
+    for (int d = 0; d < t->ndim; d++) n->p.permute.perm[d] = perm[d];
   return y;
 }
 
@@ -210,9 +210,9 @@ sc_tensor *sc_narrow(sc_tensor *t, int d, int64_t start, int64_t len) {
                          sc_raw_view(t, t->ndim, s, t->stride,
                                      t->offset + start * t->stride[d]), t, &n);
   if (y && n) {
-    n->i[0] = d;
-    n->i[1] = start;
-    n->i[2] = len;
+    n->p.narrow.dim = d;
+    n->p.narrow.start = start;
+    n->p.narrow.len = len;
   }
   return y;
 }
@@ -238,8 +238,8 @@ sc_tensor *sc_select(sc_tensor *t, int d, int64_t i) {
                          sc_raw_view(t, k, s, st, t->offset + i * t->stride[d]),
                          t, &n);
   if (y && n) {
-    n->i[0] = d;
-    n->i[1] = i;
+    n->p.select.dim = d;
+    n->p.select.index = i;
   }
   return y;
 }
@@ -349,7 +349,7 @@ sc_tensor *sc_cat(int n, sc_tensor **ts, int d) {
     sc_release(y);
     return NULL;
   }
-  if (nd) nd->i[0] = d;
+  if (nd) nd->p.cat.dim = d;
   return y;
 }
 
@@ -426,7 +426,7 @@ static sc_tensor *record_index(int op, sc_tensor *y, sc_tensor *t, int d,
                                int64_t n, const int64_t *idx) {
   sc_node *nd = NULL;
   if (!(y = record1(op, y, t, &nd)) || !nd) return y;
-  nd->i[0] = d;
+  nd->p.index.dim = d;
   nd->nindex = n;
   nd->index = malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
   if (!nd->index) {
@@ -477,9 +477,9 @@ sc_tensor *sc_narrow_backward(sc_tensor *t, int ndim, const int64_t *shape,
   sc_node *n = NULL;
   if (!(y = record1(SC_OP_narrow_backward, y, t, &n))) return NULL;
   if (n) {
-    n->i[0] = d;
-    n->i[1] = start;
-    n->i[2] = t->shape[d];
+    n->p.narrow.dim = d;
+    n->p.narrow.start = start;
+    n->p.narrow.len = t->shape[d];
   }
   return y;
 }
@@ -496,14 +496,14 @@ int sc_bw_view(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
 
 int sc_bw_transpose(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
   (void)need;
-  gin[0] = sc_transpose(g, (int)n->i[0], (int)n->i[1]);
+  gin[0] = sc_transpose(g, n->p.transpose.d1, n->p.transpose.d2);
   return gin[0] ? 0 : -1;
 }
 
 int sc_bw_permute(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
   (void)need;
   int inv[SC_MAX_DIMS];
-  for (int d = 0; d < g->ndim; d++) inv[n->i[d]] = d;
+  for (int d = 0; d < g->ndim; d++) inv[n->p.permute.perm[d]] = d;
   gin[0] = sc_permute(g, inv);
   return gin[0] ? 0 : -1;
 }
@@ -516,15 +516,15 @@ int sc_bw_expand(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
 
 int sc_bw_narrow(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
   (void)need;
-  gin[0] = sc_narrow_backward(g, in0(n)->ndim, in0(n)->shape, (int)n->i[0], n->i[1]);
+  gin[0] = sc_narrow_backward(g, in0(n)->ndim, in0(n)->shape, n->p.narrow.dim, n->p.narrow.start);
   return gin[0] ? 0 : -1;
 }
 
 int sc_bw_select(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
   (void)need;
-  sc_tensor *u = sc_unsqueeze(g, (int)n->i[0]);
+  sc_tensor *u = sc_unsqueeze(g, n->p.select.dim);
   if (!u) return -1;
-  gin[0] = sc_narrow_backward(u, in0(n)->ndim, in0(n)->shape, (int)n->i[0], n->i[1]);
+  gin[0] = sc_narrow_backward(u, in0(n)->ndim, in0(n)->shape, n->p.select.dim, n->p.select.index);
   sc_release(u);
   return gin[0] ? 0 : -1;
 }
@@ -548,7 +548,7 @@ int sc_bw_to_dtype(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
 }
 
 int sc_bw_cat(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
-  int d = (int)n->i[0];
+  int d = n->p.cat.dim;
   int64_t off = 0;
   for (int k = 0; k < n->nin; k++) {
     int64_t len = n->edges[k].shape[d];
@@ -560,19 +560,19 @@ int sc_bw_cat(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
 
 int sc_bw_index_select(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
   (void)need;
-  gin[0] = sc_index_add(g, in0(n)->ndim, in0(n)->shape, (int)n->i[0], n->nindex, n->index);
+  gin[0] = sc_index_add(g, in0(n)->ndim, in0(n)->shape, n->p.index.dim, n->nindex, n->index);
   return gin[0] ? 0 : -1;
 }
 
 int sc_bw_index_add(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
   (void)need;
-  gin[0] = sc_index_select(g, (int)n->i[0], n->nindex, n->index);
+  gin[0] = sc_index_select(g, n->p.index.dim, n->nindex, n->index);
   return gin[0] ? 0 : -1;
 }
 
 int sc_bw_narrow_backward(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
   (void)need;
-  sc_tensor *v = sc_narrow(g, (int)n->i[0], n->i[1], n->i[2]);
+  sc_tensor *v = sc_narrow(g, n->p.narrow.dim, n->p.narrow.start, n->p.narrow.len);
   gin[0] = v ? sc_contiguous(v) : NULL;
   sc_release(v);
   return gin[0] ? 0 : -1;

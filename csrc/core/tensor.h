@@ -136,23 +136,23 @@ int sc_add_scaled_(sc_tensor *dst, sc_tensor *src, double alpha);
 int sc_mul_scalar_(sc_tensor *t, double v);
 
 /* ---- elementwise -------------------------------------------------------- */
+/* Kernel ids SC_NEG, SC_EXP, ..., one per row of ops.def. */
 typedef enum {
-  SC_NEG, SC_EXP, SC_LOG, SC_SQRT, SC_ABS, SC_TANH, SC_SIGMOID, SC_RELU,
-  SC_SILU, SC_SOFTPLUS, SC_SIN, SC_COS, SC_SIGN, SC_SQUARE, SC_RSQRT,
-  SC_LOG1P, SC_EXPM1,
-  /* fused derivatives, each an op with its own derivative */
-  SC_SILU_GRAD,   /* sigmoid(x)*(1 + x*(1-sigmoid(x))) */
-  SC_SILU_GRAD2,  /* s(1-s)(2 + x(1-2s)), s = sigmoid(x) */
-  SC_STEP,        /* x > 0 ? 1 : 0, derivative of relu (no gradient) */
+#define SC_UNARY(NAME, name, saves, lua, expr) SC_##NAME,
+#include "ops.def"
   SC_NUM_UNARY
 } sc_unary_op;
 
+/* SC_ADD, ..., SC_MINIMUM, then the comparisons SC_GT, ..., SC_NE (0/1,
+   no gradient). */
 typedef enum {
-  SC_ADD, SC_SUB, SC_MUL, SC_DIV, SC_POW, SC_MAXIMUM, SC_MINIMUM,
-  SC_GT, SC_LT, SC_GE, SC_LE, SC_EQ, SC_NE, /* comparisons: 0/1, no grad */
+#define SC_BINARY(NAME, name, saves, expr) SC_##NAME,
+#define SC_COMPARE(NAME, name, expr) SC_##NAME,
+#include "ops.def"
   SC_NUM_BINARY
 } sc_binary_op;
 
+/* The op's name as Lua spells it ("exp", "add", "gt"). */
 const char *sc_unary_name(sc_unary_op op);
 const char *sc_binary_name(sc_binary_op op);
 

@@ -834,50 +834,21 @@ static int arith(lua_State *L, sc_binary_op op, const char *fn) {
 
 #define ARITH(name, OP)                                                     \
   static int l_##name(lua_State *L) { return arith(L, OP, #name); }
-ARITH(add, SC_ADD)
-ARITH(sub, SC_SUB)
-ARITH(mul, SC_MUL)
-ARITH(div, SC_DIV)
-ARITH(pow, SC_POW)
-ARITH(maximum, SC_MAXIMUM)
-ARITH(minimum, SC_MINIMUM)
-ARITH(gt, SC_GT)
-ARITH(lt, SC_LT)
-ARITH(ge, SC_GE)
-ARITH(le, SC_LE)
-ARITH(eq, SC_EQ)
-ARITH(ne, SC_NE)
+#define SC_BINARY(NAME, name, saves, expr) ARITH(name, SC_##NAME)
+#define SC_COMPARE(NAME, name, expr) ARITH(name, SC_##NAME)
+#include "../core/ops.def"
 
 static int l_unm(lua_State *L) {
   sc_tensor *x = sc_lua_check(L, 1);
   RESULT(sc_unary(SC_NEG, x));
 }
 
-#define UNARY(name, OP)                                                     \
+#define SC_UNARY(NAME, name, saves, lua, expr)                              \
   static int l_##name(lua_State *L) {                                       \
     sc_tensor *x = sc_lua_check(L, 1);                                      \
-    RESULT(sc_unary(OP, x));                                                \
+    RESULT(sc_unary(SC_##NAME, x));                                         \
   }
-UNARY(exp, SC_EXP)
-UNARY(log, SC_LOG)
-UNARY(sqrt, SC_SQRT)
-UNARY(abs, SC_ABS)
-UNARY(tanh, SC_TANH)
-UNARY(sigmoid, SC_SIGMOID)
-UNARY(relu, SC_RELU)
-UNARY(silu, SC_SILU)
-UNARY(softplus, SC_SOFTPLUS)
-UNARY(sin, SC_SIN)
-UNARY(cos, SC_COS)
-UNARY(sign, SC_SIGN)
-UNARY(square, SC_SQUARE)
-UNARY(rsqrt, SC_RSQRT)
-UNARY(log1p, SC_LOG1P)
-UNARY(expm1, SC_EXPM1)
-UNARY(neg, SC_NEG)
-UNARY(silu_grad, SC_SILU_GRAD)
-UNARY(silu_grad2, SC_SILU_GRAD2)
-UNARY(step, SC_STEP)
+#include "../core/ops.def"
 
 static int l_where(lua_State *L) {
   lua_settop(L, 3); /* number branches push slots above the arguments */
@@ -1198,6 +1169,32 @@ static int l_op_names(lua_State *L) {
   return 1;
 }
 
+/* _op_table() -> {{name =, fused =, fused_runs =}, ...} in op order: which
+   ops have a fused backward, and how often it ran (for the specs that
+   compare it with the graph formula). */
+static int l_op_table(lua_State *L) {
+  lua_createtable(L, sc_op_count(), 0);
+  for (int k = 0; k < sc_op_count(); k++) {
+    lua_createtable(L, 0, 3);
+    lua_pushstring(L, sc_op_name(k));
+    lua_setfield(L, -2, "name");
+    lua_pushboolean(L, sc_fused_backward_of(k) != NULL);
+    lua_setfield(L, -2, "fused");
+    lua_pushinteger(L, (lua_Integer)sc_fused_backward_runs(k));
+    lua_setfield(L, -2, "fused_runs");
+    lua_rawseti(L, -2, k + 1);
+  }
+  return 1;
+}
+
+/* _set_fused_backward(on) -> previous: off, backward without create_graph
+   runs every op's graph formula too. */
+static int l_set_fused_backward(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TBOOLEAN);
+  lua_pushboolean(L, sc_set_fused_backward(lua_toboolean(L, 1)));
+  return 1;
+}
+
 /* Internal ops exposed for gradient checks of the op table. */
 static int l_sum_to(lua_State *L) {
   sc_tensor *t = sc_lua_check(L, 1);
@@ -1318,6 +1315,10 @@ static int t_newindex(lua_State *L) {
 
 /* ---- registration ------------------------------------------------------------------------------ */
 
+/* Which elementwise ops are tensor methods (the lua column of ops.def). */
+#define LUA_METHOD_PUBLIC(name) {#name, l_##name},
+#define LUA_METHOD_INTERNAL(name)
+
 static const luaL_Reg methods[] = {
     {"shape", m_shape}, {"size", m_size}, {"stride", m_stride}, {"dim", m_dim},
     {"numel", m_numel}, {"dtype", m_dtype}, {"item", m_item},
@@ -1329,15 +1330,11 @@ static const luaL_Reg methods[] = {
     {"contiguous", m_contiguous}, {"clone", m_clone}, {"detach", m_detach},
     {"float", m_float}, {"double", m_double}, {"to", m_to},
     {"index_select", m_index_select},
-    {"add", l_add}, {"sub", l_sub}, {"mul", l_mul}, {"div", l_div},
-    {"pow", l_pow}, {"maximum", l_maximum}, {"minimum", l_minimum},
-    {"gt", l_gt}, {"lt", l_lt}, {"ge", l_ge}, {"le", l_le}, {"eq", l_eq},
-    {"ne", l_ne}, {"neg", l_neg},
-    {"exp", l_exp}, {"log", l_log}, {"sqrt", l_sqrt}, {"abs", l_abs},
-    {"tanh", l_tanh}, {"sigmoid", l_sigmoid}, {"relu", l_relu},
-    {"silu", l_silu}, {"softplus", l_softplus}, {"sin", l_sin},
-    {"cos", l_cos}, {"sign", l_sign}, {"square", l_square},
-    {"rsqrt", l_rsqrt}, {"log1p", l_log1p}, {"expm1", l_expm1},
+    /* elementwise ops: the rows of ops.def */
+#define SC_UNARY(NAME, name, saves, lua, expr) LUA_METHOD_##lua(name)
+#define SC_BINARY(NAME, name, saves, expr) {#name, l_##name},
+#define SC_COMPARE(NAME, name, expr) {#name, l_##name},
+#include "../core/ops.def"
     {"clamp", l_clamp}, {"matmul", l_matmul},
     {"sum", m_sum}, {"mean", m_mean}, {"var", m_var}, {"max", m_max},
     {"min", m_min}, {"logsumexp", m_logsumexp},
@@ -1359,20 +1356,16 @@ static const luaL_Reg functions[] = {
     {"cat", l_cat}, {"stack", l_stack}, {"matmul", l_matmul}, {"bmm", l_bmm},
     {"linear", l_linear}, {"alias", m_alias},
     {"where", l_where}, {"clamp", l_clamp},
-    {"add", l_add}, {"sub", l_sub}, {"mul", l_mul}, {"div", l_div},
-    {"pow", l_pow}, {"maximum", l_maximum}, {"minimum", l_minimum},
-    {"exp", l_exp}, {"log", l_log}, {"sqrt", l_sqrt}, {"abs", l_abs},
-    {"tanh", l_tanh}, {"sigmoid", l_sigmoid}, {"relu", l_relu},
-    {"silu", l_silu}, {"softplus", l_softplus}, {"sin", l_sin},
-    {"cos", l_cos}, {"sign", l_sign}, {"square", l_square},
-    {"rsqrt", l_rsqrt}, {"log1p", l_log1p}, {"expm1", l_expm1},
-    {"neg", l_neg}, {"silu_grad", l_silu_grad}, {"silu_grad2", l_silu_grad2},
-    {"step", l_step},
+    /* elementwise ops: the rows of ops.def (comparisons are methods only) */
+#define SC_UNARY(NAME, name, saves, lua, expr) {#name, l_##name},
+#define SC_BINARY(NAME, name, saves, expr) {#name, l_##name},
+#include "../core/ops.def"
     {"sum_to", l_sum_to}, {"narrow_backward", l_narrow_backward},
     {"index_add", l_index_add},
     {"grad", l_grad}, {"no_grad", l_no_grad},
     {"set_grad_enabled", l_set_grad_enabled},
     {"is_grad_enabled", l_is_grad_enabled}, {"op_names", l_op_names},
+    {"_op_table", l_op_table}, {"_set_fused_backward", l_set_fused_backward},
     {"set_num_threads", l_set_num_threads},
     {"get_num_threads", l_get_num_threads}, {"time", l_time},
     {"bytes_in_use", l_bytes_in_use}, {"is_tensor", l_is_tensor},
@@ -1426,7 +1419,7 @@ int luaopen_scorch_core(lua_State *L) {
   lua_getfield(L, -2, "__methods");
   lua_setfield(L, -2, "methods");
   sc_lua_open_io(L);
-  sc_lua_open_nn(L);
+  sc_lua_open_optim(L);
   sc_lua_open_conv(L);
   sc_lua_open_norm(L);
   sc_lua_open_linalg(L);

@@ -34,8 +34,8 @@ sc_dtype sc_lua_opt_dtype(lua_State *L, int idx, sc_dtype def);
 
 /* Registers the I/O functions (save, load, PNG, IDX) into the table on top. */
 void sc_lua_open_io(lua_State *L);
-/* Registers nn/optim kernels (fused Adam etc.) into the table on top. */
-void sc_lua_open_nn(lua_State *L);
+/* Registers the fused optimiser steps (Adam, SGD) into the table on top. */
+void sc_lua_open_optim(lua_State *L);
 /* Registers image ops (im2col, col2im, resampling) into the table on top. */
 void sc_lua_open_conv(lua_State *L);
 /* Registers the normalisation kernels (group norm, ...) into the table on top. */

@@ -1,4 +1,4 @@
-/* scorch binding: kernels behind lua/scorch/nn and lua/scorch/optim. */
+/* scorch binding: the fused optimiser steps behind lua/scorch/optim. */
 #include "binding.h"
 
 #include "../core/optim.h"
@@ -43,7 +43,7 @@ static int l_sgd_step(lua_State *L) {
   return 0;
 }
 
-static const luaL_Reg nn_functions[] = {
+static const luaL_Reg optim_functions[] = {
     {"adam_step", l_adam_step}, {"sgd_step", l_sgd_step}, {NULL, NULL}};
 
-void sc_lua_open_nn(lua_State *L) { luaL_setfuncs(L, nn_functions, 0); }
+void sc_lua_open_optim(lua_State *L) { luaL_setfuncs(L, optim_functions, 0); }
