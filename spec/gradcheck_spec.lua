@@ -50,6 +50,8 @@ unary("square", R)
 unary("rsqrt", P)
 unary("log1p", P)
 unary("expm1", R)
+unary("erfc", R)
+unary("logsigmoid", R)
 unary("silu_grad", R, function(x) return sc.silu_grad(x) end)
 unary("silu_grad2", R, function(x) return sc.silu_grad2(x) end)
 unary("step", K, function(x) return sc.step(x) end)
@@ -397,6 +399,62 @@ describe("gradcheck of every op", function()
       for i, x in ipairs(c.inputs()) do xs[i] = x:requires_grad(true) end
       assert.are.equal(name, c.fn(table.unpack(xs)):grad_fn(), name)
     end
+  end)
+end)
+
+-- Ops with a fused backward (FUSED rows of csrc/core/ops.def, read from the
+-- table, so a new one is covered here without an edit): a plain backward
+-- takes the fused kernels; with them switched off it takes the formula in
+-- ops.  Both must give the same gradients on every case and layout.
+describe("fused and graph backward", function()
+  local core = require "scorch.core"
+  local function runs(name)
+    for _, row in ipairs(core._op_table()) do
+      if row.name == name then return row.fused_runs end
+    end
+  end
+  local fused = {}
+  for _, row in ipairs(core._op_table()) do
+    if row.fused then fused[#fused + 1] = row.name end
+  end
+
+  it("the table lists the fused ops", function()
+    table.sort(fused)
+    assert.are.same({ "group_norm", "layer_norm", "log_softmax", "softmax" }, fused)
+  end)
+
+  for _, name in ipairs(fused) do
+    for _, lay in ipairs(LAYOUTS) do
+      it(("%s, %s inputs: the fused backward equals the graph formula"):format(name, lay[1]), function()
+        for k, check in ipairs(CASES[name]) do
+          local label = ("%s case %d"):format(name, k)
+          local xs = {}
+          for i, x in ipairs(check.inputs()) do xs[i] = lay[2](x):requires_grad(true) end
+          local y = check.fn(table.unpack(xs))
+          local u = sc.randn(y:shape(), { dtype = "float64", generator = sc.Generator(8) })
+          local obj = (y * u):sum()
+          local before = runs(name)
+          local f = sc.grad({ obj }, xs, { allow_unused = true, retain_graph = true })
+          local mid = runs(name)
+          assert(mid > before, label .. ": the fused backward did not run")
+          local prev = core._set_fused_backward(false)
+          local ok, gr = pcall(sc.grad, { obj }, xs, { allow_unused = true })
+          core._set_fused_backward(prev)
+          assert(ok, gr)
+          assert.are.equal(mid, runs(name), label .. ": the fused backward ran while switched off")
+          for i = 1, #xs do
+            assert(not f[i] == not gr[i], label .. ": input " .. i .. " used by one backward only")
+            if f[i] then H.assert_close(gr[i], f[i], 1e-12, label .. ": graph vs fused, input " .. i) end
+          end
+        end
+      end)
+    end
+  end
+
+  it("switching returns the previous setting and refuses a non-boolean", function()
+    assert.is_true(core._set_fused_backward(false))
+    assert.is_false(core._set_fused_backward(true))
+    assert.has_error(function() core._set_fused_backward(0) end)
   end)
 end)
 

@@ -18,6 +18,22 @@ end
 local function sigmoid(x) return 1 / (1 + math.exp(-x)) end
 local function log1p(x) return math.log(1 + x) end
 
+-- erfc to 20 digits (mpmath) at the inputs of these specs.
+local ERFC = {
+  [-3] = 1.9999779095030014146, [-2.25] = 1.9985372834133188483, [-1.5] = 1.9661051464753107271,
+  [-0.75] = 1.7111556336535151316, [-0.1] = 1.1124629160182848984, [0.25] = 0.72367360983176306701,
+  [0.5] = 0.47950012218695346232, [0.6] = 0.39614390915207409492, [1] = 0.15729920705028513066,
+  [1.75] = 0.013328328780817556228, [2] = 0.0046777349810472658379, [3] = 0.000022090496998585441373,
+  [5] = 1.5374597944280348502e-12,
+}
+-- The value of the key nearest x (float32 inputs are rounded keys).
+local function near(tbl, x)
+  for k, v in pairs(tbl) do
+    if math.abs(k - x) < 1e-6 then return v end
+  end
+  error("no reference value at " .. x)
+end
+
 -- Reference scalar functions, with a domain tag for the inputs to use.
 local UNARY = {
   exp = { math.exp }, log = { math.log, "pos" }, sqrt = { math.sqrt, "pos" },
@@ -31,6 +47,8 @@ local UNARY = {
   rsqrt = { function(x) return 1 / math.sqrt(x) end, "pos" },
   log1p = { log1p, "pos" }, expm1 = { function(x) return math.exp(x) - 1 end },
   neg = { function(x) return -x end },
+  erfc = { function(x) return near(ERFC, x) end },
+  logsigmoid = { function(x) return x < 0 and x - log1p(math.exp(x)) or -log1p(math.exp(-x)) end },
   -- exposed fused derivatives: silu' = s (1 + x (1 - s)), silu'', relu'
   silu_grad = { function(x) local s = sigmoid(x); return s * (1 + x * (1 - s)) end },
   silu_grad2 = { function(x) local s = sigmoid(x); return s * (1 - s) * (2 + x * (1 - 2 * s)) end },
@@ -105,6 +123,48 @@ describe("unary ops", function()
     assert_close(x:softplus():values(), { 0, math.exp(-30), 30 + math.exp(-30), 800 }, 1e-12)
     assert_close(x:sigmoid():values(), { 0, sigmoid(-30), sigmoid(30), 1 }, 1e-12)
     assert_close(sc.tensor({ 30, 100 }):softplus():values(), { 30, 100 }, 1e-6)
+  end)
+
+  it("erfc: relative accuracy in the tail, float64 (erfc) and float32 (erfcf)", function()
+    local xs = { 0.5, 3, 5 }
+    local want = map(xs, function(v) return ERFC[v] end)
+    for _, dt in ipairs(DTYPES) do
+      local y = sc.erfc(sc.tensor(xs, { dtype = dt })):values()
+      local rel = dt == "float64" and 1e-15 or 1e-6
+      for i = 1, #xs do
+        assert(math.abs(y[i] - want[i]) <= rel * want[i], ("erfc(%g) %s: %.17g vs %.17g"):format(xs[i], dt, y[i], want[i]))
+      end
+    end
+    -- 1 - erf would give 0 here; erfc keeps the tail
+    assert.is_true(math.abs(sc.erfc(sc.tensor({ 10 }, { dtype = "float64" })):item() / 2.088487583762544757e-45 - 1) < 1e-14)
+  end)
+
+  it("erfc's gradient is -2/sqrt(pi) exp(-x^2)", function()
+    local x = sc.tensor({ 0, 1, -2 }, { dtype = "float64" }):requires_grad(true)
+    local g = sc.grad(x:erfc():sum(), { x })[1]
+    local c = -2 / math.sqrt(math.pi)
+    assert_close(g:values(), { c, c * math.exp(-1), c * math.exp(-4) }, 1e-15)
+  end)
+
+  it("logsigmoid is -softplus(-x), finite at x = -200 in float32", function()
+    local x = sc.tensor({ -200, -30, 0, 30, 200 })
+    local y = x:logsigmoid():values()
+    assert.are.equal(-200, y[1]) -- log(sigmoid(-200)) = -200 - log1p(e^-200)
+    assert.are.equal(-30, y[2])
+    assert_close({ y[3] }, { -math.log(2) }, 1e-7)
+    assert.is_true(y[4] <= 0 and y[4] > -1e-12 and y[5] <= 0 and y[5] > -1e-30)
+    local d = sc.tensor({ -200, -30, -1, 0, 1, 30 }, { dtype = "float64" })
+    assert_close(d:logsigmoid():values(), { -200, -30.000000000000092, -1.3132616875182228, -0.6931471805599453,
+      -0.31326168751822286, -9.357622968839737e-14 }, 1e-15)
+    local r = sc.randn({ 50 }, { dtype = "float64", generator = sc.Generator(9) }) * 8
+    assert_close(r:logsigmoid():values(), (-(-r):softplus()):values(), 1e-14)
+  end)
+
+  it("logsigmoid's gradient is sigmoid(-x), also at x = -200 in float32", function()
+    local x = sc.tensor({ -200, -1, 0, 2 }):requires_grad(true)
+    local g = sc.grad(x:logsigmoid():sum(), { x })[1]:values()
+    assert.are.equal(1, g[1])
+    assert_close({ g[2], g[3], g[4] }, { sigmoid(1), 0.5, sigmoid(-2) }, 1e-7)
   end)
 
   it("works on 0-d and empty tensors", function()
