@@ -128,7 +128,7 @@ FUZZ_BIN      := $(FUZZ_SRC:spec/fuzz/%.c=$(FUZZ_BUILD)/%)
 
 # =====================================================================================
 .PHONY: all test ccheck demo sanitize sanitize-build install uninstall lint \
-        fuzz fuzz-build bench clean help env
+        fuzz fuzz-build bench clean help env FORCE
 
 all: $(BUILD_TARGETS)
 
@@ -150,16 +150,30 @@ env:
 	@echo "export LUA_CPATH='$(CURDIR)/$(LIBOUT)/?.so;;'"
 
 # ---- compiling ------------------------------------------------------------------------
+# Objects depend on the flags they were built with: $(FLAGS_FILE) holds the
+# compiler and flag string and is rewritten only when that string changes,
+# so a CFLAGS edit (or another CC) rebuilds everything instead of linking
+# stale objects.
+FLAGS_STR  := $(CC) $(SC_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(LUA_CFLAGS) $(LDFLAGS)
+FLAGS_FILE := $(BUILD)/.flags
+
+$(FLAGS_FILE): FORCE
+	@mkdir -p $(@D)
+	@printf '%s\n' '$(subst ','\'',$(FLAGS_STR))' | cmp -s - $@ || \
+	  printf '%s\n' '$(subst ','\'',$(FLAGS_STR))' > $@
+
+FORCE:
+
 # The core gets no Lua include path: a Lua header there fails to compile.
-$(BUILD)/core/%.o: csrc/core/%.c
+$(BUILD)/core/%.o: csrc/core/%.c $(FLAGS_FILE)
 	@mkdir -p $(@D)
 	$(CC) $(SC_CFLAGS) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/lua/%.o: csrc/lua/%.c
+$(BUILD)/lua/%.o: csrc/lua/%.c $(FLAGS_FILE)
 	@mkdir -p $(@D)
 	$(CC) $(SC_CFLAGS) -Icsrc -Icsrc/core $(LUA_CFLAGS) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/host/%.o: csrc/host/%.c
+$(BUILD)/host/%.o: csrc/host/%.c $(FLAGS_FILE)
 	@mkdir -p $(@D)
 	$(CC) $(SC_CFLAGS) -Icsrc $(LUA_CFLAGS) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
@@ -168,18 +182,18 @@ $(BUILD)/host/%.o: csrc/host/%.c
 # libgomp, whose idle workers would crash if it were unmapped under them)
 # loaded when lua_close() dlcloses it (without it lua5.4 segfaults at exit
 # after a parallel kernel ran); sanitizer reports stay symbolized too.
-$(CORE_SO): $(CORE_OBJ) $(BIND_OBJ)
+$(CORE_SO): $(CORE_OBJ) $(BIND_OBJ) $(FLAGS_FILE)
 	@mkdir -p $(@D)
-	$(CC) -shared -fopenmp $(CFLAGS) $(LDFLAGS) -Wl,-z,nodelete -o $@ $^ $(CORE_LIBS)
+	$(CC) -shared -fopenmp $(CFLAGS) $(LDFLAGS) -Wl,-z,nodelete -o $@ $(CORE_OBJ) $(BIND_OBJ) $(CORE_LIBS)
 
 # -Wl,-E exports the Lua API from the executable for C modules.
-$(HOST): $(HOST_OBJ)
+$(HOST): $(HOST_OBJ) $(FLAGS_FILE)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) -Wl,-E -o $@ $^ $(LUA_LIBS) -lreadline -lm -ldl
+	$(CC) $(CFLAGS) $(LDFLAGS) -Wl,-E -o $@ $(HOST_OBJ) $(LUA_LIBS) -lreadline -lm -ldl
 
 # C-only checks: each spec/c/NAME.c is a program linked against the core
 # objects; spec/build_spec.lua runs them, so they count in the summary.
-$(BUILD)/spec-c/%: spec/c/%.c $(CORE_OBJ)
+$(BUILD)/spec-c/%: spec/c/%.c $(CORE_OBJ) $(FLAGS_FILE)
 	@mkdir -p $(@D)
 	$(CC) $(SC_CFLAGS) -Icsrc -Icsrc/core $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(CORE_OBJ) $(CORE_LIBS)
 
