@@ -16,5 +16,6 @@ merge(require "scorch.metrics.toy")
 merge(require "scorch.metrics.classes")
 merge(require "scorch.metrics.fid")
 merge(require "scorch.metrics.prdc")
+merge(require "scorch.metrics.features")
 
 return M
