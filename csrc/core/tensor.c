@@ -111,8 +111,11 @@ static int large_keep(void *p, size_t n) {
   return 1;
 }
 
-/* Drops every cached block (before reporting out of memory). */
+/* Drops every cached block, small and large (before reporting out of
+   memory). */
 static void caches_release(void) {
+  for (int c = 0; c < SMALL_CLASSES; c++)
+    while (small_count[c] > 0) free(small_free[c][--small_count[c]]);
   while (n_large > 0) {
     free(large_free[--n_large].p);
   }
