@@ -2,7 +2,7 @@
 -- written as PNGs and read back byte by byte.
 local sc = require "scorch"
 local core = require "scorch.core"
-local images = require "scorch.viz.images"
+local images = require "scorch.viz.image_figures"
 
 local tmp = os.tmpname()
 os.remove(tmp)

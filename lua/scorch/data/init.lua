@@ -13,6 +13,6 @@ merge(require "scorch.data.toy2d")
 merge(require "scorch.data.loader")
 merge(require "scorch.data.shapes")
 merge(require "scorch.data.mnist")
-merge(require "scorch.data.images")
+merge(require "scorch.data.image_loader")
 
 return M

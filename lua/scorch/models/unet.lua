@@ -24,10 +24,10 @@ M.ResBlock = ResBlock
 
 function ResBlock:init(cin, cout, edim, opts)
   local o = { dtype = opts.dtype, generator = opts.generator }
-  self.norm1 = nn.GroupNorm(groups_for(cin), cin, o)
+  self.norm1 = nn.GroupNorm(groups_for(cin), cin, { dtype = o.dtype })
   self.conv1 = nn.Conv2d(cin, cout, 3, { padding = 1, dtype = o.dtype, generator = o.generator })
   self.emb = nn.Linear(edim, cout, o)
-  self.norm2 = nn.GroupNorm(groups_for(cout), cout, o)
+  self.norm2 = nn.GroupNorm(groups_for(cout), cout, { dtype = o.dtype })
   if (opts.dropout or 0) > 0 then self.drop = nn.Dropout(opts.dropout) end
   self.conv2 = nn.Conv2d(cout, cout, 3, { padding = 1, dtype = o.dtype, generator = o.generator })
   if cin ~= cout then
@@ -147,7 +147,7 @@ function UNet:init(opts)
       self.up:append(nn.ModuleList { nn.Upsample { scale = 2 }, nn.Conv2d(c, c, 3, co) })
     end
   end
-  self.out_norm = nn.GroupNorm(groups_for(c), c, o)
+  self.out_norm = nn.GroupNorm(groups_for(c), c, { dtype = o.dtype })
   self.output = nn.Conv2d(c, cin, 3, co)
 end
 

@@ -17,7 +17,6 @@ nn.ModuleList = containers.ModuleList
 
 for name, cls in pairs(require "scorch.nn.activation") do nn[name] = cls end
 
-nn.LayerNorm = require "scorch.nn.norm"
 nn.Dropout = require "scorch.nn.dropout"
 nn.Embedding = require "scorch.nn.embedding"
 nn.MLP = require "scorch.nn.mlp"
@@ -26,8 +25,9 @@ nn.MLP = require "scorch.nn.mlp"
 -- missing one fails only when it is asked for.
 local lazy = {
   Conv2d = { "scorch.nn.conv" }, ConvTranspose2d = { "scorch.nn.conv" },
-  GroupNorm = { "scorch.nn.groupnorm" }, Upsample = { "scorch.nn.image" },
-  AvgPool2d = { "scorch.nn.image" }, Attention2d = { "scorch.nn.image" },
+  GroupNorm = { "scorch.nn.norm" }, LayerNorm = { "scorch.nn.norm" },
+  Upsample = { "scorch.nn.spatial" }, AvgPool2d = { "scorch.nn.spatial" },
+  Attention2d = { "scorch.nn.spatial" },
 }
 setmetatable(nn, {
   __index = function(t, k)

@@ -1,14 +1,55 @@
--- LayerNorm(shape_or_n [, {eps=1e-5, elementwise_affine=true, dtype=}])
--- (Ba, Kiros & Hinton 2016): over the last len(shape) dims,
--- y = (x − mean) / √(var + eps) · weight + bias, var the biased variance.
+-- Normalisation layers: GroupNorm and LayerNorm, each a thin module over
+-- the fused kernels of sc.group_norm and sc.layer_norm.
 local sc = require "scorch"
 local Module = require "scorch.nn.module"
 local init = require "scorch.nn.initialisers"
+local util = require "scorch.util"
 
+--- GroupNorm(groups, channels [, {eps=1e-5, affine=true, dtype="float32"}])
+-- (Wu & He 2018): normalises each sample over groups of channels and all
+-- positions; weight starts at one and bias at zero, as in PyTorch.
+-- @param groups integer dividing `channels`
+-- @param channels integer: C of the [N, C, ...] input
+-- @param opts table: eps (1e-5), affine (true: learn weight and bias), dtype
+-- @return the module
+-- @usage local gn = sc.nn.GroupNorm(8, 64)
+local GroupNorm = Module:extend("GroupNorm")
+
+function GroupNorm:init(groups, channels, opts)
+  opts = util.check_options(opts, { "eps", "affine", "dtype" }, "scorch.nn.GroupNorm", 4)
+  if math.type(groups) ~= "integer" or math.type(channels) ~= "integer" or groups < 1
+      or channels % groups ~= 0 then
+    error(("scorch.nn.GroupNorm: %s channels are not divisible into %s groups")
+      :format(tostring(channels), tostring(groups)), 3)
+  end
+  self.groups, self.channels, self.eps = groups, channels, opts.eps or 1e-5
+  if opts.affine ~= false then
+    self.weight = init.parameter({ channels }, opts.dtype)
+    init.ones_(self.weight)
+    self.bias = init.parameter({ channels }, opts.dtype)
+    init.zeros_(self.bias)
+  end
+end
+
+function GroupNorm:forward(x)
+  return sc.group_norm(x, self.groups, self.weight, self.bias, self.eps)
+end
+
+function GroupNorm:extra_repr()
+  return ("%d, %d, eps=%g"):format(self.groups, self.channels, self.eps)
+end
+
+--- LayerNorm(shape_or_n [, {eps=1e-5, elementwise_affine=true, dtype=}])
+-- (Ba, Kiros & Hinton 2016): over the last len(shape) dims,
+-- y = (x − mean) / √(var + eps) · weight + bias, var the biased variance.
+-- @param shape_or_n integer or table of sizes: the trailing dims normalised
+-- @param opts table: eps (1e-5), elementwise_affine (true), dtype
+-- @return the module
+-- @usage local ln = sc.nn.LayerNorm(128)
 local LayerNorm = Module:extend("LayerNorm")
 
 function LayerNorm:init(shape, opts)
-  opts = opts or {}
+  opts = util.check_options(opts, { "eps", "elementwise_affine", "dtype" }, "scorch.nn.LayerNorm", 4)
   if type(shape) == "number" then shape = { shape } end
   if type(shape) ~= "table" or #shape == 0 then
     error("scorch.nn.LayerNorm: normalized shape must be a size or a table of sizes", 3)
@@ -36,4 +77,4 @@ function LayerNorm:extra_repr()
     table.concat(self.normalized_shape, ", "), self.eps, tostring(self.elementwise_affine))
 end
 
-return LayerNorm
+return { GroupNorm = GroupNorm, LayerNorm = LayerNorm }

@@ -3,7 +3,7 @@
 -- experiments (images.lua).
 local canvas = require "scorch.viz.canvas"
 local plots = require "scorch.viz.plots"
-local images = require "scorch.viz.images"
+local images = require "scorch.viz.image_figures"
 
 local M = {
   canvas = canvas.new,        -- sc.viz.canvas(w, h [, background])

@@ -2,7 +2,8 @@
 local sc = require "scorch"
 local Module = require "scorch.nn.module"
 local Conv2d = require("scorch.nn.conv").Conv2d
-local GroupNorm = require("scorch.nn.groupnorm").GroupNorm
+local GroupNorm = require("scorch.nn.norm").GroupNorm
+local util = require "scorch.util"
 
 local M = {}
 
@@ -29,16 +30,17 @@ function AvgPool2d:extra_repr() return ("kernel=%s"):format(tostring(self.k)) en
 local Attention2d = Module:extend("Attention2d")
 M.Attention2d = Attention2d
 function Attention2d:init(c, opts)
-  opts = opts or {}
+  opts = util.check_options(opts, { "heads", "groups", "dtype", "generator" }, "scorch.nn.Attention2d", 4)
   self.heads = opts.heads or 1
   if c % self.heads ~= 0 then
     error(("scorch.nn.Attention2d: %d channels are not divisible by %d heads"):format(c, self.heads), 3)
   end
   local groups = opts.groups or math.min(8, c)
   while c % groups ~= 0 do groups = groups - 1 end
-  self.norm = GroupNorm(groups, c, opts)
-  self.qkv = Conv2d(c, 3 * c, 1, opts)
-  self.proj = Conv2d(c, c, 1, opts)
+  local co = { dtype = opts.dtype, generator = opts.generator }
+  self.norm = GroupNorm(groups, c, { dtype = opts.dtype })
+  self.qkv = Conv2d(c, 3 * c, 1, co)
+  self.proj = Conv2d(c, c, 1, co)
 end
 function Attention2d:forward(x)
   local N, C, H, W = table.unpack(x:shape())
