@@ -13,11 +13,16 @@
 -- a D back into the score of an SDE or the ε of a DDPM schedule.  So every
 -- sampler can drive every model.
 --
--- Networks are called net(x, c) with c their own conditioning (the timestep,
--- t or σ), a number in samplers and an [N, 1] tensor in losses.
+-- wrap() makes a network into a model that knows its parameterisation and
+-- process; every sampler takes such a model.  The noise level reaches a
+-- network one way only: net(x, c) with c an [N, 1] column of x's dtype made
+-- by level() (a level shared by the batch is a broadcast view of one value).
 local sc = require "scorch"
 
 local M = {}
+
+-- scorch.util requires this module for level(); loaded on first use.
+local function util() return require "scorch.util" end
 
 local function is_num(v) return type(v) == "number" end
 local function sqrt(v) if is_num(v) then return math.sqrt(v) end return v:sqrt() end
@@ -113,16 +118,50 @@ function M.edm_weight(sigma, sigma_data)
   return (sigma * sigma + sd * sd) / ((sigma * sd) * (sigma * sd))
 end
 
--- A network's conditioning: numbers stay numbers, tensors become [N, 1]
--- (levels broadcast against x as [N, 1, ..., 1] in here).
-local function net_cond(c)
-  if is_num(c) then return c end
-  return c:reshape(c:size(1), 1)
+-- ---- the noise level a network receives ----------------------------------------------
+
+--- The one way a network receives its noise level: an [N, 1] column of x's dtype.
+-- Samplers, losses, the wrapped models below, metrics and plots all hand a
+-- network its conditioning (a timestep, a time t or a level σ) through this
+-- helper, so `net(x, c)` always sees `c` as a tensor column.  A level shared
+-- by the whole batch (a number, or one value) becomes a broadcast view of a
+-- single value (stride 0 along dim 1), which networks may embed once.
+-- @param c number, tensor of 1 value, or tensor of N values (any shape)
+-- @param x tensor [N, ...]: the batch (gives N and the dtype)
+-- @return tensor [N, 1] of x's dtype
+-- @usage local col = sc.param.level(0.5, x)   -- [N, 1], all 0.5
+function M.level(c, x)
+  local n, dt = x:size(1), x:dtype()
+  if is_num(c) then return sc.full({ 1, 1 }, c, { dtype = dt }):expand(n, 1) end
+  if sc.is_tensor(c) then
+    local k = c:numel()
+    if k == 1 then return sc.full({ 1, 1 }, c:item(), { dtype = dt }):expand(n, 1) end
+    if k == n then
+      c = c:reshape(n, 1)
+      if c:dtype() ~= dt then c = dt == "float64" and c:double() or c:float() end
+      return c
+    end
+    error(("scorch.param.level: %d levels for a batch of %d"):format(k, n), 2)
+  end
+  error(("scorch.param.level: a level must be a number or a tensor (got %s)"):format(type(c)), 2)
 end
 
-local function as_cond(c, x)
-  if is_num(c) then return sc.full({ x:size(1), 1 }, c, { dtype = x:dtype() }) end
-  return c
+--- Whether a level column is one value shared by the batch (a broadcast view from level).
+-- @param c tensor [N, 1] from level
+-- @return boolean
+-- @usage if sc.param.is_shared_level(c) then c = c:narrow(1, 1, 1) end
+function M.is_shared_level(c)
+  return sc.is_tensor(c) and c:dim() == 2 and c:size(1) > 1 and c:stride()[1] == 0
+end
+
+--- k-diffusion's to_d: the derivative dx/dσ = (x − D(x, σ))/σ of the probability-flow ODE in σ.
+-- @param x tensor: the point at level σ
+-- @param sigma number (or broadcasting tensor): its level
+-- @param denoised tensor like x: D(x, σ)
+-- @return tensor like x
+-- @usage local d = sc.param.to_d(x, 2.0, model:denoise(x, 2.0))
+function M.to_d(x, sigma, denoised)
+  return (x - denoised) / sigma
 end
 
 local function callable(f, fn)
@@ -135,90 +174,251 @@ local function callable(f, fn)
   error(("scorch.param.%s: expected a function or a callable model (got %s)"):format(fn, t), 3)
 end
 
--- A denoiser object: callable as D(x̂, σ̂); keeps the network for parameters().
-local Denoiser = {}
-Denoiser.__index = Denoiser
-Denoiser.__call = function(self, x, sigma) return self.fn(x, sigma) end
-M.Denoiser = Denoiser
-
-function Denoiser:parameters()
-  if type(self.net) == "table" and self.net.parameters then return self.net:parameters() end
-  return {}
-end
-function Denoiser:train()
-  if type(self.net) == "table" and self.net.train then self.net:train() end
-  return self
-end
-function Denoiser:eval()
-  if type(self.net) == "table" and self.net.eval then self.net:eval() end
-  return self
-end
-
-local function denoiser_object(fn, net, info)
-  local d = setmetatable({ fn = fn, net = net }, Denoiser)
-  for k, v in pairs(info or {}) do d[k] = v end
-  return d
-end
-
--- edm(net [, {sigma_data=0.5}]) -> D(x, σ) = c_skip x + c_out F(c_in x, c_noise)
--- (Karras et al. 2022, eq. 7), F = net called with c_noise as a number or an
--- [N, 1] tensor.
-function M.edm(net, opts)
-  callable(net, "edm")
-  opts = opts or {}
-  local sd = opts.sigma_data or 0.5
-  local function D(x, sigma)
-    local c_skip, c_out, c_in, c_noise = M.edm_coefficients(sigma, sd)
-    return x * c_skip + net(x * c_in, net_cond(c_noise)) * c_out
-  end
-  return denoiser_object(D, net, { sigma_data = sd, kind = "edm" })
-end
-
--- ---- any network as a denoiser ---------------------------------------------------------------
+-- ---- wrapped models -----------------------------------------------------------------------
 
 -- A process describes how a network was trained: cond_of_sigma(σ̂) gives its
 -- conditioning and the input scale α at VE level σ̂.  Schedules (DDPM) and
 -- SDEs (VP, sub-VP, VE) from scorch.schedules are processes; the string
--- "sigma" (or "ve") means net(x̂, σ̂) on unscaled x̂.
-local sigma_process = { cond_of_sigma = function(_, sigma) return sigma, 1 end }
+-- "sigma" (or "ve", or nil) means net(x̂, σ̂) on unscaled x̂.
+local sigma_process = { kind = "sigma", cond_of_sigma = function(_, sigma) return sigma, 1 end }
+M.sigma_process = sigma_process
 
 local function process_of(p, fn)
-  if p == nil or p == "sigma" or p == "ve" then return sigma_process end
+  if p == nil or p == "sigma" or p == "ve" or p == sigma_process then return sigma_process end
   if type(p) == "table" and type(p.cond_of_sigma) == "function" then return p end
   error(("scorch.param.%s: process must be a DDPM schedule, an SDE or \"sigma\""):format(fn), 3)
 end
 
--- denoiser(net, {prediction="eps", process=schedule|sde|"sigma"}) -> D(x̂, σ̂)
+-- A wrapped model: a network (or closed form) together with what its output
+-- means (kind) and how it was conditioned (process).  Samplers ask it for
+-- the view they need — denoise (EDM's D), score_sigma (Langevin), score (an
+-- SDE), eps (a DDPM schedule) — and it converts with the functions above.
+-- Calling it, m(x̂, σ̂), is m:denoise(x̂, σ̂).
+local Model = {}
+Model.__index = Model
+Model.__call = function(self, x, sigma) return self:denoise(x, sigma) end
+M.Model = Model
+M.Denoiser = Model   -- the name of the older, denoiser-only object
+
+--- Whether v is a wrapped model (from wrap, edm, denoiser or from_distribution).
+-- @param v any value
+-- @return boolean
+-- @usage assert(sc.param.is_model(sc.param.wrap(net, {kind = "eps", process = sched})))
+function M.is_model(v) return getmetatable(v) == Model end
+
+function Model:parameters()
+  if type(self.net) == "table" and self.net.parameters then return self.net:parameters() end
+  return {}
+end
+function Model:train()
+  if type(self.net) == "table" and self.net.train then self.net:train() end
+  return self
+end
+function Model:eval()
+  if type(self.net) == "table" and self.net.eval then self.net:eval() end
+  return self
+end
+
+function Model:__tostring()
+  local p = self.process
+  local pname = p == sigma_process and "sigma" or (p and p.kind) or "?"
+  return ("scorch.param.Model(kind=%s, process=%s)"):format(tostring(self.kind), tostring(pname))
+end
+
+--- The network's output at conditioning c; the level reaches it as level(c, x).
+-- @param x tensor [N, ...]
+-- @param c number or tensor: the network's own conditioning (timestep, t or σ); nil for an
+--   unconditional network
+-- @return tensor like x
+-- @usage local y = model:output(x, 0.5)
+function Model:output(x, c)
+  if c ~= nil and not self.raw_level then c = M.level(c, x) end
+  if self.cond ~= nil then return self.net_fn(x, c, self.cond) end
+  return self.net_fn(x, c)
+end
+
+--- D(x̂, σ̂): the clean-point estimate in the VE view x̂ = x₀ + σ̂ ε.
 -- At level σ̂ the process gives the network's conditioning c and scale α;
--- with s = α σ̂ the network sees x = α x̂, and its output, read as
--- `prediction` for (α, s), is converted to x₀.
+-- with s = α σ̂ the network sees x = α x̂, and its output, read as the
+-- model's kind for (α, s), is converted to x₀.
+-- @param xhat tensor [N, ...]
+-- @param sigma number (one level for the batch) or [N, 1] tensor
+-- @return tensor like xhat
+-- @usage local x0 = model:denoise(x, 1.5)
+function Model:denoise(xhat, sigma)
+  if self.denoise_fn then return self.denoise_fn(xhat, sigma) end
+  local c, alpha = self.process:cond_of_sigma(sigma)
+  local s = alpha * sigma
+  local x = xhat * alpha
+  local y = self:output(x, c)
+  return M.convert(y, self.kind, "x0", x, alpha, s)
+end
+
+--- ∇ₓ log p_σ(x), the score of the data smoothed by N(0, σ²I) (the view of Langevin samplers).
+-- A score network conditioned on σ answers directly; any other model
+-- through Tweedie's formula, (D(x, σ) − x)/σ².
+-- @param x tensor [N, ...]
+-- @param sigma number, [N, 1] tensor (from level), or nil for an unconditional score
+-- @return tensor like x
+-- @usage local s = model:score_sigma(x, sc.param.level(0.5, x))
+function Model:score_sigma(x, sigma)
+  if self.kind == "score" and self.process == sigma_process then return self:output(x, sigma) end
+  if sigma == nil then error("scorch.param.Model:score_sigma: this model needs a noise level", 2) end
+  return (self:denoise(x, sigma) - x) / (sigma * sigma)
+end
+
+-- In the model's own process the network answers at t and is converted;
+-- in another one, through D: α, s = marginal(t), x₀ = α D(x/α, s/α).
+local function native(self, process) return process == nil or process == self.process end
+
+--- ∇ₓ log p_t(x) for a process's marginal at time t (the view of the reverse-SDE samplers).
+-- @param x tensor [N, ...]
+-- @param t number or [N, 1] tensor: time (or timestep) of `process`
+-- @param process SDE or schedule with marginal(t); default the model's own
+-- @return tensor like x
+-- @usage local s = model:score(x, 0.5, sc.schedules.vp_sde())
+function Model:score(x, t, process)
+  if native(self, process) and self.process.marginal then
+    local y = self:output(x, t)
+    if self.kind == "score" then return y end
+    local a, s = self.process:marginal(t)
+    return M.convert(y, self.kind, "score", x, a, s)
+  end
+  local alpha, s = process:marginal(t)
+  local x0 = self:denoise(x / alpha, s / alpha)
+  return (x0 * alpha - x) / (s * s)
+end
+
+--- ε̂(x, t): the noise estimate for a process's marginal x = α x₀ + s ε at t (DDPM and DDIM).
+-- @param x tensor [N, ...]
+-- @param t number or [N, 1] tensor: timestep (or time) of `process`
+-- @param process schedule or SDE with marginal(t); default the model's own
+-- @return tensor like x
+-- @usage local e = model:eps(x, 500, sched)
+function Model:eps(x, t, process)
+  if native(self, process) and self.process.marginal then
+    local y = self:output(x, t)
+    if self.kind == "eps" then return y end
+    local a, s = self.process:marginal(t)
+    return M.convert(y, self.kind, "eps", x, a, s)
+  end
+  local alpha, s = process:marginal(t)
+  local x0 = self:denoise(x / alpha, s / alpha)
+  return (x - x0 * alpha) / s
+end
+
+--- x̂₀(x, t): the clean-point estimate in a process's own scale.
+-- @param x tensor [N, ...]
+-- @param t number or [N, 1] tensor
+-- @param process schedule or SDE; default the model's own
+-- @return tensor like x
+-- @usage local x0 = model:x0(x, 500)
+function Model:x0(x, t, process)
+  process = process or self.process
+  local alpha, s = process:marginal(t)
+  return self:denoise(x / alpha, s / alpha)
+end
+
+local kinds = { eps = true, x0 = true, v = true, score = true, denoiser = true, edm = true }
+
+--- Wraps a network as a model that knows its parameterisation and conditioning.
+-- The samplers of sc.samplers take such a model.  The network is called as
+-- net(x, c [, cond]) with c always a column from level(); an object with
+-- score_at (the toy distributions of sc.data) or :score (energy models) is
+-- used through that method when kind is "score".
+-- @param net callable network, energy model, or distribution with score_at
+-- @param opts table:
+--   kind = "eps" | "x0" | "v" | "score" | "denoiser" | "edm" (default: net.prediction,
+--     "score" for an object with score_at or :score);
+--   process = DDPM schedule | SDE | "sigma" (default "sigma": conditioned on σ, unscaled x);
+--   sigma_data = 0.5 (kind "edm" only); cond = extra conditioning passed as the third argument
+-- @return a wrapped model (sc.param.Model)
+-- @usage local m = sc.param.wrap(net, {kind = "eps", process = sc.schedules.ddpm{}})
+function M.wrap(net, opts)
+  if M.is_model(net) then return net end
+  opts = opts or {}
+  if type(opts) ~= "table" then error("scorch.param.wrap: options must be a table", 2) end
+  for k in pairs(opts) do
+    if k ~= "kind" and k ~= "process" and k ~= "sigma_data" and k ~= "cond" and k ~= "raw_level" then
+      error(("scorch.param.wrap: unknown option '%s' (valid: cond, kind, process, sigma_data)")
+        :format(tostring(k)), 2)
+    end
+  end
+  local kind = opts.kind
+  local has = function(key)
+    local ok, v = pcall(function() return net[key] end)
+    return ok and type(v) == "function"
+  end
+  local tn = type(net)
+  if kind == nil and (tn == "table" or tn == "userdata") then
+    if has("score_at") and opts.process == nil then return M.from_distribution(net) end
+    if has("score_at") or has("score") then kind = "score"
+    elseif type(net.prediction) == "string" then kind = net.prediction end
+  end
+  if not kinds[kind] then
+    error(("scorch.param.wrap: kind must be eps, x0, v, score, denoiser or edm (got %s)")
+      :format(tostring(kind)), 2)
+  end
+  if kind == "edm" then return M.edm(net, { sigma_data = opts.sigma_data, cond = opts.cond }) end
+  local fn
+  if kind == "score" then fn = util().as_score_fn(net) else callable(net, "wrap"); fn = net end
+  if kind == "denoiser" then kind = "x0" end
+  return setmetatable({ kind = kind, process = process_of(opts.process, "wrap"), net = net,
+    net_fn = fn, cond = opts.cond, raw_level = opts.raw_level or nil }, Model)
+end
+
+--- EDM's preconditioned denoiser D(x, σ) = c_skip x + c_out F(c_in x, c_noise) (Karras et al. 2022, eq. 7).
+-- @param net callable F(x, c): c receives c_noise = ¼ ln σ as a column from level()
+-- @param opts table: sigma_data = 0.5; cond = extra conditioning for F
+-- @return a wrapped model of kind "x0" in the σ process
+-- @usage local D = sc.param.edm(net); local x0 = D(x, 2.0)
+function M.edm(net, opts)
+  callable(net, "edm")
+  opts = opts or {}
+  local sd = opts.sigma_data or 0.5
+  local m = setmetatable({ kind = "x0", process = sigma_process, net = net, net_fn = net,
+    cond = opts.cond, sigma_data = sd, precond = "edm" }, Model)
+  m.denoise_fn = function(x, sigma)
+    local c_skip, c_out, c_in, c_noise = M.edm_coefficients(sigma, sd)
+    return x * c_skip + m:output(x * c_in, c_noise) * c_out
+  end
+  return m
+end
+
+--- Any network as a denoiser (kept for older code: the same as wrap with kind = prediction).
+-- @param net callable network
+-- @param opts table: prediction = "eps" | "x0" | "v" | "score"; process = schedule | SDE | "sigma"
+-- @return a wrapped model
+-- @usage local D = sc.param.denoiser(net, {prediction = "eps", process = sched})
 function M.denoiser(net, opts)
   callable(net, "denoiser")
   opts = opts or {}
   local kind = opts.prediction or "eps"
   check_kind(kind, "denoiser")
-  local proc = process_of(opts.process, "denoiser")
-  local function D(xhat, sigma)
-    local c, alpha = proc:cond_of_sigma(sigma)
-    local s = alpha * sigma
-    local x = xhat * alpha
-    local y = net(x, net_cond(c))
-    return M.convert(y, kind, "x0", x, alpha, s)
-  end
-  return denoiser_object(D, net, { prediction = kind, process = opts.process })
+  local m = setmetatable({ kind = kind, process = process_of(opts.process, "denoiser"), net = net,
+    net_fn = net }, Model)
+  m.prediction = kind
+  return m
 end
 
--- from_distribution(dist) -> D(x̂, σ̂) = x̂ + σ̂² ∇log p_σ̂(x̂) (Tweedie's formula;
--- Efron 2011) for any object with score_at(x, σ) — the toy data sets and
--- Gaussian mixtures of scorch.data, whose smoothed scores are exact.
+--- A distribution with an exact smoothed score as a model: D(x̂, σ̂) = x̂ + σ̂² ∇log p_σ̂(x̂).
+-- Tweedie's formula (Efron 2011) for any object with score_at(x, σ) — the toy
+-- data sets and Gaussian mixtures of scorch.data, whose smoothed scores are
+-- exact.  A closed form is not a network: score_at receives the level as the
+-- sampler passes it (a number in the denoiser view, a column in Langevin's).
+-- @param dist object with score_at(x, sigma) (and score(x))
+-- @return a wrapped model of kind "score" in the σ process
+-- @usage local m = sc.param.from_distribution(sc.data.two_gaussians())
 function M.from_distribution(dist)
   if type(dist) ~= "table" or type(dist.score_at) ~= "function" then
     error("scorch.param.from_distribution: expected an object with score_at(x, sigma)", 2)
   end
-  local function D(xhat, sigma)
+  local m = setmetatable({ kind = "score", process = sigma_process, net = dist, raw_level = true,
+    net_fn = util().as_score_fn(dist), exact = true }, Model)
+  m.denoise_fn = function(xhat, sigma)
     return xhat + dist:score_at(xhat, sigma) * (sigma * sigma)
   end
-  return denoiser_object(D, dist, { kind = "exact" })
+  return m
 end
 
 -- ---- a denoiser in other views ----------------------------------------------------------------
@@ -260,11 +460,13 @@ function M.x0_fn(D, process)
   end
 end
 
--- with_tensor_cond(net): a network that wants a tensor conditioning made callable with a number or [N, 1] tensor
--- conditioning as nets expect (numbers become [N, 1] tensors).
+--- Deprecated: networks now always receive their level as a column (see level).
+-- @param net callable network(x, c)
+-- @return function(x, c) calling net(x, level(c, x))
+-- @usage local f = sc.param.with_tensor_cond(net)   -- same as net(x, sc.param.level(c, x))
 function M.with_tensor_cond(net)
   callable(net, "with_tensor_cond")
-  return function(x, c) return net(x, as_cond(c, x)) end
+  return function(x, c) return net(x, M.level(c, x)) end
 end
 
 return M

@@ -8,6 +8,7 @@
 -- sampler it is used with.
 local sc = require "scorch"
 local nn = sc.nn
+local param = require "scorch.param"
 
 local DiffusionMLP = nn.Module:extend("DiffusionMLP")
 
@@ -46,11 +47,13 @@ function DiffusionMLP:init(opts)
   self.output = nn.Linear(width, dim, lin)
 end
 
--- [N, embed] features [sin(c·s·ω_k), cos(c·s·ω_k)] of the conditioning.
+-- [N, embed] features [sin(c·s·ω_k), cos(c·s·ω_k)] of the conditioning
+-- ([1, embed] when the batch shares one level: embedded once, broadcast).
 function DiffusionMLP:features(c, n, dtype)
   if type(c) == "number" then
     c = sc.full({ 1, 1 }, c, { dtype = dtype })
   elseif sc.is_tensor(c) then
+    if param.is_shared_level(c) then c = c:narrow(1, 1, 1) end
     c = c:reshape(-1, 1)
     if c:size(1) ~= 1 and c:size(1) ~= n then
       error(("scorch.models.DiffusionMLP: %d conditioning values for %d points"):format(c:size(1), n), 3)
@@ -62,8 +65,9 @@ function DiffusionMLP:features(c, n, dtype)
   return sc.cat({ arg:sin(), arg:cos() }, 2)
 end
 
--- F(x, c) for x [N, dim] and c a number or [N] / [N, 1] tensor -> [N, dim]
--- (a number is embedded once and broadcast over the batch).
+-- F(x, c) for x [N, dim] and c the level column of sc.param.level ([N, 1]; a
+-- shared level is embedded once and broadcast over the batch) -> [N, dim].
+-- A number or an [N] tensor is also accepted.
 function DiffusionMLP:forward(x, c)
   if c == nil then
     error("scorch.models.DiffusionMLP: call as model(x, c) with the conditioning c", 2)

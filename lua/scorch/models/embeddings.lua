@@ -2,16 +2,19 @@
 -- ln σ) as feature vectors that networks add to their hidden states.
 local sc = require "scorch"
 local nn = sc.nn
+local param = require "scorch.param"
 
 local M = {}
 
--- Conditioning (a number, or a tensor with 1 or n elements) as an [n, 1]
--- column of the given dtype.
+-- Conditioning (the column of sc.param.level; also a number, or a tensor
+-- with 1 or n elements) as an [n, 1] column of the given dtype, or [1, 1]
+-- when the batch shares one level (a broadcast view): embedded once.
 function M.column(c, n, dtype, who)
   if type(c) == "number" then return sc.full({ 1, 1 }, c, { dtype = dtype }) end
   if not sc.is_tensor(c) then
     error(("scorch.models.%s: the conditioning must be a number or a tensor"):format(who), 3)
   end
+  if param.is_shared_level(c) then c = c:narrow(1, 1, 1) end
   local k = c:numel()
   if k ~= 1 and k ~= n then
     error(("scorch.models.%s: %d conditioning values for a batch of %d"):format(who, k, n), 3)

@@ -5,6 +5,7 @@
 local sc = require "scorch"
 local nn = sc.nn
 local util = require "scorch.util"
+local param = require "scorch.param"
 
 local EnergyMLP = nn.Module:extend("EnergyMLP")
 
@@ -29,7 +30,7 @@ function EnergyMLP:forward(x, sigma)
   local input = x
   if self.conditional then
     if sigma == nil then error("scorch.models.EnergyMLP: conditional model called without sigma", 2) end
-    input = sc.cat({ x, util.sigma_column(sigma, x):log() }, 2)
+    input = sc.cat({ x, param.level(sigma, x):log() }, 2)
   end
   return self.net(input):reshape(x:size(1))
 end

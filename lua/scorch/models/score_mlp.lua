@@ -4,7 +4,7 @@
 -- (Song & Ermon 2020, NCSNv2 §4.2: s_θ(x, σ) = s_θ(x)/σ).
 local sc = require "scorch"
 local nn = sc.nn
-local util = require "scorch.util"
+local param = require "scorch.param"
 
 local ScoreMLP = nn.Module:extend("ScoreMLP")
 
@@ -28,13 +28,14 @@ function ScoreMLP:init(opts)
     dtype = opts.dtype, generator = opts.generator }
 end
 
--- s_θ(x, σ) for x [N, D] and σ a number or [N, 1] tensor -> [N, D]
+-- s_θ(x, σ) for x [N, D] and σ the level column of sc.param.level (a number
+-- is made one) -> [N, D]
 function ScoreMLP:forward(x, sigma)
   if not self.conditional then return self.net(x) end
   if sigma == nil then
     error("scorch.models.ScoreMLP: this model is noise-conditional; call it as model(x, sigma)", 2)
   end
-  local sig = util.sigma_column(sigma, x)
+  local sig = param.level(sigma, x)
   local out = self.net(sc.cat({ x, sig:log() }, 2))
   if self.scale_by_sigma then out = out / sig end
   return out

@@ -1,23 +1,17 @@
--- Langevin samplers driven by a score function: plain (unadjusted) Langevin
--- dynamics and annealed Langevin dynamics over a sequence of noise levels.
+-- Langevin samplers driven by a score: plain (unadjusted) Langevin dynamics
+-- and annealed Langevin dynamics over a sequence of noise levels.
 --
--- score may be a function score(x [, sigma]), a callable model or an object
--- with :score (an energy model, a distribution's score_at).  The loop runs
--- with recording off; an energy model computes its own gradient inside.
+-- sampler(model, x_init, levels, opts) -> x, info, with model a wrapped
+-- model (sc.param.wrap) asked for model:score_sigma(x, σ), the score of the
+-- data smoothed at level σ.  The level reaches the model as the column of
+-- sc.param.level, built once per level.  The loop runs with recording off;
+-- an energy model computes its own gradient inside.
 local sc = require "scorch"
 local util = require "scorch.util"
+local param = require "scorch.param"
+local common = require "scorch.samplers.common"
 
 local M = {}
-
-local function check_start(x0, fn)
-  if not sc.is_tensor(x0) or x0:dim() < 1 then
-    error(("scorch.samplers.%s: x0 must be a tensor of points"):format(fn), 3)
-  end
-end
-
-local function noise_like(x, gen)
-  return sc.randn(x:shape(), { generator = gen, dtype = x:dtype() })
-end
 
 -- Progress bar for loops long enough to want one (opts.progress = false
 -- turns it off, true forces it).
@@ -27,66 +21,96 @@ local function bar(total, opts, desc)
   return util.progress(total, { desc = desc, force = p == true })
 end
 
--- Welling & Teh 2011; Song & Ermon 2019, eq. 4 (Langevin dynamics):
---   x_t = x_{t−1} + (ε/2) ∇ₓ log p(x_{t−1}) + √ε z_t,  z_t ~ N(0, I).
--- langevin(score, x0, {step=ε, n_steps=T, generator=, callback=, sigma=,
---                      progress=}) -> x_T
--- callback(t, x) is called after each step (t = 1..T; x must not be kept
--- mutable — the sampler makes a new tensor each step, so storing it is
--- safe).  sigma, when given, is passed to the score as a [N, 1] tensor.
-function M.langevin(score, x0, opts)
-  check_start(x0, "langevin")
-  opts = opts or {}
-  local s_fn = util.as_score_fn(score)
-  local eps, n = opts.step or opts.eps, opts.n_steps or 1000
+--- Langevin dynamics (Welling & Teh 2011; Song & Ermon 2019, eq. 4):
+-- x_t = x_{t−1} + (ε/2) ∇ₓ log p(x_{t−1}) + √ε z_t,  z_t ~ N(0, I).
+-- @param model wrapped model (sc.param.wrap), asked for model:score_sigma(x, σ)
+-- @param x_init tensor [N, ...]: the start
+-- @param levels nil (an unconditional score), or one level σ (number, or a tensor or list of one
+--   value) at which the model's score is taken
+-- @param opts table: step = ε (required, > 0); n_steps = 1000; generator; callback; progress
+--   (false hides the bar).  callback{i =, x =, level =, denoised =} after each step (denoised =
+--   x + σ² s, Tweedie's estimate, when a level is given)
+-- @return x [N, ...], info {nfe =, steps =, levels = {σ} or {}}
+-- @usage local x = sc.samplers.langevin(sc.param.wrap(dist), sc.randn(500, 2), nil, {step = 0.01})
+function M.langevin(model, x_init, levels, opts)
+  common.check_model(model, "langevin")
+  local x0 = common.check_start(x_init, "langevin")
+  opts = common.options(opts, { "step", "n_steps", "generator", "callback", "progress" }, "langevin")
+  local sigma = levels
+  if sigma ~= nil and type(sigma) ~= "number" then
+    local list = common.as_list(sigma)
+    if not list or #list ~= 1 then
+      error("scorch.samplers.langevin: levels must be nil or one level σ (bad argument #3)", 2)
+    end
+    sigma = list[1]
+  end
+  local eps, n = opts.step, opts.n_steps or 1000
   if type(eps) ~= "number" or eps <= 0 then
     error("scorch.samplers.langevin: step (ε) must be a positive number", 2)
   end
   local gen, cb = opts.generator, opts.callback
-  local sigma = opts.sigma ~= nil and util.sigma_column(opts.sigma, x0) or nil
+  local sig = sigma ~= nil and param.level(sigma, x0) or nil
   local sq = math.sqrt(eps)
   local progress = bar(n, opts, "langevin")
   local x = sc.no_grad(function()
-    local x = x0:detach()
+    local x = x0
     for t = 1, n do
-      local s = s_fn(x, sigma)
-      x = x + s * (eps / 2) + noise_like(x, gen) * sq
-      if cb then cb(t, x) end
+      local s = model:score_sigma(x, sig)
+      local denoised = (cb and sigma) and x + s * (sigma * sigma) or nil
+      x = x + s * (eps / 2) + common.noise_like(x, gen) * sq
+      if cb then cb { i = t, x = x, level = sigma, denoised = denoised } end
       if progress then progress:update() end
     end
     return x
   end)
   if progress then progress:close() end
-  return x
+  return x, { nfe = n, steps = n, levels = sigma and { sigma } or {} }
 end
 
--- Step sizes of Song & Ermon 2019, Algorithm 1: α_i = ε σ_i² / σ_L².
+--- Step sizes of Song & Ermon 2019, Algorithm 1: α_i = ε σ_i² / σ_L².
+-- @param sigmas Lua array of levels σ_1 > … > σ_L
+-- @param eps number ε
+-- @return Lua array of α_i
+-- @usage local a = sc.samplers.annealed_step_sizes({4, 2, 1}, 0.1)   -- {1.6, 0.4, 0.1}
 function M.annealed_step_sizes(sigmas, eps)
   local out, last = {}, sigmas[#sigmas]
   for i, s in ipairs(sigmas) do out[i] = eps * (s / last) ^ 2 end
   return out
 end
 
--- Song & Ermon 2019, Algorithm 1 (annealed Langevin dynamics): for each
--- σ_i, α_i = ε σ_i²/σ_L², T steps of x ← x + (α_i/2) s_θ(x, σ_i) + √α_i z.
--- convention = "paper" (default) is that update; "reference" is the
--- authors' code (ermongroup/ncsn, anneal_Langevin_dynamics):
--- x ← x + α_i s_θ(x, σ_i) + √(2α_i) z — the same dynamics with ε doubled.
--- denoise = true adds the final step x ← x + σ_L² s_θ(x, σ_L) (Tweedie's
--- formula, Efron 2011; as in Song & Ermon 2020, NCSNv2).
--- annealed_langevin(score, x0, sigmas, {eps=, T=, convention=, denoise=,
---   generator=, callback=, progress=}) -> x
--- sigmas: descending Lua array or tensor; callback(i, t, x) after each step
--- (level i, step t), and callback(L + 1, 1, x) after the denoising step.
-function M.annealed_langevin(score, x0, sigmas, opts)
-  check_start(x0, "annealed_langevin")
-  opts = opts or {}
+--- Annealed Langevin dynamics (Song & Ermon 2019, Algorithm 1): for each σ_i,
+-- α_i = ε σ_i²/σ_L², T steps of x ← x + (α_i/2) s_θ(x, σ_i) + √α_i z.
+-- convention = "paper" is that update; "reference" is the authors' code
+-- (ermongroup/ncsn, anneal_Langevin_dynamics): x ← x + α_i s_θ + √(2α_i) z,
+-- the same dynamics with ε doubled.  denoise = true adds the final step
+-- x ← x + σ_L² s_θ(x, σ_L) (Tweedie's formula, Efron 2011; as in NCSNv2).
+-- @param model wrapped model (sc.param.wrap), asked for model:score_sigma(x, σ)
+-- @param x_init tensor [N, ...]: the start (e.g. sc.samplers.prior(levels, {N, 2}))
+-- @param levels strictly decreasing positive levels σ_1 > … > σ_L (Lua list or 1-D tensor);
+--   ascending or repeated levels are an error
+-- @param opts table: eps = 2e-5; T = 100 steps per level; convention = "paper" | "reference";
+--   denoise = false; generator; progress; callback{i =, x =, level =, denoised =,
+--   level_index =, step =} after each step (i counts all steps; denoised = x + σ_i² s)
+-- @return x, info {nfe =, steps =, levels = the σ visited}
+-- @usage local x = sc.samplers.annealed_langevin(m, x0, {1, 0.5, 0.1}, {eps = 1e-3, T = 50})
+function M.annealed_langevin(model, x_init, levels, opts)
+  common.check_model(model, "annealed_langevin")
+  local x0 = common.check_start(x_init, "annealed_langevin")
+  opts = common.options(opts, { "eps", "T", "convention", "denoise", "generator", "callback", "progress" },
+    "annealed_langevin")
+  local sigmas = levels
   if sc.is_tensor(sigmas) then sigmas = sigmas:values() end
   if type(sigmas) ~= "table" or #sigmas == 0 then
-    error("scorch.samplers.annealed_langevin: sigmas must be a non-empty list", 2)
+    error("scorch.samplers.annealed_langevin: levels must be a non-empty list or tensor of σ (bad argument #3)", 2)
   end
-  local s_fn = util.as_score_fn(score)
-  local eps, T = opts.eps or 2e-5, opts.T or opts.n_steps_each or 100
+  for i = 1, #sigmas do
+    local v = sigmas[i]
+    if type(v) ~= "number" or not (v > 0) or (i > 1 and v >= sigmas[i - 1]) then
+      error(("scorch.samplers.annealed_langevin: levels must be positive and strictly decreasing, σ_1 > … > σ_L (bad argument #3: %s at %d after %s)")
+        :format(tostring(v), i, tostring(sigmas[i - 1])), 2)
+    end
+  end
+  local eps, T = opts.eps or 2e-5, opts.T or 100
   if type(eps) ~= "number" or eps <= 0 then
     error("scorch.samplers.annealed_langevin: eps must be a positive number", 2)
   end
@@ -103,33 +127,42 @@ function M.annealed_langevin(score, x0, sigmas, opts)
   local gen, cb, L = opts.generator, opts.callback, #sigmas
   local alphas = M.annealed_step_sizes(sigmas, eps)
   local progress = bar(L * T, opts, "annealed langevin")
+  local nfe, count = 0, 0
   local x = sc.no_grad(function()
-    local x = x0:detach()
+    local x = x0
     for i = 1, L do
-      local sig = util.sigma_column(sigmas[i], x)
+      local sig = param.level(sigmas[i], x)
       local a = alphas[i]
       local sq = noise_scale * math.sqrt(a)
       for t = 1, T do
-        local s = s_fn(x, sig)
-        x = x + s * (drift * a) + noise_like(x, gen) * sq
-        if cb then cb(i, t, x) end
+        local s = model:score_sigma(x, sig)
+        nfe, count = nfe + 1, count + 1
+        local denoised = cb and x + s * (sigmas[i] * sigmas[i]) or nil
+        x = x + s * (drift * a) + common.noise_like(x, gen) * sq
+        if cb then cb { i = count, x = x, level = sigmas[i], denoised = denoised, level_index = i, step = t } end
         if progress then progress:update() end
       end
     end
     if opts.denoise then
       local sL = sigmas[L]
-      x = x + s_fn(x, util.sigma_column(sL, x)) * (sL * sL)
-      if cb then cb(L + 1, 1, x) end
+      x = x + model:score_sigma(x, param.level(sL, x)) * (sL * sL)
+      nfe, count = nfe + 1, count + 1
+      if cb then cb { i = count, x = x, level = sL, denoised = x, level_index = L + 1, step = 1 } end
     end
     return x
   end)
   if progress then progress:close() end
-  return x
+  return x, { nfe = nfe, steps = count, levels = sigmas }
 end
 
--- A callback that records the trajectories of the first k points every
--- `every` steps: returns callback, paths (paths[j] = list of {x, y, ...}).
--- Works with both samplers (it uses its last argument as the points).
+--- A callback that records the trajectories of the first k points every `every` steps.
+-- Works with every sampler: it reads the points from the callback table's x
+-- (or, for older callbacks, from the last argument).
+-- @param k number of points to follow
+-- @param every record every `every` calls (default 1)
+-- @param start optional [N, D] tensor recorded first
+-- @return callback, paths (paths[j] = list of {x, y, ...})
+-- @usage local cb, paths = sc.samplers.trajectory_recorder(5, 10, x0)
 function M.trajectory_recorder(k, every, start)
   every = every or 1
   local paths, count = {}, 0
@@ -145,6 +178,7 @@ function M.trajectory_recorder(k, every, start)
   if start then add(start) end
   local function callback(...)
     local x = select(select("#", ...), ...)
+    if type(x) == "table" and not sc.is_tensor(x) then x = x.x end
     count = count + 1
     if count % every == 0 then add(x) end
   end

@@ -87,15 +87,37 @@ function M.in_chunks(n, size, fn)
   return #parts == 1 and parts[1] or sc.cat(parts, 1), extra
 end
 
--- A number, Lua array or tensor as a [N, 1] tensor like x (for sigma).
-function M.sigma_column(sigma, x)
-  local n, dt = x:size(1), x:dtype()
-  if type(sigma) == "number" then return sc.full({ n, 1 }, sigma, { dtype = dt }) end
-  if sc.is_tensor(sigma) then
-    if sigma:numel() == 1 then return sc.full({ n, 1 }, sigma:item(), { dtype = dt }) end
-    return sigma:reshape(n, 1)
+--- Deprecated name of sc.param.level: a noise level as the [N, 1] column a network receives.
+-- @param sigma number or tensor (1 or N values)
+-- @param x tensor [N, ...]
+-- @return tensor [N, 1] of x's dtype
+-- @usage local col = util.sigma_column(0.5, x)
+function M.sigma_column(sigma, x) return require("scorch.param").level(sigma, x) end
+
+--- Rejects unknown keys of an options table, listing the valid ones.
+-- @param opts table or nil
+-- @param valid list of the valid key names
+-- @param fn string: the function's full name for the message (e.g. "scorch.samplers.ddpm")
+-- @param level error level (default 3: the caller of the function checking its options)
+-- @return opts, or an empty table for nil
+-- @usage opts = util.check_options(opts, {"steps", "generator"}, "scorch.samplers.ddim")
+function M.check_options(opts, valid, fn, level)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" or sc.is_tensor(opts) then
+    error(("%s: options must be a table (got %s)"):format(fn, type(opts)), level or 3)
   end
-  error("scorch: sigma must be a number or a tensor", 3)
+  local ok = {}
+  for _, k in ipairs(valid) do ok[k] = true end
+  for k in pairs(opts) do
+    if not ok[k] then
+      local names = {}
+      for _, v in ipairs(valid) do names[#names + 1] = v end
+      table.sort(names)
+      error(("%s: unknown option '%s' (valid: %s)"):format(fn, tostring(k), table.concat(names, ", ")),
+        level or 3)
+    end
+  end
+  return opts
 end
 
 -- ---- scripts ------------------------------------------------------------------------

@@ -1,0 +1,65 @@
+-- Sampled numbers against a stored reference: every sampler of
+-- spec/support/sampler_fingerprint.lua, run by the code of commit 453afb8
+-- (before the samplers took one signature), wrote
+-- spec/fixtures/sampler_fingerprint.safetensors; the new form
+-- sampler(model, x_init, levels, opts) and the deprecated old forms must
+-- reproduce it bit for bit (same seed, same numbers), and the same numbers
+-- of network evaluations.
+local sc = require "scorch"
+local S = require "scorch.samplers"
+local F = require "support.sampler_fingerprint"
+
+local ref, meta = sc.load("spec/fixtures/sampler_fingerprint.safetensors")
+
+-- The bits of a tensor: each value packed as a double (float32 → double is
+-- exact and injective, so equal strings mean equal float32 bits, −0 included).
+local function bits(t)
+  local v, parts = t:values(), {}
+  for i = 1, #v do parts[i] = string.pack("<d", v[i]) end
+  return table.concat(parts)
+end
+
+local function check(which)
+  for _, c in ipairs(F.cases) do
+    it(c.name, function()
+      local want = ref[c.name]
+      assert(want, "no reference for " .. c.name)
+      local x, info = c[which]()
+      assert.are.same(want:shape(), x:shape())
+      assert.are.equal(want:dtype(), x:dtype())
+      local same = bits(x) == bits(want)
+      assert(same, ("%s (%s form): max |difference| %g"):format(c.name, which,
+        (x:double() - want:double()):abs():max():item()))
+      local nfe = meta[c.name .. ".nfe"]
+      if nfe then assert.are.equal(tonumber(nfe), info.nfe) end
+      if which == "new" then
+        assert.are.equal("table", type(info))
+        assert.are.equal("number", type(info.nfe))
+        assert.are.equal("table", type(info.levels))
+      end
+    end)
+  end
+end
+
+describe("samplers reproduce the reference of 453afb8", function()
+  local warn
+  setup(function() warn = S.legacy.warn; S.legacy.warn = false end)
+  teardown(function() S.legacy.warn = warn end)
+
+  it("the reference holds every case and is not trivial", function()
+    local n = 0
+    for _, c in ipairs(F.cases) do
+      n = n + 1
+      assert(ref[c.name], c.name)
+      assert(c.new, c.name .. " has no new-form call")
+      assert(ref[c.name]:abs():max():item() > 0, c.name)
+    end
+    assert(n >= 30)
+  end)
+  describe("new form", function() check("new") end)
+  describe("deprecated forms", function() check("old") end)
+  it("a perturbed call differs (the comparison can fail)", function()
+    local x = F.cases[1].new()
+    assert.are_not.equal(bits(x), bits(x + 1e-7))
+  end)
+end)
