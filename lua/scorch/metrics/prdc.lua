@@ -118,7 +118,7 @@ function M.precision_recall(real, fake, opts)
   end
   local fake_in, real_in, realism2 = core.linalg_pr_cover(real, fake, r2r, r2f, w)
   return {
-    precision = fake_in:mean():item(), recall = real_in:mean():item(), k = k, n_real = nr, n_fake = nf,
+    precision = fake_in:sum():item() / nf, recall = real_in:sum():item() / nr, k = k, n_real = nr, n_fake = nf,
     realism = realism2 and realism2:sqrt(), fake_in = fake_in, real_in = real_in,
     real_radii = r2r:sqrt(), fake_radii = r2f:sqrt(),
   }

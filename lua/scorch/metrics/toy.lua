@@ -151,10 +151,11 @@ end
 
 -- Gretton et al. 2012, eq. 3 (unbiased MMD² with a Gaussian kernel):
 --   MMD²_u = Σ_{i≠j} k(x_i,x_j)/(m(m−1)) + Σ_{i≠j} k(y_i,y_j)/(n(n−1)) − 2 Σ k(x_i,y_j)/(mn)
--- mmd(x, y [, {bandwidth=, biased=false, block=512, generator=}]) -> MMD², h
+-- mmd(x, y [, {bandwidth=, biased=false, block=, generator=}]) -> MMD², h
 -- The bandwidth h defaults to the median pairwise distance of the pooled
--- samples (median heuristic).  Kernel values are float32 in blocks of rows,
--- summed in double.
+-- samples (median heuristic).  Kernel values are float32 in blocks of rows
+-- (block rows at a time; default about 4M values per block), summed in
+-- double.
 function M.mmd(x, y, opts)
   check_points(x, "mmd")
   check_points(y, "mmd")
@@ -162,8 +163,10 @@ function M.mmd(x, y, opts)
   return sc.no_grad(function()
     local a, b = x:float(), y:float()
     local h = opts.bandwidth or M.median_bandwidth(a, b, opts)
-    local block = opts.block or 1024
     local m, n = a:size(1), b:size(1)
+    -- rows per block: about 4M kernel values (16 MB) at a time, so 10,000
+    -- points never hold their 400 MB kernel matrix
+    local block = opts.block or math.max(1, (1 << 22) // math.max(m, n))
     local kxx, kyy, kxy = kernel_sum(a, a, h, block), kernel_sum(b, b, h, block), kernel_sum(a, b, h, block)
     if opts.biased then
       return kxx / (m * m) + kyy / (n * n) - 2 * kxy / (m * n), h
