@@ -19,6 +19,20 @@ local D = param.from_distribution(gaussian)
 -- Seed 2: its 10,000 initial draws have sample moments within 1 SE of N(0, I).
 local function gen(seed) return sc.Generator(seed or 2) end
 
+-- The new form sampler(model, x_init, levels, opts), the start drawn by
+-- samplers.prior(levels, shape) from the generator the sampler then uses.
+local function sample(name, model, levels, n, opts)
+  opts = opts or {}
+  local shape = type(n) == "number" and { n, 2 } or n
+  local x = opts.x_init or samplers.prior(levels, shape, { generator = opts.generator, dtype = opts.dtype })
+  local o = {}
+  for k, v in pairs(opts) do
+    if k ~= "x_init" and k ~= "dtype" then o[k] = v end
+  end
+  return samplers[name](model, x, levels, o)
+end
+local function karras(n) return (schedules.karras_sigmas(n)) end
+
 -- Sample mean and covariance of x [n, 2] (Lua tables).
 local function moments(x)
   local n = x:size(1)
@@ -49,67 +63,69 @@ end
 
 describe("DDPM-schedule samplers on a Gaussian with its exact ε", function()
   local sched = schedules.ddpm {}
-  local eps = param.eps_fn(D, sched)
+  local eps = D   -- the exact ε through D: model:eps(x, t, sched)
 
   it("ddpm, variance β, 1000 steps", function()
-    local x, info = samplers.ddpm(eps, sched, N, { generator = gen() })
+    local x, info = sample("ddpm", eps, sched, N, { generator = gen() })
     assert.are.equal(1000, info.nfe)
     assert_gaussian(x, info, "ddpm β")
   end)
 
   it("ddpm, variance β̃, respaced to 500 steps", function()
-    local x, info = samplers.ddpm(eps, sched, N, { generator = gen(), variance = "beta_tilde", steps = 500 })
+    local x, info = sample("ddpm", eps, sched, N, { generator = gen(), variance = "beta_tilde", steps = 500 })
     assert.are.equal(500, info.nfe)
     assert_gaussian(x, info, "ddpm β̃")
   end)
 
   it("ddpm with a model predicting x₀ or v (prediction option)", function()
-    local x0_model = function(x, t)
-      local a, s = sched:marginal(t)
-      return param.convert(eps(x, t), "eps", "x0", x, a, s)
-    end
-    local v_model = function(x, t)
-      local a, s = sched:marginal(t)
-      return param.convert(eps(x, t), "eps", "v", x, a, s)
-    end
-    local ref = samplers.ddpm(eps, sched, 200, { generator = gen(3), steps = 100 })
-    local xa = samplers.ddpm(x0_model, sched, 200, { generator = gen(3), steps = 100, prediction = "x0" })
-    local xb = samplers.ddpm(v_model, sched, 200, { generator = gen(3), steps = 100, prediction = "v" })
+    -- networks receive the timestep as a column; the batch shares one here
+    local function step(t) return math.tointeger(t:max():item()) end
+    local x0_model = param.wrap(function(x, t)
+      local a, s = sched:marginal(step(t))
+      return param.convert(D:eps(x, step(t), sched), "eps", "x0", x, a, s)
+    end, { kind = "x0", process = sched })
+    local v_model = param.wrap(function(x, t)
+      local a, s = sched:marginal(step(t))
+      return param.convert(D:eps(x, step(t), sched), "eps", "v", x, a, s)
+    end, { kind = "v", process = sched })
+    local ref = sample("ddpm", eps, sched, 200, { generator = gen(3), steps = 100 })
+    local xa = sample("ddpm", x0_model, sched, 200, { generator = gen(3), steps = 100 })
+    local xb = sample("ddpm", v_model, sched, 200, { generator = gen(3), steps = 100 })
     assert((xa - ref):abs():max():item() < 2e-3)
     assert((xb - ref):abs():max():item() < 2e-3)
   end)
 
   it("ddpm with x₀ clipping: the posterior mean μ̃(x_t, x₀) equals Algorithm 2's mean", function()
     -- a bound no sample reaches changes nothing; a tight one confines the samples
-    local a = samplers.ddpm(eps, sched, 200, { generator = gen(4), steps = 100, dtype = "float64" })
-    local b = samplers.ddpm(eps, sched, 200, { generator = gen(4), steps = 100, dtype = "float64", clip_x0 = 100 })
+    local a = sample("ddpm", eps, sched, 200, { generator = gen(4), steps = 100, dtype = "float64" })
+    local b = sample("ddpm", eps, sched, 200, { generator = gen(4), steps = 100, dtype = "float64", clip_x0 = 100 })
     assert((a - b):abs():max():item() < 1e-9)
-    local c = samplers.ddpm(eps, sched, 200, { generator = gen(4), steps = 100, clip_x0 = 1 })
+    local c = sample("ddpm", eps, sched, 200, { generator = gen(4), steps = 100, clip_x0 = 1 })
     assert(c:abs():max():item() <= 1 + 1e-5)
-    local d = samplers.ddim(eps, sched, 200, { generator = gen(4), steps = 50, clip_x0 = true })
+    local d = sample("ddim", eps, sched, 200, { generator = gen(4), steps = 50, clip_x0 = true })
     assert(d:abs():max():item() <= 1 + 1e-5)
   end)
 
   it("ddim, η = 0, 500 steps", function()
-    local x, info = samplers.ddim(eps, sched, N, { generator = gen(), steps = 500 })
+    local x, info = sample("ddim", eps, sched, N, { generator = gen(), steps = 500 })
     assert.are.equal(500, info.nfe)
     assert_gaussian(x, info, "ddim η=0")
   end)
 
   it("ddim, η = 0, trailing spacing, 500 steps", function()
-    local x, info = samplers.ddim(eps, sched, N, { generator = gen(), steps = 500, spacing = "trailing" })
+    local x, info = sample("ddim", eps, sched, N, { generator = gen(), steps = 500, spacing = "trailing" })
     assert.are.equal(1000, info.timesteps[1])
     assert_gaussian(x, info, "ddim trailing")
   end)
 
   it("ddim with η = 1 and every step equals ddpm with β̃ (same noise draws)", function()
     local sched64 = schedules.ddpm {}
-    local e64 = param.eps_fn(D, sched64)
-    local a = samplers.ddim(e64, sched64, 300, { generator = gen(11), eta = 1, steps = 1000, dtype = "float64" })
-    local b = samplers.ddpm(e64, sched64, 300, { generator = gen(11), variance = "beta_tilde", dtype = "float64" })
+    local e64 = D
+    local a = sample("ddim", e64, sched64, 300, { generator = gen(11), eta = 1, steps = 1000, dtype = "float64" })
+    local b = sample("ddpm", e64, sched64, 300, { generator = gen(11), variance = "beta_tilde", dtype = "float64" })
     assert((a - b):abs():max():item() < 1e-8)
     -- and not with variance β: the test can fail
-    local c = samplers.ddpm(e64, sched64, 300, { generator = gen(11), variance = "beta", dtype = "float64" })
+    local c = sample("ddpm", e64, sched64, 300, { generator = gen(11), variance = "beta", dtype = "float64" })
     assert((a - c):abs():max():item() > 1e-3)
   end)
 end)
@@ -123,19 +139,19 @@ describe("reverse-SDE samplers on a Gaussian with its exact score", function()
   }
   for _, kind in ipairs { "vp", "ve", "subvp" } do
     local sde = sdes[kind]
-    local score = param.score_fn(D, sde)
+    local score = D   -- the exact score through D: model:score(x, t, sde)
     it(kind .. ": euler_maruyama, 500 steps", function()
-      local x, info = samplers.euler_maruyama(score, sde, N, { generator = gen(), steps = 500 })
+      local x, info = sample("euler_maruyama", score, sde, N, { generator = gen(), steps = 500 })
       assert.are.equal(500, info.nfe)
       assert_gaussian(x, info, kind .. " EM")
     end)
     it(kind .. ": predictor_corrector (reverse diffusion + Langevin), 200 steps", function()
-      local x, info = samplers.predictor_corrector(score, sde, N, { generator = gen(), steps = 200 })
+      local x, info = sample("predictor_corrector", score, sde, N, { generator = gen(), steps = 200 })
       assert.are.equal(400, info.nfe)
       assert_gaussian(x, info, kind .. " PC")
     end)
     it(kind .. ": probability_flow, RK45", function()
-      local x, info = samplers.probability_flow(score, sde, N, { generator = gen() })
+      local x, info = sample("probability_flow", score, sde, N, { generator = gen() })
       assert(info.nfe < 400, "RK45 took " .. info.nfe .. " evaluations")
       assert_gaussian(x, info, kind .. " PF RK45")
     end)
@@ -143,7 +159,7 @@ describe("reverse-SDE samplers on a Gaussian with its exact score", function()
 
   it("vp: probability_flow, Heun, 50 steps", function()
     local sde = sdes.vp
-    local x, info = samplers.probability_flow(param.score_fn(D, sde), sde, N,
+    local x, info = sample("probability_flow", D, sde, N,
       { generator = gen(), method = "heun", steps = 50 })
     assert.are.equal(100, info.nfe)
     assert_gaussian(x, info, "vp PF Heun")
@@ -151,39 +167,41 @@ describe("reverse-SDE samplers on a Gaussian with its exact score", function()
 
   it("vp: predictor_corrector with an Euler–Maruyama predictor, model predicting ε", function()
     local sde = sdes.vp
-    local eps_model = param.eps_fn(D, sde)
-    local x, info = samplers.predictor_corrector(eps_model, sde, N,
-      { generator = gen(), steps = 200, predictor = "euler_maruyama", prediction = "eps" })
+    local eps_model = param.wrap(function(x, t)
+      return D:eps(x, t:max():item(), sde)
+    end, { kind = "eps", process = sde })
+    local x, info = sample("predictor_corrector", eps_model, sde, N,
+      { generator = gen(), steps = 200, predictor = "euler_maruyama" })
     assert_gaussian(x, info, "vp PC EM/eps")
   end)
 end)
 
 describe("denoiser samplers on a Gaussian with its exact D(x, σ)", function()
   it("naive_backward, deterministic, 500 Karras levels", function()
-    local x, info = samplers.naive_backward(D, nil, N, { generator = gen(), steps = 500 })
+    local x, info = sample("naive_backward", D, karras(500), N, { generator = gen() })
     assert.are.equal(500, info.nfe)
     assert_gaussian(x, info, "naive deterministic")
   end)
 
   it("naive_backward, stochastic, 500 Karras levels", function()
-    local x, info = samplers.naive_backward(D, nil, N, { generator = gen(), steps = 500, stochastic = true })
+    local x, info = sample("naive_backward", D, karras(500), N, { generator = gen(), method = "ancestral" })
     assert_gaussian(x, info, "naive stochastic")
   end)
 
   it("heun (EDM Algorithm 2), deterministic, 40 levels = 79 evaluations", function()
-    local x, info = samplers.heun(D, nil, N, { generator = gen(), steps = 40 })
+    local x, info = sample("heun", D, karras(40), N, { generator = gen() })
     assert.are.equal(79, info.nfe)
     assert_gaussian(x, info, "heun")
   end)
 
   it("heun with churn", function()
-    local x, info = samplers.heun(D, nil, N, { generator = gen(), steps = 40, S_churn = 10,
+    local x, info = sample("heun", D, karras(40), N, { generator = gen(), S_churn = 10,
       S_min = 0.05, S_max = 50, S_noise = 1 })
     assert_gaussian(x, info, "heun churn")
   end)
 
   it("dpmpp_2m, 40 Karras levels", function()
-    local x, info = samplers.dpmpp_2m(D, nil, N, { generator = gen(), steps = 40 })
+    local x, info = sample("dpmpp_2m", D, karras(40), N, { generator = gen() })
     assert.are.equal(40, info.nfe)
     assert_gaussian(x, info, "dpmpp_2m")
   end)
@@ -192,11 +210,11 @@ describe("denoiser samplers on a Gaussian with its exact D(x, σ)", function()
     -- variance error of the deterministic samplers on a 1-D Gaussian, from
     -- their linear maps: halving the step must halve (Euler) or quarter (Heun) it.
     local v = 2.0
-    local lin = function(x, s) return x * (v / (v + s * s)) end
+    local lin = param.wrap(function(x, s) return x * ((s * s + v) ^ -1 * v) end, { kind = "denoiser" })
     local function err(sampler, steps)
       local x0 = sc.ones(1, 1, { dtype = "float64" })
       local levels = schedules.karras_sigmas(steps)
-      local x = sampler(lin, levels, nil, { x_init = x0 })
+      local x = sampler(lin, x0, levels)
       return math.abs(x:item() ^ 2 * (v + levels[1] ^ 2) / v - 1)
     end
     local e1, e2 = err(samplers.naive_backward, 100), err(samplers.naive_backward, 200)
@@ -218,21 +236,21 @@ describe("samplers on the 0.8/0.2 mixture with its exact score", function()
     return s
   end
   local cases = {
-    { "ddpm 1000", function() return samplers.ddpm(param.eps_fn(Dm, sched), sched, M, { generator = gen(5) }) end },
+    { "ddpm 1000", function() return sample("ddpm", Dm, sched, M, { generator = gen(5) }) end },
     { "ddim 100", function()
-      return samplers.ddim(param.eps_fn(Dm, sched), sched, M, { generator = gen(5), steps = 100 }) end },
+      return sample("ddim", Dm, sched, M, { generator = gen(5), steps = 100 }) end },
     { "vp euler_maruyama 500", function()
-      return samplers.euler_maruyama(param.score_fn(Dm, vp), vp, M, { generator = gen(5), steps = 500 }) end },
+      return sample("euler_maruyama", Dm, vp, M, { generator = gen(5), steps = 500 }) end },
     { "ve predictor_corrector 200", function()
-      return samplers.predictor_corrector(param.score_fn(Dm, ve), ve, M, { generator = gen(5), steps = 200 }) end },
+      return sample("predictor_corrector", Dm, ve, M, { generator = gen(5), steps = 200 }) end },
     { "vp probability_flow rk45", function()
-      return samplers.probability_flow(param.score_fn(Dm, vp), vp, M, { generator = gen(5) }) end },
+      return sample("probability_flow", Dm, vp, M, { generator = gen(5) }) end },
     { "naive_backward 100", function()
-      return samplers.naive_backward(Dm, nil, M, { generator = gen(5), steps = 100 }) end },
+      return sample("naive_backward", Dm, karras(100), M, { generator = gen(5) }) end },
     { "naive_backward stochastic 200", function()
-      return samplers.naive_backward(Dm, nil, M, { generator = gen(5), steps = 200, stochastic = true }) end },
-    { "heun 18", function() return samplers.heun(Dm, nil, M, { generator = gen(5) }) end },
-    { "dpmpp_2m 20", function() return samplers.dpmpp_2m(Dm, nil, M, { generator = gen(5) }) end },
+      return sample("naive_backward", Dm, karras(200), M, { generator = gen(5), method = "ancestral" }) end },
+    { "heun 18", function() return sample("heun", Dm, karras(18), M, { generator = gen(5) }) end },
+    { "dpmpp_2m 20", function() return sample("dpmpp_2m", Dm, karras(20), M, { generator = gen(5) }) end },
   }
   for _, c in ipairs(cases) do
     it(c[1] .. ": mode masses 0.8 / 0.2 within 0.035", function()
@@ -245,31 +263,35 @@ end)
 
 describe("sampler arguments", function()
   local sched = schedules.ddpm { T = 10 }
-  local eps = function(x) return x * 0 end
+  local eps = param.wrap(function(x) return x * 0 end, { kind = "eps", process = sched })
+  local x4 = sc.randn(4, 2)
   it("reject what cannot be sampled", function()
-    assert.has_error(function() samplers.ddpm(42, sched, 4) end)
-    assert.has_error(function() samplers.ddpm(eps, schedules.vp_sde(), 4) end)
-    assert.has_error(function() samplers.ddpm(eps, sched, 4, { variance = "big" }) end)
-    assert.has_error(function() samplers.ddim(eps, sched, 4, { timesteps = { 3, 5 } }) end)
-    assert.has_error(function() samplers.ddim(eps, sched, 4, { eta = -1 }) end)
-    assert.has_error(function() samplers.euler_maruyama(eps, sched, 4) end)
-    assert.has_error(function() samplers.probability_flow(eps, schedules.vp_sde(), 4, { method = "rk4" }) end)
-    assert.has_error(function() samplers.heun(eps, { 1, 2 }, 4) end)
-    assert.has_error(function() samplers.dpmpp_2m(eps, { 1 }, 4) end)
-    assert.has_error(function() samplers.ddpm(eps, sched, 0) end)
+    assert.has_error(function() samplers.ddpm(param.wrap(42), x4, sched) end)
+    assert.has_error(function() samplers.ddpm(eps, x4, schedules.vp_sde()) end)
+    assert.has_error(function() samplers.ddpm(eps, x4, sched, { variance = "big" }) end)
+    assert.has_error(function() samplers.ddim(eps, x4, sched, { timesteps = { 3, 5 } }) end)
+    assert.has_error(function() samplers.ddim(eps, x4, { 3, 5 }) end)
+    assert.has_error(function() samplers.ddim(eps, x4, sched, { eta = -1 }) end)
+    assert.has_error(function() samplers.euler_maruyama(eps, x4, sched) end)
+    assert.has_error(function() samplers.probability_flow(eps, x4, schedules.vp_sde(), { method = "rk4" }) end)
+    assert.has_error(function() samplers.heun(eps, x4, { 1, 2 }) end)
+    assert.has_error(function() samplers.dpmpp_2m(eps, x4, { 1 }) end)
+    assert.has_error(function() samplers.ddpm(eps, "x", sched) end)
+    assert.has_error(function() samplers.ddim(eps, x4, sched, { prediction = "x0" }) end,
+      "scorch.samplers.ddim: unknown option 'prediction' (valid: callback, clip_x0, eta, generator, spacing, steps, timesteps)")
   end)
-  it("start from x_init and take shapes", function()
+  it("start from x_init and keep its shape", function()
     local x0 = sc.randn(3, 2)
-    local x, info = samplers.ddim(eps, sched, nil, { x_init = x0, steps = 10 })
+    local x, info = samplers.ddim(eps, x0, sched, { steps = 10 })
     assert.are.same({ 3, 2 }, x:shape())
     assert.are.equal(10, info.nfe)
-    local y = samplers.ddpm(eps, sched, { 4, 3 }, { generator = gen() })
+    local y = samplers.ddpm(eps, samplers.prior(sched, { 4, 3 }, { generator = gen() }), sched)
     assert.are.same({ 4, 3 }, y:shape())
   end)
   it("records no graph", function()
     local w = sc.ones(1, 2):requires_grad(true)
-    local model = function(x) return x * w end
-    local x = samplers.ddim(model, sched, 5, { steps = 5 })
+    local model = param.wrap(function(x) return x * w end, { kind = "eps", process = sched })
+    local x = samplers.ddim(model, sc.randn(5, 2), sched, { steps = 5 })
     assert.is_false(x:requires_grad())
   end)
 end)

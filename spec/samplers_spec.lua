@@ -33,7 +33,8 @@ describe("sc.samplers.langevin", function()
     local m, s2, eps = { 1.5, -2 }, 0.25, 0.05
     local score = function(x) return (sc.tensor(m):view(1, 2) - x) / s2 end
     local g = sc.Generator(3)
-    local x = sc.samplers.langevin(score, sc.zeros(20000, 2), { step = eps, n_steps = 200, generator = g })
+    local x = sc.samplers.langevin(sc.param.wrap(score, { kind = "score" }), sc.zeros(20000, 2), nil,
+      { step = eps, n_steps = 200, generator = g })
     local a = 1 - eps / (2 * s2)
     local v = eps / (1 - a * a)
     local mean, var = x:mean(1, false):values(), x:var(1, false):values()
@@ -47,17 +48,19 @@ describe("sc.samplers.langevin", function()
     local d = sc.data.two_gaussians()
     local n = 0
     local x0 = sc.zeros(5, 2)
-    local a = sc.samplers.langevin(d, x0, { step = 0.1, n_steps = 7, generator = sc.Generator(1),
-      callback = function(t, x)
+    local m = sc.param.wrap(d)
+    local a, info = sc.samplers.langevin(m, x0, nil, { step = 0.1, n_steps = 7, generator = sc.Generator(1),
+      callback = function(s)
         n = n + 1
-        assert.are.equal(n, t)
-        assert.are.same({ 5, 2 }, x:shape())
+        assert.are.equal(n, s.i)
+        assert.are.same({ 5, 2 }, s.x:shape())
       end })
     assert.are.equal(7, n)
-    local b = sc.samplers.langevin(d, x0, { step = 0.1, n_steps = 7, generator = sc.Generator(1) })
+    assert.are.equal(7, info.nfe)
+    local b = sc.samplers.langevin(m, x0, nil, { step = 0.1, n_steps = 7, generator = sc.Generator(1) })
     assert.are.equal(0, (a - b):abs():max():item())
-    assert.has_error(function() sc.samplers.langevin(d, x0, { step = -1 }) end)
-    assert.has_error(function() sc.samplers.langevin(d, "x", { step = 1 }) end)
+    assert.has_error(function() sc.samplers.langevin(m, x0, nil, { step = -1 }) end)
+    assert.has_error(function() sc.samplers.langevin(m, "x", nil, { step = 1 }) end)
   end)
 end)
 
@@ -71,7 +74,8 @@ describe("annealed Langevin on 0.8 N((5,5), I) + 0.2 N((−5,−5), I) with the 
   local start = heavy_fraction(x0)
 
   it("recovers the 0.8 / 0.2 weights (paper convention)", function()
-    local x = sc.samplers.annealed_langevin(d, x0, sigmas, { eps = 0.1, T = 100, generator = sc.Generator(1) })
+    local x = sc.samplers.annealed_langevin(sc.param.wrap(d), x0, sigmas, { eps = 0.1, T = 100,
+      generator = sc.Generator(1) })
     local f = heavy_fraction(x)
     assert.is_true(close(f, 0.8, 0.035), "heavy-mode mass " .. f)
     -- the points sit in the modes: mean distance² to the nearer mean ≈ 2 (= D)
@@ -80,14 +84,16 @@ describe("annealed Langevin on 0.8 N((5,5), I) + 0.2 N((−5,−5), I) with the 
   end)
 
   it("recovers the weights in the reference-code convention too", function()
-    local x = sc.samplers.annealed_langevin(function(z, s) return d:score_at(z, s) end, x0, sigmas,
+    local m = sc.param.wrap(function(z, s) return d:score_at(z, s) end, { kind = "score" })
+    local x = sc.samplers.annealed_langevin(m, x0, sigmas,
       { eps = 0.1 / 2, T = 100, convention = "reference", generator = sc.Generator(1) })
     local f = heavy_fraction(x)
     assert.is_true(close(f, 0.8, 0.035), "heavy-mode mass " .. f)
   end)
 
   it("plain Langevin with the unsmoothed score keeps the starting split", function()
-    local x = sc.samplers.langevin(d, x0, { step = 0.1, n_steps = 1000, generator = sc.Generator(1) })
+    local x = sc.samplers.langevin(sc.param.wrap(d), x0, nil, { step = 0.1, n_steps = 1000,
+      generator = sc.Generator(1) })
     local f = heavy_fraction(x)
     assert.is_true(close(start, 0.5, 0.05), "start " .. start)
     assert.is_true(close(f, start, 0.01), ("plain Langevin %g from %g"):format(f, start))
@@ -95,7 +101,7 @@ describe("annealed Langevin on 0.8 N((5,5), I) + 0.2 N((−5,−5), I) with the 
 end)
 
 describe("sc.samplers.annealed_langevin mechanics", function()
-  local d = sc.data.two_gaussians()
+  local d = sc.param.wrap(sc.data.two_gaussians())
   local sigmas = { 4, 2, 1 }
   local x0 = sc.randn(16, 2, { generator = sc.Generator(5) })
 
@@ -111,13 +117,18 @@ describe("sc.samplers.annealed_langevin mechanics", function()
     assert.is_true(close(a[1], 1.6, 1e-12) and close(a[2], 0.4, 1e-12) and close(a[3], 0.1, 1e-12))
   end)
 
-  it("passes σ_i to the score as an [N, 1] tensor and calls back (i, t, x)", function()
+  it("passes σ_i to the score as an [N, 1] tensor and calls back with one table", function()
     local calls, seen = {}, {}
-    sc.samplers.annealed_langevin(function(x, s)
+    sc.samplers.annealed_langevin(sc.param.wrap(function(x, s)
       seen[#seen + 1] = s
       return x * 0
-    end, x0, sigmas, { eps = 0.1, T = 3, denoise = true,
-      callback = function(i, t) calls[#calls + 1] = { i, t } end })
+    end, { kind = "score" }), x0, sigmas, { eps = 0.1, T = 3, denoise = true,
+      callback = function(c)
+        calls[#calls + 1] = { c.level_index, c.step }
+        assert.are.equal(#calls, c.i)
+        assert.are.equal(sigmas[math.min(c.level_index, 3)], c.level)
+        assert(sc.is_tensor(c.denoised))
+      end })
     assert.are.equal(3 * 3 + 1, #calls)
     assert.are.same({ 1, 1 }, calls[1])
     assert.are.same({ 3, 3 }, calls[9])
@@ -130,7 +141,7 @@ describe("sc.samplers.annealed_langevin mechanics", function()
   it("the denoising step is Tweedie's x + σ_L² s(x, σ_L)", function()
     -- with T = 0 only the denoising step moves x; for one Gaussian N(m, I)
     -- Tweedie gives E[x0 | x] = m + (x − m)/(1 + σ²)
-    local one = sc.data.gaussian_mixture { means = { { 1, 2 } }, stds = 1 }
+    local one = sc.param.wrap(sc.data.gaussian_mixture { means = { { 1, 2 } }, stds = 1 })
     local x = sc.samplers.annealed_langevin(one, x0, { 0.5 }, { eps = 0.1, T = 0, denoise = true })
     local expect = (x0 - sc.tensor { 1, 2 }) / 1.25 + sc.tensor { 1, 2 }
     assert.is_true((x - expect):abs():max():item() < 1e-5)
@@ -146,7 +157,8 @@ describe("sc.samplers.annealed_langevin mechanics", function()
 
   it("samples with an energy model, which needs autograd inside no_grad", function()
     local m = sc.models.EnergyMLP { dim = 2, hidden = { 8 }, generator = sc.Generator(1) }
-    local x = sc.samplers.annealed_langevin(m, x0, sigmas, { eps = 0.01, T = 2, generator = sc.Generator(2) })
+    local x = sc.samplers.annealed_langevin(sc.param.wrap(m), x0, sigmas, { eps = 0.01, T = 2,
+      generator = sc.Generator(2) })
     assert.are.same({ 16, 2 }, x:shape())
     assert.is_false(x:requires_grad())
     -- the same steps by hand
@@ -168,6 +180,8 @@ describe("sc.samplers.annealed_langevin mechanics", function()
     assert.has_error(function() sc.samplers.annealed_langevin(d, x0, sigmas, { convention = "mine" }) end)
     assert.has_error(function() sc.samplers.annealed_langevin(d, x0, sigmas, { eps = 0 }) end)
     assert.has_error(function() sc.samplers.annealed_langevin(42, x0, sigmas, {}) end)
+    assert.has_error(function() sc.samplers.annealed_langevin(d, x0, sigmas, { steps = 3 }) end,
+      "scorch.samplers.annealed_langevin: unknown option 'steps' (valid: T, callback, convention, denoise, eps, generator, progress)")
   end)
 end)
 
