@@ -1,6 +1,9 @@
 -- Trains the image classifier (lua/scorch/models/classifier.lua) that the
--- generative image examples use to label their samples and as the feature
--- network of their Fréchet distances, and stores it in the cache.
+-- generative image examples use to label their samples, and whose
+-- penultimate layer is the feature network of sc.metrics (FID, FID∞, KID,
+-- precision/recall: sc.metrics.extractor, scripts/eval.lua), and stores it
+-- in the cache.  Retraining changes the weights' hash and with it the
+-- extractor's name, so cached reference statistics are recomputed.
 --
 --   bin/scorch scripts/train_classifier.lua --data shapes
 --   bin/scorch scripts/train_classifier.lua --data fashion_mnist

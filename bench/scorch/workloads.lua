@@ -5,7 +5,7 @@
 --
 -- Cases (one process = one case = one JSON line on stdout):
 --   W1 W2 W3 W4, W5 (plain inputs), W5g (requires_grad inputs),
---   W6_1024, W6_256 (sgemm via sc.matmul)
+--   W6_1024, W6_256 (sgemm via sc.matmul), W8 (FID + precision/recall)
 --
 -- Every definition mirrors bench/torch/workloads.py line for line: same
 -- shapes, same math, same init distributions.  Change both or neither.
@@ -409,12 +409,39 @@ local function w6(n)
   })
 end
 
+---------------------------------------------------------------------------
+-- W8 eval_fid_pr: FID + improved precision/recall, 10,000 vs 10,000 x 256
+-- (features from build/bench/w8_features.safetensors, written once by
+-- bench/torch/workloads.py --workload make-w8-data; bench/run.py does it)
+---------------------------------------------------------------------------
+local function w8()
+  sc.manual_seed(0)
+  local t = assert(sc.load("build/bench/w8_features.safetensors"))
+  local real, fake = t.real, t.fake
+
+  local function step()
+    local sa = sc.metrics.feature_stats(real)
+    local sb = sc.metrics.feature_stats(fake)
+    local f = sc.metrics.fid(sa, sb)
+    local pr = sc.metrics.precision_recall(real, fake, { k = 3, realism = false })
+    return f, pr.precision, pr.recall
+  end
+
+  run_bench("W8", step, {
+    extra = function()
+      local f, p, r = step()
+      return { { "fid", f }, { "precision", p }, { "recall", r } }
+    end,
+  })
+end
+
 local CASES = {
   W1 = w1, W2 = w2, W3 = w3, W4 = w4,
   W5 = function() w5(false) end,
   W5g = function() w5(true) end,
   W6_1024 = function() w6(1024) end,
   W6_256 = function() w6(256) end,
+  W8 = w8,
 }
 
 local f = CASES[A.workload]

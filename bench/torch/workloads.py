@@ -13,6 +13,8 @@ Cases (one process = one case = one JSON line on stdout):
     W5g       small_ops_overhead, requires_grad inputs
     W6_1024   sgemm 1024x1024 (torch.mm)
     W6_256    sgemm 256x256   (torch.mm)
+    W8        eval_fid_pr: FID + precision/recall of 10,000 vs 10,000 x 256
+              (run with --make-w8-data once to write build/bench/w8_features.safetensors)
 
 The thread count is put into the environment *before* torch is imported, and
 torch.set_num_threads is called as well.  Every definition here is mirrored
@@ -368,6 +370,102 @@ def w6(n):
     run_bench("W6_%d" % n, step, extra=extra)
 
 
+# --------------------------------------------------------------------------
+# W8 eval_fid_pr: FID + improved precision/recall, 10,000 vs 10,000 x 256
+# --------------------------------------------------------------------------
+W8_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                       "build", "bench", "w8_features.safetensors")
+
+
+def make_w8_features(path=W8_FILE, n=10000, d=256):
+    """The fixed feature file both sides read: real = z W + cluster mean,
+    fake = the same with a wider spread and moved means (seeded NumPy),
+    written as safetensors by hand (float32 tensors "real", "fake")."""
+    import numpy as np
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((d, d)) / math.sqrt(d)
+    centres = rng.standard_normal((10, d)) * 2.0
+
+    def draw(scale, shift):
+        z = rng.standard_normal((n, d))
+        c = centres[rng.integers(0, 10, n)] + shift
+        return np.maximum((z @ w) * scale + c, -0.5).astype(np.float32)
+
+    tensors = {"real": draw(1.0, 0.0), "fake": draw(1.2, 0.1)}
+    header, off = {}, 0
+    for k, v in tensors.items():
+        header[k] = {"dtype": "F32", "shape": list(v.shape), "data_offsets": [off, off + v.nbytes]}
+        off += v.nbytes
+    hb = json.dumps(header).encode()
+    hb += b" " * ((8 - len(hb) % 8) % 8)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(len(hb).to_bytes(8, "little"))
+        f.write(hb)
+        for v in tensors.values():
+            f.write(v.tobytes())
+    os.replace(tmp, path)
+
+
+def load_w8_features(path=W8_FILE):
+    import numpy as np
+    with open(path, "rb") as f:
+        hlen = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(hlen))
+        data = f.read()
+    out = {}
+    for k in ("real", "fake"):
+        a, b = header[k]["data_offsets"]
+        out[k] = torch.from_numpy(np.frombuffer(data[a:b], dtype=np.float32).reshape(header[k]["shape"]).copy())
+    return out["real"], out["fake"]
+
+
+def w8():
+    torch.manual_seed(0)
+    real, fake = load_w8_features()
+    k, block = 3, 1000
+
+    def stats(x):
+        xd = x.double()
+        mu = xd.mean(0)
+        xc = xd - mu
+        return mu, xc.T @ xc / (x.shape[0] - 1)
+
+    def fid(m1, c1, m2, c2):
+        w, v = torch.linalg.eigh(c1)
+        s = (v * w.clamp(min=0).sqrt()) @ v.T          # sigma_1^(1/2)
+        ev = torch.linalg.eigvalsh(s @ c2 @ s)
+        diff = m1 - m2
+        return float(diff @ diff + c1.trace() + c2.trace() - 2 * ev.clamp(min=0).sqrt().sum())
+
+    def radii(x):
+        out = []
+        for i in range(0, x.shape[0], block):
+            d = torch.cdist(x[i:i + block], x)
+            out.append(d.topk(k + 1, dim=1, largest=False).values[:, k])   # the point itself is first
+        return torch.cat(out)
+
+    def step():
+        m1, c1 = stats(real)
+        m2, c2 = stats(fake)
+        f = fid(m1, c1, m2, c2)
+        rr, rf = radii(real), radii(fake)
+        fake_in = torch.zeros(fake.shape[0], dtype=torch.bool)
+        real_in = torch.zeros(real.shape[0], dtype=torch.bool)
+        for i in range(0, fake.shape[0], block):
+            d = torch.cdist(fake[i:i + block], real)
+            fake_in[i:i + block] = (d <= rr[None, :]).any(1)
+            real_in |= (d <= rf[i:i + block, None]).any(0)
+        return f, fake_in.double().mean().item(), real_in.double().mean().item()
+
+    def extra(out):
+        f, p, r = step()
+        return {"fid": f, "precision": p, "recall": r}
+
+    run_bench("W8", step, extra=extra)
+
+
 CASES = {
     "W1": w1,
     "W2": w2,
@@ -377,11 +475,16 @@ CASES = {
     "W5g": lambda: w5(True),
     "W6_1024": lambda: w6(1024),
     "W6_256": lambda: w6(256),
+    "W8": w8,
 }
 
 
 def main():
     wl = ARGS.workload
+    if wl == "make-w8-data":
+        make_w8_features()
+        print(W8_FILE)
+        return
     if wl not in CASES:
         sys.stderr.write("unknown workload %r; known: %s\n"
                          % (wl, ", ".join(CASES)))

@@ -1,7 +1,9 @@
 -- A small convolutional image classifier, trained by
--- scripts/train_classifier.lua on shapes and Fashion-MNIST.  Generative
--- examples use it twice: to label their samples (class histograms) and,
--- through features(), as the feature network of a Fréchet distance.
+-- scripts/train_classifier.lua on shapes and Fashion-MNIST.  It labels
+-- generated samples (class mix and confidence), and its features() are the
+-- embedding of sc.metrics.extractor (lua/scorch/metrics/features.lua): the
+-- feature space in which sc.metrics computes FID, FID∞, KID and precision/
+-- recall, named by data set and a hash of these weights.
 --
 -- Layout for channels = {32, 64} on 28x28 inputs:
 --   [conv3x3 → GroupNorm → SiLU → avg-pool 2]  per entry of channels (28 → 14 → 7)
