@@ -41,17 +41,19 @@ end, { steps = opts.steps, lr = opts.lr, ema = opts.ema, log_every = math.max(1,
 net:eval()
 
 -- ---- sampling: Algorithm 2 and DDIM -----------------------------------------------------------
-local eps = function(x, t) return net(x, t) end
+local eps = sc.param.wrap(net, { kind = "eps", process = sched })
 local real = data:sample(opts.n, { generator = gen })
+-- x_T ~ N(0, I) drawn by the generator the sampler then uses
+local function start(o, n) return sc.samplers.prior(sched, { n or opts.n, 2 }, { generator = o.generator }) end
 local runs = {
-  { "DDPM, var beta", "DDPM beta", function(o) return sc.samplers.ddpm(eps, sched, opts.n, o) end },
+  { "DDPM, var beta", "DDPM beta", function(o) return sc.samplers.ddpm(eps, start(o), sched, o) end },
   { "DDPM, var beta~", "DDPM beta-tilde", function(o)
     o.variance = "beta_tilde"
-    return sc.samplers.ddpm(eps, sched, opts.n, o)
+    return sc.samplers.ddpm(eps, start(o), sched, o)
   end },
   { "DDIM, eta 0", "DDIM eta=0", function(o)
     o.steps = 50
-    return sc.samplers.ddim(eps, sched, opts.n, o)
+    return sc.samplers.ddim(eps, start(o), sched, o)
   end },
 }
 local panels = { { title = "data", x = real:narrow(1, 1, math.min(2000, opts.n)) } }
@@ -81,11 +83,12 @@ sc.viz.loss_curve(opts.out .. "/loss.png", losses, { title = "L_simple" })
 -- a few reverse trajectories x_T -> x_0
 local paths = {}
 local k = 24
-sc.samplers.ddpm(eps, sched, k, {
-  generator = sc.Generator(opts.seed + 11),
-  callback = function(i, x, t)
-    if i % 10 == 0 or t == 1 then
-      local v = x:values()
+local traj_gen = sc.Generator(opts.seed + 11)
+sc.samplers.ddpm(eps, start({ generator = traj_gen }, k), sched, {
+  generator = traj_gen,
+  callback = function(s)
+    if s.i % 10 == 0 or s.from == 1 then
+      local v = s.x:values()
       for j = 1, k do
         paths[j] = paths[j] or {}
         paths[j][#paths[j] + 1] = { v[2 * j - 1], v[2 * j] }

@@ -120,13 +120,14 @@ frames[1], frame_labels[1] = x_init:narrow(1, 1, k_strip), ("t=%d"):format(sched
 -- sample in chunks of --sample-batch so memory stays bounded; one generator
 -- runs through all chunks, so a seed gives the same images every run
 local sample_gen = sc.Generator(int(opts.seed) + 1)
+local eps_model = sc.param.wrap(net, { kind = "eps", process = sched })
 local samples, info = util.in_chunks(n_samples, int(opts.sample_batch), function(first, m)
-  return sc.samplers.ddpm(net, sched, { m, 1, 28, 28 }, {
-    steps = sample_steps, generator = sample_gen, clip_x0 = true, x_init = x_init:narrow(1, first, m),
-    callback = first == 1 and function(i, x, t)
-      if i % record_every == 0 or i == sample_steps then
-        frames[#frames + 1] = x:narrow(1, 1, k_strip)
-        frame_labels[#frame_labels + 1] = i == sample_steps and "x0" or ("t=%d"):format(t)
+  return sc.samplers.ddpm(eps_model, x_init:narrow(1, first, m), sched, {
+    steps = sample_steps, generator = sample_gen, clip_x0 = true,
+    callback = first == 1 and function(s)
+      if s.i % record_every == 0 or s.i == sample_steps then
+        frames[#frames + 1] = s.x:narrow(1, 1, k_strip)
+        frame_labels[#frame_labels + 1] = s.i == sample_steps and "x0" or ("t=%d"):format(s.from)
       end
     end or nil,
   })

@@ -49,17 +49,24 @@ end, { steps = opts.steps, lr = opts.lr, ema = opts.ema, log_every = math.max(1,
 local S, N = sc.samplers, opts.n
 local function karras(n) return (sc.schedules.karras_sigmas(n)) end
 local vp = sc.schedules.vp_sde()
+-- sampler(model, x_init, levels, opts): the start drawn from the prior of
+-- the levels by the generator the sampler then uses
+local function draw(name, model, levels, g, o)
+  o = o or {}
+  o.generator = g
+  return sc.samplers[name](model, sc.samplers.prior(levels, { N, 2 }, { generator = g }), levels, o)
+end
 local runs = {
-  { "naive det. 100", function(g) return S.naive_backward(D, karras(100), N, { generator = g }) end },
+  { "naive det. 100", function(g) return draw("naive_backward", D, karras(100), g) end },
   { "naive stoch. 100", function(g)
-    return S.naive_backward(D, karras(100), N, { generator = g, stochastic = true }) end },
-  { "heun 18", function(g) return S.heun(D, karras(18), N, { generator = g }) end },
+    return draw("naive_backward", D, karras(100), g, { method = "ancestral" }) end },
+  { "heun 18", function(g) return draw("heun", D, karras(18), g) end },
   { "heun churn 18", function(g)
-    return S.heun(D, karras(18), N, { generator = g, S_churn = 20, S_min = 0.01, S_max = 10, S_noise = 1 }) end },
-  { "dpm++ 2m 20", function(g) return S.dpmpp_2m(D, karras(20), N, { generator = g }) end },
-  { "dpm++ 2m 10", function(g) return S.dpmpp_2m(D, karras(10), N, { generator = g }) end },
+    return draw("heun", D, karras(18), g, { S_churn = 20, S_min = 0.01, S_max = 10, S_noise = 1 }) end },
+  { "dpm++ 2m 20", function(g) return draw("dpmpp_2m", D, karras(20), g) end },
+  { "dpm++ 2m 10", function(g) return draw("dpmpp_2m", D, karras(10), g) end },
   -- the same denoiser as the score of the VP SDE
-  { "VP prob. flow rk45", function(g) return S.probability_flow(param.score_fn(D, vp), vp, N, { generator = g }) end },
+  { "VP prob. flow rk45", function(g) return draw("probability_flow", D, vp, g) end },
 }
 local real = data:sample(N, { generator = sc.Generator(opts.seed + 3) })
 local m = math.min(N, 4000)

@@ -128,12 +128,13 @@ frame_labels[1] = ("s=%.3g"):format(levels[1])
 -- runs through all chunks, so a seed gives the same images every run
 local sample_gen = sc.Generator(int(opts.seed) + 1)
 local samples, info = util.in_chunks(n_samples, int(opts.sample_batch), function(first, m)
-  return sc.samplers.heun(D, levels, { m, 1, 28, 28 }, {
-    generator = sample_gen, x_init = x_init:narrow(1, first, m),
-    callback = first == 1 and function(i, x)
+  return sc.samplers.heun(D, x_init:narrow(1, first, m), levels, {
+    generator = sample_gen,
+    callback = first == 1 and function(c)
+      local i = c.i
       if i % record_every == 0 or i == sample_steps then
-        local s = levels[i + 1]
-        frames[#frames + 1] = x:narrow(1, 1, k_strip) / math.sqrt(1 + s * s)
+        local s = c.level
+        frames[#frames + 1] = c.x:narrow(1, 1, k_strip) / math.sqrt(1 + s * s)
         frame_labels[#frame_labels + 1] = s == 0 and "x0" or ("s=%.3g"):format(s)
       end
     end or nil,

@@ -113,20 +113,23 @@ local function run(name, smoothed, fn)
 end
 
 local recorder, paths = sc.samplers.trajectory_recorder(math.tointeger(opts.trajectories), 5, x0)
+local learned = sc.param.wrap(model, { kind = "score" })   -- s_θ(x, σ)
+local exact = sc.param.wrap(data)                          -- the exact ∇log p_σ
 run("learned, annealed", not denoise, function(g)
-  return sc.samplers.annealed_langevin(model, x0, sigmas, { eps = eps, T = T, generator = g,
+  return sc.samplers.annealed_langevin(learned, x0, sigmas, { eps = eps, T = T, generator = g,
     denoise = denoise, callback = recorder })
 end)
 run("learned, plain", true, function(g)
   -- plain Langevin needs one score: the model at the smallest level
-  return sc.samplers.langevin(model, x0, { step = eps, n_steps = math.tointeger(opts.plain_steps),
-    sigma = sigma_L, generator = g })
+  return sc.samplers.langevin(learned, x0, sigma_L, { step = eps, n_steps = math.tointeger(opts.plain_steps),
+    generator = g })
 end)
 run("exact, annealed", not denoise, function(g)
-  return sc.samplers.annealed_langevin(data, x0, sigmas, { eps = eps, T = T, generator = g, denoise = denoise })
+  return sc.samplers.annealed_langevin(exact, x0, sigmas, { eps = eps, T = T, generator = g, denoise = denoise })
 end)
 run("exact, plain", false, function(g)
-  return sc.samplers.langevin(data, x0, { step = eps, n_steps = math.tointeger(opts.plain_steps), generator = g })
+  return sc.samplers.langevin(exact, x0, nil, { step = eps, n_steps = math.tointeger(opts.plain_steps),
+    generator = g })
 end)
 
 -- ---- checks against the truth ------------------------------------------------------------

@@ -188,16 +188,17 @@ local x_init = sc.randn({ n_samples, C * H * W }, { generator = sc.Generator(int
 frames[1], frame_labels[1] = x_init:narrow(1, 1, k_strip), ("s=%.3g"):format(sigmas[1])
 -- record the strip's rows at the end of every other level, and after denoising
 local every = math.max(1, #sigmas // 6)
-local function recorder(i, t, x)
+local function recorder(s)
+  local i, t = s.level_index, s.step
   if (t == T and (i % every == 0 or i == #sigmas)) or i > #sigmas then
-    frames[#frames + 1] = x:narrow(1, 1, k_strip)
+    frames[#frames + 1] = s.x:narrow(1, 1, k_strip)
     frame_labels[#frame_labels + 1] = i > #sigmas and "denoised" or ("s=%.3g"):format(sigmas[i])
   end
 end
 print(("annealed langevin: %d levels × %d steps, ε = %.3g (r = ε/σ_L² = %.3f, γ = %.3f, variance ratio %.3f), "
   .. "%d samples"):format(#sigmas, T, eps, ratio, gamma, var_ratio, n_samples))
 local t0 = sc.time()
-local samples = sc.samplers.annealed_langevin(score, x_init, sigmas, { eps = eps, T = T,
+local samples = sc.samplers.annealed_langevin(sc.param.wrap(score, { kind = "score" }), x_init, sigmas, { eps = eps, T = T,
   convention = "reference", denoise = true, generator = sc.Generator(int(opts.seed) + 2),
   callback = recorder })
 local sample_time = sc.time() - t0

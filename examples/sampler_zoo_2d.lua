@@ -48,40 +48,48 @@ do
 end
 
 -- ---- the one model in every view --------------------------------------------------------------
-local eps = function(x, t) return net(x, t) end                          -- DDPM schedule, t = 1..T
-local D = param.denoiser(net, { prediction = "eps", process = sched })   -- D(x̂, σ), any σ
-local score = param.score_fn(D, vp)                                      -- VP SDE, t ∈ [ε, 1]
+-- one wrapped model: ε on its DDPM schedule (t = 1..T), the score of the VP
+-- SDE (t ∈ [ε, 1]) and D(x̂, σ) at any σ, each asked for by the sampler
+local eps = param.wrap(net, { kind = "eps", process = sched })
+local D, score = eps, eps
 local karras = function(n)
   return (sc.schedules.karras_sigmas(n, { sigma_min = sched.sigma_min, sigma_max = 80 }))
 end
 
 local S = sc.samplers
 local N = opts.n
+-- sampler(model, x_init, levels, opts): the start drawn from the prior of
+-- the levels by the generator the sampler then uses
+local function draw(name, model, levels, g, o)
+  o = o or {}
+  o.generator = g
+  return sc.samplers[name](model, sc.samplers.prior(levels, { N, 2 }, { generator = g }), levels, o)
+end
 local zoo = {
-  { "ddpm beta 1000", function(g) return S.ddpm(eps, sched, N, { generator = g }) end },
-  { "ddpm beta-t 1000", function(g) return S.ddpm(eps, sched, N, { generator = g, variance = "beta_tilde" }) end },
+  { "ddpm beta 1000", function(g) return draw("ddpm", eps, sched, g) end },
+  { "ddpm beta-t 1000", function(g) return draw("ddpm", eps, sched, g, { variance = "beta_tilde" }) end },
   { "ddpm beta-t 100", function(g)
-    return S.ddpm(eps, sched, N, { generator = g, variance = "beta_tilde", steps = 100 }) end },
-  { "ddim 100", function(g) return S.ddim(eps, sched, N, { generator = g, steps = 100 }) end },
-  { "ddim 50", function(g) return S.ddim(eps, sched, N, { generator = g, steps = 50 }) end },
+    return draw("ddpm", eps, sched, g, { variance = "beta_tilde", steps = 100 }) end },
+  { "ddim 100", function(g) return draw("ddim", eps, sched, g, { steps = 100 }) end },
+  { "ddim 50", function(g) return draw("ddim", eps, sched, g, { steps = 50 }) end },
   { "ddim 20 trailing", function(g)
-    return S.ddim(eps, sched, N, { generator = g, steps = 20, spacing = "trailing" }) end },
-  { "ddim eta=1 100", function(g) return S.ddim(eps, sched, N, { generator = g, steps = 100, eta = 1 }) end },
-  { "euler_maruyama 1000", function(g) return S.euler_maruyama(score, vp, N, { generator = g, steps = 1000 }) end },
-  { "euler_maruyama 200", function(g) return S.euler_maruyama(score, vp, N, { generator = g, steps = 200 }) end },
+    return draw("ddim", eps, sched, g, { steps = 20, spacing = "trailing" }) end },
+  { "ddim eta=1 100", function(g) return draw("ddim", eps, sched, g, { steps = 100, eta = 1 }) end },
+  { "euler_maruyama 1000", function(g) return draw("euler_maruyama", score, vp, g, { steps = 1000 }) end },
+  { "euler_maruyama 200", function(g) return draw("euler_maruyama", score, vp, g, { steps = 200 }) end },
   { "pc rd+langevin 500", function(g)
-    return S.predictor_corrector(score, vp, N, { generator = g, steps = 500, snr = 0.16 }) end },
-  { "prob. flow rk45", function(g) return S.probability_flow(score, vp, N, { generator = g }) end },
+    return draw("predictor_corrector", score, vp, g, { steps = 500, snr = 0.16 }) end },
+  { "prob. flow rk45", function(g) return draw("probability_flow", score, vp, g) end },
   { "prob. flow heun 50", function(g)
-    return S.probability_flow(score, vp, N, { generator = g, method = "heun", steps = 50 }) end },
-  { "naive det. 100", function(g) return S.naive_backward(D, karras(100), N, { generator = g }) end },
+    return draw("probability_flow", score, vp, g, { method = "heun", steps = 50 }) end },
+  { "naive det. 100", function(g) return draw("naive_backward", D, karras(100), g) end },
   { "naive stoch. 100", function(g)
-    return S.naive_backward(D, karras(100), N, { generator = g, stochastic = true }) end },
-  { "edm heun 18", function(g) return S.heun(D, karras(18), N, { generator = g }) end },
+    return draw("naive_backward", D, karras(100), g, { method = "ancestral" }) end },
+  { "edm heun 18", function(g) return draw("heun", D, karras(18), g) end },
   { "edm heun churn 18", function(g)
-    return S.heun(D, karras(18), N, { generator = g, S_churn = 20, S_min = 0.01, S_max = 10, S_noise = 1 }) end },
-  { "dpm++ 2m 20", function(g) return S.dpmpp_2m(D, karras(20), N, { generator = g }) end },
-  { "dpm++ 2m 10", function(g) return S.dpmpp_2m(D, karras(10), N, { generator = g }) end },
+    return draw("heun", D, karras(18), g, { S_churn = 20, S_min = 0.01, S_max = 10, S_noise = 1 }) end },
+  { "dpm++ 2m 20", function(g) return draw("dpmpp_2m", D, karras(20), g) end },
+  { "dpm++ 2m 10", function(g) return draw("dpmpp_2m", D, karras(10), g) end },
 }
 
 -- ---- run and score ------------------------------------------------------------------------------

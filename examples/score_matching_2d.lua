@@ -115,7 +115,7 @@ local x0 = sc.rand(2000, 2, { generator = g })
 x0 = x0 * sc.tensor { box[2] - box[1], box[4] - box[3] } + sc.tensor { box[1], box[3] }
 local panels = {}
 for _, r in ipairs(results) do
-  panels[#panels + 1] = { title = r.name, x = sc.samplers.langevin(r.score, x0,
+  panels[#panels + 1] = { title = r.name, x = sc.samplers.langevin(sc.param.wrap(r.score, { kind = "score" }), x0, nil,
     { step = 1e-3, n_steps = math.tointeger(opts.langevin_steps), generator = sc.Generator(3) }) }
   save(sc.viz.loss_curve(out("loss_" .. r.name .. ".png"), r.losses, { title = r.name .. " loss", size = 320 }))
 end

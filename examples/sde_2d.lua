@@ -69,18 +69,18 @@ end, { steps = opts.steps, lr = opts.lr, ema = opts.ema, log_every = math.max(1,
 
 -- ---- sampling ------------------------------------------------------------------------------------
 local S = sc.samplers
-local common = { prediction = "eps" }
-local function with(o)
-  local r = { generator = sc.Generator(opts.seed + 7) }
-  for k, v in pairs(common) do r[k] = v end
-  for k, v in pairs(o) do r[k] = v end
-  return r
+local eps_model = sc.param.wrap(model, { kind = "eps", process = sde })
+-- sampler(model, x_init, sde, opts), x_init from the prior by the sampler's generator
+local function run(name, o)
+  local g = sc.Generator(opts.seed + 7)
+  o.generator = g
+  return S[name](eps_model, S.prior(sde, { opts.n, 2 }, { generator = g }), sde, o)
 end
 local runs = {
-  { "euler_maruyama", function() return S.euler_maruyama(model, sde, opts.n, with { steps = opts.sample_steps }) end },
+  { "euler_maruyama", function() return run("euler_maruyama", { steps = opts.sample_steps }) end },
   { "pc rd+langevin", function()
-    return S.predictor_corrector(model, sde, opts.n, with { steps = opts.sample_steps // 2, snr = 0.16 }) end },
-  { "prob. flow rk45", function() return S.probability_flow(model, sde, opts.n, with {}) end },
+    return run("predictor_corrector", { steps = opts.sample_steps // 2, snr = 0.16 }) end },
+  { "prob. flow rk45", function() return run("probability_flow", {}) end },
 }
 local real = data:sample(opts.n, { generator = sc.Generator(opts.seed + 3) })
 local function quality(x)

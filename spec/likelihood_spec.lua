@@ -97,3 +97,16 @@ describe("likelihood with float32", function()
   end)
 end)
 
+
+describe("scorch.likelihood with a wrapped model", function()
+  it("gives the same NLL as the distribution it wraps", function()
+    local sc = require "scorch"
+    local lik = require "scorch.likelihood"
+    local d = sc.data.two_gaussians()
+    local sde = sc.schedules.vp_sde()
+    local x = d:sample(8, { generator = sc.Generator(1) }):double()
+    local a = lik.nll(d, sde, x)
+    local b = lik.nll(sc.param.wrap(d), sde, x)
+    assert.are.equal(0, (a - b):abs():max():item())
+  end)
+end)

@@ -25,10 +25,12 @@ local function probe(shape, kind, gen, dtype)
     :format(tostring(kind)), 4)
 end
 
--- The score function of score_or_model for this SDE: a function or callable
+-- The score function of score_or_model for this SDE: a wrapped model, a function or callable
 -- model s(x, t), optionally read as another prediction kind, or an object
 -- with score_at (a distribution: its exact smoothed score).
 local function score_fn_of(m, sde, kind)
+  -- a wrapped model (sc.param.wrap) answers for any SDE
+  if param.is_model(m) then return function(x, t) return m:score(x, t, sde) end end
   if type(m) == "table" and type(m.score_at) == "function" then
     return param.score_fn(param.from_distribution(m), sde)
   end

@@ -54,7 +54,7 @@ function M.ddpm(model, x0, opts)
   local eps = sc.randn(x0:shape(), { generator = gen, dtype = dt })
   local a, s = sched:marginal(t)
   local xt = x0 * a + eps * s
-  local out = model(xt, t:reshape(n, 1))
+  local out = model(xt, param.level(t, xt))   -- the network's level: an [N, 1] column
   local target = param.target(kind, x0, eps, a, s)
   return (out - target):square():mean()
 end
@@ -81,7 +81,7 @@ function M.sde_dsm(model, x0, opts)
   local z = sc.randn(x0:shape(), { generator = gen, dtype = dt })
   local a, s = sde:marginal(t)
   local xt = x0 * a + z * s
-  local out = model(xt, t:reshape(n, 1))
+  local out = model(xt, param.level(t, xt))   -- the network's level: an [N, 1] column
   local per
   if weighting == "sigma2" then
     -- s_t² ‖score + z/s_t‖² = ‖s_t·score + z‖² = ‖z − ε̂‖²

@@ -1,10 +1,11 @@
 -- Score-matching objectives.  Each is loss(model, x, opts) -> scalar tensor,
 -- where x is an [N, D] batch and the model is called as model(x) or
--- model(x, sigma) with sigma an [N, 1] tensor (see scorch.util.as_score_fn:
+-- model(x, sigma) with sigma the [N, 1] column of scorch.param.level (see scorch.util.as_score_fn:
 -- a function, a callable module or an object with :score, such as an energy
 -- model whose score is -∇ₓE).
 local sc = require "scorch"
 local util = require "scorch.util"
+local param = require "scorch.param"
 
 local M = {}
 
@@ -43,7 +44,7 @@ function M.esm(model, x, opts)
   opts = opts or {}
   local s_fn = util.as_score_fn(model)
   local sigma = opts.sigma
-  if sigma ~= nil then sigma = util.sigma_column(sigma, x) end
+  if sigma ~= nil then sigma = param.level(sigma, x) end
   local target = opts.target
   if not target then
     local fn
@@ -82,7 +83,7 @@ function M.ism(model, x, opts)
   local s_fn = util.as_score_fn(model)
   return util.enable_grad(function()
     local xr = x:detach():requires_grad(true)
-    local sigma = opts.sigma ~= nil and util.sigma_column(opts.sigma, x) or nil
+    local sigma = opts.sigma ~= nil and param.level(opts.sigma, x) or nil
     local s = s_fn(xr, sigma)
     local trace
     local est = opts.estimator or "exact"
@@ -120,7 +121,7 @@ function M.ssm(model, x, opts)
     if sc.is_tensor(sigma) and sigma:numel() == x:size(1) then
       sigma = repeat_rows(sigma:reshape(x:size(1), 1), n)
     end
-    if sigma ~= nil then sigma = util.sigma_column(sigma, xr) end
+    if sigma ~= nil then sigma = param.level(sigma, xr) end
     local v = projections(xr:shape(), opts.projection or "gaussian", opts.generator, x:dtype())
     local s = s_fn(xr, sigma)
     local sv = (s * v):sum(2, false)
@@ -173,7 +174,7 @@ function M.dsm(model, x, opts)
     sig = sc.tensor(per, { dtype = dt }):view(N, 1)
     weighting = opts.weighting or "sigma2"
   elseif opts.sigma ~= nil then
-    sig = util.sigma_column(opts.sigma, x)
+    sig = param.level(opts.sigma, x)
     weighting = opts.weighting or "none"
   else
     error("scorch.losses.dsm: give a noise level (opts.sigma) or levels (opts.sigmas)", 2)
