@@ -10,9 +10,7 @@ local core = require "scorch.core"
 
 local F = {}
 
-local function shape_str(t)
-  return "[" .. table.concat(t:shape(), ",") .. "]"
-end
+local shape_str = require("scorch.util").shape_str
 
 local function describe(v)
   if sc.is_tensor(v) then

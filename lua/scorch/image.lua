@@ -14,9 +14,7 @@ local sc = require "scorch"
 
 local image = {}
 
-local function shape_str(t)
-  return "[" .. table.concat(t:shape(), ",") .. "]"
-end
+local shape_str = require("scorch.util").shape_str
 
 local function opt_int(opts, key, default, min, fn)
   local v = opts[key]

@@ -75,9 +75,7 @@ local function render(t)
   return rec(1, "       ")
 end
 
-local function shape_str(t)
-  return "[" .. table.concat(t:shape(), ",") .. "]"
-end
+local shape_str = require("scorch.util").shape_str
 
 core.Tensor.__tostring = function(t)
   local extra = ""

@@ -233,9 +233,7 @@ function Module:state_dict()
   return sd
 end
 
-local function shape_str(t)
-  return "[" .. table.concat(t:shape(), ",") .. "]"
-end
+local shape_str = require("scorch.util").shape_str
 
 local function copy_all(pairs_list, sd)
   for _, nt in ipairs(pairs_list) do nt[2]:copy_(sd[nt[1]]) end

@@ -120,6 +120,15 @@ function M.check_options(opts, valid, fn, level)
   return opts
 end
 
+--- A value's shape for error messages: "[3,4]" for a tensor, else its type.
+-- @param v any value
+-- @return string
+-- @usage error("bad x: " .. util.shape_str(x))
+function M.shape_str(v)
+  if sc.is_tensor(v) then return "[" .. table.concat(v:shape(), ",") .. "]" end
+  return type(v)
+end
+
 -- ---- scripts ------------------------------------------------------------------------
 
 -- parse_args(arg, defaults [, usage]) -> options
