@@ -266,3 +266,24 @@ describe("sc.data.loader", function()
     assert.has_error(function() sc.data.loader({}) end)
   end)
 end)
+
+describe("categorical draws", function()
+  it("invert the cumulative weights at the boundaries", function()
+    -- w = {2, 3}: u·5 below 2 is label 1, from 2 on label 2
+    assert.are.same({ 1, 1, 2, 2 },
+      sc.data.categorical_from_uniforms({ 0, 0.39999, 0.4, 0.99 }, { 2, 3 }))
+    -- a zero weight is never drawn
+    assert.are.same({ 1, 3, 3 }, sc.data.categorical_from_uniforms({ 0.2, 0.5, 0.9 }, { 1, 0, 1 }))
+  end)
+
+  it("follow the weights (binomial bounds on 20,000 draws)", function()
+    local g = sc.Generator(7)
+    local labels = sc.data.categorical(20000, { 0.7, 0.2, 0.1 }, g)
+    local count = { 0, 0, 0 }
+    for _, k in ipairs(labels) do count[k] = count[k] + 1 end
+    for k, p in ipairs({ 0.7, 0.2, 0.1 }) do
+      local sd = math.sqrt(20000 * p * (1 - p))
+      assert.is_true(math.abs(count[k] - 20000 * p) < 4 * sd, ("label %d: %d"):format(k, count[k]))
+    end
+  end)
+end)

@@ -9,6 +9,7 @@ local function merge(mod)
   end
 end
 
+merge(require "scorch.data.categorical")
 merge(require "scorch.data.toy2d")
 merge(require "scorch.data.loader")
 merge(require "scorch.data.shapes")

@@ -62,18 +62,7 @@ local function render(kind, p, grid, size, ss)
   return img
 end
 
--- Categorical draws from weights w (Lua array) given uniforms u (Lua array).
-local function categorical(u, w)
-  local total, cum = 0, {}
-  for i, x in ipairs(w) do total = total + x; cum[i] = total end
-  local out = {}
-  for i = 1, #u do
-    local x, j = u[i] * total, 1
-    while j < #cum and x >= cum[j] do j = j + 1 end
-    out[i] = j
-  end
-  return out
-end
+local categorical = require("scorch.data.categorical").categorical_from_uniforms
 
 local function check_opts(opts)
   if type(opts) ~= "table" then error("scorch.data.shapes: expected an options table", 3) end

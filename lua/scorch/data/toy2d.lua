@@ -68,27 +68,7 @@ end
 
 local function generator_of(opts) return opts and opts.generator end
 
--- Categorical draws: n labels in 1..K with probabilities w (Lua array).
-local function categorical(n, w, gen)
-  local cum, acc = {}, 0
-  for k = 1, #w do
-    acc = acc + w[k]
-    cum[k] = acc
-  end
-  local u = sc.rand(n, { generator = gen, dtype = "float64" }):values()
-  local labels = {}
-  for i = 1, n do
-    local target = u[i] * acc
-    local lo, hi = 1, #cum
-    while lo < hi do -- first k with cum[k] > target
-      local mid = (lo + hi) // 2
-      if cum[mid] > target then hi = mid else lo = mid + 1 end
-    end
-    labels[i] = lo
-  end
-  return labels
-end
-M.categorical = categorical
+local categorical = require("scorch.data.categorical").categorical
 
 -- Symmetric eigendecomposition of a small matrix (cyclic Jacobi).
 -- Returns eigenvalues (array) and eigenvectors as columns of V (V[i][j]).
