@@ -131,12 +131,17 @@ end
 
 -- ---- scripts ------------------------------------------------------------------------
 
--- parse_args(arg, defaults [, usage]) -> options
+--- Reads command-line options against a table of defaults.
 -- "--key value", "--key=value", "--flag" / "--no-flag" for booleans.  Values
 -- take the type of the default (numbers are converted; a default of false
 -- makes a flag).  Unknown keys raise an error; --help prints the defaults.
+-- @param argv the script's `arg` table (or nil)
+-- @param defaults table: every option with its default value
+-- @param usage string printed first by --help (default "options:")
+-- @return options table, and the set of keys given on the command line
+-- @usage local opts = util.parse_args(arg, {steps = 100, quick = false})
 function M.parse_args(argv, defaults, usage)
-  local opts = {}
+  local opts, given = {}, {}
   for k, v in pairs(defaults) do opts[k] = v end
   local function key_of(s) return (s:gsub("-", "_")) end
   local i = 1
@@ -163,6 +168,7 @@ function M.parse_args(argv, defaults, usage)
     end
     local def = defaults[key]
     if def == nil then error(("scorch: unknown option --%s"):format(name), 2) end
+    given[key] = true
     if type(def) == "boolean" then
       if value == nil then
         opts[key] = not negated
@@ -184,6 +190,54 @@ function M.parse_args(argv, defaults, usage)
       end
     end
     i = i + 1
+  end
+  return opts, given
+end
+
+--- The command line of an example script: options with full-run defaults,
+-- named presets that become flags (`--quick`) and change every option the
+-- command line did not set, and `--threads N` (N > 0) applied at once.
+-- @param argv the script's `arg` table
+-- @param spec table: defaults (every option, full-run values), presets
+--   (name -> table of option values; optional), usage (text for --help)
+-- @return the options table
+-- @usage local opts = util.example_args(arg, {defaults = {steps = 20000}, presets = {quick = {steps = 3000}}})
+function M.example_args(argv, spec)
+  spec = M.check_options(spec, { "defaults", "presets", "usage" }, "scorch.util.example_args")
+  local defaults, presets = {}, spec.presets or {}
+  for k, v in pairs(spec.defaults or {}) do defaults[k] = v end
+  local names = {}
+  for name, values in pairs(presets) do
+    names[#names + 1] = name
+    if defaults[name] ~= nil then
+      error(("scorch.util.example_args: preset '%s' clashes with an option"):format(name), 2)
+    end
+    defaults[name] = false
+    for k in pairs(values) do
+      if defaults[k] == nil then
+        error(("scorch.util.example_args: preset '%s' sets unknown option '%s'"):format(name, k), 2)
+      end
+    end
+  end
+  table.sort(names)
+  local usage = spec.usage or "options:\n"
+  for _, name in ipairs(names) do
+    local parts, keys = {}, {}
+    for k in pairs(presets[name]) do keys[#keys + 1] = k end
+    table.sort(keys)
+    for _, k in ipairs(keys) do parts[#parts + 1] = k:gsub("_", "-") .. "=" .. tostring(presets[name][k]) end
+    usage = usage .. ("  --%s sets %s\n"):format(name, table.concat(parts, " "))
+  end
+  local opts, given = M.parse_args(argv, defaults, usage)
+  for _, name in ipairs(names) do
+    if opts[name] then
+      for k, v in pairs(presets[name]) do
+        if not given[k] then opts[k] = v end
+      end
+    end
+  end
+  if type(opts.threads) == "number" and opts.threads > 0 then
+    sc.set_num_threads(math.tointeger(opts.threads) or error("scorch: --threads expects an integer", 2))
   end
   return opts
 end
