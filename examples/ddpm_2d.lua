@@ -11,17 +11,14 @@ local sc = require "scorch"
 local util = sc.util
 
 local defaults = {
-  quick = false, data = "eight_gaussians", schedule = "linear", T = 1000,
+  data = "eight_gaussians", schedule = "linear", T = 1000,
   steps = 20000, batch = 512, lr = 1e-3, width = 128, blocks = 3, ema = 0.999,
-  n = 10000, seed = 0, out = "out/ddpm_2d",
+  n = 10000, seed = 0, threads = 0, out = "out/ddpm_2d",
 }
-local opts = util.parse_args(arg, defaults,
-  "usage: scorch examples/ddpm_2d.lua [options]\nDDPM (Ho et al. 2020) on toy 2-D data.\n")
-if opts.quick then
+local opts = util.example_args(arg, { defaults = defaults,
   -- a smaller network and fewer steps: about a minute on two cores
-  local quick = { steps = 3000, width = 64, lr = 2e-3, n = 4000 }
-  for k, v in pairs(quick) do if opts[k] == defaults[k] then opts[k] = v end end
-end
+  presets = { quick = { steps = 3000, width = 64, lr = 2e-3, n = 4000 } },
+  usage = "usage: scorch examples/ddpm_2d.lua [options]\nDDPM (Ho et al. 2020) on toy 2-D data.\n" })
 
 sc.manual_seed(opts.seed)
 local gen = sc.Generator(opts.seed + 1)

@@ -16,35 +16,29 @@
 local sc = require "scorch"
 local util = sc.util
 
+-- The defaults are the full run: a larger U-Net, longer.
 local defaults = {
-  out = "out/ddpm_fashion_mnist", quick = false, seed = 0, threads = 0,
-  steps = 0, batch = 0, lr = 2e-3, channels = 0, mults = "", blocks = 1, T = 1000,
-  sample_steps = 0, samples = 0, limit = 0, ema = 0, save_every = 0, strip = 8, sample_batch = 250,
+  out = "out/ddpm_fashion_mnist", seed = 0, threads = 0,
+  steps = 3000, batch = 64, lr = 2e-3, channels = 24, mults = "1,2,2", blocks = 1, T = 1000,
+  sample_steps = 100, samples = 1000, limit = 60000, ema = 0.999, save_every = 0, strip = 8, sample_batch = 250,
 }
 -- quick: a small U-Net briefly trained, with a short EMA window (a long one
--- would average in the first, poor weights); full: a larger U-Net, longer
-local presets = {
-  quick = { steps = 700, batch = 32, channels = 16, mults = "1,2,2", sample_steps = 50, samples = 64,
-    limit = 10000, ema = 0.99 },
-  full = { steps = 3000, batch = 64, channels = 24, mults = "1,2,2", sample_steps = 100, samples = 1000,
-    limit = 60000, ema = 0.999 },
-}
-
-local opts = util.parse_args(arg, defaults, "usage: scorch examples/ddpm_fashion_mnist.lua [options]\n")
-local preset = opts.quick and presets.quick or presets.full
-local function pick(key) return (opts[key] ~= 0 and opts[key] ~= "" and opts[key]) or preset[key] end
+-- would average in the first, poor weights)
+local opts = util.example_args(arg, { defaults = defaults,
+  presets = { quick = { steps = 700, batch = 32, channels = 16, sample_steps = 50, samples = 64,
+    limit = 10000, ema = 0.99 } },
+  usage = "usage: scorch examples/ddpm_fashion_mnist.lua [options]\n" })
 local function int(v) return math.tointeger(v) or error("expected an integer, got " .. tostring(v)) end
-if opts.threads > 0 then sc.set_num_threads(int(opts.threads)) end
-local steps, batch, n_samples = int(pick("steps")), int(pick("batch")), int(pick("samples"))
+local steps, batch, n_samples = int(opts.steps), int(opts.batch), int(opts.samples)
 local mults = {}
-for m in tostring(pick("mults")):gmatch("[^,]+") do mults[#mults + 1] = int(tonumber(m)) end
+for m in tostring(opts.mults):gmatch("[^,]+") do mults[#mults + 1] = int(tonumber(m)) end
 assert(util.mkdir(opts.out))
 local function out(name) return opts.out .. "/" .. name end
 local gen = sc.Generator(int(opts.seed))
 
 -- ---- data ----------------------------------------------------------------------------------
 
-local images, labels = sc.data.fashion_mnist("train", { limit = int(pick("limit")) })
+local images, labels = sc.data.fashion_mnist("train", { limit = int(opts.limit) })
 local names = sc.data.fashion_mnist_classes
 local loader = sc.data.image_loader(images, { batch_size = batch, shuffle = true, generator = gen,
   drop_last = true, dequantize = true }):forever()
@@ -54,7 +48,7 @@ local loader = sc.data.image_loader(images, { batch_size = batch, shuffle = true
 local sched = sc.schedules.ddpm { kind = "linear", T = int(opts.T) }
 local attention = {}
 for i = 1, #mults do attention[i] = false end
-local net_opts = { channels = int(pick("channels")), mults = mults, attention = attention, blocks = int(opts.blocks),
+local net_opts = { channels = int(opts.channels), mults = mults, attention = attention, blocks = int(opts.blocks),
   mid_attention = false, out = "eps", cond = "t", generator = gen }
 local net = sc.models.UNet(net_opts)
 local n_params = 0
@@ -63,7 +57,7 @@ print(("ddpm_fashion_mnist: %d training images, U-Net channels %d mults {%s} (%d
   :format(images:size(1), net_opts.channels, table.concat(mults, ","), n_params, steps, batch))
 
 local optimizer = sc.optim.Adam(net, { lr = opts.lr })
-local ema = sc.optim.EMA(net, { decay = pick("ema") })
+local ema = sc.optim.EMA(net, { decay = opts.ema })
 local meta = { model = "UNet", channels = tostring(net_opts.channels), mults = table.concat(mults, ","),
   blocks = tostring(net_opts.blocks), T = tostring(sched.T), schedule = "linear", prediction = "eps" }
 local function checkpoint(name, step)
@@ -111,7 +105,7 @@ print("checkpoint (raw and EMA weights): " .. ckpt)
 ema:copy_to(net)
 net:eval()
 local k_strip = math.min(int(opts.strip), n_samples, int(opts.sample_batch))
-local sample_steps = int(pick("sample_steps"))
+local sample_steps = int(opts.sample_steps)
 local frames, frame_labels = {}, {}
 local record_every = math.max(1, sample_steps // 7)
 t0 = sc.time()

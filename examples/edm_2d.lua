@@ -15,17 +15,14 @@ local param = require "scorch.param"
 local util = sc.util
 
 local defaults = {
-  quick = false, data = "eight_gaussians", sigma_data = 0, P_mean = -1.2, P_std = 1.2,
+  data = "eight_gaussians", sigma_data = 0, P_mean = -1.2, P_std = 1.2,
   steps = 20000, batch = 512, lr = 1e-3, width = 128, blocks = 3, ema = 0.999,
-  n = 10000, seed = 0, out = "out/edm_2d",
+  n = 10000, seed = 0, threads = 0, out = "out/edm_2d",
 }
-local opts = util.parse_args(arg, defaults,
-  "usage: scorch examples/edm_2d.lua [options]\nEDM (Karras et al. 2022) on toy 2-D data.\n" ..
-  "--sigma_data 0 measures it from the data.\n")
-if opts.quick then
-  local quick = { steps = 3000, width = 64, lr = 2e-3, n = 4000 }
-  for k, v in pairs(quick) do if opts[k] == defaults[k] then opts[k] = v end end
-end
+local opts = util.example_args(arg, { defaults = defaults,
+  presets = { quick = { steps = 3000, width = 64, lr = 2e-3, n = 4000 } },
+  usage = "usage: scorch examples/edm_2d.lua [options]\nEDM (Karras et al. 2022) on toy 2-D data.\n" ..
+  "--sigma_data 0 measures it from the data.\n" })
 
 sc.manual_seed(opts.seed)
 local gen = sc.Generator(opts.seed + 1)

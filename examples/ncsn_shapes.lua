@@ -28,35 +28,29 @@
 local sc = require "scorch"
 local util = sc.util
 
+-- The defaults are the full run.  σ_max = 39 is the largest distance between
+-- two training images (Song & Ermon 2020, Technique 1: 12 gave fragments and
+-- too many circles) and 50 levels keep neighbouring noise distributions
+-- overlapping.
 local defaults = {
-  out = "out/ncsn_shapes", quick = false, seed = 0, threads = 0,
-  weights = "0.4,0.3,0.2,0.1", steps = 0, batch = 0, lr = 2e-3, channels = 0, blocks = 1,
-  levels = 0, sigma_max = 0, sigma_min = 0.02, T = 0, samples = 0, train_size = 10000,
-  threshold = 0.9, ema = 0, strip = 8, load = "", precond = "", weighting = "", mid_frac = -1, mid_sigma = 0.5,
+  out = "out/ncsn_shapes", seed = 0, threads = 0,
+  weights = "0.4,0.3,0.2,0.1", steps = 16000, batch = 32, lr = 2e-3, channels = 16, blocks = 1,
+  levels = 50, sigma_max = 39, sigma_min = 0.02, T = 8, samples = 1000, train_size = 10000,
+  threshold = 0.9, ema = 0.999, strip = 8, load = "", precond = "ncsn", weighting = "sigma2", mid_frac = 0.9,
+  mid_sigma = 0.5,
 }
--- quick: a small network briefly trained (many small batches, a short EMA
--- window so early weights do not blur the average); full: longer on all
--- counts.  σ_max = 39 is the largest distance between two training images
--- (Song & Ermon 2020, Technique 1: 12 gave fragments and too many circles)
--- and 50 levels keep neighbouring noise distributions overlapping.
-local presets = {
-  quick = { steps = 5400, batch = 32, ema = 0.99, channels = 16, levels = 50, sigma_max = 39, T = 5,
-    samples = 400, mid_frac = 0.9 },
-  full = { steps = 16000, batch = 32, ema = 0.999, channels = 16, levels = 50, sigma_max = 39, T = 8,
-    samples = 1000, mid_frac = 0.9 },
-}
-
-local opts = util.parse_args(arg, defaults, "usage: scorch examples/ncsn_shapes.lua [options]\n")
-local preset = opts.quick and presets.quick or presets.full
-local function pick(key) return (opts[key] ~= 0 and opts[key]) or preset[key] end
+-- quick: the same network briefly trained (a short EMA window so early
+-- weights do not blur the average), fewer Langevin steps and samples
+local opts = util.example_args(arg, { defaults = defaults,
+  presets = { quick = { steps = 5400, ema = 0.99, T = 5, samples = 400 } },
+  usage = "usage: scorch examples/ncsn_shapes.lua [options]\n" })
 local function int(v) return math.tointeger(v) or error("expected an integer, got " .. tostring(v)) end
-if opts.threads > 0 then sc.set_num_threads(int(opts.threads)) end
 
 local weights = {}
 for w in tostring(opts.weights):gmatch("[^,]+") do weights[#weights + 1] = assert(tonumber(w), "bad --weights") end
-local steps, n_samples, T = int(pick("steps")), int(pick("samples")), int(pick("T"))
-local batch, ema_decay = int(pick("batch")), pick("ema")
-local sigmas = sc.schedules.geometric_sigmas(pick("sigma_max"), opts.sigma_min, int(pick("levels")))
+local steps, n_samples, T = int(opts.steps), int(opts.samples), int(opts.T)
+local batch, ema_decay = int(opts.batch), opts.ema
+local sigmas = sc.schedules.geometric_sigmas(opts.sigma_max, opts.sigma_min, int(opts.levels))
 assert(util.mkdir(opts.out))
 local function out(name) return opts.out .. "/" .. name end
 local gen = sc.Generator(int(opts.seed))
@@ -85,13 +79,13 @@ print(("ncsn_shapes: %d training images, mix %s; σ %g → %g (L = %d), %d steps
 
 -- ---- training: DSM with λ(σ) = σ² (Song & Ermon 2019, eq. 6) ----------------------
 
-local precond = opts.precond ~= "" and opts.precond or "ncsn"
-local net = sc.models.NCSN { channels = int(pick("channels")), blocks = int(opts.blocks), precond = precond,
+local precond = opts.precond
+local net = sc.models.NCSN { channels = int(opts.channels), blocks = int(opts.blocks), precond = precond,
   generator = gen }
 -- λ(σ): "sigma2" (Song & Ermon 2019), or "balanced": σ²(σ² + σ_d²)/σ_d², which
 -- with the edm preconditioning weighs the network's own error equally at all σ
 local sd2 = net.sigma_data ^ 2
-local weighting = ({ sigma2 = "sigma2", [""] = "sigma2",
+local weighting = ({ sigma2 = "sigma2",
   balanced = function(sig) return sig:square() * (sig:square() + sd2) / sd2 end })[opts.weighting]
   or error("--weighting must be sigma2 or balanced")
 -- How a training example draws its level: with probability 1 − mid_frac
@@ -99,8 +93,7 @@ local weighting = ({ sigma2 = "sigma2", [""] = "sigma2",
 -- centred where the shapes take form (σ ≈ --mid-sigma, 0.5, sd 1.2 in ln σ; cf. Karras et
 -- al. 2022, §5: the extreme levels need little training).  mid_frac = 0 is
 -- the original uniform draw.
--- (--mid-frac defaults to the preset's; -1 is "not given", so 0 can be asked for)
-local mid_frac = opts.mid_frac == -1 and preset.mid_frac or opts.mid_frac
+local mid_frac = opts.mid_frac
 if mid_frac < 0 or mid_frac > 1 then error("--mid-frac must lie in [0, 1]") end
 local level_probs
 if mid_frac > 0 then

@@ -18,15 +18,12 @@ local util = sc.util
 local viz = sc.viz
 
 local defaults = {
-  quick = false, steps = 20000, batch = 512, lr = 1e-3, width = 128, blocks = 3, ema = 0.999,
-  n = 10000, seed = 0, out = "out/sampler_zoo_2d", only = "",
+  steps = 20000, batch = 512, lr = 1e-3, width = 128, blocks = 3, ema = 0.999,
+  n = 10000, seed = 0, threads = 0, out = "out/sampler_zoo_2d", only = "",
 }
-local opts = util.parse_args(arg, defaults,
-  "usage: scorch examples/sampler_zoo_2d.lua [options]\nEvery diffusion sampler on one DDPM model.\n")
-if opts.quick then
-  local quick = { steps = 3000, width = 64, lr = 2e-3, n = 4000 }
-  for k, v in pairs(quick) do if opts[k] == defaults[k] then opts[k] = v end end
-end
+local opts = util.example_args(arg, { defaults = defaults,
+  presets = { quick = { steps = 3000, width = 64, lr = 2e-3, n = 4000 } },
+  usage = "usage: scorch examples/sampler_zoo_2d.lua [options]\nEvery diffusion sampler on one DDPM model.\n" })
 
 sc.manual_seed(opts.seed)
 local gen = sc.Generator(opts.seed + 1)

@@ -14,13 +14,13 @@ local sc = require "scorch"
 local util = sc.util
 
 local defaults = {
-  data = "two_moons", out = "out/score_matching_2d", quick = false, seed = 0, threads = 0,
-  model = "mlp", steps = 0, batch = 256, lr = 1e-3, hidden = 128, layers = 3,
+  data = "two_moons", out = "out/score_matching_2d", seed = 0, threads = 0,
+  model = "mlp", steps = 3000, batch = 256, lr = 1e-3, hidden = 128, layers = 3,
   sigma = 0.05, projections = 1, methods = "esm,ism,ssm,ssm_vr,dsm", langevin_steps = 500,
 }
-local opts = util.parse_args(arg, defaults, "usage: scorch examples/score_matching_2d.lua [options]\n")
-local steps = opts.steps ~= 0 and math.tointeger(opts.steps) or (opts.quick and 600 or 3000)
-if opts.threads > 0 then sc.set_num_threads(math.tointeger(opts.threads)) end
+local opts = util.example_args(arg, { defaults = defaults, presets = { quick = { steps = 600 } },
+  usage = "usage: scorch examples/score_matching_2d.lua [options]\n" })
+local steps = math.tointeger(opts.steps)
 local data = sc.data.toy(opts.data)
 assert(util.mkdir(opts.out))
 local function out(name) return opts.out .. "/" .. name end

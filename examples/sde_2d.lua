@@ -18,16 +18,14 @@ local util = sc.util
 local viz = sc.viz
 
 local defaults = {
-  quick = false, data = "checkerboard", half_width = 4, sde = "vp", weighting = "sigma2",
+  data = "checkerboard", half_width = 4, sde = "vp", weighting = "sigma2",
   steps = 20000, batch = 512, lr = 1e-3, width = 128, blocks = 3, ema = 0.999,
-  n = 10000, n_test = 2000, sample_steps = 1000, grid = 64, seed = 0, out = "out/sde_2d",
+  n = 10000, n_test = 2000, sample_steps = 1000, grid = 64, seed = 0, threads = 0, out = "out/sde_2d",
 }
-local opts = util.parse_args(arg, defaults,
-  "usage: scorch examples/sde_2d.lua [options]\nScore SDEs (Song et al. 2021) on toy 2-D data.\n")
-if opts.quick then
-  local quick = { steps = 3000, width = 64, lr = 2e-3, n = 3000, n_test = 500, sample_steps = 300, grid = 40 }
-  for k, v in pairs(quick) do if opts[k] == defaults[k] then opts[k] = v end end
-end
+local opts = util.example_args(arg, { defaults = defaults,
+  presets = { quick = { steps = 3000, width = 64, lr = 2e-3, n = 3000, n_test = 500, sample_steps = 300,
+    grid = 40 } },
+  usage = "usage: scorch examples/sde_2d.lua [options]\nScore SDEs (Song et al. 2021) on toy 2-D data.\n" })
 
 sc.manual_seed(opts.seed)
 local gen = sc.Generator(opts.seed + 1)
