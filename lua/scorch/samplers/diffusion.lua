@@ -186,7 +186,6 @@ local function time_grid(sde, steps, eps)
   for i = 0, steps do out[i + 1] = T - i * (T - eps) / steps end
   return out
 end
-M.time_grid = time_grid
 
 -- The SDE and the times to visit: levels an SDE (opts.steps from T to
 -- opts.eps), or a decreasing list / tensor of times on the model's own SDE.
