@@ -161,11 +161,12 @@ local function save(path, err)
 end
 -- the grids show the first 100 images at most, ten to a row
 local shown = math.min(n_samples, 100)
-save(sc.viz.image_grid(out("samples.png"), samples:narrow(1, 1, shown), { nrow = 10,
+save(sc.viz.image_grid(out("samples.png"), samples:narrow(1, 1, shown), { nrow = 10, range = { -1, 1 },
   title = ("ddpm samples (%d of %d)"):format(shown, n_samples) }))
-save(sc.viz.image_grid(out("data.png"), images:narrow(1, 1, shown) * 2 - 1, { nrow = 10,
+save(sc.viz.image_grid(out("data.png"), images:narrow(1, 1, shown), { nrow = 10,
   title = "fashion-mnist" }))
-save(sc.viz.denoising_strip(out("denoising.png"), frames, { labels = frame_labels, title = "ddpm x_t" }))
+save(sc.viz.denoising_strip(out("denoising.png"), frames, { labels = frame_labels, title = "ddpm x_t",
+  range = { -1, 1 } }))
 save(sc.viz.loss_curve(out("loss.png"), losses, { title = "l_simple" }))
 if ok then files[#files + 1] = out("classes.png") end
 print("pictures: " .. table.concat(files, ", "))

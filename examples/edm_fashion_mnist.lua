@@ -169,11 +169,11 @@ local function save(path, err)
 end
 -- the grids show the first 100 images at most, ten to a row
 local shown = math.min(n_samples, 100)
-save(sc.viz.image_grid(out("samples.png"), samples:narrow(1, 1, shown), { nrow = 10,
+save(sc.viz.image_grid(out("samples.png"), samples:narrow(1, 1, shown), { nrow = 10, range = { -1, 1 },
   title = ("edm heun samples (%d of %d)"):format(shown, n_samples) }))
-save(sc.viz.image_grid(out("data.png"), images:narrow(1, 1, shown) * 2 - 1, { nrow = 10,
+save(sc.viz.image_grid(out("data.png"), images:narrow(1, 1, shown), { nrow = 10,
   title = "fashion-mnist" }))
-save(sc.viz.denoising_strip(out("denoising.png"), frames, { labels = frame_labels,
+save(sc.viz.denoising_strip(out("denoising.png"), frames, { labels = frame_labels, range = { -1, 1 },
   title = "heun trajectory, vp-scaled" }))
 save(sc.viz.loss_curve(out("loss.png"), losses, { title = "edm loss" }))
 if ok then files[#files + 1] = out("classes.png") end

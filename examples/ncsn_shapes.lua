@@ -310,12 +310,12 @@ local function save(path, err)
 end
 -- the grids show the first 100 images at most, ten to a row
 local shown = math.min(n_samples, 100)
-save(sc.viz.image_grid(out("samples.png"), samples:narrow(1, 1, shown), { nrow = 10,
+save(sc.viz.image_grid(out("samples.png"), samples:narrow(1, 1, shown), { nrow = 10, range = { -1, 1 },
   title = ("ncsn samples (%d of %d)"):format(shown, n_samples) }))
 save(sc.viz.image_grid(out("training.png"), pool:narrow(1, 1, math.min(shown, N_pool)),
-  { nrow = 10, title = "training images" }))
+  { nrow = 10, range = { -1, 1 }, title = "training images" }))
 for i, f in ipairs(frames) do frames[i] = f:view(k_strip, C, H, W) end
-save(sc.viz.denoising_strip(out("denoising.png"), frames, { labels = frame_labels,
+save(sc.viz.denoising_strip(out("denoising.png"), frames, { labels = frame_labels, range = { -1, 1 },
   title = "annealed langevin" }))
 save(sc.viz.class_histogram(out("classes.png"), names, rep_gen.frac, { reference = train_frac,
   title = "samples by " .. by .. " vs training mix" }))

@@ -36,13 +36,22 @@ describe("sc.viz.image_grid", function()
   setup(function() os.execute("mkdir -p '" .. dir .. "'") end)
   teardown(function() os.execute("rm -rf '" .. dir .. "'") end)
 
+  it("reads values in [0, 1] unless given a range, as the data sets and save_png do", function()
+    local x = sc.tensor { { { { 0, 0.5 }, { 1, 0.25 } } } }
+    local px = read(assert(sc.viz.image_grid(dir .. "/d.png", x, { pad = 1, scale = 1 })))
+    assert.are.equal(0, grey(px, 2, 2))
+    assert.are.equal(byte(0.5), grey(px, 3, 2))
+    assert.are.equal(255, grey(px, 2, 3))
+    assert.are.equal(byte(0.25), grey(px, 3, 3))
+  end)
+
   it("places each image at make_grid's offsets with values mapped from the range", function()
     local x = sc.tensor {
       { { { -1, 0 }, { 1, 0.5 } } },
       { { { -0.5, -0.5 }, { -0.5, -0.5 } } },
       { { { 2, -3 }, { 0 / 0, 0.2 } } },
     }
-    local path = assert(sc.viz.image_grid(dir .. "/g.png", x, { nrow = 2, pad = 1, scale = 1 }))
+    local path = assert(sc.viz.image_grid(dir .. "/g.png", x, { nrow = 2, pad = 1, scale = 1, range = { -1, 1 } }))
     local px, shape = read(path)
     -- width pad + 2·(2 + pad), height pad + 2 rows·(2 + pad)
     assert.are.same({ 3, 7, 7 }, shape)
@@ -84,6 +93,10 @@ describe("sc.viz.image_grid", function()
     local ink = 0
     for y = 1, 12 do for xx = 1, 10 do if grey(px, xx, y) == 0 then ink = ink + 1 end end end
     assert.is_true(ink > 0)
+    assert.has_error(function() sc.viz.image_grid(nil, sc.zeros(1, 1, 2, 2), { rnage = { 0, 1 } }) end,
+      "scorch.viz.image_grid: unknown option 'rnage' (valid: background, labels, nrow, pad, range, scale, title)")
+    assert.has_error(function() sc.viz.image_grid(nil, sc.zeros(1, 1, 2, 2), { range = { 1, 0 } }) end,
+      "scorch.viz.image_grid: range must be {lo, hi} with lo < hi")
     assert.has_error(function() sc.viz.image_grid(nil, sc.zeros(2, 2)) end)
     assert.has_error(function() sc.viz.image_grid(nil, sc.zeros(1, 2, 4, 4)) end)
     assert.has_error(function() sc.viz.image_grid(nil, sc.zeros(1, 1, 4, 4), { nrow = 0 }) end)

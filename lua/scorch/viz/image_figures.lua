@@ -68,20 +68,38 @@ local function centred(cv, cx, y, s, color)
   cv:text(floor(cx - canvas.text_width(s) / 2 + 0.5), y, s, color or "black")
 end
 
--- image_grid(path, x, {nrow=8, pad=2, range={-1, 1}, scale=2, title=,
---   labels=, background="white"})
--- x: [N, C, H, W].  Images fill rows of nrow, pad pixels apart and around
--- the edge (torchvision's make_grid layout), each pixel drawn scale×scale.
--- title: a line above the grid; labels: one short string per image, drawn
--- under its tile.
+-- The value range of images: [0, 1] unless told otherwise, the convention
+-- of sc.data's image sets and of sc.image.save_png.  Images in a model's
+-- [−1, 1] space are drawn with range = {-1, 1}.
+local function check_range(range, fn)
+  if range == nil then return 0, 1 end
+  if type(range) ~= "table" or type(range[1]) ~= "number" or type(range[2]) ~= "number"
+      or not (range[1] < range[2]) then
+    error(("scorch.viz.%s: range must be {lo, hi} with lo < hi"):format(fn), 3)
+  end
+  return range[1], range[2]
+end
+
+--- A grid of images as a PNG (or a canvas when path is nil).
+-- Images fill rows of nrow, pad pixels apart and around the edge
+-- (torchvision's make_grid layout), each pixel drawn scale×scale; values map
+-- linearly from range to black..white, clamped, NaN drawn black.
+-- @param path string, or nil for the canvas
+-- @param x [N, C, H, W] tensor, C = 1 or 3
+-- @param opts table: nrow (8), pad (2), scale (2), range ({0, 1}; {-1, 1} for
+--   a model's [−1, 1] images), title (a line above), labels (one short string
+--   per image, under its tile), background ("white")
+-- @return the path written (or the canvas), or nil and a message
+-- @usage sc.viz.image_grid("out/samples.png", samples, {nrow = 10, range = {-1, 1}})
 function M.image_grid(path, x, opts)
   check_images(x, "image_grid")
-  opts = opts or {}
+  opts = util.check_options(opts, { "nrow", "pad", "scale", "range", "title", "labels", "background" },
+    "scorch.viz.image_grid")
   local N, C, H, W = x:size(1), x:size(2), x:size(3), x:size(4)
   local nrow = positive_int(opts.nrow, 8, "nrow", "image_grid")
   local pad = positive_int(opts.pad, 2, "pad", "image_grid")
   local scale = positive_int(opts.scale, 2, "scale", "image_grid")
-  local range = opts.range or { -1, 1 }
+  local lo, hi = check_range(opts.range, "image_grid")
   local cols = min(nrow, N)
   local rows = (N + nrow - 1) // nrow
   local tw, th = W * scale, H * scale
@@ -93,7 +111,7 @@ function M.image_grid(path, x, opts)
     local r, c = (i - 1) // nrow, (i - 1) % nrow
     local x0 = pad + c * (tw + pad) + 1
     local y0 = top + pad + r * (th + label_h + pad) + 1
-    paste(cv, vals, i, C, H, W, x0, y0, scale, range[1], range[2])
+    paste(cv, vals, i, C, H, W, x0, y0, scale, lo, hi)
     if opts.labels and opts.labels[i] then
       centred(cv, x0 + tw / 2, y0 + th + 2, tostring(opts.labels[i]))
     end
@@ -102,16 +120,22 @@ function M.image_grid(path, x, opts)
   return finish(cv, path)
 end
 
--- denoising_strip(path, frames, {labels=, title=, range={-1, 1}, scale=2, pad=2})
--- frames: a list of [k, C, H, W] tensors, the same k images at successive
--- recorded steps of a sampler.  Row j shows image j through the steps from
--- left to right; labels (one per frame, e.g. "t=500" or "s=0.5") head the
--- columns.
+--- The denoising trajectory of k images as a PNG: row j shows image j
+-- through the recorded steps from left to right.
+-- @param path string, or nil for the canvas
+-- @param frames list of [k, C, H, W] tensors, the same k images at
+--   successive recorded steps of a sampler
+-- @param opts table: labels (one per frame, e.g. "t=500", heading the
+--   columns), title, range ({0, 1}; {-1, 1} for a model's space), scale (2),
+--   pad (2), background ("white")
+-- @return the path written (or the canvas), or nil and a message
+-- @usage sc.viz.denoising_strip("out/strip.png", frames, {range = {-1, 1}})
 function M.denoising_strip(path, frames, opts)
   if type(frames) ~= "table" or #frames == 0 then
     error("scorch.viz.denoising_strip: expected a non-empty list of [k, C, H, W] tensors", 2)
   end
-  opts = opts or {}
+  opts = util.check_options(opts, { "labels", "title", "range", "scale", "pad", "background" },
+    "scorch.viz.denoising_strip")
   for f = 1, #frames do check_images(frames[f], "denoising_strip") end
   local k, C, H, W = frames[1]:size(1), frames[1]:size(2), frames[1]:size(3), frames[1]:size(4)
   for f = 2, #frames do
@@ -123,7 +147,7 @@ function M.denoising_strip(path, frames, opts)
   end
   local pad = positive_int(opts.pad, 2, "pad", "denoising_strip")
   local scale = positive_int(opts.scale, 2, "scale", "denoising_strip")
-  local range = opts.range or { -1, 1 }
+  local lo, hi = check_range(opts.range, "denoising_strip")
   local tw, th = W * scale, H * scale
   local top = (opts.title and BAND or 0) + (opts.labels and BAND or 0)
   local cv = canvas.new(pad + #frames * (tw + pad), top + pad + k * (th + pad), opts.background or "white")
@@ -131,7 +155,7 @@ function M.denoising_strip(path, frames, opts)
     local vals = fr:contiguous():values()
     local x0 = pad + (f - 1) * (tw + pad) + 1
     for j = 1, k do
-      paste(cv, vals, j, C, H, W, x0, top + pad + (j - 1) * (th + pad) + 1, scale, range[1], range[2])
+      paste(cv, vals, j, C, H, W, x0, top + pad + (j - 1) * (th + pad) + 1, scale, lo, hi)
     end
     if opts.labels and opts.labels[f] then
       centred(cv, x0 + tw / 2, top - BAND + 4, tostring(opts.labels[f]))
@@ -172,7 +196,8 @@ M.histogram_layout = { bar = 18, slot = 64, left = 44, right = 16, top = 24, bot
 -- y axis from 0 to the largest fraction (rounded up to a tick); each bar is
 -- labelled with its fraction.
 function M.class_histogram(path, names, values, opts)
-  opts = opts or {}
+  opts = util.check_options(opts, { "reference", "title", "counts", "labels", "colors" },
+    "scorch.viz.class_histogram")
   if type(names) ~= "table" or #names == 0 then
     error("scorch.viz.class_histogram: expected a list of class names", 2)
   end
