@@ -52,9 +52,9 @@ unary("log1p", P)
 unary("expm1", R)
 unary("erfc", R)
 unary("logsigmoid", R)
-unary("silu_grad", R, function(x) return sc.silu_grad(x) end)
-unary("silu_grad2", R, function(x) return sc.silu_grad2(x) end)
-unary("step", K, function(x) return sc.step(x) end)
+unary("silu_grad", R, function(x) return sc.core.silu_grad(x) end)
+unary("silu_grad2", R, function(x) return sc.core.silu_grad2(x) end)
+unary("step", K, function(x) return sc.core.step(x) end)
 
 -- Binary ops: same shapes, then [3,1] against [4] (and the reverse).
 local function binary(name, ma, mb, bcast)
@@ -158,7 +158,7 @@ CASES.select = {
   { fn = function(x) return x[2] end, inputs = function() return { R({ 3, 4 }, 71) } end },
 }
 CASES.alias = {
-  { fn = function(x) return sc.alias(x) end, inputs = function() return { R({ 3, 4 }, 72) } end },
+  { fn = function(x) return sc.core.alias(x) end, inputs = function() return { R({ 3, 4 }, 72) } end },
 }
 CASES.contiguous = {
   { fn = function(x) return x:t():contiguous() end, inputs = function() return { R({ 3, 4 }, 73) } end },
@@ -179,20 +179,20 @@ CASES.index_select = {
   { fn = function(x) return x:index_select(1, { 2, 2, 1, 3 }) end, inputs = function() return { R({ 3, 4 }, 82) } end },
 }
 CASES.sum_to = {
-  { fn = function(x) return sc.sum_to(x, { 1, 4 }) end, inputs = function() return { R({ 3, 4 }, 83) } end },
-  { fn = function(x) return sc.sum_to(x, { 4 }) end, inputs = function() return { R({ 3, 4 }, 84) } end },
-  { fn = function(x) return sc.sum_to(x, { 3, 1 }) end, inputs = function() return { R({ 3, 4 }, 85) } end },
+  { fn = function(x) return sc.core.sum_to(x, { 1, 4 }) end, inputs = function() return { R({ 3, 4 }, 83) } end },
+  { fn = function(x) return sc.core.sum_to(x, { 4 }) end, inputs = function() return { R({ 3, 4 }, 84) } end },
+  { fn = function(x) return sc.core.sum_to(x, { 3, 1 }) end, inputs = function() return { R({ 3, 4 }, 85) } end },
 }
 CASES.narrow_backward = {
-  { fn = function(x) return sc.narrow_backward(x, { 3, 6 }, 2, 2) end,
+  { fn = function(x) return sc.core.narrow_backward(x, { 3, 6 }, 2, 2) end,
     inputs = function() return { R({ 3, 4 }, 86) } end },
-  { fn = function(x) return sc.narrow_backward(x, { 5, 4 }, 1, 1) end,
+  { fn = function(x) return sc.core.narrow_backward(x, { 5, 4 }, 1, 1) end,
     inputs = function() return { R({ 3, 4 }, 87) } end },
 }
 CASES.index_add = {
-  { fn = function(x) return sc.index_add(x, { 3, 5 }, 2, { 1, 3, 3, 5 }) end,
+  { fn = function(x) return sc.core.index_add(x, { 3, 5 }, 2, { 1, 3, 3, 5 }) end,
     inputs = function() return { R({ 3, 4 }, 88) } end },
-  { fn = function(x) return sc.index_add(x, { 2, 4 }, 1, { 2, 1, 2 }) end,
+  { fn = function(x) return sc.core.index_add(x, { 2, 4 }, 1, { 2, 1, 2 }) end,
     inputs = function() return { R({ 3, 4 }, 89) } end },
 }
 CASES.matmul = {
@@ -215,79 +215,79 @@ CASES.linear = { -- x W^T + b, W stored [out, in]
 -- Image ops on [N, C, H, W]: unfolding and its transpose, nearest
 -- upsampling and its transpose (sum pooling).
 CASES.im2col = {
-  { fn = function(x) return sc.im2col(x, { kernel = 3, padding = 1 }) end,
+  { fn = function(x) return sc.core.im2col(x, { kernel = 3, padding = 1 }) end,
     inputs = function() return { R({ 1, 2, 4, 4 }, 113) } end },
-  { fn = function(x) return sc.im2col(x, { kernel = { 2, 3 }, stride = 2 }) end,
+  { fn = function(x) return sc.core.im2col(x, { kernel = { 2, 3 }, stride = 2 }) end,
     inputs = function() return { R({ 2, 1, 5, 4 }, 114) } end },
-  { fn = function(x) return sc.im2col(x, { kernel = 2, dilation = 2, padding = { 1, 0 } }) end,
+  { fn = function(x) return sc.core.im2col(x, { kernel = 2, dilation = 2, padding = { 1, 0 } }) end,
     inputs = function() return { R({ 1, 1, 5, 5 }, 115) } end },
 }
 CASES.col2im = {
-  { fn = function(c) return sc.col2im(c, { 4, 4 }, { kernel = 3, padding = 1 }) end,
+  { fn = function(c) return sc.core.col2im(c, { 4, 4 }, { kernel = 3, padding = 1 }) end,
     inputs = function() return { R({ 1, 18, 16 }, 116) } end },
-  { fn = function(c) return sc.col2im(c, { 5, 4 }, { kernel = { 2, 3 }, stride = 2 }) end,
+  { fn = function(c) return sc.core.col2im(c, { 5, 4 }, { kernel = { 2, 3 }, stride = 2 }) end,
     inputs = function() return { R({ 2, 6, 2 }, 117) } end },
 }
 CASES.conv2d = { -- the fused op: x [N,C,H,W], W [O,C,kh,kw]
-  { fn = function(x, w) return sc.conv2d_core(x, w, { padding = 1 }) end,
+  { fn = function(x, w) return sc.core.conv2d_core(x, w, { padding = 1 }) end,
     inputs = function() return { R({ 2, 2, 4, 4 }, 121), R({ 3, 2, 3, 3 }, 122) } end },
-  { fn = function(x, w) return sc.conv2d_core(x, w, { stride = { 2, 1 }, dilation = { 1, 2 } }) end,
+  { fn = function(x, w) return sc.core.conv2d_core(x, w, { stride = { 2, 1 }, dilation = { 1, 2 } }) end,
     inputs = function() return { R({ 1, 2, 5, 5 }, 123), R({ 2, 2, 2, 2 }, 124) } end },
-  { fn = function(x, w, b) return sc.conv2d_core(x, w, b, { padding = 1, stride = 2 }) end,
+  { fn = function(x, w, b) return sc.core.conv2d_core(x, w, b, { padding = 1, stride = 2 }) end,
     inputs = function() return { R({ 2, 2, 4, 3 }, 125), R({ 3, 2, 3, 3 }, 126), R({ 3 }, 127) } end },
 }
 CASES.conv2d_input = { -- the transposed convolution back to an H x W image
-  { fn = function(g, w) return sc.conv2d_input(g, w, { 4, 4 }, { padding = 1 }) end,
+  { fn = function(g, w) return sc.core.conv2d_input(g, w, { 4, 4 }, { padding = 1 }) end,
     inputs = function() return { R({ 2, 3, 4, 4 }, 125), R({ 3, 2, 3, 3 }, 126) } end },
-  { fn = function(g, w) return sc.conv2d_input(g, w, { 5, 5 }, { stride = 2 }) end,
+  { fn = function(g, w) return sc.core.conv2d_input(g, w, { 5, 5 }, { stride = 2 }) end,
     inputs = function() return { R({ 1, 2, 2, 2 }, 127), R({ 2, 1, 3, 3 }, 128) } end },
 }
 CASES.conv2d_weight = { -- sum over samples of g_n cols(x_n)^T
-  { fn = function(x, g) return sc.conv2d_weight(x, g, { kernel = 3, padding = 1 }) end,
+  { fn = function(x, g) return sc.core.conv2d_weight(x, g, { kernel = 3, padding = 1 }) end,
     inputs = function() return { R({ 2, 2, 4, 4 }, 129), R({ 2, 3, 4, 4 }, 130) } end },
-  { fn = function(x, g) return sc.conv2d_weight(x, g, { kernel = 2, stride = 2 }) end,
+  { fn = function(x, g) return sc.core.conv2d_weight(x, g, { kernel = 2, stride = 2 }) end,
     inputs = function() return { R({ 1, 1, 5, 5 }, 131), R({ 1, 2, 2, 2 }, 132) } end },
 }
 CASES.upsample_nearest = {
-  { fn = function(x) return sc.upsample_nearest(x, 2) end, inputs = function() return { R({ 1, 2, 2, 3 }, 118) } end },
-  { fn = function(x) return sc.upsample_nearest(x, 3) end, inputs = function() return { R({ 2, 1, 2, 2 }, 119) } end },
+  { fn = function(x) return sc.core.upsample_nearest(x, 2) end, inputs = function() return { R({ 1, 2, 2, 3 }, 118) } end },
+  { fn = function(x) return sc.core.upsample_nearest(x, 3) end, inputs = function() return { R({ 2, 1, 2, 2 }, 119) } end },
 }
 CASES.sum_pool = {
-  { fn = function(x) return sc.sum_pool(x, 2) end, inputs = function() return { R({ 1, 2, 4, 6 }, 120) } end },
-  { fn = function(x) return sc.sum_pool(x, 3) end, inputs = function() return { R({ 1, 1, 3, 3 }, 121) } end },
+  { fn = function(x) return sc.core.sum_pool(x, 2) end, inputs = function() return { R({ 1, 2, 4, 6 }, 120) } end },
+  { fn = function(x) return sc.core.sum_pool(x, 3) end, inputs = function() return { R({ 1, 1, 3, 3 }, 121) } end },
 }
 -- Normalisation kernels (csrc/core/norm.c): the fused backward in the
 -- first-order check, the differentiable one (create_graph) in the second.
 CASES.group_norm = {
-  { fn = function(x, w, b) return sc.group_norm_core(x, 2, w, b) end,
+  { fn = function(x, w, b) return sc.core.group_norm_core(x, 2, w, b) end,
     inputs = function() return { R({ 2, 4, 3, 3 }, 133), R({ 4 }, 134), R({ 4 }, 135) } end },
-  { fn = function(x) return sc.group_norm_core(x, 3, nil, nil, 1e-3) end,
+  { fn = function(x) return sc.core.group_norm_core(x, 3, nil, nil, 1e-3) end,
     inputs = function() return { R({ 3, 6, 5 }, 136) } end },
-  { fn = function(x, w) return sc.group_norm_core(x, 2, w) end, -- no spatial dims
+  { fn = function(x, w) return sc.core.group_norm_core(x, 2, w) end, -- no spatial dims
     inputs = function() return { R({ 2, 6 }, 137), R({ 6 }, 138) } end },
-  { fn = function(x, b) return sc.group_norm_core(x, 1, nil, b) end, -- bias without weight
+  { fn = function(x, b) return sc.core.group_norm_core(x, 1, nil, b) end, -- bias without weight
     inputs = function() return { R({ 2, 3, 4 }, 139), R({ 3 }, 140) } end },
   { fn = function(x, w, b) -- a permuted input: channels are not the second-slowest dim in memory
-      return sc.group_norm_core(x:permute(1, 3, 2, 4), 4, w, b)
+      return sc.core.group_norm_core(x:permute(1, 3, 2, 4), 4, w, b)
     end,
     inputs = function() return { R({ 2, 3, 4, 3 }, 141), R({ 4 }, 142), R({ 4 }, 143) } end },
 }
 CASES.layer_norm = {
-  { fn = function(x, w, b) return sc.layer_norm_core(x, 1, w, b) end,
+  { fn = function(x, w, b) return sc.core.layer_norm_core(x, 1, w, b) end,
     inputs = function() return { R({ 3, 4 }, 144), R({ 4 }, 145), R({ 4 }, 146) } end },
-  { fn = function(x, w, b) return sc.layer_norm_core(x, 2, w, b) end,
+  { fn = function(x, w, b) return sc.core.layer_norm_core(x, 2, w, b) end,
     inputs = function() return { R({ 2, 3, 4 }, 147), R({ 3, 4 }, 148), R({ 3, 4 }, 149) } end },
-  { fn = function(x) return sc.layer_norm_core(x, 2, nil, nil, 1e-3) end, -- one row
+  { fn = function(x) return sc.core.layer_norm_core(x, 2, nil, nil, 1e-3) end, -- one row
     inputs = function() return { R({ 2, 5 }, 150) } end },
-  { fn = function(x, b) return sc.layer_norm_core(x, 1, nil, b) end, -- bias without weight
+  { fn = function(x, b) return sc.core.layer_norm_core(x, 1, nil, b) end, -- bias without weight
     inputs = function() return { R({ 3, 4 }, 151), R({ 4 }, 152) } end },
-  { fn = function(x, w) return sc.layer_norm_core(x:permute(2, 3, 1), 1, w) end, -- normalised dim slowest in memory
+  { fn = function(x, w) return sc.core.layer_norm_core(x:permute(2, 3, 1), 1, w) end, -- normalised dim slowest in memory
     inputs = function() return { R({ 4, 2, 3 }, 153), R({ 4 }, 154) } end },
 }
 -- Softmax along the last dim (contiguous rows) and along an inner dim
 -- (column tiles), large logits, and a permuted input.
 for _, name in ipairs({ "softmax", "log_softmax" }) do
-  local core = sc[name .. "_core"]
+  local core = sc.core[name .. "_core"]
   CASES[name] = {
     { fn = function(x) return core(x, 2) end, inputs = function() return { R({ 3, 4 }, 155) } end },
     { fn = function(x) return core(x, 2) end, inputs = function() return { R({ 2, 3, 4 }, 156) } end },
