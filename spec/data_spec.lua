@@ -183,7 +183,7 @@ describe("sc.data named distributions", function()
           local fa = d:log_prob_at(sc.tensor({ a }, { dtype = "float64" }), sigma):item()
           local fb = d:log_prob_at(sc.tensor({ b }, { dtype = "float64" }), sigma):item()
           local fd = (fa - fb) / (2 * h)
-          assert.is_true(close(s[i][j], fd, 1e-4 * (1 + math.abs(fd))),
+          assert.is_true(close(s[i][j], fd, 1e-7 * (1 + math.abs(fd))),
             ("σ=%g point %d dim %d: %g vs %g"):format(sigma, i, j, s[i][j], fd))
         end
       end
