@@ -114,7 +114,7 @@ ASAN_REPORTS := $(CURDIR)/$(ASAN_BUILD)/reports
 # allocator_may_return_null / max_allocation_size_mb: an absurd allocation
 # fails as malloc would without ASan, instead of aborting or reserving
 # terabytes, so specs for "bad input never aborts" keep working.
-SAN_ENV := ASAN_OPTIONS='detect_leaks=1:halt_on_error=1:abort_on_error=0:allocator_may_return_null=1:max_allocation_size_mb=16384:detect_stack_use_after_return=1:log_path=$(ASAN_REPORTS)/asan' \
+SAN_ENV := SCORCH_SANITIZED=1 ASAN_OPTIONS='detect_leaks=1:halt_on_error=1:abort_on_error=0:allocator_may_return_null=1:max_allocation_size_mb=16384:detect_stack_use_after_return=1:log_path=$(ASAN_REPORTS)/asan' \
   UBSAN_OPTIONS='print_stacktrace=1:halt_on_error=1' \
   LSAN_OPTIONS='suppressions=$(CURDIR)/spec/support/lsan.supp:print_suppressions=0'
 

@@ -11,6 +11,21 @@ local F = require "support.sampler_fingerprint"
 
 local ref, meta = sc.load("spec/fixtures/sampler_fingerprint.safetensors")
 
+-- Bit for bit where the reference was recorded: the same CPU model (BLAS
+-- kernels and the vector clones of the elementwise kernels are chosen per
+-- CPU) and the optimised build.  The sanitizer build (-O1, SCORCH_SANITIZED)
+-- and other CPUs round differently in the last bits, so there the reference
+-- is met within 1e-4 of its scale; old and new forms must still agree bit
+-- for bit with each other on any machine.
+local function cpu_model()
+  local f = io.open("/proc/cpuinfo", "r")
+  if not f then return "?" end
+  local text = f:read("a")
+  f:close()
+  return text:match("model name%s*:%s*([^\n]*)") or "?"
+end
+local EXACT = os.getenv("SCORCH_SANITIZED") == nil and meta.cpu == cpu_model()
+
 -- The bits of a tensor: each value packed as a double (float32 → double is
 -- exact and injective, so equal strings mean equal float32 bits, −0 included).
 local function bits(t)
@@ -27,9 +42,13 @@ local function check(which)
       local x, info = c[which]()
       assert.are.same(want:shape(), x:shape())
       assert.are.equal(want:dtype(), x:dtype())
-      local same = bits(x) == bits(want)
-      assert(same, ("%s (%s form): max |difference| %g"):format(c.name, which,
-        (x:double() - want:double()):abs():max():item()))
+      local diff = (x:double() - want:double()):abs():max():item()
+      if EXACT then
+        assert(bits(x) == bits(want), ("%s (%s form): max |difference| %g"):format(c.name, which, diff))
+      else
+        local scale = want:double():abs():max():item()
+        assert(diff <= 1e-4 * (1 + scale), ("%s (%s form): max |difference| %g"):format(c.name, which, diff))
+      end
       local nfe = meta[c.name .. ".nfe"]
       if nfe then assert.are.equal(tonumber(nfe), info.nfe) end
       if which == "new" then
@@ -58,6 +77,11 @@ describe("samplers reproduce the reference of 453afb8", function()
   end)
   describe("new form", function() check("new") end)
   describe("deprecated forms", function() check("old") end)
+  it("old and new forms give the same bits as each other", function()
+    for _, c in ipairs(F.cases) do
+      assert(bits(c.new()) == bits(c.old()), c.name)
+    end
+  end)
   it("a perturbed call differs (the comparison can fail)", function()
     local x = F.cases[1].new()
     assert.are_not.equal(bits(x), bits(x + 1e-7))

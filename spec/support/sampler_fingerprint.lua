@@ -343,6 +343,10 @@ if arg and arg[0] and arg[0]:match("sampler_fingerprint%.lua$") then
   local path, which = arg[1], arg[2] or "old"
   assert(path, "usage: scorch spec/support/sampler_fingerprint.lua OUT.safetensors [old|new]")
   local out, meta = F.run(which)
+  -- the CPU it was recorded on: the spec asks for the same bits only there
+  local info = io.open("/proc/cpuinfo", "r")
+  meta.cpu = info and info:read("a"):match("model name%s*:%s*([^\n]*)") or "?"
+  if info then info:close() end
   sc.save(path, out, meta)
   local n = 0
   for _ in pairs(out) do n = n + 1 end
