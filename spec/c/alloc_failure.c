@@ -10,17 +10,8 @@
 #include <string.h>
 
 #include "autograd.h"
+#include "check.h"
 
-static int failures;
-#define CHECK(cond, ...)                                                    \
-  do {                                                                      \
-    if (!(cond)) {                                                          \
-      failures++;                                                           \
-      printf("FAIL line %d: ", __LINE__);                                   \
-      printf(__VA_ARGS__);                                                  \
-      printf("\n");                                                         \
-    }                                                                       \
-  } while (0)
 
 /* The interposed allocator: when armed, calls number fail_at and
    fail_at + 1 (the core's retry) return NULL. */
@@ -145,6 +136,5 @@ int main(void) {
   CHECK(sc_bytes_in_use() == base, "%lld bytes still held at the end",
         (long long)(sc_bytes_in_use() - base));
   printf("%d allocations failed in turn\n", runs);
-  if (failures) printf("%d check(s) failed\n", failures);
-  return failures != 0;
+  return check_status();
 }

@@ -5,17 +5,8 @@
 #include <string.h>
 
 #include "autograd.h"
+#include "check.h"
 
-static int failures;
-#define CHECK(cond, ...)                                                    \
-  do {                                                                      \
-    if (!(cond)) {                                                          \
-      failures++;                                                           \
-      printf("FAIL line %d: ", __LINE__);                                   \
-      printf(__VA_ARGS__);                                                  \
-      printf("\n");                                                         \
-    }                                                                       \
-  } while (0)
 
 /* A tensor result that must be NULL with `want` in the message. */
 static void want_null(const char *what, sc_tensor *r, const char *want) {
@@ -97,6 +88,5 @@ int main(void) {
   sc_release(img);
   CHECK(sc_bytes_in_use() == base, "%lld bytes still held at the end",
         (long long)(sc_bytes_in_use() - base));
-  if (failures) printf("%d check(s) failed\n", failures);
-  return failures != 0;
+  return check_status();
 }

@@ -5,17 +5,8 @@
 #include <stdio.h>
 
 #include "autograd.h"
+#include "check.h"
 
-static int failures;
-#define CHECK(cond, ...)                                                    \
-  do {                                                                      \
-    if (!(cond)) {                                                          \
-      failures++;                                                           \
-      printf("FAIL line %d: ", __LINE__);                                   \
-      printf(__VA_ARGS__);                                                  \
-      printf("\n");                                                         \
-    }                                                                       \
-  } while (0)
 #define OK(t) CHECK((t) != NULL, "%s: %s", #t, sc_error())
 
 static sc_tensor *leaf(int ndim, const int64_t *shape, uint64_t seed) {
@@ -109,6 +100,5 @@ int main(void) {
   for (int k = 0; k < 4; k++) sc_release(in[k]);
   CHECK(sc_bytes_in_use() == base, "%lld bytes still held at the end",
         (long long)(sc_bytes_in_use() - base));
-  if (failures) printf("%d check(s) failed\n", failures);
-  return failures != 0;
+  return check_status();
 }
