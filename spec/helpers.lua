@@ -143,4 +143,21 @@ function H.run_lua(code)
   return out, ok
 end
 
+-- The whole contents of a file, as bytes.
+function H.read_bytes(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- This process's resident memory in kB (VmRSS).
+function H.rss_kb()
+  for line in io.lines("/proc/self/status") do
+    local v = line:match("^VmRSS:%s+(%d+)")
+    if v then return tonumber(v) end
+  end
+  error("no VmRSS in /proc/self/status")
+end
+
 return H

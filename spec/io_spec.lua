@@ -8,12 +8,7 @@ local lfs = require "lfs"
 
 local FIX = "spec/fixtures/"
 
-local function read_bytes(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read_bytes = require("helpers").read_bytes
 
 local function write_bytes(path, s)
   local f = assert(io.open(path, "wb"))

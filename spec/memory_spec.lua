@@ -4,13 +4,7 @@
 -- up.  Resident memory (VmRSS) and the core's own count must stay flat.
 local sc = require "scorch"
 
-local function rss_kb()
-  for line in io.lines("/proc/self/status") do
-    local v = line:match("^VmRSS:%s+(%d+)")
-    if v then return tonumber(v) end
-  end
-  error("no VmRSS in /proc/self/status")
-end
+local rss_kb = require("helpers").rss_kb
 
 local MB = 1024 * 1024
 

@@ -3,12 +3,7 @@
 -- batch 1024, Adam) for 5,000 steps.
 local sc = require "scorch"
 
-local function rss_kb()
-  for line in io.lines("/proc/self/status") do
-    local v = line:match("^VmRSS:%s+(%d+)")
-    if v then return tonumber(v) end
-  end
-end
+local rss_kb = require("helpers").rss_kb
 
 -- 8 Gaussians on a circle of radius 2, std 0.05 (shared/WORKLOADS.md)
 local function gauss8(n, g)

@@ -17,12 +17,7 @@ local function read(path)
   return t:totable(), t:shape()
 end
 
-local function read_bytes(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read_bytes = require("helpers").read_bytes
 
 -- the grey value of pixel (x, y), checking the three channels agree
 local function grey(px, x, y)

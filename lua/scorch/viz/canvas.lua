@@ -351,5 +351,18 @@ function Canvas:save(path)
   return path
 end
 
+--- The end of every figure function: the canvas itself when path is nil,
+-- else the PNG written (its folder created first).
+-- @param cv the canvas
+-- @param path string or nil
+-- @return cv, or path, or nil and a message
+-- @usage return canvas.finish(cv, path)
+function M.finish(cv, path)
+  if path == nil then return cv end
+  local dir = path:match("^(.*)/[^/]*$")
+  if dir and dir ~= "" then require("scorch.util").mkdir(dir) end
+  return cv:save(path)
+end
+
 M.new_canvas = M.new
 return M

@@ -16,12 +16,7 @@ local floor, max, min = math.floor, math.max, math.min
 local TEXT_H = 5          -- height of the 3×5 font at scale 1
 local BAND = 12           -- height of a title or header band
 
-local function finish(cv, path)
-  if path == nil then return cv end
-  local dir = path:match("^(.*)/[^/]*$")
-  if dir and dir ~= "" then util.mkdir(dir) end
-  return cv:save(path)
-end
+local finish = canvas.finish
 
 local function check_images(x, fn)
   if not sc.is_tensor(x) or x:dim() ~= 4 or (x:size(2) ~= 1 and x:size(2) ~= 3) then

@@ -6,6 +6,7 @@
 local sc = require "scorch"
 local canvas = require "scorch.viz.canvas"
 local util = require "scorch.util"
+local param = require "scorch.param"
 
 local M = {}
 
@@ -168,7 +169,7 @@ function Axes:quiver(score, opts)
   local pts = self:grid(n, n)
   local f = util.as_score_fn(score)
   local s = sc.no_grad(function()
-    if opts.sigma then return f(pts, util.sigma_column(opts.sigma, pts)) end
+    if opts.sigma then return f(pts, param.level(opts.sigma, pts)) end
     return f(pts)
   end):values()
   local p = pts:values()
@@ -223,12 +224,7 @@ local function range_of(opts, dist)
   return opts.range or (type(dist) == "table" and dist.range) or { -3, 3, -3, 3 }
 end
 
-local function finish(cv, path)
-  if path == nil then return cv end
-  local dir = path:match("^(.*)/[^/]*$")
-  if dir and dir ~= "" then util.mkdir(dir) end
-  return cv:save(path)
-end
+local finish = canvas.finish
 
 -- scatter(path, x, {density=dist, sigma=, range=, size=512, color=, radius=,
 --                   alpha=, title=})  samples over the (true) density
