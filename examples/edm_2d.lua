@@ -43,7 +43,7 @@ local losses = util.train(net, function()
 end, { steps = opts.steps, lr = opts.lr, ema = opts.ema, log_every = math.max(1, opts.steps // 5), t0 = t0 })
 
 -- ---- sampling on Karras levels --------------------------------------------------------------------
-local S, N = sc.samplers, opts.n
+local N = opts.n
 local function karras(n) return (sc.schedules.karras_sigmas(n)) end
 local vp = sc.schedules.vp_sde()
 -- sampler(model, x_init, levels, opts): the start drawn from the prior of

@@ -191,9 +191,9 @@ end
 print(("annealed langevin: %d levels × %d steps, ε = %.3g (r = ε/σ_L² = %.3f, γ = %.3f, variance ratio %.3f), "
   .. "%d samples"):format(#sigmas, T, eps, ratio, gamma, var_ratio, n_samples))
 local t0 = sc.time()
-local samples = sc.samplers.annealed_langevin(sc.param.wrap(score, { kind = "score" }), x_init, sigmas, { eps = eps, T = T,
-  convention = "reference", denoise = true, generator = sc.Generator(int(opts.seed) + 2),
-  callback = recorder })
+local samples = sc.samplers.annealed_langevin(sc.param.wrap(score, { kind = "score" }), x_init, sigmas,
+  { eps = eps, T = T, convention = "reference", denoise = true, generator = sc.Generator(int(opts.seed) + 2),
+    callback = recorder })
 local sample_time = sc.time() - t0
 samples = samples:view(n_samples, C, H, W)
 print(("sampled %d images in %.1f s (%.2f samples/s, %d network evaluations)"):format(n_samples, sample_time,

@@ -53,7 +53,6 @@ local karras = function(n)
   return (sc.schedules.karras_sigmas(n, { sigma_min = sched.sigma_min, sigma_max = 80 }))
 end
 
-local S = sc.samplers
 local N = opts.n
 -- sampler(model, x_init, levels, opts): the start drawn from the prior of
 -- the levels by the generator the sampler then uses

@@ -249,8 +249,10 @@ CASES.conv2d_weight = { -- sum over samples of g_n cols(x_n)^T
     inputs = function() return { R({ 1, 1, 5, 5 }, 131), R({ 1, 2, 2, 2 }, 132) } end },
 }
 CASES.upsample_nearest = {
-  { fn = function(x) return sc.core.upsample_nearest(x, 2) end, inputs = function() return { R({ 1, 2, 2, 3 }, 118) } end },
-  { fn = function(x) return sc.core.upsample_nearest(x, 3) end, inputs = function() return { R({ 2, 1, 2, 2 }, 119) } end },
+  { fn = function(x) return sc.core.upsample_nearest(x, 2) end,
+    inputs = function() return { R({ 1, 2, 2, 3 }, 118) } end },
+  { fn = function(x) return sc.core.upsample_nearest(x, 3) end,
+    inputs = function() return { R({ 2, 1, 2, 2 }, 119) } end },
 }
 CASES.sum_pool = {
   { fn = function(x) return sc.core.sum_pool(x, 2) end, inputs = function() return { R({ 1, 2, 4, 6 }, 120) } end },
@@ -281,7 +283,8 @@ CASES.layer_norm = {
     inputs = function() return { R({ 2, 5 }, 150) } end },
   { fn = function(x, b) return sc.core.layer_norm_core(x, 1, nil, b) end, -- bias without weight
     inputs = function() return { R({ 3, 4 }, 151), R({ 4 }, 152) } end },
-  { fn = function(x, w) return sc.core.layer_norm_core(x:permute(2, 3, 1), 1, w) end, -- normalised dim slowest in memory
+  -- normalised dim slowest in memory
+  { fn = function(x, w) return sc.core.layer_norm_core(x:permute(2, 3, 1), 1, w) end,
     inputs = function() return { R({ 4, 2, 3 }, 153), R({ 4 }, 154) } end },
 }
 -- Softmax along the last dim (contiguous rows) and along an inner dim

@@ -100,7 +100,6 @@ end)
 
 describe("scorch.likelihood with a wrapped model", function()
   it("gives the same NLL as the distribution it wraps", function()
-    local sc = require "scorch"
     local lik = require "scorch.likelihood"
     local d = sc.data.two_gaussians()
     local sde = sc.schedules.vp_sde()

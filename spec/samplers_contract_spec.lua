@@ -179,7 +179,8 @@ describe("descending levels", function()
     for _, bad in ipairs { { 1, 2, 4 }, { 2, 2, 1 }, { 1, 0 }, sc.tensor { 0.1, 1 } } do
       local ok, err = pcall(S.annealed_langevin, m, x, bad, { T = 1 })
       assert.is_false(ok)
-      assert.is_truthy(tostring(err):find("scorch.samplers.annealed_langevin: levels must be positive and strictly decreasing", 1, true), tostring(err))
+      local want = "scorch.samplers.annealed_langevin: levels must be positive and strictly decreasing"
+      assert.is_truthy(tostring(err):find(want, 1, true), tostring(err))
     end
     assert.has_error(function() S.heun(m, x, { 1, 2, 0 }) end)
   end)
@@ -201,12 +202,14 @@ describe("old forms", function()
       local b = S.heun(param.wrap(d), S.prior(lv, { 5, 2 }, { generator = g }), lv, { generator = g })
       return a, b
     end)
-    io.stderr = old_stderr
+    io.stderr = old_stderr   -- luacheck: ignore 122
     S.legacy.warn = warn
     assert(ok, a)
     assert.are.equal(0, (a - b):abs():max():item())
     local n = 0
-    for _, l in ipairs(lines) do if l:find("scorch.samplers.heun(denoiser, sigmas, n, opts) is deprecated", 1, true) then n = n + 1 end end
+    for _, l in ipairs(lines) do
+      if l:find("scorch.samplers.heun(denoiser, sigmas, n, opts) is deprecated", 1, true) then n = n + 1 end
+    end
     assert.are.equal(1, n)
   end)
 end)
@@ -264,7 +267,8 @@ describe("naive_backward against the exact denoiser of a Gaussian", function()
     -- x + σ² s = x + (D − x) = D (Tweedie)
     assert.is_true(math.abs(b:item() - 1.5 * v / (v + 1)) < 1e-15)
   end)
-  it("over 200 levels: score_step and ancestral sample N(0, v); denoise_renoise is biased as its recursion says", function()
+  it("over 200 levels: score_step and ancestral sample N(0, v);"
+    .. " denoise_renoise is biased as its recursion says", function()
     local many = schedules.karras_sigmas(200, { sigma_max = 20, sigma_min = 0.005 })
     for _, method in ipairs { "score_step", "ancestral", "denoise_renoise" } do
       local g = sc.Generator(5)
@@ -272,7 +276,8 @@ describe("naive_backward against the exact denoiser of a Gaussian", function()
         { method = method, generator = g })
       local w, want = variance(x), 400
       for i = 1, #many - 1 do want = next_var[method](want, many[i], many[i + 1]) end
-      assert(math.abs(w - want) < 4 * want * math.sqrt(2 / n), ("%s: variance %.4f, recursion %.4f"):format(method, w, want))
+      assert(math.abs(w - want) < 4 * want * math.sqrt(2 / n),
+        ("%s: variance %.4f, recursion %.4f"):format(method, w, want))
       if method ~= "denoise_renoise" then
         -- first order in the step: 200 levels leave a few per cent
         assert(math.abs(want - v) < 0.04, ("%s: recursion ends at %.4f"):format(method, want))

@@ -278,7 +278,8 @@ describe("sampler arguments", function()
     assert.has_error(function() samplers.dpmpp_2m(eps, x4, { 1 }) end)
     assert.has_error(function() samplers.ddpm(eps, "x", sched) end)
     assert.has_error(function() samplers.ddim(eps, x4, sched, { prediction = "x0" }) end,
-      "scorch.samplers.ddim: unknown option 'prediction' (valid: callback, clip_x0, eta, generator, spacing, steps, timesteps)")
+      "scorch.samplers.ddim: unknown option 'prediction'"
+        .. " (valid: callback, clip_x0, eta, generator, spacing, steps, timesteps)")
   end)
   it("start from x_init and keep its shape", function()
     local x0 = sc.randn(3, 2)

@@ -181,7 +181,8 @@ describe("sc.samplers.annealed_langevin mechanics", function()
     assert.has_error(function() sc.samplers.annealed_langevin(d, x0, sigmas, { eps = 0 }) end)
     assert.has_error(function() sc.samplers.annealed_langevin(42, x0, sigmas, {}) end)
     assert.has_error(function() sc.samplers.annealed_langevin(d, x0, sigmas, { steps = 3 }) end,
-      "scorch.samplers.annealed_langevin: unknown option 'steps' (valid: T, callback, convention, denoise, eps, generator, progress)")
+      "scorch.samplers.annealed_langevin: unknown option 'steps'"
+        .. " (valid: T, callback, convention, denoise, eps, generator, progress)")
   end)
 end)
 

@@ -48,7 +48,7 @@ function M.ddpm(model, x0, opts)
     error("scorch.losses.ddpm: schedule must be a DDPM schedule (sc.schedules.ddpm)", 2)
   end
   local kind = opts.prediction or "eps"
-  local n, dt, gen = x0:size(1), x0:dtype(), opts.generator
+  local dt, gen = x0:dtype(), opts.generator
   x0 = x0:detach()
   local t = sc.randint(1, sched.T + 1, column_shape(x0), { generator = gen, dtype = dt })
   local eps = sc.randn(x0:shape(), { generator = gen, dtype = dt })

@@ -51,8 +51,8 @@ function M.decreasing(list, min, what, fn)
   for i = 1, #list do
     local v = list[i]
     if v ~= v or v < 0 or (i > 1 and v >= list[i - 1]) then
-      error(("scorch.samplers.%s: levels must be strictly decreasing and non-negative %s (bad argument #3, got %s at %d)")
-        :format(fn, what, tostring(v), i), 3)
+      error(("scorch.samplers.%s: levels must be strictly decreasing and non-negative %s"
+        .. " (bad argument #3, got %s at %d)"):format(fn, what, tostring(v), i), 3)
     end
   end
   return list

@@ -49,8 +49,8 @@ local function ddpm_levels(model, levels, opts, default_steps, fn)
   else
     sched, ts = model.process, common.as_list(levels)
     if not is_ddpm(sched) or ts == nil then
-      error(("scorch.samplers.%s: levels must be a DDPM schedule (sc.schedules.ddpm), or timesteps for a model wrapped with one (bad argument #3)")
-        :format(fn), 3)
+      error(("scorch.samplers.%s: levels must be a DDPM schedule (sc.schedules.ddpm),"
+        .. " or timesteps for a model wrapped with one (bad argument #3)"):format(fn), 3)
     end
     if opts.timesteps or opts.steps or opts.spacing then
       error(("scorch.samplers.%s: timesteps given twice (levels and opts)"):format(fn), 3)
@@ -197,8 +197,8 @@ local function sde_levels(model, levels, opts, default_steps, fn, need_grid)
   end
   local sde, ts = model.process, common.as_list(levels)
   if not schedules.is_sde(sde) or ts == nil then
-    error(("scorch.samplers.%s: levels must be an SDE (sc.schedules.vp_sde, ve_sde, subvp_sde), or times for a model wrapped with one (bad argument #3)")
-      :format(fn), 3)
+    error(("scorch.samplers.%s: levels must be an SDE (sc.schedules.vp_sde, ve_sde, subvp_sde),"
+      .. " or times for a model wrapped with one (bad argument #3)"):format(fn), 3)
   end
   if opts.steps or opts.eps then error(("scorch.samplers.%s: times given twice (levels and opts)"):format(fn), 3) end
   return sde, common.decreasing(ts, 2, "times", fn)

@@ -49,7 +49,7 @@ local function is_shape(t)
   return not decreasing
 end
 
-local function is_legacy(name, model, a2, a3, a4)
+local function is_legacy(name, model, a2, a3)
   if name == "langevin" then return not param.is_model(model) end
   if name == "annealed_langevin" then return not param.is_model(model) end
   if not param.is_model(model) then return true end
@@ -64,7 +64,7 @@ for _, name in ipairs { "langevin", "annealed_langevin", "ddpm", "ddim", "euler_
   "predictor_corrector", "probability_flow", "naive_backward", "heun", "dpmpp_2m" } do
   local new, old = M[name], M.legacy[name]
   M[name] = function(model, a2, a3, a4)
-    if is_legacy(name, model, a2, a3, a4) then return old(model, a2, a3, a4) end
+    if is_legacy(name, model, a2, a3) then return old(model, a2, a3, a4) end
     return new(model, a2, a3, a4)
   end
 end

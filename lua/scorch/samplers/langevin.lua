@@ -106,7 +106,8 @@ function M.annealed_langevin(model, x_init, levels, opts)
   for i = 1, #sigmas do
     local v = sigmas[i]
     if type(v) ~= "number" or not (v > 0) or (i > 1 and v >= sigmas[i - 1]) then
-      error(("scorch.samplers.annealed_langevin: levels must be positive and strictly decreasing, σ_1 > … > σ_L (bad argument #3: %s at %d after %s)")
+      error(("scorch.samplers.annealed_langevin: levels must be positive and strictly decreasing,"
+        .. " σ_1 > … > σ_L (bad argument #3: %s at %d after %s)")
         :format(tostring(v), i, tostring(sigmas[i - 1])), 2)
     end
   end

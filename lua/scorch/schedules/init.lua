@@ -24,8 +24,8 @@ function M.geometric_sigmas(sigma_max, sigma_min, n, opts)
   n = math.tointeger(n)
   if n < 1 then error("scorch.schedules.geometric_sigmas: L must be at least 1", 2) end
   if n > 1 and sigma_min >= sigma_max then
-    error(("scorch.schedules.geometric_sigmas: levels descend, so sigma_max (argument #1, %g) must be above sigma_min (argument #2, %g)")
-      :format(sigma_max, sigma_min), 2)
+    error(("scorch.schedules.geometric_sigmas: levels descend, so sigma_max (argument #1, %g)"
+      .. " must be above sigma_min (argument #2, %g)"):format(sigma_max, sigma_min), 2)
   end
   local out = {}
   if n == 1 then
