@@ -18,7 +18,7 @@ end
 -- projection u against central differences, and with second_order the
 -- gradient of <grad, w> likewise.  Returns true, or false and a message.
 function M.gradcheck(fn, inputs, opts)
-  if type(fn) ~= "function" and not (getmetatable(fn) or {}).__call then
+  if not require("scorch.util").is_callable(fn) then
     error(("scorch.gradcheck: fn must be a function (got %s)"):format(type(fn)), 2)
   end
   if opts ~= nil and type(opts) ~= "table" then

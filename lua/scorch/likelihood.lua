@@ -34,9 +34,7 @@ local function score_fn_of(m, sde, kind)
   if type(m) == "table" and type(m.score_at) == "function" then
     return param.score_fn(param.from_distribution(m), sde)
   end
-  local tm = type(m)
-  local ok = tm == "function" or ((tm == "table" or tm == "userdata") and getmetatable(m) and getmetatable(m).__call)
-  if not ok then
+  if not util.is_callable(m) then
     error("scorch.likelihood.nll: expected a score function, a callable model or a distribution", 3)
   end
   if kind == "score" then return m end

@@ -3,6 +3,7 @@
 -- Each is loss(model, x0, opts) -> scalar tensor; the model is called with
 -- its conditioning as an [N, 1] tensor (the timestep, t or σ).
 local sc = require "scorch"
+local util = require "scorch.util"
 local param = require "scorch.param"
 local schedules = require "scorch.schedules.diffusion"
 
@@ -15,10 +16,9 @@ local function check_batch(x, fn)
 end
 
 local function check_model(m, fn)
-  local t = type(m)
-  if t == "function" then return end
-  if (t == "table" or t == "userdata") and getmetatable(m) and getmetatable(m).__call then return end
-  error(("scorch.losses.%s: expected a callable model (got %s)"):format(fn, t), 3)
+  if not util.is_callable(m) then
+    error(("scorch.losses.%s: expected a callable model (got %s)"):format(fn, type(m)), 3)
+  end
 end
 
 -- Shape [N, 1, ..., 1] to broadcast a per-example column against x.

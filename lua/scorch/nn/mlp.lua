@@ -8,6 +8,7 @@
 -- a module).  Other options: bias (true), dtype, generator, and out_act (an
 -- activation after the last layer, none by default).
 local activation = require "scorch.nn.activation"
+local util = require "scorch.util"
 local Linear = require "scorch.nn.linear"
 local Sequential = require("scorch.nn.container").Sequential
 
@@ -27,9 +28,7 @@ local function act_constructor(act)
     if not cls then error(("scorch.nn.MLP: unknown activation '%s'"):format(act), 4) end
     return cls
   end
-  local ok = type(act) == "function" or (type(act) == "table" and getmetatable(act)
-    and getmetatable(act).__call)
-  if not ok then
+  if not util.is_callable(act) then
     error(("scorch.nn.MLP: act must be a name or a constructor (got %s)"):format(type(act)), 4)
   end
   return act

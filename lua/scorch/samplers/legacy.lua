@@ -11,6 +11,7 @@
 -- numbers are bit-identical (spec/sampler_equivalence_spec.lua).  The first
 -- call of each prints one deprecation line on stderr (M.warn = false hides it).
 local sc = require "scorch"
+local util = require "scorch.util"
 local param = require "scorch.param"
 local schedules = require "scorch.schedules.diffusion"
 local common = require "scorch.samplers.common"
@@ -29,10 +30,9 @@ local function deprecated(name, old, new)
 end
 
 local function callable(m, fn)
-  local t = type(m)
-  if t == "function" then return end
-  if (t == "table" or t == "userdata") and getmetatable(m) and getmetatable(m).__call then return end
-  error(("scorch.samplers.%s: expected a callable model (got %s)"):format(fn, t), 3)
+  if not util.is_callable(m) then
+    error(("scorch.samplers.%s: expected a callable model (got %s)"):format(fn, type(m)), 3)
+  end
 end
 
 -- A copy of opts without the keys the old form handled itself.

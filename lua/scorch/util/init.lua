@@ -120,6 +120,18 @@ function M.check_options(opts, valid, fn, level)
   return opts
 end
 
+--- Whether v can be called: a function, or a table or userdata whose
+-- metatable has __call (modules, wrapped models).
+-- @param v any value
+-- @return boolean
+-- @usage assert(util.is_callable(net))
+function M.is_callable(v)
+  local t = type(v)
+  if t == "function" then return true end
+  local mt = (t == "table" or t == "userdata") and getmetatable(v)
+  return type(mt) == "table" and mt.__call ~= nil
+end
+
 --- A value's shape for error messages: "[3,4]" for a tensor, else its type.
 -- @param v any value
 -- @return string
