@@ -185,16 +185,17 @@ static void row_norms(int64_t n, int64_t d, const float *x, float *out) {
 }
 
 /* g[r, c] = max(g[r, c] + na + nb[c], 0) for one row of a tile, where the
-   tile holds -2 a.b; returns how many entries fall below thr[c] (a per
-   column threshold) or below t (a row threshold), whichever is given. */
+   tile holds -2 a.b; returns how many entries fall below t.  (One
+   threshold only: an optional per-column array here became a masked load
+   from a NULL base, which AMD cores run as a microcode assist, 65% of W8.) */
 SC_DISPATCH
-static int64_t finish_row(float *g, int64_t m, float na, const float *nb, const float *thr, float t) {
+static int64_t finish_row(float *g, int64_t m, float na, const float *nb, float t) {
   int64_t hits = 0;
   for (int64_t c = 0; c < m; c++) {
     float v = g[c] + na + nb[c];
     v = v > 0 ? v : 0;
     g[c] = v;
-    hits += v < (thr ? thr[c] : t);
+    hits += v < t;
   }
   return hits;
 }
@@ -264,7 +265,7 @@ int sc_linalg_knn_radii(int64_t n, int64_t d, const float *x, int k, float *r2) 
       for (int64_t c = 0; c < mj; c++) colthr[c] = mytop[(j0 + c) * k + k - 1];
       for (int64_t r = 0; r < mi; r++) {
         float *row = g + r * mj, *rt = mytop + (i0 + r) * k;
-        if (finish_row(row, mj, norms[i0 + r], norms + j0, NULL, rt[k - 1]) > 0)
+        if (finish_row(row, mj, norms[i0 + r], norms + j0, rt[k - 1]) > 0)
           for (int64_t c = 0; c < mj; c++)
             if (bi != bj || c != r) topk_insert(rt, k, row[c]);
         /* below the diagonal the same distances serve the columns' points */
@@ -356,7 +357,7 @@ int sc_linalg_pr_cover(int64_t nr, int64_t nf, int64_t d, const float *real, con
         tile_product(fake, i0, mi, real, j0, mj, d, g);
         for (int64_t r = 0; r < mi; r++) {
           float *row = g + r * mj;
-          finish_row(row, mj, nrm[nr + i0 + r], nrm + j0, NULL, 0.0f);
+          finish_row(row, mj, nrm[nr + i0 + r], nrm + j0, 0.0f);
           fake_in[i0 + r] |= (unsigned char)cover_row(row, mj, r2_real + j0, r2_fake[i0 + r],
                                                       rin + j0, w_real && realism2 ? w_real + j0 : NULL,
                                                       realism2 ? realism2 + i0 + r : NULL);
