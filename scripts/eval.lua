@@ -43,7 +43,7 @@ if opts.key ~= "" then
   images = tensors[opts.key]
   if not images then fail(("%s: no tensor named '%s'"):format(path, opts.key)) end
 else
-  for name, t in pairs(tensors) do
+  for _, t in pairs(tensors) do
     if t:dim() == 4 then
       if images then fail(("%s: several 4-d tensors; choose one with --key"):format(path)) end
       images = t
@@ -129,9 +129,9 @@ local function json(v, indent)
 end
 
 local function list(t, n)
-  local out = {}
-  for i = 1, n do out[i] = t[i] == nil and NULL or t[i] end
-  return out
+  local vals = {}
+  for i = 1, n do vals[i] = t[i] == nil and NULL or t[i] end
+  return vals
 end
 local K = #rep.class_names
 local doc = {
@@ -140,7 +140,8 @@ local doc = {
   fid_inf_counts = rep.fid_inf_info and rep.fid_inf_info.counts, kid = rep.kid, kid_std = rep.kid_std,
   precision = rep.precision, recall = rep.recall, class_names = rep.class_names,
   class_frac = rep.class_mix.frac, class_conf = list(rep.class_mix.conf, K), real_class_frac = rep.ref_mix.frac,
-  confident = rep.class_mix.confident, mean_conf = rep.class_mix.mean_conf, per_class = rep.per_class and list(rep.per_class, K),
+  confident = rep.class_mix.confident, mean_conf = rep.class_mix.mean_conf,
+  per_class = rep.per_class and list(rep.per_class, K),
   floor = rep.floor and { fid = rep.floor.fid, fid_inf = rep.floor.fid_inf, kid = rep.floor.kid,
     kid_std = rep.floor.kid_std, precision = rep.floor.precision, recall = rep.floor.recall,
     n = rep.floor.n_fake, split = rep.floor.split },

@@ -71,7 +71,7 @@ function M.extractor(dataset, opts)
   return ext
 end
 
-local function shape_str(t) return "[" .. table.concat(t:shape(), ",") .. "]" end
+local shape_str = require("scorch.util").shape_str
 
 --- Features of images, in batches, without gradients.
 -- @tparam Tensor images [N, C, H, W], pixel values in [0, 1]
@@ -94,7 +94,7 @@ function M.features(images, ext, opts)
   end
   if not sc.is_tensor(images) or images:dim() ~= 4 then
     error(("scorch.metrics.features: %s must be images [N, C, H, W], got %s"):format(what,
-      sc.is_tensor(images) and shape_str(images) or type(images)), 2)
+      shape_str(images)), 2)
   end
   if type(ext) == "table" and ext.size and (images:size(2) ~= ext.channels or images:size(3) ~= ext.size
       or images:size(4) ~= ext.size) then
@@ -112,7 +112,7 @@ function M.features(images, ext, opts)
       local f = fn(images:narrow(1, first, m))
       if not sc.is_tensor(f) or f:dim() ~= 2 or f:size(1) ~= m then
         error(("scorch.metrics.features: the extractor returned %s for %d images (expected [%d, D])")
-          :format(sc.is_tensor(f) and shape_str(f) or type(f), m, m), 0)
+          :format(shape_str(f), m, m), 0)
       end
       return f:float():contiguous()
     end)
@@ -276,7 +276,8 @@ function M.image_report(samples, dataset, opts)
       for i, l in ipairs(ref.labels) do if l == c then ri[#ri + 1] = i end end
       local pc = { n_fake = #fi, n_real = #ri }
       if #fi >= min_class and #ri >= min_class then
-        local pr = prdc.precision_recall(select_rows(ref.features, ri), select_rows(fake, fi), { k = rep.k, realism = false })
+        local pr = prdc.precision_recall(select_rows(ref.features, ri), select_rows(fake, fi),
+          { k = rep.k, realism = false })
         pc.precision, pc.recall = pr.precision, pr.recall
       end
       rep.per_class[c] = pc

@@ -3,6 +3,7 @@
 -- FID∞.  The heavy parts (scatter matrices, the matrix square root's
 -- trace) are in csrc/core/linalg.c.
 local sc = require "scorch"
+local util = require "scorch.util"
 local core = require "scorch.core"
 local common = require "scorch.metrics.common"
 
@@ -55,8 +56,8 @@ end
 -- @usage acc:add(feats:narrow(1, 1, 500))
 function Accumulator:add(x)
   if not sc.is_tensor(x) or x:dim() ~= 2 or x:size(2) ~= self.dim then
-    local got = sc.is_tensor(x) and "[" .. table.concat(x:shape(), ",") .. "]" or type(x)
-    error(("scorch.metrics.stats_accumulator:add: expected features [n, %d], got %s"):format(self.dim, got), 2)
+    error(("scorch.metrics.stats_accumulator:add: expected features [n, %d], got %s")
+      :format(self.dim, util.shape_str(x)), 2)
   end
   if x:size(1) == 0 then return self end
   local mean, m2 = core.linalg_moments(x:detach():contiguous())
