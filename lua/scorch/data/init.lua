@@ -2,12 +2,7 @@
 -- adds its functions to this table (image data sets join the same way).
 local M = {}
 
-local function merge(mod)
-  for k, v in pairs(mod) do
-    if M[k] ~= nil then error("scorch.data: duplicate name " .. k) end
-    M[k] = v
-  end
-end
+local function merge(mod) require("scorch.util").merge_module(M, mod, "scorch.data") end
 
 merge(require "scorch.data.categorical")
 merge(require "scorch.data.toy2d")

@@ -3,12 +3,7 @@
 -- join as files of their own, merged here.
 local M = {}
 
-local function merge(mod)
-  for k, v in pairs(mod) do
-    if M[k] ~= nil then error("scorch.losses: duplicate name " .. k) end
-    M[k] = v
-  end
-end
+local function merge(mod) require("scorch.util").merge_module(M, mod, "scorch.losses") end
 
 merge(require "scorch.losses.score_matching")
 merge(require "scorch.losses.diffusion")

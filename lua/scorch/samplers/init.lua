@@ -12,12 +12,7 @@ local param = require "scorch.param"
 
 local M = {}
 
-local function merge(mod)
-  for k, v in pairs(mod) do
-    if M[k] ~= nil then error("scorch.samplers: duplicate name " .. k) end
-    M[k] = v
-  end
-end
+local function merge(mod) require("scorch.util").merge_module(M, mod, "scorch.samplers") end
 
 local langevin = require "scorch.samplers.langevin"
 local diffusion = require "scorch.samplers.diffusion"

@@ -132,6 +132,21 @@ function M.is_callable(v)
   return type(mt) == "table" and mt.__call ~= nil
 end
 
+--- Copies every field of mod into the table M, refusing a name M already
+-- has: how sc.data, sc.losses, sc.metrics and sc.samplers gather their files.
+-- @param into the module table being assembled
+-- @param mod a table of functions and values
+-- @param name string: the module's full name, for the error
+-- @return into
+-- @usage util.merge_module(M, require "scorch.losses.diffusion", "scorch.losses")
+function M.merge_module(into, mod, name)
+  for k, v in pairs(mod) do
+    if into[k] ~= nil then error(name .. ": duplicate name " .. k, 2) end
+    into[k] = v
+  end
+  return into
+end
+
 --- A value's shape for error messages: "[3,4]" for a tensor, else its type.
 -- @param v any value
 -- @return string
