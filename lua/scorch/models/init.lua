@@ -20,4 +20,9 @@ M.NCSN = require "scorch.models.ncsn"
 M.Classifier = require "scorch.models.classifier"
 M.classifier_path, M.load_classifier = M.Classifier.path, M.Classifier.load
 
+-- GANs: MLP and DCGAN-style generators and critics, the training loop (gan.lua).
+M.gan = require "scorch.models.gan"
+M.MLPGenerator, M.MLPDiscriminator = M.gan.MLPGenerator, M.gan.MLPDiscriminator
+M.DCGenerator, M.DCCritic = M.gan.DCGenerator, M.gan.DCCritic
+
 return M

@@ -11,6 +11,7 @@ local optim = {
   SGD = require "scorch.optim.sgd",
   Adam = adam.Adam,
   AdamW = adam.AdamW,
+  RMSprop = require "scorch.optim.rmsprop",
   lr_scheduler = require "scorch.optim.lr_scheduler",
   EMA = require "scorch.optim.ema",
   clip_grad_norm = clip.clip_grad_norm,
