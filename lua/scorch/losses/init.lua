@@ -8,6 +8,7 @@ local function merge(mod) require("scorch.util").merge_module(M, mod, "scorch.lo
 merge(require "scorch.losses.score_matching")
 merge(require "scorch.losses.diffusion")
 merge(require "scorch.losses.classification")
+merge(require "scorch.losses.vae")   -- elbo, iwae
 -- GAN, f-GAN, WGAN(-GP) and MMD-GAN objectives: a table of their own.
 M.gan = require "scorch.losses.gan"
 

@@ -25,4 +25,9 @@ M.gan = require "scorch.models.gan"
 M.MLPGenerator, M.MLPDiscriminator = M.gan.MLPGenerator, M.gan.MLPDiscriminator
 M.DCGenerator, M.DCCritic = M.gan.DCGenerator, M.gan.DCCritic
 
+-- Likelihood models: RealNVP flows (flow layers in scorch.flows) and VAEs.
+M.RealNVP = require "scorch.models.realnvp"
+M.flows = require "scorch.flows"
+M.VAE = require "scorch.models.vae"
+
 return M
