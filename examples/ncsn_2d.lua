@@ -191,3 +191,10 @@ save("trajectories", sc.viz.trajectories(out("trajectories.png"), paths,
 save("loss", sc.viz.loss_curve(out("loss.png"), losses, { title = "dsm loss" }))
 save("density", sc.viz.density(out("density.png"), data, { title = opts.data }))
 print("pictures: " .. table.concat(files, ", "))
+
+-- The run as one static page beside the pictures (open it from disk).
+local metrics = { score_error_data = err_data, score_error_grid = err_grid, mmd_real_vs_real = baseline }
+for _, r in ipairs(results) do
+  metrics[r.name] = { tv = r.report.tv, modes = r.report.covered, mmd = r.mmd, seconds = r.time }
+end
+print("report: " .. assert(sc.viz.report(opts.out, { title = "NCSN on " .. opts.data, config = opts, metrics = metrics })))

@@ -12,14 +12,17 @@ set -euo pipefail
 
 # The toolchain, libraries and test tools.  Recommends are not installed, so
 # everything used is named here: libomp-dev is clang's OpenMP (make fuzz),
-# util-linux gives `script` for the REPL's pty test.
+# lua-ldoc builds the API reference (make docs, checked by spec/docs_spec.lua),
+# util-linux gives `script` for the REPL's pty test, fonts-dejavu-core the
+# plots' text, chromium the report's browser check (spec/report_spec.lua).
 core_pkgs=(
   build-essential pkg-config
   lua5.4 liblua5.4-dev
   libopenblas-dev libstb-dev zlib1g-dev libreadline-dev
-  lua-busted luarocks lua-check cppcheck
+  lua-busted luarocks lua-check lua-ldoc cppcheck
   clang libclang-rt-14-dev libomp-dev
   util-linux
+  fonts-dejavu-core chromium
 )
 # `make bench` and the PyTorch-generated fixtures only.
 bench_pkgs=(python3 python3-torch python3-safetensors)

@@ -308,6 +308,35 @@ describe("sc.save / sc.load", function()
   end)
 end)
 
+-- A PNG made by hand for the reader's cases: IHDR, extra chunks, one IDAT
+-- of deflate "stored" blocks (no compression, so any colour type and depth
+-- can be written without zlib), IEND; CRCs and Adler-32 computed here.
+local CRC = {}
+for n = 0, 255 do
+  local c = n
+  for _ = 1, 8 do c = (c & 1) == 1 and (0xEDB88320 ~ (c >> 1)) or (c >> 1) end
+  CRC[n] = c
+end
+local function crc32(s)
+  local c = 0xFFFFFFFF
+  for i = 1, #s do c = CRC[(c ~ s:byte(i)) & 0xFF] ~ (c >> 8) end
+  return c ~ 0xFFFFFFFF
+end
+local function chunk(kind, data) return (">I4"):pack(#data) .. kind .. data .. (">I4"):pack(crc32(kind .. data)) end
+local function make_png(w, h, depth, ctype, rows, extra)
+  local raw = {}
+  for i, r in ipairs(rows) do raw[i] = "\0" .. r end -- filter type 0
+  raw = table.concat(raw)
+  local a, b = 1, 0
+  for i = 1, #raw do
+    a = (a + raw:byte(i)) % 65521
+    b = (b + a) % 65521
+  end
+  local z = "\x78\x01" .. ("<BI2I2"):pack(1, #raw, #raw ~ 0xFFFF) .. raw .. (">I4"):pack(b << 16 | a)
+  return "\137PNG\r\n\26\n" .. chunk("IHDR", (">I4I4BBBBB"):pack(w, h, depth, ctype, 0, 0, 0))
+    .. (extra or "") .. chunk("IDAT", z) .. chunk("IEND", "")
+end
+
 describe("sc.image", function()
   -- What the writer stores for v: clamp to [0, 1], scale, round half up.
   local function byte(v)
@@ -315,14 +344,28 @@ describe("sc.image", function()
     if v >= 1 then return 255 end
     return math.floor(v * 255 + 0.5)
   end
+  -- load_png's [0, 1] values back as the stored integers (0..top)
+  local function stored(t, top)
+    local out = t:totable()
+    top = top or 255
+    local function walk(x)
+      for k, v in ipairs(x) do
+        if type(v) == "table" then walk(v) else x[k] = math.floor(v * top + 0.5) end
+      end
+    end
+    walk(out)
+    return out
+  end
 
   it("writes a 2x3 gray image with the exact byte values", function()
     local path = dir .. "/g.png"
     local img = sc.tensor{{0, 0.5, 1}, {-0.3, 1.7, 0.2}}
     assert.is_true(sc.image.save_png(path, img))
-    local back = core._png_read(path)
+    local back = sc.image.load_png(path)
     assert.are.same({1, 2, 3}, back:shape())
-    assert.are.same({{{0, 128, 255}, {0, 255, 51}}}, back:totable())
+    assert.are.same({{{0, 128, 255}, {0, 255, 51}}}, stored(back))
+    assert.are.equal("float32", back:dtype())
+    assert.is_true(math.abs(back:totable()[1][1][2] - 128 / 255) < 1e-7)
   end)
 
   it("writes RGB (float32 and float64) and NaN as 0", function()
@@ -335,11 +378,11 @@ describe("sc.image", function()
       for c = 1, 3 do for y = 1, 5 do for x = 1, 7 do
         want[c][y][x] = byte(want[c][y][x])
       end end end
-      assert.are.same(want, core._png_read(path):totable())
+      assert.are.same(want, stored(sc.image.load_png(path)))
     end
     local path = dir .. "/nan.png"
     assert.is_true(sc.image.save_png(path, sc.tensor{{0 / 0, 1}}))
-    assert.are.same({{{0, 255}}}, core._png_read(path):totable())
+    assert.are.same({{{0, 1}}}, sc.image.load_png(path):totable())
   end)
 
   it("lays out a batch with make_grid (torchvision's layout)", function()
@@ -366,9 +409,9 @@ describe("sc.image", function()
   it("writes NxCxHxW as a grid", function()
     local path = dir .. "/grid.png"
     assert.is_true(sc.image.save_png(path, sc.rand(5, 1, 4, 4), {pad_value = 1}))
-    local back = core._png_read(path)
+    local back = sc.image.load_png(path)
     assert.are.same({1, 14, 20}, back:shape())
-    assert.are.equal(255, back:select(2, 1):min():item())
+    assert.are.equal(1, back:select(2, 1):min():item())
   end)
 
   it("raises on bad shapes, naming the shape", function()
@@ -395,23 +438,58 @@ describe("sc.image", function()
     assert.are.same({}, temporaries())
   end)
 
-  it("reads PNGs using every filter type (test reader)", function()
-    local gray = core._png_read(FIX .. "filters_gray.png")
-    assert.are.same({1, 5, 4}, gray:shape())
-    local rgb = core._png_read(FIX .. "filters_rgb.png")
-    assert.are.same({3, 5, 3}, rgb:shape())
+  it("reads PNGs using every filter type", function()
+    local gray = stored(sc.image.load_png(FIX .. "filters_gray.png"))
+    local rgb = stored(sc.image.load_png(FIX .. "filters_rgb.png"))
+    assert.are.same({1, 5, 4}, sc.image.load_png(FIX .. "filters_gray.png"):shape())
+    assert.are.same({3, 5, 3}, sc.image.load_png(FIX .. "filters_rgb.png"):shape())
     -- make_fixtures.py: row y, byte i of the row holds (y*53 + i*mul + 7) % 256
     for y = 0, 4 do
       for x = 0, 3 do
-        assert.are.equal((y * 53 + x * 71 + 7) % 256, gray:totable()[1][y + 1][x + 1])
+        assert.are.equal((y * 53 + x * 71 + 7) % 256, gray[1][y + 1][x + 1])
       end
       for x = 0, 2 do for c = 0, 2 do
-        assert.are.equal((y * 53 + (x * 3 + c) * 29 + 7) % 256, rgb:totable()[c + 1][y + 1][x + 1])
+        assert.are.equal((y * 53 + (x * 3 + c) * 29 + 7) % 256, rgb[c + 1][y + 1][x + 1])
       end end
     end
   end)
 
-  it("refuses broken PNGs with nil, msg (test reader)", function()
+  it("reads 16-bit, 1-bit, alpha and palette PNGs as their channels in [0, 1]", function()
+    local function load(bytes)
+      local path = dir .. "/made.png"
+      write_bytes(path, bytes)
+      return assert(sc.image.load_png(path))
+    end
+    -- 16-bit gray: stored / 65535, exactly
+    local g16 = load(make_png(3, 1, 16, 0, {(">I2I2I2"):pack(0, 1000, 65535)}))
+    assert.are.same({1, 1, 3}, g16:shape())
+    assert.are.same({{{0, 1000, 65535}}}, stored(g16, 65535))
+    -- 1-bit gray 1010 0000: 1, 0, 1
+    assert.are.same({{{255, 0, 255}}}, stored(load(make_png(3, 1, 1, 0, {"\xA0"}))))
+    -- gray + alpha, RGBA: two and four channels
+    local ga = load(make_png(2, 1, 8, 4, {"\10\20\30\40"}))
+    assert.are.same({{{10, 30}}, {{20, 40}}}, stored(ga))
+    local rgba = load(make_png(1, 2, 8, 6, {"\1\2\3\4", "\5\6\7\8"}))
+    assert.are.same({{{1}, {5}}, {{2}, {6}}, {{3}, {7}}, {{4}, {8}}}, stored(rgba))
+    -- a palette gives RGB, or RGBA when it has transparency
+    local plte = chunk("PLTE", "\255\0\0\0\0\255")
+    local pal = load(make_png(2, 1, 8, 3, {"\1\0"}, plte))
+    assert.are.same({{{0, 255}}, {{0, 0}}, {{255, 0}}}, stored(pal))
+    local palt = load(make_png(2, 1, 8, 3, {"\1\0"}, plte .. chunk("tRNS", "\128\255")))
+    assert.are.same({{{0, 255}}, {{0, 0}}, {{255, 0}}, {{255, 128}}}, stored(palt))
+    -- a bit depth PNG does not have, with correct CRCs: stb_image's reason
+    write_bytes(dir .. "/depth3.png", make_png(1, 1, 3, 0, {"\0"}))
+    local t, msg = sc.image.load_png(dir .. "/depth3.png")
+    assert.is_nil(t)
+    assert.matches("^scorch%.image%.load_png: 1/2/4/8/16%-bit only", msg)
+    -- a size that asks for more than 256 MB of pixels is refused before decoding
+    write_bytes(dir .. "/huge.png", make_png(100000, 100000, 8, 2, {"\0\0\0"}))
+    t, msg = sc.image.load_png(dir .. "/huge.png")
+    assert.is_nil(t)
+    assert.matches("too large", msg)
+  end)
+
+  it("refuses broken PNGs with nil, msg", function()
     local good = read_bytes(FIX .. "filters_gray.png")
     local cases = {
       {"not a PNG", "not a PNG"}, {good:sub(1, 40), "truncated"},
@@ -420,13 +498,15 @@ describe("sc.image", function()
     for _, case in ipairs(cases) do
       local path = dir .. "/bad.png"
       write_bytes(path, case[1])
-      local t, msg = core._png_read(path)
+      local t, msg = sc.image.load_png(path)
       assert.is_nil(t)
       assert.matches(case[2], msg)
     end
-    local t, msg = core._png_read(dir .. "/none.png")
+    local t, msg = sc.image.load_png(dir .. "/none.png")
     assert.is_nil(t)
-    assert.matches("cannot open", msg)
+    assert.matches("^scorch%.image%.load_png: cannot open", msg)
+    assert.has_error(function() sc.image.load_png(nil) end, "scorch.image.load_png: path must be a string, got a nil")
+    assert.has_error(function() sc.image.load_png(7) end)
   end)
 end)
 

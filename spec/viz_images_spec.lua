@@ -1,7 +1,6 @@
 -- sc.viz image figures: grids, denoising strips and class histograms,
--- written as PNGs and read back byte by byte.
+-- written as PNGs and read back byte by byte (sc.image.load_png).
 local sc = require "scorch"
-local core = require "scorch.core"
 local images = require "scorch.viz.image_figures"
 
 local tmp = os.tmpname()
@@ -13,8 +12,14 @@ local function byte(v) return math.floor(v * 255 + 0.5) end
 
 -- the written picture as a [C][H][W] table of bytes
 local function read(path)
-  local t = assert(core._png_read(path))
-  return t:totable(), t:shape()
+  local t = assert(sc.image.load_png(path))
+  local px = t:totable()
+  for _, plane in ipairs(px) do
+    for _, row in ipairs(plane) do
+      for x, v in ipairs(row) do row[x] = math.floor(v * 255 + 0.5) end
+    end
+  end
+  return px, t:shape()
 end
 
 local read_bytes = require("helpers").read_bytes
@@ -74,9 +79,11 @@ describe("sc.viz.image_grid", function()
     local path = assert(sc.viz.image_grid(dir .. "/rgb.png", x, { pad = 2, scale = 3, range = { 0, 1 },
       title = "t", labels = { "a" } }))
     local px, shape = read(path)
-    -- width 2 + 6 + 2; height 12 (title) + 2 + 3 + 8 (label line) + 2
-    assert.are.same({ 3, 27, 10 }, shape)
-    local y0 = 12 + 2 + 1
+    -- width 2 + 6 + 2; height title band + 2 + 3 + label band + 2
+    local band = images.title_band()
+    local title_w = math.floor(sc.viz.text_width("t", 13) + 0.5) + 2 * 2 + 1
+    assert.are.same({ 3, band + 2 + 3 + images.label_band() + 2, math.max(10, title_w) }, shape)
+    local y0 = band + 2 + 1
     for dy = 0, 2 do
       for dx = 0, 2 do
         assert.are.same({ 255, 0, 0 }, { px[1][y0 + dy][3 + dx], px[2][y0 + dy][3 + dx], px[3][y0 + dy][3 + dx] })
@@ -86,8 +93,11 @@ describe("sc.viz.image_grid", function()
     -- the row below the image is background, the title band holds black text
     assert.are.equal(255, grey(px, 3, y0 + 3))
     local ink = 0
-    for y = 1, 12 do for xx = 1, 10 do if grey(px, xx, y) == 0 then ink = ink + 1 end end end
+    for y = 1, band do for xx = 1, 10 do if grey(px, xx, y) < 128 then ink = ink + 1 end end end
     assert.is_true(ink > 0)
+    -- a title wider than the grid widens the canvas to fit it
+    local wide = assert(sc.viz.image_grid(nil, x, { pad = 2, scale = 3, title = "σ = 0.01, 1000 steps of Langevin dynamics" }))
+    assert.is_true(wide.w >= sc.viz.text_width("σ = 0.01, 1000 steps of Langevin dynamics", 13) + 4)
     assert.has_error(function() sc.viz.image_grid(nil, sc.zeros(1, 1, 2, 2), { rnage = { 0, 1 } }) end,
       "scorch.viz.image_grid: unknown option 'rnage' (valid: background, labels, nrow, pad, range, scale, title)")
     assert.has_error(function() sc.viz.image_grid(nil, sc.zeros(1, 1, 2, 2), { range = { 1, 0 } }) end,
@@ -112,18 +122,19 @@ describe("sc.viz.denoising_strip", function()
     local path = assert(sc.viz.denoising_strip(dir .. "/s.png", frames, { labels = { "a", "b", "c" },
       pad = 1, scale = 1, range = { 0, 1 } }))
     local px, shape = read(path)
-    -- width 1 + 3·3; height 12 (labels) + 1 + 2·3
-    assert.are.same({ 3, 19, 10 }, shape)
+    -- width 1 + 3·3; height label band + 1 + 2·3
+    local band = images.label_band()
+    assert.are.same({ 3, band + 7, 10 }, shape)
     for f = 1, 3 do
       for j = 1, 2 do
-        local x0, y0 = 1 + (f - 1) * 3 + 1, 12 + 1 + (j - 1) * 3 + 1
+        local x0, y0 = 1 + (f - 1) * 3 + 1, band + 1 + (j - 1) * 3 + 1
         assert.are.equal(byte((f + 3 * (j - 1)) / 10), grey(px, x0 + 1, y0 + 1))
       end
     end
     -- every header label leaves ink in the band
     for f = 1, 3 do
       local ink = 0
-      for y = 1, 12 do for x = 2 + (f - 1) * 3, 3 + (f - 1) * 3 do
+      for y = 1, band do for x = 2 + (f - 1) * 3, 3 + (f - 1) * 3 do
         if grey(px, x, y) < 128 then ink = ink + 1 end
       end end
       assert.is_true(ink > 0, "no label over column " .. f)

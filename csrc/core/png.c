@@ -1,5 +1,5 @@
 /*
- * scorch core: PNG writer (stb_image_write) and a reader for our own PNGs.
+ * scorch core: PNG writer (stb_image_write) and reader (stb_image).
  */
 #include "png.h"
 #include "safetensors.h" /* sc_atomic_* */
@@ -26,12 +26,23 @@
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 #endif
 #include <stb/stb_image_write.h>
+/* The reader: PNG only, from memory (we read the file, so a read error is
+   ours to report). */
+#define STB_IMAGE_IMPLEMENTATION
+#define STB_IMAGE_STATIC
+#define STBI_ONLY_PNG
+#define STBI_NO_STDIO
+#define STBI_NO_LINEAR
+#include <stb/stb_image.h>
 #if defined(__GNUC__)
 #pragma GCC diagnostic pop
+/* stb_image 2.27 declares functions it never defines once STBI_ONLY_PNG
+   leaves their formats out; gcc reports those at the end of the file. */
+#pragma GCC diagnostic ignored "-Wunused-function"
 #endif
 
 /* Pixel data larger than this is refused (by the writer, because stb
-   counts in int; by the reader, because it is only for tests). */
+   counts in int; by the reader, so a forged header cannot ask for more). */
 #define MAX_PIXEL_BYTES ((size_t)1 << 28)
 
 /* ---- writer ------------------------------------------------------------------------ */
@@ -99,155 +110,79 @@ static uint32_t be32(const unsigned char *p) {
   return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static int paeth(int a, int b, int c) {
-  int p = a + b - c, pa = abs(p - a), pb = abs(p - b), pc = abs(p - c);
-  if (pa <= pb && pa <= pc) return a;
-  return pb <= pc ? b : c;
-}
-
-/* Undoes the per-row filters in place; raw holds h rows of 1 + stride. */
-static int unfilter(unsigned char *raw, size_t h, size_t stride, size_t bpp) {
-  for (size_t y = 0; y < h; y++) {
-    unsigned char *row = raw + y * (stride + 1) + 1;
-    const unsigned char *up = y ? row - (stride + 1) : NULL;
-    int ft = row[-1];
-    for (size_t i = 0; i < stride; i++) {
-      int a = i >= bpp ? row[i - bpp] : 0, b = up ? up[i] : 0;
-      int c = up && i >= bpp ? up[i - bpp] : 0, pred;
-      switch (ft) {
-        case 0: pred = 0; break;
-        case 1: pred = a; break;
-        case 2: pred = b; break;
-        case 3: pred = (a + b) / 2; break;
-        case 4: pred = paeth(a, b, c); break;
-        default:
-          sc_set_error("image.png_read: row %zu has unknown filter type %d", y + 1, ft);
-          return -1;
-      }
-      row[i] = (unsigned char)(row[i] + pred);
-    }
-  }
-  return 0;
-}
-
 static sc_tensor *fail(const char *msg) {
-  sc_set_error("image.png_read: %s", msg);
+  sc_set_error("image.load_png: %s", msg);
   return NULL;
 }
 
-sc_tensor *sc_png_decode(const unsigned char *buf, size_t len) {
+/* stb_image skips chunk CRCs; a damaged file is refused here rather than
+   decoded into wrong pixels.  Walks the chunks up to IEND. */
+static const char *check_chunks(const unsigned char *buf, size_t len) {
   static const unsigned char sig[8] = {137, 80, 78, 71, 13, 10, 26, 10};
-  if (len < 8 || memcmp(buf, sig, 8)) return fail("not a PNG file (bad signature)");
-  size_t pos = 8, w = 0, h = 0, c = 0, stride = 0, rawlen = 0;
-  unsigned char *raw = NULL;
-  z_stream zs;
-  int zinit = 0, done = 0, zrc = Z_OK;
-  const char *err = NULL;
-  memset(&zs, 0, sizeof zs);
-  while (!err && !done) {
-    if (len - pos < 12) {
-      err = "truncated file (chunk header)";
-      break;
-    }
+  if (len < 8 || memcmp(buf, sig, 8)) return "not a PNG file (bad signature)";
+  for (size_t pos = 8;;) {
+    if (len - pos < 12) return "truncated file (chunk header)";
     uint32_t n = be32(buf + pos);
-    const unsigned char *type = buf + pos + 4, *data = buf + pos + 8;
-    if (n > INT32_MAX || len - pos - 12 < n) {
-      err = "truncated file (chunk data)";
-      break;
-    }
-    if (crc32(crc32(0L, Z_NULL, 0), type, n + 4) != be32(data + n)) {
-      err = "chunk CRC mismatch";
-      break;
-    }
+    if (n > INT32_MAX || len - pos - 12 < n) return "truncated file (chunk data)";
+    const unsigned char *type = buf + pos + 4;
+    if (crc32(crc32(0L, Z_NULL, 0), type, n + 4) != be32(type + 4 + n)) return "chunk CRC mismatch";
+    if (!memcmp(type, "IEND", 4)) return NULL;
     pos += 12 + (size_t)n;
-    int is_ihdr = !memcmp(type, "IHDR", 4);
-    if (!raw && !is_ihdr) {
-      err = "first chunk is not IHDR";
-    } else if (is_ihdr) {
-      if (raw) {
-        err = "second IHDR chunk";
-        break;
-      }
-      if (n != 13) {
-        err = "bad IHDR length";
-        break;
-      }
-      w = be32(data);
-      h = be32(data + 4);
-      if (data[8] != 8 || (data[9] != 0 && data[9] != 2) || data[10] || data[11] ||
-          data[12]) {
-        err = "only 8-bit gray or RGB, non-interlaced PNGs are supported";
-        break;
-      }
-      c = data[9] == 2 ? 3 : 1;
-      if (w == 0 || h == 0 || w > INT32_MAX || h > INT32_MAX ||
-          h > MAX_PIXEL_BYTES / (w * c)) {
-        err = "bad or too large image size";
-        break;
-      }
-      stride = w * c;
-      rawlen = h * (stride + 1);
-      raw = malloc(rawlen);
-      if (!raw || inflateInit(&zs) != Z_OK) {
-        err = "out of memory";
-        break;
-      }
-      zinit = 1;
-      zs.next_out = raw;
-      zs.avail_out = (uInt)rawlen;
-    } else if (!memcmp(type, "IDAT", 4)) {
-      if (zrc == Z_STREAM_END) {
-        if (n) err = "data after the end of the compressed stream";
-        continue;
-      }
-      zs.next_in = (Bytef *)(uintptr_t)data;
-      zs.avail_in = n;
-      while (zs.avail_in && zrc == Z_OK) {
-        zrc = inflate(&zs, Z_NO_FLUSH);
-        if (zrc == Z_BUF_ERROR && zs.avail_out == 0) {
-          err = "more image data than the size says";
-          break;
-        }
-        if (zrc != Z_OK && zrc != Z_STREAM_END) {
-          err = "corrupt compressed data";
-          break;
-        }
-      }
-      if (!err && zrc == Z_STREAM_END && zs.avail_in) err = "data after the end of the compressed stream";
-    } else if (!memcmp(type, "IEND", 4)) {
-      done = 1;
-    } else if (!(type[0] & 0x20) && memcmp(type, "PLTE", 4)) {
-      err = "unsupported critical chunk";
-    } /* other ancillary chunks (and a suggested palette) are skipped */
   }
-  if (!err && zrc != Z_STREAM_END) err = "compressed image data is incomplete";
-  if (!err && zs.total_out != rawlen) err = "less image data than the size says";
-  if (zinit) inflateEnd(&zs);
-  if (!err && unfilter(raw, h, stride, c)) {
-    free(raw);
-    return NULL;
+}
+
+sc_tensor *sc_png_decode(const unsigned char *buf, size_t len) {
+  const char *err = check_chunks(buf, len);
+  if (err) return fail(err);
+  if (len > INT32_MAX) return fail("file too large");
+  int w, h, c;
+  if (!stbi_info_from_memory(buf, (int)len, &w, &h, &c)) {
+    /* info's reason is "unknown image type" whatever the PNG's fault; a
+       load stops at the same header and says what it was */
+    void *px = stbi_load_from_memory(buf, (int)len, &w, &h, &c, 0);
+    if (px) { /* cannot happen: info and load read the header alike */
+      stbi_image_free(px);
+      return fail("header not understood");
+    }
+    return fail(stbi_failure_reason());
   }
-  if (err) {
-    free(raw);
-    return fail(err);
+  int wide = stbi_is_16_bit_from_memory(buf, (int)len);
+  if (w < 1 || h < 1 || c < 1 || c > 4 ||
+      (uint64_t)h > MAX_PIXEL_BYTES / ((uint64_t)w * (uint64_t)c * (wide ? 2 : 1)))
+    return fail("bad or too large image size");
+  /* the channels as stored (gray, gray+alpha, RGB, RGBA; a palette as RGB
+     or RGBA), at their own depth */
+  int gw, gh, gc;
+  void *px = wide ? (void *)stbi_load_16_from_memory(buf, (int)len, &gw, &gh, &gc, c)
+                  : (void *)stbi_load_from_memory(buf, (int)len, &gw, &gh, &gc, c);
+  if (!px) return fail(stbi_failure_reason());
+  if (gw != w || gh != h) {
+    stbi_image_free(px);
+    return fail("size changed while decoding");
   }
-  int64_t shape[3] = {(int64_t)c, (int64_t)h, (int64_t)w};
+  int64_t shape[3] = {c, h, w};
   sc_tensor *t = sc_empty(3, shape, SC_FLOAT32);
   if (t) {
+    /* interleaved HxWxC to planes, scaled to [0, 1] */
     float *out = sc_data(t);
-    for (size_t y = 0; y < h; y++)
-      for (size_t x = 0; x < w; x++)
-        for (size_t k = 0; k < c; k++)
-          out[(k * h + y) * w + x] = raw[y * (stride + 1) + 1 + x * c + k];
+    size_t hw = (size_t)h * (size_t)w;
+    const unsigned char *p8 = px;
+    const uint16_t *p16 = px;
+    float top = wide ? 65535.0f : 255.0f;
+    for (size_t i = 0; i < hw; i++)
+      for (size_t k = 0; k < (size_t)c; k++) {
+        size_t j = i * (size_t)c + k;
+        out[k * hw + i] = (float)(wide ? p16[j] : p8[j]) / top;
+      }
   }
-  free(raw);
+  stbi_image_free(px);
   return t;
 }
 
 sc_tensor *sc_png_read(const char *path) {
   FILE *f = fopen(path, "rb");
   if (!f) {
-    sc_set_error("image.png_read: cannot open %s: %s", path, strerror(errno));
+    sc_set_error("image.load_png: cannot open %s: %s", path, strerror(errno));
     return NULL;
   }
   size_t cap = 1 << 16, n = 0;
@@ -268,7 +203,7 @@ sc_tensor *sc_png_read(const char *path) {
   fclose(f);
   if (!buf || bad) {
     free(buf);
-    sc_set_error("image.png_read: cannot read %s", path);
+    sc_set_error("image.load_png: cannot read %s", path);
     return NULL;
   }
   sc_tensor *t = sc_png_decode(buf, n);

@@ -1,9 +1,8 @@
 /*
- * scorch core: PNG output through stb_image_write, and a small reader for
- * the PNGs we write (tests and round trips only).
+ * scorch core: PNG output through stb_image_write, input through stb_image.
  *
  * Plain C11, no Lua headers.  Failures return -1 / NULL with a message in
- * sc_error() ("image.save_png: ...", "image.png_read: ...").
+ * sc_error() ("image.save_png: ...", "image.load_png: ...").
  */
 #ifndef SC_PNG_H
 #define SC_PNG_H
@@ -17,10 +16,12 @@
    scaled to 0..255 with rounding.  Atomic, like sc_safetensors_save. */
 int sc_png_write(const char *path, sc_tensor *t);
 
-/* Decodes an 8-bit gray or RGB, non-interlaced PNG (filter types 0-4) into
-   a float32 CxHxW tensor holding the stored values 0..255.  Anything else
-   (palette, alpha, 16-bit, interlacing, bad CRCs, truncation) is refused
-   with a message; no input reads out of bounds. */
+/* Decodes a PNG (any bit depth, palette, alpha or interlacing) into a
+   float32 CxHxW tensor in [0, 1] (stored value / 255, or / 65535 at 16
+   bits), C the channels as stored: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA (a
+   palette gives 3, or 4 with transparency).  A bad signature, a truncated
+   file or a chunk CRC mismatch is refused before stb_image sees the bytes;
+   its own refusals pass on its reason. */
 sc_tensor *sc_png_decode(const unsigned char *buf, size_t len);
 sc_tensor *sc_png_read(const char *path);
 

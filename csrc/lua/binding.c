@@ -1423,5 +1423,6 @@ int luaopen_scorch_core(lua_State *L) {
   sc_lua_open_conv(L);
   sc_lua_open_norm(L);
   sc_lua_open_linalg(L);
+  sc_lua_open_font(L);
   return 1;
 }

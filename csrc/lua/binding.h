@@ -42,5 +42,7 @@ void sc_lua_open_conv(lua_State *L);
 void sc_lua_open_norm(lua_State *L);
 /* Registers the linalg_* internals behind sc.metrics into the table on top. */
 void sc_lua_open_linalg(lua_State *L);
+/* Registers sc.core.font (TrueType text for sc.viz) into the table on top. */
+void sc_lua_open_font(lua_State *L);
 
 #endif

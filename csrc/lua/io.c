@@ -7,7 +7,8 @@
  *   sc.save(path, tensors [, metadata]) → true | nil, msg
  *   sc.load(path)                       → tensors, metadata | nil, msg
  *   core._save_png(path, t)             → true | nil, msg   (t CxHxW)
- *   core._png_read(path)                → CxHxW tensor 0..255 | nil, msg
+ *   core._png_read(path)                → CxHxW tensor in [0, 1] | nil, msg
+ *                                         (behind sc.image.load_png)
  *   core.read_idx(path)                 → tensor | nil, msg
  */
 #include <string.h>

@@ -1,4 +1,4 @@
--- scorch.image: writing images.
+--- scorch.image: writing and reading images.
 --
 --   sc.image.save_png(path, t [, opts])  t: HxW, CxHxW (C = 1 or 3) or
 --       NxCxHxW (laid out with make_grid, opts as there); values in [0, 1]
@@ -9,6 +9,12 @@
 --       CxHxW, the images in rows of `nrow`, `padding` pixels of
 --       `pad_value` around each (torchvision's make_grid, without its
 --       normalisation and without turning gray into RGB).
+--   sc.image.load_png(path)  → CxHxW float32 tensor in [0, 1] (stored value
+--       / 255, or / 65535 at 16 bits), C the channels as stored (1 gray,
+--       2 gray+alpha, 3 RGB, 4 RGBA; a palette gives 3 or 4), decoded by
+--       stb_image; nil and a message for a missing, truncated or corrupt
+--       file (chunk CRCs are checked).
+-- @module scorch.image
 local core = require "scorch.core"
 local sc = require "scorch"
 
@@ -26,6 +32,12 @@ local function opt_int(opts, key, default, min, fn)
   return math.tointeger(v)
 end
 
+--- Lays out a batch of images as one image (torchvision's make_grid, without
+-- its normalisation).
+-- @param t tensor NxCxHxW (or CxHxW, returned as is)
+-- @param opts table: nrow = ⌈√N⌉ images per row; padding = 2 pixels; pad_value = 0
+-- @return tensor CxH'xW'
+-- @usage local grid = sc.image.make_grid(x, {nrow = 8})
 function image.make_grid(t, opts)
   if not sc.is_tensor(t) then
     error("scorch.image.make_grid: expected a tensor, got a " .. type(t), 2)
@@ -67,6 +79,12 @@ function image.make_grid(t, opts)
   return grid
 end
 
+--- Writes a tensor as an 8-bit gray or RGB PNG; values in [0, 1] (clamped).
+-- @param path file name
+-- @param t tensor HxW, CxHxW (C = 1 or 3), or NxCxHxW (laid out by make_grid)
+-- @param opts table: make_grid's options for a batch
+-- @return true, or nil and a message when the file cannot be written
+-- @usage sc.image.save_png("samples.png", (x + 1) / 2)
 function image.save_png(path, t, opts)
   if type(path) ~= "string" then
     error("scorch.image.save_png: path must be a string, got a " .. type(path), 2)
@@ -86,6 +104,17 @@ function image.save_png(path, t, opts)
       .. "with H, W >= 1, got shape " .. shape_str(t), 2)
   end
   return core._save_png(path, img)
+end
+
+--- Reads a PNG file.
+-- @param path string
+-- @return CxHxW float32 tensor in [0, 1], or nil and a message
+-- @usage local img = assert(sc.image.load_png("out/ncsn_2d/samples.png"))
+function image.load_png(path)
+  if type(path) ~= "string" then
+    error("scorch.image.load_png: path must be a string, got a " .. type(path), 2)
+  end
+  return core._png_read(path)
 end
 
 return image

@@ -1,8 +1,10 @@
--- A small raster canvas in Lua: one flat array of RGB floats in [0, 1],
+--- A small raster canvas in Lua: one flat array of RGB floats in [0, 1],
 -- stored plane by plane (all reds, then greens, then blues), so it becomes a
 -- 3×H×W tensor with one sc.tensor call.  Points, anti-aliased lines (Wu),
--- arrows, rectangles, heat maps through a colormap and 3×5 pixel text.
+-- arrows, rectangles, heat maps through a colormap and anti-aliased text
+-- from a TrueType font.
 -- Pixel coordinates: x to the right from 1, y downwards from 1.
+-- @module scorch.viz.canvas
 local sc = require "scorch"
 
 local M = {}
@@ -34,7 +36,7 @@ local function color_of(c)
 end
 M.color_of = color_of
 
--- Canvas.new(width, height [, background]) — background a colour (white).
+--- Canvas.new(width, height [, background]) — background a colour (white).
 function M.new(w, h, background)
   if math.type(w) ~= "integer" or math.type(h) ~= "integer" or w < 1 or h < 1 then
     error("scorch.viz.canvas: width and height must be positive integers", 2)
@@ -179,7 +181,7 @@ M.colormaps = {
   gray = { { 0, 0, 0 }, { 1, 1, 1 } },
 }
 
--- colormap(name) -> function(t) returning r, g, b for t in [0, 1].
+--- colormap(name) -> function(t) returning r, g, b for t in [0, 1].
 function M.colormap(name)
   local anchors = type(name) == "table" and name or M.colormaps[name or "viridis"]
   if not anchors then error(("scorch.viz: unknown colormap '%s'"):format(tostring(name)), 2) end
@@ -276,7 +278,87 @@ end
 
 -- ---- text ------------------------------------------------------------------------------
 
--- 3×5 glyphs, rows top to bottom, as bit strings.
+-- Text is rasterised from a TrueType font by the C core (stb_truetype);
+-- the font is $SCORCH_FONT, else DejaVu Sans or another sans found in the
+-- usual places.  Without one, a 3×5 bitmap font (ASCII digits and lower
+-- case only) stands in, after a one-time warning.  SCORCH_FONT=bitmap asks
+-- for the bitmap font.
+
+-- Sizes are em sizes in pixels (CSS's font-size).
+M.sizes = { tick = 10, label = 12, title = 13 }
+M.default_size = M.sizes.label
+
+M.font_paths = {
+  "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", -- Debian, Ubuntu (fonts-dejavu-core)
+  "/usr/share/fonts/TTF/DejaVuSans.ttf",             -- Arch
+  "/usr/share/fonts/dejavu-sans-fonts/DejaVuSans.ttf", -- Fedora
+  "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+  "/usr/local/share/fonts/DejaVuSans.ttf",
+  "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+  "/usr/share/fonts/truetype/freefont/FreeSans.ttf",
+  "/System/Library/Fonts/Supplemental/Arial Unicode.ttf",
+}
+
+local font_state = { loaded = false } -- .font (a core font) or nil; .path
+
+local function warn_once(msg)
+  if not font_state.warned then
+    font_state.warned = true
+    io.stderr:write("scorch.viz: ", msg, "\n")
+  end
+end
+
+-- use_font(path) loads that font; use_font("bitmap") selects the bitmap
+-- font; use_font() searches again ($SCORCH_FONT, then M.font_paths).
+-- Returns the path in use, or nil (bitmap) and why.
+function M.use_font(path)
+  local fonts = require("scorch.core").font
+  font_state.loaded, font_state.font, font_state.path = true, nil, nil
+  font_state.cache, font_state.cached = {}, 0
+  if path == "bitmap" then return nil, "bitmap font asked for" end
+  if path then
+    local f, err = fonts.load(path)
+    if not f then return nil, err end
+    font_state.font, font_state.path = f, path
+    return path
+  end
+  local env = os.getenv("SCORCH_FONT")
+  if env == "bitmap" then return nil, "SCORCH_FONT=bitmap" end
+  local tried = {}
+  if env and env ~= "" then
+    local f, err = fonts.load(env)
+    if f then
+      font_state.font, font_state.path = f, env
+      return env
+    end
+    warn_once(("SCORCH_FONT: %s; looking in the usual places"):format(err))
+    tried[1] = env
+  end
+  for _, p in ipairs(M.font_paths) do
+    local f = fonts.load(p)
+    if f then
+      font_state.font, font_state.path = f, p
+      return p
+    end
+    tried[#tried + 1] = p
+  end
+  warn_once("no TrueType font found (install fonts-dejavu-core or set SCORCH_FONT); "
+    .. "plot text falls back to a 3×5 bitmap font without capitals or symbols")
+  return nil, "no font in " .. table.concat(tried, ", ")
+end
+
+local function font()
+  if not font_state.loaded then M.use_font() end
+  return font_state.font
+end
+
+-- The font in use: its path, or nil when the bitmap font stands in.
+function M.font_path()
+  font()
+  return font_state.path
+end
+
+-- 3×5 glyphs, rows top to bottom, as bit strings: the fallback font.
 local FONT = {
   ["0"] = { "111", "101", "101", "101", "111" }, ["1"] = { "010", "110", "010", "010", "111" },
   ["2"] = { "111", "001", "111", "100", "111" }, ["3"] = { "111", "001", "111", "001", "111" },
@@ -305,35 +387,138 @@ local FONT = {
 }
 M.font = FONT
 
--- Width in pixels of a string drawn at the given scale.
-function M.text_width(s, scale)
-  scale = scale or 1
-  return math.max(0, #s * 4 * scale - scale)
-end
+-- The bitmap font's scale for an em size: 1 (5 pixels tall) up to 11 px.
+local function bitmap_scale(size) return math.max(1, floor(size / 10 + 0.4)) end
 
--- Draws s with its top-left corner at (x, y); letters are lower-cased,
--- unknown characters leave a blank.
-function Canvas:text(x, y, s, color, scale)
-  local c = color_of(color)
-  scale = scale or 1
-  s = tostring(s):lower()
-  for k = 1, #s do
-    local glyph = FONT[s:sub(k, k)]
+-- The bitmap font's coverage of s: lower-cased, "−" as "-", other
+-- characters it lacks left blank.  Same shape as the core's render.
+local function bitmap_render(s, size)
+  local scale = bitmap_scale(size)
+  s = s:gsub("\u{2212}", "-"):lower()
+  local chars = {}
+  for _, cp in utf8.codes(s, true) do chars[#chars + 1] = cp < 128 and string.char(cp) or "?" end
+  local w = math.max(0, #chars * 4 * scale - scale)
+  local h = 6 * scale -- the 5 drawn rows and a blank one below
+  local px = {}
+  for k = 1, w * h do px[k] = 0 end
+  for k, ch in ipairs(chars) do
+    local glyph = FONT[ch]
     if glyph then
       for r = 1, 5 do
-        local bits = glyph[r]
         for q = 1, 3 do
-          if bits:sub(q, q) == "1" then
-            local px = x + ((k - 1) * 4 + q - 1) * scale
-            local py = y + (r - 1) * scale
+          if glyph[r]:sub(q, q) == "1" then
+            local x0, y0 = ((k - 1) * 4 + q - 1) * scale, (r - 1) * scale
             for dy = 0, scale - 1 do
-              for dx = 0, scale - 1 do self:blend(px + dx, py + dy, c, 1) end
+              for dx = 0, scale - 1 do px[(y0 + dy) * w + x0 + dx + 1] = 255 end
             end
           end
         end
       end
     end
   end
+  return px, w, h, 0, 5 * scale
+end
+
+-- Coverage of s at an em size: an array of bytes (a string from the core
+-- or a table from the bitmap font), w, h, the pen's column and the
+-- baseline's row (from 0).  Renders are cached.
+local function render(s, size)
+  local f = font()
+  local key = size .. "\0" .. s
+  local hit = font_state.cache[key]
+  if hit then return table.unpack(hit, 1, 5) end
+  local out
+  if f then
+    out = table.pack(f:render(s, size))
+  else
+    out = table.pack(bitmap_render(s, size))
+  end
+  if font_state.cached > 2000 then font_state.cache, font_state.cached = {}, 0 end
+  font_state.cache[key], font_state.cached = out, font_state.cached + 1
+  return table.unpack(out, 1, 5)
+end
+
+local function check_text(s, size, fn)
+  if type(s) ~= "string" and type(s) ~= "number" then
+    error(("scorch.viz.%s: text must be a string or a number, got a %s"):format(fn, type(s)), 3)
+  end
+  if size ~= nil and (type(size) ~= "number" or not (size >= 4 and size <= 256)) then
+    error(("scorch.viz.%s: size must be a number of pixels in [4, 256], got %s"):format(fn, tostring(size)), 3)
+  end
+  return tostring(s), size or M.default_size
+end
+
+--- Advance width in pixels of s at an em size (default M.default_size).
+function M.text_width(s, size)
+  s, size = check_text(s, size, "text_width")
+  local f = font()
+  if f then return f:width(s, size) end
+  local scale = bitmap_scale(size)
+  return math.max(0, utf8.len(s, 1, -1, true) * 4 * scale - scale)
+end
+
+-- Line height (ascent + descent) in pixels at an em size, and the ascent.
+function M.text_height(size)
+  local _, s = check_text("", size, "text_height")
+  local f = font()
+  if f then
+    local a, d = f:line(s)
+    return a + d, a
+  end
+  local scale = bitmap_scale(s)
+  return 6 * scale, 5 * scale
+end
+
+local function byte_at(px, k)
+  if type(px) == "string" then return px:byte(k) end
+  return px[k]
+end
+
+-- Draws s.  (x, y) is the top-left corner of its line box unless opts say
+-- otherwise.  opts: a size, or {size = em pixels (M.default_size),
+-- anchor = "left" | "center" | "right" (of x), valign = "top" | "middle" |
+-- "baseline" | "bottom" (of y; "middle" centres digits and capitals),
+-- alpha = 1, rotate = 90 (reads upwards; x, y then anchor the rotated box
+-- the same way)}.  Returns the box drawn: x0, y0, x1, y1.
+function Canvas:text(x, y, s, color, opts)
+  if type(opts) ~= "table" then opts = { size = opts } end
+  local size
+  s, size = check_text(s, opts.size, "canvas:text")
+  local c = color_of(color)
+  local px, w, h, origin, baseline = render(s, size)
+  local adv = floor(M.text_width(s, size) + 0.5)
+  local line_h, ascent = M.text_height(size)
+  -- the line box: pen origin at its left, baseline `ascent` below its top
+  local bx, by = adv, line_h
+  local rotate = opts.rotate == 90
+  if rotate then bx, by = line_h, adv end
+  local anchor, valign = opts.anchor or "left", opts.valign or "top"
+  local left = anchor == "center" and x - bx / 2 or anchor == "right" and x - bx or x
+  local top
+  if valign == "middle" then
+    top = rotate and y - by / 2 or y - ascent + 0.36 * size
+  elseif valign == "baseline" then
+    top = y - ascent
+  elseif valign == "bottom" then
+    top = y - by
+  else
+    top = y
+  end
+  left, top = floor(left + 0.5), floor(top + 0.5)
+  local alpha = opts.alpha or 1
+  -- bitmap pixel (i, j) (from 0) relative to the line box's top-left
+  local dx, dy = -origin, ascent - baseline
+  for j = 0, h - 1 do
+    for i = 0, w - 1 do
+      local v = byte_at(px, j * w + i + 1)
+      if v > 0 then
+        local u, t = i + dx, j + dy
+        if rotate then u, t = t, adv - 1 - u end
+        self:blend(left + u, top + t, c, alpha * v / 255)
+      end
+    end
+  end
+  return left, top, left + bx - 1, top + by - 1
 end
 
 -- ---- output ---------------------------------------------------------------------------

@@ -1,9 +1,10 @@
--- Figures for image experiments on the Lua canvas: a labelled grid of
+--- Figures for image experiments on the Lua canvas: a labelled grid of
 -- images, the denoising trajectory of a batch as a strip (one row per
 -- sample, one column per recorded step), and a bar chart of the class mix
 -- of generated images beside the training mix.  Each writes a PNG and
 -- returns its path (or nil and a message); with path = nil the canvas is
 -- returned instead.
+-- @module scorch.viz.image_figures
 local canvas = require "scorch.viz.canvas"
 local plots = require "scorch.viz.plots"
 local util = require "scorch.util"
@@ -13,8 +14,10 @@ local M = {}
 
 local floor, max, min = math.floor, math.max, math.min
 
-local TEXT_H = 5          -- height of the 3×5 font at scale 1
-local BAND = 12           -- height of a title or header band
+-- Heights of the text bands, from the font in use: a title line above a
+-- figure, and a line of labels (under tiles, over strip columns).
+function M.title_band() return canvas.text_height(canvas.sizes.title) + 6 end
+function M.label_band() return canvas.text_height(canvas.sizes.tick) + 3 end
 
 local finish = canvas.finish
 
@@ -58,9 +61,21 @@ local function paste(cv, vals, i, C, H, W, x0, y0, scale, lo, hi)
   end
 end
 
--- Text centred on column cx, clipped to the canvas.
-local function centred(cv, cx, y, s, color)
-  cv:text(floor(cx - canvas.text_width(s) / 2 + 0.5), y, s, color or "black")
+-- Text centred on column cx with its top at row y (tick size by default).
+local function centred(cv, cx, y, s, color, size)
+  cv:text(cx, y, s, color or "black", { size = size or canvas.sizes.tick, anchor = "center" })
+end
+
+-- A figure's title in its band, left-aligned after the padding.
+local function title(cv, x, s)
+  cv:text(x, 3, s, "black", canvas.sizes.title)
+end
+
+-- The canvas width that fits a title as well as the content.
+local function fit_title(w, s, pad)
+  if not s then return w end
+  -- the title starts at column pad + 1
+  return max(w, floor(canvas.text_width(tostring(s), canvas.sizes.title) + 0.5) + 2 * pad + 1)
 end
 
 -- The value range of images: [0, 1] unless told otherwise, the convention
@@ -98,9 +113,10 @@ function M.image_grid(path, x, opts)
   local cols = min(nrow, N)
   local rows = (N + nrow - 1) // nrow
   local tw, th = W * scale, H * scale
-  local label_h = opts.labels and TEXT_H + 3 or 0
-  local top = opts.title and BAND or 0
-  local cv = canvas.new(pad + cols * (tw + pad), top + pad + rows * (th + label_h + pad), opts.background or "white")
+  local label_h = opts.labels and M.label_band() or 0
+  local top = opts.title and M.title_band() or 0
+  local cv = canvas.new(fit_title(pad + cols * (tw + pad), opts.title, pad), top + pad + rows * (th + label_h + pad),
+    opts.background or "white")
   local vals = x:contiguous():values()
   for i = 1, N do
     local r, c = (i - 1) // nrow, (i - 1) % nrow
@@ -108,10 +124,10 @@ function M.image_grid(path, x, opts)
     local y0 = top + pad + r * (th + label_h + pad) + 1
     paste(cv, vals, i, C, H, W, x0, y0, scale, lo, hi)
     if opts.labels and opts.labels[i] then
-      centred(cv, x0 + tw / 2, y0 + th + 2, tostring(opts.labels[i]))
+      centred(cv, x0 + tw / 2, y0 + th + 1, tostring(opts.labels[i]))
     end
   end
-  if opts.title then cv:text(pad + 1, 4, opts.title, "black") end
+  if opts.title then title(cv, pad + 1, opts.title) end
   return finish(cv, path)
 end
 
@@ -144,8 +160,10 @@ function M.denoising_strip(path, frames, opts)
   local scale = positive_int(opts.scale, 2, "scale", "denoising_strip")
   local lo, hi = check_range(opts.range, "denoising_strip")
   local tw, th = W * scale, H * scale
-  local top = (opts.title and BAND or 0) + (opts.labels and BAND or 0)
-  local cv = canvas.new(pad + #frames * (tw + pad), top + pad + k * (th + pad), opts.background or "white")
+  local band = M.label_band()
+  local top = (opts.title and M.title_band() or 0) + (opts.labels and band or 0)
+  local cv = canvas.new(fit_title(pad + #frames * (tw + pad), opts.title, pad), top + pad + k * (th + pad),
+    opts.background or "white")
   for f, fr in ipairs(frames) do
     local vals = fr:contiguous():values()
     local x0 = pad + (f - 1) * (tw + pad) + 1
@@ -153,10 +171,10 @@ function M.denoising_strip(path, frames, opts)
       paste(cv, vals, j, C, H, W, x0, top + pad + (j - 1) * (th + pad) + 1, scale, lo, hi)
     end
     if opts.labels and opts.labels[f] then
-      centred(cv, x0 + tw / 2, top - BAND + 4, tostring(opts.labels[f]))
+      centred(cv, x0 + tw / 2, top - band + 1, tostring(opts.labels[f]))
     end
   end
-  if opts.title then cv:text(pad + 1, 4, opts.title, "black") end
+  if opts.title then title(cv, pad + 1, opts.title) end
   return finish(cv, path)
 end
 
@@ -182,16 +200,16 @@ end
 
 -- Layout of the histogram, shared with the spec: bar width, gap between a
 -- class's bars, class slot width and margins.
-M.histogram_layout = { bar = 18, slot = 64, left = 44, right = 16, top = 24, bottom = 30, height = 200 }
+M.histogram_layout = { bar = 18, slot = 64, left = 56, right = 16, top = 30, bottom = 56, height = 200 }
 
--- class_histogram(path, names, values, {reference=, title=, counts=,
+--- class_histogram(path, names, values, {reference=, title=, counts=,
 --   labels={"samples", "training"}, colors={"blue", "gray"}})
 -- One group of bars per class: values (counts or fractions) and, when
 -- given, the reference mix (training fractions) beside them.  Bars share a
 -- y axis from 0 to the largest fraction (rounded up to a tick); each bar is
 -- labelled with its fraction.
 function M.class_histogram(path, names, values, opts)
-  opts = util.check_options(opts, { "reference", "title", "counts", "labels", "colors" },
+  opts = util.check_options(opts, { "reference", "title", "counts", "labels", "colors", "xlabel", "ylabel" },
     "scorch.viz.class_histogram")
   if type(names) ~= "table" or #names == 0 then
     error("scorch.viz.class_histogram: expected a list of class names", 2)
@@ -219,8 +237,8 @@ function M.class_histogram(path, names, values, opts)
   for _, t in ipairs(ticks) do
     local py = ypix(t)
     for x = L.left, w - L.right do cv:blend(x, py, canvas.colors.light, 1) end
-    local s = ("%g"):format(t)
-    cv:text(L.left - 4 - canvas.text_width(s), py - 2, s, "black")
+    cv:line(L.left - 3, py, L.left, py, "black")
+    cv:text(L.left - 5, py, plots.tick_label(t), "black", { size = canvas.sizes.tick, anchor = "right", valign = "middle" })
   end
   local colors = opts.colors or { "blue", "gray" }
   local series = { fr, ref }
@@ -234,22 +252,30 @@ function M.class_histogram(path, names, values, opts)
       local x0 = gx + (s - 1) * (L.bar + 4)
       local y0 = ypix(v)
       if y0 < x_axis then cv:fill_rect(x0, y0, x0 + L.bar - 1, x_axis - 1, colors[s]) end
-      centred(cv, x0 + L.bar / 2, y0 - 8, ("%.2f"):format(v))
+      cv:text(x0 + L.bar / 2, y0 - 2, ("%.2f"):format(v), "black",
+        { size = canvas.sizes.tick - 1, anchor = "center", valign = "bottom" })
     end
-    centred(cv, slot_x + L.slot / 2, x_axis + 6, tostring(names[k]))
+    centred(cv, slot_x + L.slot / 2, x_axis + 5, tostring(names[k]))
   end
   -- axes on top of the bars
   for x = L.left, w - L.right do cv:blend(x, x_axis, canvas.colors.black, 1) end
   for y = L.top, x_axis do cv:blend(L.left, y, canvas.colors.black, 1) end
-  -- legend and title
+  -- axis labels, legend (a swatch and a name per series) and title
+  local tick_h = canvas.text_height(canvas.sizes.tick)
+  local mid = L.left + K * L.slot / 2
+  cv:text(mid, x_axis + 7 + tick_h, opts.xlabel or "class", "black", { size = canvas.sizes.label, anchor = "center" })
+  cv:text(canvas.text_height(canvas.sizes.label) + 2, L.top + L.height / 2, opts.ylabel or "fraction", "black",
+    { size = canvas.sizes.label, rotate = 90, anchor = "right", valign = "middle" })
   local labels = opts.labels or { "samples", "training" }
-  local lx = L.left + 4
+  local ly, lx = h - tick_h - 2, L.left + 4
   for s = 1, nser do
-    cv:fill_rect(lx, h - 9, lx + 6, h - 4, colors[s])
-    cv:text(lx + 10, h - 9, labels[s], "black")
-    lx = lx + 16 + canvas.text_width(labels[s])
+    cv:fill_rect(lx, ly + 3, lx + 9, ly + tick_h - 5, colors[s])
+    cv:text(lx + 13, ly, labels[s], "black", canvas.sizes.tick)
+    lx = lx + 24 + floor(canvas.text_width(labels[s], canvas.sizes.tick))
   end
-  if opts.title then cv:text(L.left, 6, opts.title, "black") end
+  if opts.title then
+    cv:text(mid, L.top - 6, opts.title, "black", { size = canvas.sizes.title, anchor = "center", valign = "bottom" })
+  end
   return finish(cv, path)
 end
 

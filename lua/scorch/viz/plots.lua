@@ -1,8 +1,9 @@
--- Pictures of toy experiments on the Lua canvas: samples over the true
+--- Pictures of toy experiments on the Lua canvas: samples over the true
 -- density, density heat maps, score vector fields side by side, Langevin
 -- trajectories and loss curves.  Each figure function writes a PNG and
 -- returns its path (or nil and a message); the Axes underneath can be used
 -- to compose other figures.
+-- @module scorch.viz.plots
 local sc = require "scorch"
 local canvas = require "scorch.viz.canvas"
 local util = require "scorch.util"
@@ -18,7 +19,7 @@ local Axes = {}
 Axes.__index = Axes
 M.Axes = Axes
 
--- Axes over the pixel rectangle (x0, y0)-(x1, y1) of canvas cv showing
+--- Axes over the pixel rectangle (x0, y0)-(x1, y1) of canvas cv showing
 -- range = {xmin, xmax, ymin, ymax}.
 function M.axes(cv, x0, y0, x1, y1, range)
   return setmetatable({ cv = cv, x0 = x0, y0 = y0, x1 = x1, y1 = y1,
@@ -35,7 +36,7 @@ function Axes:inside(px, py)
   return px >= self.x0 and px <= self.x1 and py >= self.y0 and py <= self.y1
 end
 
--- "Nice" tick positions (1, 2, 5 × 10^k) covering [lo, hi].
+--- "Nice" tick positions (1, 2, 5 × 10^k) covering [lo, hi].
 function M.ticks(lo, hi, n)
   n = n or 5
   local span = hi - lo
@@ -58,34 +59,65 @@ function M.ticks(lo, hi, n)
   return out
 end
 
+-- A tick value as text: integers plainly, others with 3 significant
+-- digits; the minus sign is U+2212, as typeset.
 local function tick_label(v)
-  if v == floor(v) and math.abs(v) < 1e6 then return ("%d"):format(floor(v)) end
-  local s = ("%.3g"):format(v)
-  return s
+  local s
+  if v == floor(v) and math.abs(v) < 1e6 then s = ("%d"):format(floor(v)) else s = ("%.3g"):format(v) end
+  return (s:gsub("^%-", "\u{2212}"))
+end
+M.tick_label = tick_label
+
+local SUPERSCRIPT = { ["0"] = "⁰", ["1"] = "¹", ["2"] = "²", ["3"] = "³", ["4"] = "⁴", ["5"] = "⁵",
+  ["6"] = "⁶", ["7"] = "⁷", ["8"] = "⁸", ["9"] = "⁹", ["-"] = "⁻" }
+
+-- A tick of a log10 axis (v is the exponent): "10⁻²" at whole exponents,
+-- the value itself between them.
+function M.log_tick_label(v)
+  if math.abs(v - floor(v + 0.5)) < 1e-9 then
+    return "10" .. (("%d"):format(floor(v + 0.5)):gsub(".", SUPERSCRIPT))
+  end
+  return tick_label(tonumber(("%.2g"):format(10 ^ v)))
 end
 
--- Box, ticks and tick labels (3×5 digits), and an optional title on top.
+-- Box, ticks with their labels, and the optional title (above), xlabel
+-- (below the tick labels) and ylabel (left of them, reading upwards).
+-- opts.format (or xformat, yformat) turns a tick value into its label; opts.nticks; opts.yticks
+-- lists the y ticks instead.
 function Axes:frame(opts)
   opts = opts or {}
   local cv = self.cv
+  local sizes = canvas.sizes
   cv:rect(self.x0, self.y0, self.x1, self.y1, "black")
-  local fmt = opts.format or tick_label
+  local xfmt = opts.xformat or opts.format or tick_label
+  local yfmt = opts.yformat or opts.format or tick_label
+  local tick_h = canvas.text_height(sizes.tick)
   for _, t in ipairs(M.ticks(self.xmin, self.xmax, opts.nticks)) do
     local px = floor(self:to_px(t, self.ymin) + 0.5)
     cv:line(px, self.y1, px, self.y1 + 3, "black")
-    local s = fmt(t)
-    cv:text(px - floor(canvas.text_width(s) / 2), self.y1 + 6, s, "black")
+    cv:text(px, self.y1 + 5, xfmt(t), "black", { size = sizes.tick, anchor = "center" })
   end
-  for _, t in ipairs(M.ticks(self.ymin, self.ymax, opts.nticks)) do
+  local widest = 0
+  for _, t in ipairs(opts.yticks or M.ticks(self.ymin, self.ymax, opts.nticks)) do
     local _, py = self:to_px(self.xmin, t)
     py = floor(py + 0.5)
     cv:line(self.x0 - 3, py, self.x0, py, "black")
-    local s = fmt(t)
-    cv:text(self.x0 - 5 - canvas.text_width(s), py - 2, s, "black")
+    local s = yfmt(t)
+    widest = math.max(widest, canvas.text_width(s, sizes.tick))
+    cv:text(self.x0 - 5, py, s, "black", { size = sizes.tick, anchor = "right", valign = "middle" })
+  end
+  local mid_x, mid_y = (self.x0 + self.x1) / 2, (self.y0 + self.y1) / 2
+  if opts.xlabel then
+    cv:text(mid_x, self.y1 + 6 + tick_h, opts.xlabel, "black", { size = sizes.label, anchor = "center" })
+  end
+  if opts.ylabel then
+    -- left of the widest tick label, kept on the canvas
+    local right = math.max(canvas.text_height(sizes.label), floor(self.x0 - 8 - widest))
+    cv:text(right, mid_y, opts.ylabel, "black",
+      { size = sizes.label, rotate = 90, anchor = "right", valign = "middle" })
   end
   if opts.title then
-    local w = canvas.text_width(opts.title, 2)
-    cv:text(floor((self.x0 + self.x1 - w) / 2), self.y0 - 14, opts.title, "black", 2)
+    cv:text(mid_x, self.y0 - 5, opts.title, "black", { size = sizes.title, anchor = "center", valign = "bottom" })
   end
 end
 
@@ -203,19 +235,27 @@ end
 
 -- ---- figures ---------------------------------------------------------------------------
 
--- Layout of `count` square panels side by side, each `size` pixels, with
--- room for ticks and titles.  Returns the canvas and a list of axes.
-local MARGIN_L, MARGIN_R, MARGIN_T, MARGIN_B = 34, 10, 24, 18
+-- Room around each panel: the y label and tick labels on the left, the
+-- title above, tick labels and the x label below (at canvas.sizes).
+M.margins = { left = 60, right = 16, top = 26, bottom = 38 }
 
+--- A canvas of `count` square plot panels side by side, for custom figures.
+-- @param count number of panels
+-- @param size pixels per panel side
+-- @param range {xmin, xmax, ymin, ymax} of every panel
+-- @param opts table: background = "white"; titles
+-- @return canvas, list of axes
+-- @usage local cv, axes = sc.viz.panels(2, 256, {-4, 4, -4, 4})
 function M.panels(count, size, range, opts)
   opts = opts or {}
-  local w = count * (size + MARGIN_L + MARGIN_R)
-  local h = size + MARGIN_T + MARGIN_B
+  local m = M.margins
+  local w = count * (size + m.left + m.right)
+  local h = size + m.top + m.bottom
   local cv = canvas.new(w, h, opts.background or "white")
   local list = {}
   for i = 1, count do
-    local x0 = (i - 1) * (size + MARGIN_L + MARGIN_R) + MARGIN_L
-    list[i] = M.axes(cv, x0, MARGIN_T, x0 + size - 1, MARGIN_T + size - 1, range)
+    local x0 = (i - 1) * (size + m.left + m.right) + m.left
+    list[i] = M.axes(cv, x0, m.top, x0 + size - 1, m.top + size - 1, range)
   end
   return cv, list
 end
@@ -226,48 +266,55 @@ end
 
 local finish = canvas.finish
 
--- scatter(path, x, {density=dist, sigma=, range=, size=512, color=, radius=,
+--- scatter(path, x, {density=dist, sigma=, range=, size=512, color=, radius=,
 --                   alpha=, title=})  samples over the (true) density
 function M.scatter(path, x, opts)
-  opts = opts or {}
+  opts = util.check_options(opts, {
+      "density", "sigma", "range", "size", "color", "colormap", "radius", "alpha", "title", "xlabel", "ylabel" },
+      "scorch.viz.scatter")
   local cv, ax = M.panels(1, opts.size or 512, range_of(opts, opts.density))
   ax = ax[1]
   if opts.density then ax:density(opts.density, { sigma = opts.sigma, colormap = opts.colormap or "blues" }) end
   ax:points(x, opts.color or "red", opts.radius, opts.alpha)
-  ax:frame { title = opts.title }
+  ax:frame { title = opts.title, xlabel = opts.xlabel or "x₁", ylabel = opts.ylabel or "x₂" }
   return finish(cv, path)
 end
 
--- sample_panels(path, {{title=, x=}, ...}, {density=, range=, size=}) —
+--- sample_panels(path, {{title=, x=}, ...}, {density=, range=, size=}) —
 -- several sample sets side by side over the same density.
 function M.sample_panels(path, panels, opts)
-  opts = opts or {}
+  opts = util.check_options(opts, {
+      "density", "sigma", "range", "size", "color", "colormap", "radius", "alpha", "xlabel", "ylabel" },
+      "scorch.viz.sample_panels")
   local cv, axs = M.panels(#panels, opts.size or 384, range_of(opts, opts.density))
   for i, p in ipairs(panels) do
     local ax = axs[i]
     if opts.density then ax:density(opts.density, { sigma = opts.sigma, colormap = opts.colormap or "blues" }) end
     ax:points(p.x, p.color or opts.color or "red", opts.radius, opts.alpha)
-    ax:frame { title = p.title }
+    ax:frame { title = p.title, xlabel = opts.xlabel or "x₁", ylabel = i == 1 and (opts.ylabel or "x₂") or nil }
   end
   return finish(cv, path)
 end
 
--- density(path, dist, {sigma=, range=, size=512, scale="linear"|"log",
+--- density(path, dist, {sigma=, range=, size=512, scale="linear"|"log",
 --                      colormap=, title=})
 function M.density(path, dist, opts)
-  opts = opts or {}
+  opts = util.check_options(opts, {
+      "sigma", "range", "size", "scale", "log_floor", "resolution", "colormap", "vmin", "vmax", "title", "xlabel",
+      "ylabel" }, "scorch.viz.density")
   local cv, ax = M.panels(1, opts.size or 512, range_of(opts, dist))
   ax = ax[1]
   ax:density(dist, opts)
-  ax:frame { title = opts.title }
+  ax:frame { title = opts.title, xlabel = opts.xlabel or "x₁", ylabel = opts.ylabel or "x₂" }
   return finish(cv, path)
 end
 
--- score_fields(path, {{title=, score=}, ...}, {range=, sigma=, n=20,
+--- score_fields(path, {{title=, score=}, ...}, {range=, sigma=, n=20,
 --   background=dist, size=384}) — vector fields side by side on one scale
 -- (the first panel's), over the smoothed density when background is given.
 function M.score_fields(path, panels, opts)
-  opts = opts or {}
+  opts = util.check_options(opts, {
+      "background", "sigma", "range", "size", "n", "scale", "xlabel", "ylabel" }, "scorch.viz.score_fields")
   local cv, axs = M.panels(#panels, opts.size or 384, range_of(opts, opts.background))
   local scale = opts.scale
   for i, p in ipairs(panels) do
@@ -278,16 +325,17 @@ function M.score_fields(path, panels, opts)
       ax.cv:fill_rect(ax.x0, ax.y0, ax.x1, ax.y1, { 0.15, 0.15, 0.2 })
     end
     scale = ax:quiver(p.score, { n = opts.n, sigma = opts.sigma, scale = scale, color = p.color })
-    ax:frame { title = p.title }
+    ax:frame { title = p.title, xlabel = opts.xlabel or "x₁", ylabel = i == 1 and (opts.ylabel or "x₂") or nil }
   end
   return finish(cv, path)
 end
 
--- trajectories(path, paths, {density=, sigma=, range=, size=512, title=})
+--- trajectories(path, paths, {density=, sigma=, range=, size=512, title=})
 -- paths[j] = list of {x, y}; drawn as lines fading from gray to the end
 -- point in red, start points in blue.
 function M.trajectories(path, paths, opts)
-  opts = opts or {}
+  opts = util.check_options(opts, {
+      "density", "sigma", "range", "size", "alpha", "title", "xlabel", "ylabel" }, "scorch.viz.trajectories")
   local cv, ax = M.panels(1, opts.size or 512, range_of(opts, opts.density))
   ax = ax[1]
   if opts.density then ax:density(opts.density, { sigma = opts.sigma, colormap = "blues" }) end
@@ -299,16 +347,17 @@ function M.trajectories(path, paths, opts)
     local ex, ey = ax:to_px(p[#p][1], p[#p][2])
     if ax:inside(ex, ey) then cv:point(ex, ey, "red", 2.2, 1) end
   end
-  ax:frame { title = opts.title }
+  ax:frame { title = opts.title, xlabel = opts.xlabel or "x₁", ylabel = opts.ylabel or "x₂" }
   return finish(cv, path)
 end
 
--- loss_curve(path, series, {log=auto, size=, title=, smooth=0.05})
+--- loss_curve(path, series, {log=auto, size=, title=, smooth=0.05})
 -- series: a Lua array of losses, or {name = array, ...} (drawn in the colour
 -- cycle, with names as a legend).  An exponential moving average (smooth)
 -- is drawn over the raw values.
 function M.loss_curve(path, series, opts)
-  opts = opts or {}
+  opts = util.check_options(opts, {
+      "name", "log", "size", "smooth", "title", "xlabel", "ylabel" }, "scorch.viz.loss_curve")
   local named = {}
   if #series > 0 then
     named[1] = { name = opts.name or "loss", values = series }
@@ -339,7 +388,18 @@ function M.loss_curve(path, series, opts)
   local size = opts.size or 512
   local cv, ax = M.panels(1, size, { 1, math.max(n, 2), ylo - pad, yhi + pad })
   ax = ax[1]
-  ax:frame { title = opts.title or (use_log and "log10 loss" or "loss") }
+  -- a log axis spanning decades is ticked at powers of ten only
+  local yticks
+  if use_log and yhi - ylo >= 1.5 then
+    yticks = {}
+    local every = math.ceil((yhi - ylo) / 6)
+    for k = math.ceil(ylo - pad), floor(yhi + pad) do
+      if k % every == 0 then yticks[#yticks + 1] = k end
+    end
+  end
+  ax:frame { title = opts.title, xlabel = opts.xlabel or "step",
+    ylabel = opts.ylabel or (use_log and "loss (log scale)" or "loss"),
+    yformat = use_log and M.log_tick_label or nil, yticks = yticks }
   local smooth = opts.smooth or 0.05
   for si, s in ipairs(named) do
     local col = canvas.colors[canvas.cycle[(si - 1) % #canvas.cycle + 1]]
@@ -355,9 +415,12 @@ function M.loss_curve(path, series, opts)
     ax:polyline(raw, col, 0.25)
     ax:polyline(ema, col, 1)
     if #named > 1 then
-      local ly = ax.y0 + 6 + (si - 1) * 9
-      cv:fill_rect(ax.x1 - 70, ly, ax.x1 - 64, ly + 4, col)
-      cv:text(ax.x1 - 60, ly, s.name, "black")
+      -- legend: a swatch and the name, right-aligned in the top corner
+      local lh = canvas.text_height(canvas.sizes.tick) + 2
+      local ly = ax.y0 + 5 + (si - 1) * lh
+      local tx = ax.x1 - 6 - canvas.text_width(s.name, canvas.sizes.tick)
+      cv:fill_rect(floor(tx) - 14, ly + 3, floor(tx) - 4, ly + lh - 6, col)
+      cv:text(ax.x1 - 6, ly, s.name, "black", { size = canvas.sizes.tick, anchor = "right" })
     end
   end
   return finish(cv, path)
