@@ -16,6 +16,7 @@ PKG_CONFIG ?= pkg-config
 PYTHON     ?= /usr/bin/python3
 CLANG      ?= clang
 LUACHECK   ?= luacheck
+LDOC       ?= ldoc
 CPPCHECK   ?= cppcheck
 # Debian's busted is a Lua script (run below as `lua5.4 busted`); prefer it
 # to a LuaRocks shell wrapper earlier on the PATH.
@@ -38,9 +39,15 @@ SC_CFLAGS  = -std=c11 -D_GNU_SOURCE -Wall -Wextra -fPIC -fopenmp -MMD -MP \
              -ffp-contract=fast
 CORE_LIBS  = -lopenblas -lz -lm
 
-# LuaRocks passes LUA_INCDIR; otherwise ask pkg-config.
+# LuaRocks passes LUA_INCDIR; otherwise ask pkg-config.  A LuaRocks set up
+# for another Lua (Debian's defaults to 5.1) is stopped here with the
+# command to run, rather than by a compile error in the binding.
 ifdef LUA_INCDIR
 LUA_CFLAGS := -I$(LUA_INCDIR)
+LUA_VERSION_NUM := $(shell sed -n 's/^\#define LUA_VERSION_NUM[[:space:]]*\([0-9]*\).*/\1/p' '$(LUA_INCDIR)/lua.h' 2>/dev/null)
+ifneq ($(LUA_VERSION_NUM),504)
+$(error scorch needs Lua 5.4, but this build is for the Lua in $(LUA_INCDIR) (LUA_VERSION_NUM $(or $(LUA_VERSION_NUM),unknown)). LuaRocks builds for its default Lua, 5.1 on Debian: run `luarocks --lua-version=5.4 make` (or once `luarocks config lua_version 5.4`, then `luarocks make`))
+endif
 else
 LUA_CFLAGS := $(shell $(PKG_CONFIG) --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
 endif
@@ -127,7 +134,7 @@ FUZZ_CORE_OBJ := $(CORE_SRC:csrc/core/%.c=$(FUZZ_BUILD)/core/%.o)
 FUZZ_BIN      := $(FUZZ_SRC:spec/fuzz/%.c=$(FUZZ_BUILD)/%)
 
 # =====================================================================================
-.PHONY: all test ccheck demo sanitize sanitize-build install uninstall lint \
+.PHONY: all test ccheck demo sanitize sanitize-build install uninstall lint docs \
         fuzz fuzz-build bench clean help env FORCE
 
 all: $(BUILD_TARGETS)
@@ -139,6 +146,7 @@ help:
 	@echo 'make sanitize   build with ASan+UBSan into build-asan/, lib-asan/ and run every spec'
 	@echo 'make fuzz       build spec/fuzz/*.c with libFuzzer and run each FUZZ_SECONDS=$(FUZZ_SECONDS)'
 	@echo 'make lint       luacheck and cppcheck'
+	@echo 'make docs       the API reference (LDoc) in build/docs/index.html; fails on a warning'
 	@echo 'make bench      run bench/run.py (scorch against PyTorch)'
 	@echo 'make install    install under PREFIX=$(PREFIX) (DESTDIR honoured)'
 	@echo 'make clean      remove every build output'
@@ -259,6 +267,20 @@ uninstall:
 	rm -f '$(DESTDIR)$(INST_LIBDIR)/scorch/core.so' '$(DESTDIR)$(INST_BINDIR)/scorch'
 	rm -rf '$(DESTDIR)$(INST_LUADIR)/scorch'
 	-rmdir '$(DESTDIR)$(INST_LIBDIR)/scorch' 2>/dev/null
+
+# ---- docs -------------------------------------------------------------------------------
+# The API reference from the doc comments (docs/config.ld); generated, not
+# committed.  Any LDoc warning fails the target (spec/docs_spec.lua checks
+# the same).  The tutorial and family pages are Markdown in docs/.
+DOCS_OUT := $(BUILD)/docs
+
+docs:
+	@command -v $(LDOC) >/dev/null || { echo 'docs: ldoc not found: run scripts/bootstrap.sh (Debian package lua-ldoc)' >&2; exit 1; }
+	@rm -rf $(DOCS_OUT)
+	@out=$$($(LDOC) -c docs/config.ld -d '$(CURDIR)/$(DOCS_OUT)' . 2>&1) || { echo "$$out" >&2; exit 1; }; \
+	  warnings=$$(echo "$$out" | grep -v -e '^reading configuration' -e '^changing to directory' -e '^output written' || true); \
+	  if [ -n "$$warnings" ]; then echo "$$warnings" >&2; echo 'docs: FAILED: LDoc warnings above' >&2; exit 1; fi; \
+	  echo 'docs: $(DOCS_OUT)/index.html'
 
 # ---- lint -------------------------------------------------------------------------------
 LINT_DIRS := $(wildcard lua spec bench examples scripts)

@@ -183,6 +183,59 @@ describe("scorch host", function()
       assert.is_truthy(at, "no 'interrupted!' in:\n" .. out)
       assert.is_truthy(index_of(lines, "after", at))
     end)
+
+    it("prints plain tables nested and truncated", function()
+      local out = repl{
+        "{shape = {2, 3}, sigmas = {1, 0.5, 0.25}, name = 'x'}",
+        "{a = {b = {c = {d = {}}}}}",
+        "t = {} for i = 1, 50 do t[i] = i end",
+        "t",
+        "{}",
+      }
+      local lines = lines_of(out)
+      assert.are.equal('{name = "x", shape = {2, 3}, sigmas = {1, 0.5, 0.25}}', lines[1])
+      assert.are.equal("{a = {b = {c = {...}}}}", lines[2])
+      assert.are.same({ "{", "  1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20,",
+        "  ... (30 more)", "}", "{}" }, { table.unpack(lines, 3) })
+    end)
+
+    it("prints a long tensor on lines of at most 80 columns (and the footer), elided past 1000 values", function()
+      local out = repl{ "sc.randn(1000)", "sc.randn(5000)" }
+      local longest = 0
+      for _, line in ipairs(lines_of(out)) do longest = math.max(longest, #line) end
+      assert.is_true(longest <= 120, "a line of " .. longest .. " characters")
+      assert.matches("shape=%[1000%]", out)
+      assert.matches("%.%.%.", out)
+      assert.matches("shape=%[5000%]", out)
+    end)
+
+    it("prints an expression that spans lines", function()
+      local out = repl{ "sc.tensor({1, 2,", "  3})", "math.max(1,", "2)" }
+      assert.are.same({ "tensor([1., 2., 3.], dtype=float32, shape=[3])", "2" }, lines_of(out))
+    end)
+
+    it("prints nothing for a line ending in ';' but runs it", function()
+      local out = repl{ "1 + 2;", "x = sc.randn(4);", "x:numel()", "y = 7;  ", "y" }
+      assert.are.same({ "4", "7" }, lines_of(out))
+    end)
+
+    it("prints help for ?NAME and help(NAME) from the doc comments", function()
+      local out = repl{ "?sc.samplers.heun", "help(sc.randn)", "? sc.nn.Linear", "?sc.nope" }
+      local lines = lines_of(out)
+      assert.are.equal("sc.samplers.heun(model, x_init, levels, opts)", lines[1])
+      assert.matches("Heun", lines[2])
+      assert.is_truthy(index_of(lines, "sc.randn(...)"), out)
+      assert.matches("N%(0, 1%)", out)
+      assert.matches("\nsc%.nn%.Linear\n", out)
+      assert.matches("sc%.nope is nil", out)
+    end)
+
+    it("has help, :time and a $ shell escape", function()
+      local out = repl{ "help", ":time on", "1", ":time off", "2", "$ echo from-the-shell" }
+      assert.matches("%?NAME", out)
+      assert.matches(":time on", out)
+      assert.matches("\ntiming on\n1\n%(%d+%.%d+ s%)\ntiming off\n2\nfrom%-the%-shell\n$", out)
+    end)
   end)
 
   describe("script mode", function()
@@ -256,6 +309,35 @@ describe("scorch host", function()
       assert.are.equal(1, code)
     end)
 
+    it("prints the usage, not a traceback, for an example's unknown option", function()
+      local err = os.tmpname()
+      local out, code = sh(exe() .. " examples/ddpm_2d.lua --no-such-option 1 2>" .. quote(err))
+      local msg = read_file(err)
+      os.remove(err)
+      assert.are.equal("", out)
+      assert.are.equal(2, code)
+      assert.matches("^scorch: unknown option %-%-no%-such%-option\nusage: scorch examples/ddpm_2d.lua", msg)
+      assert.matches("%-%-steps", msg)
+      assert.is_nil(msg:find("traceback", 1, true), msg)
+    end)
+
+    it("keeps a print during a progress bar off the bar's line", function()
+      local s = write_file(os.tmpname(), table.concat({
+        "local bar = sc.util.progress(3, {force = true, stream = io.stdout, interval = 0, desc = 'train'})",
+        "bar:update() print('hello', 42) bar:update() bar:write('note') bar:update() bar:close()",
+        "print(print == _G.print and 'restored')",
+      }, "\n"))
+      local out = sh(exe() .. " " .. quote(s))
+      os.remove(s)
+      -- what a terminal shows: each line's text after its last carriage return
+      local shown = {}
+      for _, line in ipairs(lines_of(out)) do shown[#shown + 1] = line:match("([^\r]*)$") end
+      assert.are.equal("hello\t42", shown[1])
+      assert.are.equal("note", shown[2])
+      assert.matches("^train 100%% %[#+%] 3/3", shown[3])
+      assert.are.equal("restored", shown[4])
+    end)
+
     it("passes os.exit codes through", function()
       local _, code = sh(exe() .. " -e 'os.exit(3)'")
       assert.are.equal(3, code)
@@ -277,10 +359,18 @@ describe("scorch host", function()
       assert.are.equal(0, code)
     end)
 
-    it("-h prints usage on stdout", function()
-      local out, code = sh(exe() .. " -h")
-      assert.matches("^usage: ", out)
-      assert.matches("%-e stat", out)
+    it("-h and --help print usage on stdout", function()
+      for _, opt in ipairs({ "-h", "--help" }) do
+        local out, code = sh(exe() .. " " .. opt)
+        assert.matches("^usage: ", out)
+        assert.matches("%-e stat", out)
+        assert.are.equal(0, code)
+      end
+    end)
+
+    it("--version prints the version line", function()
+      local out, code = sh(exe() .. " --version")
+      assert.matches("^scorch %d+%.%d+%.%d+ %(Lua 5%.4%.%d+%)\n$", out)
       assert.are.equal(0, code)
     end)
 
@@ -327,6 +417,19 @@ describe("scorch host", function()
         "devtree",
         real .. "/lua/?.lua;" .. real .. "/lua/?/init.lua;/nonexistent/?.lua",
         real .. "/lib/?.so;/nonexistent/?.so",
+      }, lines_of(out))
+      assert.are.equal(0, code)
+    end)
+
+    it("finds the modules installed beside it (a LuaRocks tree or a PREFIX)", function()
+      assert(os.execute("mkdir -p " .. quote(dir .. "/share/lua/5.4/scorch")))
+      write_file(dir .. "/share/lua/5.4/scorch/init.lua", "return {marker = 'installed'}\n")
+      local out, code = run_copy("print(sc.marker) print(package.path) print(package.cpath)")
+      local real = sh("cd " .. quote(dir) .. " && pwd -P"):gsub("\n$", "")
+      assert.are.same({
+        "installed",
+        real .. "/share/lua/5.4/?.lua;" .. real .. "/share/lua/5.4/?/init.lua;/nonexistent/?.lua",
+        real .. "/lib/lua/5.4/?.so;/nonexistent/?.so",
       }, lines_of(out))
       assert.are.equal(0, code)
     end)
@@ -381,6 +484,61 @@ describe("scorch host", function()
         "obj = setmetatable({}, {__index = {hello = function() return 'hi' end}})",
         "obj:hello()",
       }, lines_of(history))
+    end)
+
+    -- Keys typed with pauses, as a person would: the pty turns \3 into a
+    -- SIGINT when it is written, so the host must be at its prompt by then.
+    local function typed_session(steps)
+      local hist = os.tmpname()
+      local cmds = { "sleep 1.5" }
+      for _, k in ipairs(steps) do
+        cmds[#cmds + 1] = "printf '%b' " .. quote(k)
+        cmds[#cmds + 1] = "sleep 0.4"
+      end
+      local out = sh("(" .. table.concat(cmds, "; ") .. ") | TERM=dumb SCORCH_HISTORY=" .. quote(hist)
+        .. " timeout 30 script -qec " .. quote(exe()) .. " /dev/null 2>/dev/null; echo \"rc=$?\"")
+      local history = read_file(hist) or ""
+      os.remove(hist)
+      return out:gsub("\27%[%?2004[hl]", ""):gsub("\r", ""), history
+    end
+
+    it("clears the line on Ctrl-C at the prompt and on a continuation line", function()
+      if not (have("script") and have("timeout")) then
+        pending("script(1) or timeout(1) not installed; pty test not run")
+        return
+      end
+      local out, history = typed_session({
+        "never run", "\\003", "1+2\\n",
+        "function f(\\n", "\\003", "40+2\\n",
+      })
+      local lines = lines_of(out)
+      assert.is_truthy(index_of(lines, "3"), out)
+      assert.is_truthy(index_of(lines, "42"), "the session ended at Ctrl-C:\n" .. out)
+      assert.is_nil(out:find("never run'", 1, true))
+      assert.is_nil(out:find("stdin:", 1, true), "dropped input was run:\n" .. out)
+      assert.matches("rc=0\n$", out)
+      assert.are.same({ "1+2", "40+2" }, lines_of(history))
+    end)
+
+    it("completes lazily loaded submodules, hides internals, and completes file names in strings", function()
+      if not (have("script") and have("timeout")) then
+        pending("script(1) or timeout(1) not installed; pty test not run")
+        return
+      end
+      local dir = temp_dir()
+      write_file(dir .. "/unique_file_name.txt", "")
+      local out, history = typed_session({
+        "sc.opti\\t ~= nil\\n",           -- sc.optim, before anything loaded it
+        "type(sc.schedules.karras_s\\t)\\n", -- a name inside a submodule not loaded yet
+        "type(sc.silu_g\\t)\\n",          -- an internal: no completion
+        "type(sc.core.im2co\\t)\\n",       -- still there under sc.core
+        "f = '" .. dir .. "/unique_fi\\t\\n",
+      })
+      os.execute("rm -rf " .. quote(dir))
+      assert.are.same({
+        "sc.optim ~= nil", "type(sc.schedules.karras_sigmas)", "type(sc.silu_g)", "type(sc.core.im2col)",
+        "f = '" .. dir .. "/unique_file_name.txt'",
+      }, lines_of(history), out)
     end)
   end)
 end)

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <readline/readline.h>
@@ -52,6 +53,10 @@ enum {
 
 static const char *progname = "scorch";
 
+/* The exit status of a failed run: 1, or what a command-line error object
+   asks for (2 for a bad option given to a script, see report()). */
+static int fail_status = EXIT_FAILURE;
+
 /* The state that the SIGINT handler and readline callbacks act on; neither
    can be handed a pointer of ours. */
 static lua_State *global_L = NULL;
@@ -67,11 +72,12 @@ static void print_usage(FILE *out)
 {
 	fprintf(out,
 		"usage: %s [options] [script [args]]\n"
+		"With no script and a terminal, starts the REPL (type `help` there).\n"
 		"Available options are:\n"
 		"  -e stat   execute string 'stat'\n"
 		"  -i        enter interactive mode after executing 'script'\n"
-		"  -v        show version information\n"
-		"  -h        show this help\n"
+		"  -v, --version  show version information\n"
+		"  -h, --help     show this help\n"
 		"  --        stop handling options\n"
 		"  -         stop handling options and execute stdin\n",
 		progname);
@@ -89,10 +95,42 @@ static void message(const char *prog, const char *msg)
 	fflush(stderr);
 }
 
+/* A command-line mistake reported by a script (scorch.util.parse_args):
+   a table {message =, usage =, status =}.  Printed as the message and the
+   usage, without a traceback; the run exits with its status. */
+static int is_usage_error(lua_State *L, int idx)
+{
+	int yes;
+
+	if (!lua_istable(L, idx))
+		return 0;
+	lua_getfield(L, idx, "usage");
+	yes = lua_type(L, -1) == LUA_TSTRING;
+	lua_pop(L, 1);
+	return yes;
+}
+
+static void report_usage_error(lua_State *L, const char *prog)
+{
+	lua_getfield(L, -1, "message");
+	(void)prog;                            /* the message names scorch */
+	message(NULL, lua_isstring(L, -1) ? lua_tostring(L, -1) : "bad arguments");
+	lua_pop(L, 1);
+	lua_getfield(L, -1, "usage");
+	fputs(lua_tostring(L, -1), stderr);
+	fflush(stderr);
+	lua_pop(L, 1);
+	lua_getfield(L, -1, "status");
+	fail_status = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : 2;
+	lua_pop(L, 2);
+}
+
 /* Report a failed status with the message on top of the stack. */
 static int report(lua_State *L, int status, const char *prog)
 {
-	if (status != LUA_OK) {
+	if (status != LUA_OK && is_usage_error(L, -1)) {
+		report_usage_error(L, prog);
+	} else if (status != LUA_OK) {
 		const char *msg = lua_tostring(L, -1);
 		message(prog, msg != NULL ? msg : "(error object is not a string)");
 		lua_pop(L, 1);
@@ -105,6 +143,9 @@ static int report(lua_State *L, int status, const char *prog)
 static int msghandler(lua_State *L)
 {
 	const char *msg = lua_tostring(L, 1);
+
+	if (is_usage_error(L, 1))
+		return 1;                      /* no traceback for those */
 
 	if (msg == NULL) {
 		if (luaL_callmeta(L, 1, "__tostring") &&
@@ -195,6 +236,14 @@ static int collect_args(char **argv, int *first)
 		case '\0':
 			return flags;                 /* "-": script on stdin */
 		case '-':
+			if (strcmp(a, "--help") == 0) {
+				flags |= HAS_H;
+				break;
+			}
+			if (strcmp(a, "--version") == 0) {
+				flags |= HAS_V;
+				break;
+			}
 			if (a[2] != '\0')
 				return HAS_ERROR;
 			*first = i + 1;
@@ -256,14 +305,33 @@ static void prepend_path(lua_State *L, const char *field, const char *extra)
 	lua_pop(L, 2);
 }
 
-/* A host run from a build tree (<root>/bin/scorch beside <root>/lua/scorch)
-   finds the tree's library first, so no LUA_PATH is needed while
-   developing.  An installed host finds no such tree and keeps the default
-   Lua paths. */
+/* Prepend <root>/<lua>/?.lua, <root>/<lua>/?/init.lua and <root>/<lib>/?.so
+   when <root>/<lua>/scorch/init.lua exists; returns whether it did. */
+static int try_root(lua_State *L, const char *root, const char *lua,
+                    const char *lib)
+{
+	char probe[PATH_MAX + 64];
+
+	snprintf(probe, sizeof probe, "%s/%s/scorch/init.lua", root, lua);
+	if (access(probe, R_OK) != 0)
+		return 0;
+	lua_pushfstring(L, "%s/%s/?.lua;%s/%s/?/init.lua", root, lua, root, lua);
+	prepend_path(L, "path", lua_tostring(L, -1));
+	lua_pushfstring(L, "%s/%s/?.so", root, lib);
+	prepend_path(L, "cpath", lua_tostring(L, -1));
+	lua_pop(L, 2);
+	return 1;
+}
+
+/* The library that belongs to this executable comes first, so neither a
+   build tree nor an install needs LUA_PATH: a host in a build tree
+   (<root>/bin/scorch beside <root>/lua/scorch) uses the tree's library; an
+   installed one (a LuaRocks tree, a PREFIX) the modules installed beside
+   it in <root>/share/lua/5.4 and <root>/lib/lua/5.4.  Otherwise the
+   default Lua paths apply. */
 static void add_tree_paths(lua_State *L)
 {
 	char exe[PATH_MAX];
-	char probe[PATH_MAX + 32];
 	char *slash;
 
 	if (realpath("/proc/self/exe", exe) == NULL)
@@ -276,14 +344,9 @@ static void add_tree_paths(lua_State *L)
 	if (slash == NULL)
 		return;
 	*slash = '\0';
-	snprintf(probe, sizeof probe, "%s/lua/scorch/init.lua", exe);
-	if (access(probe, R_OK) != 0)
-		return;
-	lua_pushfstring(L, "%s/lua/?.lua;%s/lua/?/init.lua", exe, exe);
-	prepend_path(L, "path", lua_tostring(L, -1));
-	lua_pushfstring(L, "%s/lib/?.so", exe);
-	prepend_path(L, "cpath", lua_tostring(L, -1));
-	lua_pop(L, 2);
+	if (!try_root(L, exe, "lua", "lib"))
+		try_root(L, exe, "share/lua/" LUA_VERSION_MAJOR "." LUA_VERSION_MINOR,
+		         "lib/lua/" LUA_VERSION_MAJOR "." LUA_VERSION_MINOR);
 }
 
 /* sc = require "scorch"; scorch = sc */
@@ -383,6 +446,10 @@ static const char *const keywords[] = {
 /* Registry key of the candidate list between readline's calls. */
 static const char matches_key = 'm';
 
+/* Registry key of the scorch.repl table (printing, help, commands), when
+   it loaded. */
+static const char repl_key = 'r';
+
 /* ASCII tests, not <ctype.h>: a script may change the locale. */
 static int is_name_char(char c, int first)
 {
@@ -450,12 +517,13 @@ static void raw_lookup(lua_State *L)
 }
 
 /* Add prefix..key to the list at `list` for each key of the table on top
-   that starts with `word`; metamethod names only when asked for. */
+   that starts with `word`; names starting with '_' (private by convention,
+   metamethods) only when the word does. */
 static void add_keys(lua_State *L, int list, const char *prefix,
                      const char *word, int methods_only)
 {
 	size_t wlen = strlen(word);
-	int want_meta = strncmp(word, "__", 2) == 0;
+	int want_private = word[0] == '_';
 
 	lua_pushnil(L);
 	while (lua_next(L, -2)) {
@@ -463,7 +531,7 @@ static void add_keys(lua_State *L, int list, const char *prefix,
 		                lua_tostring(L, -2) : NULL;
 
 		if (k != NULL && strncmp(k, word, wlen) == 0 && is_name(k) &&
-		    (want_meta || strncmp(k, "__", 2) != 0) &&
+		    (want_private || k[0] != '_') &&
 		    (!methods_only || lua_type(L, -1) == LUA_TFUNCTION)) {
 			lua_pushfstring(L, "%s%s", prefix, k);
 			lua_rawseti(L, list, (lua_Integer)lua_rawlen(L, list) + 1);
@@ -488,6 +556,64 @@ static void add_members(lua_State *L, int list, const char *prefix,
 	lua_pop(L, 1);
 }
 
+/* When the table on top is the library, add the names of its submodules
+   that are loaded on first use (scorch.repl lists them), so `sc.<TAB>`
+   offers `sc.nn` before anything touched it; a loaded one is a key of the
+   table already and is skipped here. */
+static void add_submodules(lua_State *L, int list, const char *prefix,
+                           const char *word)
+{
+	int value = lua_gettop(L);             /* the table being completed */
+	size_t wlen = strlen(word);
+	lua_Integer i;
+
+	lua_getglobal(L, "sc");
+	if (lua_rawequal(L, -1, value) &&
+	    lua_rawgetp(L, LUA_REGISTRYINDEX, &repl_key) == LUA_TTABLE &&
+	    lua_getfield(L, -1, "submodules") == LUA_TTABLE) {
+		for (i = 1; lua_rawgeti(L, -1, i) == LUA_TSTRING; i++) {
+			const char *k = lua_tostring(L, -1);
+
+			if (strncmp(k, word, wlen) == 0) {
+				lua_pushvalue(L, -1);
+				if (lua_rawget(L, value) == LUA_TNIL) {
+					lua_pushfstring(L, "%s%s", prefix, k);
+					lua_rawseti(L, list,
+					            (lua_Integer)lua_rawlen(L, list) + 1);
+				}
+				lua_pop(L, 1);
+			}
+			lua_pop(L, 1);
+		}
+	}
+	lua_settop(L, value);
+}
+
+/* Whether t[k] (t, k at the given indices) names a submodule of the
+   library not loaded yet: `sc.nn.Lin<TAB>` then loads scorch.nn, so its
+   names complete on first use too.  Only the library's own modules are
+   loaded this way, never user code. */
+static int is_submodule(lua_State *L, int t, int k)
+{
+	int yes = 0;
+	int top = lua_gettop(L);
+	lua_Integer i;
+
+	t = lua_absindex(L, t);
+	k = lua_absindex(L, k);
+	lua_getglobal(L, "sc");
+	if (lua_rawequal(L, -1, t) && lua_type(L, k) == LUA_TSTRING &&
+	    lua_rawgetp(L, LUA_REGISTRYINDEX, &repl_key) == LUA_TTABLE &&
+	    lua_getfield(L, -1, "submodules") == LUA_TTABLE) {
+		for (i = 1; !yes && lua_rawgeti(L, -1, i) == LUA_TSTRING; i++) {
+			yes = lua_rawequal(L, -1, k);
+			lua_pop(L, 1);
+		}
+	}
+	lua_settop(L, top);
+	return yes;
+}
+
 /* Walk "a.b.c" from the globals; leaves the value (maybe nil) on top. */
 static void push_path(lua_State *L, const char *path, size_t len)
 {
@@ -508,7 +634,16 @@ static void push_path(lua_State *L, const char *path, size_t len)
 			lua_pushnil(L);
 			return;
 		}
-		raw_lookup(L);
+		lua_pushvalue(L, -2);
+		lua_pushvalue(L, -2);
+		raw_lookup(L);                 /* parent, key, value */
+		if (lua_isnil(L, -1) && is_submodule(L, -3, -2)) {
+			lua_pop(L, 1);
+			lua_gettable(L, -2);   /* loads it: library code only */
+		} else {
+			lua_remove(L, -2);
+		}
+		lua_remove(L, -2);             /* value */
 		path += n + 1;
 	}
 }
@@ -535,10 +670,13 @@ static int collect_matches(lua_State *L)
 		const char *prefix = lua_pushlstring(L, text, (size_t)(sep - text) + 1);
 
 		push_path(L, text, (size_t)(sep - text));
-		if (!lua_isnil(L, -1))
+		if (!lua_isnil(L, -1)) {
+			if (*sep == '.')
+				add_submodules(L, 2, prefix, sep + 1);
 			add_members(L, 2, prefix, sep + 1, *sep == ':');
-		else
+		} else {
 			lua_pop(L, 1);
+		}
 		lua_pop(L, 1);                 /* prefix */
 	}
 	lua_rawsetp(L, LUA_REGISTRYINDEX, &matches_key);
@@ -576,12 +714,42 @@ static char *next_match(const char *text, int state)
 	return NULL;
 }
 
+/* Whether position `at` of the line is inside a string literal that is
+   still open: quotes, with backslash escapes, scanned from the start. */
+static int in_string(const char *line, int at)
+{
+	char quote = '\0';
+	int i;
+
+	for (i = 0; i < at && line[i] != '\0'; i++) {
+		if (quote != '\0' && line[i] == '\\' && i + 1 < at)
+			i++;
+		else if (quote != '\0' && line[i] == quote)
+			quote = '\0';
+		else if (quote == '\0' && (line[i] == '"' || line[i] == '\''))
+			quote = line[i];
+	}
+	return quote != '\0';
+}
+
+/* Names break at operators and brackets; a file name inside a string
+   breaks only at the quote, so "examples/ncsn<TAB> completes as a path. */
+static const char name_breaks[] = " \t\n\"\\'`@$><=;|&{}()[],+-*/%^~#";
+
+static char *word_breaks(void)
+{
+	return (char *)(in_string(rl_line_buffer, rl_point) ? "\"'" : name_breaks);
+}
+
 static char **complete(const char *text, int start, int end)
 {
-	(void)start;
 	(void)end;
-	rl_attempted_completion_over = 1;      /* never fall back to file names */
+	rl_attempted_completion_over = 1;      /* no file names outside strings */
 	rl_completion_append_character = '\0';
+	/* Inside a string: file names (readline closes the quote after a
+	   file, as bash does, and not after a directory's '/'). */
+	if (in_string(rl_line_buffer, start))
+		return rl_completion_matches(text, rl_filename_completion_function);
 	return rl_completion_matches(text, next_match);
 }
 
@@ -614,15 +782,21 @@ static const char *history_file(void)
 	return path;
 }
 
+static int getc_interruptible(FILE *in);
+
 static void start_readline(lua_State *L)
 {
 	const char *hist = history_file();
 
 	global_L = L;
 	rl_readline_name = "scorch";
+	/* Ctrl-C at the prompt is ours (push_line), not readline's. */
+	rl_catch_signals = 0;
+	rl_getc_function = getc_interruptible;
 	rl_attempted_completion_function = complete;
 	/* '.' and ':' are left out so "a.b.c" and "t:m" complete as one word. */
-	rl_completer_word_break_characters = " \t\n\"\\'`@$><=;|&{}()[],+-*/%^~#";
+	rl_completer_word_break_characters = (char *)name_breaks;
+	rl_completion_word_break_hook = word_breaks;
 	using_history();
 	/* A missing file is created now, as append_history needs one; any
 	   failure just means a session without saved history. */
@@ -652,29 +826,70 @@ static void remember(const char *code)
 		append_history(1, hist);
 }
 
-/* Push the next input line without its newline; 0 at end of input. */
+/* What push_line got. */
+enum { LINE_EOF, LINE_OK, LINE_INTERRUPTED };
+
+/* Set by a Ctrl-C while readline waits for a key. */
+static volatile sig_atomic_t prompt_interrupted = 0;
+
+static void on_prompt_sigint(int sig)
+{
+	(void)sig;
+	prompt_interrupted = 1;
+}
+
+/* readline's key reader.  SIGINT is installed without SA_RESTART while
+   readline waits, so read() returns EINTR: the line then ends as if Enter
+   were pressed, and push_line drops it, as trepl and Python do. */
+static int getc_interruptible(FILE *in)
+{
+	unsigned char c;
+
+	for (;;) {
+		ssize_t n;
+
+		if (prompt_interrupted)
+			return '\n';
+		n = read(fileno(in), &c, 1);
+		if (n == 1)
+			return c;
+		if (n == 0 || errno != EINTR)
+			return EOF;
+	}
+}
+
+/* Push the next input line without its newline.  Returns LINE_EOF at end of
+   input, LINE_INTERRUPTED (nothing pushed) after a Ctrl-C at the prompt. */
 static int push_line(lua_State *L, int first)
 {
 	char *buf = NULL;
 	size_t cap = 0;
 
 	if (use_readline) {
+		prompt_interrupted = 0;
+		set_sigint(on_prompt_sigint);
 		buf = readline(first ? "> " : ">> ");
+		set_sigint(SIG_DFL);
+		if (prompt_interrupted) {
+			prompt_interrupted = 0;
+			free(buf);
+			return LINE_INTERRUPTED;
+		}
 		if (buf == NULL)
-			return 0;
+			return LINE_EOF;
 		lua_pushstring(L, buf);
 	} else {
 		ssize_t n = getline(&buf, &cap, stdin);
 		if (n < 0) {
 			free(buf);
-			return 0;
+			return LINE_EOF;
 		}
 		if (n > 0 && buf[n - 1] == '\n')
 			n--;
 		lua_pushlstring(L, buf, (size_t)n);
 	}
 	free(buf);
-	return 1;
+	return LINE_OK;
 }
 
 /* A syntax error at <eof> means the statement is not finished yet. */
@@ -691,56 +906,100 @@ static int incomplete(lua_State *L, int status)
 	       strcmp(msg + len - (sizeof mark - 1), mark) == 0;
 }
 
-/* [line] -> [line, chunk] if "return <line>" compiles, else [line]. */
-static int compile_as_expression(lua_State *L)
-{
-	const char *code = lua_pushfstring(L, "return %s", lua_tostring(L, 1));
-	int status = luaL_loadbuffer(L, code, strlen(code), "=stdin");
+/* Whether the statement being run ended in ';': its results are not
+   printed (as in MATLAB and IPython). */
+static int quiet = 0;
 
+/* [code] -> [code, chunk or error].  "return <code>" is tried first, so an
+   expression prints even when it spans lines; a trailing ';' is left out
+   of that attempt and sets `quiet`. */
+static int compile_code(lua_State *L)
+{
+	size_t len, n;
+	const char *code = lua_tolstring(L, 1, &len);
+	int status;
+
+	for (n = len; n > 0 && strchr(" \t\r\n", code[n - 1]) != NULL; n--)
+		;
+	quiet = n > 0 && code[n - 1] == ';';
+	lua_pushliteral(L, "return ");
+	lua_pushlstring(L, code, quiet ? n - 1 : len);
+	lua_concat(L, 2);
+	status = luaL_loadbuffer(L, lua_tostring(L, -1), lua_rawlen(L, -1), "=stdin");
+	lua_remove(L, -2);
 	if (status == LUA_OK)
-		lua_remove(L, -2);
-	else
-		lua_pop(L, 2);
-	return status;
+		return status;
+	lua_pop(L, 1);
+	return luaL_loadbuffer(L, code, len, "=stdin");
 }
 
-/* [code] -> [code, chunk or error], reading more lines while the code is
-   an unfinished statement. */
-static int compile_statement(lua_State *L)
+/* Call scorch.repl's function `name` with the value on top as its one
+   argument (popped); pushes its first result, nil when there is no
+   scorch.repl or the call failed (the error is reported). */
+static void call_repl(lua_State *L, const char *name)
 {
-	for (;;) {
-		size_t len;
-		const char *code = lua_tolstring(L, 1, &len);
-		int status = luaL_loadbuffer(L, code, len, "=stdin");
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &repl_key) != LUA_TTABLE) {
+		lua_pop(L, 2);
+		lua_pushnil(L);
+		return;
+	}
+	lua_getfield(L, -1, name);
+	lua_remove(L, -2);
+	lua_insert(L, -2);
+	if (report(L, docall(L, 1, 1), NULL) != LUA_OK)
+		lua_pushnil(L);
+}
 
-		if (!incomplete(L, status) || !push_line(L, 0))
-			return status;
+/* A line that is one of the REPL's own commands (`?name`, `help`, `:time
+   on`, `$ ls`) runs through scorch.repl; returns 1 when it was one. */
+static int run_command(lua_State *L)
+{
+	int yes;
+
+	lua_pushvalue(L, 1);
+	call_repl(L, "command");
+	yes = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	return yes;
+}
+
+/* Nothing to run: a REPL command ran, or Ctrl-C dropped the input. */
+#define STATEMENT_NONE (-2)
+
+/* Read one statement; leaves only its chunk (or error) on the stack.
+   Returns the load status, STATEMENT_NONE, or -1 at end of input. */
+static int read_statement(lua_State *L)
+{
+	int status, got;
+
+	lua_settop(L, 0);
+	got = push_line(L, 1);
+	if (got != LINE_OK)
+		return got == LINE_EOF ? -1 : STATEMENT_NONE;
+	if (run_command(L)) {
+		remember(lua_tostring(L, 1));
+		return STATEMENT_NONE;
+	}
+	while (incomplete(L, status = compile_code(L))) {
+		got = push_line(L, 0);
+		if (got == LINE_EOF)
+			break;                 /* report the <eof> error */
+		if (got == LINE_INTERRUPTED) {
+			lua_settop(L, 0);
+			return STATEMENT_NONE;
+		}
 		lua_remove(L, -2);             /* the <eof> error */
 		lua_pushliteral(L, "\n");
 		lua_insert(L, -2);
 		lua_concat(L, 3);
 	}
-}
-
-/* Read one statement; leaves only its chunk (or error) on the stack.
-   Returns the load status, or -1 at end of input. */
-static int read_statement(lua_State *L)
-{
-	int status;
-
-	lua_settop(L, 0);
-	if (!push_line(L, 1))
-		return -1;
-	status = compile_as_expression(L);
-	if (status != LUA_OK)
-		status = compile_statement(L);
 	remember(lua_tostring(L, 1));
 	lua_remove(L, 1);
 	return status;
 }
 
-/* Print whatever the statement returned through the global print, so
-   values show via tostring (and so a tensor's __tostring). */
+/* Print whatever the statement returned: through scorch.repl's printer
+   (nested tables, tensors by their __tostring), or the global print. */
 static void print_results(lua_State *L)
 {
 	int n = lua_gettop(L);
@@ -748,9 +1007,23 @@ static void print_results(lua_State *L)
 	if (n == 0)
 		return;
 	luaL_checkstack(L, LUA_MINSTACK, "too many results to print");
-	lua_getglobal(L, "print");
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &repl_key) == LUA_TTABLE) {
+		lua_getfield(L, -1, "print_results");
+		lua_remove(L, -2);
+	} else {
+		lua_pop(L, 1);
+		lua_getglobal(L, "print");
+	}
 	lua_insert(L, 1);
 	report(L, docall(L, n, 0), NULL);
+}
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static void repl(lua_State *L)
@@ -758,18 +1031,43 @@ static void repl(lua_State *L)
 	int status;
 
 	while ((status = read_statement(L)) != -1) {
+		double start = now_seconds();
+
+		if (status == STATEMENT_NONE)
+			continue;
 		if (status == LUA_OK)
 			status = docall(L, 0, LUA_MULTRET);
-		if (status == LUA_OK)
-			print_results(L);
-		else
+		if (status == LUA_OK) {
+			if (!quiet)
+				print_results(L);
+		} else {
 			report(L, status, NULL);
+		}
+		lua_settop(L, 0);
+		lua_pushnumber(L, now_seconds() - start);
+		call_repl(L, "after");
+		lua_settop(L, 0);
 		fflush(stdout);
 	}
 	lua_settop(L, 0);
 	if (use_readline)
 		putchar('\n');                 /* leave the shell on a fresh line */
 	fflush(stdout);
+}
+
+/* The REPL's Lua half, scorch.repl, in the registry, and `help` as a
+   global of the session; without it the REPL still runs, plainer. */
+static void load_repl_module(lua_State *L)
+{
+	lua_getglobal(L, "require");
+	lua_pushliteral(L, "scorch.repl");
+	if (lua_pcall(L, 1, 1, 0) != LUA_OK || !lua_istable(L, -1)) {
+		lua_pop(L, 1);
+		return;
+	}
+	lua_getfield(L, -1, "help");
+	lua_setglobal(L, "help");
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &repl_key);
 }
 
 /* }====================================================== */
@@ -837,6 +1135,7 @@ static int pmain(lua_State *L)
 			       "Ctrl-D quits\n", VERSION_LINE);
 			start_readline(L);
 		}
+		load_repl_module(L);
 		repl(L);
 		if (use_readline)
 			stop_readline();
@@ -1028,5 +1327,5 @@ int main(int argc, char **argv)
 	/* Closing runs every pending __gc, so tensors and files are released
 	   even when the script failed. */
 	lua_close(L);
-	return ok ? EXIT_SUCCESS : EXIT_FAILURE;
+	return ok ? EXIT_SUCCESS : fail_status;
 }

@@ -1,4 +1,5 @@
--- Finite-difference checks of autograd, first and second order.
+--- Finite-difference checks of autograd, first and second order.
+-- @module scorch.autograd
 local sc = require "scorch"
 
 local M = {}
@@ -12,7 +13,7 @@ local function flat_values(ts)
   return out
 end
 
--- sc.gradcheck(fn, inputs [, {eps=, atol=, rtol=, second_order=}])
+--- sc.gradcheck(fn, inputs [, {eps=, atol=, rtol=, second_order=}])
 -- fn(inputs...) returns a tensor; inputs are float64 leaves that require
 -- grad.  Compares autograd's vector-Jacobian product for a fixed random
 -- projection u against central differences, and with second_order the

@@ -1,10 +1,11 @@
--- Image and sequence layers as compositions of differentiable ops.
+--- Image and sequence layers as compositions of differentiable ops.
 --
 -- Every function here is built from core ops that have their own backward
 -- (im2col/col2im, matmul, reductions, elementwise, and the normalisation
 -- kernels behind group_norm, layer_norm and softmax), so gradients of any
 -- order come for free.  Shapes follow PyTorch: images are [N, C, H, W], conv weights
 -- [out, in/groups, kh, kw], transposed-conv weights [in, out/groups, kh, kw].
+-- @module scorch.functional
 local sc = require "scorch"
 local core = require "scorch.core"
 
@@ -84,7 +85,7 @@ local function out_size(n, k, s, p, d)
   return (n + 2 * p - d * (k - 1) - 1) // s + 1
 end
 
--- conv2d(x, w [, b] [, {stride=, padding=, dilation=, groups=}])
+--- conv2d(x, w [, b] [, {stride=, padding=, dilation=, groups=}])
 -- Unfold the windows (im2col) and multiply by the flattened kernels.
 function F.conv2d(x, w, b, opts)
   if type(b) == "table" and not sc.is_tensor(b) then b, opts = nil, b end
@@ -128,7 +129,7 @@ function F.conv2d(x, w, b, opts)
   return y:view(N, O, Ho, Wo)
 end
 
--- conv_transpose2d(x, w [, b] [, {stride=, padding=, output_padding=,
+--- conv_transpose2d(x, w [, b] [, {stride=, padding=, output_padding=,
 -- dilation=, groups=}]): the adjoint of conv2d in x: multiply, then fold
 -- the columns back (col2im).
 function F.conv_transpose2d(x, w, b, opts)
@@ -179,7 +180,7 @@ function F.conv_transpose2d(x, w, b, opts)
   return y
 end
 
--- avg_pool2d(x, kernel [, {stride=kernel, padding=0}]): mean of each window,
+--- avg_pool2d(x, kernel [, {stride=kernel, padding=0}]): mean of each window,
 -- padding counted as zeros (PyTorch's count_include_pad).
 function F.avg_pool2d(x, kernel, opts)
   opts = check_opts(opts, "avg_pool2d")
@@ -222,7 +223,7 @@ local function interp_matrix(n, m, dtype)
   return sc.tensor(A, { dtype = dtype })
 end
 
--- upsample(x, {scale=2, mode="nearest"|"bilinear"}) or upsample(x, 2)
+--- upsample(x, {scale=2, mode="nearest"|"bilinear"}) or upsample(x, 2)
 function F.upsample(x, opts)
   if type(opts) == "number" then opts = { scale = opts } end
   opts = check_opts(opts, "upsample")
@@ -239,7 +240,7 @@ function F.upsample(x, opts)
   return sc.matmul(sc.matmul(Ah, x), Aw:t()) -- separable: rows, then columns
 end
 
--- group_norm(x, groups [, weight, bias] [, eps=1e-5]) (Wu & He 2018):
+--- group_norm(x, groups [, weight, bias] [, eps=1e-5]) (Wu & He 2018):
 -- normalise over each group of channels and the spatial dims, then scale by
 -- weight and shift by bias (each optional, per channel).
 function F.group_norm(x, groups, w, b, eps)
@@ -261,7 +262,7 @@ function F.group_norm(x, groups, w, b, eps)
   return core.group_norm_core(x, groups, w, b, eps) -- one kernel (csrc/core/norm.c)
 end
 
--- layer_norm(x, n_last_dims [, weight, bias] [, eps=1e-5]) (Ba et al. 2016):
+--- layer_norm(x, n_last_dims [, weight, bias] [, eps=1e-5]) (Ba et al. 2016):
 -- normalise over the trailing dims, then scale and shift elementwise by
 -- weight and bias (each optional, of the trailing shape).
 function F.layer_norm(x, nd, w, b, eps)
@@ -299,19 +300,24 @@ local function check_dim(x, d, fn)
   return math.tointeger(d)
 end
 
--- log_softmax(x [, d=-1]) = x - log Σ_d e^x and softmax(x [, d=-1]) = its
+--- log_softmax(x [, d=-1]) = x - log Σ_d e^x and softmax(x [, d=-1]) = its
 -- exponential, each one kernel (csrc/core/norm.c).
 function F.log_softmax(x, d)
   d = check_dim(x, d, "log_softmax")
   return core.log_softmax_core(x, d)
 end
 
+--- softmax(x [, d = -1]): e^x / Σ_d e^x along dim d, one kernel.
+-- @param x tensor
+-- @param d dim (default -1, the last)
+-- @return tensor of x's shape
+-- @usage local p = sc.softmax(logits, -1)
 function F.softmax(x, d)
   d = check_dim(x, d, "softmax")
   return core.softmax_core(x, d)
 end
 
--- attention(q, k, v): softmax(q kᵀ / √d) v over the last two dims
+--- attention(q, k, v): softmax(q kᵀ / √d) v over the last two dims
 -- (Vaswani et al. 2017, eq. 1).
 function F.attention(q, k, v)
   check_tensor(q, "attention", "q")
@@ -329,7 +335,7 @@ function F.attention(q, k, v)
   return sc.matmul(F.softmax(scores, -1), v)
 end
 
--- dropout(x, p, training [, generator]): zero with probability p and scale
+--- dropout(x, p, training [, generator]): zero with probability p and scale
 -- the rest by 1/(1-p) (Srivastava et al. 2014, inverted dropout).
 function F.dropout(x, p, training, generator)
   check_tensor(x, "dropout", "input")

@@ -1,8 +1,9 @@
--- scorch: tensors, autograd and generative models for Lua 5.4.
+--- scorch: tensors, autograd and generative models for Lua 5.4.
 --
 -- The C module scorch.core holds tensors, kernels and autograd; this file
 -- assembles the public table from it and the Lua modules beside it.  Loading
 -- it defines no globals.
+-- @module scorch
 local core = require "scorch.core"
 
 -- The names of the C module that make up the public API (docs/api.md lists

@@ -1,4 +1,4 @@
--- Exact likelihoods of score-based models through the probability-flow ODE
+--- Exact likelihoods of score-based models through the probability-flow ODE
 -- (Song et al. 2021, §4.3 and App. D.2; Chen et al. 2018, instantaneous
 -- change of variables):
 --   log p_ε(x(ε)) = log p_T(x(T)) + ∫_ε^T ∇·f̃(x(t), t) dt,  f̃ = f − ½ g² s_θ,
@@ -6,6 +6,7 @@
 -- is exact (one backward pass per dimension) or Hutchinson's estimate
 -- E[vᵀ ∇f̃ v] with Rademacher or Gaussian v fixed along each trajectory
 -- (Grathwohl et al. 2019, FFJORD).
+-- @module scorch.likelihood
 local sc = require "scorch"
 local param = require "scorch.param"
 local schedules = require "scorch.schedules.diffusion"
@@ -44,7 +45,7 @@ local function score_fn_of(m, sde, kind)
   end
 end
 
--- nll(score_or_model, sde, x, {estimator="exact" | "rademacher" | "gaussian"
+--- nll(score_or_model, sde, x, {estimator="exact" | "rademacher" | "gaussian"
 --     ("hutchinson" = rademacher), rtol=1e-5, atol=1e-5, eps=1e-5,
 --     prediction="score", generator=}) -> nll [N] in nats, info
 -- info: bpd [N] (bits per dimension, nll/(d ln 2)), nats and bpd (batch
@@ -106,7 +107,7 @@ function M.nll(model, sde, x, opts)
   }
 end
 
--- bits_per_dim(nll, d): nats per example to bits per dimension.
+--- bits_per_dim(nll, d): nats per example to bits per dimension.
 function M.bits_per_dim(nll, d)
   if sc.is_tensor(nll) then return nll / (d * LN2) end
   return nll / (d * LN2)

@@ -1,4 +1,4 @@
--- Model output parameterisations and the conversions between them.
+--- Model output parameterisations and the conversions between them.
 --
 -- A noised point is x = α x₀ + s ε (VP: α² + s² = 1; VE: α = 1, s = σ).  A
 -- network may predict the noise ε, the clean point x₀ (the denoiser D), the
@@ -17,6 +17,7 @@
 -- process; every sampler takes such a model.  The noise level reaches a
 -- network one way only: net(x, c) with c an [N, 1] column of x's dtype made
 -- by level() (a level shared by the batch is a broadcast view of one value).
+-- @module scorch.param
 local sc = require "scorch"
 
 local M = {}
@@ -56,7 +57,7 @@ local function from_eps(e, to, x, alpha, s)
   return e * alpha - x0 * s
 end
 
--- convert(y, from, to, x, alpha, s): a prediction y of kind `from` for the
+--- convert(y, from, to, x, alpha, s): a prediction y of kind `from` for the
 -- noised point x = α x₀ + s ε, as kind `to` ("eps", "x0", "v", "score").
 -- α and s are numbers or tensors broadcasting against x.
 function M.convert(y, from, to, x, alpha, s)
@@ -69,7 +70,7 @@ function M.convert(y, from, to, x, alpha, s)
   return from_eps(to_eps(y, from, x, alpha, s), to, x, alpha, s)
 end
 
--- Named conversions, for reading in algorithms.
+--- Named conversions, for reading in algorithms.
 function M.eps_to_x0(eps, x, alpha, s) return M.convert(eps, "eps", "x0", x, alpha, s) end
 function M.x0_to_eps(x0, x, alpha, s) return M.convert(x0, "x0", "eps", x, alpha, s) end
 function M.eps_to_score(eps, x, alpha, s) return M.convert(eps, "eps", "score", x, alpha, s) end
@@ -81,13 +82,13 @@ function M.v_to_eps(v, x, alpha, s) return M.convert(v, "v", "eps", x, alpha, s)
 function M.v_to_x0(v, x, alpha, s) return M.convert(v, "v", "x0", x, alpha, s) end
 function M.x0_to_v(x0, x, alpha, s) return M.convert(x0, "x0", "v", x, alpha, s) end
 
--- The two views of a noise level: vp(ᾱ) -> α, s with α² + s² = 1;
+--- The two views of a noise level: vp(ᾱ) -> α, s with α² + s² = 1;
 -- ve(σ) -> 1, σ.  And the VE level of any (α, s): σ̂ = s/α.
 function M.vp(alpha_bar) return sqrt(alpha_bar), sqrt(alpha_bar * -1 + 1) end
 function M.ve(sigma) return 1, sigma end
 function M.ve_sigma(alpha, s) return s / alpha end
 
--- The target a loss regresses for prediction kind `kind`, from the clean
+--- The target a loss regresses for prediction kind `kind`, from the clean
 -- point x₀ and the noise ε of x = α x₀ + s ε.
 function M.target(kind, x0, eps, alpha, s)
   check_kind(kind, "target")
@@ -99,7 +100,7 @@ end
 
 -- ---- EDM preconditioning -------------------------------------------------------------
 
--- Karras et al. 2022, Table 1 (EDM): c_skip = σ_d²/(σ² + σ_d²),
+--- Karras et al. 2022, Table 1 (EDM): c_skip = σ_d²/(σ² + σ_d²),
 -- c_out = σ σ_d/√(σ² + σ_d²), c_in = 1/√(σ² + σ_d²), c_noise = ¼ ln σ.
 -- edm_coefficients(σ [, σ_data=0.5]) -> c_skip, c_out, c_in, c_noise
 function M.edm_coefficients(sigma, sigma_data)
@@ -111,7 +112,7 @@ function M.edm_coefficients(sigma, sigma_data)
   return c_skip, c_out, c_in, log(sigma) * 0.25
 end
 
--- Karras et al. 2022, eq. 8: the loss weight λ(σ) = (σ² + σ_d²)/(σ σ_d)²
+--- Karras et al. 2022, eq. 8: the loss weight λ(σ) = (σ² + σ_d²)/(σ σ_d)²
 -- that gives the network F a unit-variance target.
 function M.edm_weight(sigma, sigma_data)
   local sd = sigma_data or 0.5
@@ -423,7 +424,7 @@ end
 
 -- ---- a denoiser in other views ----------------------------------------------------------------
 
--- score_fn(D, sde) -> score(x, t): ∇ log p_t for the SDE's marginals, from
+--- score_fn(D, sde) -> score(x, t): ∇ log p_t for the SDE's marginals, from
 -- p_t(x) = α⁻ᵈ p̂_σ̂(x/α):  score = (α D(x/α, σ̂) − x)/s².
 function M.score_fn(D, sde)
   callable(D, "score_fn")
@@ -437,7 +438,7 @@ function M.score_fn(D, sde)
   end
 end
 
--- eps_fn(D, schedule) -> eps(x, t): the noise prediction for the schedule's
+--- eps_fn(D, schedule) -> eps(x, t): the noise prediction for the schedule's
 -- (or SDE's) marginal at t:  ε = (x − α D(x/α, σ̂))/s.
 function M.eps_fn(D, process)
   callable(D, "eps_fn")
@@ -451,7 +452,7 @@ function M.eps_fn(D, process)
   end
 end
 
--- x0_fn(D, process) -> x0(x, t), the clean-point prediction in the process's scale.
+--- x0_fn(D, process) -> x0(x, t), the clean-point prediction in the process's scale.
 function M.x0_fn(D, process)
   callable(D, "x0_fn")
   return function(x, t)

@@ -1,5 +1,6 @@
--- How tensors print: values in the manner of PyTorch, the middle of large
+--- How tensors print: values in the manner of PyTorch, the middle of large
 -- tensors elided, then dtype, shape and autograd state.
+-- @module scorch.printing
 local core = require "scorch.core"
 
 local EDGE, LIMIT = 3, 1000
@@ -41,6 +42,25 @@ local function number_format(vals)
   return function(v) return string.format("%.4f", v) end
 end
 
+-- A row's entries joined by ", ", broken into lines of at most LINE
+-- columns (as PyTorch's linewidth), continued under the first entry.
+local LINE = 80
+local function wrap(parts, col)
+  local out, len = {}, col
+  for i, p in ipairs(parts) do
+    if i > 1 and len + 2 + #p > LINE then
+      out[#out + 1] = ",\n" .. string.rep(" ", col)
+      len = col
+    elseif i > 1 then
+      out[#out + 1] = ", "
+      len = len + 2
+    end
+    out[#out + 1] = p
+    len = len + #p
+  end
+  return table.concat(out)
+end
+
 local function render(t)
   local prev = core.set_grad_enabled(false)
   local ok, s, gaps = pcall(summarize, t)
@@ -68,7 +88,7 @@ local function render(t)
         parts[#parts + 1] = rec(d + 1, indent .. " ")
       end
     end
-    if d == nd then return "[" .. table.concat(parts, ", ") .. "]" end
+    if d == nd then return "[" .. wrap(parts, #indent + 1) .. "]" end
     local sep = "," .. string.rep("\n", nd - d) .. indent .. " "
     return "[" .. table.concat(parts, sep) .. "]"
   end

@@ -1,6 +1,7 @@
--- Categorical draws by inverting the cumulative weights: the one routine
+--- Categorical draws by inverting the cumulative weights: the one routine
 -- behind the toy mixtures' component labels, the shapes set's classes and
 -- the examples' noise-level draws.
+-- @module scorch.data.categorical
 local sc = require "scorch"
 
 local M = {}

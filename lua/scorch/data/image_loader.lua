@@ -1,7 +1,8 @@
--- Mini-batches of images for generative models: seeded shuffles, scaling
+--- Mini-batches of images for generative models: seeded shuffles, scaling
 -- from [0, 1] to [−1, 1], optional uniform dequantisation and random
 -- horizontal flips.  Built on sc.data.loader, so batching and shuffling
 -- behave exactly as there.
+-- @module scorch.data.image_loader
 local sc = require "scorch"
 local loader = require "scorch.data.loader"
 
@@ -10,7 +11,7 @@ local M = {}
 local ImageLoader = {}
 ImageLoader.__index = ImageLoader
 
--- image_loader(images [, {labels=, batch_size=128, shuffle=false,
+--- image_loader(images [, {labels=, batch_size=128, shuffle=false,
 --   generator=, drop_last=false, scale=true, dequantize=false, levels=256,
 --   flip=false}])
 -- images: [n, C, H, W] in [0, 1].  Each batch is x (and labels when given):

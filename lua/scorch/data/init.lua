@@ -1,5 +1,6 @@
--- sc.data: toy distributions with exact scores, and batching.  Each file
+--- sc.data: toy distributions with exact scores, and batching.  Each file
 -- adds its functions to this table (image data sets join the same way).
+-- @module scorch.data
 local M = {}
 
 local function merge(mod) require("scorch.util").merge_module(M, mod, "scorch.data") end

@@ -1,5 +1,6 @@
--- Mini-batches over tensors that share their first dimension, shuffled per
+--- Mini-batches over tensors that share their first dimension, shuffled per
 -- epoch with a seeded generator (so a run is reproducible).
+-- @module scorch.data.loader
 local sc = require "scorch"
 
 local M = {}
@@ -7,7 +8,7 @@ local M = {}
 local Loader = {}
 Loader.__index = Loader
 
--- A random permutation of 1..n (Fisher–Yates on the generator's uniforms).
+--- A random permutation of 1..n (Fisher–Yates on the generator's uniforms).
 function M.randperm(n, gen)
   local perm = {}
   for i = 1, n do perm[i] = i end
@@ -21,7 +22,7 @@ function M.randperm(n, gen)
   return perm
 end
 
--- loader(data, {batch_size=128, shuffle=false, generator=, drop_last=false})
+--- loader(data, {batch_size=128, shuffle=false, generator=, drop_last=false})
 -- data is a tensor or a list of tensors with the same first dimension; a
 -- batch is a tensor, or as many tensors as the list holds.
 function M.loader(data, opts)

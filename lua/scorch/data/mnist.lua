@@ -1,6 +1,7 @@
--- MNIST-style image data sets stored as IDX file pairs (images, labels),
+--- MNIST-style image data sets stored as IDX file pairs (images, labels),
 -- Fashion-MNIST first.  Debian ships Fashion-MNIST in the package
 -- dataset-fashion-mnist, under /usr/share/datasets/fashion-mnist.
+-- @module scorch.data.mnist
 local sc = require "scorch"
 
 local M = {}
@@ -28,7 +29,7 @@ local function find(dir, name)
   return nil
 end
 
--- idx_dataset(images_path, labels_path [, {limit=}]) → images [n, 1, h, w]
+--- idx_dataset(images_path, labels_path [, {limit=}]) → images [n, 1, h, w]
 -- float32 in [0, 1], labels [n] float32 as 1-based class indices (IDX
 -- stores 0-based bytes).  nil and a message when a file is missing or
 -- malformed, or the two files disagree.
@@ -52,7 +53,7 @@ function M.idx_dataset(images_path, labels_path, opts)
   return (x / 255):contiguous(), (y + 1):contiguous()
 end
 
--- fashion_mnist(split="train"|"test" [, {path=dir, limit=n}]) → images
+--- fashion_mnist(split="train"|"test" [, {path=dir, limit=n}]) → images
 -- [n, 1, 28, 28] in [0, 1], labels [n] (1..10; see fashion_mnist_classes).
 -- Raises an error naming the Debian package when the files are absent.
 function M.fashion_mnist(split, opts)

@@ -1,4 +1,4 @@
--- Synthetic grey-scale shape images: squares, filled circles, concentric
+--- Synthetic grey-scale shape images: squares, filled circles, concentric
 -- rings and triangles at random position, scale, rotation and brightness.
 --
 -- Rasterised with tensor ops: every image is drawn on a supersampled
@@ -6,6 +6,7 @@
 -- half-planes and discs in the shape's rotated frame), then box-filtered
 -- down, which anti-aliases the edges.  Images of one class are drawn
 -- together, in chunks, so a thousand 28x28 images take a few tens of ms.
+-- @module scorch.data.shapes
 local sc = require "scorch"
 
 local M = {}
@@ -103,7 +104,7 @@ local function check_opts(opts)
   return n, size, classes, w, ss
 end
 
--- shapes{n=1000, size=28, classes={"square","circle","rings","triangle"},
+--- shapes{n=1000, size=28, classes={"square","circle","rings","triangle"},
 --        weights={1,1,1,1}, generator=, supersample=3,
 --        scale={0.35, 0.75}, level={0.6, 1.0}}
 --   → images [n, 1, size, size] float32 in [0, 1], labels [n] float32

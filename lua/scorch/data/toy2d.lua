@@ -1,4 +1,4 @@
--- Toy 2-D distributions with exact log-densities and scores.
+--- Toy 2-D distributions with exact log-densities and scores.
 --
 -- Every distribution answers sample(n, {generator=}), log_prob(x), score(x)
 -- and, for the density convolved with N(0, σ²I), log_prob_at(x, σ) and
@@ -7,6 +7,7 @@
 -- small Gaussians along the curve, so their scores are exact too.  The
 -- checkerboard is uniform on its black squares; its smoothed density is a sum
 -- of products of normal CDF differences.
+-- @module scorch.data.toy2d
 local sc = require "scorch"
 
 local M = {}
@@ -70,7 +71,7 @@ local function generator_of(opts) return opts and opts.generator end
 
 local categorical = require("scorch.data.categorical").categorical
 
--- Symmetric eigendecomposition of a small matrix (cyclic Jacobi).
+--- Symmetric eigendecomposition of a small matrix (cyclic Jacobi).
 -- Returns eigenvalues (array) and eigenvectors as columns of V (V[i][j]).
 local function sym_eig(A)
   local n = #A
@@ -132,7 +133,7 @@ local function as_rows(v, what)
   return v
 end
 
--- gaussian_mixture{means=, stds= | covs=, weights=, name=}
+--- gaussian_mixture{means=, stds= | covs=, weights=, name=}
 --   means   K points ({{x, y}, ...} or a [K, D] tensor)
 --   stds    a number, K numbers (isotropic) or K lists of D numbers (diagonal)
 --   covs    K full D×D covariance matrices (instead of stds)
@@ -369,7 +370,7 @@ end
 
 -- ---- named mixtures ----------------------------------------------------------------------
 
--- K Gaussians evenly spaced on a circle (8 Gaussians: radius 2, std 0.05).
+--- K Gaussians evenly spaced on a circle (8 Gaussians: radius 2, std 0.05).
 function M.eight_gaussians(opts)
   opts = opts or {}
   local k, radius, std = opts.n_modes or 8, opts.radius or 2, opts.std or 0.05
@@ -383,7 +384,7 @@ function M.eight_gaussians(opts)
     name = "eight_gaussians", range = { -r, r, -r, r } }
 end
 
--- Song & Ermon 2019, §3.2: p = 0.8·N((5,5), I) + 0.2·N((−5,−5), I).
+--- Song & Ermon 2019, §3.2: p = 0.8·N((5,5), I) + 0.2·N((−5,−5), I).
 function M.two_gaussians(opts)
   opts = opts or {}
   local d = opts.offset or 5
@@ -412,7 +413,7 @@ local function curve_mixture(pieces, noise, name, range)
   return M.gaussian_mixture { means = means, stds = noise, weights = weights, name = name, range = range }
 end
 
--- Two interleaved half circles (scikit-learn's make_moons, centred), noise
+--- Two interleaved half circles (scikit-learn's make_moons, centred), noise
 -- std 0.1 by default.
 function M.two_moons(opts)
   opts = opts or {}
@@ -428,7 +429,7 @@ function M.two_moons(opts)
   return curve_mixture({ upper, lower }, noise, "two_moons", { -2, 2, -2, 2 })
 end
 
--- Swiss roll: t uniform in [1.5π, 4.5π], (t cos t, t sin t)/5, noise 0.1.
+--- Swiss roll: t uniform in [1.5π, 4.5π], (t cos t, t sin t)/5, noise 0.1.
 -- Centres are spaced evenly in t, each carrying equal mass (the classic
 -- density, denser near the centre); several per noise-width of arc.
 function M.swiss_roll(opts)
@@ -443,7 +444,7 @@ function M.swiss_roll(opts)
   return curve_mixture({ piece }, noise, "swiss_roll", { -3.2, 3.2, -3.2, 3.2 })
 end
 
--- Concentric rings of the given radii, mass proportional to circumference.
+--- Concentric rings of the given radii, mass proportional to circumference.
 function M.rings(opts)
   opts = opts or {}
   local radii, noise = opts.radii or { 0.5, 1.0, 1.5, 2.0 }, opts.noise or 0.08
@@ -487,7 +488,7 @@ local Checkerboard = {}
 Checkerboard.__index = Checkerboard
 M.Checkerboard = Checkerboard
 
--- checkerboard{cells=4, half_width=2}: uniform on the squares (i, j) of a
+--- checkerboard{cells=4, half_width=2}: uniform on the squares (i, j) of a
 -- cells×cells board over [-h, h]² with i + j even (FFJORD's checkerboard:
 -- 8 unit squares of [-2, 2]²).
 function M.checkerboard(opts)
@@ -649,7 +650,7 @@ end
 
 -- ---- generic ---------------------------------------------------------------------------------
 
--- score_from_log_prob(log_prob) -> score(x): ∇ₓ log p by autograd, for any
+--- score_from_log_prob(log_prob) -> score(x): ∇ₓ log p by autograd, for any
 -- differentiable log-density (the score of a user distribution).
 function M.score_from_log_prob(log_prob)
   return function(x)
@@ -663,7 +664,7 @@ end
 
 M.names = { "eight_gaussians", "two_gaussians", "two_moons", "swiss_roll", "rings", "checkerboard" }
 
--- toy(name [, opts]): a distribution by name.
+--- toy(name [, opts]): a distribution by name.
 function M.toy(name, opts)
   local make = M[name]
   local known = false

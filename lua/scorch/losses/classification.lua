@@ -1,5 +1,6 @@
--- Classification objectives.  cross_entropy is the negative log-likelihood
+--- Classification objectives.  cross_entropy is the negative log-likelihood
 -- of the labels under softmax(logits): −log p(y | x) = −(z_y − log Σ_k e^{z_k}).
+-- @module scorch.losses.classification
 local sc = require "scorch"
 
 local M = {}
@@ -34,7 +35,7 @@ local function label_list(labels, N, K)
   return out
 end
 
--- cross_entropy(logits [N, K], labels [, {reduction="mean"|"sum"|"none"}])
+--- cross_entropy(logits [N, K], labels [, {reduction="mean"|"sum"|"none"}])
 -- labels: N 1-based class indices (tensor or table).  The log-softmax row
 -- entries z_y − logsumexp(z) are picked from the flattened [N·K] tensor by
 -- index_select, so the gradient is softmax(z) − onehot(y) as it should be.

@@ -1,7 +1,8 @@
--- Diffusion training objectives: DDPM's simplified ELBO, continuous-time
+--- Diffusion training objectives: DDPM's simplified ELBO, continuous-time
 -- denoising score matching for SDEs, and EDM's preconditioned denoiser loss.
 -- Each is loss(model, x0, opts) -> scalar tensor; the model is called with
 -- its conditioning as an [N, 1] tensor (the timestep, t or σ).
+-- @module scorch.losses.diffusion
 local sc = require "scorch"
 local util = require "scorch.util"
 local param = require "scorch.param"
@@ -34,7 +35,7 @@ local function per_example_sq(a, b)
   return (a - b):square():reshape(n, -1):sum(2, false)
 end
 
--- Ho, Jain & Abbeel 2020, Algorithm 1 (L_simple, eq. 14):
+--- Ho, Jain & Abbeel 2020, Algorithm 1 (L_simple, eq. 14):
 --   t ~ U{1..T}, ε ~ N(0, I), minimise ‖ε − ε_θ(√ᾱ_t x₀ + √(1 − ᾱ_t) ε, t)‖².
 -- ddpm(model, x0, {schedule=sc.schedules.ddpm{}, prediction="eps", generator=})
 -- prediction "x0" or "v" regresses that target instead (Salimans & Ho 2022).
@@ -59,7 +60,7 @@ function M.ddpm(model, x0, opts)
   return (out - target):square():mean()
 end
 
--- Song et al. 2021, eq. 7 (continuous-time DSM): t ~ U(ε, T),
+--- Song et al. 2021, eq. 7 (continuous-time DSM): t ~ U(ε, T),
 --   λ(t) E‖s_θ(x_t, t) − ∇log p_0t(x_t | x₀)‖²,  ∇log p_0t = −z/s_t,
 -- with λ = s_t² ("sigma2", the default: ‖s_t s_θ + z‖²) or λ = g(t)² ("likelihood":
 -- Song, Durkan, Murray & Ermon 2021, Thm. 1, bounds the NLL), or 1 ("none").
@@ -100,7 +101,7 @@ function M.sde_dsm(model, x0, opts)
   return per:mean()
 end
 
--- Karras et al. 2022, eq. 2 and Table 1 (EDM training):
+--- Karras et al. 2022, eq. 2 and Table 1 (EDM training):
 --   ln σ ~ N(P_mean, P_std²), n ~ N(0, σ² I),
 --   λ(σ) ‖D(x₀ + n, σ) − x₀‖²,  λ(σ) = (σ² + σ_d²)/(σ σ_d)².
 -- edm(denoiser, x0, {P_mean=-1.2, P_std=1.2, sigma_data=0.5, generator=})

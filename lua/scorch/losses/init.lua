@@ -1,6 +1,7 @@
--- sc.losses: training objectives, each loss(model, batch, opts) -> scalar.
+--- sc.losses: training objectives, each loss(model, batch, opts) -> scalar.
 -- Score matching lives in score_matching.lua; DDPM, EDM, ELBO and GAN losses
 -- join as files of their own, merged here.
+-- @module scorch.losses
 local M = {}
 
 local function merge(mod) require("scorch.util").merge_module(M, mod, "scorch.losses") end

@@ -1,8 +1,9 @@
--- Score-matching objectives.  Each is loss(model, x, opts) -> scalar tensor,
+--- Score-matching objectives.  Each is loss(model, x, opts) -> scalar tensor,
 -- where x is an [N, D] batch and the model is called as model(x) or
 -- model(x, sigma) with sigma the [N, 1] column of scorch.param.level (see scorch.util.as_score_fn:
 -- a function, a callable module or an object with :score, such as an energy
 -- model whose score is -∇ₓE).
+-- @module scorch.losses.score_matching
 local sc = require "scorch"
 local util = require "scorch.util"
 local param = require "scorch.param"
@@ -15,7 +16,7 @@ local function check_batch(x, fn)
   end
 end
 
--- Random projection vectors with E[v vᵀ] = I.
+--- Random projection vectors with E[v vᵀ] = I.
 local function projections(shape, kind, gen, dtype)
   if kind == nil or kind == "gaussian" then
     return sc.randn(shape, { generator = gen, dtype = dtype })
@@ -35,7 +36,7 @@ end
 
 local function squared_norm(t) return t:square():sum(2, false) end
 
--- Hyvärinen 2005, eq. 2 (Fisher divergence): ½ E_p ‖s_θ(x) − ∇ₓ log p(x)‖².
+--- Hyvärinen 2005, eq. 2 (Fisher divergence): ½ E_p ‖s_θ(x) − ∇ₓ log p(x)‖².
 -- opts: score = function(x [, sigma]) or data = distribution (its :score, or
 -- :score_at(x, sigma) when sigma is given), target = precomputed [N, D]
 -- scores; sigma = number or [N, 1] tensor, passed to the model and the target.
@@ -73,7 +74,7 @@ local function exact_trace(s, x)
   return tr
 end
 
--- Hyvärinen 2005, eq. 4 (implicit score matching): E_p[tr(∇ₓ s_θ(x)) + ½‖s_θ(x)‖²].
+--- Hyvärinen 2005, eq. 4 (implicit score matching): E_p[tr(∇ₓ s_θ(x)) + ½‖s_θ(x)‖²].
 -- opts: estimator = "exact" (D backward passes, default) or "hutchinson"
 -- (E_v[vᵀ(∇ₓ s)v], Hutchinson 1989) with n_projections, projection
 -- ("gaussian" | "rademacher", default rademacher), generator; sigma as in esm.
@@ -105,7 +106,7 @@ function M.ism(model, x, opts)
   end)
 end
 
--- Song, Garg, Shi & Ermon 2019, eq. 7 (sliced score matching):
+--- Song, Garg, Shi & Ermon 2019, eq. 7 (sliced score matching):
 --   E_v E_p[vᵀ∇ₓ(vᵀ s_θ(x)) + ½ (vᵀ s_θ(x))²];
 -- with variance_reduction (SSM-VR, eq. 9) the second term is ½‖s_θ(x)‖².
 -- opts: projection = "gaussian" (default) | "rademacher", n_projections (M,
@@ -133,7 +134,7 @@ function M.ssm(model, x, opts)
   end)
 end
 
--- Song, Garg, Shi & Ermon 2019, eq. 9 (SSM-VR): E[vᵀ∇ₓ(vᵀ s_θ) + ½‖s_θ‖²].
+--- Song, Garg, Shi & Ermon 2019, eq. 9 (SSM-VR): E[vᵀ∇ₓ(vᵀ s_θ) + ½‖s_θ‖²].
 function M.ssm_vr(model, x, opts)
   local o = {}
   for k, v in pairs(opts or {}) do o[k] = v end
@@ -150,7 +151,7 @@ local function weights_for(weighting, sig)
   error(("scorch.losses.dsm: unknown weighting '%s'"):format(tostring(weighting)), 3)
 end
 
--- Vincent 2011, eq. 11 and Song & Ermon 2019, eqs. 5–6 (denoising score
+--- Vincent 2011, eq. 11 and Song & Ermon 2019, eqs. 5–6 (denoising score
 -- matching): x̃ = x + σz, ℓ(θ; σ) = ½ E‖s_θ(x̃, σ) + (x̃ − x)/σ²‖²; over levels
 -- {σ_i}: (1/L) Σ_i λ(σ_i) ℓ(θ; σ_i), one level drawn uniformly per example.
 -- opts: sigma = one level (number or [N, 1] tensor of per-example levels), or

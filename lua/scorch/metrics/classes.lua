@@ -1,5 +1,6 @@
--- Class statistics of a set of labelled images: how generated samples are
+--- Class statistics of a set of labelled images: how generated samples are
 -- spread over the classes (by a classifier) next to the training mix.
+-- @module scorch.metrics.classes
 local sc = require "scorch"
 
 local M = {}
@@ -10,7 +11,7 @@ local function as_list(v, fn, what)
   error(("scorch.metrics.%s: %s must be a tensor or a list"):format(fn, what), 3)
 end
 
--- class_mix(labels, K [, {probs=, threshold=0.9}]) -> {
+--- class_mix(labels, K [, {probs=, threshold=0.9}]) -> {
 --   n, count[k], frac[k],                  labels 1..K
 --   conf[k], mean_conf, confident, confident_count   (with probs [N, K])
 -- } where conf[k] is the mean top probability of the samples labelled k

@@ -1,5 +1,6 @@
--- Helpers shared by the metrics files (not part of sc.metrics): options
+--- Helpers shared by the metrics files (not part of sc.metrics): options
 -- checks, feature-matrix checks and seeded subsets.
+-- @module scorch.metrics.common
 local sc = require "scorch"
 local util = require "scorch.util"
 

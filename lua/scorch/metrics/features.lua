@@ -1,4 +1,4 @@
--- Feature extractors for image metrics, cached reference features of the
+--- Feature extractors for image metrics, cached reference features of the
 -- data sets, real-versus-real noise floors, and the whole image report
 -- (FID, FID∞, KID, precision, recall, class mix and confidence, overall
 -- and per class) that scripts/eval.lua and the image examples print.
@@ -9,6 +9,7 @@
 -- weights, "shapes-classifier@1a2b3c4d5e6f": numbers from different
 -- extractors, or from different sample counts, are not comparable, so
 -- every report carries the name and the counts.
+-- @module scorch.metrics.features
 local sc = require "scorch"
 local common = require "scorch.metrics.common"
 local fid = require "scorch.metrics.fid"

@@ -1,7 +1,8 @@
--- Fréchet distances between feature distributions: streaming float64
+--- Fréchet distances between feature distributions: streaming float64
 -- statistics (mergeable chunk by chunk), their safetensors files, FID and
 -- FID∞.  The heavy parts (scatter matrices, the matrix square root's
 -- trace) are in csrc/core/linalg.c.
+-- @module scorch.metrics.fid
 local sc = require "scorch"
 local util = require "scorch.util"
 local core = require "scorch.core"

@@ -1,8 +1,9 @@
--- sc.metrics: how good samples and models are.  Toy-data statistics live in
+--- sc.metrics: how good samples and models are.  Toy-data statistics live in
 -- toy.lua, class mixes of images in classes.lua, Fréchet distances and
 -- streaming statistics in fid.lua, KID and precision/recall in prdc.lua,
 -- feature extractors, reference statistics and the image report in
 -- features.lua.
+-- @module scorch.metrics
 local M = {}
 
 local function merge(mod)

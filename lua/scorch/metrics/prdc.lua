@@ -1,6 +1,7 @@
--- Sample-based metrics on feature vectors: KID (kernel MMD) and improved
+--- Sample-based metrics on feature vectors: KID (kernel MMD) and improved
 -- precision and recall with realism scores.  Distances are GEMM tiles in
 -- csrc/core/linalg.c, never a full [N, N] matrix.
+-- @module scorch.metrics.prdc
 local sc = require "scorch"
 local core = require "scorch.core"
 local common = require "scorch.metrics.common"

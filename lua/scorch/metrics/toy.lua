@@ -1,7 +1,8 @@
--- Checks of samples and scores against a known toy distribution: per-mode
+--- Checks of samples and scores against a known toy distribution: per-mode
 -- fractions and their total-variation distance from the true weights, mode
 -- coverage, kernel MMD with its real-versus-real baseline, and the mean
 -- squared error of a score model against the exact score.
+-- @module scorch.metrics.toy
 local sc = require "scorch"
 local util = require "scorch.util"
 
@@ -21,7 +22,7 @@ local function means_of(modes, dtype)
   error("scorch.metrics: modes must be a Gaussian mixture, a [K, D] tensor or a list of points", 3)
 end
 
--- mode_fractions(x, modes [, {assign="nearest"|"posterior", max_distance=}])
+--- mode_fractions(x, modes [, {assign="nearest"|"posterior", max_distance=}])
 --   -> fractions (Lua array, K), counts, labels (Lua array, 0 = unassigned)
 -- "nearest" assigns each point to the closest mean; "posterior" (needs a
 -- mixture) to the component with the largest posterior probability.
@@ -72,7 +73,7 @@ function M.mode_fractions(x, modes, opts)
   return fractions, counts, labels
 end
 
--- Total-variation distance ½ Σ_k |p_k − q_k| of two discrete distributions.
+--- Total-variation distance ½ Σ_k |p_k − q_k| of two discrete distributions.
 function M.tv_distance(p, q)
   if #p ~= #q then error("scorch.metrics.tv_distance: lists of different lengths", 2) end
   local s = 0
@@ -80,7 +81,7 @@ function M.tv_distance(p, q)
   return 0.5 * s
 end
 
--- mode_coverage(fractions, weights [, {threshold=0.1}]) -> covered, flags
+--- mode_coverage(fractions, weights [, {threshold=0.1}]) -> covered, flags
 -- A mode is covered when it holds at least threshold × its expected share.
 function M.mode_coverage(fractions, weights, opts)
   local thr = opts and opts.threshold or 0.1
@@ -92,7 +93,7 @@ function M.mode_coverage(fractions, weights, opts)
   return covered, flags
 end
 
--- All per-mode statistics at once for samples of a mixture:
+--- All per-mode statistics at once for samples of a mixture:
 -- {fractions, counts, weights, tv, covered, n_modes, flags, unassigned}.
 function M.mode_report(x, mixture, opts)
   opts = opts or {}
@@ -132,7 +133,7 @@ local function kernel_sum(a, b, h, block)
   return total
 end
 
--- Median of pairwise distances of (up to n of) the pooled points.
+--- Median of pairwise distances of (up to n of) the pooled points.
 function M.median_bandwidth(x, y, opts)
   local n = opts and opts.n or 1000
   local pool = y and sc.cat({ x, y:to(x:dtype()) }, 1) or x
@@ -149,7 +150,7 @@ function M.median_bandwidth(x, y, opts)
   return math.sqrt(vals[(#vals + 1) // 2] or 1)
 end
 
--- Gretton et al. 2012, eq. 3 (unbiased MMD² with a Gaussian kernel):
+--- Gretton et al. 2012, eq. 3 (unbiased MMD² with a Gaussian kernel):
 --   MMD²_u = Σ_{i≠j} k(x_i,x_j)/(m(m−1)) + Σ_{i≠j} k(y_i,y_j)/(n(n−1)) − 2 Σ k(x_i,y_j)/(mn)
 -- mmd(x, y [, {bandwidth=, biased=false, block=, generator=}]) -> MMD², h
 -- The bandwidth h defaults to the median pairwise distance of the pooled
@@ -176,7 +177,7 @@ function M.mmd(x, y, opts)
   end)
 end
 
--- The same statistic between two independent real samples of size n (the
+--- The same statistic between two independent real samples of size n (the
 -- level a perfect model reaches): mmd_baseline(dist, n, {bandwidth=,
 -- generator=, repeats=3}) -> mean |MMD²| over the repeats, list of values.
 function M.mmd_baseline(dist, n, opts)
@@ -201,7 +202,7 @@ local function eval_score(fn, x, sigma)
   end)
 end
 
--- score_error(model, truth, x [, {sigma=}]) -> mean_n ‖s(x_n) − s*(x_n)‖²,
+--- score_error(model, truth, x [, {sigma=}]) -> mean_n ‖s(x_n) − s*(x_n)‖²,
 -- per-point errors [N].  model/truth: score functions, models or
 -- distributions; with sigma both are evaluated at that noise level (a
 -- distribution then uses score_at).  On data samples x this estimates twice
@@ -215,7 +216,7 @@ function M.score_error(model, truth, x, opts)
   return per:mean():item(), per
 end
 
--- A grid of n×n points covering range = {xmin, xmax, ymin, ymax}, as an
+--- A grid of n×n points covering range = {xmin, xmax, ymin, ymax}, as an
 -- [n*n, 2] tensor, row-major with y descending (image order: row 1 is the
 -- top), and the coordinates of the cell centres.
 function M.grid(range, n, dtype)
@@ -232,7 +233,7 @@ function M.grid(range, n, dtype)
   return sc.tensor(pts, { dtype = dtype or "float32" }):view(n * n, 2)
 end
 
--- score_error_grid(model, truth [, {range=, n=32, sigma=, weight=}])
+--- score_error_grid(model, truth [, {range=, n=32, sigma=, weight=}])
 --   -> mean error over the grid, [n, n] tensor of errors (row 1 = top)
 -- weight = a distribution weights cells by its density at the noise level
 -- (the mean is then Σ p e / Σ p); default uniform over the box.

@@ -1,4 +1,4 @@
--- A small convolutional image classifier, trained by
+--- A small convolutional image classifier, trained by
 -- scripts/train_classifier.lua on shapes and Fashion-MNIST.  It labels
 -- generated samples (class mix and confidence), and its features() are the
 -- embedding of sc.metrics.extractor (lua/scorch/metrics/features.lua): the
@@ -16,6 +16,7 @@
 -- Trained weights live in a cache directory; Classifier.path(data) says
 -- where, Classifier.load(data) rebuilds the network from the metadata saved
 -- beside the weights.
+-- @module scorch.models.classifier
 local sc = require "scorch"
 local nn = sc.nn
 
@@ -164,7 +165,7 @@ local function check_data_name(data, fn)
   end
 end
 
--- path(data) → <cache>/classifiers/<data>.safetensors
+--- path(data) → <cache>/classifiers/<data>.safetensors
 function Classifier.path(data)
   check_data_name(data, "classifier_path")
   return Classifier.cache_dir() .. "/classifiers/" .. data .. ".safetensors"
@@ -228,7 +229,7 @@ function Classifier.from_file(path)
   return model, info
 end
 
--- load(data [, path]) → model in eval mode, metadata.  A missing file
+--- load(data [, path]) → model in eval mode, metadata.  A missing file
 -- raises an error naming the command that trains it.
 function Classifier.load(data, path)
   check_data_name(data, "load_classifier")

@@ -1,4 +1,4 @@
--- A time-conditional residual MLP for low-dimensional diffusion models: the
+--- A time-conditional residual MLP for low-dimensional diffusion models: the
 -- network F(x, c) of the diffusion samplers and losses, where c is whatever
 -- the model is conditioned on (a DDPM timestep, an SDE time t, EDM's c_noise).
 -- c enters through sinusoidal features (Vaswani et al. 2017, Ho et al. 2020's
@@ -6,6 +6,7 @@
 -- Gaussians this trains far better than concatenating c to the input.  The
 -- output has x's size and is read as ε, x₀, v or a score by the loss and
 -- sampler it is used with.
+-- @module scorch.models.diffusion_mlp
 local sc = require "scorch"
 local nn = sc.nn
 local param = require "scorch.param"

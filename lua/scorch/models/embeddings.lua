@@ -1,5 +1,6 @@
--- Embeddings of a scalar noise level (a timestep t, a time in [0, 1], or
+--- Embeddings of a scalar noise level (a timestep t, a time in [0, 1], or
 -- ln σ) as feature vectors that networks add to their hidden states.
+-- @module scorch.models.embeddings
 local sc = require "scorch"
 local nn = sc.nn
 local param = require "scorch.param"

@@ -1,7 +1,8 @@
--- An energy-based model: an MLP E_θ(x) (or E_θ(x, σ)) whose score is
+--- An energy-based model: an MLP E_θ(x) (or E_θ(x, σ)) whose score is
 -- s_θ = −∇ₓE_θ, obtained by autograd (score matching for EBMs: Hyvärinen
 -- 2005; noise-conditional energies: Song & Ermon 2019, Saremi et al. 2018).
 -- Calling the model returns the energy; every loss and sampler uses :score.
+-- @module scorch.models.energy
 local sc = require "scorch"
 local nn = sc.nn
 local util = require "scorch.util"

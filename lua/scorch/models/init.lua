@@ -1,16 +1,18 @@
--- sc.models: score, noise and denoiser networks and energy models.  Each
+--- sc.models: score, noise and denoiser networks and energy models.  Each
 -- file holds one model class; U-Nets, VAEs, GANs and flows join here.
+-- @module scorch.models
 local M = {}
 
 M.ScoreMLP = require "scorch.models.score_mlp"
 M.EnergyMLP = require "scorch.models.energy"
 
--- Lower-case constructors, as in sc.models.score_mlp{...}
+--- Lower-case constructors, as in sc.models.score_mlp{...}
 function M.score_mlp(opts) return M.ScoreMLP(opts) end
 function M.energy_mlp(opts) return M.EnergyMLP(opts) end
 
 -- Time-conditional MLP for diffusion models (diffusion_mlp.lua).
 M.DiffusionMLP = require "scorch.models.diffusion_mlp"
+--- sc.models.diffusion_mlp{...}: a DiffusionMLP (see diffusion_mlp.lua for options).
 function M.diffusion_mlp(opts) return M.DiffusionMLP(opts) end
 
 -- Image networks: U-Net, NCSN CNN, classifier, noise embeddings.

@@ -1,4 +1,4 @@
--- A small noise-conditional score network for 28x28 images, in the spirit of
+--- A small noise-conditional score network for 28x28 images, in the spirit of
 -- NCSN / NCSNv2 (Song & Ermon 2019, 2020) but sized for a CPU: one cheap
 -- convolution at full resolution, residual blocks at 1/2 and 1/4 resolution,
 -- and a decoder with skip connections back to full size.
@@ -8,6 +8,7 @@
 -- stays near unit variance (Karras et al. 2022, Table 1), and the output is
 -- divided by σ (Song & Ermon 2020, §3.3), so with λ(σ) = σ² the DSM target
 -- of the raw output is −z at every level.
+-- @module scorch.models.ncsn
 local sc = require "scorch"
 local nn = sc.nn
 local emb = require "scorch.models.embeddings"

@@ -1,7 +1,8 @@
--- A noise-conditional score network for low-dimensional data: an MLP on
+--- A noise-conditional score network for low-dimensional data: an MLP on
 -- cat(x, log σ) (Song & Ermon 2019 condition on σ; for toy data the level
 -- enters as one extra input), optionally divided by σ at the output
 -- (Song & Ermon 2020, NCSNv2 §4.2: s_θ(x, σ) = s_θ(x)/σ).
+-- @module scorch.models.score_mlp
 local sc = require "scorch"
 local nn = sc.nn
 local param = require "scorch.param"

@@ -1,8 +1,9 @@
--- A small U-Net for image diffusion and score models (Ronneberger et al.
+--- A small U-Net for image diffusion and score models (Ronneberger et al.
 -- 2015, as adapted by Ho et al. 2020 / Song et al. 2021): residual blocks
 -- with GroupNorm and SiLU, the noise embedding added inside every block,
 -- self-attention at chosen resolutions, skip connections from each encoder
 -- stage to the decoder, and configurable channel multipliers.
+-- @module scorch.models.unet
 local sc = require "scorch"
 local nn = sc.nn
 local emb = require "scorch.models.embeddings"

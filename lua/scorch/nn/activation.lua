@@ -1,6 +1,7 @@
--- Activation modules: parameter-free wrappers of the engine's elementwise
+--- Activation modules: parameter-free wrappers of the engine's elementwise
 -- ops, for use in Sequential.  The methods (x:silu(), ...) are the same
 -- thing without a module.
+-- @module scorch.nn.activation
 local sc = require "scorch"
 local Module = require "scorch.nn.module"
 

@@ -1,6 +1,7 @@
--- Containers: Sequential (a chain) and ModuleList (an indexable list).
+--- Containers: Sequential (a chain) and ModuleList (an indexable list).
 -- Children are stored at integer keys 1..n, so `seq[2]` is the second
 -- layer and state dict names read "2.weight" (PyTorch's "1.weight").
+-- @module scorch.nn.container
 local sc = require "scorch"
 local Module = require "scorch.nn.module"
 local Linear = require "scorch.nn.linear"

@@ -1,8 +1,9 @@
--- Conv2d and ConvTranspose2d modules over sc.conv2d / sc.conv_transpose2d.
+--- Conv2d and ConvTranspose2d modules over sc.conv2d / sc.conv_transpose2d.
 --
 -- Weights have PyTorch's layouts ([out, in/groups, kh, kw] and
 -- [in, out/groups, kh, kw]) and default initialisation: kaiming_uniform with
 -- a = √5, i.e. U(−1/√fan_in, 1/√fan_in), and the bias from the same bound.
+-- @module scorch.nn.conv
 local sc = require "scorch"
 local Module = require "scorch.nn.module"
 local init = require "scorch.nn.initialisers"

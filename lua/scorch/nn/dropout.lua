@@ -1,6 +1,7 @@
--- Dropout(p [, {generator=}]) (Srivastava et al. 2014): in training, zero
+--- Dropout(p [, {generator=}]) (Srivastava et al. 2014): in training, zero
 -- each element with probability p and scale the rest by 1/(1 − p); the
 -- identity in eval mode.
+-- @module scorch.nn.dropout
 local sc = require "scorch"
 local Module = require "scorch.nn.module"
 

@@ -1,7 +1,8 @@
--- Embedding(n, d [, {dtype=, generator=}]): a table of n vectors of size d,
+--- Embedding(n, d [, {dtype=, generator=}]): a table of n vectors of size d,
 -- initialised N(0, 1) as PyTorch's.  forward(idx) looks up 1-based indices
 -- given as a tensor of any shape (result: idx shape × d) or a Lua list.
 -- The gradient of a row accumulates over repeated indices.
+-- @module scorch.nn.embedding
 local Module = require "scorch.nn.module"
 local init = require "scorch.nn.initialisers"
 local sc = require "scorch"

@@ -1,10 +1,11 @@
--- scorch.nn: modules (Torch7's nn, PyTorch's torch.nn).
+--- scorch.nn: modules (Torch7's nn, PyTorch's torch.nn).
 --
 --   local nn = require("scorch").nn
 --   local net = nn.Sequential{ nn.Linear(2, 64), nn.SiLU(), nn.Linear(64, 2) }
 --   local y = net(x)
 --
 -- nn.init holds the initialisers; nn.Module:extend(name) makes new modules.
+-- @module scorch.nn
 local nn = {}
 
 nn.Module = require "scorch.nn.module"

@@ -1,6 +1,7 @@
--- sc.nn.init: in-place parameter initialisers with PyTorch's formulas
+--- sc.nn.init: in-place parameter initialisers with PyTorch's formulas
 -- (torch/nn/init.py).  Each fills its tensor under no_grad and returns it;
 -- randomness comes from opts.generator, else the global generator.
+-- @module scorch.nn.initialisers
 local sc = require "scorch"
 
 local M = {}

@@ -1,8 +1,9 @@
--- Linear(in, out [, {bias=true, dtype=, generator=}]): y = x Wᵀ + b.
+--- Linear(in, out [, {bias=true, dtype=, generator=}]): y = x Wᵀ + b.
 --
 -- W is out×in, as PyTorch's, so state dicts carry over unchanged.  Default
 -- initialisation is PyTorch's: W by kaiming_uniform(a=√5), which is
 -- U(−1/√in, 1/√in), and b ~ U(−1/√in, 1/√in).
+-- @module scorch.nn.linear
 local sc = require "scorch"
 local Module = require "scorch.nn.module"
 local init = require "scorch.nn.initialisers"

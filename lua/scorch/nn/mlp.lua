@@ -1,4 +1,4 @@
--- MLP{in=, hidden={...}, out=, act="silu"}: Linear, act, Linear, act, ...,
+--- MLP{in=, hidden={...}, out=, act="silu"}: Linear, act, Linear, act, ...,
 -- Linear — a Sequential, so names read "1.weight", "3.weight", ...
 --
 -- `in` is a Lua keyword, so write ["in"] = 2, or use d_in / in_features
@@ -7,6 +7,7 @@
 -- constructor called with no arguments (nn.SiLU, or any function returning
 -- a module).  Other options: bias (true), dtype, generator, and out_act (an
 -- activation after the last layer, none by default).
+-- @module scorch.nn.mlp
 local activation = require "scorch.nn.activation"
 local util = require "scorch.util"
 local Linear = require "scorch.nn.linear"

@@ -1,4 +1,4 @@
--- The Module base class: parameters, buffers and submodules in a stable
+--- The Module base class: parameters, buffers and submodules in a stable
 -- order, state dicts, train/eval, dtype conversion and printing.
 --
 -- A module is a plain table whose metatable is its class.  Assigning a
@@ -12,6 +12,7 @@
 --
 -- Modules keep no per-call state (no output caches); forward is a function
 -- of its inputs and the registered tensors.
+-- @module scorch.nn.module
 local sc = require "scorch"
 
 local Module = {}

@@ -1,5 +1,6 @@
--- Normalisation layers: GroupNorm and LayerNorm, each a thin module over
+--- Normalisation layers: GroupNorm and LayerNorm, each a thin module over
 -- the fused kernels of sc.group_norm and sc.layer_norm.
+-- @module scorch.nn.norm
 local sc = require "scorch"
 local Module = require "scorch.nn.module"
 local init = require "scorch.nn.initialisers"

@@ -1,4 +1,5 @@
--- Parameter-free image layers and self-attention over image positions.
+--- Parameter-free image layers and self-attention over image positions.
+-- @module scorch.nn.spatial
 local sc = require "scorch"
 local Module = require "scorch.nn.module"
 local Conv2d = require("scorch.nn.conv").Conv2d

@@ -1,6 +1,7 @@
--- Adam (Kingma & Ba 2015, Algorithm 1) and AdamW (Loshchilov & Hutter
+--- Adam (Kingma & Ba 2015, Algorithm 1) and AdamW (Loshchilov & Hutter
 -- 2019, decoupled weight decay), one fused C pass per parameter in
 -- PyTorch's order of operations.
+-- @module scorch.optim.adam
 local sc = require "scorch"
 local core = require "scorch.core"
 local Optimizer = require "scorch.optim.optimizer"

@@ -1,4 +1,5 @@
--- Gradient clipping, as torch.nn.utils.clip_grad_norm_ / clip_grad_value_.
+--- Gradient clipping, as torch.nn.utils.clip_grad_norm_ / clip_grad_value_.
+-- @module scorch.optim.clip
 local sc = require "scorch"
 
 local M = {}
@@ -21,7 +22,7 @@ local function scale_all(gs, c)
   for _, g in ipairs(gs) do g:mul_(c) end
 end
 
--- clip_grad_norm(params, max_norm [, norm_type=2]) → total norm.
+--- clip_grad_norm(params, max_norm [, norm_type=2]) → total norm.
 -- total = (Σ‖g‖ᵖ)^(1/p) over all gradients (p = math.huge: max |g|); when
 -- total exceeds max_norm, every gradient is scaled in place by
 -- max_norm/(total + 1e-6).  params: a list of tensors or a module; params
@@ -52,7 +53,7 @@ local function clamp_all(gs, v)
   for _, g in ipairs(gs) do g:copy_(sc.clamp(g, -v, v)) end
 end
 
--- clip_grad_value(params, v): clamps every gradient element to [−v, v].
+--- clip_grad_value(params, v): clamps every gradient element to [−v, v].
 function M.clip_grad_value(params, v)
   sc.no_grad(clamp_all, grads_of(params), v)
 end

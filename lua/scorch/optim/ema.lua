@@ -1,10 +1,11 @@
--- EMA(model_or_params [, {decay=0.999, warmup=true}]): an exponential
+--- EMA(model_or_params [, {decay=0.999, warmup=true}]): an exponential
 -- moving average of the parameters (never the buffers), as in Song et al.'s
 -- score_sde code: the k-th update uses
 --   d_k = min(decay, (1 + k)/(10 + k))   (warmup on; d_k = decay otherwise)
 --   shadow ← d_k·shadow + (1 − d_k)·param.
 -- Typical use: ema:update() after each opt:step(); for evaluation
 -- ema:store(model); ema:copy_to(model); ...; ema:restore(model).
+-- @module scorch.optim.ema
 local sc = require "scorch"
 
 local EMA = {}

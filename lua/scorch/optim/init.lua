@@ -1,8 +1,9 @@
--- scorch.optim: optimisers, gradient clipping, learning-rate schedules and
+--- scorch.optim: optimisers, gradient clipping, learning-rate schedules and
 -- parameter averaging.
 --
 --   local opt = sc.optim.Adam(model:parameters(), { lr = 1e-3 })
 --   opt:zero_grad(); loss:backward(); opt:step()
+-- @module scorch.optim
 local adam = require "scorch.optim.adam"
 local clip = require "scorch.optim.clip"
 

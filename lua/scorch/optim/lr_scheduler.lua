@@ -1,4 +1,4 @@
--- Learning-rate schedules.  Each sets the optimiser's group lrs to the
+--- Learning-rate schedules.  Each sets the optimiser's group lrs to the
 -- value for step 0 when made, and to the value for step k after its k-th
 -- :step() — call it once per optimiser step, after opt:step().
 --
@@ -13,6 +13,7 @@
 --   step(opt, {step_size, gamma=0.1}): lr_k = base·gamma^⌊k/step_size⌋
 --   lambda(opt, fn):           lr_k = base·fn(k)
 -- base is each group's lr when the schedule was made.
+-- @module scorch.optim.lr_scheduler
 local M = {}
 
 local Scheduler = {}

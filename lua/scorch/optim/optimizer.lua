@@ -1,8 +1,9 @@
--- The optimiser base: parameter groups, per-parameter state, zero_grad and
+--- The optimiser base: parameter groups, per-parameter state, zero_grad and
 -- state dicts.  SGD, Adam and AdamW fill in `defaults` and `update`.
 --
 -- `opt.lr` reads the first group's learning rate and writes every group's,
 -- so schedules and scripts can simply assign it.
+-- @module scorch.optim.optimizer
 local sc = require "scorch"
 
 local Optimizer = {}

@@ -1,6 +1,7 @@
--- SGD with momentum, dampening, Nesterov momentum (Sutskever et al. 2013)
+--- SGD with momentum, dampening, Nesterov momentum (Sutskever et al. 2013)
 -- and L2 weight decay, exactly PyTorch's torch.optim.SGD, one fused C pass
 -- per parameter.
+-- @module scorch.optim.sgd
 local sc = require "scorch"
 local core = require "scorch.core"
 local Optimizer = require "scorch.optim.optimizer"

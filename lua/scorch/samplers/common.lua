@@ -1,6 +1,7 @@
--- Pieces every sampler shares: checking the model, the start and the
+--- Pieces every sampler shares: checking the model, the start and the
 -- options; turning `levels` into the Lua array of levels a loop visits;
 -- drawing the start from the prior; the callback table and info.
+-- @module scorch.samplers.common
 local sc = require "scorch"
 local param = require "scorch.param"
 local schedules = require "scorch.schedules.diffusion"
@@ -63,7 +64,7 @@ function M.report(cb, t)
   if cb then cb(t) end
 end
 
--- prior(levels, shape [, {generator=, dtype=}]) -> x_init
+--- prior(levels, shape [, {generator=, dtype=}]) -> x_init
 function M.prior(levels, shape, opts)
   opts = util.check_options(opts, { "generator", "dtype" }, "scorch.samplers.prior")
   local scale

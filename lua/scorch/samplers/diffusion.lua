@@ -1,4 +1,4 @@
--- Diffusion samplers: DDPM ancestral sampling, DDIM, the reverse SDE
+--- Diffusion samplers: DDPM ancestral sampling, DDIM, the reverse SDE
 -- (Euler–Maruyama, predictor–corrector), the probability-flow ODE, and the
 -- denoiser samplers of the EDM view (naive backward steps, EDM's Heun,
 -- DPM-Solver++ 2M).
@@ -18,6 +18,7 @@
 -- new state x, the level it is now at, and the x₀ estimate the step used
 -- (nil where a sampler has none: predictor_corrector, probability_flow).
 -- info = {nfe =, steps =, levels =} always.  All run with recording off.
+-- @module scorch.samplers.diffusion
 local sc = require "scorch"
 local param = require "scorch.param"
 local schedules = require "scorch.schedules.diffusion"

@@ -1,4 +1,4 @@
--- sc.samplers: sampling loops over a schedule calling a model.  Every
+--- sc.samplers: sampling loops over a schedule calling a model.  Every
 -- sampler is sampler(model, x_init, levels, opts) -> x, info (see
 -- diffusion.lua for the contract); langevin.lua and diffusion.lua hold
 -- them, common.lua what they share, ode.lua the ODE integrators.
@@ -7,6 +7,7 @@
 -- (denoiser, sigmas, n) — are deprecated wrappers for one release, in
 -- sc.samplers.legacy and reachable under the same names: a call is the old
 -- form when its arguments cannot be the new one (see is_legacy below).
+-- @module scorch.samplers
 local sc = require "scorch"
 local param = require "scorch.param"
 

@@ -1,4 +1,4 @@
--- Langevin samplers driven by a score: plain (unadjusted) Langevin dynamics
+--- Langevin samplers driven by a score: plain (unadjusted) Langevin dynamics
 -- and annealed Langevin dynamics over a sequence of noise levels.
 --
 -- sampler(model, x_init, levels, opts) -> x, info, with model a wrapped
@@ -6,6 +6,7 @@
 -- data smoothed at level σ.  The level reaches the model as the column of
 -- sc.param.level, built once per level.  The loop runs with recording off;
 -- an energy model computes its own gradient inside.
+-- @module scorch.samplers.langevin
 local sc = require "scorch"
 local util = require "scorch.util"
 local param = require "scorch.param"

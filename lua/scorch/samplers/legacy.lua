@@ -1,4 +1,4 @@
--- The sampler signatures before issue 13, kept for one release as thin
+--- The sampler signatures before issue 13, kept for one release as thin
 -- wrappers over sampler(model, x_init, levels, opts):
 --   langevin(score, x0, opts), annealed_langevin(score, x0, sigmas, opts)
 --   ddpm / ddim (model, schedule, n, opts), euler_maruyama /
@@ -10,6 +10,7 @@
 -- the options and the old callback arguments, and calls the new form.  The
 -- numbers are bit-identical (spec/sampler_equivalence_spec.lua).  The first
 -- call of each prints one deprecation line on stderr (M.warn = false hides it).
+-- @module scorch.samplers.legacy
 local sc = require "scorch"
 local util = require "scorch.util"
 local param = require "scorch.param"

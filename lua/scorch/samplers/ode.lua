@@ -1,8 +1,9 @@
--- ODE integrators on tensors for the probability-flow ODE and likelihoods:
+--- ODE integrators on tensors for the probability-flow ODE and likelihoods:
 -- fixed-grid Euler and Heun, and the adaptive Dormand–Prince RK45 pair.
 -- f(y, t) -> dy/dt with y a tensor and t a number; integration may run
 -- backwards (t1 < t0).  Each returns the final state and the number of
 -- evaluations of f.  Not a sampler itself: sc.samplers.ode holds these.
+-- @module scorch.samplers.ode
 local sc = require "scorch"
 
 local M = {}

@@ -1,4 +1,4 @@
--- Diffusion noise schedules: DDPM's discrete β schedules (linear, cosine)
+--- Diffusion noise schedules: DDPM's discrete β schedules (linear, cosine)
 -- with ᾱ, the VE / VP / sub-VP SDEs of Song et al. 2021, Karras σ levels
 -- and timestep spacings for few-step sampling.
 --
@@ -8,6 +8,7 @@
 -- shared coordinate is what lets any model be sampled by any sampler
 -- (see scorch.param).  Times and levels are numbers or tensors throughout:
 -- samplers pass numbers, losses pass [N, 1] tensors.
+-- @module scorch.schedules.diffusion
 local sc = require "scorch"
 
 local M = {}
@@ -55,7 +56,7 @@ end
 
 -- ---- discrete β schedules ------------------------------------------------------------
 
--- Ho, Jain & Abbeel 2020, §4: β_t linear from β_1 = 10⁻⁴ to β_T = 0.02.
+--- Ho, Jain & Abbeel 2020, §4: β_t linear from β_1 = 10⁻⁴ to β_T = 0.02.
 -- linear_betas(T [, {beta_start=, beta_end=, dtype=}]) -> Lua array, [T] tensor
 function M.linear_betas(T, opts)
   T = check_count(T, "T", "linear_betas")
@@ -69,7 +70,7 @@ function M.linear_betas(T, opts)
   return out, as_tensor(out, opts)
 end
 
--- Nichol & Dhariwal 2021, eq. 17: ᾱ_t = f(t)/f(0), f(t) = cos²(((t/T + s)/(1 + s))·π/2),
+--- Nichol & Dhariwal 2021, eq. 17: ᾱ_t = f(t)/f(0), f(t) = cos²(((t/T + s)/(1 + s))·π/2),
 -- β_t = 1 − ᾱ_t/ᾱ_{t−1} clipped at 0.999.
 -- cosine_betas(T [, {s=0.008, max_beta=0.999, dtype=}]) -> Lua array, [T] tensor
 function M.cosine_betas(T, opts)
@@ -82,7 +83,7 @@ function M.cosine_betas(T, opts)
   return out, as_tensor(out, opts)
 end
 
--- ᾱ_t = ∏_{s ≤ t} (1 − β_s) (Ho et al. 2020, eq. 4).
+--- ᾱ_t = ∏_{s ≤ t} (1 − β_s) (Ho et al. 2020, eq. 4).
 -- alpha_bars(betas) -> Lua array (betas a Lua array or a 1-D tensor)
 function M.alpha_bars(betas)
   if sc.is_tensor(betas) then betas = betas:double():values() end
@@ -106,7 +107,7 @@ local DDPM = { kind = "ddpm" }
 DDPM.__index = DDPM
 M.DDPMSchedule = DDPM
 
--- ddpm{betas= | kind="linear"|"cosine", T=1000, beta_start=, beta_end=, s=}
+--- ddpm{betas= | kind="linear"|"cosine", T=1000, beta_start=, beta_end=, s=}
 --   -> a discrete schedule: fields T, betas, alphas, alpha_bars, sigmas
 --   (σ̂_t = √((1 − ᾱ_t)/ᾱ_t)), all Lua arrays indexed 1..T; timesteps are
 --   1-based as in Ho et al. (t = 1 is the least noisy, ᾱ_0 = 1).
@@ -230,7 +231,7 @@ end
 
 -- ---- timestep spacings ----------------------------------------------------------------------
 
--- Lin et al. 2024 ("Common diffusion noise schedules and sample steps are
+--- Lin et al. 2024 ("Common diffusion noise schedules and sample steps are
 -- flawed"), Table 2: which n of the T training steps a few-step sampler
 -- visits, 1-based and descending.
 --   linspace  round(linspace(1, T, n))          (DDIM / iDDPM)
@@ -263,7 +264,7 @@ end
 
 -- ---- Karras σ ---------------------------------------------------------------------------------
 
--- Karras et al. 2022, eq. 5: σ_i = (σ_max^{1/ρ} + i/(N−1)·(σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ,
+--- Karras et al. 2022, eq. 5: σ_i = (σ_max^{1/ρ} + i/(N−1)·(σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ,
 -- i = 0..N−1, followed by σ_N = 0.
 -- karras_sigmas(N [, {sigma_min=0.002, sigma_max=80, rho=7, append_zero=true, dtype=}])
 --   -> Lua array (N + 1 levels, or N without the zero), tensor
@@ -360,6 +361,10 @@ end
 local VP = class(SDE)
 M.VP = VP
 
+--- The VP SDE (Song et al. 2021, eq. 11), the continuous DDPM; also sc.schedules.VPSDE.
+-- @param opts table: beta_min = 0.1; beta_max = 20; eps = 1e-3 (the smallest time)
+-- @return SDE with drift, diffusion, marginal, prior_std, T, eps
+-- @usage local sde = sc.schedules.vp_sde{beta_max = 20}
 function M.vp_sde(opts)
   opts = opts or {}
   local bmin, bmax = opts.beta_min or 0.1, opts.beta_max or 20
@@ -414,6 +419,10 @@ end
 local SubVP = class(VP)
 M.SubVP = SubVP
 
+--- The sub-VP SDE (Song et al. 2021, eq. 12); also sc.schedules.subVPSDE.
+-- @param opts table: beta_min = 0.1; beta_max = 20; eps = 1e-3
+-- @return SDE
+-- @usage local sde = sc.schedules.subvp_sde{}
 function M.subvp_sde(opts)
   opts = opts or {}
   local bmin, bmax = opts.beta_min or 0.1, opts.beta_max or 20
@@ -450,6 +459,10 @@ end
 local VE = class(SDE)
 M.VE = VE
 
+--- The VE SDE (Song et al. 2021, eq. 9), σ(t) = σ_min (σ_max/σ_min)^t; also sc.schedules.VESDE.
+-- @param opts table: sigma_min = 0.01; sigma_max = 50; eps = 1e-5
+-- @return SDE
+-- @usage local sde = sc.schedules.ve_sde{sigma_max = 20}
 function M.ve_sde(opts)
   opts = opts or {}
   local smin, smax = opts.sigma_min or 0.01, opts.sigma_max or 50
@@ -483,7 +496,7 @@ end
 -- Aliases in the papers' spelling.
 M.VPSDE, M.VESDE, M.subVPSDE = M.vp_sde, M.ve_sde, M.subvp_sde
 
--- is_sde(v): a noising SDE made here
+--- is_sde(v): a noising SDE made here
 function M.is_sde(v)
   return type(v) == "table" and (v.kind == "vp" or v.kind == "ve" or v.kind == "subvp")
 end

@@ -1,5 +1,6 @@
--- Noise schedules.  Each schedule is a plain function returning its levels;
+--- Noise schedules.  Each schedule is a plain function returning its levels;
 -- DDPM betas, VE/VP SDEs and Karras sigmas join here as further functions.
+-- @module scorch.schedules
 local sc = require "scorch"
 
 local M = {}

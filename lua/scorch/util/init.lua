@@ -1,5 +1,6 @@
--- Small helpers shared by the generative layer: progress bars, command-line
+--- Small helpers shared by the generative layer: progress bars, command-line
 -- options for example scripts, score-function adapters, grad-mode guards.
+-- @module scorch.util
 local sc = require "scorch"
 
 local M = {}
@@ -8,7 +9,7 @@ M.progress = require "scorch.util.progress"
 
 -- ---- score functions -----------------------------------------------------------
 
--- as_score_fn(model) -> function(x [, sigma]) returning the score.
+--- as_score_fn(model) -> function(x [, sigma]) returning the score.
 -- Accepts a plain function, a model whose call returns the score, an object
 -- with a :score(x, sigma) method (energy models), or a distribution from
 -- sc.data (score(x), and score_at(x, sigma) when a sigma is passed).
@@ -37,14 +38,14 @@ function M.as_score_fn(model)
     .. tm .. ")", 3)
 end
 
--- Whether scoring with this model needs autograd (energy models: score = -dE/dx).
+--- Whether scoring with this model needs autograd (energy models: score = -dE/dx).
 function M.score_needs_grad(model)
   return type(model) == "table" and model.needs_grad == true
 end
 
 -- ---- grad mode -------------------------------------------------------------------
 
--- Runs fn(...) with recording switched on or off, restoring the previous
+--- Runs fn(...) with recording switched on or off, restoring the previous
 -- mode even when fn raises.
 function M.with_grad_mode(enabled, fn, ...)
   local prev = sc.set_grad_enabled(enabled)
@@ -54,11 +55,13 @@ function M.with_grad_mode(enabled, fn, ...)
   return table.unpack(res, 2, res.n)
 end
 
+--- Runs fn(...) with recording on (inside sc.no_grad, for a gradient), restoring the mode after.
+-- @usage local g = util.enable_grad(function() return sc.grad(f(x), {x})[1] end)
 function M.enable_grad(fn, ...) return M.with_grad_mode(true, fn, ...) end
 
 -- ---- tensors ------------------------------------------------------------------------
 
--- A [N, D] tensor or a list of {x, y, ...} rows as a list of Lua rows.
+--- A [N, D] tensor or a list of {x, y, ...} rows as a list of Lua rows.
 function M.rows(x)
   if type(x) == "table" and not sc.is_tensor(x) then return x end
   local shape = x:shape()
@@ -72,7 +75,7 @@ function M.rows(x)
   return out
 end
 
--- fn(first, m) over n items in chunks of at most `size` (first: the chunk's
+--- fn(first, m) over n items in chunks of at most `size` (first: the chunk's
 -- 1-based start, m: its length); the tensors fn returns are joined along
 -- dim 1, and fn's second result from the last chunk is passed on.  The
 -- collector runs between chunks, so memory is bounded by one chunk (e.g.
@@ -158,10 +161,27 @@ end
 
 -- ---- scripts ------------------------------------------------------------------------
 
+-- The --help text: the usage line, then every option with its default.
+local function help_text(defaults, usage)
+  local out, keys = { usage or "options:\n" }, {}
+  for k in pairs(defaults) do keys[#keys + 1] = k end
+  table.sort(keys)
+  for _, k in ipairs(keys) do
+    out[#out + 1] = ("  --%-14s %s\n"):format(k:gsub("_", "-"), tostring(defaults[k]))
+  end
+  return table.concat(out)
+end
+
+-- The error object of a command-line mistake: {message =, usage =, status = 2}.
+-- It prints as both under tostring (plain lua5.4 shows that much).
+local usage_error = { __tostring = function(e) return e.message .. "\n" .. e.usage end }
+
 --- Reads command-line options against a table of defaults.
 -- "--key value", "--key=value", "--flag" / "--no-flag" for booleans.  Values
 -- take the type of the default (numbers are converted; a default of false
--- makes a flag).  Unknown keys raise an error; --help prints the defaults.
+-- makes a flag).  Unknown keys raise an error ({message =, usage =, status = 2},
+-- which bin/scorch prints as the message and the usage, exiting with 2);
+-- --help prints the defaults.
 -- @param argv the script's `arg` table (or nil)
 -- @param defaults table: every option with its default value
 -- @param usage string printed first by --help (default "options:")
@@ -171,30 +191,29 @@ function M.parse_args(argv, defaults, usage)
   local opts, given = {}, {}
   for k, v in pairs(defaults) do opts[k] = v end
   local function key_of(s) return (s:gsub("-", "_")) end
+  -- A mistake on the command line: the host prints the message and the
+  -- usage, without a traceback, and exits with status 2.
+  local function fail(msg)
+    error(setmetatable({ message = msg, usage = help_text(defaults, usage), status = 2 }, usage_error), 3)
+  end
   local i = 1
   argv = argv or {}
   while i <= #argv do
     local a = argv[i]
     if a == "--help" or a == "-h" then
-      io.write(usage or "options:\n")
-      local keys = {}
-      for k in pairs(defaults) do keys[#keys + 1] = k end
-      table.sort(keys)
-      for _, k in ipairs(keys) do
-        io.write(("  --%-14s %s\n"):format(k:gsub("_", "-"), tostring(defaults[k])))
-      end
+      io.write(help_text(defaults, usage))
       os.exit(0)
     end
     local name, value = a:match("^%-%-([%w_%-]+)=(.*)$")
     if not name then name = a:match("^%-%-([%w_%-]+)$") end
-    if not name then error(("scorch: unexpected argument '%s'"):format(a), 2) end
+    if not name then fail(("scorch: unexpected argument '%s'"):format(a)) end
     local key = key_of(name)
     local negated = false
     if defaults[key] == nil and key:match("^no_") and type(defaults[key:sub(4)]) == "boolean" then
       key, negated = key:sub(4), true
     end
     local def = defaults[key]
-    if def == nil then error(("scorch: unknown option --%s"):format(name), 2) end
+    if def == nil then fail(("scorch: unknown option --%s"):format(name)) end
     given[key] = true
     if type(def) == "boolean" then
       if value == nil then
@@ -206,11 +225,11 @@ function M.parse_args(argv, defaults, usage)
       if value == nil then
         i = i + 1
         value = argv[i]
-        if value == nil then error(("scorch: option --%s needs a value"):format(name), 2) end
+        if value == nil then fail(("scorch: option --%s needs a value"):format(name)) end
       end
       if type(def) == "number" then
         local num = tonumber(value)
-        if not num then error(("scorch: option --%s expects a number (got '%s')"):format(name, value), 2) end
+        if not num then fail(("scorch: option --%s expects a number (got '%s')"):format(name, value)) end
         opts[key] = num
       else
         opts[key] = value
@@ -269,7 +288,7 @@ function M.example_args(argv, spec)
   return opts
 end
 
--- Creates a directory and its parents; returns true or nil, message.
+--- Creates a directory and its parents; returns true or nil, message.
 function M.mkdir(path)
   local quoted = "'" .. path:gsub("'", "'\\''") .. "'"
   local ok = os.execute("mkdir -p " .. quoted)
@@ -277,12 +296,12 @@ function M.mkdir(path)
   return true
 end
 
--- Seconds since some fixed point (wall clock).
+--- Seconds since some fixed point (wall clock).
 function M.time() return sc.time() end
 
 -- ---- the training loop of the example scripts ---------------------------------
 
--- train(net, loss_fn, {steps=, lr=, ema=, warmup=100, eta_min=0.05 lr,
+--- train(net, loss_fn, {steps=, lr=, ema=, warmup=100, eta_min=0.05 lr,
 --   log_every=, log_window=1, t0=, desc="train"}) -> losses
 -- Adam with a linear warm-up and a cosine decay, an EMA of the parameters
 -- (when ema is a decay) copied into net at the end, a progress bar, and

@@ -1,9 +1,10 @@
--- A terminal progress bar: count, rate, ETA and running values (a loss),
+--- A terminal progress bar: count, rate, ETA and running values (a loss),
 -- redrawn with \r on stderr.  When stderr is not a terminal (a log file) it
 -- writes the same text as a plain line every `log_interval` seconds (30) and
 -- once more at the end, so short loops leave logs and specs clean while long
 -- jobs still report.  On a terminal it waits `delay` seconds before drawing,
 -- so loops that finish within a second never show one.
+-- @module scorch.util.progress
 local sc = require "scorch"
 
 local M = {}
@@ -142,7 +143,55 @@ function Progress:log_line(now)
   self.logged = true
 end
 
+-- ---- print while a bar is shown ------------------------------------------------
+-- A bar ends in \r, not a newline, so a plain `print` would land on the bar's
+-- line.  While a bar is on screen the global print is wrapped: it erases the
+-- bar, prints, and draws the bar again below (tqdm.write, made automatic).
+-- The original comes back when the last bar closes.
+local shown = {}          -- bars on screen, most recent last
+local plain_print         -- the print to restore
+
+local function erase(bar)
+  bar.stream:write("\r", (" "):rep(bar.last_len or 0), "\r")
+  bar.stream:flush()
+end
+
+local function print_over_bars(...)
+  local bar = shown[#shown]
+  if bar then erase(bar) end
+  plain_print(...)
+  io.stdout:flush()
+  if bar then bar:draw() end
+end
+
+local function show(bar)
+  for _, b in ipairs(shown) do if b == bar then return end end
+  shown[#shown + 1] = bar
+  if #shown == 1 and print ~= print_over_bars then
+    plain_print = print
+    _G.print = print_over_bars
+  end
+end
+
+local function hide(bar)
+  for i = #shown, 1, -1 do if shown[i] == bar then table.remove(shown, i) end end
+  if #shown == 0 and print == print_over_bars then _G.print = plain_print end
+end
+
+--- Writes a line of text above the bar (the bar is erased and drawn again),
+-- what `print` does anyway while a bar is shown.
+-- @param ... values, as for print
+-- @usage bar:write("checkpoint saved")
+function Progress:write(...)
+  if self.drawn and not self.closed then erase(self) end
+  ;(plain_print or print)(...)
+  io.stdout:flush()
+  if self.drawn and not self.closed then self:draw() end
+  return self
+end
+
 function Progress:draw(now)
+  show(self)
   local text = self:line(now)
   -- pad over a longer previous line
   local pad = math.max(0, (self.last_len or 0) - #text)
@@ -165,6 +214,7 @@ function Progress:close()
     self.stream:write("\n")
     self.stream:flush()
   end
+  hide(self)
   return self
 end
 
