@@ -116,19 +116,20 @@ local recorder, paths = sc.samplers.trajectory_recorder(math.tointeger(opts.traj
 local learned = sc.param.wrap(model, { kind = "score" })   -- s_θ(x, σ)
 local exact = sc.param.wrap(data)                          -- the exact ∇log p_σ
 run("learned, annealed", not denoise, function(g)
-  return sc.samplers.annealed_langevin(learned, x0, sigmas, { eps = eps, T = T, generator = g,
+  return sc.samplers.annealed_langevin(learned, x0, sigmas, { step_size = eps, steps_per_level = T, generator = g,
     denoise = denoise, callback = recorder })
 end)
 run("learned, plain", true, function(g)
   -- plain Langevin needs one score: the model at the smallest level
-  return sc.samplers.langevin(learned, x0, sigma_L, { step = eps, n_steps = math.tointeger(opts.plain_steps),
+  return sc.samplers.langevin(learned, x0, sigma_L, { step_size = eps, steps = math.tointeger(opts.plain_steps),
     generator = g })
 end)
 run("exact, annealed", not denoise, function(g)
-  return sc.samplers.annealed_langevin(exact, x0, sigmas, { eps = eps, T = T, generator = g, denoise = denoise })
+  return sc.samplers.annealed_langevin(exact, x0, sigmas, { step_size = eps, steps_per_level = T, generator = g,
+    denoise = denoise })
 end)
 run("exact, plain", false, function(g)
-  return sc.samplers.langevin(exact, x0, nil, { step = eps, n_steps = math.tointeger(opts.plain_steps),
+  return sc.samplers.langevin(exact, x0, nil, { step_size = eps, steps = math.tointeger(opts.plain_steps),
     generator = g })
 end)
 

@@ -116,7 +116,7 @@ x0 = x0 * sc.tensor { box[2] - box[1], box[4] - box[3] } + sc.tensor { box[1], b
 local panels = {}
 for _, r in ipairs(results) do
   panels[#panels + 1] = { title = r.name, x = sc.samplers.langevin(sc.param.wrap(r.score, { kind = "score" }), x0, nil,
-    { step = 1e-3, n_steps = math.tointeger(opts.langevin_steps), generator = sc.Generator(3) }) }
+    { step_size = 1e-3, steps = math.tointeger(opts.langevin_steps), generator = sc.Generator(3) }) }
   save(sc.viz.loss_curve(out("loss_" .. r.name .. ".png"), r.losses, { title = r.name .. " loss", size = 320 }))
 end
 save(sc.viz.sample_panels(out("langevin_samples.png"), panels, { density = data, size = 256, radius = 1 }))

@@ -99,6 +99,41 @@ describe("sc.data gaussian_mixture", function()
   end)
 end)
 
+describe("sc.data.sym_eig (LAPACK dsyevd)", function()
+  it("gives A V = V diag(vals), orthonormal V, ascending values, against closed forms", function()
+    -- [[2, 1], [1, 2]]: eigenvalues 1 and 3, vectors (1, -1)/√2 and (1, 1)/√2
+    local vals, V = sc.data.sym_eig { { 2, 1 }, { 1, 2 } }
+    assert.is_true(close(vals[1], 1, 1e-14) and close(vals[2], 3, 1e-14))
+    assert.is_true(close(math.abs(V[1][2]), math.sqrt(0.5), 1e-14) and close(V[1][2], V[2][2], 1e-14))
+    assert.is_true(close(V[1][1], -V[2][1], 1e-14))
+    local A = { { 4, 1, -2 }, { 1, 2, 0.5 }, { -2, 0.5, 3 } }
+    vals, V = sc.data.sym_eig(A)
+    assert.is_true(vals[1] <= vals[2] and vals[2] <= vals[3])
+    for i = 1, 3 do
+      for j = 1, 3 do
+        local av, vtv = 0, 0
+        for k = 1, 3 do
+          av = av + A[i][k] * V[k][j]
+          vtv = vtv + V[k][i] * V[k][j]
+        end
+        assert.is_true(close(av, V[i][j] * vals[j], 1e-12), ("(AV)[%d][%d]"):format(i, j))
+        assert.is_true(close(vtv, i == j and 1 or 0, 1e-12), ("(VᵀV)[%d][%d]"):format(i, j))
+      end
+    end
+    -- the trace and determinant are the sum and product of the eigenvalues
+    assert.is_true(close(vals[1] + vals[2] + vals[3], 9, 1e-12))
+    local det = 4 * (2 * 3 - 0.25) - 1 * (3 + 1) + (-2) * (0.5 + 4)
+    assert.is_true(close(vals[1] * vals[2] * vals[3], det, 1e-11))
+  end)
+
+  it("keeps a diagonal matrix as it is, so an axis-aligned covariance stays axis-aligned", function()
+    local vals, V = sc.data.sym_eig { { 3, 0 }, { 0, 0.5 } }
+    assert.are.same({ 3, 0.5 }, vals)
+    assert.are.same({ { 1, 0 }, { 0, 1 } }, V)
+    assert.is_true(sc.data.gaussian_mixture { means = { { 0, 0 } }, covs = { { { 3, 0 }, { 0, 0.5 } } } }.axis_aligned)
+  end)
+end)
+
 describe("sc.data named distributions", function()
   it("eight_gaussians: 8 unit-weight modes on the circle of radius 2", function()
     local d = sc.data.eight_gaussians()

@@ -302,8 +302,10 @@ local FUNCTION_BAD = {
     return { P(nil, {}), P("", {}), P(TMP, "x"), P(TMP, { a = "x" }), P(TMP, { T() }), P(TMP, { a = T() }, { k = {} }),
       P(TMP, { a = T() }, "meta"), P("a\0b", {}), P(TMP, { a = closed() }) }
   end,
-  load = function() return { P(nil), P(""), P({}), P("a\0b") } end,
+  load = function() return { P(nil), P(""), P({}), P("a\0b"), P(TMP, "x"), P(TMP, { convert = true, bogus = 1 }) } end,
   read_idx = function() return { P(nil), P(""), P({}) } end,
+  mkdir = function() return { P(nil), P(""), P({}), P("a\0b"), P(7) } end,
+  is_dir = function() return { P(nil), P(""), P({}), P("a\0b") } end,
   _save_png = function() return { P(nil, T()), P(TMP, "x"), P(TMP, T()), P(TMP, sc.zeros(2, 4, 4)), P(TMP, nil) } end,
   _png_read = function() return { P(nil), P(""), P({}) } end,
 }

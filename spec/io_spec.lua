@@ -121,21 +121,119 @@ describe("sc.save / sc.load", function()
     assert.are.equal(read_bytes(FIX .. "reference.safetensors"), read_bytes(path))
   end)
 
-  it("converts the other dtypes to float32", function()
-    local t = sc.load(FIX .. "converted.safetensors")
+  it("refuses the dtypes scorch has not unless asked to convert, naming the tensor, dtype and option", function()
+    local ok, err = pcall(sc.load, FIX .. "converted.safetensors")
+    assert.is_false(ok)
+    -- the first such tensor in offset order (the writer puts 8-byte dtypes first)
+    assert.truthy(err:find("tensor 'u64' has dtype U64", 1, true), err)
+    assert.truthy(err:find("{convert = true}", 1, true), err)
+    local path = dir .. "/half.safetensors"
+    write_bytes(path, st_bytes('{"w":{"dtype":"F16","shape":[1],"data_offsets":[0,2]}}', "\0\60"))
+    ok, err = pcall(sc.load, path)
+    assert.is_false(ok)
+    assert.truthy(err:find("scorch.load: " .. path .. ": tensor 'w' has dtype F16", 1, true), err)
+    assert.has_error(function() sc.load(path, { convert = true, dtype = "float32" }) end,
+      "scorch.load: unknown option 'dtype' (valid: convert)")
+  end)
+
+  it("converts exactly with {convert = true} and says which tensors it converted", function()
+    -- the fixture minus u64, whose 2^64 - 1 no float holds (below)
     local want = {
       bool = {1, 0, 1}, u8 = {0, 255, 7}, i8 = {-128, 127, -1},
       i16 = {-32768, 32767, -2}, u16 = {65535, 0, 3},
       f16 = {{1, -2.5, 65504}, {2 ^ -24, math.huge, 0}},
       bf16 = {1, -3, 2 ^ 100},
-      i32 = {-2 ^ 31, 2 ^ 31, 5},   -- 2^31 - 1 rounds to 2^31 in float32
-      u32 = {2 ^ 32, 0, 9}, i64 = {-2 ^ 40, 2 ^ 53, 1}, u64 = {2 ^ 64, 0, 2},
     }
-    for name, values in pairs(want) do
-      assert.are.equal("float32", t[name]:dtype(), name)
-      assert.are.same(values, t[name]:totable(), name)
+    local hdr, data, parts = {}, {}, {
+      { "bool", "BOOL", 1, string.pack("BBB", 1, 0, 1) },
+      { "u8", "U8", 1, string.pack("BBB", 0, 255, 7) },
+      { "i8", "I8", 1, string.pack("<bbb", -128, 127, -1) },
+      { "i16", "I16", 2, string.pack("<i2i2i2", -32768, 32767, -2) },
+      { "u16", "U16", 2, string.pack("<I2I2I2", 65535, 0, 3) },
+      { "bf16", "BF16", 2, string.pack("<I2I2I2", 0x3F80, 0xC040, 0x7180) },
+      -- integers: float32 when every |v| <= 2^24, float64 up to 2^53
+      { "i32_small", "I32", 4, string.pack("<i4i4i4", -2 ^ 24, 2 ^ 24, 5) },
+      { "i32_big", "I32", 4, string.pack("<i4i4i4", -2 ^ 31, 2 ^ 31 - 1, 2 ^ 24 + 1) },
+      { "u32", "U32", 4, string.pack("<I4I4I4", 2 ^ 32 - 1, 0, 9) },
+      { "i64_small", "I64", 8, string.pack("<i8i8i8", -7, 0, 2 ^ 24) },
+      { "i64_big", "I64", 8, string.pack("<i8i8i8", -2 ^ 53, 2 ^ 53, 2 ^ 53 - 1) },
+      { "u64", "U64", 8, string.pack("<I8I8I8", 2 ^ 53, 0, 3) },
+      { "f32", "F32", 4, f32(0.5, 1, 2) },
+    }
+    local at = 0
+    for _, p in ipairs(parts) do
+      hdr[#hdr + 1] = ('"%s":{"dtype":"%s","shape":[3],"data_offsets":[%d,%d]}'):format(p[1], p[2], at, at + #p[4])
+      data[#data + 1] = p[4]
+      at = at + #p[4]
     end
-    assert.are.equal(-math.huge, 1 / t.f16:totable()[2][3]) -- -0.0 kept its sign
+    local path = dir .. "/ints.safetensors"
+    write_bytes(path, st_bytes("{" .. table.concat(hdr, ",") .. "}", table.concat(data)))
+    local t, meta, converted = sc.load(path, { convert = true })
+    assert.are.same({}, meta)
+    local expect = {
+      bool = { "float32", {1, 0, 1} }, u8 = { "float32", {0, 255, 7} }, i8 = { "float32", {-128, 127, -1} },
+      i16 = { "float32", {-32768, 32767, -2} }, u16 = { "float32", {65535, 0, 3} },
+      bf16 = { "float32", {1, -3, 2 ^ 100} },
+      i32_small = { "float32", {-2 ^ 24, 2 ^ 24, 5} },
+      i32_big = { "float64", {-2 ^ 31, 2 ^ 31 - 1, 2 ^ 24 + 1} },
+      u32 = { "float64", {2 ^ 32 - 1, 0, 9} },
+      i64_small = { "float32", {-7, 0, 2 ^ 24} },
+      i64_big = { "float64", {-2 ^ 53, 2 ^ 53, 2 ^ 53 - 1} },
+      u64 = { "float64", {2 ^ 53, 0, 3} },
+      f32 = { "float32", {0.5, 1, 2} },
+    }
+    for name, e in pairs(expect) do
+      assert.are.equal(e[1], t[name]:dtype(), name)
+      assert.are.same(e[2], t[name]:totable(), name)
+    end
+    local dtypes = {}
+    for _, p in ipairs(parts) do if p[2] ~= "F32" then dtypes[p[1]] = p[2] end end
+    assert.are.same(dtypes, converted)
+    -- the committed fixture's narrow dtypes and F16 specials, as before
+    local path2 = dir .. "/f16.safetensors"
+    write_bytes(path2, st_bytes('{"f16":{"dtype":"F16","shape":[2,3],"data_offsets":[0,12]}}',
+      string.pack("<I2I2I2I2I2I2", 0x3C00, 0xC100, 0x7BFF, 0x0001, 0x7C00, 0x8000)))
+    local h = sc.load(path2, { convert = true }).f16
+    assert.are.same(want.f16, h:totable())
+    assert.are.equal(-math.huge, 1 / h:totable()[2][3]) -- -0.0 kept its sign
+    -- a value past 2^53: no float holds it, so no load (nil and a message)
+    local t3, msg = sc.load(FIX .. "converted.safetensors", { convert = true })
+    assert.is_nil(t3)
+    assert.truthy(msg:find("tensor 'u64' (U64) holds a value beyond 2^53 at element 1", 1, true), msg)
+  end)
+
+  it("maps a PyTorch Sequential's 0-based keys to scorch's and back (sc.nn.from/to_torch_state_dict)", function()
+    -- what torch.nn.Sequential(Linear(2, 2), SiLU(), Linear(2, 1)) saves
+    local parts = {
+      { "0.weight", "[2,2]", f32(1, 2, 3, 4) }, { "0.bias", "[2]", f32(0.5, -0.5) },
+      { "2.weight", "[1,2]", f32(-1, 2) }, { "2.bias", "[1]", f32(0.25) },
+    }
+    local hdr, data, at = {}, {}, 0
+    for _, p in ipairs(parts) do
+      hdr[#hdr + 1] = ('"%s":{"dtype":"F32","shape":%s,"data_offsets":[%d,%d]}'):format(p[1], p[2], at, at + #p[3])
+      data[#data + 1], at = p[3], at + #p[3]
+    end
+    local path = dir .. "/torch.safetensors"
+    write_bytes(path, st_bytes("{" .. table.concat(hdr, ",") .. "}", table.concat(data)))
+    local sd = sc.nn.from_torch_state_dict(assert(sc.load(path)))
+    local keys = {}
+    for k in pairs(sd) do keys[#keys + 1] = k end
+    table.sort(keys)
+    assert.are.same({ "1.bias", "1.weight", "3.bias", "3.weight" }, keys)
+    local net = sc.nn.Sequential { sc.nn.Linear(2, 2), sc.nn.SiLU(), sc.nn.Linear(2, 1) }
+    net:load_state_dict(sd)
+    -- y = W2 silu(W1 x + b1) + b2 at x = (1, -1), by hand
+    local h1, h2 = 1 - 2 + 0.5, 3 - 4 - 0.5
+    local silu = function(v) return v / (1 + math.exp(-v)) end
+    local want = -silu(h1) + 2 * silu(h2) + 0.25
+    assert.is_true(math.abs(net(sc.tensor { { 1, -1 } }):item() - want) < 1e-6)
+    -- and back: the same names PyTorch wrote, nested paths too
+    local back = sc.nn.to_torch_state_dict(net:state_dict())
+    assert.are.same({ 1, 2, 3, 4 }, back["0.weight"]:view(4):totable())
+    assert.are.same({ ["net.0.w"] = 1, ["net.11.blocks.0.b"] = 2, ["head"] = 3 },
+      sc.nn.to_torch_state_dict { ["net.1.w"] = 1, ["net.12.blocks.1.b"] = 2, ["head"] = 3 })
+    assert.has_error(function() sc.nn.to_torch_state_dict { ["0.w"] = 1 } end,
+      "scorch.nn.to_torch_state_dict: key '0.w' has index 0, which a 1-based scorch key cannot hold")
   end)
 
   it("decodes \\u escapes and surrogate pairs in names and metadata", function()

@@ -98,8 +98,8 @@ describe("the sampler contract", function()
   local lv = schedules.karras_sigmas(5, { sigma_max = 20 })
   local eps = param.wrap(function(x) return x * 0.1 end, { kind = "eps", process = sched })
   local cases = {
-    { "langevin", mix, 0.5, { step = 0.01, n_steps = 3, progress = false } },
-    { "annealed_langevin", mix, { 2, 1 }, { eps = 0.01, T = 2, progress = false } },
+    { "langevin", mix, 0.5, { step_size = 0.01, steps = 3, progress = false } },
+    { "annealed_langevin", mix, { 2, 1 }, { step_size = 0.01, steps_per_level = 2, progress = false } },
     { "ddpm", eps, sched, { steps = 4 } },
     { "ddim", eps, sched, { steps = 4 } },
     { "euler_maruyama", mix, vp, { steps = 4 } },
@@ -177,7 +177,7 @@ describe("descending levels", function()
     local m = param.wrap(sc.data.two_gaussians())
     local x = sc.randn(4, 2)
     for _, bad in ipairs { { 1, 2, 4 }, { 2, 2, 1 }, { 1, 0 }, sc.tensor { 0.1, 1 } } do
-      local ok, err = pcall(S.annealed_langevin, m, x, bad, { T = 1 })
+      local ok, err = pcall(S.annealed_langevin, m, x, bad, { steps_per_level = 1 })
       assert.is_false(ok)
       local want = "scorch.samplers.annealed_langevin: levels must be positive and strictly decreasing"
       assert.is_truthy(tostring(err):find(want, 1, true), tostring(err))

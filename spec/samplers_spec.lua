@@ -34,7 +34,7 @@ describe("sc.samplers.langevin", function()
     local score = function(x) return (sc.tensor(m):view(1, 2) - x) / s2 end
     local g = sc.Generator(3)
     local x = sc.samplers.langevin(sc.param.wrap(score, { kind = "score" }), sc.zeros(20000, 2), nil,
-      { step = eps, n_steps = 200, generator = g })
+      { step_size = eps, steps = 200, generator = g })
     local a = 1 - eps / (2 * s2)
     local v = eps / (1 - a * a)
     local mean, var = x:mean(1, false):values(), x:var(1, false):values()
@@ -49,7 +49,7 @@ describe("sc.samplers.langevin", function()
     local n = 0
     local x0 = sc.zeros(5, 2)
     local m = sc.param.wrap(d)
-    local a, info = sc.samplers.langevin(m, x0, nil, { step = 0.1, n_steps = 7, generator = sc.Generator(1),
+    local a, info = sc.samplers.langevin(m, x0, nil, { step_size = 0.1, steps = 7, generator = sc.Generator(1),
       callback = function(s)
         n = n + 1
         assert.are.equal(n, s.i)
@@ -57,10 +57,10 @@ describe("sc.samplers.langevin", function()
       end })
     assert.are.equal(7, n)
     assert.are.equal(7, info.nfe)
-    local b = sc.samplers.langevin(m, x0, nil, { step = 0.1, n_steps = 7, generator = sc.Generator(1) })
+    local b = sc.samplers.langevin(m, x0, nil, { step_size = 0.1, steps = 7, generator = sc.Generator(1) })
     assert.are.equal(0, (a - b):abs():max():item())
-    assert.has_error(function() sc.samplers.langevin(m, x0, nil, { step = -1 }) end)
-    assert.has_error(function() sc.samplers.langevin(m, "x", nil, { step = 1 }) end)
+    assert.has_error(function() sc.samplers.langevin(m, x0, nil, { step_size = -1 }) end)
+    assert.has_error(function() sc.samplers.langevin(m, "x", nil, { step_size = 1 }) end)
   end)
 end)
 
@@ -74,7 +74,7 @@ describe("annealed Langevin on 0.8 N((5,5), I) + 0.2 N((−5,−5), I) with the 
   local start = heavy_fraction(x0)
 
   it("recovers the 0.8 / 0.2 weights (paper convention)", function()
-    local x = sc.samplers.annealed_langevin(sc.param.wrap(d), x0, sigmas, { eps = 0.1, T = 100,
+    local x = sc.samplers.annealed_langevin(sc.param.wrap(d), x0, sigmas, { step_size = 0.1, steps_per_level = 100,
       generator = sc.Generator(1) })
     local f = heavy_fraction(x)
     assert.is_true(close(f, 0.8, 0.035), "heavy-mode mass " .. f)
@@ -86,13 +86,13 @@ describe("annealed Langevin on 0.8 N((5,5), I) + 0.2 N((−5,−5), I) with the 
   it("recovers the weights in the reference-code convention too", function()
     local m = sc.param.wrap(function(z, s) return d:score_at(z, s) end, { kind = "score" })
     local x = sc.samplers.annealed_langevin(m, x0, sigmas,
-      { eps = 0.1 / 2, T = 100, convention = "reference", generator = sc.Generator(1) })
+      { step_size = 0.1 / 2, steps_per_level = 100, convention = "reference", generator = sc.Generator(1) })
     local f = heavy_fraction(x)
     assert.is_true(close(f, 0.8, 0.035), "heavy-mode mass " .. f)
   end)
 
   it("plain Langevin with the unsmoothed score keeps the starting split", function()
-    local x = sc.samplers.langevin(sc.param.wrap(d), x0, nil, { step = 0.1, n_steps = 1000,
+    local x = sc.samplers.langevin(sc.param.wrap(d), x0, nil, { step_size = 0.1, steps = 1000,
       generator = sc.Generator(1) })
     local f = heavy_fraction(x)
     assert.is_true(close(start, 0.5, 0.05), "start " .. start)
@@ -106,9 +106,11 @@ describe("sc.samplers.annealed_langevin mechanics", function()
   local x0 = sc.randn(16, 2, { generator = sc.Generator(5) })
 
   it("reference convention with ε equals the paper convention with 2ε", function()
-    local a = sc.samplers.annealed_langevin(d, x0, sigmas, { eps = 0.02, T = 5, generator = sc.Generator(1),
+    local a = sc.samplers.annealed_langevin(d, x0, sigmas, { step_size = 0.02, steps_per_level = 5,
+      generator = sc.Generator(1),
       convention = "reference" })
-    local b = sc.samplers.annealed_langevin(d, x0, sigmas, { eps = 0.04, T = 5, generator = sc.Generator(1) })
+    local b = sc.samplers.annealed_langevin(d, x0, sigmas, { step_size = 0.04, steps_per_level = 5,
+      generator = sc.Generator(1) })
     assert.is_true((a - b):abs():max():item() < 1e-5)
   end)
 
@@ -122,7 +124,7 @@ describe("sc.samplers.annealed_langevin mechanics", function()
     sc.samplers.annealed_langevin(sc.param.wrap(function(x, s)
       seen[#seen + 1] = s
       return x * 0
-    end, { kind = "score" }), x0, sigmas, { eps = 0.1, T = 3, denoise = true,
+    end, { kind = "score" }), x0, sigmas, { step_size = 0.1, steps_per_level = 3, denoise = true,
       callback = function(c)
         calls[#calls + 1] = { c.level_index, c.step }
         assert.are.equal(#calls, c.i)
@@ -142,14 +144,14 @@ describe("sc.samplers.annealed_langevin mechanics", function()
     -- with T = 0 only the denoising step moves x; for one Gaussian N(m, I)
     -- Tweedie gives E[x0 | x] = m + (x − m)/(1 + σ²)
     local one = sc.param.wrap(sc.data.gaussian_mixture { means = { { 1, 2 } }, stds = 1 })
-    local x = sc.samplers.annealed_langevin(one, x0, { 0.5 }, { eps = 0.1, T = 0, denoise = true })
+    local x = sc.samplers.annealed_langevin(one, x0, { 0.5 }, { step_size = 0.1, steps_per_level = 0, denoise = true })
     local expect = (x0 - sc.tensor { 1, 2 }) / 1.25 + sc.tensor { 1, 2 }
     assert.is_true((x - expect):abs():max():item() < 1e-5)
   end)
 
   it("records trajectories", function()
     local cb, paths = sc.samplers.trajectory_recorder(3, 2, x0)
-    sc.samplers.annealed_langevin(d, x0, sigmas, { eps = 0.1, T = 4, callback = cb })
+    sc.samplers.annealed_langevin(d, x0, sigmas, { step_size = 0.1, steps_per_level = 4, callback = cb })
     assert.are.equal(3, #paths)
     assert.are.equal(1 + 3 * 4 / 2, #paths[1])
     assert.are.same(sc.util.rows(x0:narrow(1, 1, 1))[1], paths[1][1])
@@ -157,7 +159,7 @@ describe("sc.samplers.annealed_langevin mechanics", function()
 
   it("samples with an energy model, which needs autograd inside no_grad", function()
     local m = sc.models.EnergyMLP { dim = 2, hidden = { 8 }, generator = sc.Generator(1) }
-    local x = sc.samplers.annealed_langevin(sc.param.wrap(m), x0, sigmas, { eps = 0.01, T = 2,
+    local x = sc.samplers.annealed_langevin(sc.param.wrap(m), x0, sigmas, { step_size = 0.01, steps_per_level = 2,
       generator = sc.Generator(2) })
     assert.are.same({ 16, 2 }, x:shape())
     assert.is_false(x:requires_grad())
@@ -178,11 +180,11 @@ describe("sc.samplers.annealed_langevin mechanics", function()
   it("rejects bad arguments", function()
     assert.has_error(function() sc.samplers.annealed_langevin(d, x0, {}, {}) end)
     assert.has_error(function() sc.samplers.annealed_langevin(d, x0, sigmas, { convention = "mine" }) end)
-    assert.has_error(function() sc.samplers.annealed_langevin(d, x0, sigmas, { eps = 0 }) end)
+    assert.has_error(function() sc.samplers.annealed_langevin(d, x0, sigmas, { step_size = 0 }) end)
     assert.has_error(function() sc.samplers.annealed_langevin(42, x0, sigmas, {}) end)
     assert.has_error(function() sc.samplers.annealed_langevin(d, x0, sigmas, { steps = 3 }) end,
       "scorch.samplers.annealed_langevin: unknown option 'steps'"
-        .. " (valid: T, callback, convention, denoise, eps, generator, progress)")
+        .. " (valid: callback, convention, denoise, generator, progress, step_size, steps_per_level)")
   end)
 end)
 
@@ -260,5 +262,57 @@ describe("util.in_chunks", function()
     assert.are.same({ 3, 1 }, one:shape())
     assert.has_error(function() sc.util.in_chunks(3, 0, function() end) end,
       "util.in_chunks: size must be at least 1, got 0")
+  end)
+end)
+
+describe("the Langevin samplers' option names", function()
+  local d = sc.param.wrap(sc.data.two_gaussians())
+  local x0 = sc.randn(8, 2, { generator = sc.Generator(4) })
+
+  -- stderr captured while fn runs
+  local function stderr_of(fn)
+    local real, text = io.stderr, {}
+    local function write(_, ...) for _, v in ipairs { ... } do text[#text + 1] = v end end
+    io.stderr = { write = write } -- luacheck: ignore 122
+    local ok, err = pcall(fn)
+    io.stderr = real -- luacheck: ignore 122
+    assert(ok, err)
+    return table.concat(text)
+  end
+
+  it("are step_size and steps / steps_per_level; the old ones give the same bits and warn once", function()
+    for k in pairs(require("scorch.samplers.langevin")._old_option_warned) do
+      require("scorch.samplers.langevin")._old_option_warned[k] = nil
+    end
+    local new = sc.samplers.langevin(d, x0, nil, { step_size = 0.05, steps = 4, generator = sc.Generator(1) })
+    local old
+    local warn = stderr_of(function()
+      old = sc.samplers.langevin(d, x0, nil, { step = 0.05, n_steps = 4, generator = sc.Generator(1) })
+    end)
+    assert.are.same(new:totable(), old:totable())
+    assert.truthy(warn:find("option step is deprecated, use step_size", 1, true))
+    assert.truthy(warn:find("option n_steps is deprecated, use steps", 1, true))
+    local again = stderr_of(function() sc.samplers.langevin(d, x0, nil, { step = 0.05, n_steps = 1 }) end)
+    assert.are.equal("", again)
+
+    local sig = { 4, 2, 1 }
+    local a = sc.samplers.annealed_langevin(d, x0, sig, { step_size = 0.01, steps_per_level = 3,
+      generator = sc.Generator(2) })
+    local b
+    warn = stderr_of(function()
+      b = sc.samplers.annealed_langevin(d, x0, sig, { eps = 0.01, T = 3, generator = sc.Generator(2) })
+    end)
+    assert.are.same(a:totable(), b:totable())
+    assert.truthy(warn:find("option eps is deprecated, use step_size", 1, true))
+    assert.truthy(warn:find("option T is deprecated, use steps_per_level", 1, true))
+  end)
+
+  it("refuse an old and a new name together, and list the new names for a misspelt one", function()
+    assert.has_error(function() sc.samplers.langevin(d, x0, nil, { step = 0.1, step_size = 0.1 }) end,
+      "scorch.samplers.langevin: give step_size or its old name step, not both")
+    local ok, err = pcall(sc.samplers.annealed_langevin, d, x0, { 1 }, { stepsize = 0.1 })
+    assert.is_false(ok)
+    assert.truthy(err:find("valid: callback, convention, denoise, generator, progress, step_size, steps_per_level",
+      1, true), err)
   end)
 end)

@@ -165,7 +165,7 @@ describe("sc.viz axes and figures", function()
       { sigma = 1, background = d, size = 120, n = 10 })))
     assert.are.equal(2 * (120 + across), w)
     local cb, paths = sc.samplers.trajectory_recorder(5, 10, x)
-    sc.samplers.langevin(sc.param.wrap(d), x, nil, { step = 0.1, n_steps = 50, callback = cb, generator = g })
+    sc.samplers.langevin(sc.param.wrap(d), x, nil, { step_size = 0.1, steps = 50, callback = cb, generator = g })
     assert(sc.viz.trajectories(dir .. "/traj.png", paths, { density = d, size = 150 }))
     local losses = {}
     for i = 1, 100 do losses[i] = 5 * math.exp(-i / 20) + 0.01 end

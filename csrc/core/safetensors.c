@@ -628,11 +628,44 @@ static float half_to_float(unsigned h) {
   return (h & 0x8000) ? -v : v;
 }
 
-/* Little-endian element k of p, as float, for the converted dtypes. */
-static void convert(int dt, const unsigned char *p, size_t n, float *out) {
 #define LE16(q) ((unsigned)(q)[0] | (unsigned)(q)[1] << 8)
 #define LE32(q) ((uint32_t)LE16(q) | (uint32_t)LE16((q) + 2) << 16)
 #define LE64(q) ((uint64_t)LE32(q) | (uint64_t)LE32((q) + 4) << 32)
+
+/* 32- and 64-bit integers: those float32 cannot always hold exactly. */
+static int wide_int(int dt) {
+  return dt == ST_I32 || dt == ST_U32 || dt == ST_I64 || dt == ST_U64;
+}
+
+/* Little-endian wide integers as doubles; *max_abs grows to the largest
+   magnitude.  Returns the index of the first value past 2^53 (which a
+   double would round), or n. */
+static size_t convert_wide(int dt, const unsigned char *p, size_t n, double *out,
+                           double *max_abs) {
+  const uint64_t lim = (uint64_t)1 << 53;
+  for (size_t k = 0; k < n; k++) {
+    const unsigned char *q = p + k * st_sizes[dt];
+    double v;
+    if (dt == ST_I32) v = (double)(int32_t)LE32(q);
+    else if (dt == ST_U32) v = (double)LE32(q);
+    else if (dt == ST_U64) {
+      uint64_t u = LE64(q);
+      if (u > lim) return k;
+      v = (double)u;
+    } else {
+      int64_t s = (int64_t)LE64(q);
+      if (s > (int64_t)lim || s < -(int64_t)lim) return k;
+      v = (double)s;
+    }
+    out[k] = v;
+    if (fabs(v) > *max_abs) *max_abs = fabs(v);
+  }
+  return n;
+}
+
+/* Little-endian element k of p, as float, for the dtypes float32 holds
+   exactly (BOOL, 8- and 16-bit integers, F16, BF16). */
+static void convert(int dt, const unsigned char *p, size_t n, float *out) {
   for (size_t k = 0; k < n; k++) {
     const unsigned char *q = p + k * st_sizes[dt];
     switch (dt) {
@@ -647,25 +680,21 @@ static void convert(int dt, const unsigned char *p, size_t n, float *out) {
         memcpy(&out[k], &bits, 4);
         break;
       }
-      case ST_I32: out[k] = (float)(int32_t)LE32(q); break;
-      case ST_U32: out[k] = (float)LE32(q); break;
-      case ST_I64: out[k] = (float)(int64_t)LE64(q); break;
-      case ST_U64: out[k] = (float)LE64(q); break;
-      default: out[k] = 0; break; /* F32/F64 never come here */
+      default: out[k] = 0; break; /* F32/F64 and wide integers never come here */
     }
   }
-#undef LE16
-#undef LE32
-#undef LE64
 }
 
 #define CHUNK 65536
 
+/* Wide integers go through float64 and end as float32 when every value
+   is at most 2^24 in magnitude (so float32 holds them all exactly). */
 static sc_tensor *load_entry(const st_entry *e, st_source *src,
                              unsigned char *tmp) {
   int native = e->dtype == ST_F32 || e->dtype == ST_F64;
+  int wide = wide_int(e->dtype);
   sc_tensor *t = sc_empty(e->ndim, e->shape,
-                          e->dtype == ST_F64 ? SC_FLOAT64 : SC_FLOAT32);
+                          e->dtype == ST_F64 || wide ? SC_FLOAT64 : SC_FLOAT32);
   if (!t) return NULL;
   uint64_t nbytes = e->end - e->begin;
   if (nbytes > SIZE_MAX) goto short_read;
@@ -674,12 +703,28 @@ static sc_tensor *load_entry(const st_entry *e, st_source *src,
     return t;
   }
   size_t isz = st_sizes[e->dtype], per = CHUNK / isz;
-  float *out = sc_data(t);
+  double max_abs = 0;
   for (uint64_t done = 0; done < nbytes / isz;) {
     size_t k = nbytes / isz - done < per ? (size_t)(nbytes / isz - done) : per;
     if (src_read(src, e->begin + done * isz, tmp, k * isz)) goto short_read;
-    convert(e->dtype, tmp, k, out + done);
+    if (!wide) {
+      convert(e->dtype, tmp, k, (float *)sc_data(t) + done);
+    } else {
+      size_t bad = convert_wide(e->dtype, tmp, k, (double *)sc_data(t) + done, &max_abs);
+      if (bad < k) {
+        sc_release(t);
+        sc_set_error("tensor '%.*s' (%s) holds a value beyond 2^53 at element %llu, "
+                     "which neither float32 nor float64 holds exactly", SHOW(e->name),
+                     st_names[e->dtype], (unsigned long long)(done + bad + 1));
+        return NULL;
+      }
+    }
     done += k;
+  }
+  if (wide && max_abs <= 16777216.0) { /* 2^24 */
+    sc_tensor *f = sc_to_dtype(t, SC_FLOAT32);
+    sc_release(t);
+    return f;
   }
   return t;
 short_read:
@@ -699,6 +744,7 @@ void sc_safetensors_free(sc_safetensors *st) {
     free(st->meta_values[i]);
   }
   free(st->names);
+  free(st->dtypes);
   free(st->tensors);
   free(st->meta_keys);
   free(st->meta_values);
@@ -706,14 +752,27 @@ void sc_safetensors_free(sc_safetensors *st) {
 }
 
 /* Turns a validated header into tensors; h is consumed either way. */
-static int build(st_header *h, st_source *src, sc_safetensors *out) {
+static int build(st_header *h, st_source *src, int flags, sc_safetensors *out) {
   size_t n = h->n ? h->n : 1, nm = h->nm ? h->nm : 1;
+  if (!(flags & SC_SAFETENSORS_CONVERT))
+    for (size_t i = 0; i < h->n; i++) {
+      const st_entry *e = &h->e[i];
+      if (e->dtype == ST_F32 || e->dtype == ST_F64) continue;
+      sc_set_error("tensor '%.*s' has dtype %s, and scorch tensors are float32 or "
+                   "float64: load with {convert = true} to convert it (exactly: to "
+                   "float32, or float64 for integers past 2^24)", SHOW(e->name),
+                   st_names[e->dtype]);
+      header_free(h);
+      return SC_SAFETENSORS_EDTYPE;
+    }
   unsigned char *tmp = malloc(CHUNK);
   out->names = calloc(n, sizeof *out->names);
+  out->dtypes = calloc(n, sizeof *out->dtypes);
   out->tensors = calloc(n, sizeof *out->tensors);
   out->meta_keys = calloc(nm, sizeof *out->meta_keys);
   out->meta_values = calloc(nm, sizeof *out->meta_values);
-  if (!tmp || !out->names || !out->tensors || !out->meta_keys || !out->meta_values) {
+  if (!tmp || !out->names || !out->dtypes || !out->tensors || !out->meta_keys ||
+      !out->meta_values) {
     free(tmp);
     header_free(h);
     sc_safetensors_free(out);
@@ -723,6 +782,7 @@ static int build(st_header *h, st_source *src, sc_safetensors *out) {
   out->count = h->n;
   for (size_t i = 0; i < h->n; i++) {
     out->names[i] = h->e[i].name;
+    out->dtypes[i] = st_names[h->e[i].dtype];
     h->e[i].name = NULL;
   }
   out->meta_count = h->nm;
@@ -791,11 +851,11 @@ int sc_safetensors_parse(const unsigned char *buf, size_t len,
       parse_header((const char *)buf + 8, (size_t)n, len - 8 - n, &h))
     return prefixed("load", NULL);
   st_source src = {buf, NULL, 8 + n};
-  if (build(&h, &src, out)) return prefixed("load", NULL);
+  if (build(&h, &src, SC_SAFETENSORS_CONVERT, out)) return prefixed("load", NULL);
   return 0;
 }
 
-int sc_safetensors_load(const char *path, sc_safetensors *out) {
+int sc_safetensors_load(const char *path, int flags, sc_safetensors *out) {
   memset(out, 0, sizeof *out);
   FILE *f = fopen(path, "rb");
   if (!f) {
@@ -806,6 +866,7 @@ int sc_safetensors_load(const char *path, sc_safetensors *out) {
   unsigned char len8[8];
   char *hdr = NULL;
   st_header h;
+  int rc = -1;
   if (fstat(fileno(f), &st)) {
     sc_set_error("cannot stat: %s", strerror(errno));
     goto fail;
@@ -835,13 +896,15 @@ int sc_safetensors_load(const char *path, sc_safetensors *out) {
   free(hdr);
   hdr = NULL;
   st_source src = {NULL, f, 8 + n};
-  if (build(&h, &src, out)) goto fail;
+  rc = build(&h, &src, flags, out);
+  if (rc) goto fail;
   fclose(f);
   return 0;
 fail:
   free(hdr);
   fclose(f);
-  return prefixed("load", path);
+  prefixed("load", path);
+  return rc;
 }
 
 /* ---- atomic replacement ----------------------------------------------------------- */

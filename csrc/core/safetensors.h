@@ -20,24 +20,37 @@
 /* Headers larger than this are refused, as by the reference library. */
 #define SC_SAFETENSORS_MAX_HEADER 100000000u
 
-/* What a load hands back.  F64 loads as float64; F32 and every other
-   supported dtype (F16, BF16, I64, I32, I16, I8, U64, U32, U16, U8, BOOL)
-   is converted to float32.  Tensors come in file (offset) order. */
+/* What a load hands back.  F32 loads as float32 and F64 as float64, as
+   they are.  scorch has no other tensor dtypes, so the others load only
+   with SC_SAFETENSORS_CONVERT, and then exactly or not at all:
+     BOOL, U8, I8, U16, I16, F16, BF16 -> float32 (every value exact);
+     I32, U32, I64, U64 -> float32 when every |v| <= 2^24, else float64
+       when every |v| <= 2^53, else the load fails (SC_SAFETENSORS_EIO).
+   Without the flag the first such tensor (in offset order) fails the load
+   with SC_SAFETENSORS_EDTYPE, naming it, its dtype and the option.
+   Tensors come in file (offset) order. */
 typedef struct sc_safetensors {
   size_t count;
   char **names;
   sc_tensor **tensors; /* owned; a caller may take one and set it NULL */
+  const char **dtypes; /* each tensor's dtype in the file ("F16"), static */
   size_t meta_count;
   char **meta_keys;
   char **meta_values;
 } sc_safetensors;
 
-/* Parses a whole file image held in memory (the fuzzing entry point).
-   On failure *out is left empty (nothing to free). */
+/* Flags of a load. */
+#define SC_SAFETENSORS_CONVERT 1 /* convert dtypes scorch has not, as above */
+
+/* Parses a whole file image held in memory (the fuzzing entry point),
+   converting as with SC_SAFETENSORS_CONVERT.  On failure *out is left
+   empty (nothing to free). */
 int sc_safetensors_parse(const unsigned char *buf, size_t len,
                          sc_safetensors *out);
-/* Reads a file; tensor data is read straight into the tensors. */
-int sc_safetensors_load(const char *path, sc_safetensors *out);
+/* Reads a file; tensor data is read straight into the tensors.  Returns 0,
+   SC_SAFETENSORS_EDTYPE (a dtype that needs SC_SAFETENSORS_CONVERT) or
+   another negative status. */
+int sc_safetensors_load(const char *path, int flags, sc_safetensors *out);
 /* Releases everything *st holds and empties it; safe to call twice. */
 void sc_safetensors_free(sc_safetensors *st);
 
@@ -45,6 +58,7 @@ void sc_safetensors_free(sc_safetensors *st);
    are told apart from a failed write (the environment's). */
 #define SC_SAFETENSORS_EINVAL (-1)
 #define SC_SAFETENSORS_EIO (-2)
+#define SC_SAFETENSORS_EDTYPE (-3)
 
 /* Writes n tensors (any strides; float32 → F32, float64 → F64) and nmeta
    metadata pairs (nmeta may be 0: no "__metadata__" entry is written).

@@ -5,15 +5,18 @@
  * an environment failure (missing or malformed file, failed write) returns
  * nil and a message, as io.open does:
  *   sc.save(path, tensors [, metadata]) → true | nil, msg
- *   sc.load(path)                       → tensors, metadata | nil, msg
+ *   sc.load(path [, {convert=}])        → tensors, metadata [, converted] | nil, msg
  *   core._save_png(path, t)             → true | nil, msg   (t CxHxW)
  *   core._png_read(path)                → CxHxW tensor in [0, 1] | nil, msg
  *                                         (behind sc.image.load_png)
  *   core.read_idx(path)                 → tensor | nil, msg
+ *   core.mkdir(path [, parents=true])   → true | nil, msg   (no shell)
+ *   core.is_dir(path)                   → boolean
  */
 #include <string.h>
 
 #include "binding.h"
+#include "../core/fs.h"
 #include "../core/idx.h"
 #include "../core/png.h"
 #include "../core/safetensors.h"
@@ -122,12 +125,33 @@ static int l_save(lua_State *L) {
   return 1;
 }
 
+/* The options table at idx: {convert = bool}, nothing else (an unknown key
+   is an error listing the valid ones, as util.check_options words it). */
+static int load_flags(lua_State *L, int idx) {
+  if (lua_isnoneornil(L, idx)) return 0;
+  if (lua_type(L, idx) != LUA_TTABLE)
+    luaL_error(L, "scorch.load: options must be a table (got %s)", luaL_typename(L, idx));
+  for (lua_pushnil(L); lua_next(L, idx); lua_pop(L, 1))
+    if (lua_type(L, -2) != LUA_TSTRING || strcmp(lua_tostring(L, -2), "convert"))
+      luaL_error(L, "scorch.load: unknown option '%s' (valid: convert)",
+                 luaL_tolstring(L, -2, NULL));
+  lua_getfield(L, idx, "convert");
+  int convert = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return convert ? SC_SAFETENSORS_CONVERT : 0;
+}
+
+/* With {convert = true} a third result maps each converted tensor's name
+   to its dtype in the file ("F16"), so a caller can say what changed. */
 static int l_load(lua_State *L) {
   const char *path = check_path(L, 1);
+  int flags = load_flags(L, 2);
   sc_safetensors *st = lua_newuserdatauv(L, sizeof *st, 0);
   memset(st, 0, sizeof *st);
   luaL_setmetatable(L, SC_SAFETENSORS_BOX);
-  if (sc_safetensors_load(path, st)) return push_failure(L);
+  int rc = sc_safetensors_load(path, flags, st);
+  if (rc == SC_SAFETENSORS_EDTYPE) return luaL_error(L, "scorch.%s", sc_error());
+  if (rc) return push_failure(L);
   lua_createtable(L, 0, st->count > INT32_MAX ? 0 : (int)st->count);
   for (size_t i = 0; i < st->count; i++) {
     sc_tensor **slot = sc_lua_newslot(L);
@@ -140,8 +164,16 @@ static int l_load(lua_State *L) {
     lua_pushstring(L, st->meta_values[i]);
     lua_setfield(L, -2, st->meta_keys[i]);
   }
+  if (flags & SC_SAFETENSORS_CONVERT) {
+    lua_newtable(L);
+    for (size_t i = 0; i < st->count; i++)
+      if (strcmp(st->dtypes[i], "F32") && strcmp(st->dtypes[i], "F64")) {
+        lua_pushstring(L, st->dtypes[i]);
+        lua_setfield(L, -2, st->names[i]);
+      }
+  }
   sc_safetensors_free(st); /* names and strings now, not at the next cycle */
-  return 2;
+  return flags & SC_SAFETENSORS_CONVERT ? 3 : 2;
 }
 
 static int l_save_png(lua_State *L) {
@@ -170,10 +202,24 @@ static int read_tensor(lua_State *L, sc_tensor *(*read)(const char *)) {
 static int l_png_read(lua_State *L) { return read_tensor(L, sc_png_read); }
 static int l_read_idx(lua_State *L) { return read_tensor(L, sc_idx_read); }
 
+static int l_mkdir(lua_State *L) {
+  const char *path = check_path(L, 1);
+  int parents = lua_isnoneornil(L, 2) ? 1 : lua_toboolean(L, 2);
+  if (sc_mkdir(path, parents)) return push_failure(L);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int l_is_dir(lua_State *L) {
+  lua_pushboolean(L, sc_is_dir(check_path(L, 1)));
+  return 1;
+}
+
 void sc_lua_open_io(lua_State *L) {
   static const luaL_Reg functions[] = {
       {"save", l_save},         {"load", l_load},         {"_save_png", l_save_png},
-      {"_png_read", l_png_read}, {"read_idx", l_read_idx}, {NULL, NULL}};
+      {"_png_read", l_png_read}, {"read_idx", l_read_idx},
+      {"mkdir", l_mkdir},       {"is_dir", l_is_dir},     {NULL, NULL}};
   luaL_newmetatable(L, SC_SAFETENSORS_BOX);
   lua_pushcfunction(L, box_gc);
   lua_setfield(L, -2, "__gc");

@@ -57,7 +57,8 @@ function M.nll(model, sde, x, opts)
   if not sc.is_tensor(x) or x:dim() < 2 then
     error("scorch.likelihood.nll: x must be a batch of points [N, D...]", 2)
   end
-  opts = opts or {}
+  opts = util.check_options(opts, { "prediction", "estimator", "eps", "generator", "rtol", "atol" },
+    "scorch.likelihood.nll")
   local score = score_fn_of(model, sde, opts.prediction or "score")
   local est = opts.estimator or "exact"
   if est == "hutchinson" then est = "rademacher" end

@@ -49,7 +49,7 @@ case("langevin_mixture", function()
 end, function()
   local g = gen(2)
   return S.langevin(param.wrap(mix, { kind = "score" }), points(1), nil,
-    { step = 0.05, n_steps = 10, generator = g, progress = false })
+    { step_size = 0.05, steps = 10, generator = g, progress = false })
 end)
 case("langevin_score_mlp_sigma", function()
   return S.langevin(score_mlp(), points(1), { step = 0.01, n_steps = 5, sigma = 0.5, generator = gen(2),
@@ -57,13 +57,13 @@ case("langevin_score_mlp_sigma", function()
 end, function()
   local g = gen(2)
   return S.langevin(param.wrap(score_mlp(), { kind = "score" }), points(1), 0.5,
-    { step = 0.01, n_steps = 5, generator = g, progress = false })
+    { step_size = 0.01, steps = 5, generator = g, progress = false })
 end)
 case("langevin_energy", function()
   return S.langevin(energy(), points(1), { step = 0.01, n_steps = 5, generator = gen(2), progress = false }), nil
 end, function()
   local g = gen(2)
-  return S.langevin(param.wrap(energy()), points(1), nil, { step = 0.01, n_steps = 5, generator = g,
+  return S.langevin(param.wrap(energy()), points(1), nil, { step_size = 0.01, steps = 5, generator = g,
     progress = false })
 end)
 case("annealed_mixture_denoise", function()
@@ -71,8 +71,8 @@ case("annealed_mixture_denoise", function()
     denoise = true, progress = false }), nil
 end, function()
   local g = gen(2)
-  return S.annealed_langevin(param.wrap(mix), points(1) * 5, sigmas, { eps = 0.01, T = 3, generator = g,
-    denoise = true, progress = false })
+  return S.annealed_langevin(param.wrap(mix), points(1) * 5, sigmas, { step_size = 0.01, steps_per_level = 3,
+    generator = g, denoise = true, progress = false })
 end)
 case("annealed_score_mlp_reference", function()
   return S.annealed_langevin(score_mlp(true), points(1), sigmas, { eps = 0.01, T = 3, generator = gen(2),
@@ -80,7 +80,7 @@ case("annealed_score_mlp_reference", function()
 end, function()
   local g = gen(2)
   return S.annealed_langevin(param.wrap(score_mlp(true), { kind = "score" }), points(1), sigmas,
-    { eps = 0.01, T = 3, generator = g, convention = "reference", progress = false })
+    { step_size = 0.01, steps_per_level = 3, generator = g, convention = "reference", progress = false })
 end)
 case("annealed_ncsn", function()
   return S.annealed_langevin(ncsn(), images(1), { 2, 0.5, 0.1 }, { eps = 0.01, T = 2, generator = gen(2),
@@ -88,7 +88,7 @@ case("annealed_ncsn", function()
 end, function()
   local g = gen(2)
   return S.annealed_langevin(param.wrap(ncsn(), { kind = "score" }), images(1), { 2, 0.5, 0.1 },
-    { eps = 0.01, T = 2, generator = g, progress = false })
+    { step_size = 0.01, steps_per_level = 2, generator = g, progress = false })
 end)
 
 -- ---- DDPM / DDIM -------------------------------------------------------------------------------

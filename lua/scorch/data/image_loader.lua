@@ -4,6 +4,7 @@
 -- behave exactly as there.
 -- @module scorch.data.image_loader
 local sc = require "scorch"
+local util = require "scorch.util"
 local loader = require "scorch.data.loader"
 
 local M = {}
@@ -23,7 +24,8 @@ ImageLoader.__index = ImageLoader
 -- One generator drives the shuffle, the noise and the flips, so a seed
 -- fixes every batch.
 function M.image_loader(images, opts)
-  opts = opts or {}
+  opts = util.check_options(opts, { "batch_size", "shuffle", "generator", "drop_last", "labels", "levels",
+    "dequantize", "flip", "scale" }, "scorch.data.image_loader")
   if not sc.is_tensor(images) or images:dim() ~= 4 then
     error("scorch.data.image_loader: expected images of shape [n, C, H, W]", 2)
   end

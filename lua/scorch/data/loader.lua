@@ -2,6 +2,7 @@
 -- epoch with a seeded generator (so a run is reproducible).
 -- @module scorch.data.loader
 local sc = require "scorch"
+local util = require "scorch.util"
 
 local M = {}
 
@@ -26,7 +27,7 @@ end
 -- data is a tensor or a list of tensors with the same first dimension; a
 -- batch is a tensor, or as many tensors as the list holds.
 function M.loader(data, opts)
-  opts = opts or {}
+  opts = util.check_options(opts, { "batch_size", "shuffle", "generator", "drop_last" }, "scorch.data.loader")
   local list = sc.is_tensor(data) and { data } or data
   if type(list) ~= "table" or #list == 0 then
     error("scorch.data.loader: expected a tensor or a list of tensors", 2)

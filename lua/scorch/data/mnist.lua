@@ -3,6 +3,7 @@
 -- dataset-fashion-mnist, under /usr/share/datasets/fashion-mnist.
 -- @module scorch.data.mnist
 local sc = require "scorch"
+local util = require "scorch.util"
 
 local M = {}
 
@@ -34,7 +35,7 @@ end
 -- stores 0-based bytes).  nil and a message when a file is missing or
 -- malformed, or the two files disagree.
 function M.idx_dataset(images_path, labels_path, opts)
-  opts = opts or {}
+  opts = util.check_options(opts, { "limit" }, "scorch.data.idx_dataset")
   local x, err = sc.io.read_idx(images_path)
   if not x then return nil, err end
   local y, err2 = sc.io.read_idx(labels_path)
@@ -58,7 +59,7 @@ end
 -- Raises an error naming the Debian package when the files are absent.
 function M.fashion_mnist(split, opts)
   split = split or "train"
-  opts = opts or {}
+  opts = util.check_options(opts, { "path", "limit" }, "scorch.data.fashion_mnist")
   local names = FILES[split]
   if not names then
     error(("scorch.data.fashion_mnist: split must be \"train\" or \"test\", got %s")
@@ -72,7 +73,7 @@ function M.fashion_mnist(split, opts)
       .. "scripts/bootstrap.sh --data) or pass {path=dir}")
       :format(ip and names[2] or names[1], dir), 2)
   end
-  local x, y = M.idx_dataset(ip, lp, opts)
+  local x, y = M.idx_dataset(ip, lp, { limit = opts.limit })
   if not x then error("scorch.data.fashion_mnist: " .. y, 2) end
   return x, y
 end

@@ -8,6 +8,7 @@
 -- together, in chunks, so a thousand 28x28 images take a few tens of ms.
 -- @module scorch.data.shapes
 local sc = require "scorch"
+local util = require "scorch.util"
 
 local M = {}
 
@@ -67,6 +68,8 @@ local categorical = require("scorch.data.categorical").categorical_from_uniforms
 
 local function check_opts(opts)
   if type(opts) ~= "table" then error("scorch.data.shapes: expected an options table", 3) end
+  util.check_options(opts, { "n", "size", "classes", "weights", "generator", "supersample", "scale", "level" },
+    "scorch.data.shapes", 4)
   local n = opts.n or 1000
   if math.type(n) ~= "integer" or n < 1 then error("scorch.data.shapes: n must be a positive integer", 3) end
   local size = opts.size or 28

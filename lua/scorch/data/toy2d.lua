@@ -9,6 +9,7 @@
 -- of products of normal CDF differences.
 -- @module scorch.data.toy2d
 local sc = require "scorch"
+local util = require "scorch.util"
 
 local M = {}
 
@@ -71,47 +72,35 @@ local function generator_of(opts) return opts and opts.generator end
 
 local categorical = require("scorch.data.categorical").categorical
 
---- Symmetric eigendecomposition of a small matrix (cyclic Jacobi).
--- Returns eigenvalues (array) and eigenvectors as columns of V (V[i][j]).
+--- Symmetric eigendecomposition of a small matrix, by LAPACK (dsyevd via
+-- sc.core.linalg_eigh).  A diagonal matrix is returned as it is (its
+-- diagonal, and V = I), so an axis-aligned covariance stays axis-aligned.
+-- @param A Lua matrix (rows), symmetric
+-- @return eigenvalues (array; ascending unless A is diagonal) and the
+--   eigenvectors as the columns of V (V[i][j]: component i of vector j)
+-- @usage local vals, V = sc.data.sym_eig({ { 2, 1 }, { 1, 2 } })   -- {1, 3}
 local function sym_eig(A)
-  local n = #A
-  local a, V = {}, {}
+  local n, diagonal = #A, true
   for i = 1, n do
-    a[i], V[i] = {}, {}
     for j = 1, n do
-      a[i][j] = A[i][j]
-      V[i][j] = (i == j) and 1 or 0
+      if i ~= j and A[i][j] ~= 0 then diagonal = false end
     end
   end
-  for _ = 1, 64 do
-    local off = 0
-    for p = 1, n do for q = p + 1, n do off = off + a[p][q] ^ 2 end end
-    if off < 1e-30 then break end
-    for p = 1, n do
-      for q = p + 1, n do
-        if math.abs(a[p][q]) > 1e-300 then
-          local theta = (a[q][q] - a[p][p]) / (2 * a[p][q])
-          local t = (theta >= 0 and 1 or -1) / (math.abs(theta) + math.sqrt(theta * theta + 1))
-          local c = 1 / math.sqrt(t * t + 1)
-          local s = t * c
-          for k = 1, n do -- A <- A J
-            local akp, akq = a[k][p], a[k][q]
-            a[k][p], a[k][q] = c * akp - s * akq, s * akp + c * akq
-          end
-          for k = 1, n do -- A <- J^T A
-            local apk, aqk = a[p][k], a[q][k]
-            a[p][k], a[q][k] = c * apk - s * aqk, s * apk + c * aqk
-          end
-          for k = 1, n do
-            local vkp, vkq = V[k][p], V[k][q]
-            V[k][p], V[k][q] = c * vkp - s * vkq, s * vkp + c * vkq
-          end
-        end
-      end
+  local vals, V = {}, {}
+  if diagonal then
+    for i = 1, n do
+      vals[i], V[i] = A[i][i] + 0.0, {}
+      for j = 1, n do V[i][j] = (i == j) and 1 or 0 end
     end
+    return vals, V
   end
-  local vals = {}
-  for i = 1, n do vals[i] = a[i][i] end
+  local w, rows = sc.core.linalg_eigh(sc.tensor(A, { dtype = "float64" }))
+  vals = w:values()
+  local r = rows:totable() -- rows[k] is eigenvector k
+  for i = 1, n do
+    V[i] = {}
+    for j = 1, n do V[i][j] = r[j][i] end
+  end
   return vals, V
 end
 M.sym_eig = sym_eig
@@ -140,6 +129,8 @@ end
 --   weights K non-negative numbers (normalised here); default uniform
 function M.gaussian_mixture(spec)
   if type(spec) ~= "table" then error("scorch.data.gaussian_mixture: expected an options table", 2) end
+  util.check_options(spec, { "means", "covs", "stds", "std", "weights", "name", "range" },
+    "scorch.data.gaussian_mixture")
   local means = as_rows(spec.means, "means")
   local K, D = #means, #means[1]
   if D < 1 then error("scorch.data.gaussian_mixture: means must have at least one coordinate", 2) end
@@ -323,7 +314,7 @@ function GaussianMixture:sample(n, opts)
   if math.type(n) ~= "integer" or n < 0 then
     error("scorch.data.sample: n must be a non-negative integer", 2)
   end
-  opts = opts or {}
+  opts = util.check_options(opts, { "generator", "dtype" }, "scorch.data.sample")
   local dtype = opts.dtype or "float32"
   local gen = generator_of(opts)
   local T = self:_tensors(dtype)
@@ -372,7 +363,7 @@ end
 
 --- K Gaussians evenly spaced on a circle (8 Gaussians: radius 2, std 0.05).
 function M.eight_gaussians(opts)
-  opts = opts or {}
+  opts = util.check_options(opts, { "n_modes", "radius", "std", "weights" }, "scorch.data.eight_gaussians")
   local k, radius, std = opts.n_modes or 8, opts.radius or 2, opts.std or 0.05
   local means = {}
   for i = 1, k do
@@ -386,7 +377,7 @@ end
 
 --- Song & Ermon 2019, §3.2: p = 0.8·N((5,5), I) + 0.2·N((−5,−5), I).
 function M.two_gaussians(opts)
-  opts = opts or {}
+  opts = util.check_options(opts, { "offset", "std", "weights" }, "scorch.data.two_gaussians")
   local d = opts.offset or 5
   return M.gaussian_mixture { means = { { d, d }, { -d, -d } }, stds = opts.std or 1,
     weights = opts.weights or { 0.8, 0.2 }, name = "two_gaussians",
@@ -416,7 +407,7 @@ end
 --- Two interleaved half circles (scikit-learn's make_moons, centred), noise
 -- std 0.1 by default.
 function M.two_moons(opts)
-  opts = opts or {}
+  opts = util.check_options(opts, { "noise" }, "scorch.data.two_moons")
   local noise = opts.noise or 0.1
   local upper = { length = math.pi, mass = 0.5, at = function(u)
     local t = math.pi * u
@@ -433,7 +424,7 @@ end
 -- Centres are spaced evenly in t, each carrying equal mass (the classic
 -- density, denser near the centre); several per noise-width of arc.
 function M.swiss_roll(opts)
-  opts = opts or {}
+  opts = util.check_options(opts, { "noise", "scale" }, "scorch.data.swiss_roll")
   local noise, scale = opts.noise or 0.1, opts.scale or 0.2
   local t0, t1 = 1.5 * math.pi, 4.5 * math.pi
   local n = math.ceil((t1 - t0) * t1 * scale / noise) + 1
@@ -446,7 +437,7 @@ end
 
 --- Concentric rings of the given radii, mass proportional to circumference.
 function M.rings(opts)
-  opts = opts or {}
+  opts = util.check_options(opts, { "radii", "noise" }, "scorch.data.rings")
   local radii, noise = opts.radii or { 0.5, 1.0, 1.5, 2.0 }, opts.noise or 0.08
   local total = 0
   for _, r in ipairs(radii) do total = total + r end
@@ -492,7 +483,7 @@ M.Checkerboard = Checkerboard
 -- cells×cells board over [-h, h]² with i + j even (FFJORD's checkerboard:
 -- 8 unit squares of [-2, 2]²).
 function M.checkerboard(opts)
-  opts = opts or {}
+  opts = util.check_options(opts, { "cells", "half_width" }, "scorch.data.checkerboard")
   local cells, h = opts.cells or 4, opts.half_width or 2
   if cells < 2 or cells % 2 ~= 0 then error("scorch.data.checkerboard: cells must be even", 2) end
   local w = 2 * h / cells
@@ -519,7 +510,7 @@ function Checkerboard:sample(n, opts)
     error("scorch.data.sample: n must be a non-negative integer", 2)
   end
   n = math.tointeger(n)
-  opts = opts or {}
+  opts = util.check_options(opts, { "generator", "dtype" }, "scorch.data.sample")
   local gen = generator_of(opts)
   local u = sc.rand(n * 3, { generator = gen, dtype = "float64" }):values()
   local out, labels, c, h, w = {}, {}, self.cells, self.half_width, self.cell
@@ -654,7 +645,6 @@ end
 -- differentiable log-density (the score of a user distribution).
 function M.score_from_log_prob(log_prob)
   return function(x)
-    local util = require "scorch.util"
     return util.enable_grad(function()
       local leaf = x:detach():requires_grad(true)
       return sc.grad(log_prob(leaf):sum(), { leaf })[1]

@@ -43,7 +43,7 @@ end
 function M.ddpm(model, x0, opts)
   check_model(model, "ddpm")
   check_batch(x0, "ddpm")
-  opts = opts or {}
+  opts = util.check_options(opts, { "schedule", "prediction", "generator" }, "scorch.losses.ddpm")
   local sched = opts.schedule or schedules.ddpm {}
   if type(sched) ~= "table" or sched.kind ~= "ddpm" then
     error("scorch.losses.ddpm: schedule must be a DDPM schedule (sc.schedules.ddpm)", 2)
@@ -70,7 +70,7 @@ end
 function M.sde_dsm(model, x0, opts)
   check_model(model, "sde_dsm")
   check_batch(x0, "sde_dsm")
-  opts = opts or {}
+  opts = util.check_options(opts, { "sde", "prediction", "weighting", "eps", "generator" }, "scorch.losses.sde_dsm")
   local sde = opts.sde
   if not schedules.is_sde(sde) then error("scorch.losses.sde_dsm: opts.sde must be an SDE", 2) end
   local kind = opts.prediction or "score"
@@ -110,7 +110,7 @@ end
 function M.edm(denoiser, x0, opts)
   check_model(denoiser, "edm")
   check_batch(x0, "edm")
-  opts = opts or {}
+  opts = util.check_options(opts, { "P_mean", "P_std", "sigma_data", "generator" }, "scorch.losses.edm")
   local pm, ps = opts.P_mean or -1.2, opts.P_std or 1.2
   local sd = opts.sigma_data or (type(denoiser) == "table" and denoiser.sigma_data) or 0.5
   local dt, gen = x0:dtype(), opts.generator

@@ -42,7 +42,8 @@ local function squared_norm(t) return t:square():sum(2, false) end
 -- scores; sigma = number or [N, 1] tensor, passed to the model and the target.
 function M.esm(model, x, opts)
   check_batch(x, "esm")
-  opts = opts or {}
+  opts = util.check_options(opts, {
+      "score", "data", "target", "sigma" }, "scorch.losses.esm")
   local s_fn = util.as_score_fn(model)
   local sigma = opts.sigma
   if sigma ~= nil then sigma = param.level(sigma, x) end
@@ -80,7 +81,8 @@ end
 -- ("gaussian" | "rademacher", default rademacher), generator; sigma as in esm.
 function M.ism(model, x, opts)
   check_batch(x, "ism")
-  opts = opts or {}
+  opts = util.check_options(opts, {
+      "estimator", "n_projections", "projection", "generator", "sigma" }, "scorch.losses.ism")
   local s_fn = util.as_score_fn(model)
   return util.enable_grad(function()
     local xr = x:detach():requires_grad(true)
@@ -113,7 +115,8 @@ end
 -- default 1), variance_reduction, generator; sigma as in esm.
 function M.ssm(model, x, opts)
   check_batch(x, "ssm")
-  opts = opts or {}
+  opts = util.check_options(opts, {
+      "projection", "n_projections", "variance_reduction", "generator", "sigma" }, "scorch.losses.ssm")
   local s_fn = util.as_score_fn(model)
   local n = opts.n_projections or 1
   return util.enable_grad(function()
@@ -137,7 +140,9 @@ end
 --- Song, Garg, Shi & Ermon 2019, eq. 9 (SSM-VR): E[vᵀ∇ₓ(vᵀ s_θ) + ½‖s_θ‖²].
 function M.ssm_vr(model, x, opts)
   local o = {}
-  for k, v in pairs(opts or {}) do o[k] = v end
+  opts = util.check_options(opts, {
+      "projection", "n_projections", "generator", "sigma" }, "scorch.losses.ssm_vr")
+  for k, v in pairs(opts) do o[k] = v end
   o.variance_reduction = true
   return M.ssm(model, x, o)
 end
@@ -151,6 +156,31 @@ local function weights_for(weighting, sig)
   error(("scorch.losses.dsm: unknown weighting '%s'"):format(tostring(weighting)), 3)
 end
 
+-- Models already checked for ignoring σ (weak keys: checking holds no model alive).
+local sigma_checked = setmetatable({}, { __mode = "k" })
+
+-- On the first dsm call with several levels (before the loss's own call, so
+-- the model sees that last), whether the model's output changes at all when
+-- every σ doubles; a model that ignores σ cannot learn a
+-- noise-conditional score, so say so once on stderr (training goes on).
+local function warn_if_sigma_ignored(model, s_fn, x_noisy, sig)
+  if sigma_checked[model] then return end
+  sigma_checked[model] = true
+  local k = math.min(x_noisy:size(1), 8)
+  local rng = sc.get_rng_state() -- a model drawing noise (dropout) must not shift the run's numbers
+  local ok, same = pcall(sc.no_grad, function()
+    local xk, sk = x_noisy:narrow(1, 1, k), sig:narrow(1, 1, k)
+    return (s_fn(xk, sk * 2) - s_fn(xk, sk)):abs():max():item() == 0
+  end)
+  sc.set_rng_state(rng)
+  if not ok then error(same, 0) end
+  if same then
+    io.stderr:write("scorch.losses.dsm: warning: the model's output does not change with sigma "
+      .. "(sigma and 2*sigma gave the same scores on the first batch); a noise-conditional score "
+      .. "model should use its second argument, sigma\n")
+  end
+end
+
 --- Vincent 2011, eq. 11 and Song & Ermon 2019, eqs. 5–6 (denoising score
 -- matching): x̃ = x + σz, ℓ(θ; σ) = ½ E‖s_θ(x̃, σ) + (x̃ − x)/σ²‖²; over levels
 -- {σ_i}: (1/L) Σ_i λ(σ_i) ℓ(θ; σ_i), one level drawn uniformly per example.
@@ -159,7 +189,8 @@ end
 -- sigmas) | "none" (default with one sigma) | function(sigma) ; generator.
 function M.dsm(model, x, opts)
   check_batch(x, "dsm")
-  opts = opts or {}
+  opts = util.check_options(opts, {
+      "sigma", "sigmas", "weighting", "generator" }, "scorch.losses.dsm")
   local s_fn = util.as_score_fn(model)
   local N, dt, gen = x:size(1), x:dtype(), opts.generator
   local sig, weighting
@@ -183,6 +214,7 @@ function M.dsm(model, x, opts)
   local z = sc.randn(N, x:size(2), { generator = gen, dtype = dt })
   local x_noisy = x:detach() + sig * z
   -- target −(x̃ − x)/σ² = −z/σ
+  if opts.sigmas ~= nil then warn_if_sigma_ignored(model, s_fn, x_noisy, sig) end
   local s = s_fn(x_noisy, sig)
   local per_example = squared_norm(s + z / sig) * 0.5
   local w = weights_for(weighting, sig)

@@ -51,6 +51,9 @@ local Classifier = nn.Module:extend("Classifier")
 -- size must be divisible by 2^#channels (each stage halves it).
 function Classifier:init(opts)
   if type(opts) ~= "table" then error("scorch.models.Classifier: expected an options table", 3) end
+  require("scorch.util").check_options(opts, {
+      "classes", "size", "in_channels", "channels", "features", "pool", "dropout", "dtype", "generator" },
+      "scorch.models.Classifier", 4)
   local K, size, cin = opts.classes, opts.size or 28, opts.in_channels or 1
   local channels, fdim = opts.channels or { 32, 64 }, opts.features or 128
   posint(K, "classes")
@@ -83,7 +86,7 @@ function Classifier:init(opts)
   self.body = nn.Sequential(layers)
   local side = size >> #channels
   self.feature = nn.Linear(pool == "global" and prev or prev * side * side, fdim, o)
-  if (opts.dropout or 0) > 0 then self.drop = nn.Dropout(opts.dropout, o) end
+  if (opts.dropout or 0) > 0 then self.drop = nn.Dropout(opts.dropout, { generator = opts.generator }) end
   self.head = nn.Linear(fdim, K, o)
 end
 
@@ -132,7 +135,8 @@ end
 -- (call :eval() first when dropout is on).
 function Classifier:predict(x, opts)
   check_input(self, x, "predict")
-  local bs = (opts and opts.batch) or 256
+  opts = require("scorch.util").check_options(opts, { "batch" }, "scorch.models.Classifier:predict")
+  local bs = opts.batch or 256
   local parts, labels = {}, {}
   sc.no_grad(function()
     for start = 1, x:size(1), bs do

@@ -20,7 +20,9 @@ local DiffusionMLP = nn.Module:extend("DiffusionMLP")
 -- features: 1 for timesteps 1..1000, 1000 for t ∈ [0, 1], about 250 for
 -- EDM's c_noise = ¼ ln σ.
 function DiffusionMLP:init(opts)
-  opts = opts or {}
+  opts = require("scorch.util").check_options(opts, {
+      "dim", "width", "blocks", "embed", "cond_scale", "max_period", "dtype", "generator" },
+      "scorch.models.DiffusionMLP", 4)
   local dim, width, blocks, embed = opts.dim or 2, opts.width or 128, opts.blocks or 3, opts.embed or 32
   for name, v in pairs { dim = dim, width = width, blocks = blocks } do
     if math.type(v) ~= "integer" or v < 1 then

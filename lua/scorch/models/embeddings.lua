@@ -38,7 +38,8 @@ local Sinusoidal = nn.Module:extend("SinusoidalEmbedding")
 M.SinusoidalEmbedding = Sinusoidal
 
 function Sinusoidal:init(dim, opts)
-  opts = opts or {}
+  opts = require("scorch.util").check_options(opts, {
+      "max_period", "dtype", "generator" }, "scorch.models.embeddings.Sinusoidal", 4)
   check_dim(dim, "SinusoidalEmbedding")
   local half, period = dim // 2, opts.max_period or 10000
   local w = {}
@@ -62,7 +63,8 @@ local Fourier = nn.Module:extend("FourierEmbedding")
 M.FourierEmbedding = Fourier
 
 function Fourier:init(dim, opts)
-  opts = opts or {}
+  opts = require("scorch.util").check_options(opts, {
+      "scale", "dtype", "generator" }, "scorch.models.embeddings.Fourier", 4)
   check_dim(dim, "FourierEmbedding")
   self.dim, self.scale = dim, opts.scale or 16
   local w = sc.randn({ 1, dim // 2 }, { generator = opts.generator, dtype = opts.dtype or "float32" })

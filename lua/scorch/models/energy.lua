@@ -17,7 +17,8 @@ EnergyMLP.needs_grad = true
 --           dtype=, generator=}.  The activation must be smooth (silu,
 -- softplus, tanh) for score-matching losses, which differentiate the score.
 function EnergyMLP:init(opts)
-  opts = opts or {}
+  opts = util.check_options(opts, { "dim", "conditional", "hidden", "act", "dtype", "generator" },
+    "scorch.models.EnergyMLP", 4)
   local dim = opts.dim or 2
   self.dim = dim
   self.conditional = opts.conditional and true or false

@@ -26,7 +26,8 @@ local ResBlock = unet.ResBlock
 local NCSN = nn.Module:extend("NCSN")
 
 function NCSN:init(opts)
-  opts = opts or {}
+  opts = require("scorch.util").check_options(opts, {
+      "in_channels", "channels", "blocks", "sigma_data", "precond", "dtype", "generator" }, "scorch.models.NCSN", 4)
   local cin, ch = opts.in_channels or 1, opts.channels or 16
   local nb = opts.blocks or 1
   if math.type(cin) ~= "integer" or cin < 1 or math.type(ch) ~= "integer" or ch < 1

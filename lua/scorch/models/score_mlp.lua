@@ -13,7 +13,8 @@ local ScoreMLP = nn.Module:extend("ScoreMLP")
 --          scale_by_sigma=false, dtype=, generator=}
 -- conditional = false makes an unconditional s(x) (sigma is then ignored).
 function ScoreMLP:init(opts)
-  opts = opts or {}
+  opts = require("scorch.util").check_options(opts, {
+      "dim", "conditional", "scale_by_sigma", "hidden", "act", "dtype", "generator" }, "scorch.models.ScoreMLP", 4)
   local dim = opts.dim or 2
   if math.type(dim) ~= "integer" or dim < 1 then
     error("scorch.models.ScoreMLP: dim must be a positive integer", 3)

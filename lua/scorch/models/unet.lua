@@ -87,7 +87,9 @@ local UNet = nn.Module:extend("UNet")
 M.UNet = UNet
 
 function UNet:init(opts)
-  opts = opts or {}
+  opts = require("scorch.util").check_options(opts, {
+      "in_channels", "channels", "mults", "attention", "blocks", "emb", "out", "cond", "cond_scale", "heads",
+      "mid_attention", "dropout", "fourier_scale", "dtype", "generator" }, "scorch.models.UNet", 4)
   check_opts(opts)
   local cin, ch = opts.in_channels or 1, opts.channels or 32
   local mults, attn = opts.mults or { 1, 2 }, opts.attention or { false, true }

@@ -4,6 +4,7 @@
 -- @module scorch.nn.activation
 local sc = require "scorch"
 local Module = require "scorch.nn.module"
+local util = require "scorch.util"
 
 local M = {}
 
@@ -25,7 +26,7 @@ function M.Identity.forward(_, x) return x end
 -- βx > threshold (as PyTorch).
 M.Softplus = Module:extend("Softplus")
 function M.Softplus:init(opts)
-  opts = opts or {}
+  opts = util.check_options(opts, { "beta", "threshold" }, "scorch.nn.Softplus", 4)
   self.beta, self.threshold = opts.beta or 1, opts.threshold or 20
 end
 function M.Softplus:forward(x)
@@ -54,7 +55,7 @@ function M.LeakyReLU:extra_repr() return ("negative_slope=%g"):format(self.negat
 -- form (PyTorch's default) is not offered.
 M.GELU = Module:extend("GELU")
 function M.GELU.init(_, opts)
-  local approx = opts and opts.approximate or "tanh"
+  local approx = util.check_options(opts, { "approximate" }, "scorch.nn.GELU", 4).approximate or "tanh"
   if approx ~= "tanh" then
     error("scorch.nn.GELU: only approximate = \"tanh\" is available", 3)
   end

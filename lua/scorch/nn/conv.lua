@@ -7,6 +7,7 @@
 local sc = require "scorch"
 local Module = require "scorch.nn.module"
 local init = require "scorch.nn.initialisers"
+local util = require "scorch.util"
 
 local M = {}
 
@@ -33,7 +34,7 @@ local function init_params(self, wshape, fan_in, nbias, opts)
   if opts.bias ~= false then
     local bound = 1 / math.sqrt(fan_in)
     self.bias = init.parameter({ nbias }, opts.dtype)
-    init.uniform_(self.bias, -bound, bound, opts)
+    init.uniform_(self.bias, -bound, bound, { generator = opts.generator })
   end
 end
 
@@ -42,7 +43,8 @@ local Conv2d = Module:extend("Conv2d")
 M.Conv2d = Conv2d
 
 function Conv2d:init(i, o, k, opts)
-  opts = opts or {}
+  opts = util.check_options(opts, { "stride", "padding", "dilation", "groups", "bias", "dtype", "generator" },
+    "scorch.nn.Conv2d", 4)
   self.groups = opts.groups or 1
   check_channels("Conv2d", i, o, self.groups)
   local kh, kw = pair(k)
@@ -68,7 +70,8 @@ local ConvTranspose2d = Module:extend("ConvTranspose2d")
 M.ConvTranspose2d = ConvTranspose2d
 
 function ConvTranspose2d:init(i, o, k, opts)
-  opts = opts or {}
+  opts = util.check_options(opts, { "stride", "padding", "output_padding", "dilation", "groups", "bias", "dtype",
+    "generator" }, "scorch.nn.ConvTranspose2d", 4)
   self.groups = opts.groups or 1
   check_channels("ConvTranspose2d", i, o, self.groups)
   local kh, kw = pair(k)

@@ -4,6 +4,7 @@
 -- @module scorch.nn.dropout
 local sc = require "scorch"
 local Module = require "scorch.nn.module"
+local util = require "scorch.util"
 
 local Dropout = Module:extend("Dropout")
 
@@ -13,7 +14,7 @@ function Dropout:init(p, opts)
     error(("scorch.nn.Dropout: p must be a probability in [0, 1] (got %s)"):format(tostring(p)), 3)
   end
   self.p = p
-  self.generator = opts and opts.generator
+  self.generator = util.check_options(opts, { "generator" }, "scorch.nn.Dropout", 4).generator
 end
 
 function Dropout:forward(x)

@@ -6,6 +6,7 @@
 local Module = require "scorch.nn.module"
 local init = require "scorch.nn.initialisers"
 local sc = require "scorch"
+local util = require "scorch.util"
 
 local Embedding = Module:extend("Embedding")
 
@@ -15,9 +16,9 @@ function Embedding:init(n, d, opts)
       error(("scorch.nn.Embedding: sizes must be positive integers (got %s)"):format(tostring(v)), 3)
     end
   end
-  opts = opts or {}
+  opts = util.check_options(opts, { "dtype", "generator" }, "scorch.nn.Embedding", 4)
   self.num_embeddings, self.embedding_dim = n, d
-  self.weight = init.normal_(init.parameter({ n, d }, opts.dtype), 0, 1, opts)
+  self.weight = init.normal_(init.parameter({ n, d }, opts.dtype), 0, 1, { generator = opts.generator })
 end
 
 function Embedding:forward(idx)

@@ -29,6 +29,7 @@ local lazy = {
   GroupNorm = { "scorch.nn.norm" }, LayerNorm = { "scorch.nn.norm" },
   Upsample = { "scorch.nn.spatial" }, AvgPool2d = { "scorch.nn.spatial" },
   Attention2d = { "scorch.nn.spatial" },
+  from_torch_state_dict = { "scorch.nn.torch_names" }, to_torch_state_dict = { "scorch.nn.torch_names" },
 }
 setmetatable(nn, {
   __index = function(t, k)

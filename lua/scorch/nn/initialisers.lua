@@ -3,11 +3,12 @@
 -- randomness comes from opts.generator, else the global generator.
 -- @module scorch.nn.initialisers
 local sc = require "scorch"
+local util = require "scorch.util"
 
 local M = {}
 
 local function filler(t, fn, ...)
-  if not sc.is_tensor(t) then error("scorch.nn.init: expected a tensor", 3) end
+  if not sc.is_tensor(t) then error("scorch.nn.init: expected a tensor", 4) end
   sc.no_grad(fn, t, ...)
   return t
 end
@@ -21,12 +22,15 @@ local function gen_opts(opts)
   return opts and opts.generator and { generator = opts.generator } or nil
 end
 
+local function uniform(t, a, b, opts) return filler(t, do_uniform, a or 0, b or 1, gen_opts(opts)) end
+local function normal(t, mean, std, opts) return filler(t, do_normal, mean or 0, std or 1, gen_opts(opts)) end
+
 function M.uniform_(t, a, b, opts)
-  return filler(t, do_uniform, a or 0, b or 1, gen_opts(opts))
+  return uniform(t, a, b, util.check_options(opts, { "generator" }, "scorch.nn.init.uniform_"))
 end
 
 function M.normal_(t, mean, std, opts)
-  return filler(t, do_normal, mean or 0, std or 1, gen_opts(opts))
+  return normal(t, mean, std, util.check_options(opts, { "generator" }, "scorch.nn.init.normal_"))
 end
 
 function M.constant_(t, v) return filler(t, do_fill, v) end
@@ -63,8 +67,9 @@ function M.calculate_gain(nonlinearity, param)
   error(("scorch.nn.init.calculate_gain: unknown nonlinearity '%s'"):format(tostring(nonlinearity)), 2)
 end
 
+local KAIMING = { "a", "mode", "nonlinearity", "generator" }
+
 local function kaiming_std(t, opts)
-  opts = opts or {}
   local fan_in, fan_out = M.calculate_fan_in_and_fan_out(t)
   local fan = (opts.mode or "fan_in") == "fan_in" and fan_in or fan_out
   local gain = M.calculate_gain(opts.nonlinearity or "leaky_relu", opts.a or 0)
@@ -74,25 +79,29 @@ end
 -- U(−b, b) with b = gain·√(3/fan).  Linear's default is a = √5, which gives
 -- b = 1/√fan_in.  opts: a, mode ("fan_in"/"fan_out"), nonlinearity, generator.
 function M.kaiming_uniform_(t, opts)
+  opts = util.check_options(opts, KAIMING, "scorch.nn.init.kaiming_uniform_")
   local bound = math.sqrt(3) * kaiming_std(t, opts)
-  return M.uniform_(t, -bound, bound, opts)
+  return uniform(t, -bound, bound, opts)
 end
 
 function M.kaiming_normal_(t, opts)
-  return M.normal_(t, 0, kaiming_std(t, opts), opts)
+  opts = util.check_options(opts, KAIMING, "scorch.nn.init.kaiming_normal_")
+  return normal(t, 0, kaiming_std(t, opts), opts)
 end
 
 -- U(−b, b) with b = gain·√(6/(fan_in + fan_out)).  opts: gain, generator.
 function M.xavier_uniform_(t, opts)
+  opts = util.check_options(opts, { "gain", "generator" }, "scorch.nn.init.xavier_uniform_")
   local fan_in, fan_out = M.calculate_fan_in_and_fan_out(t)
-  local bound = (opts and opts.gain or 1) * math.sqrt(6 / (fan_in + fan_out))
-  return M.uniform_(t, -bound, bound, opts)
+  local bound = (opts.gain or 1) * math.sqrt(6 / (fan_in + fan_out))
+  return uniform(t, -bound, bound, opts)
 end
 
 function M.xavier_normal_(t, opts)
+  opts = util.check_options(opts, { "gain", "generator" }, "scorch.nn.init.xavier_normal_")
   local fan_in, fan_out = M.calculate_fan_in_and_fan_out(t)
-  local std = (opts and opts.gain or 1) * math.sqrt(2 / (fan_in + fan_out))
-  return M.normal_(t, 0, std, opts)
+  local std = (opts.gain or 1) * math.sqrt(2 / (fan_in + fan_out))
+  return normal(t, 0, std, opts)
 end
 
 -- A new float leaf that requires grad, for module constructors:

@@ -7,6 +7,7 @@
 local sc = require "scorch"
 local Module = require "scorch.nn.module"
 local init = require "scorch.nn.initialisers"
+local util = require "scorch.util"
 
 local Linear = Module:extend("Linear")
 
@@ -19,14 +20,14 @@ end
 function Linear:init(in_features, out_features, opts)
   check_size(in_features, "in_features")
   check_size(out_features, "out_features")
-  opts = opts or {}
+  opts = util.check_options(opts, { "bias", "dtype", "generator" }, "scorch.nn.Linear", 4)
   self.in_features, self.out_features = in_features, out_features
   self.weight = init.parameter({ out_features, in_features }, opts.dtype)
   init.kaiming_uniform_(self.weight, { a = math.sqrt(5), generator = opts.generator })
   if opts.bias ~= false then
     local bound = in_features > 0 and 1 / math.sqrt(in_features) or 0
     self.bias = init.parameter({ out_features }, opts.dtype)
-    init.uniform_(self.bias, -bound, bound, opts)
+    init.uniform_(self.bias, -bound, bound, { generator = opts.generator })
   end
 end
 

@@ -44,6 +44,8 @@ end
 
 function MLP:init(opts)
   if type(opts) ~= "table" then error("scorch.nn.MLP: expected an options table", 3) end
+  util.check_options(opts, { "in", "d_in", "in_features", "out", "d_out", "out_features", "hidden", "act",
+    "out_act", "bias", "dtype", "generator" }, "scorch.nn.MLP", 4)
   local d_in = size(opts, { "in", "d_in", "in_features" })
   local d_out = size(opts, { "out", "d_out", "out_features" })
   local hidden = opts.hidden or {}

@@ -19,6 +19,10 @@ local Module = {}
 Module.__index = Module
 Module.__name = "Module"
 
+--- Whether `v` is a module (Module.is_module(v), also m:is_module()).
+-- @param v any value
+-- @return boolean
+-- @usage if nn.Module.is_module(v) then print(v) end
 local function is_module(v)
   return type(v) == "table" and rawget(v, "_modules") ~= nil
 end
@@ -69,6 +73,11 @@ local function add_name(list, name)
   list[#list + 1] = name
 end
 
+--- Registers a tensor as a parameter (a leaf that requires grad) under `name`.
+-- @param name string, a Lua name
+-- @param t tensor, or nil to remove the parameter
+-- @return t
+-- @usage self.weight = self:register_parameter("weight", sc.randn(out, inp))
 function Module:register_parameter(name, t)
   check_name(name, "register_parameter")
   if t ~= nil and not sc.is_tensor(t) then
@@ -91,6 +100,11 @@ function Module:register_buffer(name, t)
   return t
 end
 
+--- Registers a submodule under `name` (its parameters become this module's).
+-- @param name string
+-- @param m module
+-- @return m
+-- @usage self:register_module("body", nn.Linear(2, 64))
 function Module:register_module(name, m)
   check_name(name, "register_module")
   if m ~= nil and not is_module(m) then
@@ -138,22 +152,35 @@ function Module:named_parameters()
   return collect(self, "", "_params", {}, {})
 end
 
+--- Non-trainable state (running statistics, ...) by dotted name.
+-- @return table name -> tensor
+-- @usage for name, b in pairs(m:named_buffers()) do print(name) end
 function Module:named_buffers()
   return collect(self, "", "_buffers", {}, {})
 end
 
+--- Every parameter of the module and its submodules, in a stable order (the
+-- order of named_parameters' sorted names), for an optimiser.
+-- @return list of tensors
+-- @usage local opt = sc.optim.Adam(model:parameters(), {lr = 1e-3})
 function Module:parameters()
   local named, out = collect(self, "", "_params", {}, {}), {}
   for i = 1, #named do out[i] = named[i][2] end
   return out
 end
 
+--- Every buffer of the module and its submodules, in a stable order.
+-- @return list of tensors
+-- @usage print(#m:buffers())
 function Module:buffers()
   local named, out = collect(self, "", "_buffers", {}, {}), {}
   for i = 1, #named do out[i] = named[i][2] end
   return out
 end
 
+--- The number of scalar parameters.
+-- @return integer
+-- @usage print(model:num_parameters())
 function Module:num_parameters()
   local n = 0
   for _, p in ipairs(self:parameters()) do n = n + p:numel() end
@@ -183,6 +210,9 @@ function Module:named_modules()
   return out
 end
 
+--- The module and all its submodules, depth first.
+-- @return list of modules
+-- @usage for _, m in ipairs(net:modules()) do print(m) end
 function Module:modules()
   local out = {}
   for i, nm in ipairs(self:named_modules()) do out[i] = nm[2] end
@@ -198,12 +228,19 @@ end
 
 -- ---- modes and gradients -------------------------------------------------------------
 
+--- Sets training mode (dropout on, ...) on the module and its submodules.
+-- @param mode boolean (default true)
+-- @return self
+-- @usage model:train()
 function Module:train(mode)
   if mode == nil then mode = true end
   for _, m in ipairs(self:modules()) do m.training = mode and true or false end
   return self
 end
 
+--- Sets evaluation mode: `train(false)`.
+-- @return self
+-- @usage model:eval()
 function Module:eval()
   return self:train(false)
 end
@@ -234,7 +271,8 @@ function Module:state_dict()
   return sd
 end
 
-local shape_str = require("scorch.util").shape_str
+local util = require "scorch.util"
+local shape_str = util.shape_str
 
 local function copy_all(pairs_list, sd)
   for _, nt in ipairs(pairs_list) do nt[2]:copy_(sd[nt[1]]) end
@@ -247,7 +285,7 @@ function Module:load_state_dict(sd, opts)
   if type(sd) ~= "table" then
     error(("scorch.nn.load_state_dict: expected a table name → tensor (got %s)"):format(type(sd)), 2)
   end
-  local strict = not (opts and opts.strict == false)
+  local strict = util.check_options(opts, { "strict" }, "scorch.nn.load_state_dict").strict ~= false
   local own = collect(self, "", "_params", {}, {})
   for _, nt in ipairs(collect(self, "", "_buffers", {}, {})) do own[#own + 1] = nt end
   local known, present = {}, {}
@@ -310,6 +348,8 @@ function Module:to(dtype)
   return self
 end
 
+--- Converts parameters and buffers to float64 (`double`) or float32 (`float`).
+-- @usage model:double()
 function Module:double() return self:to("float64") end
 function Module:float() return self:to("float32") end
 

@@ -13,7 +13,8 @@ local Upsample = Module:extend("Upsample")
 M.Upsample = Upsample
 function Upsample:init(opts)
   if type(opts) == "number" then opts = { scale = opts } end
-  self.opts = { scale = (opts or {}).scale or 2, mode = (opts or {}).mode or "nearest" }
+  opts = util.check_options(opts, { "scale", "mode" }, "scorch.nn.Upsample", 4)
+  self.opts = { scale = opts.scale or 2, mode = opts.mode or "nearest" }
 end
 function Upsample:forward(x) return sc.upsample(x, self.opts) end
 function Upsample:extra_repr() return ("scale=%d, mode=%s"):format(self.opts.scale, self.opts.mode) end
@@ -21,7 +22,9 @@ function Upsample:extra_repr() return ("scale=%d, mode=%s"):format(self.opts.sca
 -- AvgPool2d(kernel [, {stride=kernel, padding=0}])
 local AvgPool2d = Module:extend("AvgPool2d")
 M.AvgPool2d = AvgPool2d
-function AvgPool2d:init(k, opts) self.k, self.opts = k, opts or {} end
+function AvgPool2d:init(k, opts)
+  self.k, self.opts = k, util.check_options(opts, { "stride", "padding" }, "scorch.nn.AvgPool2d", 4)
+end
 function AvgPool2d:forward(x) return sc.avg_pool2d(x, self.k, self.opts) end
 function AvgPool2d:extra_repr() return ("kernel=%s"):format(tostring(self.k)) end
 

@@ -23,7 +23,6 @@ local function check(group, fn)
       or b[1] < 0 or b[1] >= 1 or b[2] < 0 or b[2] >= 1 then
     error(("scorch.optim.%s: betas must be {b1, b2} with 0 ≤ b < 1"):format(fn), 4)
   end
-  if group.amsgrad then error(("scorch.optim.%s: amsgrad is not supported"):format(fn), 4) end
 end
 Adam.check_group = check
 

@@ -7,6 +7,7 @@
 -- ema:store(model); ema:copy_to(model); ...; ema:restore(model).
 -- @module scorch.optim.ema
 local sc = require "scorch"
+local util = require "scorch.util"
 
 local EMA = {}
 EMA.__index = EMA
@@ -37,7 +38,7 @@ local function matching(self, target, fn)
 end
 
 function EMA.new(model_or_params, opts)
-  opts = opts or {}
+  opts = util.check_options(opts, { "decay", "warmup" }, "scorch.optim.EMA")
   local decay = opts.decay or 0.999
   if type(decay) ~= "number" or decay < 0 or decay > 1 then
     error("scorch.optim.EMA: decay must be in [0, 1]", 2)
@@ -91,18 +92,27 @@ function EMA:store(target)
   for i, p in ipairs(ps) do self.stored[i] = p:detach():clone() end
 end
 
+--- Puts back the weights saved by `store` (after evaluating with the average).
+-- @param target module or parameter list (the one given to store)
+-- @usage ema:store(net); ema:copy_to(net); evaluate(net); ema:restore(net)
 function EMA:restore(target)
   if not self.stored then error("scorch.optim.EMA.restore: nothing stored", 2) end
   sc.no_grad(copy_into, matching(self, target, "restore"), self.stored)
   self.stored = nil
 end
 
+--- The average's state, for a checkpoint.
+-- @return table {decay =, warmup =, num_updates =, shadow = {tensors}}
+-- @usage sc.save(path, ema:state_dict().shadow)
 function EMA:state_dict()
   local shadow = {}
   for i, s in ipairs(self.shadow) do shadow[i] = s:clone() end
   return { decay = self.decay, warmup = self.warmup, num_updates = self.num_updates, shadow = shadow }
 end
 
+--- Restores the state saved by state_dict.
+-- @param sd table from state_dict
+-- @usage ema:load_state_dict(saved)
 function EMA:load_state_dict(sd)
   if type(sd) ~= "table" or type(sd.shadow) ~= "table" or #sd.shadow ~= #self.shadow then
     error(("scorch.optim.EMA.load_state_dict: expected %d shadow tensors"):format(#self.shadow), 2)

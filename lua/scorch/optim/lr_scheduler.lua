@@ -14,6 +14,8 @@
 --   lambda(opt, fn):           lr_k = base·fn(k)
 -- base is each group's lr when the schedule was made.
 -- @module scorch.optim.lr_scheduler
+local util = require "scorch.util"
+
 local M = {}
 
 local Scheduler = {}
@@ -83,7 +85,7 @@ local function cosine_lr(self, k, base)
 end
 
 function M.cosine(opt, opts)
-  opts = opts or {}
+  opts = util.check_options(opts, { "T_max", "eta_min", "warmup" }, "scorch.optim.lr_scheduler.cosine")
   positive_int(opts.T_max, "T_max")
   local W = opts.warmup or 0
   if math.type(W) ~= "integer" or W < 0 or W >= opts.T_max then
@@ -97,7 +99,7 @@ local function step_lr(self, k, base)
 end
 
 function M.step(opt, opts)
-  opts = opts or {}
+  opts = util.check_options(opts, { "step_size", "gamma" }, "scorch.optim.lr_scheduler.step")
   positive_int(opts.step_size, "step_size")
   return new(opt, step_lr, { step_size = opts.step_size, gamma = opts.gamma or 0.1 })
 end

@@ -5,6 +5,7 @@
 -- so schedules and scripts can simply assign it.
 -- @module scorch.optim.optimizer
 local sc = require "scorch"
+local util = require "scorch.util"
 
 local Optimizer = {}
 
@@ -47,7 +48,9 @@ end
 -- `defaults` what opts leave out.
 function Optimizer.new(cls, params, opts, defaults)
   local fn = cls.__name
-  opts = opts or {}
+  local valid = {}
+  for k in pairs(defaults) do valid[#valid + 1] = k end
+  opts = util.check_options(opts, valid, "scorch.optim." .. fn, 4)
   local self = setmetatable({ param_groups = {}, state = {}, _kernel = {} }, cls)
   params = param_list(params, fn)
   local groups
@@ -57,7 +60,9 @@ function Optimizer.new(cls, params, opts, defaults)
     groups = { { params = params } }
   end
   local seen = {}
+  local group_keys = { "params", table.unpack(valid) }
   for gi, g in ipairs(groups) do
+    util.check_options(g, group_keys, ("scorch.optim.%s (group %d)"):format(fn, gi), 4)
     local group = { params = {} }
     for k, v in pairs(defaults) do group[k] = v end
     for k, v in pairs(opts) do group[k] = v end

@@ -14,6 +14,36 @@ local common = require "scorch.samplers.common"
 
 local M = {}
 
+-- The Langevin samplers' option names before they were made one set (issue
+-- 21): still accepted, with one warning per old name and process.
+local OLD_NAMES = {
+  langevin = { step = "step_size", n_steps = "steps" },
+  annealed_langevin = { eps = "step_size", T = "steps_per_level" },
+}
+local warned = {}
+
+-- A copy of opts with deprecated names turned into the current ones.
+local function renamed(opts, fn)
+  if type(opts) ~= "table" or sc.is_tensor(opts) then return opts end
+  local map, out = OLD_NAMES[fn], {}
+  for k, v in pairs(opts) do
+    local new = map[k]
+    if new then
+      if opts[new] ~= nil then
+        error(("scorch.samplers.%s: give %s or its old name %s, not both"):format(fn, new, k), 3)
+      end
+      if not warned[fn .. "." .. k] then
+        warned[fn .. "." .. k] = true
+        io.stderr:write(("scorch.samplers.%s: option %s is deprecated, use %s\n"):format(fn, k, new))
+      end
+      k = new
+    end
+    out[k] = v
+  end
+  return out
+end
+M._old_option_warned = warned -- for the spec, which starts from a clean slate
+
 -- Progress bar for loops long enough to want one (opts.progress = false
 -- turns it off, true forces it).
 local function bar(total, opts, desc)
@@ -28,15 +58,17 @@ end
 -- @param x_init tensor [N, ...]: the start
 -- @param levels nil (an unconditional score), or one level σ (number, or a tensor or list of one
 --   value) at which the model's score is taken
--- @param opts table: step = ε (required, > 0); n_steps = 1000; generator; callback; progress
+-- @param opts table: step_size = ε (required, > 0); steps = 1000; generator; callback; progress
 --   (false hides the bar).  callback{i =, x =, level =, denoised =} after each step (denoised =
 --   x + σ² s, Tweedie's estimate, when a level is given)
 -- @return x [N, ...], info {nfe =, steps =, levels = {σ} or {}}
--- @usage local x = sc.samplers.langevin(sc.param.wrap(dist), sc.randn(500, 2), nil, {step = 0.01})
+--   The old names step and n_steps still work, with a warning.
+-- @usage local x = sc.samplers.langevin(sc.param.wrap(dist), sc.randn(500, 2), nil, {step_size = 0.01})
 function M.langevin(model, x_init, levels, opts)
   common.check_model(model, "langevin")
   local x0 = common.check_start(x_init, "langevin")
-  opts = common.options(opts, { "step", "n_steps", "generator", "callback", "progress" }, "langevin")
+  opts = common.options(renamed(opts, "langevin"), { "step_size", "steps", "generator", "callback", "progress" },
+    "langevin")
   local sigma = levels
   if sigma ~= nil and type(sigma) ~= "number" then
     local list = common.as_list(sigma)
@@ -45,9 +77,9 @@ function M.langevin(model, x_init, levels, opts)
     end
     sigma = list[1]
   end
-  local eps, n = opts.step, opts.n_steps or 1000
+  local eps, n = opts.step_size, opts.steps or 1000
   if type(eps) ~= "number" or eps <= 0 then
-    error("scorch.samplers.langevin: step (ε) must be a positive number", 2)
+    error("scorch.samplers.langevin: step_size (ε) must be a positive number", 2)
   end
   local gen, cb = opts.generator, opts.callback
   local sig = sigma ~= nil and param.level(sigma, x0) or nil
@@ -89,16 +121,17 @@ end
 -- @param x_init tensor [N, ...]: the start (e.g. sc.samplers.prior(levels, {N, 2}))
 -- @param levels strictly decreasing positive levels σ_1 > … > σ_L (Lua list or 1-D tensor);
 --   ascending or repeated levels are an error
--- @param opts table: eps = 2e-5; T = 100 steps per level; convention = "paper" | "reference";
+-- @param opts table: step_size = ε = 2e-5; steps_per_level = T = 100; convention = "paper" | "reference";
 --   denoise = false; generator; progress; callback{i =, x =, level =, denoised =,
---   level_index =, step =} after each step (i counts all steps; denoised = x + σ_i² s)
+--   level_index =, step =} after each step (i counts all steps; denoised = x + σ_i² s).
+--   The old names eps and T still work, with a warning.
 -- @return x, info {nfe =, steps =, levels = the σ visited}
--- @usage local x = sc.samplers.annealed_langevin(m, x0, {1, 0.5, 0.1}, {eps = 1e-3, T = 50})
+-- @usage local x = sc.samplers.annealed_langevin(m, x0, {1, 0.5, 0.1}, {step_size = 1e-3, steps_per_level = 50})
 function M.annealed_langevin(model, x_init, levels, opts)
   common.check_model(model, "annealed_langevin")
   local x0 = common.check_start(x_init, "annealed_langevin")
-  opts = common.options(opts, { "eps", "T", "convention", "denoise", "generator", "callback", "progress" },
-    "annealed_langevin")
+  opts = common.options(renamed(opts, "annealed_langevin"), { "step_size", "steps_per_level", "convention",
+    "denoise", "generator", "callback", "progress" }, "annealed_langevin")
   local sigmas = levels
   if sc.is_tensor(sigmas) then sigmas = sigmas:values() end
   if type(sigmas) ~= "table" or #sigmas == 0 then
@@ -112,9 +145,9 @@ function M.annealed_langevin(model, x_init, levels, opts)
         :format(tostring(v), i, tostring(sigmas[i - 1])), 2)
     end
   end
-  local eps, T = opts.eps or 2e-5, opts.T or 100
+  local eps, T = opts.step_size or 2e-5, opts.steps_per_level or 100
   if type(eps) ~= "number" or eps <= 0 then
-    error("scorch.samplers.annealed_langevin: eps must be a positive number", 2)
+    error("scorch.samplers.annealed_langevin: step_size (ε) must be a positive number", 2)
   end
   local conv = opts.convention or "paper"
   local drift, noise_scale

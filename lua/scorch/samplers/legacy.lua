@@ -81,8 +81,8 @@ function M.langevin(score, x0, opts)
   deprecated("langevin", "(score, x0, opts)", "langevin(model, x_init, sigma_or_nil, opts)")
   common.check_start(x0, "langevin")
   opts = opts or {}
-  local o = pass(opts, { sigma = true, eps = true, callback = true })
-  o.step = opts.step or opts.eps
+  local o = pass(opts, { sigma = true, eps = true, step = true, callback = true }, { n_steps = "steps" })
+  o.step_size = opts.step or opts.eps
   if opts.callback then o.callback = function(s) opts.callback(s.i, s.x) end end
   return (langevin.langevin(score_model(score), x0, opts.sigma, o))
 end
@@ -91,8 +91,8 @@ function M.annealed_langevin(score, x0, sigmas, opts)
   deprecated("annealed_langevin", "(score, x0, sigmas, opts)", "annealed_langevin(model, x_init, levels, opts)")
   common.check_start(x0, "annealed_langevin")
   opts = opts or {}
-  local o = pass(opts, { n_steps_each = true, callback = true })
-  o.T = opts.T or opts.n_steps_each
+  local o = pass(opts, { n_steps_each = true, T = true, callback = true }, { eps = "step_size" })
+  o.steps_per_level = opts.T or opts.n_steps_each
   if opts.callback then o.callback = function(s) opts.callback(s.level_index, s.step, s.x) end end
   return (langevin.annealed_langevin(score_model(score), x0, sigmas, o))
 end

@@ -10,6 +10,7 @@
 -- samplers pass numbers, losses pass [N, 1] tensors.
 -- @module scorch.schedules.diffusion
 local sc = require "scorch"
+local util = require "scorch.util"
 
 local M = {}
 
@@ -60,7 +61,7 @@ end
 -- linear_betas(T [, {beta_start=, beta_end=, dtype=}]) -> Lua array, [T] tensor
 function M.linear_betas(T, opts)
   T = check_count(T, "T", "linear_betas")
-  opts = opts or {}
+  opts = util.check_options(opts, { "beta_start", "beta_end", "dtype" }, "scorch.schedules.linear_betas")
   local b0, b1 = opts.beta_start or 1e-4, opts.beta_end or 0.02
   check_positive(b0, "beta_start", "linear_betas")
   check_positive(b1, "beta_end", "linear_betas")
@@ -75,7 +76,7 @@ end
 -- cosine_betas(T [, {s=0.008, max_beta=0.999, dtype=}]) -> Lua array, [T] tensor
 function M.cosine_betas(T, opts)
   T = check_count(T, "T", "cosine_betas")
-  opts = opts or {}
+  opts = util.check_options(opts, { "s", "max_beta", "dtype" }, "scorch.schedules.cosine_betas")
   local s, clip = opts.s or 0.008, opts.max_beta or 0.999
   local function f(t) return math.cos((t / T + s) / (1 + s) * math.pi / 2) ^ 2 end
   local out = {}
@@ -114,12 +115,13 @@ M.DDPMSchedule = DDPM
 function M.ddpm(opts)
   opts = opts or {}
   if type(opts) ~= "table" then error("scorch.schedules.ddpm: expected an options table", 2) end
+  util.check_options(opts, { "betas", "kind", "T", "beta_start", "beta_end", "s", "max_beta" }, "scorch.schedules.ddpm")
   local betas = opts.betas
   if sc.is_tensor(betas) then betas = betas:double():values() end
   if betas == nil then
     local kind, T = opts.kind or "linear", opts.T or 1000
-    if kind == "linear" then betas = M.linear_betas(T, opts)
-    elseif kind == "cosine" then betas = M.cosine_betas(T, opts)
+    if kind == "linear" then betas = M.linear_betas(T, { beta_start = opts.beta_start, beta_end = opts.beta_end })
+    elseif kind == "cosine" then betas = M.cosine_betas(T, { s = opts.s, max_beta = opts.max_beta })
     else error(("scorch.schedules.ddpm: unknown kind '%s' (linear, cosine)"):format(tostring(kind)), 2) end
   end
   local ab = M.alpha_bars(betas)
@@ -270,7 +272,8 @@ end
 --   -> Lua array (N + 1 levels, or N without the zero), tensor
 function M.karras_sigmas(n, opts)
   n = check_count(n, "N", "karras_sigmas")
-  opts = opts or {}
+  opts = util.check_options(opts, { "sigma_min", "sigma_max", "rho", "append_zero", "dtype" },
+    "scorch.schedules.karras_sigmas")
   local smin, smax, rho = opts.sigma_min or 0.002, opts.sigma_max or 80, opts.rho or 7
   check_positive(smin, "sigma_min", "karras_sigmas")
   check_positive(smax, "sigma_max", "karras_sigmas")
@@ -317,7 +320,7 @@ end
 
 -- prior_sample(shape [, {generator=, dtype=}]) -> x_T ~ p_T
 function SDE:prior_sample(shape, opts)
-  opts = opts or {}
+  opts = util.check_options(opts, { "generator", "dtype" }, "scorch.schedules.SDE:prior_sample")
   local z = sc.randn(shape, { generator = opts.generator, dtype = opts.dtype })
   if self.prior_std ~= 1 then z = z * self.prior_std end
   return z
@@ -366,7 +369,7 @@ M.VP = VP
 -- @return SDE with drift, diffusion, marginal, prior_std, T, eps
 -- @usage local sde = sc.schedules.vp_sde{beta_max = 20}
 function M.vp_sde(opts)
-  opts = opts or {}
+  opts = util.check_options(opts, { "beta_min", "beta_max", "eps" }, "scorch.schedules.vp_sde")
   local bmin, bmax = opts.beta_min or 0.1, opts.beta_max or 20
   check_positive(bmin, "beta_min", "vp_sde")
   check_positive(bmax, "beta_max", "vp_sde")
@@ -424,7 +427,7 @@ M.SubVP = SubVP
 -- @return SDE
 -- @usage local sde = sc.schedules.subvp_sde{}
 function M.subvp_sde(opts)
-  opts = opts or {}
+  opts = util.check_options(opts, { "beta_min", "beta_max", "eps" }, "scorch.schedules.subvp_sde")
   local bmin, bmax = opts.beta_min or 0.1, opts.beta_max or 20
   check_positive(bmin, "beta_min", "subvp_sde")
   check_positive(bmax, "beta_max", "subvp_sde")
@@ -464,7 +467,7 @@ M.VE = VE
 -- @return SDE
 -- @usage local sde = sc.schedules.ve_sde{sigma_max = 20}
 function M.ve_sde(opts)
-  opts = opts or {}
+  opts = util.check_options(opts, { "sigma_min", "sigma_max", "eps" }, "scorch.schedules.ve_sde")
   local smin, smax = opts.sigma_min or 0.01, opts.sigma_max or 50
   check_positive(smin, "sigma_min", "ve_sde")
   check_positive(smax, "sigma_max", "ve_sde")

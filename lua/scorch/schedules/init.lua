@@ -36,7 +36,8 @@ function M.geometric_sigmas(sigma_max, sigma_min, n, opts)
     for i = 1, n do out[i] = sigma_max * math.exp(ratio * (i - 1)) end
     out[n] = sigma_min -- exact end point
   end
-  return out, sc.tensor(out, { dtype = opts and opts.dtype or "float32" })
+  opts = require("scorch.util").check_options(opts, { "dtype" }, "scorch.schedules.geometric_sigmas")
+  return out, sc.tensor(out, { dtype = opts.dtype or "float32" })
 end
 
 -- DDPM betas, SDEs, Karras sigmas and timestep spacings (diffusion.lua).

@@ -288,12 +288,38 @@ function M.example_args(argv, spec)
   return opts
 end
 
---- Creates a directory and its parents; returns true or nil, message.
+--- Creates a directory and its missing parents, as `mkdir -p` does but
+-- through mkdir(2) per component (sc.core.mkdir; no shell).
+-- @param path string
+-- @return true, or nil and a message naming the component that failed
+-- @usage assert(util.mkdir("out/ncsn_2d"))
 function M.mkdir(path)
-  local quoted = "'" .. path:gsub("'", "'\\''") .. "'"
-  local ok = os.execute("mkdir -p " .. quoted)
-  if not ok then return nil, "cannot create directory " .. path end
-  return true
+  if type(path) ~= "string" or path == "" then
+    error(("scorch.util.mkdir: expected a non-empty path (got %s)"):format(type(path)), 2)
+  end
+  return sc.core.mkdir(path, true)
+end
+
+--- Makes the folder a file is about to be written to, under the rule of
+-- the figure functions (sc.viz.*): at most one directory is created, the
+-- file's own folder, and only when its parent already exists.  A deeper
+-- missing path is an error naming the missing folder, so a mistyped path
+-- never grows a tree of directories (as root, say, anywhere on the disk);
+-- make such folders first with util.mkdir.
+-- @param path string: the file about to be written
+-- @param fn string: the caller's name for the error (e.g. "scorch.viz.scatter")
+-- @return true, or nil and a message when mkdir(2) fails
+-- @usage assert(util.make_parent("out/fig.png", "scorch.viz.scatter"))
+function M.make_parent(path, fn)
+  local dir = path:match("^(.*)/[^/]*$")
+  if dir == nil or dir == "" or sc.core.is_dir(dir) then return true end
+  local up = dir:match("^(.*)/[^/]*$")
+  if up == nil then up = "." elseif up == "" then up = "/" end
+  if not sc.core.is_dir(up) then
+    error(("%s: cannot write %s: folder %s does not exist (a figure creates at most its own folder;"
+      .. " make the others first, e.g. sc.util.mkdir)"):format(fn, path, up), 3)
+  end
+  return sc.core.mkdir(dir, false)
 end
 
 --- Seconds since some fixed point (wall clock).
@@ -308,6 +334,8 @@ function M.time() return sc.time() end
 -- every log_every steps a line with the mean loss of the last log_window
 -- steps.  loss_fn(step) returns the scalar loss of one batch.
 function M.train(net, loss_fn, opts)
+  opts = M.check_options(opts, { "steps", "lr", "ema", "warmup", "eta_min", "log_every", "log_window", "t0",
+    "desc" }, "scorch.util.train")
   local steps, lr = opts.steps, opts.lr
   local adam = sc.optim.Adam(net:parameters(), { lr = lr })
   local lr_sched = sc.optim.lr_scheduler.cosine(adam, { T_max = steps, eta_min = opts.eta_min or lr * 0.05,
