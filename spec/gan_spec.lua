@@ -261,6 +261,25 @@ describe("GAN models and the trainer", function()
     assert.same({ 2, 1, 28, 28 }, tr:sample(2):shape())
   end)
 
+  it("the generator's phase-split upsample + conv equals upsampling first (float64)", function()
+    local g = sc.Generator(8)
+    local G = sc.models.DCGenerator { z_dim = 8, channels = 6, dtype = "float64", generator = g }
+    local P = sc.models.DCGenerator { z_dim = 8, channels = 6, dtype = "float64", plain_upsample = true }
+    P:load_state_dict(G:state_dict())
+    local z = sc.randn({ 3, 8 }, { generator = g, dtype = "float64" })
+    assert.is_true((G(z) - P(z)):abs():max():item() < 1e-12)
+    -- and so do the weight gradients
+    local function grads(m)
+      m:zero_grad(); (m(z) * sc.linspace(-1, 1, 784):reshape(1, 1, 28, 28):double()):sum():backward()
+      return m.conv1.weight.grad
+    end
+    assert.is_true((grads(G) - grads(P)):abs():max():item() < 1e-10)
+    local h = sc.randn({ 2, 3, 5, 4 }, { generator = g, dtype = "float64" })
+    local conv = sc.nn.Conv2d(3, 2, 3, { padding = 1, dtype = "float64", generator = g })
+    local want = conv(sc.upsample(h, { scale = 2 }))
+    assert.is_true((sc.models.gan.upsample_conv3x3(h, conv) - want):abs():max():item() < 1e-12)
+  end)
+
   it("weight clipping keeps the critic inside [−c, c]", function()
     local G = sc.models.MLPGenerator { hidden = { 8 } }
     local D = sc.models.MLPDiscriminator { hidden = { 8 } }

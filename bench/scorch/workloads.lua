@@ -5,7 +5,8 @@
 --
 -- Cases (one process = one case = one JSON line on stdout):
 --   W1 W2 W3 W4, W5 (plain inputs), W5g (requires_grad inputs),
---   W6_1024, W6_256 (sgemm via sc.matmul), W8 (FID + precision/recall)
+--   W6_1024, W6_256 (sgemm via sc.matmul), W8 (FID + precision/recall),
+--   W10 (WGAN-GP critic + generator step)
 --
 -- Every definition mirrors bench/torch/workloads.py line for line: same
 -- shapes, same math, same init distributions.  Change both or neither.
@@ -435,6 +436,38 @@ local function w8()
   })
 end
 
+---------------------------------------------------------------------------
+-- W10 wgan_gp_step: one WGAN-GP critic step (penalty's double backward) and
+-- one generator step of the DCGAN pair at batch 64; the library's models
+-- (sc.models.DCGenerator / DCCritic are W10's G and D) and penalty
+---------------------------------------------------------------------------
+local function w10()
+  sc.manual_seed(0)
+  local B = 64
+  local G = sc.models.DCGenerator { z_dim = 64, channels = 64 }
+  local D = sc.models.DCCritic { channels = 32 }
+  local gan = sc.losses.gan
+  local opt_g = sc.optim.Adam(G:parameters(), { lr = 1e-4, betas = { 0.0, 0.9 } })
+  local opt_d = sc.optim.Adam(D:parameters(), { lr = 1e-4, betas = { 0.0, 0.9 } })
+  local real = sc.rand(B, 1, 28, 28) * 2.0 - 1.0     -- fixed, U[-1, 1)
+
+  local function step()
+    -- critic: D(fake) - D(real) + 10 (||grad D(x_hat)|| - 1)^2
+    local fake = sc.no_grad(function() return G(sc.randn(B, 64)) end)
+    local loss_d = gan.wgan_d(D(real), D(fake)) + gan.gradient_penalty(D, real, fake, { weight = 10 })
+    opt_d:zero_grad()
+    loss_d:backward()
+    opt_d:step()
+    -- generator: -D(G(z))
+    local loss_g = gan.wgan_g(D(G(sc.randn(B, 64))))
+    opt_g:zero_grad()
+    loss_g:backward()
+    opt_g:step()
+  end
+
+  run_bench("W10", step)
+end
+
 local CASES = {
   W1 = w1, W2 = w2, W3 = w3, W4 = w4,
   W5 = function() w5(false) end,
@@ -442,6 +475,7 @@ local CASES = {
   W6_1024 = function() w6(1024) end,
   W6_256 = function() w6(256) end,
   W8 = w8,
+  W10 = w10,
 }
 
 local f = CASES[A.workload]

@@ -15,6 +15,7 @@ Cases (one process = one case = one JSON line on stdout):
     W6_256    sgemm 256x256   (torch.mm)
     W8        eval_fid_pr: FID + precision/recall of 10,000 vs 10,000 x 256
               (run with --make-w8-data once to write build/bench/w8_features.safetensors)
+    W10       wgan_gp_step: WGAN-GP critic step (double backward) + generator step
 
 The thread count is put into the environment *before* torch is imported, and
 torch.set_num_threads is called as well.  Every definition here is mirrored
@@ -466,6 +467,47 @@ def w8():
     run_bench("W8", step, extra=extra)
 
 
+# --------------------------------------------------------------------------
+# W10 wgan_gp_step: one WGAN-GP critic step (penalty's double backward) and
+# one generator step of the DCGAN pair at batch 64
+# --------------------------------------------------------------------------
+def w10():
+    torch.manual_seed(0)
+    nn = torch.nn
+    B = 64
+    G = nn.Sequential(
+        nn.Linear(64, 64 * 7 * 7), nn.ReLU(), nn.Unflatten(1, (64, 7, 7)),
+        nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(64, 32, 3, padding=1), nn.ReLU(),
+        nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(32, 1, 3, padding=1), nn.Tanh())
+    D = nn.Sequential(
+        nn.Conv2d(1, 32, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
+        nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.LeakyReLU(0.2),
+        nn.Flatten(), nn.Linear(64 * 7 * 7, 1))
+    opt_g = torch.optim.Adam(G.parameters(), lr=1e-4, betas=(0.0, 0.9))
+    opt_d = torch.optim.Adam(D.parameters(), lr=1e-4, betas=(0.0, 0.9))
+    real = torch.rand(B, 1, 28, 28) * 2.0 - 1.0         # fixed, U[-1, 1)
+
+    def step():
+        # critic: D(fake) - D(real) + 10 (||grad D(x_hat)|| - 1)^2
+        with torch.no_grad():
+            fake = G(torch.randn(B, 64))
+        eps = torch.rand(B, 1, 1, 1)
+        xh = (real * eps + fake * (1.0 - eps)).requires_grad_(True)
+        g = torch.autograd.grad(D(xh).sum(), [xh], create_graph=True)[0]
+        norm = ((g * g).reshape(B, -1).sum(1) + 1e-12).sqrt()
+        loss_d = D(fake).mean() - D(real).mean() + ((norm - 1.0) ** 2).mean() * 10.0
+        opt_d.zero_grad()
+        loss_d.backward()
+        opt_d.step()
+        # generator: -D(G(z))
+        loss_g = -D(G(torch.randn(B, 64))).mean()
+        opt_g.zero_grad()
+        loss_g.backward()
+        opt_g.step()
+
+    run_bench("W10", step)
+
+
 CASES = {
     "W1": w1,
     "W2": w2,
@@ -476,6 +518,7 @@ CASES = {
     "W6_1024": lambda: w6(1024),
     "W6_256": lambda: w6(256),
     "W8": w8,
+    "W10": w10,
 }
 
 

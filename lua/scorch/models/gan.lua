@@ -62,27 +62,90 @@ function MLPDiscriminator:extra_repr() return ("dim=%d"):format(self.dim) end
 --- DCGAN-style generator for 1×28×28 images (WORKLOADS.md W10):
 -- Linear(z→c·7·7), ReLU, reshape, upsample×2, conv3×3(c→c/2), ReLU,
 -- upsample×2, conv3×3(c/2→1), tanh.  Outputs lie in (−1, 1).
--- @param opts {z_dim = 64, channels = 64, dtype, generator}
+-- Each upsample + conv pair runs as one convolution over its four output
+-- phases (`upsample_conv3x3`, 4/9 of the products); `plain_upsample = true`
+-- upsamples first, as written.
+-- @param opts {z_dim = 64, channels = 64, plain_upsample = false, dtype, generator}
 -- @return module; `g(z)`: [N, z_dim] → [N, 1, 28, 28]
 -- @usage local G = sc.models.DCGenerator{z_dim = 64}
 local DCGenerator = nn.Module:extend("DCGenerator")
 M.DCGenerator = DCGenerator
 function DCGenerator:init(opts)
-  opts = util.check_options(opts, { "z_dim", "channels", "dtype", "generator" }, "scorch.models.DCGenerator", 4)
+  opts = util.check_options(opts, { "z_dim", "channels", "plain_upsample", "dtype", "generator" },
+    "scorch.models.DCGenerator", 4)
   self.z_dim, self.channels = opts.z_dim or 64, opts.channels or 64
+  self.plain = opts.plain_upsample and true or false
   local c, o = self.channels, { dtype = opts.dtype, generator = opts.generator }
   self.fc = nn.Linear(self.z_dim, c * 7 * 7, o)
   self.conv1 = nn.Conv2d(c, c // 2, 3, { padding = 1, dtype = o.dtype, generator = o.generator })
   self.conv2 = nn.Conv2d(c // 2, 1, 3, { padding = 1, dtype = o.dtype, generator = o.generator })
 end
+-- conv3×3(upsample×2(h)) (padding 1) without the upsampling: output pixel
+-- (2i + a, 2j + b) sees only input rows {i − 1, i} (a = 0) or {i, i + 1}
+-- (a = 1), and the same for columns, so each of the four phases (a, b) is a
+-- 2×2 convolution whose taps are sums of the 3×3 taps (the resize-
+-- convolution identity; Odena et al. 2016 for the layer).  One convolution
+-- with the four phase kernels stacked as 4·O outputs, padding 1, gives every
+-- phase on an (H + 1) × (W + 1) grid; each phase is a shifted H × W window
+-- of it, and the phases interleave into 2H × 2W.  4/9 of the products of
+-- the plain form; the same function up to rounding.
+local function phase_taps(w, dim, a)
+  local t0, t1, t2 = w:narrow(dim, 1, 1), w:narrow(dim, 2, 1), w:narrow(dim, 3, 1)
+  if a == 0 then return sc.cat({ t0, t1 + t2 }, dim) end
+  return sc.cat({ t0 + t1, t2 }, dim)
+end
+
+local function upsample_conv3x3(h, conv)
+  local o = type(conv) == "table" and conv.opts
+  if not (o and conv.kernel and conv.kernel[1] == 3 and conv.kernel[2] == 3 and o.stride == 1
+      and o.padding == 1 and o.dilation == 1 and o.groups == 1) then
+    error("scorch.models.gan.upsample_conv3x3: conv must be an nn.Conv2d 3×3 with stride 1, padding 1", 2)
+  end
+  if not sc.is_tensor(h) or h:dim() ~= 4 or h:size(2) ~= conv.in_channels then
+    error(("scorch.models.gan.upsample_conv3x3: h must be [N, %d, H, W] (got %s)")
+      :format(conv.in_channels, util.shape_str(h)), 2)
+  end
+  local w, bias = conv.weight, conv.bias
+  local O = w:size(1)
+  local N, H, W = h:size(1), h:size(3), h:size(4)
+  local kernels = {}
+  for a = 0, 1 do
+    local rows = phase_taps(w, 3, a)
+    for b = 0, 1 do kernels[#kernels + 1] = phase_taps(rows, 4, b) end
+  end
+  local k = sc.cat(kernels, 1)
+  local bk = bias and sc.cat({ bias, bias, bias, bias }, 1) or nil
+  local y = sc.conv2d(h, k, bk, { padding = 1 })
+  local rows = {}
+  for a = 0, 1 do
+    local cols = {}
+    for b = 0, 1 do
+      cols[b + 1] = y:narrow(2, (2 * a + b) * O + 1, O):narrow(3, 1 + a, H):narrow(4, 1 + b, W)
+    end
+    rows[a + 1] = sc.stack(cols, 5)
+  end
+  return sc.stack(rows, 4):reshape(N, O, 2 * H, 2 * W)
+end
+--- conv(upsample×2(h)) for a 3×3, stride-1, padding-1 convolution, computed
+-- over the four output phases without upsampling (same values up to rounding).
+-- @param h input [N, C, H, W]
+-- @param conv an nn.Conv2d(C, O, 3, {padding = 1})
+-- @return [N, O, 2H, 2W]
+-- @usage local y = sc.models.gan.upsample_conv3x3(h, conv)
+M.upsample_conv3x3 = upsample_conv3x3
+
 function DCGenerator:forward(z)
   if not sc.is_tensor(z) or z:dim() ~= 2 or z:size(2) ~= self.z_dim then
     error(("scorch.models.DCGenerator: expected z of shape [N, %d] (got %s)")
       :format(self.z_dim, util.shape_str(z)), 3)
   end
   local h = self.fc(z):relu():reshape(z:size(1), self.channels, 7, 7)
-  h = self.conv1(sc.upsample(h, { scale = 2 })):relu()
-  return self.conv2(sc.upsample(h, { scale = 2 })):tanh()
+  if self.plain then
+    h = self.conv1(sc.upsample(h, { scale = 2 })):relu()
+    return self.conv2(sc.upsample(h, { scale = 2 })):tanh()
+  end
+  h = upsample_conv3x3(h, self.conv1):relu()
+  return upsample_conv3x3(h, self.conv2):tanh()
 end
 function DCGenerator:extra_repr() return ("z_dim=%d, channels=%d"):format(self.z_dim, self.channels) end
 
@@ -104,7 +167,9 @@ function DCCritic:init(opts)
   self.conv2 = nn.Conv2d(c, 2 * c, 3, co)
   self.fc = nn.Linear(2 * c * 7 * 7, 1, { dtype = opts.dtype, generator = opts.generator })
 end
-local function leaky(x) return x:relu() - (-x):relu() * 0.2 end
+-- LeakyReLU(0.2) as 0.8·relu(x) + 0.2x: four elementwise ops whose first
+-- and second derivatives are cheaper than relu(x) − 0.2·relu(−x)'s
+local function leaky(x) return x:relu() * 0.8 + x * 0.2 end
 function DCCritic:forward(x)
   if not sc.is_tensor(x) or x:dim() ~= 4 or x:size(2) ~= 1 or x:size(3) ~= 28 or x:size(4) ~= 28 then
     error(("scorch.models.DCCritic: expected images [N, 1, 28, 28] (got %s)"):format(util.shape_str(x)), 3)
@@ -125,6 +190,8 @@ function M.noise(g, n, opts)
   opts = opts or {}
   return sc.randn({ n, g.z_dim }, { generator = opts.generator, dtype = opts.dtype })
 end
+--- G:sample(n [, generator]): n samples G(z), z ~ N(0, I) (both generators).
+-- @usage local x = G:sample(64)
 function MLPGenerator:sample(n, gen) return self(M.noise(self, n, { generator = gen })) end
 function DCGenerator:sample(n, gen) return self(M.noise(self, n, { generator = gen })) end
 
