@@ -56,6 +56,28 @@ describe("doc comments", function()
     assert.are.same({}, missing)
   end)
 
+  it("exist for every method of the public classes (m:parameters(), ema:restore(), ...)", function()
+    -- init/forward/extra_repr/new are the class's own doc; check_group and
+    -- update are the optimiser subclass hooks, described in optimizer.lua
+    local skip = { init = true, forward = true, extra_repr = true, new = true, check_group = true, update = true }
+    local missing, seen, n = {}, {}, 0
+    for name, cls in pairs(values) do
+      if type(cls) == "table" then
+        for k, f in pairs(cls) do
+          if type(k) == "string" and type(f) == "function" and k:sub(1, 1) ~= "_" and not skip[k]
+              and not seen[f] then
+            seen[f] = true
+            n = n + 1
+            if not repl.doc(f, k) then missing[#missing + 1] = name .. ":" .. k end
+          end
+        end
+      end
+    end
+    table.sort(missing)
+    assert.is_true(n > 40, "only " .. n .. " methods found")
+    assert.are.same({}, missing)
+  end)
+
   it("cover every C function of sc in core_doc.lua, and core_doc.lua nothing else", function()
     local text = read("lua/scorch/core_doc.lua")
     for name in text:gmatch("\n%-%- @function ([%w_]+)\n") do

@@ -47,6 +47,7 @@ function RealNVP:init(opts)
   end
 end
 
+--- Builds the coupling layers for vector data (called by init; build_image for images).
 function RealNVP:build_vector(opts, norm, common)
   local dim = opts.dim or 2
   if math.type(dim) ~= "integer" or dim < 2 or dim % 2 ~= 0 then

@@ -23,6 +23,11 @@ local function module_list(self, first, ...)
   for i = 1, #list do self:append(list[i]) end
 end
 
+--- Appends a module at the end (ModuleList:append, Sequential:add).
+-- @param self the list
+-- @param m module
+-- @return self
+-- @usage blocks:append(nn.Linear(64, 64))
 local function append(self, m)
   if not Module.is_module(m) then
     error(("scorch.nn.%s:append: element %d is a %s, not a module")
