@@ -40,6 +40,7 @@ WORKLOAD_CASES = {
     "W5": ["W5", "W5g"],
     "W6": ["W6_1024", "W6_256"],
     "W8": ["W8"],
+    "W9": ["W9f", "W9v"],
     "W10": ["W10"],
 }
 CASE_NAMES = {
@@ -52,6 +53,8 @@ CASE_NAMES = {
     "W6_1024": "sgemm 1024",
     "W6_256": "sgemm 256",
     "W8": "eval_fid_pr",
+    "W9f": "likelihood_steps: RealNVP 2-D",
+    "W9v": "likelihood_steps: VAE Fashion-MNIST",
     "W10": "wgan_gp_step",
 }
 # Targets from the issues.  ("le", x): scorch/torch time ratio <= x.
@@ -66,6 +69,8 @@ TARGETS = {
     "W6_1024": ("ge", 0.90),
     "W6_256": ("ge", 0.90),
     "W8": ("le", 0.7),
+    "W9f": ("le", 0.7),
+    "W9v": ("le", 0.7),
     "W10": ("le", 0.7),
 }
 # W3's convolution arithmetic per step, 2*N*O*(C*k*k)*(Ho*Wo) per product:

@@ -6,6 +6,7 @@
 -- Cases (one process = one case = one JSON line on stdout):
 --   W1 W2 W3 W4, W5 (plain inputs), W5g (requires_grad inputs),
 --   W6_1024, W6_256 (sgemm via sc.matmul), W8 (FID + precision/recall),
+--   W9f (RealNVP step), W9v (VAE step),
 --   W10 (WGAN-GP critic + generator step)
 --
 -- Every definition mirrors bench/torch/workloads.py line for line: same
@@ -468,6 +469,57 @@ local function w10()
   run_bench("W10", step)
 end
 
+---------------------------------------------------------------------------
+-- W9 likelihood_steps.  W9f: RealNVP on 8gauss, batch 1024, 8 affine
+-- couplings with alternating half/half masks, each coupling's (log-scale,
+-- shift) from one mlp(1, 2) with tanh on the log-scale, no normalisation
+-- layers; loss = −mean log p(x); Adam lr 1e-3.  W9v: VAE on Fashion-MNIST,
+-- batch 128 (the first 8192 training images, batches taken in order,
+-- cycling): encoder 784→512→256→(μ, log σ²) of 32, decoder 32→256→512→784
+-- logits, ReLU, Bernoulli likelihood on intensities in [0, 1], analytic KL;
+-- loss = −ELBO (mean over the batch); Adam lr 1e-3.  Both use the library
+-- (sc.models.RealNVP, sc.models.VAE, sc.losses.elbo).
+---------------------------------------------------------------------------
+local function w9f()
+  sc.manual_seed(0)
+  local n = 1024
+  local flow = sc.models.RealNVP { dim = 2, couplings = 8, norm = "none",
+    hidden = { 128, 128, 128 }, act = "silu" }
+  local opt = sc.optim.Adam(flow:parameters(), { lr = 1e-3 })
+
+  local function step()
+    local x = gauss8(n)
+    local loss = -flow:log_prob(x):mean()
+    opt:zero_grad()
+    loss:backward()
+    opt:step()
+  end
+
+  run_bench("W9f", step)
+end
+
+local W9V_IMAGES, W9V_BATCH = 8192, 128
+
+local function w9v()
+  sc.manual_seed(0)
+  local images = sc.data.fashion_mnist("train", { limit = W9V_IMAGES }):reshape(W9V_IMAGES, 784)
+  local vae = sc.models.VAE { x_dim = 784, latent = 32, hidden = { 512, 256 }, act = "relu",
+    likelihood = "bernoulli" }
+  local opt = sc.optim.Adam(vae:parameters(), { lr = 1e-3 })
+  local i = 0
+
+  local function step()
+    local x = images:narrow(1, i * W9V_BATCH + 1, W9V_BATCH)
+    i = (i + 1) % (W9V_IMAGES // W9V_BATCH)
+    local loss = sc.losses.elbo(vae, x)
+    opt:zero_grad()
+    loss:backward()
+    opt:step()
+  end
+
+  run_bench("W9v", step)
+end
+
 local CASES = {
   W1 = w1, W2 = w2, W3 = w3, W4 = w4,
   W5 = function() w5(false) end,
@@ -475,6 +527,7 @@ local CASES = {
   W6_1024 = function() w6(1024) end,
   W6_256 = function() w6(256) end,
   W8 = w8,
+  W9f = w9f, W9v = w9v,
   W10 = w10,
 }
 

@@ -507,6 +507,84 @@ def w10():
 
     run_bench("W10", step)
 
+# --------------------------------------------------------------------------
+# W9 likelihood_steps (see bench/scorch/workloads.lua for the definitions)
+# --------------------------------------------------------------------------
+class Coupling(torch.nn.Module):
+    """Affine coupling on 2-D points: the half selected by parity passes,
+    the other is scaled by exp(tanh(h_s)) and shifted by h_t, h = mlp(1, 2)."""
+
+    def __init__(self, parity):
+        super().__init__()
+        self.parity = parity
+        self.net = mlp(1, 2)
+
+    def forward(self, x):
+        a, b = x[:, :1], x[:, 1:]
+        if self.parity:
+            a, b = b, a
+        h = self.net(a)
+        s = torch.tanh(h[:, :1])
+        yb = b * torch.exp(s) + h[:, 1:]
+        y = torch.cat([yb, a], 1) if self.parity else torch.cat([a, yb], 1)
+        return y, s.sum(1)
+
+
+def w9f():
+    torch.manual_seed(0)
+    n = 1024
+    layers = torch.nn.ModuleList([Coupling(i % 2) for i in range(8)])
+    opt = torch.optim.Adam(layers.parameters(), lr=1e-3)
+    log_2pi = math.log(2 * math.pi)
+
+    def step():
+        h = gauss8(n)
+        logdet = torch.zeros(n)
+        for layer in layers:
+            h, ld = layer(h)
+            logdet = logdet + ld
+        log_p = -0.5 * (h * h).sum(1) - log_2pi + logdet
+        loss = -log_p.mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    run_bench("W9f", step)
+
+
+W9V_IMAGES, W9V_BATCH = 8192, 128
+FASHION_MNIST_TRAIN = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
+
+
+def w9v():
+    import gzip
+    torch.manual_seed(0)
+    with gzip.open(FASHION_MNIST_TRAIN, "rb") as f:
+        raw = f.read(16 + W9V_IMAGES * 784)[16:]
+    images = torch.frombuffer(bytearray(raw), dtype=torch.uint8).float().reshape(W9V_IMAGES, 784) / 255
+    nn = torch.nn
+    enc = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, 64))
+    dec = nn.Sequential(nn.Linear(32, 256), nn.ReLU(), nn.Linear(256, 512), nn.ReLU(), nn.Linear(512, 784))
+    opt = torch.optim.Adam(list(enc.parameters()) + list(dec.parameters()), lr=1e-3)
+    state = {"i": 0}
+
+    def step():
+        i = state["i"]
+        x = images[i * W9V_BATCH:(i + 1) * W9V_BATCH]
+        state["i"] = (i + 1) % (W9V_IMAGES // W9V_BATCH)
+        h = enc(x)
+        mu, logvar = h[:, :32], h[:, 32:]
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        logits = dec(z)
+        rec = (x * logits - torch.nn.functional.softplus(logits)).sum(1)
+        kl = 0.5 * (mu * mu + torch.exp(logvar) - 1 - logvar).sum(1)
+        loss = (kl - rec).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    run_bench("W9v", step)
+
 
 CASES = {
     "W1": w1,
@@ -518,6 +596,8 @@ CASES = {
     "W6_1024": lambda: w6(1024),
     "W6_256": lambda: w6(256),
     "W8": w8,
+    "W9f": w9f,
+    "W9v": w9v,
     "W10": w10,
 }
 

@@ -10,6 +10,7 @@ merge(require "scorch.losses.score_matching")
 merge(require "scorch.losses.diffusion")
 merge(require "scorch.losses.classification")
 merge(require "scorch.losses.vae")   -- elbo, iwae
+merge(require "scorch.losses.cd")    -- cd, langevin_negatives, ReplayBuffer
 -- GAN, f-GAN, WGAN(-GP) and MMD-GAN objectives: a table of their own.
 M.gan = require "scorch.losses.gan"
 
