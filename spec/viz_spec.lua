@@ -363,6 +363,21 @@ describe("sc.viz text from a TrueType font", function()
   end)
 end)
 
+-- Runs code in a fresh interpreter under an environment prefix; returns
+-- its output (stdout and stderr) after checking it exited cleanly.
+local function run_child(code, env)
+  local file = os.tmpname()
+  local f = assert(io.open(file, "w"))
+  f:write(code)
+  f:close()
+  local p = assert(io.popen(("%s %s %s 2>&1"):format(env, H.quote(H.lua()), H.quote(file))))
+  local out = p:read("a")
+  local ok = p:close()
+  os.remove(file)
+  assert.is_true(ok, out)
+  return out
+end
+
 describe("sc.viz without a font", function()
   it("warns once and draws with the bitmap font", function()
     local code = [[
@@ -375,17 +390,23 @@ describe("sc.viz without a font", function()
       assert(sc.viz.scatter(nil, sc.zeros(3, 2), { size = 40 }))
       io.stdout:write("font=", tostring(canvas.font_path()), "\n")
     ]]
-    local file = os.tmpname()
-    local f = assert(io.open(file, "w"))
-    f:write(code)
-    f:close()
-    local p = assert(io.popen(("env -u SCORCH_FONT %s %s 2>&1"):format(H.quote(H.lua()), H.quote(file))))
-    local out = p:read("a")
-    local ok = p:close()
-    os.remove(file)
-    assert.is_true(ok, out)
+    local out = run_child(code, "env -u SCORCH_FONT")
     local _, warnings = out:gsub("no TrueType font found", "")
     assert.are.equal(1, warnings, out)
     assert.matches("font=nil", out)
+  end)
+
+  it("takes $SCORCH_FONT, says when it cannot, and accepts 'bitmap'", function()
+    local code = [[
+      local canvas = require "scorch.viz.canvas"
+      io.stdout:write("font=", tostring(canvas.font_path()), "\n")
+    ]]
+    local out = run_child(code, "SCORCH_FONT=/nonexistent/b.ttf")
+    assert.matches("SCORCH_FONT: scorch.font: cannot open /nonexistent/b.ttf", out, 1, true)
+    -- then the usual places: the font the parent found, or none
+    local usual = canvas.font_path()
+    assert.truthy(out:find("font=" .. tostring(usual), 1, true), out)
+    out = run_child(code, "SCORCH_FONT=bitmap")
+    assert.are.equal("font=nil\n", out)
   end)
 end)
