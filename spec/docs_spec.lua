@@ -135,7 +135,7 @@ end)
 
 describe("the written docs", function()
   local pages = { "docs/tutorial.md", "docs/score_models.md", "docs/diffusion.md", "docs/metrics.md",
-    "docs/repl.md", "docs/api.md" }
+    "docs/gans.md", "docs/vae.md", "docs/flows.md", "docs/repl.md", "docs/api.md" }
 
   it("has a tutorial and a page per model family, linked from docs/README.md", function()
     local index = read("docs/README.md")
