@@ -208,10 +208,11 @@ end
 
 -- Layout of the histogram, shared with the spec: bar width, gap between a
 -- class's bars, class slot width and margins.
-M.histogram_layout = { bar = 18, slot = 64, left = 56, right = 16, top = 30, bottom = 56, height = 200 }
+M.histogram_layout = { bar = 18, slot = 64, left = 56, right = 16, top = 36, bottom = 56, height = 200 }
 
 --- class_histogram(path, names, values, {reference=, title=, counts=,
---   labels={"samples", "training"}, colors={"blue", "gray"}})
+--   labels={"samples", "training"}, colors={"blue", "gray"}, xlabel="class",
+--   ylabel="fraction"})
 -- One group of bars per class: values (counts or fractions) and, when
 -- given, the reference mix (training fractions) beside them.  Bars share a
 -- y axis from 0 to the largest fraction (rounded up to a tick); each bar is
@@ -282,7 +283,8 @@ function M.class_histogram(path, names, values, opts)
     lx = lx + 24 + floor(canvas.text_width(labels[s], canvas.sizes.tick))
   end
   if opts.title then
-    cv:text(mid, L.top - 6, opts.title, "black", { size = canvas.sizes.title, anchor = "center", valign = "bottom" })
+    -- above the line of values over the tallest bars
+    cv:text(mid, L.top - 15, opts.title, "black", { size = canvas.sizes.title, anchor = "center", valign = "bottom" })
   end
   return finish(cv, path)
 end
