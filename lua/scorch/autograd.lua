@@ -25,7 +25,8 @@ function M.gradcheck(fn, inputs, opts)
   if opts ~= nil and type(opts) ~= "table" then
     error(("scorch.gradcheck: options must be a table (got %s)"):format(type(opts)), 2)
   end
-  opts = opts or {}
+  opts = require("scorch.util").check_options(opts, { "eps", "atol", "rtol", "second_order", "seed" },
+    "scorch.gradcheck")
   local eps, atol, rtol = opts.eps or 1e-6, opts.atol or 1e-5, opts.rtol or 1e-3
   if sc.is_tensor(inputs) then inputs = { inputs } end
   if type(inputs) ~= "table" or #inputs == 0 then

@@ -74,11 +74,11 @@ local function check_dtype(a, b, fn, an, bn)
   end
 end
 
-local function check_opts(opts, fn)
+local function check_opts(opts, fn, valid)
   if opts ~= nil and (type(opts) ~= "table" or sc.is_tensor(opts)) then
     error(("scorch.%s: options must be a table, got %s"):format(fn, describe(opts)), 3)
   end
-  return opts or {}
+  return require("scorch.util").check_options(opts, valid, "scorch." .. fn, 4)
 end
 
 local function out_size(n, k, s, p, d)
@@ -89,7 +89,7 @@ end
 -- Unfold the windows (im2col) and multiply by the flattened kernels.
 function F.conv2d(x, w, b, opts)
   if type(b) == "table" and not sc.is_tensor(b) then b, opts = nil, b end
-  opts = check_opts(opts, "conv2d")
+  opts = check_opts(opts, "conv2d", { "stride", "padding", "dilation", "groups" })
   check_image(x, "conv2d")
   local N, C, H, W = table.unpack(x:shape())
   check_image(w, "conv2d", "weight")
@@ -134,7 +134,7 @@ end
 -- the columns back (col2im).
 function F.conv_transpose2d(x, w, b, opts)
   if type(b) == "table" and not sc.is_tensor(b) then b, opts = nil, b end
-  opts = check_opts(opts, "conv_transpose2d")
+  opts = check_opts(opts, "conv_transpose2d", { "stride", "padding", "output_padding", "dilation", "groups" })
   check_image(x, "conv_transpose2d")
   local N, Cin, H, W = table.unpack(x:shape())
   check_image(w, "conv_transpose2d", "weight")
@@ -183,7 +183,7 @@ end
 --- avg_pool2d(x, kernel [, {stride=kernel, padding=0}]): mean of each window,
 -- padding counted as zeros (PyTorch's count_include_pad).
 function F.avg_pool2d(x, kernel, opts)
-  opts = check_opts(opts, "avg_pool2d")
+  opts = check_opts(opts, "avg_pool2d", { "stride", "padding" })
   check_image(x, "avg_pool2d")
   local N, C, H, W = table.unpack(x:shape())
   if kernel == nil then error("scorch.avg_pool2d: kernel size is missing", 2) end
@@ -226,7 +226,7 @@ end
 --- upsample(x, {scale=2, mode="nearest"|"bilinear"}) or upsample(x, 2)
 function F.upsample(x, opts)
   if type(opts) == "number" then opts = { scale = opts } end
-  opts = check_opts(opts, "upsample")
+  opts = check_opts(opts, "upsample", { "scale", "mode" })
   check_image(x, "upsample")
   local s = opts.scale or 2
   if not is_int(s, 1, 1 << 16) then error("scorch.upsample: scale must be a positive integer", 2) end

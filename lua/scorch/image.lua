@@ -45,7 +45,7 @@ function image.make_grid(t, opts)
   if opts ~= nil and type(opts) ~= "table" then
     error("scorch.image.make_grid: options must be a table, got a " .. type(opts), 2)
   end
-  opts = opts or {}
+  opts = require("scorch.util").check_options(opts, { "nrow", "padding", "pad_value" }, "scorch.image.make_grid")
   if t:dim() == 3 then t = t:unsqueeze(1) end
   if t:dim() ~= 4 or t:size(1) < 1 then
     error("scorch.image.make_grid: expected NxCxHxW (N >= 1) or CxHxW, got shape "
@@ -92,6 +92,7 @@ function image.save_png(path, t, opts)
   if not sc.is_tensor(t) then
     error("scorch.image.save_png: expected a tensor, got a " .. type(t), 2)
   end
+  require("scorch.util").check_options(opts, { "nrow", "padding", "pad_value" }, "scorch.image.save_png")
   local img = t
   if t:dim() == 2 then
     img = t:unsqueeze(1)

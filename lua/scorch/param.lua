@@ -375,7 +375,7 @@ end
 -- @usage local D = sc.param.edm(net); local x0 = D(x, 2.0)
 function M.edm(net, opts)
   callable(net, "edm")
-  opts = opts or {}
+  opts = require("scorch.util").check_options(opts, { "sigma_data", "cond" }, "scorch.param.edm")
   local sd = opts.sigma_data or 0.5
   local m = setmetatable({ kind = "x0", process = sigma_process, net = net, net_fn = net,
     cond = opts.cond, sigma_data = sd, precond = "edm" }, Model)
@@ -393,7 +393,7 @@ end
 -- @usage local D = sc.param.denoiser(net, {prediction = "eps", process = sched})
 function M.denoiser(net, opts)
   callable(net, "denoiser")
-  opts = opts or {}
+  opts = require("scorch.util").check_options(opts, { "prediction", "process" }, "scorch.param.denoiser")
   local kind = opts.prediction or "eps"
   check_kind(kind, "denoiser")
   local m = setmetatable({ kind = kind, process = process_of(opts.process, "denoiser"), net = net,

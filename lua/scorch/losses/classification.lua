@@ -48,7 +48,8 @@ function M.cross_entropy(logits, labels, opts)
   if N == 0 or K == 0 then
     error("scorch.losses.cross_entropy: logits must have at least one example and one class", 2)
   end
-  local reduction = (opts and opts.reduction) or "mean"
+  opts = require("scorch.util").check_options(opts, { "reduction" }, "scorch.losses.cross_entropy")
+  local reduction = opts.reduction or "mean"
   if reduction ~= "mean" and reduction ~= "sum" and reduction ~= "none" then
     error(("scorch.losses.cross_entropy: reduction must be \"mean\", \"sum\" or \"none\", got %s")
       :format(tostring(reduction)), 2)

@@ -69,7 +69,8 @@ end
 -- by Hairer et al.'s starting-step heuristic.  One step size for the whole
 -- batch, as Song et al. integrate the flattened batch with scipy.
 function M.dopri5(f, y, t0, t1, opts)
-  opts = opts or {}
+  opts = require("scorch.util").check_options(opts, { "rtol", "atol", "h", "max_steps", "callback" },
+    "scorch.samplers.ode.dopri5")
   local rtol, atol = opts.rtol or 1e-5, opts.atol or 1e-5
   local max_steps = opts.max_steps or 10000
   local dir = t1 >= t0 and 1 or -1

@@ -50,7 +50,8 @@ Progress.__index = Progress
 -- becomes a line every log_interval seconds; clock (default sc.time) is
 -- there for tests.
 function M.new(total, opts)
-  opts = opts or {}
+  opts = require("scorch.util").check_options(opts, { "desc", "enabled", "force", "clock", "stream", "width",
+    "log_interval", "delay", "interval", "smoothing" }, "scorch.util.progress")
   if total ~= nil and (type(total) ~= "number" or total < 0) then
     error("scorch.util.progress: total must be a non-negative number or nil", 2)
   end
