@@ -85,6 +85,25 @@ describe("doc comments", function()
     end
   end)
 
+  it("exist for every tensor method, and name only methods that exist", function()
+    local methods = rawget(sc.core.Tensor, "__methods")
+    local missing, n = {}, 0
+    for k, f in pairs(methods) do
+      if type(f) == "function" and k:sub(1, 1) ~= "_" then
+        n = n + 1
+        if not repl.doc(f, "Tensor:" .. k) then missing[#missing + 1] = "t:" .. k end
+      end
+    end
+    table.sort(missing)
+    assert.is_true(n > 60, "only " .. n .. " tensor methods found")
+    assert.are.same({}, missing)
+    for name in read("lua/scorch/core_doc.lua"):gmatch("\n%-%- @function Tensor:([%w_]+)\n") do
+      assert.are.equal("function", type(methods[name]), "core_doc.lua documents t:" .. name)
+    end
+    local x = sc.zeros(2)
+    assert.are.equal("x:sum([d], [keepdim])", repl.help_text(x.sum, "x:sum"):match("^[^\n]*"))
+  end)
+
   it("give the REPL the signature and summary of a sampler and of a C function", function()
     local heun = repl.help_text(sc.samplers.heun, "sc.samplers.heun")
     assert.are.equal("sc.samplers.heun(model, x_init, levels, opts)", heun:match("^[^\n]*"))

@@ -398,4 +398,312 @@
 -- @usage local imgs = sc.io.read_idx("train-images-idx3-ubyte.gz")
 -- @function io.read_idx
 
+-- ---- tensor methods (t:NAME) ----------------------------------------------------
+
+--- The sizes of every dim as a Lua table.
+-- @return table, e.g. {64, 2}
+-- @usage local n, d = x:shape()[1], x:shape()[2]
+-- @function Tensor:shape
+
+--- The size of dim `d`.
+-- @param d dim (1-based, negative from the end)
+-- @return integer
+-- @usage local batch = x:size(1)
+-- @function Tensor:size
+
+--- The number of dims.
+-- @return integer
+-- @usage if x:dim() == 4 then print('images') end
+-- @function Tensor:dim
+
+--- The number of elements.
+-- @return integer
+-- @usage print(x:numel())
+-- @function Tensor:numel
+
+--- The element type.
+-- @return "float32" or "float64"
+-- @usage assert(x:dtype() == "float32")
+-- @function Tensor:dtype
+
+--- The stride of every dim, in elements.
+-- @return table
+-- @usage print(table.concat(x:stride(), ','))
+-- @function Tensor:stride
+
+--- Whether the elements lie in row-major order without gaps.
+-- @return boolean
+-- @usage if not x:is_contiguous() then x = x:contiguous() end
+-- @function Tensor:is_contiguous
+
+--- The value of a one-element tensor as a Lua number.
+-- @return number
+-- @usage print(loss:item())
+-- @function Tensor:item
+
+--- The values as a nested Lua table of the tensor's shape.
+-- @return table
+-- @usage local rows = x:totable()
+-- @function Tensor:totable
+
+--- The values as a flat Lua list in row-major order.
+-- @return table
+-- @usage for i, v in ipairs(x:values()) do print(i, v) end
+-- @function Tensor:values
+
+--- A copy with its own storage (differentiable).
+-- @return tensor
+-- @usage local y = x:clone()
+-- @function Tensor:clone
+
+--- The tensor itself when contiguous, else a contiguous copy.
+-- @return tensor
+-- @usage x = x:transpose(1, 2):contiguous()
+-- @function Tensor:contiguous
+
+--- A float32 copy (the tensor itself when already float32).
+-- @return tensor
+-- @usage local y = x:float()
+-- @function Tensor:float
+
+--- A float64 copy (the tensor itself when already float64).
+-- @return tensor
+-- @usage local y = x:double()
+-- @function Tensor:double
+
+--- Converts to a dtype (the tensor itself when it has it).
+-- @param dtype "float32" or "float64"
+-- @return tensor
+-- @usage local y = x:to("float64")
+-- @function Tensor:to
+
+--- The same storage under a new shape (the tensor must be contiguous).
+-- @param ... the new shape as varargs or a table; one size may be -1
+-- @return tensor sharing x's storage
+-- @usage local flat = x:view(-1)
+-- @function Tensor:view
+
+--- A new shape: a view when possible, else a copy.
+-- @param ... the new shape; one size may be -1
+-- @return tensor
+-- @usage local img = x:reshape(64, 1, 28, 28)
+-- @function Tensor:reshape
+
+--- Swaps two dims (a view).
+-- @param d1 dim
+-- @param d2 dim
+-- @return tensor
+-- @usage local xt = x:transpose(1, 2)
+-- @function Tensor:transpose
+
+--- The transpose of a 2-D tensor (a view).
+-- @return tensor
+-- @usage local y = sc.matmul(x, w:t())
+-- @function Tensor:t
+
+--- Reorders the dims (a view).
+-- @param ... the new order of all dims
+-- @return tensor
+-- @usage local nhwc = x:permute(1, 3, 4, 2)
+-- @function Tensor:permute
+
+--- Repeats size-1 dims without copying (a view with stride 0).
+-- @param ... the new shape; -1 keeps a size; size-1 dims grow
+-- @return tensor
+-- @usage local b = bias:view(1, -1):expand(n, -1)
+-- @function Tensor:expand
+
+--- expand to another tensor's shape.
+-- @param other tensor whose shape to take
+-- @return tensor
+-- @usage local m = mask:expand_as(x)
+-- @function Tensor:expand_as
+
+--- A slice of `len` entries along `d` (a view).
+-- @param d dim
+-- @param start first index (1-based)
+-- @param len length
+-- @return tensor
+-- @usage local first10 = x:narrow(1, 1, 10)
+-- @function Tensor:narrow
+
+--- The slice at index `i` of dim `d`, with that dim removed (a view).
+-- @param d dim
+-- @param i index (1-based)
+-- @return tensor
+-- @usage local img = batch:select(1, 1)
+-- @function Tensor:select
+
+--- The entries at `idx` along `d` (a copy).
+-- @param d dim
+-- @param idx 1-D tensor or list of 1-based indices
+-- @return tensor
+-- @usage local sub = x:index_select(1, {1, 3, 5})
+-- @function Tensor:index_select
+
+--- Adds a size-1 dim (a view).
+-- @param d position of the new size-1 dim
+-- @return tensor
+-- @usage local col = v:unsqueeze(2)
+-- @function Tensor:unsqueeze
+
+--- Removes size-1 dims (a view).
+-- @param[opt] d dim to remove (default: every size-1 dim)
+-- @return tensor
+-- @usage local v = col:squeeze(2)
+-- @function Tensor:squeeze
+
+--- The sum over dim `d`, or of all elements.
+-- @param[opt] d dim (default: all)
+-- @param[opt] keepdim keep d as size 1 (default false)
+-- @return tensor
+-- @usage local per_row = x:sum(2)
+-- @function Tensor:sum
+
+--- The mean over dim `d`, or of all elements.
+-- @param[opt] d dim (default: all)
+-- @param[opt] keepdim boolean (default false)
+-- @return tensor
+-- @usage local loss = (pred - y):square():mean()
+-- @function Tensor:mean
+
+--- The unbiased variance over dim `d`, or of all elements.
+-- @param[opt] d dim (default: all)
+-- @param[opt] keepdim boolean (default false)
+-- @return tensor
+-- @usage local v = x:var(1)
+-- @function Tensor:var
+
+--- The maximum over dim `d` (and its 1-based indices), or of all elements.
+-- @param[opt] d dim (default: all)
+-- @param[opt] keepdim boolean (default false)
+-- @return values tensor, and indices with d
+-- @usage local best, idx = scores:max(2)
+-- @function Tensor:max
+
+--- The minimum over dim `d` (and its 1-based indices), or of all elements.
+-- @param[opt] d dim (default: all)
+-- @param[opt] keepdim boolean (default false)
+-- @return values tensor, and indices with d
+-- @usage local lo = x:min()
+-- @function Tensor:min
+
+--- log Σ exp(x) over dim `d`, computed stably.
+-- @param d dim
+-- @param[opt] keepdim boolean (default false)
+-- @return tensor
+-- @usage local lse = logits:logsumexp(2)
+-- @function Tensor:logsumexp
+
+--- Whether autograd tracks the tensor; with an argument, sets it on a leaf and returns the tensor.
+-- @param[opt] on boolean (omit to query)
+-- @return boolean, or the tensor
+-- @usage local w = sc.randn(3, 3):requires_grad(true)
+-- @function Tensor:requires_grad
+
+--- Accumulates the gradient of this tensor into the `.grad` of the leaves it depends on.
+-- @param[opt] grad gradient of the output (default 1 for a scalar)
+-- @usage loss:backward()
+-- @function Tensor:backward
+
+--- The same values, cut from the graph.
+-- @return tensor
+-- @usage local target = y:detach()
+-- @function Tensor:detach
+
+--- Clears the accumulated `.grad` of a leaf.
+-- @usage w:zero_grad()
+-- @function Tensor:zero_grad
+
+--- The name of the op that produced the tensor, or nil for a leaf.
+-- @return string or nil
+-- @usage print(y:grad_fn())
+-- @function Tensor:grad_fn
+
+--- Whether the tensor is a leaf of the graph (made by the user, not by an op).
+-- @return boolean
+-- @usage assert(w:is_leaf())
+-- @function Tensor:is_leaf
+
+--- Copies `src` into this tensor in place.
+-- @param src tensor (broadcast to this shape)
+-- @return the tensor
+-- @usage buf:copy_(x)
+-- @function Tensor:copy_
+
+--- Sets every element to `v` in place.
+-- @param v number
+-- @return the tensor
+-- @usage x:fill_(0)
+-- @function Tensor:fill_
+
+--- Sets every element to 0 in place.
+-- @return the tensor
+-- @usage acc:zero_()
+-- @function Tensor:zero_
+
+--- Adds in place.
+-- @param other tensor or number
+-- @return the tensor
+-- @usage acc:add_(x)
+-- @function Tensor:add_
+
+--- Multiplies in place.
+-- @param other tensor or number
+-- @return the tensor
+-- @usage w:mul_(0.5)
+-- @function Tensor:mul_
+
+--- Fills with N(mean, std²) samples in place.
+-- @param[opt] mean number (default 0)
+-- @param[opt] std number (default 1)
+-- @param[opt] opts table: generator
+-- @return the tensor
+-- @usage w:normal_(0, 0.02)
+-- @function Tensor:normal_
+
+--- Fills with U[lo, hi) samples in place.
+-- @param[opt] lo number (default 0)
+-- @param[opt] hi number (default 1)
+-- @param[opt] opts table: generator
+-- @return the tensor
+-- @usage w:uniform_(-0.1, 0.1)
+-- @function Tensor:uniform_
+
+--- Elementwise x > other as 1 and 0 (float).
+-- @param other tensor or number (broadcast)
+-- @return tensor
+-- @usage local mask = x:gt(0)
+-- @function Tensor:gt
+
+--- Elementwise x < other as 1 and 0 (float).
+-- @param other tensor or number (broadcast)
+-- @return tensor
+-- @usage local mask = x:lt(0)
+-- @function Tensor:lt
+
+--- Elementwise x ≥ other as 1 and 0 (float).
+-- @param other tensor or number (broadcast)
+-- @return tensor
+-- @usage local mask = x:ge(0)
+-- @function Tensor:ge
+
+--- Elementwise x ≤ other as 1 and 0 (float).
+-- @param other tensor or number (broadcast)
+-- @return tensor
+-- @usage local mask = x:le(0)
+-- @function Tensor:le
+
+--- Elementwise x = other as 1 and 0 (float).
+-- @param other tensor or number (broadcast)
+-- @return tensor
+-- @usage local mask = x:eq(0)
+-- @function Tensor:eq
+
+--- Elementwise x ≠ other as 1 and 0 (float).
+-- @param other tensor or number (broadcast)
+-- @return tensor
+-- @usage local mask = x:ne(0)
+-- @function Tensor:ne
+
 return {}

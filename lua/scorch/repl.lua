@@ -211,13 +211,14 @@ end
 local function c_name(f, given)
   local sc = package.loaded["scorch"]
   local last = given and given:match("([%w_]+)$")
-  if sc and last and rawget(sc, last) == f then return last end
-  if sc and sc.core and sc.core.Tensor and last then
-    local ok, m = pcall(function() return sc.core.Tensor.__methods or sc.core.Tensor.__index end)
-    if ok and type(m) == "table" and m[last] == f then return "Tensor:" .. last end
-  end
-  if sc then
-    for k, v in pairs(sc) do if v == f then return k end end
+  if not sc then return last end
+  if last and rawget(sc, last) == f then return last end
+  for k, v in pairs(sc) do if v == f then return k end end
+  -- a tensor method (x:sum, written ?x.sum or ?x:sum)
+  local methods = sc.core and sc.core.Tensor and rawget(sc.core.Tensor, "__methods")
+  if type(methods) == "table" then
+    if last and methods[last] == f then return "Tensor:" .. last end
+    for k, v in pairs(methods) do if v == f then return "Tensor:" .. k end end
   end
   return last
 end
@@ -257,7 +258,14 @@ function M.doc(v, name)
   local last = name and name:match("([%w_]+)$")
   if type(v) == "function" then
     if debug.getinfo(v, "S").what == "C" then
-      return (name and core_doc((name:gsub("^sc%.", "")))) or core_doc(c_name(v, name))
+      local d = name and core_doc((name:gsub("^sc%.", "")))
+      if d then return d end
+      local canonical = c_name(v, name)
+      d = canonical and core_doc(canonical)
+      if d and not d.name then
+        d.name = canonical:find(":", 1, true) and canonical or "sc." .. canonical
+      end
+      return d
     end
     return lua_doc(v, last)
   end
@@ -347,7 +355,7 @@ function M.help_text(v, name)
     end
     return ("%s: a %s with no doc comment"):format(name or "value", what)
   end
-  return rendered(d, d.module and (name or d.module) or name or d.module)
+  return rendered(d, name or d.module or d.name)
 end
 
 --- Prints help for a value (the REPL's `help(sc.randn)`), or the REPL's help.
@@ -397,8 +405,7 @@ function M.command(line)
   local s = line:match("^%s*(.-)%s*$")
   local expr = s:match("^%?%s*(.+)$") or s:match("^help%s+([%w_%.:]+)$")
   if expr then
-    expr = expr:gsub(":", ".")
-    local v, err = eval_name(expr)
+    local v, err = eval_name((expr:gsub(":", ".")))
     if err then print(err) else print(M.help_text(v, expr)) end
     return true
   end
