@@ -107,6 +107,19 @@ describe("sc.viz.report", function()
     assert.matches("cannot", msg)
   end)
 
+  it("lists the folder without lfs too (through ls)", function()
+    local out, ok = H.run_lua(([[
+      package.preload.lfs = function() error("no lfs here") end
+      local sc = require "scorch"
+      print(sc.viz.report(%q))
+      print(sc.viz.report(%q))
+    ]]):format(dir, dir .. "/nothing-here"))
+    assert.is_true(ok, out)
+    assert.truthy(out:find(dir .. "/index.html\n", 1, true), out)
+    assert.truthy(out:find("cannot list folder", 1, true), out)
+    assert.truthy(read(dir .. "/index.html"):find('src="magenta.png"', 1, true))
+  end)
+
   it("reads JSON strictly", function()
     local v = assert(report.json_decode(' {"a": [1, -2.5e3, true, false, null], "b": "\\u03c3\\ud83d\\ude00\\n"} '))
     assert.are.same({ 1, -2500, true, false }, { v.a[1], v.a[2], v.a[3], v.a[4] })
@@ -150,7 +163,7 @@ end
 
 -- Runs Chromium headless on a page with a hard time limit; returns stdout.
 local function chromium(exe, profile, args, page)
-  local cmd = ("timeout -k 5 45 %s --headless --no-sandbox --disable-gpu --no-first-run --disable-extensions "
+  local cmd = ("timeout -k 5 20 %s --headless --no-sandbox --disable-gpu --no-first-run --disable-extensions "
     .. "--disable-dev-shm-usage --hide-scrollbars --user-data-dir=%s %s %s 2>/dev/null"):format(
       H.quote(exe), H.quote(profile), args, H.quote("file://" .. page))
   local p = assert(io.popen(cmd))

@@ -31,7 +31,7 @@ local function list_dir(dir)
     local p = io.popen("ls -1A -- " .. shell_quote(dir) .. " 2>/dev/null")
     if not p then return nil end
     for name in p:lines() do names[#names + 1] = name end
-    p:close()
+    if not p:close() then return nil end -- ls failed: no such folder, or not readable
   end
   table.sort(names)
   return names
