@@ -18,5 +18,6 @@ merge(require "scorch.metrics.classes")
 merge(require "scorch.metrics.fid")
 merge(require "scorch.metrics.prdc")
 merge(require "scorch.metrics.features")
+merge(require "scorch.metrics.report")
 
 return M
