@@ -1,10 +1,16 @@
 -- DDPM on Fashion-MNIST (Ho, Jain & Abbeel 2020): a U-Net trained to predict
 -- the noise ε of x_t = √ᾱ_t x₀ + √(1 − ᾱ_t) ε, then ancestral sampling on a
 -- respaced subset of the timesteps.  Writes checkpoints, a sample grid, a
--- denoising strip and, when the Fashion-MNIST classifier is trained, the
--- class mix of the samples.
+-- denoising strip, the samples (samples.safetensors, pixels in [0, 1]) and,
+-- when the Fashion-MNIST classifier is trained, the report of
+-- sc.metrics.image_report: FID, FID∞, KID, precision and recall (k = 3),
+-- overall and per class, against 10,000 training images in the
+-- classifier's feature space, beside the real-versus-real floor (as many
+-- test images as samples).  The table is printed and written to
+-- report.json; numbers name the extractor (data set + weight hash) and
+-- the sample counts, and are comparable only between equal counts.
 --
---   bin/scorch examples/ddpm_fashion_mnist.lua --quick    # a few minutes, rough samples
+--   bin/scorch examples/ddpm_fashion_mnist.lua --quick    # a few minutes, rough samples, 500 of them
 --   bin/scorch examples/ddpm_fashion_mnist.lua            # about an hour at 1 thread: 3,000 steps
 --                                                       # of 64, a wider U-Net, 1,000 samples
 --
@@ -25,7 +31,7 @@ local defaults = {
 -- quick: a small U-Net briefly trained, with a short EMA window (a long one
 -- would average in the first, poor weights)
 local opts = util.example_args(arg, { defaults = defaults,
-  presets = { quick = { steps = 700, batch = 32, channels = 16, sample_steps = 50, samples = 64,
+  presets = { quick = { steps = 700, batch = 32, channels = 16, sample_steps = 50, samples = 500,
     limit = 10000, ema = 0.99 } },
   usage = "usage: scorch examples/ddpm_fashion_mnist.lua [options]\n" })
 local function int(v) return math.tointeger(v) or error("expected an integer, got " .. tostring(v)) end
@@ -38,7 +44,7 @@ local gen = sc.Generator(int(opts.seed))
 
 -- ---- data ----------------------------------------------------------------------------------
 
-local images, labels = sc.data.fashion_mnist("train", { limit = int(opts.limit) })
+local images = sc.data.fashion_mnist("train", { limit = int(opts.limit) })
 local names = sc.data.fashion_mnist_classes
 local loader = sc.data.image_loader(images, { batch_size = batch, shuffle = true, generator = gen,
   drop_last = true, dequantize = true }):forever()
@@ -131,26 +137,35 @@ samples = sc.clamp(samples, -1, 1)
 print(("sampled %d images with %d DDPM steps in %.1f s: %.2f samples/s (%d network evaluations)"):format(
   n_samples, sample_steps, sample_time, n_samples / sample_time, info and info.nfe or sample_steps))
 
--- ---- class mix by the classifier ---------------------------------------------------------------
+-- ---- the report: FID, FID∞, KID, precision and recall, overall and per class ------------------
 
-local ok, classifier = pcall(sc.models.load_classifier, "fashion_mnist")
-if ok then
-  local pred, probs = classifier:predict(samples)
-  local mix = sc.metrics.class_mix(pred, #names, { probs = probs })
-  local train = sc.metrics.class_mix(labels, #names)
-  print(("\nclass mix of %d samples by the classifier (training mix in brackets), mean confidence:"):format(
-    n_samples))
-  for k = 1, #names do
-    print(("  %-12s %.3f (%.3f)  %s"):format(names[k], mix.frac[k], train.frac[k],
-      mix.conf[k] and ("%.3f"):format(mix.conf[k]) or "-"))
-  end
-  print(("mean classifier confidence %.3f; %.1f%% of samples classified with confidence ≥ 0.9"):format(
-    mix.mean_conf, 100 * mix.confident_count / n_samples))
-  sc.viz.class_histogram(out("classes.png"), names, mix.frac,
-    { reference = train.frac, title = "ddpm samples by classifier" })
+-- against Fashion-MNIST's reference statistics (10,000 training images in the
+-- classifier's feature space), beside the real-versus-real floor (as many
+-- test images as samples); written as JSON beside the pictures
+local samples01 = (samples + 1) / 2
+assert(sc.save(out("samples.safetensors"), { images = samples01 }, { model = "ddpm", steps = tostring(steps) }))
+local has_classifier, ext = pcall(sc.metrics.extractor, "fashion_mnist")
+if has_classifier then
+  t0 = sc.time()
+  -- the floor through image_report too, for its per-class figures: the
+  -- first n test images (the set image_report's own floor takes)
+  local rep = sc.metrics.image_report(samples01, "fashion_mnist", { generator = sc.Generator(int(opts.seed) + 3),
+    floor = false })
+  rep.floor = sc.metrics.image_report(sc.data.fashion_mnist("test", { limit = n_samples }), "fashion_mnist",
+    { generator = sc.Generator(int(opts.seed) + 3), floor = false, what = "test images" })
+  local report_time = sc.time() - t0
+  print()
+  print(sc.metrics.format_report(rep, { reference = "train" }))
+  print(("report in %.1f s"):format(report_time))
+  local json = assert(sc.metrics.write_json(out("report.json"), sc.metrics.report_doc(rep, {
+    example = "ddpm_fashion_mnist", quick = opts.quick, steps = steps, batch = batch, sample_steps = sample_steps,
+    nfe = info and info.nfe, train_seconds = train_time, sample_seconds = sample_time, seed = int(opts.seed) })))
+  print("report: " .. json)
+  sc.viz.class_histogram(out("classes.png"), names, rep.class_mix.frac,
+    { reference = rep.ref_mix.frac, title = "ddpm samples by classifier" })
 else
-  print("\nno Fashion-MNIST classifier (" .. tostring(classifier):gsub("\n.*", "") .. ")")
-  print("  train it with: bin/scorch scripts/train_classifier.lua --data fashion_mnist — class mix skipped")
+  print("\nno Fashion-MNIST classifier (" .. tostring(ext):gsub("\n.*", "") .. ")")
+  print("  train it with: bin/scorch scripts/train_classifier.lua --data fashion_mnist — report skipped")
 end
 
 -- ---- pictures ---------------------------------------------------------------------------------
@@ -168,5 +183,5 @@ save(sc.viz.image_grid(out("data.png"), images:narrow(1, 1, shown), { nrow = 10,
 save(sc.viz.denoising_strip(out("denoising.png"), frames, { labels = frame_labels, title = "ddpm x_t",
   range = { -1, 1 } }))
 save(sc.viz.loss_curve(out("loss.png"), losses, { title = "l_simple" }))
-if ok then files[#files + 1] = out("classes.png") end
+if has_classifier then files[#files + 1] = out("classes.png") end
 print("pictures: " .. table.concat(files, ", "))

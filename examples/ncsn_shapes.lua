@@ -25,6 +25,12 @@
 -- scripts/train_classifier.lua --data shapes); without it the script reports
 -- the rest.  A sample counts as a clean shape when the classifier is
 -- confident and it is as near the training set as 95% of real images.
+-- With the classifier the script also reports FID, FID∞, KID, precision and
+-- recall (k = 3) in its feature space, overall and per class, against the
+-- training pool, beside the real-versus-real floor (a held-out real set of
+-- the sample count, same mix, another seed), answers the poster's question
+-- for the rarest class (lost: low recall or share; smeared: low precision)
+-- and writes it all to OUT/report.json.
 local sc = require "scorch"
 local util = sc.util
 
@@ -192,7 +198,8 @@ print(("annealed langevin: %d levels × %d steps, ε = %.3g (r = ε/σ_L² = %.3
   .. "%d samples"):format(#sigmas, T, eps, ratio, gamma, var_ratio, n_samples))
 local t0 = sc.time()
 local samples = sc.samplers.annealed_langevin(sc.param.wrap(score, { kind = "score" }), x_init, sigmas,
-  { eps = eps, T = T, convention = "reference", denoise = true, generator = sc.Generator(int(opts.seed) + 2),
+  { step_size = eps, steps_per_level = T, convention = "reference", denoise = true,
+    generator = sc.Generator(int(opts.seed) + 2),
     callback = recorder })
 local sample_time = sc.time() - t0
 samples = samples:view(n_samples, C, H, W)
@@ -301,6 +308,76 @@ if classifier then
 end
 print(("nearest-training-image distance (L2, pixels in [-1, 1]): samples %.2f, held-out real %.2f"):format(
   rep_gen.mean_dist, rep_real.mean_dist))
+
+-- ---- FID, FID∞, KID, precision and recall against the training mix ---------------------
+
+-- In the shapes classifier's feature space (its penultimate layer), the
+-- samples against the imbalanced pool they were trained on, overall and per
+-- class (samples labelled by the classifier against the training images of
+-- that class); the floor is the held-out real set above (as many images as
+-- samples, the same mix, another seed) against the same pool.  Per-class
+-- precision says whether a class's samples look like its real images (low:
+-- smeared); per-class recall whether they cover its real images (low: lost).
+local report_file
+if classifier then
+  local samples01 = sc.clamp((samples + 1) / 2, 0, 1)
+  local train_set = { images = pool01, labels = pool_labels }
+  t0 = sc.time()
+  local rep = sc.metrics.image_report(samples01, "shapes", { real = train_set,
+    generator = sc.Generator(int(opts.seed) + 4) })
+  rep.floor = sc.metrics.image_report(real01, "shapes", { real = train_set,
+    generator = sc.Generator(int(opts.seed) + 4) })
+  local report_time = sc.time() - t0
+  print()
+  print(sc.metrics.format_report(rep, { reference = "train" }))
+  print(("report in %.1f s"):format(report_time))
+  -- The poster's question, for the rarest class of the mix.  A per-class
+  -- precision or recall is low when it lies more than `margin` and more
+  -- than two standard errors below the floor's (real images of the same
+  -- count; binomial errors over the class's samples for precision, its
+  -- training images for recall): low recall or a share under half the
+  -- training share is a lost class, low precision a smeared one.
+  local margin = 0.1
+  local rare = 1
+  for k = 2, K do if train_frac[k] < train_frac[rare] then rare = k end end
+  local pc, fc = rep.per_class[rare], rep.floor.per_class[rare]
+  local function se(p, n) return p and n > 0 and math.sqrt(p * (1 - p) / n) or nil end
+  local verdict = { class = names[rare], train_frac = train_frac[rare], sample_frac = rep.class_mix.frac[rare],
+    n_samples = pc.n_fake, n_floor = fc.n_fake, n_train = pc.n_real, precision = pc.precision, recall = pc.recall,
+    floor_precision = fc.precision, floor_recall = fc.recall, margin = margin,
+    precision_se = se(pc.precision, pc.n_fake), floor_precision_se = se(fc.precision, fc.n_fake),
+    recall_se = se(pc.recall, pc.n_real), floor_recall_se = se(fc.recall, fc.n_real) }
+  -- "low", "noisy" (below by more than the margin, within two standard errors) or nil
+  local function low(v, f, v_se, f_se)
+    if v == nil or f == nil or f - v <= margin then return nil end
+    return f - v > 2 * math.sqrt(v_se ^ 2 + f_se ^ 2) and "low" or "noisy"
+  end
+  local rec = pc.recall == nil and "low" or low(pc.recall, fc.recall, verdict.recall_se, verdict.floor_recall_se)
+  local prec = low(pc.precision, fc.precision, verdict.precision_se, verdict.floor_precision_se)
+  local lost = rec == "low" or verdict.sample_frac < 0.5 * verdict.train_frac
+  local smeared = prec == "low"
+  verdict.answer = lost and smeared and "both lost and smeared" or lost and "lost" or smeared and "smeared"
+    or "neither lost nor smeared"
+  local notes = {}
+  if rec == "noisy" then notes[#notes + 1] = "recall" end
+  if prec == "noisy" then notes[#notes + 1] = "precision" end
+  if #notes > 0 then
+    verdict.answer = verdict.answer .. ("; its %s is more than %.2f below the floor but within two standard errors "
+      .. "(%d samples of the class): too few to tell"):format(table.concat(notes, " and "), margin, pc.n_fake)
+  end
+  local function pm(v, e) return v and ("%.3f ± %.3f"):format(v, e) or "-" end
+  print(("\nrare class %s (%.1f%% of the training mix, %.1f%% of the samples: %d images; floor %d): precision %s "
+    .. "(floor %s), recall %s (floor %s)"):format(names[rare], 100 * verdict.train_frac, 100 * verdict.sample_frac,
+    pc.n_fake, fc.n_fake, pm(pc.precision, verdict.precision_se), pm(fc.precision, verdict.floor_precision_se),
+    pm(pc.recall, verdict.recall_se), pm(fc.recall, verdict.floor_recall_se)))
+  print(("does NCSN lose the rare class (low recall, or under half its share) or smear it (low precision)? %s "
+    .. "(low: more than %.2f and two standard errors below the floor)"):format(verdict.answer, margin))
+  report_file = assert(sc.metrics.write_json(out("report.json"), sc.metrics.report_doc(rep, {
+    example = "ncsn_shapes", quick = opts.quick, steps = steps, samples = n_samples, T = T, levels = #sigmas,
+    nfe = #sigmas * T + 1, weights = opts.weights, train_frac = train_frac, train_seconds = train_time,
+    sample_seconds = sample_time, seed = int(opts.seed), rare_class = verdict })))
+  print("report: " .. report_file)
+end
 
 -- ---- pictures ---------------------------------------------------------------------------
 
