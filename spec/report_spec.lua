@@ -58,7 +58,7 @@ describe("sc.viz.report", function()
 
   it("writes index.html with every section, linking the folder's files", function()
     local path = assert(sc.viz.report(dir, { title = "NCSN σ = 0.01 <test>", config = { steps = 2000, model = "ncsn" },
-      metrics = { mmd = 2e-4 } }))
+      metrics = { mmd = 2e-4, learned = { tv = 0.25, mmd = 0.5 }, exact = { tv = 0.125 } } }))
     assert.are.equal(dir .. "/index.html", path)
     local html = read(path)
     assert.matches("^<!DOCTYPE html>", html)
@@ -83,6 +83,9 @@ describe("sc.viz.report", function()
     assert.truthy(html:find("<td>note</td><td class=\"v\">&lt;b&gt;&amp;</td>", 1, true))
     assert.truthy(html:find("<td>steps</td><td class=\"v\">[1, 2, 3]</td>", 1, true))
     assert.truthy(html:find("<td>mmd</td><td class=\"v\">0.0002</td>", 1, true))
+    -- records (one per sampler) as rows of one table, columns in name order
+    assert.truthy(html:find('<tr><td>exact</td><td class="v"></td><td class="v">0.125</td></tr>', 1, true))
+    assert.truthy(html:find('<tr><td>learned</td><td class="v">0.5</td><td class="v">0.25</td></tr>', 1, true))
     assert.truthy(html:find("broken.json</h3>\n<p>not read: ", 1, true))
     -- the configuration from the caller and from config.json
     assert.truthy(html:find("<td>model</td><td class=\"v\">ncsn</td>", 1, true))

@@ -96,8 +96,9 @@ describe("sc.viz.image_grid", function()
     for y = 1, band do for xx = 1, 10 do if grey(px, xx, y) < 128 then ink = ink + 1 end end end
     assert.is_true(ink > 0)
     -- a title wider than the grid widens the canvas to fit it
-    local wide = assert(sc.viz.image_grid(nil, x, { pad = 2, scale = 3, title = "σ = 0.01, 1000 steps of Langevin dynamics" }))
-    assert.is_true(wide.w >= sc.viz.text_width("σ = 0.01, 1000 steps of Langevin dynamics", 13) + 4)
+    local long = "σ = 0.01, 1000 steps of Langevin dynamics"
+    local wide = assert(sc.viz.image_grid(nil, x, { pad = 2, scale = 3, title = long }))
+    assert.is_true(wide.w >= sc.viz.text_width(long, 13) + 4)
     assert.has_error(function() sc.viz.image_grid(nil, sc.zeros(1, 1, 2, 2), { rnage = { 0, 1 } }) end,
       "scorch.viz.image_grid: unknown option 'rnage' (valid: background, labels, nrow, pad, range, scale, title)")
     assert.has_error(function() sc.viz.image_grid(nil, sc.zeros(1, 1, 2, 2), { range = { 1, 0 } }) end,

@@ -274,7 +274,8 @@ describe("sc.viz text from a TrueType font", function()
     local x0, y0, x1, y1 = a:text(60, 60, "σ_max", "black", { size = 14, anchor = "center", valign = "middle" })
     assert.is_true(math.abs((x0 + x1) / 2 - 60) <= 1 and y0 < 60 and y1 > 60)
     local r = sc.viz.canvas(120, 120)
-    local rx0, ry0, rx1, ry1 = r:text(60, 60, "σ_max", "black", { size = 14, rotate = 90, anchor = "center", valign = "middle" })
+    local rx0, ry0, rx1, ry1 = r:text(60, 60, "σ_max", "black",
+      { size = 14, rotate = 90, anchor = "center", valign = "middle" })
     -- the same ink, in a box with its sides swapped
     assert.are.equal(x1 - x0, ry1 - ry0)
     assert.are.equal(y1 - y0, rx1 - rx0)
@@ -294,7 +295,8 @@ describe("sc.viz text from a TrueType font", function()
     assert.are.equal("", bits)
     assert.has_error(function() core_font:render("x", 0) end)
     assert.has_error(function() core_font:render("x", 1000) end)
-    assert.has_error(function() core_font:render(string.rep("x", 5000), 10) end, "scorch.font: text longer than 1024 characters")
+    assert.has_error(function() core_font:render(string.rep("x", 5000), 10) end,
+      "scorch.font: text longer than 1024 characters")
     assert.has_error(function() core_font:render({}, 10) end)
     assert.has_error(function() sc.viz.canvas(10, 10):text(1, 1, {}, "black") end)
     assert.has_error(function() sc.viz.text_width("x", 0) end)
@@ -333,7 +335,9 @@ describe("sc.viz text from a TrueType font", function()
       fields = function(o)
         return sc.viz.score_fields(nil, { { title = "s", score = d } }, with({ size = size, n = 6, sigma = 1 }, o))
       end,
-      trajectories = function(o) return sc.viz.trajectories(nil, { { { 0, 0 }, { 1, 1 } } }, with({ size = size }, o)) end,
+      trajectories = function(o)
+        return sc.viz.trajectories(nil, { { { 0, 0 }, { 1, 1 } } }, with({ size = size }, o))
+      end,
       loss = function(o) return sc.viz.loss_curve(nil, losses, with({ size = size }, o)) end,
       panels = function(o) return sc.viz.sample_panels(nil, { { title = "a", x = x } }, with({ size = size }, o)) end,
     }
@@ -341,7 +345,8 @@ describe("sc.viz text from a TrueType font", function()
     for name, draw in pairs(charts) do
       local labelled, bare = draw(), draw(none)
       -- x label: below the tick labels; y label: in the left margin
-      local below = changed(labelled, bare, m.left, m.top + size + 4 + sc.viz.text_height(canvas.sizes.tick), m.left + size, labelled.h)
+      local ticks_end = m.top + size + 4 + sc.viz.text_height(canvas.sizes.tick)
+      local below = changed(labelled, bare, m.left, ticks_end, m.left + size, labelled.h)
       local left = changed(labelled, bare, 1, m.top, m.left - 1, m.top + size)
       assert.is_true(below > 10, name .. ": no x label")
       assert.is_true(left > 10, name .. ": no y label")

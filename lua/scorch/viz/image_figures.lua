@@ -247,7 +247,8 @@ function M.class_histogram(path, names, values, opts)
     local py = ypix(t)
     for x = L.left, w - L.right do cv:blend(x, py, canvas.colors.light, 1) end
     cv:line(L.left - 3, py, L.left, py, "black")
-    cv:text(L.left - 5, py, plots.tick_label(t), "black", { size = canvas.sizes.tick, anchor = "right", valign = "middle" })
+    cv:text(L.left - 5, py, plots.tick_label(t), "black",
+      { size = canvas.sizes.tick, anchor = "right", valign = "middle" })
   end
   local colors = opts.colors or { "blue", "gray" }
   local series = { fr, ref }

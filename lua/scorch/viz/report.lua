@@ -258,6 +258,49 @@ local function kv_table(rows, head)
   return table.concat(out, "\n")
 end
 
+-- Whether v is a record: a non-empty table of scalars under string keys.
+local function is_record(v)
+  if type(v) ~= "table" or v == M.null or next(v) == nil or #v > 0 then return false end
+  for k, x in pairs(v) do
+    if type(k) ~= "string" or (type(x) == "table" and x ~= M.null) then return false end
+  end
+  return true
+end
+
+-- Metrics as tables: the entries that are records of scalars (one per
+-- sampler, say) as one row each under the union of their keys, when there
+-- are two or more; everything else as key/value rows.
+local function metrics_tables(t)
+  local records, rest, cols, seen = {}, {}, {}, {}
+  for k, v in pairs(t) do
+    if is_record(v) then
+      records[#records + 1] = tostring(k)
+      for c in pairs(v) do
+        if not seen[c] then cols[#cols + 1], seen[c] = c, true end
+      end
+    else
+      rest[k] = v
+    end
+  end
+  if #records < 2 then return kv_table(flatten(t), { "metric", "value" }) end
+  table.sort(records)
+  table.sort(cols)
+  local out = { "<table>", "<thead><tr><th></th>" }
+  for _, c in ipairs(cols) do out[#out + 1] = "<th>" .. esc(c) .. "</th>" end
+  out[#out + 1] = "</tr></thead><tbody>"
+  for _, r in ipairs(records) do
+    local row = { "<tr><td>" .. esc(r) .. "</td>" }
+    for _, c in ipairs(cols) do
+      local v = t[r][c]
+      row[#row + 1] = '<td class="v">' .. (v == nil and "" or esc(show(v))) .. "</td>"
+    end
+    out[#out + 1] = table.concat(row) .. "</tr>"
+  end
+  out[#out + 1] = "</tbody></table>"
+  if next(rest) then out[#out + 1] = kv_table(flatten(rest), { "metric", "value" }) end
+  return table.concat(out, "\n")
+end
+
 local function figure(dir, name, caption)
   local w, h = png_size(dir .. "/" .. name)
   local size = w and (' width="%d" height="%d"'):format(w, h) or ""
@@ -343,7 +386,8 @@ end
 --- Writes DIR/index.html, a static page of the run in folder dir.
 -- Sections: loss curves (PNGs named *loss*), pictures over training
 -- (NAME_STEP.png, two or more, in step order), the other figures, metrics
--- (each *.json, flattened to key/value rows, and opts.metrics), the
+-- (each *.json and opts.metrics: records of scalars, one per sampler say,
+-- as rows of one table, the rest flattened to key/value rows), the
 -- configuration (opts.config, config*.json / options*.json), and the
 -- other files with their sizes.  Images are linked by relative paths.
 -- @param dir string: the output folder (must exist)
@@ -423,11 +467,11 @@ function M.report(dir, opts)
   end
 
   local metrics = {}
-  if opts.metrics then metrics[#metrics + 1] = "<h3>reported by the run</h3>\n" .. kv_table(flatten(opts.metrics), { "metric", "value" }) end
+  if opts.metrics then metrics[#metrics + 1] = "<h3>reported by the run</h3>\n" .. metrics_tables(opts.metrics) end
   for _, n in ipairs(files.json) do
     local doc, err = json_decode(read_file(dir .. "/" .. n) or "")
     if type(doc) == "table" and doc ~= M.null then
-      metrics[#metrics + 1] = ("<h3>%s</h3>\n%s"):format(esc(n), kv_table(flatten(doc), { "metric", "value" }))
+      metrics[#metrics + 1] = ("<h3>%s</h3>\n%s"):format(esc(n), metrics_tables(doc))
     else
       metrics[#metrics + 1] = ("<h3>%s</h3>\n<p>not read: %s</p>"):format(esc(n), esc(err or "not an object"))
     end
