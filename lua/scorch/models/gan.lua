@@ -365,14 +365,16 @@ function T:step(real)
     elseif kind:sub(1, 5) == "fgan:" then loss = losses.fgan_g(df, kind:sub(6))
     else loss = losses.wgan_g(df) end
   end
+  -- gradients for G's parameters only: D's weight gradients would be thrown away
   self.opt_g:zero_grad()
-  loss:backward()
+  local params = G:parameters()
+  local grads = sc.grad(loss, params, { allow_unused = true })
+  for i, p in ipairs(params) do p.grad = grads[i] end
   row.loss_g = loss:item()
   row.grad_norm_g = grad_norm(G:parameters())
   stop_if_bad(self, row.loss_g, "the generator's loss", "generator")
   stop_if_bad(self, row.grad_norm_g, "the generator's gradient norm", "generator")
   self.opt_g:step()
-  if self.D then self.D:zero_grad() end
   if self.ema then self.ema:update() end
   self.history[#self.history + 1] = row
   return row
