@@ -365,7 +365,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workloads", default="W1,W2,W3,W4,W5,W6",
-                    help="comma list of W1..W6 (or cases W5g, W6_256, ...)")
+                    help="comma list of W1..W10 (or cases W5g, W6_256, ...)")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--quick", action="store_true",
                     help="few timed iterations (development only)")
