@@ -375,7 +375,12 @@ local function run_child(code, env)
   local f = assert(io.open(file, "w"))
   f:write(code)
   f:close()
-  local p = assert(io.popen(("%s %s %s 2>&1"):format(env, H.quote(H.lua()), H.quote(file))))
+  -- this tree's modules, as H.run_lua finds them
+  local root = os.getenv("PWD") or "."
+  local paths = ("LUA_PATH=%s LUA_CPATH=%s"):format(
+    H.quote(os.getenv("LUA_PATH") or (root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;;")),
+    H.quote(os.getenv("LUA_CPATH") or (root .. "/lib/?.so;;")))
+  local p = assert(io.popen(("%s %s %s %s 2>&1"):format(paths, env, H.quote(H.lua()), H.quote(file))))
   local out = p:read("a")
   local ok = p:close()
   os.remove(file)
