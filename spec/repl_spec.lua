@@ -542,3 +542,50 @@ describe("scorch host", function()
     end)
   end)
 end)
+
+describe("the LuaRock (scorch-scm-1.rockspec, the Makefile's Lua check)", function()
+  local function read(path)
+    local f = assert(io.open(path, "r"))
+    local s = f:read("a")
+    f:close()
+    return s
+  end
+
+  local function run(cmd)
+    local p = io.popen(cmd .. " 2>&1")
+    local out = p:read("a")
+    local ok, _, code = p:close()
+    return out, ok and 0 or code
+  end
+
+  it("passes luarocks lint and states its license", function()
+    local rockspec = read("scorch-scm-1.rockspec")
+    assert.matches('license = "MIT"', rockspec)
+    assert.matches("MIT License", read("LICENSE"))
+    for _, dep in ipairs({ "OPENBLAS", "ZLIB", "READLINE" }) do
+      assert.matches(dep .. " = {", rockspec)
+    end
+    local _, which = run("command -v luarocks")
+    if which ~= 0 then
+      pending("luarocks not installed")
+      return
+    end
+    local out, code = run("luarocks lint scorch-scm-1.rockspec")
+    assert.are.equal(0, code, out)
+  end)
+
+  it("stops a build for another Lua with the command to run", function()
+    -- what LuaRocks set up for Lua 5.1 passes: LUA_INCDIR of a 5.1 lua.h
+    local dir = os.tmpname()
+    os.remove(dir)
+    os.execute("mkdir -p '" .. dir .. "'")
+    local f = assert(io.open(dir .. "/lua.h", "w"))
+    f:write('#define LUA_VERSION_NUM\t\t501\n')
+    f:close()
+    local out, code = run("make -n LUA_INCDIR='" .. dir .. "' all")
+    os.execute("rm -rf '" .. dir .. "'")
+    assert.are_not.equal(0, code)
+    assert.matches("scorch needs Lua 5%.4", out)
+    assert.matches("luarocks %-%-lua%-version=5%.4 make", out)
+  end)
+end)
