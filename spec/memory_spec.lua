@@ -61,7 +61,12 @@ print(("GROWN %.3f BYTES0 %d BYTES1 %d"):format((rss_kb() - rss0) / 1024, bytes0
     local grown, bytes0, bytes1 = out:match("GROWN ([%d.-]+) BYTES0 (%d+) BYTES1 (%d+)")
     assert(grown, out)
     grown, bytes0, bytes1 = tonumber(grown), tonumber(bytes0), tonumber(bytes1)
-    assert.is_true(grown < 50, ("resident memory grew by %.1f MB"):format(grown))
+    -- under AddressSanitizer freed blocks wait in its quarantine (up to 256 MB)
+    -- before reuse, so resident memory says nothing there; LeakSanitizer and
+    -- the core's own count still check for leaks
+    if not os.getenv("SCORCH_SANITIZED") then
+      assert.is_true(grown < 50, ("resident memory grew by %.1f MB"):format(grown))
+    end
     assert.is_true(bytes1 < bytes0 + 128 * MB,
       ("core bytes grew from %.1f to %.1f MB"):format(bytes0 / MB, bytes1 / MB))
   end)
