@@ -214,11 +214,12 @@ end
 table.sort(fam_names)
 if floor and floor.fid then
   local _, py = ax:to_px(lo, floor.fid)
+  py = math.floor(py + 0.5)
   for px = ax.x0, ax.x1, 8 do cv:line(px, py, math.min(px + 4, ax.x1), py, "black", 0.7) end
-  cv:text(ax.x0 + 4, py - 9, ("real/real %.2f"):format(floor.fid), "black")
+  cv:text(ax.x0 + 4, py - 16, ("real/real %.2f"):format(floor.fid), "black")
 end
 -- the frame's box and tick marks; the labels drawn here, as NFE on the x axis (log scale)
-ax:frame { title = ("fid vs nfe, %d samples"):format(n_samples), format = function() return "" end }
+ax:frame { title = ("fid vs nfe (log scale), %d samples"):format(n_samples), format = function() return "" end }
 for _, t in ipairs(sc.viz.ticks(ax.xmin, ax.xmax)) do
   local px = math.floor(ax:to_px(t, ax.ymin) + 0.5)
   local s = ("%d"):format(math.floor(10 ^ t + 0.5))
@@ -229,7 +230,6 @@ for _, t in ipairs(sc.viz.ticks(ax.ymin, ax.ymax)) do
   local s = ("%g"):format(t)
   cv:text(ax.x0 - 5 - sc.viz.text_width(s), math.floor(py + 0.5) - 2, s, "black")
 end
-cv:text(ax.x1 - sc.viz.text_width("nfe (log)"), ax.y1 + 14, "nfe (log)", "black")
 for i, fam in ipairs(fam_names) do
   local ly = ax.y0 + 6 + (i - 1) * 10
   cv:fill_rect(ax.x1 - 60, ly, ax.x1 - 54, ly + 4, colors[fam] or "black")
