@@ -6,12 +6,7 @@
 -- @module scorch.metrics
 local M = {}
 
-local function merge(mod)
-  for k, v in pairs(mod) do
-    if M[k] ~= nil then error("scorch.metrics: duplicate name " .. k) end
-    M[k] = v
-  end
-end
+local function merge(mod) require("scorch.util").merge_module(M, mod, "scorch.metrics") end
 
 merge(require "scorch.metrics.toy")
 merge(require "scorch.metrics.classes")
