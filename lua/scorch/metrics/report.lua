@@ -249,21 +249,7 @@ function M.write_json(path, doc, opts)
       return nil, path .. " exists; not overwritten"
     end
   end
-  local tmp = path .. ".tmp"
-  local fh, err = io.open(tmp, "w")
-  if not fh then return nil, ("cannot write %s: %s"):format(tmp, tostring(err)) end
-  local ok, werr = fh:write(M.json(doc), "\n")
-  fh:close()
-  if not ok then
-    os.remove(tmp)
-    return nil, ("cannot write %s: %s"):format(tmp, tostring(werr))
-  end
-  local renamed, rerr = os.rename(tmp, path)
-  if not renamed then
-    os.remove(tmp)
-    return nil, ("cannot write %s: %s"):format(path, tostring(rerr))
-  end
-  return path
+  return require("scorch.util").write_atomic(path, M.json(doc) .. "\n")
 end
 
 return M

@@ -150,6 +150,30 @@ function M.merge_module(into, mod, name)
   return into
 end
 
+--- Writes text to a file so that a reader never sees half of it: into
+-- `path .. ".tmp"`, then renamed over path (a crash leaves the old file).
+-- @param path string
+-- @param text string
+-- @return path, or nil and a message naming the file
+-- @usage assert(util.write_atomic("out/report.json", text))
+function M.write_atomic(path, text)
+  local tmp = path .. ".tmp"
+  local f, err = io.open(tmp, "wb")
+  if not f then return nil, ("cannot write %s: %s"):format(tmp, tostring(err)) end
+  local ok, werr = f:write(text)
+  local closed, cerr = f:close()
+  if not ok or not closed then
+    os.remove(tmp)
+    return nil, ("cannot write %s: %s"):format(tmp, tostring(werr or cerr))
+  end
+  local renamed, rerr = os.rename(tmp, path)
+  if not renamed then
+    os.remove(tmp)
+    return nil, ("cannot write %s: %s"):format(path, tostring(rerr))
+  end
+  return path
+end
+
 --- A value's shape for error messages: "[3,4]" for a tensor, else its type.
 -- @param v any value
 -- @return string

@@ -537,15 +537,17 @@ function Canvas:save(path)
 end
 
 --- The end of every figure function: the canvas itself when path is nil,
--- else the PNG written (its folder created first).
+-- else the PNG written; its own folder is created when its parent exists
+-- (util.make_parent), a deeper missing path is an error.
 -- @param cv the canvas
 -- @param path string or nil
 -- @return cv, or path, or nil and a message
 -- @usage return canvas.finish(cv, path)
 function M.finish(cv, path)
   if path == nil then return cv end
-  local dir = path:match("^(.*)/[^/]*$")
-  if dir and dir ~= "" then require("scorch.util").mkdir(dir) end
+  -- a figure creates at most its own folder, and only inside an existing one
+  local ok, err = require("scorch.util").make_parent(path, "scorch.viz")
+  if not ok then return nil, err end
   return cv:save(path)
 end
 

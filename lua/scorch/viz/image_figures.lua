@@ -19,15 +19,7 @@ local floor, max, min = math.floor, math.max, math.min
 function M.title_band() return canvas.text_height(canvas.sizes.title) + 6 end
 function M.label_band() return canvas.text_height(canvas.sizes.tick) + 3 end
 
--- canvas.finish, after util.make_parent: a figure creates at most its own
--- folder, and only inside an existing one.
-local function finish(cv, path)
-  if path ~= nil then
-    local ok, err = util.make_parent(path, "scorch.viz")
-    if not ok then return nil, err end
-  end
-  return canvas.finish(cv, path)
-end
+local finish = canvas.finish
 
 local function check_images(x, fn)
   if not sc.is_tensor(x) or x:dim() ~= 4 or (x:size(2) ~= 1 and x:size(2) ~= 3) then

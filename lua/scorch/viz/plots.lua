@@ -264,15 +264,7 @@ local function range_of(opts, dist)
   return opts.range or (type(dist) == "table" and dist.range) or { -3, 3, -3, 3 }
 end
 
--- canvas.finish, after util.make_parent: a figure creates at most its own
--- folder, and only inside an existing one.
-local function finish(cv, path)
-  if path ~= nil then
-    local ok, err = util.make_parent(path, "scorch.viz")
-    if not ok then return nil, err end
-  end
-  return canvas.finish(cv, path)
-end
+local finish = canvas.finish
 
 --- scatter(path, x, {density=dist, sigma=, range=, size=512, color=, radius=,
 --                   alpha=, title=})  samples over the (true) density

@@ -508,20 +508,8 @@ function M.report(dir, opts)
 
   -- written beside, then renamed: a reader never sees half a page
   local path = dir .. "/index.html"
-  local tmp = path .. ".tmp"
-  local f, err = io.open(tmp, "wb")
-  if not f then return nil, ("scorch.viz.report: cannot write %s: %s"):format(path, tostring(err)) end
-  local ok, werr = f:write(table.concat(html, "\n"), "\n")
-  local closed, cerr = f:close()
-  if not ok or not closed then
-    os.remove(tmp)
-    return nil, ("scorch.viz.report: cannot write %s: %s"):format(path, tostring(werr or cerr))
-  end
-  local renamed, rerr = os.rename(tmp, path)
-  if not renamed then
-    os.remove(tmp)
-    return nil, ("scorch.viz.report: cannot write %s: %s"):format(path, tostring(rerr))
-  end
+  local written, err = require("scorch.util").write_atomic(path, table.concat(html, "\n") .. "\n")
+  if not written then return nil, "scorch.viz.report: " .. err end
   return path
 end
 
