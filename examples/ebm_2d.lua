@@ -28,7 +28,6 @@ local function out(name) return opts.out .. "/" .. name end
 local hidden = {}
 for i = 1, opts.layers do hidden[i] = math.tointeger(opts.hidden) end
 
-local function mean_se(t) return t:mean():item(), math.sqrt(t:var():item() / t:size(1)) end
 
 -- log Z = log Σ e^−E h² over an m×m midpoint grid of the widened box
 local function log_partition(ebm, box, m)
@@ -86,30 +85,24 @@ for dname in opts.data:gmatch("[%w_]+") do
 
   local test = data:sample(math.tointeger(opts.n_test), { generator = sc.Generator(1000) })
   local logz = log_partition(ebm, box, math.tointeger(opts.grid))
-  local nll, nll_se = mean_se(sc.no_grad(function() return ebm(test) end) + logz)
-  local ent, ent_se = mean_se(-data:log_prob(test))
+  local test_nll = sc.no_grad(function() return ebm(test) end) + logz
   -- samples: long Langevin chains from uniform starts (no buffer)
   local t1 = sc.time()
   local x = sc.losses.langevin_negatives(ebm, uniform(math.tointeger(opts.n_samples)),
     chain_opts(sc.Generator(7), math.tointeger(opts.sample_steps)))
   local sample_s = sc.time() - t1
-  local real = data:sample(math.tointeger(opts.n_samples), { generator = sc.Generator(8) })
-  local h = dname == "two_gaussians" and nil or 0.1
-  local mmd = sc.metrics.mmd(x, real, { bandwidth = h })
-  local base = sc.metrics.mmd_baseline(data, math.tointeger(opts.n_samples),
-    { generator = sc.Generator(9), bandwidth = h, repeats = 2 })
-  local row = { data = dname, nll = nll, nll_se = nll_se, ent = ent, ent_se = ent_se, mmd = mmd, base = base,
-    train_s = train_s, sample_s = sample_s }
-  if data.weights then
-    local rep = sc.metrics.mode_report(x, data)
-    row.tv, row.covered, row.modes = rep.tv, rep.covered, rep.n_modes
-  end
+  local row, real = sc.metrics.likelihood_row(data, test, test_nll, x,
+    { bandwidth = 0.1 })
+  row.data, row.train_s, row.sample_s = dname, train_s, sample_s
+  local nll, ent = row.nll, row.ent
   rows[#rows + 1] = row
   save(sc.viz.density(out(dname .. "_truth.png"), data, { title = dname .. ": exact density", size = 320 }))
   save(sc.viz.density(out(dname .. "_ebm.png"), function(p) return -ebm(p) - logz end,
     { range = box, title = ("EBM: NLL %.3f (H %.3f)"):format(nll, ent), size = 320 }))
-  save(sc.viz.sample_panels(out(dname .. "_samples.png"), { { title = "data", x = real:narrow(1, 1, math.min(2000, real:size(1))) },
-    { title = "EBM (Langevin)", x = x:narrow(1, 1, math.min(2000, x:size(1))) } }, { density = data, size = 320, radius = 1 }))
+  save(sc.viz.sample_panels(out(dname .. "_samples.png"),
+    { { title = "data", x = real:narrow(1, 1, math.min(2000, real:size(1))) },
+    { title = "EBM (Langevin)", x = x:narrow(1, 1, math.min(2000, x:size(1))) } },
+    { density = data, size = 320, radius = 1 }))
   save(sc.viz.loss_curve(out(dname .. "_cd.png"), losses, { title = dname .. ": CD loss", log = false }))
 end
 

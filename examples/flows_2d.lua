@@ -26,12 +26,6 @@ local function out(name) return opts.out .. "/" .. name end
 local hidden = {}
 for i = 1, opts.layers do hidden[i] = math.tointeger(opts.hidden) end
 
--- mean and standard error of a [N] tensor
-local function mean_se(t)
-  local m = t:mean():item()
-  return m, math.sqrt(t:var():item() / t:size(1))
-end
-
 local files, rows = {}, {}
 local function save(path) if path then files[#files + 1] = path end end
 
@@ -60,29 +54,21 @@ for dname in opts.data:gmatch("[%w_]+") do
   local train_s = sc.time() - t0
 
   local test = data:sample(math.tointeger(opts.n_test), { generator = sc.Generator(1000) })
-  local nll, nll_se = mean_se(sc.no_grad(function() return -flow:log_prob(test) end))
-  local ent, ent_se = mean_se(-data:log_prob(test))
   local t1 = sc.time()
   local x = flow:sample(math.tointeger(opts.n_samples), { generator = sc.Generator(7) })
   local sample_s = sc.time() - t1
-  local real = data:sample(math.tointeger(opts.n_samples), { generator = sc.Generator(8) })
-  local h = dname == "two_gaussians" and nil or 0.1
-  local mmd = sc.metrics.mmd(x, real, { bandwidth = h })
-  local base = sc.metrics.mmd_baseline(data, math.tointeger(opts.n_samples),
-    { generator = sc.Generator(9), bandwidth = h, repeats = 2 })
-  local row = { data = dname, nll = nll, nll_se = nll_se, ent = ent, ent_se = ent_se, mmd = mmd, base = base,
-    train_s = train_s, sample_s = sample_s }
-  if data.weights then
-    local rep = sc.metrics.mode_report(x, data)
-    row.tv, row.covered, row.modes = rep.tv, rep.covered, rep.n_modes
-  end
+  local row, real = sc.metrics.likelihood_row(data, test, sc.no_grad(function() return -flow:log_prob(test) end), x,
+    { bandwidth = 0.1 })
+  row.data, row.train_s, row.sample_s = dname, train_s, sample_s
+  local nll, ent = row.nll, row.ent
   rows[#rows + 1] = row
 
   local model_density = function(p) return flow:log_prob(p) end
   save(sc.viz.density(out(dname .. "_truth.png"), data, { title = dname .. ": exact density", size = 320 }))
   save(sc.viz.density(out(dname .. "_realnvp.png"), model_density,
     { range = data.range, title = ("RealNVP: NLL %.3f (H %.3f)"):format(nll, ent), size = 320 }))
-  save(sc.viz.sample_panels(out(dname .. "_samples.png"), { { title = "data", x = real:narrow(1, 1, math.min(2000, real:size(1))) },
+  save(sc.viz.sample_panels(out(dname .. "_samples.png"),
+    { { title = "data", x = real:narrow(1, 1, math.min(2000, real:size(1))) },
     { title = "RealNVP", x = x:narrow(1, 1, math.min(2000, x:size(1))) } }, { density = data, size = 320, radius = 1 }))
   save(sc.viz.loss_curve(out(dname .. "_nll.png"), losses, { title = dname .. ": training NLL", log = false }))
 end

@@ -198,4 +198,5 @@ local metrics = { score_error_data = err_data, score_error_grid = err_grid, mmd_
 for _, r in ipairs(results) do
   metrics[r.name] = { tv = r.report.tv, modes = r.report.covered, mmd = r.mmd, seconds = r.time }
 end
-print("report: " .. assert(sc.viz.report(opts.out, { title = "NCSN on " .. opts.data, config = opts, metrics = metrics })))
+print("report: " .. assert(sc.viz.report(opts.out,
+  { title = "NCSN on " .. opts.data, config = opts, metrics = metrics })))

@@ -27,10 +27,6 @@ local function out(name) return opts.out .. "/" .. name end
 local hidden = {}
 for i = 1, opts.layers do hidden[i] = math.tointeger(opts.hidden) end
 
-local function mean_se(t)
-  return t:mean():item(), math.sqrt(t:var():item() / t:size(1))
-end
-
 -- the IWAE bound per point, 500 points at a time (K·500 decoder calls each)
 local function iwae_bound(vae, x, g)
   return sc.no_grad(function()
@@ -69,31 +65,23 @@ for dname in opts.data:gmatch("[%w_]+") do
   local train_s = sc.time() - t0
 
   local test = data:sample(math.tointeger(opts.n_test), { generator = sc.Generator(1000) })
-  local nll, nll_se = mean_se(-iwae_bound(vae, test, sc.Generator(5)))
+  local test_nll = -iwae_bound(vae, test, sc.Generator(5))
   local _, info = sc.no_grad(function() return sc.losses.elbo(vae, test, { generator = sc.Generator(6) }) end)
-  local nelbo = -info.elbo:mean():item()
-  local ent, ent_se = mean_se(-data:log_prob(test))
   local t1 = sc.time()
   local x = vae:sample(math.tointeger(opts.n_samples), { generator = sc.Generator(7), mean = false })
   local sample_s = sc.time() - t1
-  local real = data:sample(math.tointeger(opts.n_samples), { generator = sc.Generator(8) })
-  local h = dname == "two_gaussians" and nil or 0.1
-  local mmd = sc.metrics.mmd(x, real, { bandwidth = h })
-  local base = sc.metrics.mmd_baseline(data, math.tointeger(opts.n_samples),
-    { generator = sc.Generator(9), bandwidth = h, repeats = 2 })
-  local row = { data = dname, nll = nll, nll_se = nll_se, nelbo = nelbo, ent = ent, ent_se = ent_se, mmd = mmd,
-    base = base, train_s = train_s, sample_s = sample_s }
-  if data.weights then
-    local rep = sc.metrics.mode_report(x, data)
-    row.tv, row.covered, row.modes = rep.tv, rep.covered, rep.n_modes
-  end
+  local row, real = sc.metrics.likelihood_row(data, test, test_nll, x,
+    { bandwidth = 0.1 })
+  row.data, row.nelbo, row.train_s, row.sample_s = dname, -info.elbo:mean():item(), train_s, sample_s
+  local nll, ent = row.nll, row.ent
   rows[#rows + 1] = row
 
   save(sc.viz.density(out(dname .. "_truth.png"), data, { title = dname .. ": exact density", size = 320 }))
   save(sc.viz.density(out(dname .. "_vae.png"), function(p) return iwae_bound(vae, p, sc.Generator(3)) end,
     { range = data.range, resolution = 96, title = ("VAE: IWAE-%d NLL %.3f (H %.3f)"):format(k, nll, ent),
       size = 320 }))
-  save(sc.viz.sample_panels(out(dname .. "_samples.png"), { { title = "data", x = real:narrow(1, 1, math.min(2000, real:size(1))) },
+  save(sc.viz.sample_panels(out(dname .. "_samples.png"),
+    { { title = "data", x = real:narrow(1, 1, math.min(2000, real:size(1))) },
     { title = "VAE", x = x:narrow(1, 1, math.min(2000, x:size(1))) } }, { density = data, size = 320, radius = 1 }))
   save(sc.viz.loss_curve(out(dname .. "_neg_elbo.png"), losses, { title = dname .. ": −ELBO", log = false }))
 end
