@@ -323,9 +323,7 @@ if classifier then
   local samples01 = sc.clamp((samples + 1) / 2, 0, 1)
   local train_set = { images = pool01, labels = pool_labels }
   t0 = sc.time()
-  local rep = sc.metrics.image_report(samples01, "shapes", { real = train_set,
-    generator = sc.Generator(int(opts.seed) + 4) })
-  rep.floor = sc.metrics.image_report(real01, "shapes", { real = train_set,
+  local rep = sc.metrics.image_report(samples01, "shapes", { real = train_set, floor = real01,
     generator = sc.Generator(int(opts.seed) + 4) })
   local report_time = sc.time() - t0
   print()

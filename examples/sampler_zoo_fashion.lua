@@ -179,10 +179,7 @@ if floor then tab_rows[#tab_rows + 1] = { label = "real/real", report = floor, e
 local tab = sc.metrics.metrics_table(tab_rows, { label = "sampler", extra = { "NFE", "seconds" } })
 print("\n" .. title)
 print(tab)
-local f = assert(io.open(out("table.md.tmp"), "w"))
-f:write(title, "\n\n```\n", tab, "\n```\n")
-f:close()
-assert(os.rename(out("table.md.tmp"), out("table.md")))
+assert(util.write_atomic(out("table.md"), title .. "\n\n```\n" .. tab .. "\n```\n"))
 local json = assert(sc.metrics.write_json(out("report.json"), {
   samples = n_samples, extractor = ext.name, model = source, train_seconds = train_time, seed = seed,
   samplers = docs, floor = floor and sc.metrics.report_doc(floor) }))

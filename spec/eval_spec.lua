@@ -113,6 +113,31 @@ describe("scripts/eval.lua", function()
     end
   end)
 
+  it("takes the floor through the same report, per class, with the generator as it stood on entry", function()
+    local script = dir .. "/floor.lua"
+    local f = assert(io.open(script, "w"))
+    f:write([[
+local sc = require "scorch"
+local x = sc.data.shapes { n = 60, generator = sc.Generator(9) }
+local opts = { ref_n = 200, kid_subsets = 5 }
+opts.generator = sc.Generator(4)
+local rep = sc.metrics.image_report(x, "shapes", opts)
+local test = sc.data.shapes { n = 60, generator = sc.Generator(2) }   -- the test split's first 60
+opts.generator, opts.floor = sc.Generator(4), false
+local alone = sc.metrics.image_report(test, "shapes", opts)
+opts.generator, opts.floor = sc.Generator(4), test
+local given = sc.metrics.image_report(x, "shapes", opts)
+print("SAME", rep.floor.fid == alone.fid, rep.floor.fid_inf == alone.fid_inf, rep.floor.recall == alone.recall,
+  rep.floor.split, rep.floor.per_class ~= nil, given.floor.fid == alone.fid, given.floor.split)
+]])
+    f:close()
+    local cmd = ("SCORCH_CACHE=%s %s %s 2>&1"):format(H.quote(dir), H.quote(EXE), H.quote(script))
+    local p = assert(io.popen(cmd, "r"))
+    local out = p:read("a")
+    p:close()
+    assert.truthy(out:find("SAME\ttrue\ttrue\ttrue\ttest\ttrue\ttrue\tgiven", 1, true), out)
+  end)
+
   it("without a trained classifier says which file is missing", function()
     local empty = dir .. "/empty"
     assert(sc.util.mkdir(empty))

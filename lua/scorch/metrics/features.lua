@@ -235,12 +235,15 @@ local function select_rows(x, idx) return #idx > 0 and x:index_select(1, idx) or
 -- of a data set: feature metrics (FID, FID∞, KID, precision, recall) against
 -- the reference features, class mix and classifier confidence, the same
 -- per class (fakes labelled by the classifier against reals of that class),
--- and the real-versus-real noise floor (a disjoint real set of the same size).
+-- and the real-versus-real noise floor: another set of real images taken
+-- through this same report (so the floor has per-class figures too), with
+-- the generator as it stood on entry (the floor's subsets are the samples').
 -- @tparam Tensor samples images [N, C, H, W] in [0, 1]
 -- @tparam string dataset `"shapes"` or `"fashion_mnist"`
 -- @tparam[opt] table opts `{ref_n = 10000, k = 3, kid_subsets = 100, fid_counts = 5, generator =,
---   per_class = true, min_class = k + 1, floor = true, real = {images =, labels =} (another real
---   set instead of the data set's, e.g. an imbalanced training mix; not cached), what = "samples"}`
+--   per_class = true, min_class = k + 1, real = {images =, labels =} (another real set instead of
+--   the data set's, e.g. an imbalanced training mix; not cached), what = "samples",
+--   floor = true (the first N test images; none with `real`) | false | real images [n, C, H, W]}`
 -- @return report table (see scripts/eval.lua for the fields it prints)
 -- @usage local rep = sc.metrics.image_report(x, "shapes", {ref_n = 2000})
 function M.image_report(samples, dataset, opts)
@@ -260,6 +263,7 @@ function M.image_report(samples, dataset, opts)
   end
   local ro = { k = opts.k, kid_subsets = opts.kid_subsets, fid_counts = opts.fid_counts, generator = opts.generator,
     extractor = ext.name }
+  local entry_state = opts.generator and opts.generator:get_state()
   local rep = M.feature_report(ref, fake, ro)
   rep.dataset, rep.ref_split = dataset, ref.split
   -- classes of the samples by the classifier, beside the reference mix
@@ -284,11 +288,26 @@ function M.image_report(samples, dataset, opts)
       rep.per_class[c] = pc
     end
   end
-  if opts.floor ~= false and not opts.real then
-    local n = samples:size(1)
-    local floor_ref = M.reference(dataset, { split = "test", n = math.max(n, 1), extractor = ext })
-    rep.floor = M.feature_report(ref, floor_ref.features:narrow(1, 1, math.min(n, floor_ref.n)), ro)
-    rep.floor.split = "test"
+  local floor_images, split = opts.floor, "given"
+  if floor_images == nil or floor_images == true then
+    floor_images, split = not opts.real and real_images(dataset, "test", samples:size(1)) or nil, "test"
+  elseif floor_images == false then
+    floor_images = nil
+  elseif not sc.is_tensor(floor_images) then
+    error("scorch.metrics.image_report: floor must be true, false or real images [n, C, H, W], got "
+      .. type(floor_images), 2)
+  end
+  if floor_images then
+    local g = nil
+    if entry_state then
+      g = sc.Generator()
+      g:set_state(entry_state)
+    end
+    local fo = {}
+    for k, v in pairs(opts) do fo[k] = v end
+    fo.floor, fo.generator, fo.what = false, g, split == "test" and "test images" or "floor images"
+    rep.floor = M.image_report(floor_images, dataset, fo)
+    rep.floor.split = split
   end
   return rep
 end
