@@ -306,6 +306,7 @@ local FUNCTION_BAD = {
   read_idx = function() return { P(nil), P(""), P({}) } end,
   mkdir = function() return { P(nil), P(""), P({}), P("a\0b"), P(7) } end,
   is_dir = function() return { P(nil), P(""), P({}), P("a\0b") } end,
+  list_dir = function() return { P(nil), P(""), P({}), P("a\0b") } end,
   _save_png = function() return { P(nil, T()), P(TMP, "x"), P(TMP, T()), P(TMP, sc.zeros(2, 4, 4)), P(TMP, nil) } end,
   _png_read = function() return { P(nil), P(""), P({}) } end,
 }

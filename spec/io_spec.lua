@@ -685,3 +685,21 @@ describe("io modules", function()
     for k in pairs(_G) do assert.is_true(before[k], "new global " .. tostring(k)) end
   end)
 end)
+
+describe("core.list_dir", function()
+  it("lists a folder's names sorted, without . and .., and reports a missing one", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(sc.core.mkdir(dir))
+    for _, name in ipairs({ "b.png", "a.json", "c d" }) do
+      local f = assert(io.open(dir .. "/" .. name, "w"))
+      f:close()
+    end
+    assert(sc.core.mkdir(dir .. "/sub"))
+    assert.are.same({ "a.json", "b.png", "c d", "sub" }, sc.core.list_dir(dir))
+    os.execute("rm -rf '" .. dir .. "'")
+    local ok, err = sc.core.list_dir(dir)
+    assert.is_nil(ok)
+    assert.truthy(err:find("cannot read directory " .. dir, 1, true), err)
+  end)
+end)

@@ -110,7 +110,7 @@ describe("sc.viz.report", function()
     assert.matches("cannot", msg)
   end)
 
-  it("lists the folder without lfs too (through ls)", function()
+  it("lists the folder without lfs (the core reads the directory)", function()
     local out, ok = H.run_lua(([[
       package.preload.lfs = function() error("no lfs here") end
       local sc = require "scorch"

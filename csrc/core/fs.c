@@ -7,6 +7,7 @@
 
 #include "tensor.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,4 +57,41 @@ int sc_mkdir(const char *path, int parents) {
   if (!rc) rc = make_one(p, path);
   free(p);
   return rc;
+}
+
+char *sc_list_dir(const char *path, size_t *count) {
+  *count = 0;
+  DIR *d = path && *path ? opendir(path) : NULL;
+  if (!d) {
+    sc_set_error("list_dir: cannot read directory %s: %s", path ? path : "(null)",
+                 path && *path ? strerror(errno) : "empty path");
+    return NULL;
+  }
+  size_t len = 0, cap = 256;
+  char *buf = malloc(cap);
+  struct dirent *e;
+  while (buf && (e = readdir(d)) != NULL) {
+    const char *name = e->d_name;
+    if (!strcmp(name, ".") || !strcmp(name, "..")) continue;
+    size_t n = strlen(name) + 1;
+    if (len + n > cap) {
+      while (len + n > cap) cap *= 2;
+      char *grown = realloc(buf, cap);
+      if (!grown) {
+        free(buf);
+        buf = NULL;
+        break;
+      }
+      buf = grown;
+    }
+    memcpy(buf + len, name, n);
+    len += n;
+    (*count)++;
+  }
+  closedir(d);
+  if (!buf) {
+    *count = 0;
+    sc_set_error("list_dir: out of memory reading %s", path);
+  }
+  return buf;
 }

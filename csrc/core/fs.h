@@ -7,6 +7,8 @@
 #ifndef SC_FS_H
 #define SC_FS_H
 
+#include <stddef.h>
+
 /* Creates the directory path (mode 0777 less the umask).  With parents,
    each missing component is made in turn, as `mkdir -p` does; without, only
    the last, whose parent must exist.  A directory already there is
@@ -15,5 +17,11 @@ int sc_mkdir(const char *path, int parents);
 
 /* 1 when path names a directory (symlinks followed), else 0. */
 int sc_is_dir(const char *path);
+
+/* The names in directory path ("." and ".." left out, in readdir's order)
+   as one malloc'd buffer of NUL-terminated names, *count of them; the
+   caller frees it.  NULL with the error set when the directory cannot be
+   read. */
+char *sc_list_dir(const char *path, size_t *count);
 
 #endif

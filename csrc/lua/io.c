@@ -12,7 +12,10 @@
  *   core.read_idx(path)                 → tensor | nil, msg
  *   core.mkdir(path [, parents=true])   → true | nil, msg   (no shell)
  *   core.is_dir(path)                   → boolean
+ *   core.list_dir(path)                 → sorted list of names | nil, msg
  */
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "binding.h"
@@ -215,11 +218,51 @@ static int l_is_dir(lua_State *L) {
   return 1;
 }
 
+#define SC_NAMES_BOX "scorch.io.names"
+
+static int names_gc(lua_State *L) {
+  char **p = luaL_checkudata(L, 1, SC_NAMES_BOX);
+  free(*p);
+  *p = NULL;
+  return 0;
+}
+
+static int cmp_names(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The names are pushed from a buffer that a boxed userdata owns, so an
+   error while building the table (out of memory) leaks nothing. */
+static int l_list_dir(lua_State *L) {
+  const char *path = check_path(L, 1);
+  char **box = lua_newuserdatauv(L, sizeof *box, 0);
+  *box = NULL;
+  luaL_setmetatable(L, SC_NAMES_BOX);
+  size_t n = 0;
+  *box = sc_list_dir(path, &n);
+  if (!*box) return push_failure(L);
+  const char **names = lua_newuserdatauv(L, (n ? n : 1) * sizeof *names, 0);
+  const char *s = *box;
+  for (size_t i = 0; i < n; i++, s += strlen(s) + 1) names[i] = s;
+  qsort(names, n, sizeof *names, cmp_names);
+  lua_createtable(L, n > INT32_MAX ? 0 : (int)n, 0);
+  for (size_t i = 0; i < n; i++) {
+    lua_pushstring(L, names[i]);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  return 1;
+}
+
 void sc_lua_open_io(lua_State *L) {
   static const luaL_Reg functions[] = {
       {"save", l_save},         {"load", l_load},         {"_save_png", l_save_png},
       {"_png_read", l_png_read}, {"read_idx", l_read_idx},
-      {"mkdir", l_mkdir},       {"is_dir", l_is_dir},     {NULL, NULL}};
+      {"mkdir", l_mkdir},       {"is_dir", l_is_dir},     {"list_dir", l_list_dir},
+      {NULL, NULL}};
+  luaL_newmetatable(L, SC_NAMES_BOX);
+  lua_pushcfunction(L, names_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
   luaL_newmetatable(L, SC_SAFETENSORS_BOX);
   lua_pushcfunction(L, box_gc);
   lua_setfield(L, -2, "__gc");

@@ -13,29 +13,9 @@ local M = {}
 
 -- ---- files ------------------------------------------------------------------------
 
-local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
-
--- The names in a folder, sorted.  The C module has no readdir; lfs is used
--- when installed, else `ls` (the names only, read through a pipe).
-local function list_dir(dir)
-  local names = {}
-  local ok, lfs = pcall(require, "lfs")
-  if ok and type(lfs) == "table" and lfs.dir then
-    local iter_ok = pcall(function()
-      for name in lfs.dir(dir) do
-        if name ~= "." and name ~= ".." then names[#names + 1] = name end
-      end
-    end)
-    if not iter_ok then return nil end
-  else
-    local p = io.popen("ls -1A -- " .. shell_quote(dir) .. " 2>/dev/null")
-    if not p then return nil end
-    for name in p:lines() do names[#names + 1] = name end
-    if not p:close() then return nil end -- ls failed: no such folder, or not readable
-  end
-  table.sort(names)
-  return names
-end
+-- The names in a folder, sorted (readdir in the core: no shell, no lfs);
+-- nil when it cannot be read.
+local function list_dir(dir) return (require("scorch.core").list_dir(dir)) end
 
 local function read_file(path)
   local f = io.open(path, "rb")
