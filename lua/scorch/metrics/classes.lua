@@ -2,6 +2,7 @@
 -- spread over the classes (by a classifier) next to the training mix.
 -- @module scorch.metrics.classes
 local sc = require "scorch"
+local util = require "scorch.util"
 
 local M = {}
 
@@ -18,7 +19,7 @@ end
 -- (nil where none are), and confident the fraction whose top probability
 -- is at least the threshold.
 function M.class_mix(labels, K, opts)
-  opts = opts or {}
+  opts = util.check_options(opts, { "probs", "threshold" }, "scorch.metrics.class_mix")
   labels = as_list(labels, "class_mix", "labels")
   if math.type(K) ~= "integer" or K < 1 then error("scorch.metrics.class_mix: K must be a positive integer", 2) end
   local n = #labels

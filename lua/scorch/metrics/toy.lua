@@ -30,7 +30,7 @@ end
 -- (they count in N but in no mode).
 function M.mode_fractions(x, modes, opts)
   check_points(x, "mode_fractions")
-  opts = opts or {}
+  opts = util.check_options(opts, { "assign", "max_distance" }, "scorch.metrics.mode_fractions")
   local assign = opts.assign or "nearest"
   local N = x:size(1)
   local labels, dist
@@ -84,7 +84,8 @@ end
 --- mode_coverage(fractions, weights [, {threshold=0.1}]) -> covered, flags
 -- A mode is covered when it holds at least threshold × its expected share.
 function M.mode_coverage(fractions, weights, opts)
-  local thr = opts and opts.threshold or 0.1
+  opts = util.check_options(opts, { "threshold" }, "scorch.metrics.mode_coverage")
+  local thr = opts.threshold or 0.1
   local covered, flags = 0, {}
   for k = 1, #weights do
     flags[k] = (fractions[k] or 0) >= thr * weights[k]
@@ -96,9 +97,9 @@ end
 --- All per-mode statistics at once for samples of a mixture:
 -- {fractions, counts, weights, tv, covered, n_modes, flags, unassigned}.
 function M.mode_report(x, mixture, opts)
-  opts = opts or {}
-  local fr, counts = M.mode_fractions(x, mixture, opts)
-  local covered, flags = M.mode_coverage(fr, mixture.weights, opts)
+  opts = util.check_options(opts, { "assign", "max_distance", "threshold" }, "scorch.metrics.mode_report")
+  local fr, counts = M.mode_fractions(x, mixture, { assign = opts.assign, max_distance = opts.max_distance })
+  local covered, flags = M.mode_coverage(fr, mixture.weights, { threshold = opts.threshold })
   local assigned = 0
   for _, c in ipairs(counts) do assigned = assigned + c end
   return { fractions = fr, counts = counts, weights = mixture.weights,
@@ -135,7 +136,8 @@ end
 
 --- Median of pairwise distances of (up to n of) the pooled points.
 function M.median_bandwidth(x, y, opts)
-  local n = opts and opts.n or 1000
+  opts = util.check_options(opts, { "n", "generator" }, "scorch.metrics.median_bandwidth")
+  local n = opts.n or 1000
   local pool = y and sc.cat({ x, y:to(x:dtype()) }, 1) or x
   if pool:size(1) > n then
     local idx = require("scorch.data.loader").randperm(pool:size(1), opts and opts.generator)
@@ -160,10 +162,10 @@ end
 function M.mmd(x, y, opts)
   check_points(x, "mmd")
   check_points(y, "mmd")
-  opts = opts or {}
+  opts = util.check_options(opts, { "bandwidth", "biased", "block", "n", "generator" }, "scorch.metrics.mmd")
   return sc.no_grad(function()
     local a, b = x:float(), y:float()
-    local h = opts.bandwidth or M.median_bandwidth(a, b, opts)
+    local h = opts.bandwidth or M.median_bandwidth(a, b, { n = opts.n, generator = opts.generator })
     local m, n = a:size(1), b:size(1)
     -- rows per block: about 4M kernel values (16 MB) at a time, so 10,000
     -- points never hold their 400 MB kernel matrix
@@ -181,12 +183,14 @@ end
 -- level a perfect model reaches): mmd_baseline(dist, n, {bandwidth=,
 -- generator=, repeats=3}) -> mean |MMD²| over the repeats, list of values.
 function M.mmd_baseline(dist, n, opts)
-  opts = opts or {}
+  opts = util.check_options(opts, { "repeats", "generator", "bandwidth", "biased", "block", "n" },
+    "scorch.metrics.mmd_baseline")
   local reps, vals, mean = opts.repeats or 3, {}, 0
   for r = 1, reps do
     local a = dist:sample(n, { generator = opts.generator })
     local b = dist:sample(n, { generator = opts.generator })
-    vals[r] = M.mmd(a, b, opts)
+    vals[r] = M.mmd(a, b, { bandwidth = opts.bandwidth, biased = opts.biased, block = opts.block, n = opts.n,
+      generator = opts.generator })
     mean = mean + math.abs(vals[r]) / reps
   end
   return mean, vals
@@ -209,7 +213,7 @@ end
 -- the Fisher divergence.
 function M.score_error(model, truth, x, opts)
   check_points(x, "score_error")
-  local sigma = opts and opts.sigma
+  local sigma = util.check_options(opts, { "sigma" }, "scorch.metrics.score_error").sigma
   local s = eval_score(model, x, sigma)
   local t = eval_score(truth, x, sigma)
   local per = (s - t):square():sum(2, false)
@@ -238,11 +242,11 @@ end
 -- weight = a distribution weights cells by its density at the noise level
 -- (the mean is then Σ p e / Σ p); default uniform over the box.
 function M.score_error_grid(model, truth, opts)
-  opts = opts or {}
+  opts = util.check_options(opts, { "n", "range", "dtype", "weight", "sigma" }, "scorch.metrics.score_error_grid")
   local n = opts.n or 32
   local range = opts.range or (type(truth) == "table" and truth.range) or { -3, 3, -3, 3 }
   local x = M.grid(range, n, opts.dtype)
-  local _, per = M.score_error(model, truth, x, opts)
+  local _, per = M.score_error(model, truth, x, { sigma = opts.sigma })
   local mean
   if opts.weight then
     local lp = opts.sigma and opts.weight:log_prob_at(x, opts.sigma) or opts.weight:log_prob(x)

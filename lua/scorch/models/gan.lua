@@ -187,7 +187,7 @@ function DCCritic:extra_repr() return ("channels=%d"):format(self.channels) end
 -- @return tensor [n, z_dim]
 -- @usage local x = G(sc.models.gan.noise(G, 64))
 function M.noise(g, n, opts)
-  opts = opts or {}
+  opts = util.check_options(opts, { "generator", "dtype" }, "scorch.models.gan.noise")
   return sc.randn({ n, g.z_dim }, { generator = opts.generator, dtype = opts.dtype })
 end
 --- G:sample(n [, generator]): n samples G(z), z ~ N(0, I) (both generators).
