@@ -332,6 +332,7 @@ static int try_root(lua_State *L, const char *root, const char *lua,
 static void add_tree_paths(lua_State *L)
 {
 	char exe[PATH_MAX];
+	char lib[64] = "lib";
 	char *slash;
 
 	if (realpath("/proc/self/exe", exe) == NULL)
@@ -344,7 +345,11 @@ static void add_tree_paths(lua_State *L)
 	if (slash == NULL)
 		return;
 	*slash = '\0';
-	if (!try_root(L, exe, "lua", "lib"))
+	/* A private build tree pairs bin-X with lib-X (make BINOUT=bin-X
+	   LIBOUT=lib-X): its host must not load another tree's core.so. */
+	if (strncmp(slash + 1, "bin-", 4) == 0 && strlen(slash + 1) < sizeof lib - 1)
+		snprintf(lib, sizeof lib, "lib%s", slash + 4);
+	if (!try_root(L, exe, "lua", lib))
 		try_root(L, exe, "share/lua/" LUA_VERSION_MAJOR "." LUA_VERSION_MINOR,
 		         "lib/lua/" LUA_VERSION_MAJOR "." LUA_VERSION_MINOR);
 }

@@ -1382,6 +1382,8 @@ static const luaL_Reg generator_methods[] = {
     {"get_state", g_get_state}, {"set_state", g_set_state},
     {NULL, NULL}};
 
+void sc_lua_open_durable(lua_State *L); /* csrc/lua/durable.c */
+
 int luaopen_scorch_core(lua_State *L) {
   luaL_checkversion(L);
   main_L = L;
@@ -1424,5 +1426,6 @@ int luaopen_scorch_core(lua_State *L) {
   sc_lua_open_norm(L);
   sc_lua_open_linalg(L);
   sc_lua_open_font(L);
+  sc_lua_open_durable(L);
   return 1;
 }
