@@ -233,6 +233,10 @@ end
 -- @return tensor like x
 -- @usage local y = model:output(x, 0.5)
 function Model:output(x, c)
+  if self.modify then
+    error("scorch.param.Model:output: a guided or inpainting model answers denoise, score_sigma, score and eps,"
+      .. " not the raw network output", 2)
+  end
   if c ~= nil and not self.raw_level then c = M.level(c, x) end
   if self.cond ~= nil then return self.net_fn(x, c, self.cond) end
   return self.net_fn(x, c)
@@ -247,7 +251,8 @@ end
 -- @return tensor like xhat
 -- @usage local x0 = model:denoise(x, 1.5)
 function Model:denoise(xhat, sigma)
-  if self.denoise_fn then return self.denoise_fn(xhat, sigma) end
+  if self.modify then return self.modify(self, "denoise", xhat, sigma) end
+  if self.denoise_fn then return self.denoise_fn(xhat, sigma, self) end
   local c, alpha = self.process:cond_of_sigma(sigma)
   local s = alpha * sigma
   local x = xhat * alpha
@@ -263,6 +268,7 @@ end
 -- @return tensor like x
 -- @usage local s = model:score_sigma(x, sc.param.level(0.5, x))
 function Model:score_sigma(x, sigma)
+  if self.modify then return self.modify(self, "score_sigma", x, sigma) end
   if self.kind == "score" and self.process == sigma_process then return self:output(x, sigma) end
   if sigma == nil then error("scorch.param.Model:score_sigma: this model needs a noise level", 2) end
   return (self:denoise(x, sigma) - x) / (sigma * sigma)
@@ -279,6 +285,7 @@ local function native(self, process) return process == nil or process == self.pr
 -- @return tensor like x
 -- @usage local s = model:score(x, 0.5, sc.schedules.vp_sde())
 function Model:score(x, t, process)
+  if self.modify then return self.modify(self, "score", x, t, process) end
   if native(self, process) and self.process.marginal then
     local y = self:output(x, t)
     if self.kind == "score" then return y end
@@ -297,6 +304,7 @@ end
 -- @return tensor like x
 -- @usage local e = model:eps(x, 500, sched)
 function Model:eps(x, t, process)
+  if self.modify then return self.modify(self, "eps", x, t, process) end
   if native(self, process) and self.process.marginal then
     local y = self:output(x, t)
     if self.kind == "eps" then return y end
@@ -362,7 +370,12 @@ function M.wrap(net, opts)
   end
   if kind == "edm" then return M.edm(net, { sigma_data = opts.sigma_data, cond = opts.cond }) end
   local fn
-  if kind == "score" then fn = util().as_score_fn(net) else callable(net, "wrap"); fn = net end
+  if kind == "score" and (has("score_at") or has("score")) then
+    fn = util().as_score_fn(net)
+  else
+    callable(net, "wrap")
+    fn = net   -- called as net(x, c [, cond]): a class-conditional network receives its labels
+  end
   if kind == "denoiser" then kind = "x0" end
   return setmetatable({ kind = kind, process = process_of(opts.process, "wrap"), net = net,
     net_fn = fn, cond = opts.cond, raw_level = opts.raw_level or nil }, Model)
@@ -379,9 +392,9 @@ function M.edm(net, opts)
   local sd = opts.sigma_data or 0.5
   local m = setmetatable({ kind = "x0", process = sigma_process, net = net, net_fn = net,
     cond = opts.cond, sigma_data = sd, precond = "edm" }, Model)
-  m.denoise_fn = function(x, sigma)
+  m.denoise_fn = function(x, sigma, self)
     local c_skip, c_out, c_in, c_noise = M.edm_coefficients(sigma, sd)
-    return x * c_skip + m:output(x * c_in, c_noise) * c_out
+    return x * c_skip + self:output(x * c_in, c_noise) * c_out
   end
   return m
 end
@@ -468,6 +481,321 @@ end
 function M.with_tensor_cond(net)
   callable(net, "with_tensor_cond")
   return function(x, c) return net(x, M.level(c, x)) end
+end
+
+-- ---- conditioning and guidance --------------------------------------------------------------
+
+--- The same model with its conditioning replaced: the network is called as net(x, c, cond).
+-- Samplers pass a model's condition through without knowing about it, so
+-- conditional sampling is sampler(model:with_cond(labels), x_init, levels, opts).
+-- @param cond the condition: class labels (a number for the whole batch, or N labels as a list or
+--   tensor; 0 is the null class ∅), or whatever the network takes as its third argument
+-- @return a wrapped model (a copy; the original is unchanged)
+-- @usage local x = sc.samplers.ddim(m:with_cond(3), sc.samplers.prior(sched, {500, 2}), sched)
+function Model:with_cond(cond)
+  local copy = {}
+  for k, v in pairs(self) do copy[k] = v end
+  if self.guidance then
+    local g = {}
+    for k, v in pairs(self.guidance) do g[k] = v end
+    g.cond = cond
+    copy.guidance = g
+  else
+    copy.cond = cond
+  end
+  return setmetatable(copy, Model)
+end
+
+--- A network with its condition fixed, for the losses: bind(net, y)(x, c) = net(x, c, y).
+-- The losses call model(x_t, level); training a class-conditional network
+-- with label dropout is loss(bind(net, sc.models.drop_labels(y, p)), x₀, opts).
+-- @param net callable network net(x, c, cond)
+-- @param cond its condition (class labels, 0 = ∅)
+-- @return function(x, c)
+-- @usage local l = sc.losses.ddpm(sc.param.bind(net, y), x0, {schedule = sched})
+function M.bind(net, cond)
+  callable(net, "bind")
+  return function(x, c) return net(x, c, cond) end
+end
+
+-- Every view a sampler asks for, in its own coordinates: the point x at input
+-- scale α and noise s (x = α x₀ + s ε), so x̂ = x/α and σ̂ = s/α.
+local function view_scale(self, view, lvl, process, fn)
+  if view == "denoise" or view == "score_sigma" then
+    if lvl == nil then error(("scorch.param.%s: this model needs a noise level"):format(fn), 4) end
+    return 1, lvl
+  end
+  local p = process or self.process
+  if type(p) ~= "table" or type(p.marginal) ~= "function" then
+    error(("scorch.param.%s: %s(x, t) needs a process with marginal(t)"):format(fn, view), 4)
+  end
+  return p:marginal(lvl)
+end
+
+local function ask(model, view, x, lvl, process)
+  if view == "denoise" then return model:denoise(x, lvl) end
+  if view == "score_sigma" then return model:score_sigma(x, lvl) end
+  if view == "score" then return model:score(x, lvl, process) end
+  return model:eps(x, lvl, process)
+end
+
+-- A level for a batch stacked twice: numbers and one shared value stay shared.
+local function level_twice(lvl, n)
+  if not sc.is_tensor(lvl) or lvl:numel() == 1 then return lvl end
+  if M.is_shared_level(lvl) then return lvl:narrow(1, 1, 1):expand(2 * n, 1) end
+  return sc.cat({ lvl, lvl }, 1)
+end
+
+-- A number, or an [N, 1] column of per-point values, shaped to broadcast against x.
+local function per_point(v, x)
+  if type(v) == "number" then return v end
+  local shape = { x:size(1) }
+  for i = 2, x:dim() do shape[i] = 1 end
+  return v:reshape(shape)
+end
+
+-- A level σ̂ as one number when the batch shares it, else nil.
+local function shared_value(v)
+  if type(v) == "number" then return v end
+  if v:numel() == 1 or M.is_shared_level(v) then return v:reshape(-1):narrow(1, 1, 1):item() end
+  return nil
+end
+
+local function finite(v) return type(v) == "number" and v == v and v > -math.huge and v < math.huge end
+
+-- The guidance scale at σ̂: a number, or an [N, 1] column when the points sit at different levels.
+local function weight_at(w, sigma_hat, x)
+  if type(w) == "number" then return w end
+  local one = shared_value(sigma_hat)
+  local function eval(s)
+    local v = w(s)
+    if not finite(v) then
+      error(("scorch.param.guided: w(%g) = %s is not a finite number"):format(s, tostring(v)), 5)
+    end
+    return v
+  end
+  if one then return eval(one) end
+  local out = {}
+  for i, s in ipairs(sigma_hat:reshape(-1):values()) do out[i] = { eval(s) } end
+  return sc.tensor(out, { dtype = x:dtype() })
+end
+
+-- ∇ₓ̂ log p(y | x̂, σ̂) of a classifier giving logits [N, K], by autograd (inside the
+-- samplers' no_grad: recording is switched on for this one graph).
+local function classifier_grad(clf, xhat, sigma_hat, labels)
+  return util().enable_grad(function()
+    local xg = xhat:detach():requires_grad(true)
+    local logits = clf(xg, M.level(sigma_hat, xg))
+    local n = xg:size(1)
+    if not sc.is_tensor(logits) or logits:dim() ~= 2 or logits:size(1) ~= n then
+      error(("scorch.param.guided: the classifier must return logits [%d, K], got %s")
+        :format(n, util().shape_str(logits)), 5)
+    end
+    local K, flat = logits:size(2), {}
+    for i = 1, n do
+      local y = labels[i]
+      if y < 1 or y > K then
+        error(("scorch.param.guided: cond[%d] = %d is out of range for a classifier of %d classes")
+          :format(i, y, K), 5)
+      end
+      flat[i] = (i - 1) * K + y
+    end
+    local logp = sc.log_softmax(logits, 2):reshape(-1):index_select(1, flat):sum()
+    return sc.grad(logp, { xg })[1]:detach()
+  end)
+end
+
+-- The labels of a guided model for a batch of n: a list of n integers.
+local function labels_for(g, n)
+  return require("scorch.models.conditioning").labels(g.cond, n, g.classes or math.huge, true,
+    "scorch.param.guided", "cond")
+end
+
+-- The modified score of classifier-free and classifier guidance, in whichever
+-- view the sampler asked for.  With x̂ = x/α and σ̂ = s/α, every view is affine
+-- in ε with weights that sum to one, so one rule serves all of them:
+--   Ho & Salimans 2021, eq. 6:  ε̃ = (1 + w) ε(x, c) − w ε(x, ∅)  (in one batched call);
+--   Dhariwal & Nichol 2021, eq. 14 / Algorithm 1:  ∇ log p̃ = ∇ log p + γ ∇ log p_φ(c | x̂, σ̂),
+-- the classifier term entering the score as γ g/α (g = ∇ₓ̂ log p_φ), the
+-- denoiser as σ̂² γ g and ε as −s γ g/α.
+local function guide(self, view, x, lvl, process)
+  local g = self.guidance
+  local n = x:size(1)
+  local labels = labels_for(g, n)
+  local alpha, s = view_scale(self, view, lvl, process, "guided")
+  local sigma_hat = s / alpha
+  local w = g.cfg and weight_at(g.w, sigma_hat, x) or 0
+  local out
+  if w ~= 0 then
+    local both_labels = {}
+    for i = 1, n do both_labels[i], both_labels[n + i] = labels[i], 0 end
+    local both = ask(g.base:with_cond(both_labels), view, sc.cat({ x, x }, 1), level_twice(lvl, n), process)
+    local c, u = both:narrow(1, 1, n), both:narrow(1, n + 1, n)
+    out = c + (c - u) * per_point(w, x)
+  elseif g.conditional then
+    out = ask(g.base:with_cond(labels), view, x, lvl, process)
+  else
+    out = ask(g.base, view, x, lvl, process)
+  end
+  if g.classifier and g.scale ~= 0 then
+    local grad = classifier_grad(g.classifier, x / alpha, sigma_hat, labels)
+    local factor   -- the view's change for a score change of γ g/α
+    if view == "denoise" then factor = sigma_hat * sigma_hat
+    elseif view == "eps" then factor = s / alpha * -1
+    else factor = 1 / alpha end
+    out = out + grad * per_point(factor * g.scale, x)
+  end
+  return out
+end
+
+--- Guidance as a modified model: classifier-free guidance, classifier guidance, or both.
+-- The result is a wrapped model that every sampler takes as it is: it answers
+-- denoise, score_sigma, score and eps from the base model's answers (the conditional
+-- and the null-class one in one call on the batch stacked twice) and the classifier's
+-- gradient, combined by the one rule of Ho & Salimans 2021 (eq. 6) and Dhariwal &
+-- Nichol 2021 (eq. 14):  ∇ log p̃(x | c) = ∇ log p(x | c) + w ∇ log p(c | x) [CFG] + γ ∇ log p_φ(c | x̂, σ̂).
+-- w = 0 without a classifier is plain conditional sampling; w = −1 the unconditional model.
+-- @param model wrapped model (sc.param.wrap) of a network net(x, c, y) built with classes (and
+--   p_uncond > 0 for w ≠ 0), or of an unconditional network when only a classifier guides
+-- @param opts table: cond = the requested classes (required: one number, or N labels 1..K as a
+--   list or tensor); w = 0 (the CFG scale: a finite number, or a function w(σ̂) of the VE noise
+--   level, e.g. sc.param.guidance_interval); classifier = callable clf(x̂ [N, ...], σ̂ [N, 1]) ->
+--   logits [N, K] of a noise-conditional classifier (nil: none); classifier_scale = 1 (γ)
+-- @return a wrapped model (sc.param.Model)
+-- @usage local g = sc.param.guided(m, {cond = 2, w = 3}); local x = sc.samplers.heun(g, x0, sigmas)
+function M.guided(model, opts)
+  if not M.is_model(model) then
+    error(("scorch.param.guided: model (argument #1) must be a wrapped model (sc.param.wrap), got %s")
+      :format(type(model)), 2)
+  end
+  opts = util().check_options(opts, { "cond", "w", "classifier", "classifier_scale" }, "scorch.param.guided")
+  if model.guidance or model.modify then
+    error("scorch.param.guided: model (argument #1) is already guided or inpainting; guide the base model", 2)
+  end
+  local w, scale, clf = opts.w or 0, opts.classifier_scale or 1, opts.classifier
+  if type(w) ~= "function" and not finite(w) then
+    error(("scorch.param.guided: w must be a finite number or a function of σ (got %s)"):format(tostring(w)), 2)
+  end
+  if not finite(scale) then
+    error(("scorch.param.guided: classifier_scale must be a finite number (got %s)"):format(tostring(scale)), 2)
+  end
+  if clf ~= nil and not util().is_callable(clf) then
+    error(("scorch.param.guided: classifier must be callable as clf(x, sigma) -> logits (got %s)")
+      :format(type(clf)), 2)
+  end
+  if opts.classifier_scale ~= nil and clf == nil then
+    error("scorch.param.guided: classifier_scale given without a classifier", 2)
+  end
+  local net = model.net
+  local classes = type(net) == "table" and net.classes or nil
+  local cfg = type(w) == "function" or w ~= 0
+  if classes == nil and (cfg or clf == nil) then
+    error(("scorch.param.guided: %s needs a class-conditional model (a network built with classes = K);"
+      .. " this one is unconditional"):format(cfg and "classifier-free guidance (w)" or "cond"), 2)
+  end
+  if cfg and not net.null_class then
+    error("scorch.param.guided: classifier-free guidance (w) needs a null class; this model was built with"
+      .. " p_uncond = 0 (trained without label dropout)", 2)
+  end
+  if opts.cond == nil then error("scorch.param.guided: cond (the requested classes) is required", 2) end
+  local K = classes or (type(clf) == "table" and clf.classes) or nil
+  if type(opts.cond) == "number" then
+    local k = math.tointeger(opts.cond)
+    if not k or k < 0 or (K and k > K) or (k == 0 and clf) then
+      error(("scorch.param.guided: cond = %s is out of range (classes 1..%s)"):format(tostring(opts.cond),
+        tostring(K or "K")), 2)
+    end
+  end
+  local base = model
+  if model.cond ~= nil then base = model:with_cond(nil) end
+  local g = { base = base, cond = opts.cond, w = w, cfg = cfg, conditional = classes ~= nil, classes = K,
+    classifier = clf, scale = scale }
+  local copy = {}
+  for k, v in pairs(model) do copy[k] = v end
+  copy.cond, copy.guidance, copy.modify = nil, g, guide
+  return setmetatable(copy, Model)
+end
+
+--- A guidance scale applied on an interval of noise levels only (a w schedule).
+-- Kynkäänniemi et al. 2024: guidance at high σ costs diversity and at low σ
+-- does little, so w(σ) = w on [sigma_lo, sigma_hi] and 0 elsewhere.
+-- @param w number: the scale inside the interval
+-- @param sigma_lo number ≥ 0: the lowest level guided
+-- @param sigma_hi number > sigma_lo: the highest level guided (math.huge for all above sigma_lo)
+-- @return function(σ) -> number, for sc.param.guided's w
+-- @usage local g = sc.param.guided(m, {cond = 1, w = sc.param.guidance_interval(3, 0.3, 5)})
+function M.guidance_interval(w, sigma_lo, sigma_hi)
+  if not finite(w) then error("scorch.param.guidance_interval: w (argument #1) must be a finite number", 2) end
+  if type(sigma_lo) ~= "number" or type(sigma_hi) ~= "number" or not (sigma_lo >= 0 and sigma_hi > sigma_lo) then
+    error(("scorch.param.guidance_interval: need 0 <= sigma_lo < sigma_hi (got %s, %s)")
+      :format(tostring(sigma_lo), tostring(sigma_hi)), 2)
+  end
+  return function(sigma) return (sigma >= sigma_lo and sigma <= sigma_hi) and w or 0 end
+end
+
+-- Replacement inpainting: the base model sees the known values re-noised to
+-- its level, x_in = (1 − m) x + m (α k + s z), z ~ N(0, I) fresh at every call.
+local function fill(self, view, x, lvl, process)
+  local p = self.inpainting
+  local alpha, s = view_scale(self, view, lvl, process, "inpaint")
+  local z = sc.randn(x:shape(), { generator = p.generator, dtype = x:dtype() })
+  local renoised = p.known * per_point(alpha, x) + z * per_point(s, x)
+  local x_in = x * p.unknown + renoised * p.mask
+  return ask(p.base, view, x_in, lvl, process)
+end
+
+--- Replacement-based inpainting from an unconditional (or conditional) model.
+-- Song et al. 2021, App. I.2 / Lugmayr et al. 2022 (RePaint without resampling):
+-- at every step the known values are re-noised to the current level and put in
+-- place of the sampler's own, so the unknown part follows the reverse process
+-- of the joint given the known part.  The model makes the replacement at its
+-- input, which every sampler here sees in the same way (their updates act point
+-- by point); paste the known values into the result with :paste(x).
+-- @param model wrapped model (sc.param.wrap)
+-- @param known tensor of clean values, shape of one sample batch or broadcasting to it (e.g. [N, D],
+--   [1, D], [N, C, H, W])
+-- @param mask tensor of 0/1 broadcasting to the same shape: 1 where the value is known
+-- @param opts table: generator for the re-noising (default the global one)
+-- @return a wrapped model with :paste(x) -> x with the known values put back
+-- @usage local m2 = sc.param.inpaint(m, known, mask); local x = m2:paste(sc.samplers.heun(m2, x0, sigmas))
+function M.inpaint(model, known, mask, opts)
+  if not M.is_model(model) then
+    error(("scorch.param.inpaint: model (argument #1) must be a wrapped model (sc.param.wrap), got %s")
+      :format(type(model)), 2)
+  end
+  opts = util().check_options(opts, { "generator" }, "scorch.param.inpaint")
+  if not sc.is_tensor(known) then
+    error(("scorch.param.inpaint: known (argument #2) must be a tensor, got %s"):format(type(known)), 2)
+  end
+  if not sc.is_tensor(mask) then
+    error(("scorch.param.inpaint: mask (argument #3) must be a tensor, got %s"):format(type(mask)), 2)
+  end
+  local ok = pcall(function() return known + mask end)
+  if not ok then
+    error(("scorch.param.inpaint: known %s and mask %s do not broadcast together")
+      :format(util().shape_str(known), util().shape_str(mask)), 2)
+  end
+  for _, v in ipairs(mask:reshape(-1):values()) do
+    if v ~= 0 and v ~= 1 then
+      error(("scorch.param.inpaint: mask (argument #3) must hold 0 and 1 only (got %g)"):format(v), 2)
+    end
+  end
+  local p = { base = model, known = known:detach(), mask = mask:detach(), unknown = mask:detach() * -1 + 1,
+    generator = opts.generator }
+  local copy = {}
+  for k, v in pairs(model) do copy[k] = v end
+  copy.inpainting, copy.modify = p, fill
+  return setmetatable(copy, Model)
+end
+
+--- An inpainting model's known values put into a sample: (1 − m) x + m k.
+-- @param x tensor: the sampler's result
+-- @return tensor like x
+-- @usage local x = m2:paste(sc.samplers.ddim(m2, x0, sched))
+function Model:paste(x)
+  local p = self.inpainting
+  if not p then error("scorch.param.Model:paste: only an inpainting model (sc.param.inpaint) has known values", 2) end
+  return x * p.unknown + p.known * p.mask
 end
 
 return M

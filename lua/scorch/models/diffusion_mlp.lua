@@ -10,18 +10,23 @@
 local sc = require "scorch"
 local nn = sc.nn
 local param = require "scorch.param"
+local cond = require "scorch.models.conditioning"
 
 local DiffusionMLP = nn.Module:extend("DiffusionMLP")
 
 -- DiffusionMLP{dim=2, width=128, blocks=3, embed=32, cond_scale=1,
---              max_period=10000, dtype=, generator=}
+--              max_period=10000, classes=, p_uncond=0.1, dtype=, generator=}
 -- h ← W_in x;  each block: h ← h + W_b silu(h + U_b e);  out = W_out silu(h),
 -- with e = silu(W_e features(c)).  cond_scale multiplies c before the
 -- features: 1 for timesteps 1..1000, 1000 for t ∈ [0, 1], about 250 for
 -- EDM's c_noise = ¼ ln σ.
+-- classes = K makes it class-conditional, F(x, c, y): a learned class
+-- embedding is added to W_e features(c) before the SiLU, with a null class
+-- ∅ (label 0) when p_uncond > 0 (see scorch.models.conditioning).
 function DiffusionMLP:init(opts)
   opts = require("scorch.util").check_options(opts, {
-      "dim", "width", "blocks", "embed", "cond_scale", "max_period", "dtype", "generator" },
+      "dim", "width", "blocks", "embed", "cond_scale", "max_period", "classes", "p_uncond", "dtype",
+      "generator" },
       "scorch.models.DiffusionMLP", 4)
   local dim, width, blocks, embed = opts.dim or 2, opts.width or 128, opts.blocks or 3, opts.embed or 32
   for name, v in pairs { dim = dim, width = width, blocks = blocks } do
@@ -48,6 +53,7 @@ function DiffusionMLP:init(opts)
     self.cond:append(nn.Linear(width, width, lin))
   end
   self.output = nn.Linear(width, dim, lin)
+  cond.setup(self, opts, width, "scorch.models.DiffusionMLP")
 end
 
 -- [N, embed] features [sin(c·s·ω_k), cos(c·s·ω_k)] of the conditioning
@@ -70,12 +76,16 @@ end
 
 -- F(x, c) for x [N, dim] and c the level column of sc.param.level ([N, 1]; a
 -- shared level is embedded once and broadcast over the batch) -> [N, dim].
--- A number or an [N] tensor is also accepted.
-function DiffusionMLP:forward(x, c)
+-- A number or an [N] tensor is also accepted.  y: the class labels of a
+-- class-conditional network (N labels or one number, 0 = ∅; nil = ∅).
+function DiffusionMLP:forward(x, c, y)
   if c == nil then
     error("scorch.models.DiffusionMLP: call as model(x, c) with the conditioning c", 2)
   end
-  local e = self.embed_proj(self:features(c, x:size(1), x:dtype())):silu()
+  local e = self.embed_proj(self:features(c, x:size(1), x:dtype()))
+  local ce = cond.embed(self, y, x:size(1), "scorch.models.DiffusionMLP")
+  if ce then e = e + ce end
+  e = e:silu()
   local h = self.input(x)
   for i = 1, self.n_blocks do
     h = h + self.blocks[i]((h + self.cond[i](e)):silu())
@@ -84,8 +94,8 @@ function DiffusionMLP:forward(x, c)
 end
 
 function DiffusionMLP:extra_repr()
-  return ("dim=%d, width=%d, blocks=%d, embed=%d, cond_scale=%g"):format(self.dim, self.width,
-    self.n_blocks, self.embed, self.cond_scale)
+  return ("dim=%d, width=%d, blocks=%d, embed=%d, cond_scale=%g%s"):format(self.dim, self.width,
+    self.n_blocks, self.embed, self.cond_scale, cond.repr(self))
 end
 
 return DiffusionMLP

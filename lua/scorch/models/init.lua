@@ -22,6 +22,14 @@ M.NCSN = require "scorch.models.ncsn"
 M.Classifier = require "scorch.models.classifier"
 M.classifier_path, M.load_classifier = M.Classifier.path, M.Classifier.load
 
+-- Class conditioning (labels, the null class, label dropout) and the exact
+-- class-conditional models of a labelled Gaussian mixture.
+M.conditioning = require "scorch.models.conditioning"
+M.drop_labels = M.conditioning.drop_labels
+M.NULL_CLASS = M.conditioning.NULL
+local mixture = require "scorch.models.mixture"
+M.mixture_score, M.mixture_classifier = mixture.mixture_score, mixture.mixture_classifier
+
 -- GANs: MLP and DCGAN-style generators and critics, the training loop (gan.lua).
 M.gan = require "scorch.models.gan"
 M.MLPGenerator, M.MLPDiscriminator = M.gan.MLPGenerator, M.gan.MLPDiscriminator

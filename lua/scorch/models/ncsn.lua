@@ -13,21 +13,26 @@ local sc = require "scorch"
 local nn = sc.nn
 local emb = require "scorch.models.embeddings"
 local unet = require "scorch.models.unet"
+local cond = require "scorch.models.conditioning"
 
 local ResBlock = unet.ResBlock
 
 -- NCSN{in_channels=1, channels=16, blocks=1, sigma_data=0.5, precond="ncsn"|"edm",
---      generator=, dtype=}
+--      classes=, p_uncond=0.1, generator=, dtype=}
 -- precond "ncsn": the score is F/σ (the network predicts −z); "edm": the
 -- score of the denoiser c_skip x + c_out F, whose F has a unit-variance
 -- target at every σ (large σ: x₀/σ_d rather than −z).
 -- net(x, σ): x [N, C, H, W] with H, W divisible by 4; σ a number or N values.
 -- Returns the score estimate s(x, σ) of the same shape as x.
+-- classes = K makes it class-conditional, net(x, σ, y): a learned class
+-- embedding is added to the noise embedding before its last SiLU, with a
+-- null class ∅ (label 0) when p_uncond > 0 (scorch.models.conditioning).
 local NCSN = nn.Module:extend("NCSN")
 
 function NCSN:init(opts)
   opts = require("scorch.util").check_options(opts, {
-      "in_channels", "channels", "blocks", "sigma_data", "precond", "dtype", "generator" }, "scorch.models.NCSN", 4)
+      "in_channels", "channels", "blocks", "sigma_data", "precond", "classes", "p_uncond", "dtype", "generator" },
+      "scorch.models.NCSN", 4)
   local cin, ch = opts.in_channels or 1, opts.channels or 16
   local nb = opts.blocks or 1
   if math.type(cin) ~= "integer" or cin < 1 or math.type(ch) ~= "integer" or ch < 1
@@ -67,9 +72,10 @@ function NCSN:init(opts)
   self.proj1 = conv(2 * ch, ch, 1)
   self.dec0 = conv(ch, ch, 3)
   self.output = conv(ch, cin, 3)
+  cond.setup(self, opts, edim, "scorch.models.NCSN")
 end
 
-function NCSN:forward(x, sigma)
+function NCSN:forward(x, sigma, y)
   if sigma == nil then error("scorch.models.NCSN: call as net(x, sigma)", 2) end
   if not sc.is_tensor(x) or x:dim() ~= 4 or x:size(2) ~= self.in_channels
     or x:size(3) % 4 ~= 0 or x:size(4) % 4 ~= 0 then
@@ -80,7 +86,10 @@ function NCSN:forward(x, sigma)
   local s = emb.column(sigma, n, x:dtype(), "NCSN")   -- [n or 1, 1]
   local col = s:view(s:size(1), 1, 1, 1)
   -- ln σ scaled as the U-Net does for σ conditioning (sinusoids need a spread)
-  local e = self.emb2(self.emb1(self.embed(s:log() * 62.5)):silu()):silu()
+  local e = self.emb2(self.emb1(self.embed(s:log() * 62.5)):silu())
+  local ce = cond.embed(self, y, n, "scorch.models.NCSN")
+  if ce then e = e + ce end
+  e = e:silu()
   local c_in = (col:square() + self.sigma_data ^ 2):rsqrt()
   local h0 = self.input(x * c_in):silu()
   local h1 = self.down1(h0)
@@ -100,7 +109,8 @@ function NCSN:forward(x, sigma)
 end
 
 function NCSN:extra_repr()
-  return ("in_channels=%d, channels=%d, blocks=%d"):format(self.in_channels, self.channels, self.n_blocks)
+  return ("in_channels=%d, channels=%d, blocks=%d%s"):format(self.in_channels, self.channels, self.n_blocks,
+    cond.repr(self))
 end
 
 return NCSN

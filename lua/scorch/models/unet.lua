@@ -7,6 +7,7 @@
 local sc = require "scorch"
 local nn = sc.nn
 local emb = require "scorch.models.embeddings"
+local conditioning = require "scorch.models.conditioning"
 
 local M = {}
 
@@ -74,7 +75,7 @@ end
 -- UNet{in_channels=1, channels=32, mults={1,2}, attention={false,true},
 --      blocks=1, emb="sinusoidal"|"fourier", out="eps"|"score"|"x0"|"v",
 --      cond="t"|"sigma", cond_scale=, heads=1, mid_attention=true,
---      dropout=0, fourier_scale=16, dtype=, generator=}
+--      dropout=0, fourier_scale=16, classes=, p_uncond=0.1, dtype=, generator=}
 -- net(x, c): x [N, C, H, W] with H and W divisible by 2^(#mults − 1); c the
 -- conditioning, a number or a tensor of N values (any shape).  With
 -- cond = "t", c (a timestep or a time) is embedded as c · cond_scale;
@@ -83,13 +84,17 @@ end
 -- times EDM's c_noise = ¼ ln σ, and 1 otherwise).  out names what the
 -- output means for losses and samplers (net.prediction); out = "score"
 -- with cond = "sigma" returns f(x, σ)/σ (Song & Ermon 2020, NCSNv2 §3.3).
+-- classes = K makes it class-conditional, net(x, c, y): a learned class
+-- embedding is added to the noise embedding before its last SiLU, with a
+-- null class ∅ (label 0) when p_uncond > 0 (scorch.models.conditioning).
 local UNet = nn.Module:extend("UNet")
 M.UNet = UNet
 
 function UNet:init(opts)
   opts = require("scorch.util").check_options(opts, {
       "in_channels", "channels", "mults", "attention", "blocks", "emb", "out", "cond", "cond_scale", "heads",
-      "mid_attention", "dropout", "fourier_scale", "dtype", "generator" }, "scorch.models.UNet", 4)
+      "mid_attention", "dropout", "fourier_scale", "classes", "p_uncond", "dtype", "generator" },
+      "scorch.models.UNet", 4)
   check_opts(opts)
   local cin, ch = opts.in_channels or 1, opts.channels or 32
   local mults, attn = opts.mults or { 1, 2 }, opts.attention or { false, true }
@@ -152,14 +157,18 @@ function UNet:init(opts)
   end
   self.out_norm = nn.GroupNorm(groups_for(c), c, { dtype = o.dtype })
   self.output = nn.Conv2d(c, cin, 3, co)
+  conditioning.setup(self, opts, edim, "scorch.models.UNet")
 end
 
--- [N or 1, 4·channels] embedding of the conditioning, through SiLU.
-function UNet:embedding(c, n, dtype)
+-- [N or 1, 4·channels] embedding of the conditioning (plus the class
+-- embedding of labels y for a class-conditional net), through SiLU.
+function UNet:embedding(c, n, dtype, y)
   c = emb.column(c, n, dtype, "UNet")
   local a = self.cond == "sigma" and c:log() or c
-  local e = self.embed(a * self.cond_scale)
-  return self.emb2(self.emb1(e):silu()):silu(), c
+  local e = self.emb2(self.emb1(self.embed(a * self.cond_scale)):silu())
+  local ce = conditioning.embed(self, y, n, "scorch.models.UNet")
+  if ce then e = e + ce end
+  return e:silu(), c
 end
 
 -- Applies one stage: a {ResBlock [, Attention2d]} or a resampler list.
@@ -174,7 +183,7 @@ local function stage(blk, h, e)
   return h, false
 end
 
-function UNet:forward(x, c)
+function UNet:forward(x, c, y)
   if c == nil then error("scorch.models.UNet: call as net(x, c) with the conditioning c", 2) end
   if not sc.is_tensor(x) or x:dim() ~= 4 or x:size(2) ~= self.in_channels then
     error(("scorch.models.UNet: expected input [N, %d, H, W]"):format(self.in_channels), 2)
@@ -185,7 +194,7 @@ function UNet:forward(x, c)
       :format(f, x:size(3), x:size(4)), 2)
   end
   local n = x:size(1)
-  local e, col = self:embedding(c, n, x:dtype())
+  local e, col = self:embedding(c, n, x:dtype(), y)
   local h = self.input(x)
   local skips = { h }
   for i = 1, #self.down do
@@ -210,9 +219,9 @@ function UNet:forward(x, c)
 end
 
 function UNet:extra_repr()
-  return ("in_channels=%d, channels=%d, mults={%s}, blocks=%d, emb=%s, out=%s, cond=%s")
+  return ("in_channels=%d, channels=%d, mults={%s}, blocks=%d, emb=%s, out=%s, cond=%s%s")
     :format(self.in_channels, self.channels, table.concat(self.mults, ","), self.n_blocks,
-      self.emb_kind, self.prediction, self.cond)
+      self.emb_kind, self.prediction, self.cond, conditioning.repr(self))
 end
 
 return M
