@@ -733,6 +733,58 @@ function M.guidance_interval(w, sigma_lo, sigma_hi)
   return function(sigma) return (sigma >= sigma_lo and sigma <= sigma_hi) and w or 0 end
 end
 
+--- A classifier for conditioning on a region, lo ≤ x₀ ≤ hi, to use with sc.param.guided.
+-- Class 1 is "inside", class 2 "outside".  It is the likelihood of the region
+-- when the clean point is taken as x₀ ~ N(x̂, s²I), s² = σ̂² + τ² (a flat-prior
+-- approximation of p(x₀ | x̂); τ keeps the constraint soft as σ̂ → 0), with
+-- Φ(z) ≈ sigmoid(1.702 z) (Bowling et al. 2009) and each bound a factor:
+--   log p(inside | x̂, σ̂) = Σ_d log Φ((hi_d − x̂_d)/s) + log Φ((x̂_d − lo_d)/s).
+-- Guiding with it (cond = 1) is classifier guidance toward the region; it is an
+-- approximation, not the exact conditional (the spec measures how close).
+-- @param lo list of D lower bounds (-math.huge for none)
+-- @param hi list of D upper bounds (math.huge for none)
+-- @param opts table: tau = 0.05 (the softness at σ̂ = 0)
+-- @return callable clf(x̂ [N, D], σ̂ [N, 1]) -> logits [N, 2]; field classes = 2
+-- @usage local g = sc.param.guided(m, {cond = 1, classifier = sc.param.region_classifier({1, -math.huge}, {math.huge, math.huge})})
+function M.region_classifier(lo, hi, opts)
+  opts = util().check_options(opts, { "tau" }, "scorch.param.region_classifier")
+  if type(lo) ~= "table" or type(hi) ~= "table" or #lo == 0 or #lo ~= #hi then
+    error("scorch.param.region_classifier: lo and hi (arguments #1, #2) must be lists of the same length D", 2)
+  end
+  local D = #lo
+  for d = 1, D do
+    if type(lo[d]) ~= "number" or type(hi[d]) ~= "number" or not (lo[d] < hi[d]) then
+      error(("scorch.param.region_classifier: need lo[%d] < hi[%d] (got %s, %s)"):format(d, d, tostring(lo[d]),
+        tostring(hi[d])), 2)
+    end
+  end
+  local tau = opts.tau or 0.05
+  if not finite(tau) or tau <= 0 then
+    error("scorch.param.region_classifier: tau must be a positive number", 2)
+  end
+  local clf = { classes = 2 }
+  return setmetatable(clf, { __call = function(_, x, sigma)
+    if not sc.is_tensor(x) or x:dim() ~= 2 or x:size(2) ~= D then
+      error(("scorch.param.region_classifier: x must be points [N, %d], got %s"):format(D, util().shape_str(x)), 2)
+    end
+    local s = (sigma * sigma + tau * tau):sqrt()
+    local inside
+    for d = 1, D do
+      local xd = x:narrow(2, d, 1)
+      local terms = {}
+      if hi[d] < math.huge then terms[#terms + 1] = ((xd * -1 + hi[d]) / s) * 1.702 end
+      if lo[d] > -math.huge then terms[#terms + 1] = ((xd - lo[d]) / s) * 1.702 end
+      for _, z in ipairs(terms) do
+        local logphi = (z * -1):softplus() * -1        -- log sigmoid(z)
+        inside = inside and inside + logphi or logphi
+      end
+    end
+    if inside == nil then inside = x:narrow(2, 1, 1) * 0 end
+    local outside = sc.clamp(inside:exp() * -1 + 1, 1e-12, 1):log()
+    return sc.cat({ inside, outside }, 2)
+  end })
+end
+
 -- Replacement inpainting: the base model sees the known values re-noised to
 -- its level, x_in = (1 − m) x + m (α k + s z), z ~ N(0, I) fresh at every call.
 local function fill(self, view, x, lvl, process)
