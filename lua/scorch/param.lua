@@ -745,7 +745,8 @@ end
 -- @param hi list of D upper bounds (math.huge for none)
 -- @param opts table: tau = 0.05 (the softness at σ̂ = 0)
 -- @return callable clf(x̂ [N, D], σ̂ [N, 1]) -> logits [N, 2]; field classes = 2
--- @usage local g = sc.param.guided(m, {cond = 1, classifier = sc.param.region_classifier({1, -math.huge}, {math.huge, math.huge})})
+-- @usage local clf = sc.param.region_classifier({1, -math.huge}, {math.huge, math.huge})
+--   local g = sc.param.guided(m, {cond = 1, classifier = clf})
 function M.region_classifier(lo, hi, opts)
   opts = util().check_options(opts, { "tau" }, "scorch.param.region_classifier")
   if type(lo) ~= "table" or type(hi) ~= "table" or #lo == 0 or #lo ~= #hi then
