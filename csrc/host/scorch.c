@@ -72,6 +72,9 @@ static void print_usage(FILE *out)
 {
 	fprintf(out,
 		"usage: %s [options] [script [args]]\n"
+		"       %s train CONFIG.lua|RUN [key=value ...]\n"
+		"       %s sample RUN [--n N --sampler S --steps K --seed S --out FILE]\n"
+		"       %s eval RUN|SAMPLES.safetensors\n"
 		"With no script and a terminal, starts the REPL (type `help` there).\n"
 		"Available options are:\n"
 		"  -e stat   execute string 'stat'\n"
@@ -79,8 +82,9 @@ static void print_usage(FILE *out)
 		"  -v, --version  show version information\n"
 		"  -h, --help     show this help\n"
 		"  --        stop handling options\n"
-		"  -         stop handling options and execute stdin\n",
-		progname);
+		"  -         stop handling options and execute stdin\n"
+		"A script file named train, sample or eval runs as ./train.\n",
+		progname, progname, progname, progname);
 	fflush(out);
 }
 
@@ -1078,6 +1082,55 @@ static void load_repl_module(lua_State *L)
 /* }====================================================== */
 
 
+/* `scorch train|sample|eval ...`: the word is a command only as the first
+   argument, so `scorch ./train` (or `scorch -- train`) still runs a script
+   file named train. */
+static int is_command(const char *a)
+{
+	return strcmp(a, "train") == 0 || strcmp(a, "sample") == 0 ||
+	       strcmp(a, "eval") == 0;
+}
+
+/* Runs scorch.run.cli.main(command, {args...}); its result is the exit
+   status (0 done, 1 an error it reported, 128 + a signal when a run was
+   stopped by one). */
+static int run_subcommand(lua_State *L, int argc, char **argv)
+{
+	int status, i;
+
+	luaL_openlibs(L);
+	add_tree_paths(L);
+	create_arg_table(L, argv, argc, 1);
+	if (load_library(L) != LUA_OK)
+		return 0;
+	lua_gc(L, LUA_GCGEN, 0, 0);
+	lua_getglobal(L, "require");
+	lua_pushliteral(L, "scorch.run.cli");
+	status = docall(L, 1, 1);
+	if (status != LUA_OK) {
+		report(L, status, progname);
+		return 0;
+	}
+	lua_getfield(L, -1, "main");
+	lua_pushstring(L, argv[1]);
+	lua_createtable(L, argc - 2, 0);
+	for (i = 2; i < argc; i++) {
+		lua_pushstring(L, argv[i]);
+		lua_rawseti(L, -2, i - 1);
+	}
+	status = docall(L, 2, 1);
+	if (status != LUA_OK) {
+		report(L, status, progname);
+		return 0;
+	}
+	if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) != 0) {
+		fail_status = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : EXIT_FAILURE;
+		return 0;
+	}
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
 /* Everything runs here, in protected mode, so that even a memory error
    while starting up is reported rather than aborting. */
 static int pmain(lua_State *L)
@@ -1092,6 +1145,8 @@ static int pmain(lua_State *L)
 	int from_stdin = !interactive && nothing_else;
 
 	lua_settop(L, 0);
+	if (argc >= 2 && is_command(argv[1]))
+		return run_subcommand(L, argc, argv);
 	if (flags & HAS_ERROR) {
 		bad_option(argv, script);
 		return 0;

@@ -1,0 +1,186 @@
+--- The model families a run config can name: each gives the defaults of
+-- its `model`, `objective` and `sample` fields, builds the network and the
+-- training loss from a resolved config, and lists its samplers.
+--
+-- A family is a table {defaults =, build = function(cfg, init_gen) -> f},
+-- where f has net (the module trained), loss(x, gen) (the scalar loss of
+-- a batch, drawing its noise from gen), model (the wrapped model samplers
+-- take), prior(n, gen) (n starting points), default_sampler, and
+-- samplers[name](model, x_init, steps, gen, opts) -> x, info.
+-- @module scorch.run.families
+local sc = require "scorch"
+
+local M = {}
+
+local function hidden_list(width, layers)
+  local h = {}
+  for i = 1, layers do h[i] = width end
+  return h
+end
+
+-- sampler(model, x, levels, opts) with the generator and the run's options
+local function with(opts, gen, extra)
+  local o = {}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  for k, v in pairs(extra or {}) do o[k] = v end
+  o.generator = gen
+  return o
+end
+
+-- ---- DDPM (Ho, Jain & Abbeel 2020): ε-prediction, L_simple ------------------------------------
+M.ddpm = {
+  defaults = {
+    model = { width = 128, blocks = 3 },
+    objective = { schedule = "linear", T = 1000 },
+    sample = { every = 0, n = 1000, sampler = "ddim", steps = 50 },
+  },
+  build = function(cfg, init_gen)
+    local sched = sc.schedules.ddpm { kind = cfg.objective.schedule, T = cfg.objective.T }
+    local net = sc.models.DiffusionMLP { dim = 2, width = cfg.model.width, blocks = cfg.model.blocks,
+      generator = init_gen }
+    local eps = sc.param.wrap(net, { kind = "eps", process = sched })
+    return {
+      net = net, model = eps, default_sampler = "ddim",
+      loss = function(x, gen) return sc.losses.ddpm(net, x, { schedule = sched, generator = gen }) end,
+      prior = function(n, gen) return sc.samplers.prior(sched, { n, 2 }, { generator = gen }) end,
+      samplers = {
+        ddpm = function(m, x, steps, gen, o)
+          return sc.samplers.ddpm(m, x, sched, with(o, gen, { steps = steps ~= sched.T and steps or nil }))
+        end,
+        ddim = function(m, x, steps, gen, o) return sc.samplers.ddim(m, x, sched, with(o, gen, { steps = steps })) end,
+      },
+    }
+  end,
+}
+
+-- ---- EDM (Karras et al. 2022): preconditioned denoiser, Karras levels -------------------------
+M.edm = {
+  defaults = {
+    model = { width = 128, blocks = 3, cond_scale = 100 },
+    objective = { sigma_data = 0.0, P_mean = -1.2, P_std = 1.2 },
+    sample = { every = 0, n = 1000, sampler = "heun", steps = 18 },
+  },
+  build = function(cfg, init_gen, data)
+    local sd = cfg.objective.sigma_data
+    if sd <= 0 then -- measured from the data with a generator of its own
+      local g = sc.Generator(cfg.seed)
+      sd = math.sqrt(data:sample(20000, { generator = g }):var():item())
+    end
+    local net = sc.models.DiffusionMLP { dim = 2, width = cfg.model.width, blocks = cfg.model.blocks,
+      cond_scale = cfg.model.cond_scale, generator = init_gen }
+    local D = sc.param.edm(net, { sigma_data = sd })
+    local function karras(n) return (sc.schedules.karras_sigmas(n)) end
+    local o = cfg.objective
+    return {
+      net = net, model = D, default_sampler = "heun",
+      loss = function(x, gen)
+        return sc.losses.edm(D, x, { P_mean = o.P_mean, P_std = o.P_std, sigma_data = sd, generator = gen })
+      end,
+      prior = function(n, gen) return sc.samplers.prior(karras(2), { n, 2 }, { generator = gen }) end,
+      samplers = {
+        heun = function(m, x, steps, gen, so) return sc.samplers.heun(m, x, karras(steps), with(so, gen)) end,
+        dpmpp_2m = function(m, x, steps, gen, so) return sc.samplers.dpmpp_2m(m, x, karras(steps), with(so, gen)) end,
+        naive_backward = function(m, x, steps, gen, so)
+          return sc.samplers.naive_backward(m, x, karras(steps), with(so, gen))
+        end,
+      },
+    }
+  end,
+}
+
+-- ---- NCSN (Song & Ermon 2019): DSM over geometric levels, annealed Langevin -------------------
+M.ncsn = {
+  defaults = {
+    model = { width = 128, layers = 3, scale_by_sigma = true },
+    objective = { sigma_max = 4.0, sigma_min = 0.01, levels = 20 },
+    sample = { every = 0, n = 1000, sampler = "annealed_langevin", steps = 100, step_size = 2e-5, denoise = true },
+  },
+  build = function(cfg, init_gen)
+    local o = cfg.objective
+    local sigmas = sc.schedules.geometric_sigmas(o.sigma_max, o.sigma_min, o.levels)
+    local net = sc.models.ScoreMLP { dim = 2, hidden = hidden_list(cfg.model.width, cfg.model.layers),
+      scale_by_sigma = cfg.model.scale_by_sigma, generator = init_gen }
+    local s = cfg.sample
+    return {
+      net = net, model = sc.param.wrap(net, { kind = "score" }), default_sampler = "annealed_langevin",
+      loss = function(x, gen) return sc.losses.dsm(net, x, { sigmas = sigmas, generator = gen }) end,
+      prior = function(n, gen) return sc.randn({ n, 2 }, { generator = gen }) * sigmas[1] end,
+      samplers = {
+        annealed_langevin = function(m, x, steps, gen, so)
+          return sc.samplers.annealed_langevin(m, x, sigmas, with({ step_size = s.step_size, denoise = s.denoise },
+            gen, with(so, gen, { steps_per_level = steps })))
+        end,
+        langevin = function(m, x, steps, gen, so)
+          return sc.samplers.langevin(m, x, sigmas[#sigmas], with({ step_size = s.step_size }, gen,
+            with(so, gen, { steps = steps })))
+        end,
+      },
+    }
+  end,
+}
+
+-- ---- score matching (Hyvärinen 2005; Song et al. 2019; Vincent 2011): unconditional s(x) -------
+local sm_methods = { ism = true, ssm = true, ssm_vr = true, dsm = true }
+M.score_matching = {
+  defaults = {
+    data = { name = "two_moons" },
+    model = { width = 128, layers = 3 },
+    objective = { method = "ssm", sigma = 0.05, projections = 1 },
+    sample = { every = 0, n = 1000, sampler = "langevin", steps = 500, step_size = 1e-3 },
+  },
+  validate = function(cfg, fn)
+    if not sm_methods[cfg.objective.method] then
+      error(("%s: 'objective.method' must be ism, ssm, ssm_vr or dsm (got %s)"):format(fn, cfg.objective.method), 0)
+    end
+  end,
+  build = function(cfg, init_gen)
+    local net = sc.models.ScoreMLP { dim = 2, hidden = hidden_list(cfg.model.width, cfg.model.layers),
+      conditional = false, generator = init_gen }
+    local o, s = cfg.objective, cfg.sample
+    local losses = {
+      ism = function(x) return sc.losses.ism(net, x) end,
+      ssm = function(x, g) return sc.losses.ssm(net, x, { generator = g, n_projections = o.projections }) end,
+      ssm_vr = function(x, g) return sc.losses.ssm_vr(net, x, { generator = g, n_projections = o.projections }) end,
+      dsm = function(x, g) return sc.losses.dsm(net, x, { sigma = o.sigma, generator = g }) end,
+    }
+    return {
+      net = net, model = sc.param.wrap(net, { kind = "score" }), default_sampler = "langevin",
+      loss = losses[o.method],
+      prior = function(n, gen) return sc.randn({ n, 2 }, { generator = gen }) * 2 end,
+      samplers = {
+        langevin = function(m, x, steps, gen, so)
+          return sc.samplers.langevin(m, x, nil, with({ step_size = s.step_size }, gen, with(so, gen, { steps = steps })))
+        end,
+      },
+    }
+  end,
+}
+
+-- every family's `sample` table also knows its sampler options through
+-- `sample.sampler`; a `data` default of the common schema may be replaced.
+
+--- The names of the families, sorted.
+-- @return list of strings
+-- @usage print(table.concat(families.names(), ", "))
+function M.names()
+  local out = {}
+  for k, v in pairs(M) do if type(v) == "table" and v.build then out[#out + 1] = k end end
+  table.sort(out)
+  return out
+end
+
+--- A family by name, or an error listing the known ones.
+-- @param name string
+-- @param fn string: the caller's name for the error
+-- @return the family table
+-- @usage local fam = families.get("ddpm", "scorch train")
+function M.get(name, fn)
+  local f = type(name) == "string" and M[name]
+  if type(f) ~= "table" or not f.build then
+    error(("%s: unknown family '%s' (known: %s)"):format(fn or "scorch.run.families", tostring(name),
+      table.concat(M.names(), ", ")), 0)
+  end
+  return f
+end
+
+return M

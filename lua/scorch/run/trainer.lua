@@ -1,0 +1,481 @@
+--- The training runtime behind `scorch train`: builds a run from a resolved
+-- config, trains it with Adam, a learning-rate schedule and an EMA, logs
+-- one JSON line per `log.every` steps, writes checkpoints holding the whole
+-- state, and resumes from the newest one so that an interrupted run ends
+-- bitwise equal to an uninterrupted one.
+--
+-- Randomness: the global generator is seeded with `seed`; the network's
+-- initialisation, the data draws and the loss's noise each have a
+-- generator of their own (streams 0, 1, 2 of `seed`, see `stream_seed`),
+-- and all three are saved in every checkpoint.
+-- @module scorch.run.trainer
+local sc = require "scorch"
+local core = require "scorch.core"
+local util = require "scorch.util"
+local config = require "scorch.run.config"
+local checkpoint = require "scorch.run.checkpoint"
+local families = require "scorch.run.families"
+local sampling = require "scorch.run.sampling"
+
+local durable = core.durable
+
+local M = {}
+
+--- A seed for stream k of a run's seed (SplitMix64 of the pair), so streams
+-- of neighbouring seeds do not overlap.
+-- @param seed integer
+-- @param k integer: the stream
+-- @return integer
+-- @usage local g = sc.Generator(trainer.stream_seed(0, 1))
+function M.stream_seed(seed, k)
+  local z = seed + (k + 1) * 0x9E3779B97F4A7C15
+  z = (z ~ (z >> 30)) * 0xBF58476D1CE4E5B9
+  z = (z ~ (z >> 27)) * 0x94D049BB133111EB
+  return z ~ (z >> 31)
+end
+
+-- The code version: the library's, and the git commit of the tree it runs
+-- from when there is one (read from .git, no shell).
+local code_version_cache
+function M.code_version()
+  if code_version_cache then return code_version_cache end
+  local v = sc._VERSION or "scorch"
+  local init = package.searchpath("scorch", package.path)
+  local root = init and init:match("^(.*)/lua/scorch/init%.lua$")
+  local function read(p)
+    local f = io.open(p, "rb")
+    if not f then return nil end
+    local s = f:read("a")
+    f:close()
+    return s
+  end
+  local head = root and read(root .. "/.git/HEAD")
+  if head then
+    local ref = head:match("^ref: (%S+)")
+    local commit = ref and read(root .. "/.git/" .. ref)
+    if not commit and ref then
+      local packed = read(root .. "/.git/packed-refs") or ""
+      commit = packed:match("(%x+) " .. ref:gsub("%p", "%%%0"))
+    end
+    commit = commit or head
+    v = v .. " (" .. (commit:match("%x+") or "?"):sub(1, 12) .. ")"
+  end
+  code_version_cache = v
+  return v
+end
+
+-- ---- building a run ---------------------------------------------------------------
+
+--- Builds everything a run holds, in its initial state (step 0).
+-- @param cfg a resolved config
+-- @return table {cfg, data, fam, net, names, params, opt, sched, ema, gens, step = 0, ...}
+-- @usage local r = trainer.build(config.resolve(raw))
+function M.build(cfg)
+  if cfg.threads > 0 then sc.set_num_threads(cfg.threads) end
+  sc.manual_seed(cfg.seed)
+  local data = sc.data.toy(cfg.data.name)
+  local fam = families.get(cfg.family).build(cfg, sc.Generator(M.stream_seed(cfg.seed, 0)), data)
+  local net = fam.net
+  local named = net:named_parameters()
+  local names, params = {}, {}
+  for i, nt in ipairs(named) do names[i], params[i] = nt[1], nt[2] end
+  local o = cfg.optim
+  local opt = sc.optim.Adam(params, { lr = o.lr, weight_decay = o.weight_decay })
+  local sched
+  if o.schedule == "cosine" then
+    sched = sc.optim.lr_scheduler.cosine(opt, { T_max = cfg.steps, eta_min = o.eta_min * o.lr,
+      warmup = math.min(o.warmup, cfg.steps - 1) })
+  else
+    sched = sc.optim.lr_scheduler.lambda(opt, function(k) return math.min(1, (k + 1) / math.max(1, o.warmup)) end)
+  end
+  local ema = sc.optim.EMA(params, { decay = cfg.ema.decay })
+  return {
+    cfg = cfg, data = data, fam = fam, net = net, names = names, params = params, opt = opt, sched = sched,
+    ema = ema, step = 0, batches = 0, skipped = 0, log_bytes = 0,
+    window = { sum = 0.0, n = 0, skipped = 0 },
+    gens = { data = sc.Generator(M.stream_seed(cfg.seed, 1)), noise = sc.Generator(M.stream_seed(cfg.seed, 2)) },
+  }
+end
+
+-- ---- the state in a checkpoint ----------------------------------------------------------
+
+local function gen_state(g) return g and g:get_state() or sc.get_rng_state() end
+
+-- The tensors and metadata of a run's whole state.
+local function snapshot(run)
+  local tensors, meta = {}, {}
+  for name, t in pairs(run.net:state_dict()) do tensors["model." .. name] = t end
+  for i, s in ipairs(run.ema.shadow) do tensors["ema." .. run.names[i]] = s end
+  local sd = run.opt:state_dict()
+  local scalars = {}
+  for i, st in pairs(sd.state) do
+    local rec = {}
+    for k, v in pairs(st) do
+      if sc.is_tensor(v) then
+        tensors[("optim.%s.%s"):format(run.names[i], k)] = v
+        rec[k] = "tensor"
+      else
+        rec[k] = v
+      end
+    end
+    scalars[run.names[i]] = rec
+  end
+  local groups = {}
+  for gi, g in ipairs(sd.param_groups) do
+    local c = {}
+    for k, v in pairs(g) do if k ~= "params" then c[k] = v end end
+    groups[gi] = c
+  end
+  local e = run.ema
+  meta.format = checkpoint.FORMAT
+  meta.step = tostring(run.step)
+  meta.config = config.serialize(run.cfg)
+  meta.code_version = M.code_version()
+  meta.optim = config.serialize({ groups = groups, state = scalars })
+  meta.lr_schedule = config.serialize(run.sched:state_dict())
+  meta.ema = config.serialize({ decay = e.decay, warmup = e.warmup, num_updates = e.num_updates })
+  meta.rng = config.serialize({ global = sc.get_rng_state(), data = gen_state(run.gens.data),
+    noise = gen_state(run.gens.noise) })
+  meta.data_position = config.serialize({ batches = run.batches })
+  meta.log = config.serialize({ bytes = run.log_bytes, window = run.window, skipped = run.skipped })
+  return tensors, meta
+end
+
+-- The expected tensors of a checkpoint of this run, in the order they are
+-- checked: the model, its average, then the optimiser's moments.
+local function expected(run, optim_scalars)
+  local list = {}
+  local sd = run.net:state_dict()
+  local mnames = {}
+  for name in pairs(sd) do mnames[#mnames + 1] = name end
+  table.sort(mnames)
+  for _, name in ipairs(mnames) do list[#list + 1] = { "model." .. name, sd[name]:shape() } end
+  for i, p in ipairs(run.params) do list[#list + 1] = { "ema." .. run.names[i], p:shape() } end
+  for i, p in ipairs(run.params) do
+    local rec = optim_scalars[run.names[i]]
+    if rec then
+      local keys = {}
+      for k, v in pairs(rec) do if v == "tensor" then keys[#keys + 1] = k end end
+      table.sort(keys)
+      for _, k in ipairs(keys) do list[#list + 1] = { ("optim.%s.%s"):format(run.names[i], k), p:shape() } end
+    end
+  end
+  return list
+end
+
+local function meta_value(path, meta, key)
+  local v, err = config.deserialize(meta[key], key)
+  if v == nil then
+    error(("checkpoint %s: metadata '%s' is missing or unreadable (%s)"):format(path, key, tostring(err)), 0)
+  end
+  return v
+end
+
+--- Restores a run's whole state from a checkpoint, after checking that it
+-- belongs to this run: the config (outside steps, intervals and threads),
+-- then every tensor's name and shape.  Nothing is changed when a check
+-- fails; the error names the file and the first mismatch.
+-- @param run a run from build
+-- @param path string: the checkpoint
+-- @usage trainer.restore(run, "runs/x/ckpt-00000500.safetensors")
+function M.restore(run, path)
+  local raw_tensors, raw_meta = sc.load(path)
+  if not raw_tensors then
+    error(("checkpoint %s cannot be loaded: %s"):format(path, tostring(raw_meta):gsub("^scorch%.", "")), 0)
+  end
+  raw_meta = raw_meta or {}
+  if raw_meta.format ~= checkpoint.FORMAT then
+    error(("checkpoint %s is not a scorch run checkpoint (format %s, expected %s)"):format(path,
+      tostring(raw_meta.format), checkpoint.FORMAT), 0)
+  end
+  local saved_cfg = meta_value(path, raw_meta, "config")
+  local diff = config.first_difference(saved_cfg, run.cfg)
+  if diff then error(("checkpoint %s does not match the run's config at %s"):format(path, diff), 0) end
+  local optim = meta_value(path, raw_meta, "optim")
+  local tensors, meta = checkpoint.read(path, expected(run, optim.state), raw_tensors, raw_meta)
+  local step = math.tointeger(tonumber(meta.step))
+  if not step or step < 0 then error(("checkpoint %s: bad step '%s'"):format(path, tostring(meta.step)), 0) end
+  local sched, ema_meta = meta_value(path, meta, "lr_schedule"), meta_value(path, meta, "ema")
+  local rng, pos, log = meta_value(path, meta, "rng"), meta_value(path, meta, "data_position"),
+    meta_value(path, meta, "log")
+  -- every check passed: change the run
+  local sd = {}
+  for name in pairs(run.net:state_dict()) do sd[name] = tensors["model." .. name] end
+  run.net:load_state_dict(sd)
+  local shadow = {}
+  for i, name in ipairs(run.names) do shadow[i] = tensors["ema." .. name] end
+  run.ema:load_state_dict({ decay = ema_meta.decay, warmup = ema_meta.warmup, num_updates = ema_meta.num_updates,
+    shadow = shadow })
+  local osd = { state = {}, param_groups = {} }
+  for gi, g in ipairs(optim.groups) do
+    local c = {}
+    for k, v in pairs(g) do c[k] = v end
+    osd.param_groups[gi] = c
+  end
+  for i, name in ipairs(run.names) do
+    local rec = optim.state[name]
+    if rec then
+      local st = {}
+      for k, v in pairs(rec) do st[k] = v == "tensor" and tensors[("optim.%s.%s"):format(name, k)] or v end
+      osd.state[i] = st
+    end
+  end
+  run.opt:load_state_dict(osd)
+  run.sched:load_state_dict(sched)
+  sc.set_rng_state(rng.global)
+  run.gens.data:set_state(rng.data)
+  run.gens.noise:set_state(rng.noise)
+  run.step, run.batches = step, pos.batches
+  run.log_bytes, run.window, run.skipped = log.bytes, log.window, log.skipped
+  return run
+end
+
+-- ---- one step ------------------------------------------------------------------------------
+
+-- Squared gradient norm, and the name of the first parameter whose
+-- gradient is not finite (nil when all are).
+local function grad_norm2(run)
+  local total, bad = 0.0, nil
+  for i, p in ipairs(run.params) do
+    local g = p.grad
+    if g then
+      local s = (g * g):sum():item()
+      if s ~= s or s == math.huge then bad = bad or run.names[i] end
+      total = total + s
+    end
+  end
+  return total, bad
+end
+
+local function finite(x) return x == x and x ~= math.huge and x ~= -math.huge end
+
+-- The module a parameter belongs to ("blocks.2.fc" for "blocks.2.fc.weight").
+local function module_of(name) return name:match("^(.*)%.[^%.]+$") or name end
+
+local function fmt_num(v)
+  if not finite(v) then return "null" end
+  return ("%.17g"):format(v)
+end
+
+--- Runs one training step; returns loss, grad norm, and nil or a
+-- description of what went non-finite.
+-- @param run a run from build
+-- @return loss (number), grad norm (number), problem (string or nil)
+-- @usage local loss, gn, bad = trainer.step(run)
+function M.step(run)
+  local cfg = run.cfg
+  local x = run.data:sample(cfg.batch, { generator = run.gens.data })
+  run.batches = run.batches + 1
+  local loss = run.fam.loss(x, run.gens.noise)
+  local nan_at = checkpoint.test_fault("nan_loss")
+  if nan_at then
+    for s in tostring(nan_at):gmatch("%d+") do
+      if math.tointeger(tonumber(s)) == run.step + 1 then loss = loss * (0 / 0) end
+    end
+  end
+  run.opt:zero_grad()
+  loss:backward()
+  local lv = loss:item()
+  local n2, bad = grad_norm2(run)
+  local gn = math.sqrt(n2)
+  local problem
+  if not finite(lv) or bad or not finite(gn) then
+    problem = ("the loss is %s"):format(fmt_num(lv) == "null" and tostring(lv) or fmt_num(lv))
+    if bad then
+      problem = problem .. (", and the gradient of module '%s' (parameter %s) is the first that is not finite")
+        :format(module_of(bad), bad)
+    elseif not finite(gn) then
+      problem = problem .. ", and the gradient norm overflows"
+    end
+    run.opt:zero_grad()
+    return lv, gn, problem
+  end
+  if cfg.optim.grad_clip > 0 then sc.optim.clip_grad_norm(run.params, cfg.optim.grad_clip) end
+  run.opt:step()
+  run.sched:step()
+  run.ema:update()
+  return lv, gn, nil
+end
+
+-- ---- the run folder ---------------------------------------------------------------------
+
+local function write_log_line(run, lv, gn, lr, rate, elapsed)
+  local w = run.window
+  local mean = w.n > 0 and w.sum / w.n or 0 / 0
+  local line = ('{"step":%d,"loss":%s,"loss_mean":%s,"lr":%s,"grad_norm":%s,"skipped":%d,'
+    .. '"samples_per_s":%.1f,"elapsed":%.3f}\n'):format(run.step, fmt_num(lv), fmt_num(mean), fmt_num(lr),
+    fmt_num(gn), run.skipped, rate, elapsed)
+  local ok, err = run.log:write(line)
+  if ok then ok, err = run.log:flush() end
+  if not ok then error(("cannot write %s/metrics.jsonl: %s"):format(run.dir, tostring(err)), 0) end
+  run.window = { sum = 0.0, n = 0, skipped = 0 }
+end
+
+--- The deterministic fields of a metrics line (everything but the timing),
+-- as one string: what the exact-resume spec compares.
+-- @param line string: one line of metrics.jsonl
+-- @return string
+-- @usage assert(trainer.log_key(a) == trainer.log_key(b))
+function M.log_key(line) return (line:gsub(',"samples_per_s":[^,}]*', ""):gsub(',"elapsed":[^,}]*', "")) end
+
+--- The loss_mean column of a metrics log, as {steps, values}.
+-- @param path string: metrics.jsonl
+-- @return table of steps, table of values
+-- @usage local steps, losses = trainer.read_losses("runs/x/metrics.jsonl")
+function M.read_losses(path)
+  local steps, values = {}, {}
+  local f = io.open(path, "rb")
+  if not f then return steps, values end
+  for line in f:lines() do
+    local s, v = line:match('"step":(%d+).-"loss_mean":([^,}]+)')
+    local n = tonumber(v)
+    if s and n then steps[#steps + 1], values[#values + 1] = tonumber(s), n end
+  end
+  f:close()
+  return steps, values
+end
+
+local function figures(run, with_samples)
+  local _, losses = M.read_losses(run.dir .. "/metrics.jsonl")
+  if #losses >= 2 then
+    pcall(sc.viz.loss_curve, run.dir .. "/loss.png", losses,
+      { title = ("%s: mean loss per %d steps"):format(run.cfg.name, run.cfg.log.every) })
+  end
+  if with_samples then
+    local rng = sc.get_rng_state() -- drawing figures must not move the run's numbers
+    local s = run.cfg.sample
+    local x = sampling.draw(run, { n = s.n, sampler = s.sampler, steps = s.steps,
+      seed = M.stream_seed(run.cfg.seed, 3), chunk = 1000 })
+    sc.viz.scatter(("%s/samples-%08d.png"):format(run.dir, run.step), x,
+      { density = run.data, title = ("%s, step %d, EMA"):format(run.cfg.name, run.step), radius = 1 })
+    sc.set_rng_state(rng)
+  end
+end
+
+local function save_checkpoint(run)
+  run.log:flush()
+  run.log_bytes = run.log:seek("end")
+  local ok, err = durable.fsync_file(run.dir .. "/metrics.jsonl")
+  if not ok then return nil, err end
+  local tensors, meta = snapshot(run)
+  return checkpoint.save(run.dir, run.step, tensors, meta, run.cfg.checkpoint.keep)
+end
+
+--- Where a config's run lives: `out`, else runs/<name>.
+-- @param cfg a resolved config
+-- @return string
+-- @usage print(trainer.run_dir(cfg))
+function M.run_dir(cfg) return cfg.out ~= "" and cfg.out or "runs/" .. cfg.name end
+
+local function say(run, fmt, ...)
+  if not run.quiet then io.stdout:write(fmt:format(...), "\n"); io.stdout:flush() end
+end
+
+--- Opens (or resumes) the run in its folder: writes the resolved config,
+-- restores the newest checkpoint when there is one, and puts the metrics
+-- log back to that checkpoint's end.
+-- @param cfg a resolved config
+-- @param opts table {resume = bool (the folder must hold this run), quiet = bool}
+-- @return the run
+-- @usage local run = trainer.open(cfg, {resume = true})
+function M.open(cfg, opts)
+  opts = util.check_options(opts, { "resume", "quiet" }, "scorch.run.trainer.open")
+  local dir = M.run_dir(cfg)
+  local ckpts = sc.core.is_dir(dir) and checkpoint.list(dir) or {}
+  if not opts.resume and #ckpts > 0 then
+    error(("run folder %s already holds checkpoints (the newest at step %d): resume it with `scorch train %s`,"
+      .. " or start a new run with out=<folder>"):format(dir, ckpts[#ckpts].step, dir), 0)
+  end
+  local ok, err = util.mkdir(dir)
+  if not ok then error(("cannot make the run folder %s: %s"):format(dir, tostring(err)), 0) end
+  local run = M.build(cfg)
+  run.dir, run.quiet = dir, opts.quiet
+  if #ckpts > 0 then
+    M.restore(run, ckpts[#ckpts].path)
+  end
+  checkpoint.clean(dir)
+  ok, err = config.write(dir .. "/config.lua", cfg)
+  if not ok then error(("cannot write to the run folder %s: %s"):format(dir, tostring(err)), 0) end
+  local log = dir .. "/metrics.jsonl"
+  local f = io.open(log, "ab")
+  if not f then error(("cannot write %s"):format(log), 0) end
+  f:close()
+  ok, err = durable.truncate(log, run.log_bytes)
+  if not ok then
+    error(("%s does not reach the end recorded by the checkpoint (%d bytes): %s"):format(log, run.log_bytes,
+      tostring(err)), 0)
+  end
+  run.log = assert(io.open(log, "ab"))
+  return run
+end
+
+--- Trains an opened run to cfg.steps, checkpointing every checkpoint.every
+-- steps, at the end, and when SIGINT or SIGTERM arrives (the current step
+-- is finished first; a second signal exits at once).
+-- @param run a run from open
+-- @return status: 0 done, 128 + signal when stopped by one; raises on a
+--   non-finite loss or gradient (on_nonfinite = "stop") or a failed write,
+--   naming the step and keeping the last good checkpoint
+-- @usage local status = trainer.train(trainer.open(cfg))
+function M.train(run)
+  local cfg = run.cfg
+  local resume_cmd = "scorch train " .. run.dir
+  say(run, "run %s (%s): step %d of %d; resume with `%s`", run.dir, cfg.family, run.step, cfg.steps, resume_cmd)
+  durable.install_stop_signals()
+  local status = 0
+  local ok, err = pcall(function()
+    local bar = util.progress.new(math.max(1, cfg.steps - run.step), { desc = "train" })
+    local t0, tw, last_ckpt = sc.time(), sc.time(), nil
+    local lv, gn = 0 / 0, 0 / 0
+    while run.step < cfg.steps do
+      local problem
+      lv, gn, problem = M.step(run)
+      run.step = run.step + 1
+      if problem then
+        if cfg.on_nonfinite == "stop" then
+          local last = checkpoint.list(run.dir)
+          error(("step %d: %s; training stopped (on_nonfinite=skip skips such steps). The last good checkpoint is %s")
+            :format(run.step, problem, last[1] and last[#last].path or "none (no checkpoint was written)"), 0)
+        end
+        run.skipped = run.skipped + 1
+        run.window.skipped = run.window.skipped + 1
+      else
+        run.window.sum, run.window.n = run.window.sum + lv, run.window.n + 1
+      end
+      local lr = run.opt.lr
+      bar:update(1, { loss = lv, lr = lr })
+      if run.step % cfg.log.every == 0 or run.step == cfg.steps then
+        local now = sc.time()
+        write_log_line(run, lv, gn, lr, cfg.batch * cfg.log.every / math.max(now - tw, 1e-9), now - t0)
+        tw = now
+      end
+      if tonumber(checkpoint.test_fault("kill_at")) == run.step then checkpoint.kill_self() end
+      local stop = durable.stop_signal()
+      if run.step % cfg.checkpoint.every == 0 or run.step == cfg.steps or stop ~= 0 then
+        local path, werr = save_checkpoint(run)
+        if not path then error(werr .. "; the previous checkpoint is intact", 0) end
+        last_ckpt = path
+        local draw = cfg.sample.every > 0 and run.step % cfg.sample.every == 0
+        figures(run, draw or run.step == cfg.steps)
+        say(run, "step %d/%d  loss %.5g  lr %.3g  (%.1f s)  %s", run.step, cfg.steps, lv, lr, sc.time() - t0, path)
+      end
+      if stop ~= 0 then
+        status = 128 + stop
+        bar:close()
+        say(run, "stopped by %s at step %d; checkpoint %s; resume with `%s`", stop == 2 and "SIGINT" or "SIGTERM",
+          run.step, last_ckpt, resume_cmd)
+        return
+      end
+    end
+    bar:close()
+  end)
+  run.log:flush()
+  durable.restore_signals()
+  if not ok then
+    error(tostring(err) .. ("\nrun folder %s; resume with `%s`"):format(run.dir, resume_cmd), 0)
+  end
+  if status == 0 then say(run, "done: %d steps in %s; resume or extend with `%s steps=N`", run.step, run.dir, resume_cmd) end
+  return status
+end
+
+return M
