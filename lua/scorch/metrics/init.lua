@@ -2,7 +2,8 @@
 -- toy.lua, class mixes of images in classes.lua, Fréchet distances and
 -- streaming statistics in fid.lua, KID and precision/recall in prdc.lua,
 -- feature extractors, reference statistics and the image report in
--- features.lua.
+-- features.lua, the agreement of conditional samples with their requested
+-- classes in agreement.lua.
 -- @module scorch.metrics
 local M = {}
 
@@ -14,5 +15,6 @@ merge(require "scorch.metrics.fid")
 merge(require "scorch.metrics.prdc")
 merge(require "scorch.metrics.features")
 merge(require "scorch.metrics.report")
+merge(require "scorch.metrics.agreement")
 
 return M
