@@ -149,7 +149,8 @@ M.score_matching = {
       prior = function(n, gen) return sc.randn({ n, 2 }, { generator = gen }) * 2 end,
       samplers = {
         langevin = function(m, x, steps, gen, so)
-          return sc.samplers.langevin(m, x, nil, with({ step_size = s.step_size }, gen, with(so, gen, { steps = steps })))
+          local lo = with({ step_size = s.step_size }, gen, with(so, gen, { steps = steps }))
+          return sc.samplers.langevin(m, x, nil, lo)
         end,
       },
     }

@@ -426,10 +426,8 @@ function M.train(run)
   local ok, err = pcall(function()
     local bar = util.progress.new(math.max(1, cfg.steps - run.step), { desc = "train" })
     local t0, tw, last_ckpt = sc.time(), sc.time(), nil
-    local lv, gn = 0 / 0, 0 / 0
     while run.step < cfg.steps do
-      local problem
-      lv, gn, problem = M.step(run)
+      local lv, gn, problem = M.step(run)
       run.step = run.step + 1
       if problem then
         if cfg.on_nonfinite == "stop" then
@@ -474,7 +472,9 @@ function M.train(run)
   if not ok then
     error(tostring(err) .. ("\nrun folder %s; resume with `%s`"):format(run.dir, resume_cmd), 0)
   end
-  if status == 0 then say(run, "done: %d steps in %s; resume or extend with `%s steps=N`", run.step, run.dir, resume_cmd) end
+  if status == 0 then
+    say(run, "done: %d steps in %s; resume or extend with `%s steps=N`", run.step, run.dir, resume_cmd)
+  end
   return status
 end
 
