@@ -129,12 +129,13 @@ function ClassEmbedding:extra_repr()
   return ("classes=%d, dim=%d, null_class=%s"):format(self.classes, self.dim, tostring(self.null_class))
 end
 
--- Reads classes / p_uncond from a network's options and, when classes is
--- set, gives the network its class embedding of size dim (built last, so a
--- network without classes draws exactly the parameters it always did).
--- Sets net.classes, net.p_uncond and net.null_class.
-function M.setup(net, opts, dim, who)
-  local K, p = opts.classes, opts.p_uncond
+-- Reads classes / p_uncond from a network's options (`checked`: already
+-- through util.check_options by the network's constructor) and, when
+-- classes is set, gives the network its class embedding of size dim (built
+-- last, so a network without classes draws exactly the parameters it
+-- always did).  Sets net.classes, net.p_uncond and net.null_class.
+function M.setup(net, checked, dim, who)
+  local K, p = checked.classes, checked.p_uncond
   if K == nil then
     if p ~= nil then error(("%s: p_uncond needs classes"):format(who), 4) end
     return
@@ -147,7 +148,7 @@ function M.setup(net, opts, dim, who)
     error(("%s: p_uncond must be a number in [0, 1) (got %s)"):format(who, tostring(p)), 4)
   end
   net.classes, net.p_uncond, net.null_class = K, p, p > 0
-  net.class_embed = ClassEmbedding(K, dim, { null = p > 0, dtype = opts.dtype, generator = opts.generator })
+  net.class_embed = ClassEmbedding(K, dim, { null = p > 0, dtype = checked.dtype, generator = checked.generator })
 end
 
 -- The class embedding [n, dim] of labels y for a network set up above, or
