@@ -123,7 +123,8 @@ end
 -- @param path string
 -- @param expect list of {name, shape}: every name must be present with its
 --   shape (checked in this order), and nothing else
--- @param tensors, meta optional: the file's contents when already loaded
+-- @param tensors optional: the file's tensors when already loaded
+-- @param meta optional: its metadata
 -- @return tensors, metadata; raises an error naming the file and the first
 --   mismatch (unreadable or truncated file, wrong format, a missing,
 --   misshapen or extra tensor)
