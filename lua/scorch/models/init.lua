@@ -29,6 +29,8 @@ M.drop_labels = M.conditioning.drop_labels
 M.NULL_CLASS = M.conditioning.NULL
 local mixture = require "scorch.models.mixture"
 M.mixture_score, M.mixture_classifier = mixture.mixture_score, mixture.mixture_classifier
+-- The noise-conditional classifier of classifier guidance (noisy_classifier.lua).
+M.NoisyClassifier = require "scorch.models.noisy_classifier"
 
 -- GANs: MLP and DCGAN-style generators and critics, the training loop (gan.lua).
 M.gan = require "scorch.models.gan"
