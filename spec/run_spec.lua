@@ -265,6 +265,9 @@ describe("scorch train: exact resume", function()
     it(("ends bit for bit where an unbroken run ends (%d thread%s)"):format(threads, threads > 1 and "s" or ""),
       function()
         local ref = reference(threads)
+        -- step 5 ran at the warm-up's lr: 1e-3 · 5/59 (warm-up capped at steps − 1)
+        local lr = tonumber(log_keys(ref)[1]:match('"lr":([^,]+)'))
+        assert.is_true(math.abs(lr - 1e-3 * 5 / 59) < 1e-18, tostring(lr))
         local faults = threads == 1 and { "kill_at=7", "kill_at=33", "kill_in_ckpt=40", "kill_at=59" }
           or { "kill_at=33", "kill_in_ckpt=40" }
         for _, fault in ipairs(faults) do
@@ -378,11 +381,12 @@ describe("scorch train: signals and faults", function()
     local d = dir("sigint2")
     assert.equal(0, (train(("%s %s steps=20 out=%s"):format(q(CONFIG), SMALL, q(d)))))
     local before = read(d .. "/ckpt-00000020.safetensors")
-    -- the stop checkpoint's write sleeps 5 s; the second SIGINT comes 0.5 s into it
+    -- the stop checkpoint's write sleeps 5 s once its temporary is written; the second SIGINT comes then
     local t0 = sc.time()
     local status, out = sh(("SCORCH_TEST_FAULT=sleep=5 %s train %s steps=1000000 checkpoint.every=1000000 & pid=$!; "
-      .. "while [ $(wc -l < %s/metrics.jsonl) -lt 6 ]; do sleep 0.05; done; kill -INT $pid; sleep 0.5; "
-      .. "kill -INT $pid; wait $pid"):format(q(EXE), q(d), q(d)))
+      .. "while [ $(wc -l < %s/metrics.jsonl) -lt 6 ]; do sleep 0.05; done; kill -INT $pid; "
+      .. "while ! ls -a %s | grep -q partial; do sleep 0.05; done; kill -INT $pid; wait $pid")
+      :format(q(EXE), q(d), q(d), q(d)))
     assert.equal(130, status, out)
     assert.is_true(sc.time() - t0 < 4.5, "exited during the 5 s write")
     assert.equal(before, read(d .. "/ckpt-00000020.safetensors"))

@@ -257,11 +257,11 @@ local function fmt_num(v)
   return ("%.17g"):format(v)
 end
 
---- Runs one training step; returns loss, grad norm, and nil or a
--- description of what went non-finite.
+--- Runs one training step; returns loss, grad norm, the learning rate
+-- the step used, and nil or a description of what went non-finite.
 -- @param run a run from build
--- @return loss (number), grad norm (number), problem (string or nil)
--- @usage local loss, gn, bad = trainer.step(run)
+-- @return loss (number), grad norm (number), lr (number), problem (string or nil)
+-- @usage local loss, gn, lr, bad = trainer.step(run)
 function M.step(run)
   local cfg = run.cfg
   local x = run.data:sample(cfg.batch, { generator = run.gens.data })
@@ -277,7 +277,7 @@ function M.step(run)
   loss:backward()
   local lv = loss:item()
   local n2, bad = grad_norm2(run)
-  local gn = math.sqrt(n2)
+  local gn, lr = math.sqrt(n2), run.opt.lr
   local problem
   if not finite(lv) or bad or not finite(gn) then
     problem = ("the loss is %s"):format(fmt_num(lv) == "null" and tostring(lv) or fmt_num(lv))
@@ -288,13 +288,13 @@ function M.step(run)
       problem = problem .. ", and the gradient norm overflows"
     end
     run.opt:zero_grad()
-    return lv, gn, problem
+    return lv, gn, lr, problem
   end
   if cfg.optim.grad_clip > 0 then sc.optim.clip_grad_norm(run.params, cfg.optim.grad_clip) end
   run.opt:step()
   run.sched:step()
   run.ema:update()
-  return lv, gn, nil
+  return lv, gn, lr, nil
 end
 
 -- ---- the run folder ---------------------------------------------------------------------
@@ -427,7 +427,7 @@ function M.train(run)
     local bar = util.progress.new(math.max(1, cfg.steps - run.step), { desc = "train" })
     local t0, tw, last_ckpt = sc.time(), sc.time(), nil
     while run.step < cfg.steps do
-      local lv, gn, problem = M.step(run)
+      local lv, gn, lr, problem = M.step(run)
       run.step = run.step + 1
       if problem then
         if cfg.on_nonfinite == "stop" then
@@ -440,7 +440,6 @@ function M.train(run)
       else
         run.window.sum, run.window.n = run.window.sum + lv, run.window.n + 1
       end
-      local lr = run.opt.lr
       bar:update(1, { loss = lv, lr = lr })
       if run.step % cfg.log.every == 0 or run.step == cfg.steps then
         local now = sc.time()
