@@ -4,7 +4,8 @@
 -- classifier-free guidance ε̃ = (1 + w) ε(x, c) − w ε(x, ∅) at w = 0, 1, 3
 -- for every class — the rare one drawn on demand as often as the common one —
 -- and classifier guidance of the learned unconditional model by the exact
--- Bayes classifier (Dhariwal & Nichol 2021).  Each class's samples are
+-- Bayes classifier and by a noise-conditional classifier trained on noisy
+-- data (Dhariwal & Nichol 2021).  Each class's samples are
 -- scored against the truth: the component's mean and spread, and the
 -- agreement (the fraction the exact classifier assigns to the requested
 -- class, with its mean probability) — next to the same guidance applied to
@@ -16,12 +17,12 @@ local sc = require "scorch"
 local util = sc.util
 
 local defaults = {
-  steps = 8000, batch = 512, lr = 2e-3, width = 128, blocks = 3, ema = 0.999, p_uncond = 0.15,
+  steps = 8000, batch = 512, lr = 2e-3, width = 128, blocks = 3, ema = 0.999, p_uncond = 0.15, clf_steps = 3000,
   n = 2000, sample_steps = 100, seed = 0, threads = 0, out = "out/guidance_2d",
 }
 local opts = util.example_args(arg, { defaults = defaults,
   -- a smaller network and fewer steps: about a minute at one thread
-  presets = { quick = { steps = 2000, width = 64, n = 1000, sample_steps = 50 } },
+  presets = { quick = { steps = 2000, width = 64, n = 1000, sample_steps = 50, clf_steps = 1500 } },
   usage = "usage: scorch examples/guidance_2d.lua [options]\n"
     .. "Classifier-free and classifier guidance on an imbalanced labelled 2-D mixture.\n" })
 
@@ -55,6 +56,14 @@ local losses = util.train(net, function()
 end, { steps = opts.steps, lr = opts.lr, ema = opts.ema, log_every = math.max(1, opts.steps // 5),
   log_window = 100, t0 = t0 })
 net:eval()
+
+-- ---- the classifier of classifier guidance: cross-entropy on points noised at every level ----
+local clf = sc.models.NoisyClassifier { classes = K, hidden = { 64, 64 } }
+util.train(clf, function()
+  local x, labels = data:sample(256, { generator = gen })
+  return clf:noisy_loss(x, labels, { sigma_min = 0.01, sigma_max = 160, generator = gen })
+end, { steps = opts.clf_steps, lr = 3e-3, desc = "classifier" })
+clf:eval()
 
 -- ---- sampling: DDIM with each guided model ------------------------------------------------
 local model = sc.param.wrap(net, { kind = "eps", process = sched })
@@ -101,9 +110,12 @@ for k = 1, K do
   -- classifier guidance: the learned unconditional model (∅, i.e. w = −1) plus γ ∇ log p(k | x, σ)
   local xc = draw(sc.param.guided(model, { cond = k, w = -1, classifier = bayes }), opts.seed + 100 * k + 9)
   local s = stats(xc, k)
-  row(k, "null + classifier", s, nil)
-  panels[#panels + 1] = { title = ("class %d, classifier: %.2f"):format(k, s.agreement),
-    x = xc:narrow(1, 1, math.min(1000, opts.n)) }
+  row(k, "null + Bayes clf", s, nil)
+  local xl = draw(sc.param.guided(model, { cond = k, w = -1, classifier = clf }), opts.seed + 100 * k + 9)
+  local sl = stats(xl, k)
+  row(k, "null + noisy clf", sl, nil)
+  panels[#panels + 1] = { title = ("class %d, learned classifier: %.2f"):format(k, sl.agreement),
+    x = xl:narrow(1, 1, math.min(1000, opts.n)) }
   sc.viz.sample_panels(("%s/class%d.png"):format(opts.out, k), panels, { density = data, size = 300, radius = 1 })
 end
 
