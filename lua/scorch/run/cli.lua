@@ -144,7 +144,8 @@ function M.main(cmd, args)
   if not fn then return fail(("unknown command '%s'\n%s"):format(tostring(cmd), M.usage)) end
   local ok, status = pcall(fn, args or {})
   if not ok then
-    local msg = tostring(status)
+    -- a message from a library check carries the position of the check; the user needs the words
+    local msg = tostring(status):gsub("^[^\n]-%.lua:%d+: ", "")
     return fail(cmd .. ": " .. msg)
   end
   return status

@@ -157,8 +157,63 @@ M.score_matching = {
   end,
 }
 
--- every family's `sample` table also knows its sampler options through
--- `sample.sampler`; a `data` default of the common schema may be replaced.
+-- ---- RealNVP (Dinh, Sohl-Dickstein & Bengio 2017): exact maximum likelihood --------------------
+M.flow = {
+  defaults = {
+    model = { couplings = 8, width = 128, layers = 3 },
+    objective = {},
+    sample = { every = 0, n = 1000, sampler = "inverse", steps = 1, temperature = 1.0 },
+  },
+  build = function(cfg, init_gen)
+    local flow = sc.models.RealNVP { dim = 2, couplings = cfg.model.couplings,
+      hidden = hidden_list(cfg.model.width, cfg.model.layers), generator = init_gen }
+    local t = cfg.sample.temperature
+    return {
+      net = flow, model = flow, default_sampler = "inverse",
+      -- the negative log-likelihood of the batch, in nats per point
+      loss = function(x) return -flow:log_prob(x):mean() end,
+      prior = function(n, gen) return sc.randn({ n, 2 }, { generator = gen }) end,
+      samplers = {
+        -- x = f⁻¹(τ z): the flow's inverse of each start (steps is unused)
+        inverse = function(m, z, _, _, so)
+          require("scorch.util").check_options(so, { "temperature" }, "scorch sample (inverse)")
+          return m:inverse(z * (so.temperature or t)), { nfe = 1 }
+        end,
+      },
+    }
+  end,
+}
+
+-- ---- VAE (Kingma & Welling 2014): the ELBO with a learned-variance Gaussian decoder ----------
+M.vae = {
+  defaults = {
+    model = { latent = 2, width = 128, layers = 3 },
+    objective = { beta = 1.0 },
+    sample = { every = 0, n = 1000, sampler = "decoder", steps = 1 },
+  },
+  build = function(cfg, init_gen)
+    local vae = sc.models.VAE { x_dim = 2, latent = cfg.model.latent, hidden = hidden_list(cfg.model.width,
+      cfg.model.layers), act = "silu", likelihood = "gaussian_learned", generator = init_gen }
+    local latent = cfg.model.latent
+    return {
+      net = vae, model = vae, default_sampler = "decoder",
+      loss = function(x, gen) return (sc.losses.elbo(vae, x, { beta = cfg.objective.beta, generator = gen })) end,
+      prior = function(n, gen) return sc.randn({ n, latent }, { generator = gen }) end,
+      samplers = {
+        -- the decoder's mean at z, or (mean = false) a draw from p(x | z) by the chunk's generator
+        decoder = function(m, z, _, gen, so)
+          so = require("scorch.util").check_options(so, { "mean" }, "scorch sample (decoder)")
+          local p = m:decode(z)
+          local mu = m:mean(p)
+          if so.mean ~= false then return mu, { nfe = 1 } end
+          local sd = (p.logvar * 0.5):exp():reshape(mu:shape())
+          return mu + sc.randn(mu:shape(), { generator = gen, dtype = mu:dtype() }) * sd, { nfe = 1 }
+        end,
+      },
+    }
+  end,
+}
+
 
 --- The names of the families, sorted.
 -- @return list of strings

@@ -227,6 +227,7 @@ function M.restore(run, path)
   run.gens.noise:set_state(rng.noise)
   run.step, run.batches = step, pos.batches
   run.log_bytes, run.window, run.skipped = log.bytes, log.window, log.skipped
+  run.resumed_from = { path = path, code_version = meta.code_version }
   return run
 end
 
@@ -421,6 +422,10 @@ function M.train(run)
   local cfg = run.cfg
   local resume_cmd = "scorch train " .. run.dir
   say(run, "run %s (%s): step %d of %d; resume with `%s`", run.dir, cfg.family, run.step, cfg.steps, resume_cmd)
+  local from = run.resumed_from
+  if from and from.code_version ~= M.code_version() then
+    say(run, "note: %s was written by %s; this is %s", from.path, tostring(from.code_version), M.code_version())
+  end
   durable.install_stop_signals()
   local status = 0
   local ok, err = pcall(function()
