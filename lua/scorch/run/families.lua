@@ -157,6 +157,67 @@ M.score_matching = {
   end,
 }
 
+-- ---- score SDEs (Song et al. 2021): continuous-time DSM (eq. 7), ε-prediction -----------------
+local sde_kinds = { vp = true, subvp = true, ve = true }
+M.sde = {
+  defaults = {
+    data = { name = "checkerboard" },
+    model = { width = 128, blocks = 3, cond_scale = 1000 },
+    objective = { sde = "vp", weighting = "sigma2" },
+    sample = { every = 0, n = 1000, sampler = "euler_maruyama", steps = 1000 },
+  },
+  validate = function(cfg, fn)
+    if not sde_kinds[cfg.objective.sde] then
+      error(("%s: 'objective.sde' must be vp, subvp or ve (got %s)"):format(fn, cfg.objective.sde), 0)
+    end
+    local w = cfg.objective.weighting
+    if w ~= "sigma2" and w ~= "likelihood" then
+      error(("%s: 'objective.weighting' must be sigma2 or likelihood (got %s)"):format(fn, w), 0)
+    end
+  end,
+  build = function(cfg, init_gen, data)
+    local o = cfg.objective
+    local sde
+    if o.sde == "vp" then sde = sc.schedules.vp_sde()
+    elseif o.sde == "subvp" then sde = sc.schedules.subvp_sde()
+    else
+      -- σ_max about the largest distance between data points (Song & Ermon 2020, technique 1)
+      local r = data.range
+      sde = sc.schedules.ve_sde { sigma_min = 0.01, sigma_max = math.sqrt((r[2] - r[1]) ^ 2 + (r[4] - r[3]) ^ 2) }
+    end
+    -- the network sees x scaled to unit variance, 1/√(α_t² Var x₀ + s_t²) (measured with a generator of its own)
+    local data_var = data:sample(20000, { generator = sc.Generator(cfg.seed) }):var():item()
+    local net = sc.models.DiffusionMLP { dim = 2, width = cfg.model.width, blocks = cfg.model.blocks,
+      cond_scale = cfg.model.cond_scale, generator = init_gen }
+    local function model(x, t)
+      local a, sd = sde:marginal(t)
+      return net(x * ((a * a * data_var + sd * sd) ^ -0.5), t)
+    end
+    local eps = sc.param.wrap(model, { kind = "eps", process = sde })
+    return {
+      net = net, model = eps, default_sampler = "euler_maruyama",
+      loss = function(x, gen)
+        return sc.losses.sde_dsm(model, x, { sde = sde, prediction = "eps", weighting = o.weighting, generator = gen })
+      end,
+      prior = function(n, gen) return sc.samplers.prior(sde, { n, 2 }, { generator = gen }) end,
+      samplers = {
+        euler_maruyama = function(m, x, steps, gen, so)
+          return sc.samplers.euler_maruyama(m, x, sde, with(so, gen, { steps = steps }))
+        end,
+        predictor_corrector = function(m, x, steps, gen, so)
+          return sc.samplers.predictor_corrector(m, x, sde, with(so, gen, { steps = steps }))
+        end,
+        -- adaptive RK45 unless --method says otherwise; steps is then its step count
+        probability_flow = function(m, x, steps, gen, so)
+          local po = with(so, gen)
+          if po.method and po.method ~= "rk45" then po.steps = po.steps or steps end
+          return sc.samplers.probability_flow(m, x, sde, po)
+        end,
+      },
+    }
+  end,
+}
+
 -- ---- RealNVP (Dinh, Sohl-Dickstein & Bengio 2017): exact maximum likelihood --------------------
 M.flow = {
   defaults = {
