@@ -6,8 +6,15 @@
 -- the same network.  Prints the per-mode statistics of each sampler and
 -- writes out/ddpm_2d/{samples,loss,trajectories}.png.
 --
+-- The training is a run of the scorch.run runtime (the one behind
+-- `scorch train configs/ddpm_2d.lua`) in OUT/run: metrics.jsonl,
+-- checkpoints, a Ctrl-C that checkpoints before it exits.  Running the
+-- script again resumes that run (a finished one goes straight to sampling);
+-- other training options need another --out.
+--
 --   scorch examples/ddpm_2d.lua [--quick] [--data eight_gaussians] [--schedule cosine]
 local sc = require "scorch"
+local run = require "scorch.run"
 local util = sc.util
 
 local defaults = {
@@ -20,22 +27,31 @@ local opts = util.example_args(arg, { defaults = defaults,
   presets = { quick = { steps = 3000, width = 64, lr = 2e-3, n = 4000 } },
   usage = "usage: scorch examples/ddpm_2d.lua [options]\nDDPM (Ho et al. 2020) on toy 2-D data.\n" })
 
-sc.manual_seed(opts.seed)
-local gen = sc.Generator(opts.seed + 1)
-local data = sc.data.toy(opts.data)
-local sched = sc.schedules.ddpm { kind = opts.schedule, T = opts.T }
-local net = sc.models.DiffusionMLP { dim = 2, width = opts.width, blocks = opts.blocks }
-
+-- ---- training: Algorithm 1, as a run ---------------------------------------------------------
+local int = math.tointeger
+local cfg = run.config.resolve({
+  name = "ddpm_2d", family = "ddpm", out = opts.out .. "/run", seed = int(opts.seed), threads = int(opts.threads),
+  data = { name = opts.data }, model = { width = int(opts.width), blocks = int(opts.blocks) },
+  objective = { schedule = opts.schedule, T = int(opts.T) }, optim = { lr = opts.lr + 0.0 },
+  ema = { decay = opts.ema + 0.0 }, batch = int(opts.batch), steps = int(opts.steps),
+  checkpoint = { every = math.max(1, int(opts.steps) // 10), keep = 2 },
+  log = { every = math.max(1, int(opts.steps) // 100) },
+}, "examples/ddpm_2d.lua")
 print(("DDPM on %s: %s schedule, T = %d, residual MLP %d×%d, %d steps of %d"):format(opts.data,
-  opts.schedule, sched.T, opts.blocks, opts.width, opts.steps, opts.batch))
-
--- ---- training: Algorithm 1 ---------------------------------------------------------------
+  opts.schedule, cfg.objective.T, opts.blocks, opts.width, opts.steps, opts.batch))
 local t0 = sc.time()
-local losses = util.train(net, function()
-  return sc.losses.ddpm(net, data:sample(opts.batch, { generator = gen }), { schedule = sched, generator = gen })
-end, { steps = opts.steps, lr = opts.lr, ema = opts.ema, log_every = math.max(1, opts.steps // 10),
-  log_window = 100, t0 = t0 })
+local ok, job = pcall(run.trainer.open, cfg, { resume = true })
+if not ok then
+  io.stderr:write(("examples/ddpm_2d.lua: %s\n(pass --out DIR to train a new run elsewhere)\n"):format(job))
+  os.exit(1)
+end
+local status = run.trainer.train(job)
+if status ~= 0 then os.exit(status, true) end -- stopped by a signal, after its checkpoint
+local net, sched, data = job.net, job.fam.process, job.data
+job.ema:copy_to(job.params) -- sample with the average, as the trainer's figures do
 net:eval()
+local gen = sc.Generator(opts.seed + 1)
+local _, losses = run.trainer.read_losses(job.dir .. "/metrics.jsonl")
 
 -- ---- sampling: Algorithm 2 and DDIM -----------------------------------------------------------
 local eps = sc.param.wrap(net, { kind = "eps", process = sched })
@@ -76,7 +92,7 @@ end
 -- ---- pictures -----------------------------------------------------------------------------------
 util.mkdir(opts.out)
 sc.viz.sample_panels(opts.out .. "/samples.png", panels, { density = data, size = 320, radius = 1 })
-sc.viz.loss_curve(opts.out .. "/loss.png", losses, { title = "L_simple" })
+sc.viz.loss_curve(opts.out .. "/loss.png", losses, { title = ("L_simple, mean per %d steps"):format(cfg.log.every) })
 -- a few reverse trajectories x_T -> x_0
 local paths = {}
 local k = 24

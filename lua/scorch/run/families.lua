@@ -6,7 +6,8 @@
 -- where f has net (the module trained), loss(x, gen) (the scalar loss of
 -- a batch, drawing its noise from gen), model (the wrapped model samplers
 -- take), prior(n, gen) (n starting points), default_sampler, and
--- samplers[name](model, x_init, steps, gen, opts) -> x, info.
+-- samplers[name](model, x_init, steps, gen, opts) -> x, info; a diffusion
+-- family also gives its noise process (the ddpm schedule) as process.
 -- @module scorch.run.families
 local sc = require "scorch"
 
@@ -40,7 +41,7 @@ M.ddpm = {
       generator = init_gen }
     local eps = sc.param.wrap(net, { kind = "eps", process = sched })
     return {
-      net = net, model = eps, default_sampler = "ddim",
+      net = net, model = eps, default_sampler = "ddim", process = sched,
       loss = function(x, gen) return sc.losses.ddpm(net, x, { schedule = sched, generator = gen }) end,
       prior = function(n, gen) return sc.samplers.prior(sched, { n, 2 }, { generator = gen }) end,
       samplers = {
