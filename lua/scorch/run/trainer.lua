@@ -281,10 +281,10 @@ function M.step(run)
   local gn, lr = math.sqrt(n2), run.opt.lr
   local problem
   if not finite(lv) or bad or not finite(gn) then
-    problem = ("the loss is %s"):format(fmt_num(lv) == "null" and tostring(lv) or fmt_num(lv))
+    problem = ("the loss is %s"):format(lv ~= lv and "NaN" or fmt_num(lv) == "null" and tostring(lv) or fmt_num(lv))
     if bad then
-      problem = problem .. (", and the gradient of module '%s' (parameter %s) is the first that is not finite")
-        :format(module_of(bad), bad)
+      problem = problem .. (", and the first module (in parameter order) whose gradient is not finite is '%s'"
+        .. " (parameter %s)"):format(module_of(bad), bad)
     elseif not finite(gn) then
       problem = problem .. ", and the gradient norm overflows"
     end
@@ -368,8 +368,13 @@ end
 -- @usage print(trainer.run_dir(cfg))
 function M.run_dir(cfg) return cfg.out ~= "" and cfg.out or "runs/" .. cfg.name end
 
+-- A line on stdout; `print`, which a progress bar on screen wraps to keep
+-- its line apart.
 local function say(run, fmt, ...)
-  if not run.quiet then io.stdout:write(fmt:format(...), "\n"); io.stdout:flush() end
+  if not run.quiet then
+    print(fmt:format(...))
+    io.stdout:flush()
+  end
 end
 
 --- Opens (or resumes) the run in its folder: writes the resolved config,
@@ -429,7 +434,8 @@ function M.train(run)
   durable.install_stop_signals()
   local status = 0
   local ok, err = pcall(function()
-    local bar = util.progress.new(math.max(1, cfg.steps - run.step), { desc = "train" })
+    local bar = util.progress.new(math.max(1, cfg.steps - run.step),
+      { desc = run.step > 0 and ("train from %d"):format(run.step) or "train" })
     local t0, tw, last_ckpt = sc.time(), sc.time(), nil
     while run.step < cfg.steps do
       local lv, gn, lr, problem = M.step(run)
@@ -445,7 +451,7 @@ function M.train(run)
       else
         run.window.sum, run.window.n = run.window.sum + lv, run.window.n + 1
       end
-      bar:update(1, { loss = lv, lr = lr })
+      bar:update(1, { loss = lv, lr = lr, step = tostring(run.step) })
       if run.step % cfg.log.every == 0 or run.step == cfg.steps then
         local now = sc.time()
         write_log_line(run, lv, gn, lr, cfg.batch * cfg.log.every / math.max(now - tw, 1e-9), now - t0)
