@@ -34,7 +34,7 @@ LDFLAGS   ?=
 # (we never read FP exception flags) lets it turn selects into blends.
 # -ffp-contract=fast lets the x86-64-v3 clones fuse a*b + c into one FMA
 # (-std=c11 turns contraction off); no other fast-math liberty is taken.
-SC_CFLAGS  = -std=c11 -D_GNU_SOURCE -Wall -Wextra -fPIC -fopenmp -MMD -MP \
+SC_CFLAGS  = -std=c11 -D_GNU_SOURCE -Wall -Wextra -fPIC -pthread -MMD -MP \
              -ftree-loop-vectorize -fvect-cost-model=dynamic -fno-trapping-math \
              -ffp-contract=fast
 CORE_LIBS  = -lopenblas -lz -lm
@@ -128,7 +128,7 @@ SAN_ENV := SCORCH_SANITIZED=1 ASAN_OPTIONS='detect_leaks=1:halt_on_error=1:abort
 # ---- fuzzing ------------------------------------------------------------------------
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD   := build-fuzz
-FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -O1 -g -fopenmp -fno-omit-frame-pointer \
+FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -O1 -g -pthread -fno-omit-frame-pointer \
                 -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CORE_OBJ := $(CORE_SRC:csrc/core/%.c=$(FUZZ_BUILD)/core/%.o)
 FUZZ_BIN      := $(FUZZ_SRC:spec/fuzz/%.c=$(FUZZ_BUILD)/%)
@@ -186,13 +186,13 @@ $(BUILD)/host/%.o: csrc/host/%.c $(FLAGS_FILE)
 	$(CC) $(SC_CFLAGS) -Icsrc $(LUA_CFLAGS) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 # The module does not link liblua: its Lua symbols come from whichever
-# interpreter loads it (lua5.4, bin/scorch).  -z nodelete keeps it (and
-# libgomp, whose idle workers would crash if it were unmapped under them)
-# loaded when lua_close() dlcloses it (without it lua5.4 segfaults at exit
-# after a parallel kernel ran); sanitizer reports stay symbolized too.
+# interpreter loads it (lua5.4, bin/scorch).  -z nodelete keeps it loaded
+# when lua_close() dlcloses it: the thread pool's idle workers (pool.c) run
+# its code and would crash if it were unmapped under them (lua5.4 segfaulted
+# at exit after a parallel kernel ran); sanitizer reports stay symbolized too.
 $(CORE_SO): $(CORE_OBJ) $(BIND_OBJ) $(FLAGS_FILE)
 	@mkdir -p $(@D)
-	$(CC) -shared -fopenmp $(CFLAGS) $(LDFLAGS) -Wl,-z,nodelete -o $@ $(CORE_OBJ) $(BIND_OBJ) $(CORE_LIBS)
+	$(CC) -shared -pthread $(CFLAGS) $(LDFLAGS) -Wl,-z,nodelete -o $@ $(CORE_OBJ) $(BIND_OBJ) $(CORE_LIBS)
 
 # -Wl,-E exports the Lua API from the executable for C modules.
 $(HOST): $(HOST_OBJ) $(FLAGS_FILE)

@@ -13,7 +13,7 @@
 #include "internal.h"
 
 #include <cblas.h>
-#include <omp.h>
+#include "pool.h"
 #include <string.h>
 
 static int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) {
@@ -127,6 +127,26 @@ SAME_PLANE(double)
 UNFOLD_PLANE(float)
 UNFOLD_PLANE(double)
 
+typedef struct {
+  const sc_conv_geom *g;
+  char *ib, *cb;
+  size_t es;
+  int64_t H, W, Ho, Wo, plane, cplane;
+  int dbl, back;
+} unfold_job;
+
+static void unfold_part(void *ctx, int64_t lo, int64_t hi, int tid) {
+  (void)tid;
+  const unfold_job *j = ctx;
+  for (int64_t nc = lo; nc < hi; nc++) {
+    char *ip = j->ib + (size_t)(nc * j->plane) * j->es, *cp = j->cb + (size_t)(nc * j->cplane) * j->es;
+    if (j->dbl)
+      unfold_double(j->g, (double *)ip, (double *)cp, j->H, j->W, j->Ho, j->Wo, j->Ho * j->Wo, j->back);
+    else
+      unfold_float(j->g, (float *)ip, (float *)cp, j->H, j->W, j->Ho, j->Wo, j->Ho * j->Wo, j->back);
+  }
+}
+
 static void unfold_all(const sc_conv_geom *g, sc_tensor *img, sc_tensor *col,
                        int back) {
   int64_t N = img->shape[0], C = img->shape[1], H = img->shape[2], W = img->shape[3];
@@ -137,14 +157,8 @@ static void unfold_all(const sc_conv_geom *g, sc_tensor *img, sc_tensor *col,
   int dbl = img->dtype == SC_FLOAT64;
   char *ib = sc_data(img), *cb = sc_data(col);
   size_t es = sc_dtype_size(img->dtype);
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && N * C * cplane >= SC_PAR_GRAIN)
-  for (int64_t nc = 0; nc < N * C; nc++) {
-    char *ip = ib + (size_t)(nc * plane) * es, *cp = cb + (size_t)(nc * cplane) * es;
-    if (dbl)
-      unfold_double(g, (double *)ip, (double *)cp, H, W, Ho, Wo, Ho * Wo, back);
-    else
-      unfold_float(g, (float *)ip, (float *)cp, H, W, Ho, Wo, Ho * Wo, back);
-  }
+  unfold_job j = {g, ib, cb, es, H, W, Ho, Wo, plane, cplane, dbl, back};
+  sc_parallel_for(N * C * cplane >= SC_PAR_GRAIN ? nt : 1, N * C, unfold_part, &j);
 }
 
 static int check_image(const char *fn, const sc_tensor *x) {
@@ -246,12 +260,10 @@ int sc_bw_col2im(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
 /* ---- nearest upsampling and its adjoint ------------------------------------------ */
 
 #define NEAREST(T)                                                           \
-  static void nearest_##T(const T *x, T *y, int64_t planes, int64_t H,      \
+  static void nearest_##T(const T *x, T *y, int64_t p0, int64_t p1, int64_t H, \
                           int64_t W, int64_t s, int back) {                  \
     int64_t Y = H * s, X = W * s;                                            \
-    int nt = sc_get_num_threads();                                           \
-    _Pragma("omp parallel for schedule(static) num_threads(nt) if (nt > 1 && planes * Y * X >= SC_PAR_GRAIN)") \
-    for (int64_t p = 0; p < planes; p++) {                                   \
+    for (int64_t p = p0; p < p1; p++) {                                      \
       const T *xp = x + p * (back ? Y * X : H * W);                          \
       T *yp = y + p * (back ? H * W : Y * X);                                \
       /* by input pixel, so no division per element: up writes one output \
@@ -279,6 +291,30 @@ int sc_bw_col2im(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
 NEAREST(float)
 NEAREST(double)
 
+typedef struct {
+  const void *x;
+  void *y;
+  int64_t H, W, s;
+  int back, dbl;
+} nearest_job;
+
+static void nearest_part(void *ctx, int64_t lo, int64_t hi, int tid) {
+  (void)tid;
+  const nearest_job *j = ctx;
+  if (j->dbl)
+    nearest_double(j->x, j->y, lo, hi, j->H, j->W, j->s, j->back);
+  else
+    nearest_float(j->x, j->y, lo, hi, j->H, j->W, j->s, j->back);
+}
+
+/* planes [H,W] images of x up by s (or summed down by s when back) into y */
+static void nearest_all(int dbl, const void *x, void *y, int64_t planes, int64_t H, int64_t W,
+                        int64_t s, int back) {
+  nearest_job j = {x, y, H, W, s, back, dbl};
+  int nt = planes * H * s * W * s >= SC_PAR_GRAIN ? sc_get_num_threads() : 1;
+  sc_parallel_for(nt, planes, nearest_part, &j);
+}
+
 /* up: [N,C,H,W] -> [N,C,sH,sW] (back = 0); sum_pool: the reverse (back = 1) */
 static sc_tensor *nearest_pair(int op, sc_tensor *x, int64_t s, int back) {
   const char *fn = back ? "sum_pool" : "upsample_nearest";
@@ -296,10 +332,7 @@ static sc_tensor *nearest_pair(int op, sc_tensor *x, int64_t s, int back) {
   sc_tensor *y = xc ? (back ? sc_zeros(4, os, x->dtype) : sc_empty(4, os, x->dtype)) : NULL;
   if (y) {
     int64_t planes = x->shape[0] * x->shape[1];
-    if (x->dtype == SC_FLOAT64)
-      nearest_double(sc_data(xc), sc_data(y), planes, H, W, s, back);
-    else
-      nearest_float(sc_data(xc), sc_data(y), planes, H, W, s, back);
+    nearest_all(x->dtype == SC_FLOAT64, sc_data(xc), sc_data(y), planes, H, W, s, back);
   }
   sc_release(xc);
   if (!y) return NULL;
@@ -546,6 +579,38 @@ static char *col_buffers(const conv_dims *d, sc_dtype dt, int nt, size_t *nbytes
 }
 
 
+/* What the per-sample loops of the three convolution kernels share. */
+typedef struct {
+  const conv_dims *d;
+  const sc_conv_geom *g;
+  const shift_plan *pl; /* NULL unless shifted products are used */
+  char *col;            /* one buffer of nb bytes per thread */
+  size_t nb, es;
+  sc_dtype dt;
+  char *in, *out, *w, *b, *wt;
+  int64_t L, CK;
+  int flip;
+} conv_job;
+
+static void conv_forward_part(void *ctx, int64_t lo, int64_t hi, int tid) {
+  const conv_job *j = ctx;
+  const conv_dims *d = j->d;
+  size_t es = j->es;
+  char *cb = j->col + (size_t)tid * j->nb;
+  for (int64_t n = lo; n < hi; n++) {
+    char *xn = j->in + (size_t)(n * d->C * d->H * d->W) * es;
+    char *yn = j->out + (size_t)(n * d->O * j->L) * es;
+    if (j->pl) {
+      shift_fill(j->pl, j->g, xn, cb, es);
+      shift_forward(j->pl, j->dt, d->O, j->wt, j->b, cb, cb + (size_t)(d->C * j->pl->S) * es, yn);
+      continue;
+    }
+    unfold_one(j->g, xn, cb, d->C, d->H, d->W, d->Ho, d->Wo, j->dt, 0);
+    if (j->b) bias_rows(j->dt, j->b, yn, d->O, j->L);
+    gemm_rm(j->dt, 0, 0, d->O, j->L, j->CK, j->w, cb, j->b ? 1.0 : 0.0, yn);
+  }
+}
+
 /* y[n] = W [O, CK] @ cols(x[n]) [CK, L] (+ b[o] on row o): the bias is laid
    into the output before the product, which then adds to it (beta = 1). */
 sc_tensor *sc_conv2d_fused(sc_tensor *x0, sc_tensor *w0, sc_tensor *b0,
@@ -572,21 +637,9 @@ sc_tensor *sc_conv2d_fused(sc_tensor *x0, sc_tensor *w0, sc_tensor *b0,
               : shift ? shift_buffers(&pl, d.O, x0->dtype, nt, &nb)
                       : col_buffers(&d, x0->dtype, nt, &nb);
   if (col) {
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t n = 0; n < d.N; n++) {
-      char *cb = col + (size_t)omp_get_thread_num() * nb;
-      char *xn = (char *)sc_data(x) + (size_t)(n * d.C * d.H * d.W) * es;
-      char *yn = (char *)sc_data(y) + (size_t)(n * d.O * L) * es;
-      if (shift) {
-        shift_fill(&pl, g, xn, cb, es);
-        shift_forward(&pl, x0->dtype, d.O, wt, b ? sc_data(b) : NULL, cb,
-                      cb + (size_t)(d.C * pl.S) * es, yn);
-        continue;
-      }
-      unfold_one(g, xn, cb, d.C, d.H, d.W, d.Ho, d.Wo, x0->dtype, 0);
-      if (b) bias_rows(x0->dtype, sc_data(b), yn, d.O, L);
-      gemm_rm(x0->dtype, 0, 0, d.O, L, CK, sc_data(w), cb, b ? 1.0 : 0.0, yn);
-    }
+    conv_job j = {&d, g, shift ? &pl : NULL, col, nb, es, x0->dtype, sc_data(x), sc_data(y),
+                  sc_data(w), b ? sc_data(b) : NULL, wt, L, CK, 0};
+    sc_parallel_for(nt, d.N, conv_forward_part, &j);
     sc_aligned_free(col, nb * (size_t)nt);
   }
   if (wt) sc_aligned_free(wt, (size_t)(d.O * CK) * es);
@@ -610,6 +663,32 @@ sc_tensor *sc_conv2d_fused(sc_tensor *x0, sc_tensor *w0, sc_tensor *b0,
 
 /* The transposed convolution: out[n] = fold(W^T [CK, O] @ g[n] [O, L])
    into an [N, C, H, W] image. */
+/* d holds the forward geometry (C in, O out, H x W the image, Ho x Wo the
+   gradient); j->g is the flipped geometry when j->flip. */
+static void conv_input_part(void *ctx, int64_t lo, int64_t hi, int tid) {
+  const conv_job *j = ctx;
+  const conv_dims *d = j->d;
+  size_t es = j->es;
+  int64_t H = d->H, W = d->W;
+  char *cb = j->col + (size_t)tid * j->nb;
+  for (int64_t n = lo; n < hi; n++) {
+    char *gn = j->in + (size_t)(n * d->O * j->L) * es;
+    char *on = j->out + (size_t)(n * d->C * H * W) * es;
+    if (j->pl) {
+      shift_fill(j->pl, j->g, gn, cb, es);
+      shift_forward(j->pl, j->dt, d->C, j->wt, NULL, cb, cb + (size_t)(d->O * j->pl->S) * es, on);
+      continue;
+    }
+    if (j->flip) {
+      unfold_one(j->g, gn, cb, d->O, d->Ho, d->Wo, H, W, j->dt, 0);
+      gemm_rm(j->dt, 0, 0, d->C, H * W, j->CK, j->wt, cb, 0.0, on);
+      continue;
+    }
+    gemm_rm(j->dt, 1, 0, j->CK, j->L, d->O, j->w, gn, 0.0, cb);
+    unfold_one(j->g, on, cb, d->C, H, W, d->Ho, d->Wo, j->dt, 1);
+  }
+}
+
 sc_tensor *sc_conv2d_input(sc_tensor *g0, sc_tensor *w0, int64_t H, int64_t W,
                            const sc_conv_geom *g) {
   char b1[96], b2[96];
@@ -657,24 +736,10 @@ sc_tensor *sc_conv2d_input(sc_tensor *g0, sc_tensor *w0, int64_t H, int64_t W,
     col = col_buffers(&d, g0->dtype, nt, &nb);
   }
   if (col) {
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t n = 0; n < d.N; n++) {
-      char *cb = col + (size_t)omp_get_thread_num() * nb;
-      char *gn = (char *)sc_data(gc) + (size_t)(n * d.O * L) * es;
-      char *on = (char *)sc_data(out) + (size_t)(n * d.C * H * W) * es;
-      if (shift) {
-        shift_fill(&pl, &fg, gn, cb, es);
-        shift_forward(&pl, g0->dtype, d.C, wf, NULL, cb, cb + (size_t)(d.O * pl.S) * es, on);
-        continue;
-      }
-      if (flip) {
-        unfold_one(&fg, gn, cb, d.O, d.Ho, d.Wo, H, W, g0->dtype, 0);
-        gemm_rm(g0->dtype, 0, 0, d.C, H * W, d.O * kk, wf, cb, 0.0, on);
-        continue;
-      }
-      gemm_rm(g0->dtype, 1, 0, CK, L, d.O, sc_data(w), gn, 0.0, cb);
-      unfold_one(g, on, cb, d.C, H, W, d.Ho, d.Wo, g0->dtype, 1);
-    }
+    /* g = the flipped geometry when flip; CK = O*kk then, for the product */
+    conv_job j = {&d, flip ? &fg : g, shift ? &pl : NULL, col, nb, es, g0->dtype,
+                  sc_data(gc), sc_data(out), sc_data(w), NULL, wf, L, flip ? d.O * kk : CK, flip};
+    sc_parallel_for(nt, d.N, conv_input_part, &j);
     sc_aligned_free(col, nb * (size_t)nt);
   }
   if (wf) sc_aligned_free(wf, fbytes);
@@ -693,6 +758,62 @@ sc_tensor *sc_conv2d_input(sc_tensor *g0, sc_tensor *w0, int64_t H, int64_t W,
   }
   if (nd) store_geom(nd, &d.g, d.H, d.W);
   return out;
+}
+
+typedef struct {
+  const conv_dims *d;
+  const sc_conv_geom *g;
+  const shift_plan *pl; /* NULL unless shifted products are used */
+  char *col, *part;
+  size_t nb, es;
+  sc_dtype dt;
+  char *x, *gc, *out;
+  int64_t L, CK, csz, wsz, G;
+  int parts, group;
+} wconv_job;
+
+/* chunks lo..hi of samples: each into its own partial (or into out when
+   there is one chunk and no partials) */
+static void conv_weight_part(void *ctx, int64_t lo, int64_t hi, int tid) {
+  const wconv_job *j = ctx;
+  const conv_dims *d = j->d;
+  const shift_plan *pl = j->pl;
+  size_t es = j->es;
+  int64_t L = j->L, CK = j->CK, csz = j->csz;
+  char *cb = j->col + (size_t)tid * j->nb;
+  for (int64_t c = lo; c < hi; c++) {
+    char *acc = j->parts ? j->part + (size_t)(c * j->wsz) * es : j->out;
+    if (j->group) {
+      int64_t n0 = c * csz, cnt = d->N - n0 < csz ? d->N - n0 : csz, GL = cnt * L;
+      char *gb = cb + (size_t)(j->G * CK * L) * es;
+      for (int64_t k = 0; k < cnt; k++) {
+        char *xn = j->x + (size_t)((n0 + k) * d->C * d->H * d->W) * es;
+        char *gn = j->gc + (size_t)((n0 + k) * d->O * L) * es;
+        unfold_ld(j->g, xn, cb + (size_t)(k * L) * es, d->C, d->H, d->W, d->Ho, d->Wo, GL, j->dt, 0);
+        for (int64_t o = 0; o < d->O; o++)
+          memcpy(gb + (size_t)(o * GL + k * L) * es, gn + (size_t)(o * L) * es, (size_t)L * es);
+      }
+      gemm_ld(j->dt, 0, 1, d->O, CK, GL, gb, GL, cb, GL, j->parts ? 0.0 : 1.0, acc, CK);
+      continue;
+    }
+    for (int64_t n = c * csz; n < d->N && n < (c + 1) * csz; n++) {
+      char *xn = j->x + (size_t)(n * d->C * d->H * d->W) * es;
+      char *gn = j->gc + (size_t)(n * d->O * L) * es;
+      double beta = n == c * csz && j->parts ? 0.0 : 1.0;
+      if (pl) { /* g onto the grid (its extra columns stay zero) */
+        char *gp = cb + (size_t)(d->C * pl->S) * es;
+        shift_fill(pl, j->g, xn, cb, es);
+        for (int64_t r = 0; r < d->O * d->Ho; r++)
+          memcpy(gp + (size_t)(r * pl->Wp) * es, gn + (size_t)(r * d->Wo) * es, (size_t)d->Wo * es);
+        for (int64_t t = 0; t < pl->kk; t++)
+          gemm_ld(j->dt, 0, 1, d->O, d->C, pl->grid, gp, pl->grid, cb + (size_t)pl->off[t] * es,
+                  pl->S, beta, acc + (size_t)(t * d->O * d->C) * es, d->C);
+        continue;
+      }
+      unfold_one(j->g, xn, cb, d->C, d->H, d->W, d->Ho, d->Wo, j->dt, 0);
+      gemm_rm(j->dt, 0, 1, d->O, CK, L, gn, cb, beta, acc);
+    }
+  }
 }
 
 /* dW [O, C, kh, kw] = sum_n g[n] [O, L] @ cols(x[n])^T [L, CK] */
@@ -744,41 +865,9 @@ sc_tensor *sc_conv2d_weight(sc_tensor *x0, sc_tensor *g0, const sc_conv_geom *g)
     col = NULL;
   }
   if (col) {
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t c = 0; c < nch; c++) {
-      char *cb = col + (size_t)omp_get_thread_num() * nb;
-      char *acc = parts ? part + (size_t)(c * wsz) * es : (char *)sc_data(out);
-      if (group) {
-        int64_t n0 = c * csz, cnt = d.N - n0 < csz ? d.N - n0 : csz, GL = cnt * L;
-        char *gb = cb + (size_t)(G * CK * L) * es;
-        for (int64_t j = 0; j < cnt; j++) {
-          char *xn = (char *)sc_data(x) + (size_t)((n0 + j) * d.C * d.H * d.W) * es;
-          char *gn = (char *)sc_data(gc) + (size_t)((n0 + j) * d.O * L) * es;
-          unfold_ld(g, xn, cb + (size_t)(j * L) * es, d.C, d.H, d.W, d.Ho, d.Wo, GL, x0->dtype, 0);
-          for (int64_t o = 0; o < d.O; o++)
-            memcpy(gb + (size_t)(o * GL + j * L) * es, gn + (size_t)(o * L) * es, (size_t)L * es);
-        }
-        gemm_ld(x0->dtype, 0, 1, d.O, CK, GL, gb, GL, cb, GL, parts ? 0.0 : 1.0, acc, CK);
-        continue;
-      }
-      for (int64_t n = c * csz; n < d.N && n < (c + 1) * csz; n++) {
-        char *xn = (char *)sc_data(x) + (size_t)(n * d.C * d.H * d.W) * es;
-        char *gn = (char *)sc_data(gc) + (size_t)(n * d.O * L) * es;
-        double beta = n == c * csz && parts ? 0.0 : 1.0;
-        if (shift) { /* g onto the grid (its extra columns stay zero) */
-          char *gp = cb + (size_t)(d.C * pl.S) * es;
-          shift_fill(&pl, g, xn, cb, es);
-          for (int64_t r = 0; r < d.O * d.Ho; r++)
-            memcpy(gp + (size_t)(r * pl.Wp) * es, gn + (size_t)(r * d.Wo) * es, (size_t)d.Wo * es);
-          for (int64_t t = 0; t < pl.kk; t++)
-            gemm_ld(x0->dtype, 0, 1, d.O, d.C, pl.grid, gp, pl.grid, cb + (size_t)pl.off[t] * es,
-                    pl.S, beta, acc + (size_t)(t * d.O * d.C) * es, d.C);
-          continue;
-        }
-        unfold_one(g, xn, cb, d.C, d.H, d.W, d.Ho, d.Wo, x0->dtype, 0);
-        gemm_rm(x0->dtype, 0, 1, d.O, CK, L, gn, cb, beta, acc);
-      }
-    }
+    wconv_job j = {&d, g, shift ? &pl : NULL, col, part, nb, es, x0->dtype, sc_data(x),
+                   sc_data(gc), sc_data(out), L, CK, csz, wsz, G, parts, group};
+    sc_parallel_for(nt, nch, conv_weight_part, &j);
     if (parts) { /* partials in chunk order; tap-major ones back to [O, C, kh, kw] */
       int64_t kk = shift ? g->kh * g->kw : 1, OC = wsz / kk;
       for (int64_t c = 0; c < nch; c++)

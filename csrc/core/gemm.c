@@ -2,12 +2,12 @@
  * scorch core: every matrix product goes through sc_gemm.
  *
  * One thread pool.  OpenBLAS is kept single-threaded for the life of the
- * process and a large product is split here, over scorch's own OpenMP
- * workers, into blocks of whole output rows.  Two pools (OpenBLAS's
- * pthreads and OpenMP's workers) could not both wait by spinning: a spinning
- * OpenMP worker took the core an OpenBLAS thread needed.  With one pool the
- * workers may spin between kernels, which is what small image kernels need
- * (waking a sleeping worker costs more than many of them).
+ * process and a large product is split here, over scorch's own workers
+ * (pool.c), into blocks of whole output rows.  Two pools (OpenBLAS's
+ * pthreads and the kernels' workers) could not both wait by spinning: a
+ * spinning worker of one took the core a thread of the other needed.  With
+ * one pool the workers may spin between kernels, which is what small image
+ * kernels need (waking a sleeping worker costs more than many of them).
  *
  * The split is by whole rows of the output, cut at multiples of 48.  Row
  * blocks only: OpenBLAS takes a row-major product as the column-major
@@ -23,7 +23,7 @@
 #include "internal.h"
 
 #include <cblas.h>
-#include <omp.h>
+#include "pool.h"
 
 /* Below this many multiply-adds a product runs on the calling thread, the
    threshold OpenBLAS itself uses before it threads a gemm (65536 * 4). */
@@ -43,28 +43,42 @@ static void gemm_one(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t 
                 (int)lda, (const float *)b, (int)ldb, (float)beta, (float *)c, (int)ldc);
 }
 
+typedef struct {
+  sc_dtype dt;
+  int ta, tb;
+  int64_t m, n, k;
+  const char *a;
+  int64_t lda;
+  const void *b;
+  int64_t ldb;
+  double beta;
+  char *c;
+  int64_t ldc, blocks;
+} gemm_job;
+
+/* rows lo..hi of op(a) and of c; the last thread takes the ragged end */
+static void gemm_part(void *p, int t, int nth) {
+  const gemm_job *j = p;
+  size_t es = sc_dtype_size(j->dt);
+  int64_t lo = j->blocks * t / nth * GEMM_ALIGN;
+  int64_t hi = t == nth - 1 ? j->m : j->blocks * (t + 1) / nth * GEMM_ALIGN;
+  if (hi > lo)
+    gemm_one(j->dt, j->ta, j->tb, hi - lo, j->n, j->k,
+             j->a + (size_t)(j->ta ? lo : lo * j->lda) * es, j->lda, j->b, j->ldb, j->beta,
+             j->c + (size_t)(lo * j->ldc) * es, j->ldc);
+}
+
 void sc_gemm(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k, const void *a,
              int64_t lda, const void *b, int64_t ldb, double beta, void *c, int64_t ldc) {
   if (m <= 0 || n <= 0) return;
   int nt = sc_get_num_threads();
-  if (nt <= 1 || omp_in_parallel() || m < 2 * GEMM_ALIGN ||
+  if (nt <= 1 || sc_in_parallel() || m < 2 * GEMM_ALIGN ||
       (double)m * (double)n * (double)k < GEMM_PAR_MNK) {
     gemm_one(dt, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
     return;
   }
   int64_t blocks = m / GEMM_ALIGN; /* whole aligned blocks to share out */
   if (nt > blocks) nt = (int)blocks;
-  size_t es = sc_dtype_size(dt);
-  const char *ac = a;
-  char *cc = c;
-#pragma omp parallel num_threads(nt)
-  {
-    int t = omp_get_thread_num(), nth = omp_get_num_threads();
-    int64_t lo = blocks * t / nth * GEMM_ALIGN;
-    int64_t hi = t == nth - 1 ? m : blocks * (t + 1) / nth * GEMM_ALIGN;
-    /* rows lo..hi of op(a) and of c; the last thread takes the ragged end */
-    if (hi > lo)
-      gemm_one(dt, ta, tb, hi - lo, n, k, ac + (size_t)(ta ? lo : lo * lda) * es, lda, b, ldb,
-               beta, cc + (size_t)(lo * ldc) * es, ldc);
-  }
+  gemm_job j = {dt, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc, blocks};
+  sc_parallel(nt, gemm_part, &j);
 }

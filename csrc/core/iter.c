@@ -1,7 +1,7 @@
 /* scorch core: strided iteration, broadcasting and the thread count. */
 #include "internal.h"
+#include "pool.h"
 
-#include <omp.h>
 #include <string.h>
 
 /* In libopenblas, which the core links; declared here because <cblas.h>
@@ -12,12 +12,11 @@ void openblas_set_num_threads(int num_threads);
 
 static int num_threads = 1;
 
-/* One pool: OpenBLAS stays single-threaded and sc_gemm splits large
-   products over the OpenMP workers (gemm.c). */
+/* One pool (pool.c): OpenBLAS stays single-threaded and sc_gemm splits
+   large products over the pool's workers (gemm.c). */
 void sc_set_num_threads(int n) {
   if (n < 1) n = 1;
   num_threads = n;
-  omp_set_num_threads(n);
   openblas_set_num_threads(1);
 }
 
@@ -81,6 +80,13 @@ static void plan_coalesce(loop_plan *p) {
 }
 
 /* Runs the flat element range [start, end) row by row. */
+static void plan_run(const loop_plan *p, int64_t start, int64_t end);
+
+static void foreach_part(void *ctx, int64_t lo, int64_t hi, int tid) {
+  (void)tid;
+  plan_run(ctx, lo, hi);
+}
+
 static void plan_run(const loop_plan *p, int64_t start, int64_t end) {
   int nd = p->ndim;
   if (nd == 0) {
@@ -161,10 +167,5 @@ void sc_foreach(int nop, sc_tensor **op, sc_loop_fn fn, void *ctx) {
     return;
   }
   /* elementwise results do not depend on how the range is split */
-#pragma omp parallel num_threads(nt)
-  {
-    int t = omp_get_thread_num(), n = omp_get_num_threads();
-    int64_t a = total * t / n, b = total * (t + 1) / n;
-    plan_run(&p, a, b);
-  }
+  sc_parallel_for(nt, total, foreach_part, &p);
 }

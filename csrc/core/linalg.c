@@ -17,7 +17,7 @@
 #include <float.h>
 #include <limits.h>
 #include <math.h>
-#include <omp.h>
+#include "pool.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -134,6 +134,24 @@ int sc_linalg_trace_sqrt_product(int64_t n, const double *a, const double *b, do
    product and each block's call is the same at any thread count. */
 #define MOMENT_BLOCK 64
 
+typedef struct {
+  const double *xc;
+  double *scatter;
+  int64_t n, d, nblocks;
+} moment_job;
+
+/* upper-triangle columns of block nblocks-1-i of xc^T xc */
+static void moment_part(void *ctx, int64_t lo, int64_t hi, int tid) {
+  (void)tid;
+  const moment_job *m = ctx;
+  for (int64_t i = lo; i < hi; i++) {
+    int64_t bi = m->nblocks - 1 - i, d = m->d;
+    int64_t c0 = bi * MOMENT_BLOCK, c1 = c0 + MOMENT_BLOCK < d ? c0 + MOMENT_BLOCK : d;
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)c1, (int)(c1 - c0), (int)m->n, 1.0,
+                m->xc, (int)d, m->xc + c0, (int)d, 0.0, m->scatter + c0, (int)d);
+  }
+}
+
 int sc_linalg_moments(sc_dtype dt, int64_t n, int64_t d, const void *x, int64_t ldx,
                       double *mean, double *scatter) {
   if (n < 1 || d < 1 || ldx < d || n > INT_MAX || d > 46340) {
@@ -159,14 +177,10 @@ int sc_linalg_moments(sc_dtype dt, int64_t n, int64_t d, const void *x, int64_t 
     for (int64_t j = 0; j < d; j++) xc[i * d + j] -= mean[j];
   int64_t nblocks = (d + MOMENT_BLOCK - 1) / MOMENT_BLOCK;
   int nt = sc_get_num_threads();
-  if ((double)n * (double)d * (double)d < 4e6 || omp_in_parallel()) nt = 1;
+  if ((double)n * (double)d * (double)d < 4e6) nt = 1;
   /* the largest blocks first, handed out as threads free up */
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
-  for (int64_t bi = nblocks - 1; bi >= 0; bi--) {
-    int64_t c0 = bi * MOMENT_BLOCK, c1 = c0 + MOMENT_BLOCK < d ? c0 + MOMENT_BLOCK : d;
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)c1, (int)(c1 - c0), (int)n, 1.0,
-                xc, (int)d, xc + c0, (int)d, 0.0, scatter + c0, (int)d);
-  }
+  moment_job mj = {xc, scatter, n, d, nblocks};
+  sc_parallel_dynamic(nt, nblocks, moment_part, &mj);
   for (int64_t i = 0; i < d; i++)
     for (int64_t j = i + 1; j < d; j++) scatter[j * d + i] = scatter[i * d + j];
   free(xc);
@@ -226,6 +240,48 @@ static void tile_product(const float *a, int64_t i0, int64_t mi, const float *b,
               a + i0 * d, (int)d, b + j0 * d, (int)d, 0.0f, g, (int)mj);
 }
 
+typedef struct {
+  const float *x, *norms;
+  float *top, *tiles;
+  int64_t n, d, nb;
+  size_t per;
+  int k;
+} knn_job;
+
+/* tile pair p (pairs bi <= bj numbered row by row) into thread tid's k
+   smallest */
+static void knn_part(void *ctx, int64_t lo, int64_t hi, int tid) {
+  const knn_job *j = ctx;
+  int64_t n = j->n, nb = j->nb;
+  int k = j->k;
+  const float *norms = j->norms;
+  float *mytop = j->top + (size_t)tid * j->per, *g = j->tiles + (size_t)tid * (TILE * TILE + TILE);
+  float *colthr = g + TILE * TILE;
+  for (int64_t p = lo; p < hi; p++) {
+    int64_t bi = 0, rem = p;
+    while (rem >= nb - bi) rem -= nb - bi, bi++;
+    int64_t bj = bi + rem;
+    int64_t i0 = bi * TILE, j0 = bj * TILE;
+    int64_t mi = n - i0 < TILE ? n - i0 : TILE, mj = n - j0 < TILE ? n - j0 : TILE;
+    tile_product(j->x, i0, mi, j->x, j0, mj, j->d, g);
+    for (int64_t c = 0; c < mj; c++) colthr[c] = mytop[(j0 + c) * k + k - 1];
+    for (int64_t r = 0; r < mi; r++) {
+      float *row = g + r * mj, *rt = mytop + (i0 + r) * k;
+      if (finish_row(row, mj, norms[i0 + r], norms + j0, rt[k - 1]) > 0)
+        for (int64_t c = 0; c < mj; c++)
+          if (bi != bj || c != r) topk_insert(rt, k, row[c]);
+      /* below the diagonal the same distances serve the columns' points */
+      if (bi != bj && count_below(row, mj, colthr) > 0)
+        for (int64_t c = 0; c < mj; c++)
+          if (row[c] < colthr[c]) {
+            float *ct = mytop + (j0 + c) * k;
+            topk_insert(ct, k, row[c]);
+            colthr[c] = ct[k - 1];
+          }
+    }
+  }
+}
+
 int sc_linalg_knn_radii(int64_t n, int64_t d, const float *x, int k, float *r2) {
   if (k < 1 || n <= k || d < 1 || n > INT_MAX || d > INT_MAX) {
     sc_set_error("linalg_knn_radii: need more than k = %d points (got %lld of dimension %lld)", k,
@@ -235,7 +291,7 @@ int sc_linalg_knn_radii(int64_t n, int64_t d, const float *x, int k, float *r2) 
   int64_t nb = (n + TILE - 1) / TILE, npairs = nb * (nb + 1) / 2;
   int nt = sc_get_num_threads();
   if (nt > npairs) nt = (int)npairs;
-  if (omp_in_parallel()) nt = 1;
+  if (sc_in_parallel()) nt = 1;
   size_t per = (size_t)n * (size_t)k;
   float *norms = scratch((size_t)n * sizeof(float), "linalg_knn_radii");
   float *top = norms ? scratch((size_t)nt * per * sizeof(float), "linalg_knn_radii") : NULL;
@@ -249,36 +305,8 @@ int sc_linalg_knn_radii(int64_t n, int64_t d, const float *x, int k, float *r2) 
   row_norms(n, d, x, norms);
   for (size_t i = 0; i < (size_t)nt * per; i++) top[i] = INFINITY;
   /* tile pairs bi <= bj, numbered row by row; pair p -> (bi, bj) */
-#pragma omp parallel num_threads(nt)
-  {
-    int t = omp_get_thread_num();
-    float *mytop = top + (size_t)t * per, *g = tiles + (size_t)t * (TILE * TILE + TILE);
-    float *colthr = g + TILE * TILE;
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t p = 0; p < npairs; p++) {
-      int64_t bi = 0, rem = p;
-      while (rem >= nb - bi) rem -= nb - bi, bi++;
-      int64_t bj = bi + rem;
-      int64_t i0 = bi * TILE, j0 = bj * TILE;
-      int64_t mi = n - i0 < TILE ? n - i0 : TILE, mj = n - j0 < TILE ? n - j0 : TILE;
-      tile_product(x, i0, mi, x, j0, mj, d, g);
-      for (int64_t c = 0; c < mj; c++) colthr[c] = mytop[(j0 + c) * k + k - 1];
-      for (int64_t r = 0; r < mi; r++) {
-        float *row = g + r * mj, *rt = mytop + (i0 + r) * k;
-        if (finish_row(row, mj, norms[i0 + r], norms + j0, rt[k - 1]) > 0)
-          for (int64_t c = 0; c < mj; c++)
-            if (bi != bj || c != r) topk_insert(rt, k, row[c]);
-        /* below the diagonal the same distances serve the columns' points */
-        if (bi != bj && count_below(row, mj, colthr) > 0)
-          for (int64_t c = 0; c < mj; c++)
-            if (row[c] < colthr[c]) {
-              float *ct = mytop + (j0 + c) * k;
-              topk_insert(ct, k, row[c]);
-              colthr[c] = ct[k - 1];
-            }
-      }
-    }
-  }
+  knn_job kj = {x, norms, top, tiles, n, d, nb, per, k};
+  sc_parallel_dynamic(nt, npairs, knn_part, &kj);
   /* merge: the k smallest of every thread's k smallest */
   for (int64_t i = 0; i < n; i++) {
     float *dst = top + i * k;
@@ -315,6 +343,40 @@ static int cover_row(const float *g, int64_t m, const float *r2r, float r2f, uns
   return inside;
 }
 
+typedef struct {
+  const float *real, *fake, *r2_real, *r2_fake, *w_real, *nrm;
+  float *tiles;
+  unsigned char *flags, *fake_in;
+  float *realism2;
+  int64_t nr, nf, nbr, d;
+} cover_job;
+
+/* row block bi of fakes against every block of reals */
+static void cover_part(void *ctx, int64_t lo, int64_t hi, int tid) {
+  const cover_job *j = ctx;
+  int64_t nr = j->nr, nf = j->nf;
+  float *g = j->tiles + (size_t)tid * TILE * TILE, *realism2 = j->realism2;
+  unsigned char *rin = j->flags + (size_t)tid * nr, *fake_in = j->fake_in;
+  for (int64_t bi = lo; bi < hi; bi++) {
+    int64_t i0 = bi * TILE, mi = nf - i0 < TILE ? nf - i0 : TILE;
+    for (int64_t r = 0; r < mi; r++) {
+      fake_in[i0 + r] = 0;
+      if (realism2) realism2[i0 + r] = 0;
+    }
+    for (int64_t bj = 0; bj < j->nbr; bj++) {
+      int64_t j0 = bj * TILE, mj = nr - j0 < TILE ? nr - j0 : TILE;
+      tile_product(j->fake, i0, mi, j->real, j0, mj, j->d, g);
+      for (int64_t r = 0; r < mi; r++) {
+        float *row = g + r * mj;
+        finish_row(row, mj, j->nrm[nr + i0 + r], j->nrm + j0, 0.0f);
+        fake_in[i0 + r] |= (unsigned char)cover_row(row, mj, j->r2_real + j0, j->r2_fake[i0 + r],
+                                                    rin + j0, j->w_real && realism2 ? j->w_real + j0 : NULL,
+                                                    realism2 ? realism2 + i0 + r : NULL);
+      }
+    }
+  }
+}
+
 int sc_linalg_pr_cover(int64_t nr, int64_t nf, int64_t d, const float *real, const float *fake,
                        const float *r2_real, const float *r2_fake, const float *w_real,
                        unsigned char *fake_in, unsigned char *real_in, float *realism2) {
@@ -326,7 +388,7 @@ int sc_linalg_pr_cover(int64_t nr, int64_t nf, int64_t d, const float *real, con
   int64_t nbf = (nf + TILE - 1) / TILE, nbr = (nr + TILE - 1) / TILE;
   int nt = sc_get_num_threads();
   if (nt > nbf) nt = (int)nbf;
-  if (omp_in_parallel()) nt = 1;
+  if (sc_in_parallel()) nt = 1;
   float *nrm = scratch((size_t)(nr + nf) * sizeof(float), "linalg_pr_cover");
   unsigned char *flags = nrm ? scratch((size_t)nt * (size_t)nr, "linalg_pr_cover") : NULL;
   float *tiles = flags ? scratch((size_t)nt * TILE * TILE * sizeof(float), "linalg_pr_cover") : NULL;
@@ -340,31 +402,9 @@ int sc_linalg_pr_cover(int64_t nr, int64_t nf, int64_t d, const float *real, con
   memset(flags, 0, (size_t)nt * (size_t)nr);
   /* each thread owns whole row blocks of fakes, so their results are
      written directly; the marks on reals are per thread and OR-ed */
-#pragma omp parallel num_threads(nt)
-  {
-    int t = omp_get_thread_num();
-    float *g = tiles + (size_t)t * TILE * TILE;
-    unsigned char *rin = flags + (size_t)t * nr;
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t bi = 0; bi < nbf; bi++) {
-      int64_t i0 = bi * TILE, mi = nf - i0 < TILE ? nf - i0 : TILE;
-      for (int64_t r = 0; r < mi; r++) {
-        fake_in[i0 + r] = 0;
-        if (realism2) realism2[i0 + r] = 0;
-      }
-      for (int64_t bj = 0; bj < nbr; bj++) {
-        int64_t j0 = bj * TILE, mj = nr - j0 < TILE ? nr - j0 : TILE;
-        tile_product(fake, i0, mi, real, j0, mj, d, g);
-        for (int64_t r = 0; r < mi; r++) {
-          float *row = g + r * mj;
-          finish_row(row, mj, nrm[nr + i0 + r], nrm + j0, 0.0f);
-          fake_in[i0 + r] |= (unsigned char)cover_row(row, mj, r2_real + j0, r2_fake[i0 + r],
-                                                      rin + j0, w_real && realism2 ? w_real + j0 : NULL,
-                                                      realism2 ? realism2 + i0 + r : NULL);
-        }
-      }
-    }
-  }
+  cover_job cj = {real, fake, r2_real, r2_fake, w_real, nrm, tiles, flags, fake_in, realism2,
+                  nr, nf, nbr, d};
+  sc_parallel_dynamic(nt, nbf, cover_part, &cj);
   for (int64_t i = 0; i < nr; i++) {
     unsigned char v = 0;
     for (int t = 0; t < nt; t++) v |= flags[(size_t)t * nr + i];

@@ -4,6 +4,7 @@
  */
 #include "autograd.h"
 #include "internal.h"
+#include "pool.h"
 #include "smallgemm.h"
 
 #include <cblas.h>
@@ -197,6 +198,36 @@ int sc_bw_matmul(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
 /* The bias is written into the output first and gemm adds the product onto
    it (beta = 1), as BLAS's addmm does: one pass over the output fewer than
    a product followed by a broadcast add. */
+typedef struct {
+  CBLAS_TRANSPOSE ta, tb;
+  int64_t lda, ldb, n, k, m, rows;
+  size_t es;
+  const char *xd, *wd, *bd;
+  char *yd;
+  sc_tensor *y;
+} silu_job;
+
+static void silu_tiles_part(void *ctx, int64_t lo, int64_t hi, int tid) {
+  (void)tid;
+  const silu_job *j = ctx;
+  int64_t m = j->m, rows = j->rows;
+  size_t es = j->es;
+  for (int64_t t = lo; t < hi; t++) {
+    int64_t r0 = t * rows, r = r0 + rows <= j->n ? rows : j->n - r0;
+    /* row r0 of x: r0 rows down, or r0 columns along when stored transposed */
+    const char *xt = j->xd + (size_t)(j->ta == CblasNoTrans ? r0 * j->lda : r0) * es;
+    /* the bias laid into the tile first, gemm adding to it (beta = 1):
+       OpenBLAS would otherwise spend a pass zeroing the tile for beta = 0 */
+    char *yt = j->yd + (size_t)(r0 * m) * es;
+    for (int64_t i = 0; i < r; i++) {
+      if (j->bd) memcpy(yt + (size_t)(i * m) * es, j->bd, (size_t)m * es);
+      else memset(yt + (size_t)(i * m) * es, 0, (size_t)m * es);
+    }
+    if (j->k > 0) gemm_raw(j->y->dtype, j->ta, j->tb, r, m, j->k, xt, j->lda, j->wd, j->ldb, 1.0, yt, m);
+    sc_silu_rows_(j->y, r0, r0 + r);
+  }
+}
+
 /* silu(x W^T + b) by tiles of rows: each tile's product is finished by the
    bias and the SiLU while it is still in L2 (a whole [10000, 128] product
    would have to come back from L3).  Tiles are fixed by the shapes, so the
@@ -218,21 +249,8 @@ static void linear_silu_tiles(const sc_tensor *xa, const sc_tensor *wa, const sc
   size_t es = sc_dtype_size(y->dtype);
   const char *xd = sc_data(xa), *wd = sc_data(wa), *bd = b ? sc_data(b) : NULL;
   char *yd = sc_data(y);
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t t = 0; t < tiles; t++) {
-    int64_t r0 = t * rows, r = r0 + rows <= n ? rows : n - r0;
-    /* row r0 of x: r0 rows down, or r0 columns along when stored transposed */
-    const char *xt = xd + (size_t)(ta == CblasNoTrans ? r0 * lda : r0) * es;
-    /* the bias laid into the tile first, gemm adding to it (beta = 1):
-       OpenBLAS would otherwise spend a pass zeroing the tile for beta = 0 */
-    char *yt = yd + (size_t)(r0 * m) * es;
-    for (int64_t i = 0; i < r; i++) {
-      if (bd) memcpy(yt + (size_t)(i * m) * es, bd, (size_t)m * es);
-      else memset(yt + (size_t)(i * m) * es, 0, (size_t)m * es);
-    }
-    if (k > 0) gemm_raw(y->dtype, ta, tb, r, m, k, xt, lda, wd, ldb, 1.0, yt, m);
-    sc_silu_rows_(y, r0, r0 + r);
-  }
+  silu_job j = {ta, tb, lda, ldb, n, k, m, rows, es, xd, wd, bd, yd, y};
+  sc_parallel_for(nt, tiles, silu_tiles_part, &j);
 }
 
 static sc_tensor *linear_kernel(sc_tensor *x, sc_tensor *w, sc_tensor *b, int fuse_silu) {

@@ -21,7 +21,7 @@
 #include "vmath.h"
 
 #include <math.h>
-#include <omp.h>
+#include "pool.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -360,6 +360,63 @@ static int check_eps(const char *fn, double eps) {
   return -1;
 }
 
+/* What the row loops below share (each uses some of the fields). */
+typedef struct {
+  const void *x, *g, *w, *b;
+  void *y;
+  double *st, *P, *Q;
+  const double *sp;
+  const gn_dims *gd;
+  int64_t M, R, ncb, K, inner, nb;
+  double eps;
+  size_t es;
+  int dbl, lg;
+} norm_job;
+
+static void gn_forward_part(void *ctx, int64_t lo, int64_t hi, int tid) {
+  (void)tid;
+  const norm_job *j = ctx;
+  const gn_dims *d = j->gd;
+  int64_t M = j->M;
+  const void *xp = j->x, *wp = j->w, *bp = j->b;
+  void *yp = j->y;
+  double *st = j->st;
+  for (int64_t r = lo; r < hi; r++) {
+    int64_t c0 = (r % d->G) * d->Cg; /* first channel of the group */
+    if (j->dbl) {
+      const double *wr = wp ? (const double *)wp + c0 : NULL, *br = bp ? (const double *)bp + c0 : NULL;
+      stats_double((const double *)xp + r * M, M, j->eps, st + 2 * r);
+      gn_row_double((const double *)xp + r * M, (double *)yp + r * M, d->Cg, d->S, st + 2 * r, wr, br);
+    } else {
+      const float *wr = wp ? (const float *)wp + c0 : NULL, *br = bp ? (const float *)bp + c0 : NULL;
+      stats_float((const float *)xp + r * M, M, j->eps, st + 2 * r);
+      gn_row_float((const float *)xp + r * M, (float *)yp + r * M, d->Cg, d->S, st + 2 * r, wr, br);
+    }
+  }
+}
+
+static void gn_backward_part(void *ctx, int64_t lo, int64_t hi, int tid) {
+  (void)tid;
+  const norm_job *j = ctx;
+  const gn_dims *d = j->gd;
+  int64_t M = j->M;
+  const void *xp = j->x, *gp = j->g, *wp = j->w;
+  void *dp = j->y;
+  const double *sp = j->sp;
+  double *P = j->P, *Q = j->Q;
+  for (int64_t r = lo; r < hi; r++) {
+    int64_t c0 = (r % d->G) * d->Cg, pc = (r / d->G) * d->C + c0;
+    if (j->dbl)
+      gn_row_bw_double((const double *)xp + r * M, (const double *)gp + r * M,
+                       dp ? (double *)dp + r * M : NULL, d->Cg, d->S, sp + 2 * r,
+                       wp ? (const double *)wp + c0 : NULL, P + pc, Q + pc);
+    else
+      gn_row_bw_float((const float *)xp + r * M, (const float *)gp + r * M,
+                      dp ? (float *)dp + r * M : NULL, d->Cg, d->S, sp + 2 * r,
+                      wp ? (const float *)wp + c0 : NULL, P + pc, Q + pc);
+  }
+}
+
 /* y and the per-row statistics st (2 doubles a row) of contiguous x. */
 static void gn_forward(const gn_dims *d, const sc_tensor *x, sc_tensor *y,
                        const sc_tensor *w, const sc_tensor *b, double eps,
@@ -369,19 +426,9 @@ static void gn_forward(const gn_dims *d, const sc_tensor *x, sc_tensor *y,
   int dbl = x->dtype == SC_FLOAT64;
   const void *xp = sc_data(x), *wp = w ? sc_data(w) : NULL, *bp = b ? sc_data(b) : NULL;
   void *yp = sc_data(y);
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && rows > 1 && rows * M >= SC_PAR_GRAIN)
-  for (int64_t r = 0; r < rows; r++) {
-    int64_t c0 = (r % d->G) * d->Cg; /* first channel of the group */
-    if (dbl) {
-      const double *wr = wp ? (const double *)wp + c0 : NULL, *br = bp ? (const double *)bp + c0 : NULL;
-      stats_double((const double *)xp + r * M, M, eps, st + 2 * r);
-      gn_row_double((const double *)xp + r * M, (double *)yp + r * M, d->Cg, d->S, st + 2 * r, wr, br);
-    } else {
-      const float *wr = wp ? (const float *)wp + c0 : NULL, *br = bp ? (const float *)bp + c0 : NULL;
-      stats_float((const float *)xp + r * M, M, eps, st + 2 * r);
-      gn_row_float((const float *)xp + r * M, (float *)yp + r * M, d->Cg, d->S, st + 2 * r, wr, br);
-    }
-  }
+  norm_job j = {.x = xp, .w = wp, .b = bp, .y = yp, .st = st, .gd = d, .M = M, .eps = eps,
+                .dbl = dbl};
+  sc_parallel_for(rows * M >= SC_PAR_GRAIN ? nt : 1, rows, gn_forward_part, &j);
 }
 
 sc_tensor *sc_group_norm(sc_tensor *x, int64_t groups, sc_tensor *w,
@@ -436,18 +483,9 @@ static int gn_backward_fused(const gn_dims *d, sc_tensor *x, sc_tensor *w,
   const double *sp = sc_data(st);
   const void *xp = sc_data(xc), *gp = sc_data(gc), *wp = wc ? sc_data(wc) : NULL;
   void *dp = dx ? sc_data(dx) : NULL;
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && rows > 1 && rows * M >= SC_PAR_GRAIN)
-  for (int64_t r = 0; r < rows; r++) {
-    int64_t c0 = (r % d->G) * d->Cg, pc = (r / d->G) * d->C + c0;
-    if (dbl)
-      gn_row_bw_double((const double *)xp + r * M, (const double *)gp + r * M,
-                       dp ? (double *)dp + r * M : NULL, d->Cg, d->S, sp + 2 * r,
-                       wp ? (const double *)wp + c0 : NULL, P + pc, Q + pc);
-    else
-      gn_row_bw_float((const float *)xp + r * M, (const float *)gp + r * M,
-                      dp ? (float *)dp + r * M : NULL, d->Cg, d->S, sp + 2 * r,
-                      wp ? (const float *)wp + c0 : NULL, P + pc, Q + pc);
-  }
+  norm_job j = {.x = xp, .g = gp, .w = wp, .y = dp, .sp = sp, .P = P, .Q = Q, .gd = d, .M = M,
+                .dbl = dbl};
+  sc_parallel_for(rows * M >= SC_PAR_GRAIN ? nt : 1, rows, gn_backward_part, &j);
   int rc = 0;
   gin[0] = dx;
   for (int k = 1; k <= 2 && rc == 0; k++) {
@@ -587,6 +625,55 @@ static sc_tensor *affine_row(sc_tensor *w, int64_t M, double fill, sc_dtype dt) 
   return w ? sc_contiguous(w) : sc_full(1, &M, fill, dt);
 }
 
+static void ln_forward_part(void *ctx, int64_t lo, int64_t hi, int tid) {
+  (void)tid;
+  const norm_job *j = ctx;
+  int64_t M = j->M;
+  const void *xp = j->x;
+  void *yp = j->y;
+  double *sp = j->st;
+  for (int64_t r = lo; r < hi; r++) {
+    if (j->dbl) {
+      stats_double((const double *)xp + r * M, M, j->eps, sp + 2 * r);
+      ln_row_double((const double *)xp + r * M, (double *)yp + r * M, M, sp + 2 * r, j->w, j->b);
+    } else {
+      stats_float((const float *)xp + r * M, M, j->eps, sp + 2 * r);
+      ln_row_float((const float *)xp + r * M, (float *)yp + r * M, M, sp + 2 * r, j->w, j->b);
+    }
+  }
+}
+
+static void ln_cols_part(void *ctx, int64_t lo, int64_t hi, int tid) {
+  (void)tid;
+  const norm_job *j = ctx;
+  int64_t R = j->R, M = j->M, ncb = j->ncb;
+  for (int64_t t = lo; t < hi; t++) {
+    int64_t rb = t / ncb, cb = t % ncb;
+    int64_t r0 = rb * LN_ROWS, r1 = r0 + LN_ROWS < R ? r0 + LN_ROWS : R;
+    int64_t j0 = cb * LN_COLS, j1 = j0 + LN_COLS < M ? j0 + LN_COLS : M;
+    if (j->dbl)
+      ln_cols_double(j->x, j->g, M, r0, r1, j0, j1, j->sp, j->P + rb * M, j->Q + rb * M);
+    else
+      ln_cols_float(j->x, j->g, M, r0, r1, j0, j1, j->sp, j->P + rb * M, j->Q + rb * M);
+  }
+}
+
+static void ln_backward_part(void *ctx, int64_t lo, int64_t hi, int tid) {
+  (void)tid;
+  const norm_job *j = ctx;
+  int64_t M = j->M;
+  const void *xp = j->x, *gp = j->g;
+  void *dp = j->y;
+  for (int64_t r = lo; r < hi; r++) {
+    if (j->dbl)
+      ln_row_bw_double((const double *)xp + r * M, (const double *)gp + r * M,
+                       (double *)dp + r * M, M, j->sp + 2 * r, j->w);
+    else
+      ln_row_bw_float((const float *)xp + r * M, (const float *)gp + r * M,
+                      (float *)dp + r * M, M, j->sp + 2 * r, j->w);
+  }
+}
+
 sc_tensor *sc_layer_norm(sc_tensor *x, int nd, sc_tensor *w, sc_tensor *b,
                          double eps) {
   const char *fn = "layer_norm_core";
@@ -615,16 +702,8 @@ sc_tensor *sc_layer_norm(sc_tensor *x, int nd, sc_tensor *w, sc_tensor *b,
     const void *xp = sc_data(xc), *wp = sc_data(wc), *bp = sc_data(bc);
     void *yp = sc_data(y);
     int64_t R = d.R, M = d.M;
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && R > 1 && R * M >= SC_PAR_GRAIN)
-    for (int64_t r = 0; r < R; r++) {
-      if (dbl) {
-        stats_double((const double *)xp + r * M, M, eps, sp + 2 * r);
-        ln_row_double((const double *)xp + r * M, (double *)yp + r * M, M, sp + 2 * r, wp, bp);
-      } else {
-        stats_float((const float *)xp + r * M, M, eps, sp + 2 * r);
-        ln_row_float((const float *)xp + r * M, (float *)yp + r * M, M, sp + 2 * r, wp, bp);
-      }
-    }
+    norm_job j = {.x = xp, .w = wp, .b = bp, .y = yp, .st = sp, .M = M, .eps = eps, .dbl = dbl};
+    sc_parallel_for(R * M >= SC_PAR_GRAIN ? nt : 1, R, ln_forward_part, &j);
   }
   sc_release(xc);
   sc_release(wc);
@@ -648,16 +727,9 @@ static int ln_param_grads(const ln_dims *d, sc_tensor *xc, sc_tensor *gc,
   int nt = sc_get_num_threads();
   int dbl = xc->dtype == SC_FLOAT64;
   const void *xp = sc_data(xc), *gp = sc_data(gc);
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && nrb * ncb > 1 && R * M >= SC_PAR_GRAIN)
-  for (int64_t t = 0; t < nrb * ncb; t++) {
-    int64_t rb = t / ncb, cb = t % ncb;
-    int64_t r0 = rb * LN_ROWS, r1 = r0 + LN_ROWS < R ? r0 + LN_ROWS : R;
-    int64_t j0 = cb * LN_COLS, j1 = j0 + LN_COLS < M ? j0 + LN_COLS : M;
-    if (dbl)
-      ln_cols_double(xp, gp, M, r0, r1, j0, j1, sp, pw + rb * M, pb + rb * M);
-    else
-      ln_cols_float(xp, gp, M, r0, r1, j0, j1, sp, pw + rb * M, pb + rb * M);
-  }
+  norm_job j = {.x = xp, .g = gp, .sp = sp, .P = pw, .Q = pb, .M = M, .R = R, .ncb = ncb,
+                .dbl = dbl};
+  sc_parallel_for(R * M >= SC_PAR_GRAIN ? nt : 1, nrb * ncb, ln_cols_part, &j);
   for (int64_t rb = 0; rb < nrb; rb++)
     for (int64_t j = 0; j < M; j++) {
       sw[j] += pw[rb * M + j];
@@ -685,15 +757,8 @@ static int ln_backward_fused(const ln_dims *d, sc_tensor *x, sc_tensor *w,
       const void *xp = sc_data(xc), *gp = sc_data(gc), *wp = sc_data(wc);
       void *dp = sc_data(dx);
       int64_t R = d->R, M = d->M;
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && R > 1 && R * M >= SC_PAR_GRAIN)
-      for (int64_t r = 0; r < R; r++) {
-        if (dbl)
-          ln_row_bw_double((const double *)xp + r * M, (const double *)gp + r * M,
-                           (double *)dp + r * M, M, sp + 2 * r, wp);
-        else
-          ln_row_bw_float((const float *)xp + r * M, (const float *)gp + r * M,
-                          (float *)dp + r * M, M, sp + 2 * r, wp);
-      }
+      norm_job j = {.x = xp, .g = gp, .w = wp, .y = dp, .sp = sp, .M = M, .dbl = dbl};
+      sc_parallel_for(R * M >= SC_PAR_GRAIN ? nt : 1, R, ln_backward_part, &j);
     } else {
       rc = -1;
     }
@@ -767,6 +832,32 @@ int sc_bw_fused_layer_norm(sc_node *n, sc_tensor *g, const int *need, sc_tensor 
 /* softmax(x)_k = e^(x_k - m) / sum_j e^(x_j - m), m the max (which cancels);
    log_softmax(x)_k = x_k - m - log sum_j e^(x_j - m). */
 
+static void sm_part(void *ctx, int64_t lo, int64_t hi, int tid) {
+  (void)tid;
+  const norm_job *j = ctx;
+  int64_t K = j->K, inner = j->inner, nb = j->nb;
+  int dbl = j->dbl, lg = j->lg;
+  const char *ap = j->x, *gp = j->g;
+  char *op = j->y;
+  for (int64_t t = lo; t < hi; t++) {
+    int64_t o = t / nb, i0 = (t % nb) * SM_TILE;
+    int64_t wd = inner - i0 < SM_TILE ? inner - i0 : SM_TILE;
+    size_t off = (size_t)(o * K * inner + i0) * j->es;
+    const void *x = ap + off, *gg = gp ? gp + off : NULL;
+    void *y = op + off;
+    if (inner == 1 && !gp) {
+      if (dbl) sm_row_double(x, y, K, lg); else sm_row_float(x, y, K, lg);
+    } else if (inner == 1) {
+      if (dbl) sm_row_bw_double(x, gg, y, K, lg); else sm_row_bw_float(x, gg, y, K, lg);
+    } else if (!gp) {
+      if (dbl) sm_cols_double(x, y, K, inner, wd, lg); else sm_cols_float(x, y, K, inner, wd, lg);
+    } else {
+      if (dbl) sm_cols_bw_double(x, gg, y, K, inner, wd, lg);
+      else sm_cols_bw_float(x, gg, y, K, inner, wd, lg);
+    }
+  }
+}
+
 /* Runs the forward (g == NULL: a = x) or backward (a = y) kernels over
    every row or column tile of contiguous tensors along dim d. */
 static void sm_run(const sc_tensor *a, const sc_tensor *g, sc_tensor *out, int d,
@@ -779,24 +870,9 @@ static void sm_run(const sc_tensor *a, const sc_tensor *g, sc_tensor *out, int d
   const char *ap = sc_data(a), *gp = g ? sc_data(g) : NULL;
   char *op = sc_data(out);
   size_t es = sc_dtype_size(a->dtype);
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && tiles > 1 && a->numel >= SC_PAR_GRAIN)
-  for (int64_t t = 0; t < tiles; t++) {
-    int64_t o = t / nb, i0 = (t % nb) * SM_TILE;
-    int64_t wd = inner - i0 < SM_TILE ? inner - i0 : SM_TILE;
-    size_t off = (size_t)(o * K * inner + i0) * es;
-    const void *x = ap + off, *gg = gp ? gp + off : NULL;
-    void *y = op + off;
-    if (inner == 1 && !g) {
-      if (dbl) sm_row_double(x, y, K, lg); else sm_row_float(x, y, K, lg);
-    } else if (inner == 1) {
-      if (dbl) sm_row_bw_double(x, gg, y, K, lg); else sm_row_bw_float(x, gg, y, K, lg);
-    } else if (!g) {
-      if (dbl) sm_cols_double(x, y, K, inner, wd, lg); else sm_cols_float(x, y, K, inner, wd, lg);
-    } else {
-      if (dbl) sm_cols_bw_double(x, gg, y, K, inner, wd, lg);
-      else sm_cols_bw_float(x, gg, y, K, inner, wd, lg);
-    }
-  }
+  norm_job j = {.x = ap, .g = gp, .y = op, .K = K, .inner = inner, .nb = nb, .es = es, .dbl = dbl,
+                .lg = lg};
+  sc_parallel_for(a->numel >= SC_PAR_GRAIN ? nt : 1, tiles, sm_part, &j);
 }
 
 static sc_tensor *softmax_op(sc_tensor *x, int d, int lg) {

@@ -4,10 +4,10 @@
  * single-tensor Adam/AdamW/SGD so trajectories agree to rounding.
  */
 #include "optim.h"
+#include "pool.h"
 #include "internal.h"
 
 #include <math.h>
-#include <omp.h>
 
 static int check4(const char *fn, sc_tensor **ts, int n) {
   for (int k = 0; k < n; k++) {
@@ -26,22 +26,34 @@ static int check4(const char *fn, sc_tensor **ts, int n) {
   return 0;
 }
 
-#define ADAM_BODY(T, SQRT)                                                   \
-  T *P = sc_data(p);                                                         \
-  const T *G = sc_data(g);                                                   \
-  T *M = sc_data(m), *V = sc_data(v);                                        \
-  _Pragma("omp parallel for schedule(static) num_threads(nt) if (n >= SC_PAR_GRAIN && nt > 1)") \
-  for (int64_t i = 0; i < n; i++) {                                          \
-    T gi = G[i], pi = P[i];                                                  \
-    if (wd != 0 && !decoupled) gi = gi + (T)wd * pi;                         \
-    if (wd != 0 && decoupled) pi = pi * (T)(1 - lr * wd);                    \
-    T mi = M[i] + (gi - M[i]) * (T)(1 - b1);                                 \
-    T vi = V[i] * (T)b2 + gi * gi * (T)(1 - b2);                             \
-    T den = SQRT(vi) / (T)bc2s + (T)eps;                                     \
-    M[i] = mi;                                                               \
-    V[i] = vi;                                                               \
-    P[i] = pi - (T)step_size * (mi / den);                                   \
+typedef struct {
+  void *p, *m, *v;
+  const void *g;
+  double lr, b1, b2, eps, wd, bc2s, step_size;
+  int decoupled;
+} adam_job;
+
+#define ADAM_PART(T, SQRT)                                                   \
+  static void adam_part_##T(void *ctx, int64_t lo, int64_t hi, int tid) {     \
+    (void)tid;                                                               \
+    const adam_job *j = ctx;                                                 \
+    T *P = j->p, *M = j->m, *V = j->v;                                       \
+    const T *G = j->g;                                                       \
+    double wd = j->wd, lr = j->lr, b1 = j->b1, b2 = j->b2;                   \
+    for (int64_t i = lo; i < hi; i++) {                                      \
+      T gi = G[i], pi = P[i];                                                \
+      if (wd != 0 && !j->decoupled) gi = gi + (T)wd * pi;                    \
+      if (wd != 0 && j->decoupled) pi = pi * (T)(1 - lr * wd);               \
+      T mi = M[i] + (gi - M[i]) * (T)(1 - b1);                               \
+      T vi = V[i] * (T)b2 + gi * gi * (T)(1 - b2);                           \
+      T den = SQRT(vi) / (T)j->bc2s + (T)j->eps;                             \
+      M[i] = mi;                                                             \
+      V[i] = vi;                                                             \
+      P[i] = pi - (T)j->step_size * (mi / den);                              \
+    }                                                                        \
   }
+ADAM_PART(double, sqrt)
+ADAM_PART(float, sqrtf)
 
 int sc_adam_step(sc_tensor *p, sc_tensor *g, sc_tensor *m, sc_tensor *v,
                  double lr, double b1, double b2, double eps, double wd,
@@ -56,11 +68,10 @@ int sc_adam_step(sc_tensor *p, sc_tensor *g, sc_tensor *m, sc_tensor *v,
   int nt = sc_get_num_threads();
   double bc1 = 1 - pow(b1, (double)step), bc2s = sqrt(1 - pow(b2, (double)step));
   double step_size = lr / bc1;
-  if (p->dtype == SC_FLOAT64) {
-    ADAM_BODY(double, sqrt)
-  } else {
-    ADAM_BODY(float, sqrtf)
-  }
+  adam_job j = {sc_data(p), sc_data(m), sc_data(v), sc_data(g), lr, b1, b2, eps, wd, bc2s,
+                step_size, decoupled};
+  sc_parallel_for(n >= SC_PAR_GRAIN ? nt : 1, n,
+                  p->dtype == SC_FLOAT64 ? adam_part_double : adam_part_float, &j);
   sc_bump(p);
   sc_bump(m);
   sc_bump(v);

@@ -7,7 +7,7 @@
 #include "internal.h"
 
 #include <math.h>
-#include <omp.h>
+#include "pool.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,23 +50,47 @@ static void store(sc_tensor *y, int64_t k, double v) {
     ((float *)sc_data(y))[k] = (float)v;
 }
 
+typedef struct {
+  sc_tensor *y;
+  const sc_tensor *x;
+  const char *base, *p;
+  int64_t es, r;
+  double *part;
+} rows_job;
+
+static void rows_part(void *ctx, int64_t lo, int64_t hi, int tid) {
+  (void)tid;
+  const rows_job *j = ctx;
+  int64_t r = j->r, es = j->es;
+  for (int64_t k = lo; k < hi; k++) {
+    if (r <= CHUNK) {
+      store(j->y, k, run_sum(j->base + k * r * es, r, 1, j->x->dtype));
+      continue;
+    }
+    double acc = 0; /* same chunking as below, so results agree */
+    for (int64_t c = 0; c < r; c += CHUNK)
+      acc += run_sum(j->base + (k * r + c) * es, r - c < CHUNK ? r - c : CHUNK, 1, j->x->dtype);
+    store(j->y, k, acc);
+  }
+}
+
+static void chunks_part(void *ctx, int64_t lo, int64_t hi, int tid) {
+  (void)tid;
+  const rows_job *j = ctx;
+  for (int64_t c = lo; c < hi; c++) {
+    int64_t len = j->r - c * CHUNK < CHUNK ? j->r - c * CHUNK : CHUNK;
+    j->part[c] = run_sum(j->p + c * CHUNK * j->es, len, 1, j->x->dtype);
+  }
+}
+
 /* y[k] = sum of the k-th contiguous run of r elements of contiguous x. */
 static void sum_rows(sc_tensor *y, const sc_tensor *x, int64_t K, int64_t r) {
   const char *base = sc_data(x);
   int64_t es = (int64_t)sc_dtype_size(x->dtype);
   int nt = sc_get_num_threads();
+  rows_job j = {y, x, base, NULL, es, r, NULL};
   if (K >= 2 * nt || r <= CHUNK) {
-#pragma omp parallel for schedule(static) num_threads(nt) if (K * r >= SC_PAR_GRAIN && nt > 1)
-    for (int64_t k = 0; k < K; k++) {
-      if (r <= CHUNK) {
-        store(y, k, run_sum(base + k * r * es, r, 1, x->dtype));
-        continue;
-      }
-      double acc = 0; /* same chunking as below, so results agree */
-      for (int64_t c = 0; c < r; c += CHUNK)
-        acc += run_sum(base + (k * r + c) * es, r - c < CHUNK ? r - c : CHUNK, 1, x->dtype);
-      store(y, k, acc);
-    }
+    sc_parallel_for(K * r >= SC_PAR_GRAIN ? nt : 1, K, rows_part, &j);
     return;
   }
   int64_t nc = (r + CHUNK - 1) / CHUNK;
@@ -80,16 +104,37 @@ static void sum_rows(sc_tensor *y, const sc_tensor *x, int64_t K, int64_t r) {
       store(y, k, acc);
       continue;
     }
-#pragma omp parallel for schedule(static) num_threads(nt)
-    for (int64_t c = 0; c < nc; c++) {
-      int64_t len = r - c * CHUNK < CHUNK ? r - c * CHUNK : CHUNK;
-      part[c] = run_sum(p + c * CHUNK * es, len, 1, x->dtype);
-    }
+    j.p = p;
+    j.part = part;
+    sc_parallel_for(nt, nc, chunks_part, &j);
     double acc = 0;
     for (int64_t c = 0; c < nc; c++) acc += part[c];
     store(y, k, acc);
   }
   free(part);
+}
+
+typedef struct {
+  const char *base;
+  int64_t es, R, K;
+  int dbl;
+  double *acc;
+} cols_job;
+
+static void cols_part(void *ctx, int64_t lo, int64_t hi, int tid) {
+  (void)tid;
+  const cols_job *c = ctx;
+  double *acc = c->acc;
+  for (int64_t b = lo; b < hi; b++) {
+    int64_t j0 = b * 256, j1 = j0 + 256 < c->K ? j0 + 256 : c->K;
+    for (int64_t i = 0; i < c->R; i++) {
+      const char *row = c->base + i * c->K * c->es;
+      if (c->dbl)
+        for (int64_t j = j0; j < j1; j++) acc[j] += ((const double *)row)[j];
+      else
+        for (int64_t j = j0; j < j1; j++) acc[j] += ((const float *)row)[j];
+    }
+  }
 }
 
 /* y[j] = sum_i x[i, j] for contiguous x viewed as [R, K]. */
@@ -104,20 +149,43 @@ static int sum_cols(sc_tensor *y, const sc_tensor *x, int64_t R, int64_t K) {
   int64_t es = (int64_t)sc_dtype_size(x->dtype);
   /* threads own disjoint column blocks, rows in order: deterministic */
   int64_t nb = (K + 255) / 256;
-#pragma omp parallel for schedule(static) num_threads(nt) if (R * K >= SC_PAR_GRAIN && nt > 1 && nb > 1)
-  for (int64_t b = 0; b < nb; b++) {
-    int64_t j0 = b * 256, j1 = j0 + 256 < K ? j0 + 256 : K;
-    for (int64_t i = 0; i < R; i++) {
-      const char *row = base + i * K * es;
-      if (x->dtype == SC_FLOAT64)
-        for (int64_t j = j0; j < j1; j++) acc[j] += ((const double *)row)[j];
-      else
-        for (int64_t j = j0; j < j1; j++) acc[j] += ((const float *)row)[j];
-    }
-  }
+  cols_job cj = {base, es, R, K, x->dtype == SC_FLOAT64, acc};
+  sc_parallel_for(R * K >= SC_PAR_GRAIN ? nt : 1, nb, cols_part, &cj);
   for (int64_t j = 0; j < K; j++) store(y, j, acc[j]);
   free(acc);
   return 0;
+}
+
+typedef struct {
+  sc_tensor *y;
+  const sc_tensor *x;
+  const char *base;
+  int64_t es, r, O;
+  int nk, no;
+  const int64_t *ks, *kst, *os, *ost;
+} runs_job;
+
+static void runs_part(void *ctx, int64_t lo, int64_t hi, int tid) {
+  (void)tid;
+  const runs_job *c = ctx;
+  for (int64_t k = lo; k < hi; k++) {
+    int64_t off = 0, q = k;
+    for (int j = c->nk - 1; j >= 0; j--) {
+      off += (q % c->ks[j]) * c->kst[j];
+      q /= c->ks[j];
+    }
+    double acc = 0;
+    for (int64_t o = 0; o < c->O; o++) {
+      int64_t oo = off;
+      q = o;
+      for (int j = c->no - 1; j >= 0; j--) {
+        oo += (q % c->os[j]) * c->ost[j];
+        q /= c->os[j];
+      }
+      acc += run_sum(c->base + oo * c->es, c->r, 1, c->x->dtype);
+    }
+    store(c->y, k, acc);
+  }
 }
 
 /* Parses a dims list into a mask; n == 0 means all. */
@@ -165,28 +233,9 @@ static int sum_runs(sc_tensor *y, const sc_tensor *x, const int *mask) {
       K *= x->shape[d];
     }
   }
-  const char *base = sc_data(x);
-  int64_t es = (int64_t)sc_dtype_size(x->dtype);
+  runs_job j = {y, x, sc_data(x), (int64_t)sc_dtype_size(x->dtype), r, O, nk, no, ks, kst, os, ost};
   int nt = sc_get_num_threads();
-#pragma omp parallel for schedule(static) num_threads(nt) if (K * O * r >= SC_PAR_GRAIN && nt > 1 && K >= nt)
-  for (int64_t k = 0; k < K; k++) {
-    int64_t off = 0, q = k;
-    for (int j = nk - 1; j >= 0; j--) {
-      off += (q % ks[j]) * kst[j];
-      q /= ks[j];
-    }
-    double acc = 0;
-    for (int64_t o = 0; o < O; o++) {
-      int64_t oo = off;
-      q = o;
-      for (int j = no - 1; j >= 0; j--) {
-        oo += (q % os[j]) * ost[j];
-        q /= os[j];
-      }
-      acc += run_sum(base + oo * es, r, 1, x->dtype);
-    }
-    store(y, k, acc);
-  }
+  sc_parallel_for(K * O * r >= SC_PAR_GRAIN && K >= nt ? nt : 1, K, runs_part, &j);
   return 1;
 }
 

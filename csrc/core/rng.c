@@ -9,7 +9,7 @@
 #include "internal.h"
 
 #include <math.h>
-#include <omp.h>
+#include "pool.h"
 
 static sc_generator global_gen = {0x5c0c4ULL, 0};
 
@@ -60,24 +60,35 @@ static inline double draw(dist_kind k, uint64_t key, uint64_t c, int j,
   return a + b * (j ? r * sin(th) : r * cos(th));
 }
 
-/* Fills contiguous t from generator g and advances it. */
+typedef struct {
+  void *p;
+  int single;
+  dist_kind k;
+  uint64_t key, base;
+  double a, b;
+} fill_job;
+
+static void fill_part(void *ctx, int64_t lo, int64_t hi, int tid) {
+  (void)tid;
+  const fill_job *j = ctx;
+  if (j->single) {
+    float *p = j->p;
+    for (int64_t i = lo; i < hi; i++)
+      p[i] = (float)draw(j->k, j->key, j->base + (uint64_t)(i / 2), (int)(i & 1), j->a, j->b, 1);
+  } else {
+    double *p = j->p;
+    for (int64_t i = lo; i < hi; i++)
+      p[i] = draw(j->k, j->key, j->base + (uint64_t)(i / 2), (int)(i & 1), j->a, j->b, 0);
+  }
+}
+
+/* Fills contiguous t from generator g and advances it.  Element i's value
+   depends on (seed, offset, i) only, so the split does not matter. */
 static void fill(sc_generator *g, sc_tensor *t, dist_kind k, double a,
                  double b) {
   int64_t n = t->numel;
-  uint64_t key = g->seed, base = g->offset;
-  int single = t->dtype == SC_FLOAT32;
-  int nt = sc_get_num_threads();
-  if (single) {
-    float *p = sc_data(t);
-#pragma omp parallel for schedule(static) num_threads(nt) if (n >= SC_PAR_GRAIN && nt > 1)
-    for (int64_t i = 0; i < n; i++)
-      p[i] = (float)draw(k, key, base + (uint64_t)(i / 2), (int)(i & 1), a, b, 1);
-  } else {
-    double *p = sc_data(t);
-#pragma omp parallel for schedule(static) num_threads(nt) if (n >= SC_PAR_GRAIN && nt > 1)
-    for (int64_t i = 0; i < n; i++)
-      p[i] = draw(k, key, base + (uint64_t)(i / 2), (int)(i & 1), a, b, 0);
-  }
+  fill_job j = {sc_data(t), t->dtype == SC_FLOAT32, k, g->seed, g->offset, a, b};
+  sc_parallel_for(n >= SC_PAR_GRAIN ? sc_get_num_threads() : 1, n, fill_part, &j);
   g->offset += (uint64_t)(n + 1) / 2;
 }
 

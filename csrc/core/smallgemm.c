@@ -15,6 +15,7 @@
 #include "smallgemm.h"
 #include "tensor.h"
 #include "vmath.h"
+#include "pool.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -130,6 +131,16 @@ SC_DISPATCH static void rows_block(const job *J, int64_t r0, int64_t r1) {
   }
 }
 
+/* row blocks lo..hi of RB rows each */
+static void blocks_part(void *ctx, int64_t lo, int64_t hi, int tid) {
+  (void)tid;
+  const job *J = ctx;
+  for (int64_t bi = lo; bi < hi; bi++) {
+    int64_t r0 = bi * RB;
+    rows_block(J, r0, r0 + RB < J->n ? r0 + RB : J->n);
+  }
+}
+
 int sc_small_linear_f32(int64_t n, int64_t m, int64_t k, const float *x, int64_t sn,
                         int64_t sk, const float *w, int64_t swm, int64_t swk,
                         const float *bias, int64_t sb, float *y, int act, int nthreads) {
@@ -155,11 +166,7 @@ int sc_small_linear_f32(int64_t n, int64_t m, int64_t k, const float *x, int64_t
   int nt = nthreads;
   if (nt > blocks) nt = (int)blocks;
   if ((double)n * (double)m * (double)k < 1e6) nt = 1;
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-  for (int64_t bi = 0; bi < blocks; bi++) {
-    int64_t r0 = bi * RB;
-    rows_block(&J, r0, r0 + RB < n ? r0 + RB : n);
-  }
+  sc_parallel_for(nt, blocks, blocks_part, &J);
   sc_aligned_free(wp, wbytes);
   return 0;
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "../core/autograd.h"
+#include "../core/pool.h"
 
 /* ---- userdata ----------------------------------------------------------------- */
 
@@ -1249,6 +1250,38 @@ static int l_get_num_threads(lua_State *L) {
   return 1;
 }
 
+static const char *const wait_policies[] = {"auto", "spin", "sleep", NULL};
+
+/* core.set_wait_policy("auto" | "spin" | "sleep"): how the pool's idle
+   threads wait (pool.c); returns the previous policy. */
+static int l_set_wait_policy(lua_State *L) {
+  int p = luaL_checkoption(L, 1, NULL, wait_policies);
+  lua_pushstring(L, wait_policies[sc_pool_get_policy()]);
+  sc_pool_set_policy(p);
+  return 1;
+}
+
+/* core.pool_stats() -> {policy, contended, others_cores, switches, jobs,
+   workers}: what the pool saw of the machine's load. */
+static int l_pool_stats(lua_State *L) {
+  sc_pool_info in;
+  sc_pool_stats(&in);
+  lua_createtable(L, 0, 6);
+  lua_pushstring(L, wait_policies[sc_pool_get_policy()]);
+  lua_setfield(L, -2, "policy");
+  lua_pushboolean(L, in.contended);
+  lua_setfield(L, -2, "contended");
+  lua_pushnumber(L, in.others_cores);
+  lua_setfield(L, -2, "others_cores");
+  lua_pushinteger(L, (lua_Integer)in.switches);
+  lua_setfield(L, -2, "switches");
+  lua_pushinteger(L, (lua_Integer)in.jobs);
+  lua_setfield(L, -2, "jobs");
+  lua_pushinteger(L, in.workers);
+  lua_setfield(L, -2, "workers");
+  return 1;
+}
+
 static int l_time(lua_State *L) {
   lua_pushnumber(L, sc_time());
   return 1;
@@ -1368,6 +1401,7 @@ static const luaL_Reg functions[] = {
     {"_op_table", l_op_table}, {"_set_fused_backward", l_set_fused_backward},
     {"set_num_threads", l_set_num_threads},
     {"get_num_threads", l_get_num_threads}, {"time", l_time},
+    {"set_wait_policy", l_set_wait_policy}, {"pool_stats", l_pool_stats},
     {"bytes_in_use", l_bytes_in_use}, {"is_tensor", l_is_tensor},
     {NULL, NULL}};
 
@@ -1392,6 +1426,11 @@ int luaopen_scorch_core(lua_State *L) {
   const char *env = getenv("OMP_NUM_THREADS");
   if (env && atoi(env) > 0) nt = atoi(env);
   sc_set_num_threads(nt);
+  /* SCORCH_WAIT_POLICY=spin|sleep fixes the pool's waiting (for
+     measurements); anything else leaves it to the load check */
+  env = getenv("SCORCH_WAIT_POLICY");
+  if (env && strcmp(env, "spin") == 0) sc_pool_set_policy(SC_WAIT_SPIN);
+  else if (env && strcmp(env, "sleep") == 0) sc_pool_set_policy(SC_WAIT_SLEEP);
 
   /* generator metatable */
   luaL_newmetatable(L, SC_GENERATOR_MT);

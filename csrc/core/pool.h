@@ -1,0 +1,55 @@
+/* scorch core: the thread pool every parallel kernel runs on (pool.c). */
+#ifndef SC_POOL_H
+#define SC_POOL_H
+
+#include <stdint.h>
+
+/* Runs fn(ctx, tid, nth) once on each of nth threads, tid 0 being the
+   calling thread, and returns when all have finished.  With nth <= 1, or
+   when called from inside a parallel call, fn runs once on the caller
+   with nth = 1. */
+typedef void (*sc_team_fn)(void *ctx, int tid, int nth);
+void sc_parallel(int nth, sc_team_fn fn, void *ctx);
+
+/* Splits [0, n) into nth contiguous ranges as OpenMP's schedule(static)
+   does (the first n % nth threads get one more) and runs fn(ctx, lo, hi,
+   tid) on each non-empty one. */
+typedef void (*sc_range_fn)(void *ctx, int64_t lo, int64_t hi, int tid);
+void sc_parallel_for(int nth, int64_t n, sc_range_fn fn, void *ctx);
+
+/* Hands out the indices 0..n-1 one at a time to whichever of nth threads
+   asks next (schedule(dynamic, 1)): fn(ctx, i, i + 1, tid). */
+void sc_parallel_dynamic(int nth, int64_t n, sc_range_fn fn, void *ctx);
+
+/* Whether the calling thread is inside a parallel call. */
+int sc_in_parallel(void);
+
+/* The static range of thread tid of nth over [0, n). */
+static inline void sc_static_range(int64_t n, int tid, int nth, int64_t *lo, int64_t *hi) {
+  int64_t q = n / nth, r = n % nth;
+  *lo = tid * q + (tid < r ? tid : r);
+  *hi = *lo + q + (tid < r ? 1 : 0);
+}
+
+/* How waiting threads behave: spin for a while before sleeping while the
+   machine has cores to spare, sleep at once while other processes need
+   them.  sc_pool_stats reports what the pool saw (for benchmarks and
+   specs): whether it currently thinks the machine is contended, the other
+   processes' load in cores at the last check, and how many times it has
+   switched. */
+typedef struct {
+  int contended;
+  double others_cores;
+  int64_t switches;
+  int64_t jobs;
+  int workers;
+} sc_pool_info;
+void sc_pool_stats(sc_pool_info *out);
+
+/* Waiting policy: SC_WAIT_AUTO (default: decided from the machine's load),
+   SC_WAIT_SPIN (always spin first) or SC_WAIT_SLEEP (never spin). */
+enum { SC_WAIT_AUTO = 0, SC_WAIT_SPIN = 1, SC_WAIT_SLEEP = 2 };
+void sc_pool_set_policy(int policy);
+int sc_pool_get_policy(void);
+
+#endif
