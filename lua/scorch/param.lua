@@ -495,11 +495,16 @@ end
 function Model:with_cond(cond)
   local copy = {}
   for k, v in pairs(self) do copy[k] = v end
-  if self.guidance then
+  if self.guidance then            -- a guided model: the requested classes
     local g = {}
     for k, v in pairs(self.guidance) do g[k] = v end
     g.cond = cond
     copy.guidance = g
+  elseif self.inpainting then      -- an inpainting model: the condition of the model it fills in for
+    local p = {}
+    for k, v in pairs(self.inpainting) do p[k] = v end
+    p.base = p.base:with_cond(cond)
+    copy.inpainting = p
   else
     copy.cond = cond
   end
@@ -670,7 +675,8 @@ function M.guided(model, opts)
   end
   opts = util().check_options(opts, { "cond", "w", "classifier", "classifier_scale" }, "scorch.param.guided")
   if model.guidance or model.modify then
-    error("scorch.param.guided: model (argument #1) is already guided or inpainting; guide the base model", 2)
+    error("scorch.param.guided: model (argument #1) is already guided or inpainting; guide the base model"
+      .. " (to guide and inpaint: sc.param.inpaint(sc.param.guided(m, opts), known, mask))", 2)
   end
   local w, scale, clf = opts.w or 0, opts.classifier_scale or 1, opts.classifier
   if type(w) ~= "function" and not finite(w) then
