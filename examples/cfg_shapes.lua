@@ -10,8 +10,8 @@
 -- assigns to the requested class, with its mean probability.  Writes
 -- OUT/grid_w<w>.png (one row per class) and OUT/report.txt.
 --
---   bin/scorch examples/cfg_shapes.lua --quick --threads 2   # a few minutes
---   bin/scorch examples/cfg_shapes.lua --threads 2           # longer training, 500 samples per class
+--   bin/scorch examples/cfg_shapes.lua --quick --threads 1   # about 3 minutes
+--   bin/scorch examples/cfg_shapes.lua --threads 2           # 8,000 steps, 500 samples per class
 --
 -- The metrics need the shapes classifier (bin/scorch scripts/train_classifier.lua
 -- --data shapes); without it the script writes the grids only.
@@ -24,6 +24,7 @@ local defaults = {
   p_uncond = 0.15, train_size = 10000, per_class = 500, sample_steps = 25, sigma_max = 40, ws = "0,1,3",
 }
 local opts = util.example_args(arg, { defaults = defaults,
+  -- quick: about 3 minutes at one thread (2,000 steps)
   presets = { quick = { steps = 2000, ema = 0.99, per_class = 150, sample_steps = 20 } },
   usage = "usage: scorch examples/cfg_shapes.lua [options]\nClassifier-free guidance on shapes.\n" })
 local function int(v) return math.tointeger(v) or error("expected an integer, got " .. tostring(v)) end
@@ -115,7 +116,8 @@ for j, w in ipairs(ws) do
   for k = 1, K do
     for i = 1, math.min(10, per_class) do show[#show + 1] = (k - 1) * per_class + i end
   end
-  sc.image.save_png(("%s/grid_w%g.png"):format(opts.out, w), x01:index_select(1, show))
+  sc.image.save_png(("%s/grid_w%g.png"):format(opts.out, w), x01:index_select(1, show),
+    { nrow = math.min(10, per_class) })
   if classifier then
     local _, probs = classifier:predict(x01 * 2 - 1)
     local agree = sc.metrics.agreement(probs, requested, { names = names })
