@@ -11,6 +11,19 @@ sgemm called directly from C.  Each run is checked for a quiet machine: if
 other processes used more than 10% of a core meanwhile (system-wide busy time
 from /proc/stat minus the child's own CPU time from wait4) the run is repeated,
 up to --tries times, after which it is kept but marked "noisy".
+
+    /usr/bin/python3 bench/run.py --beside-busy 1 [--workloads NCSN,W3]
+                                  [--threads 2] [--baseline-scorch OLD/bin/scorch]
+
+Contention mode (issue 22): N busy processes are started beside every run
+and stopped after it.  Each scorch case runs with the pool's automatic
+waiting policy and with SCORCH_WAIT_POLICY=sleep (threads never spin: the
+counterpart of OpenMP's OMP_WAIT_POLICY=PASSIVE), and the table gives the
+ratio, whose target is <= 1.10.  --baseline-scorch adds another build (for
+instance one linked with libgomp) with its default and with
+OMP_WAIT_POLICY=PASSIVE.  --beside-busy 0 runs the same table on a quiet
+machine.  Every scorch run also reports CPU time / (threads x wall time),
+flagged above 1.05 (a thread that uses CPU it should not).
 """
 import argparse
 import glob
@@ -42,6 +55,7 @@ WORKLOAD_CASES = {
     "W8": ["W8"],
     "W9": ["W9f", "W9v"],
     "W10": ["W10"],
+    "NCSN": ["NCSN"],
 }
 CASE_NAMES = {
     "W1": "mlp2d_train_step",
@@ -56,6 +70,7 @@ CASE_NAMES = {
     "W9f": "likelihood_steps: RealNVP 2-D",
     "W9v": "likelihood_steps: VAE Fashion-MNIST",
     "W10": "wgan_gp_step",
+    "NCSN": "ncsn_shapes quick training step (scorch only; bench/scorch/ncsn_step.lua)",
 }
 # Targets from the issues.  ("le", x): scorch/torch time ratio <= x.
 # ("ge", x): scorch GFLOP/s / OpenBLAS GFLOP/s >= x.
@@ -214,6 +229,106 @@ def run_once(cmd, env, timeout):
     else:
         res["result"] = parsed
     return res
+
+
+def start_busy(n):
+    """n processes that spin on one core each, until stop_busy."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"],
+                              start_new_session=True) for _ in range(n)]
+    time.sleep(0.3 if n else 0)
+    return procs
+
+
+def stop_busy(procs):
+    for p in procs:
+        p.kill()
+    for p in procs:
+        p.wait()
+
+
+def scorch_cmd(exe, case, n, quick):
+    if case == "NCSN":
+        return [exe, os.path.join(ROOT, "bench", "scorch", "ncsn_step.lua"), str(n),
+                "10" if quick else "40", "--json"]
+    return [exe, SCORCH_SCRIPT, "--workload", case, "--threads", str(n)] + (
+        ["--quick"] if quick else [])
+
+
+def cpu_use(rec, n):
+    """CPU time / (threads x wall) of a finished run, or None."""
+    if "child_cpu_s" not in rec or not rec.get("wall_s_process"):
+        return None
+    return rec["child_cpu_s"] / (n * rec["wall_s_process"])
+
+
+def contention_main(args, cases, threads):
+    """--beside-busy N: automatic policy against sleep-only waiting, beside N
+    busy processes (see the module comment)."""
+    nb = args.beside_busy
+    base_env = dict(os.environ)
+    for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "GOMP_SPINCOUNT",
+              "SCORCH_WAIT_POLICY"):
+        base_env.pop(k, None)
+    configs = [("auto", args.scorch, {}), ("sleep", args.scorch, {"SCORCH_WAIT_POLICY": "sleep"})]
+    if args.baseline_scorch:
+        configs += [("baseline default", args.baseline_scorch, {}),
+                    ("baseline PASSIVE", args.baseline_scorch, {"OMP_WAIT_POLICY": "PASSIVE"})]
+    log("cpu: %s, %d cores; %d busy process%s beside each run" % (
+        cpu_model(), os.cpu_count(), nb, "" if nb == 1 else "es"))
+    rows = []
+    for case in cases:
+        for n in threads:
+            env = dict(base_env, OMP_NUM_THREADS=str(n))
+            log("%s (%s), %d thread%s" % (case, CASE_NAMES[case], n, "" if n == 1 else "s"))
+            row = {"case": case, "threads": n, "runs": {}}
+            for name, exe, extra in configs:
+                if args.wait_quiet > 0:
+                    wait_quiet(args.wait_quiet, name)
+                busy = start_busy(nb)
+                try:
+                    rec = run_once(scorch_cmd(exe, case, n, args.quick), dict(env, **extra),
+                                   args.timeout)
+                finally:
+                    stop_busy(busy)
+                # the busy processes are expected; anything beyond them is noise
+                rec["others_beyond_busy"] = rec.get("others_cores", 0.0) - nb
+                rec["cpu_use"] = cpu_use(rec, n)
+                m = rec["result"].get("median_s") if "result" in rec else None
+                cu = rec["cpu_use"]
+                log("  %-18s median %-10s cpu/(threads*wall) %s%s  others beyond busy %.2f cores%s" % (
+                    name, fmt_s(m), "-" if cu is None else "%.3f" % cu,
+                    " FLAG" if cu is not None and cu > 1.05 else "",
+                    rec["others_beyond_busy"], ("  ERROR " + rec["error"]) if "error" in rec else ""))
+                rec.update(config=name, case=case, threads=n, beside_busy=nb)
+                row["runs"][name] = rec
+            rows.append(row)
+    out = sys.stdout
+    out.write("\n%-6s %-4s %12s %12s %10s %12s %12s %10s\n" % (
+        "case", "thr", "auto", "sleep", "auto/sleep", "base dflt", "base PASSIVE", "auto/base P"))
+    summary = []
+    for row in rows:
+        r = row["runs"]
+        med = {k: (v["result"].get("median_s") if "result" in v else None) for k, v in r.items()}
+        ratio = med["auto"] / med["sleep"] if med.get("auto") and med.get("sleep") else None
+        rb = (med["auto"] / med["baseline PASSIVE"]
+              if med.get("auto") and med.get("baseline PASSIVE") else None)
+        f = lambda v: "-" if v is None else fmt_s(v)
+        out.write("%-6s %-4d %12s %12s %10s %12s %12s %10s\n" % (
+            row["case"], row["threads"], f(med.get("auto")), f(med.get("sleep")),
+            "-" if ratio is None else "%.3f" % ratio, f(med.get("baseline default")),
+            f(med.get("baseline PASSIVE")), "-" if rb is None else "%.3f" % rb))
+        summary.append({"case": row["case"], "threads": row["threads"], "beside_busy": nb,
+                        "median_s": med, "auto_over_sleep": ratio, "auto_over_baseline_passive": rb,
+                        "cpu_use": {k: v.get("cpu_use") for k, v in r.items()},
+                        "pass": None if ratio is None or nb == 0 else ratio <= 1.10})
+    out.write("(median seconds per step; target beside busy processes: auto/sleep <= 1.10; "
+              "cpu/(threads*wall) above 1.05 is flagged in the log)\n")
+    if args.json:
+        with open(args.json, "w") as fj:
+            json.dump({"meta": {"cpu": cpu_model(), "nproc": os.cpu_count(),
+                                "beside_busy": nb, "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
+                       "rows": rows, "summary": summary}, fj, indent=1)
+        log("wrote " + args.json)
 
 
 def others_now(sample_s):
@@ -382,7 +497,15 @@ def main():
                          "processes to use <= 0.1 core (0: don't wait)")
     ap.add_argument("--force-avx512", action="store_true",
                     help="set ATEN_CPU_CAPABILITY=avx512 even if the CPU lacks avx512f")
+    ap.add_argument("--beside-busy", type=int, default=None, metavar="N",
+                    help="contention mode: N busy processes beside each scorch run "
+                         "(auto policy against sleep-only waiting; scorch only)")
+    ap.add_argument("--baseline-scorch", default=None,
+                    help="with --beside-busy: another scorch build to run with its "
+                         "default and with OMP_WAIT_POLICY=PASSIVE")
     args = ap.parse_args()
+    if args.beside_busy is not None and args.workloads == ap.get_default("workloads"):
+        args.workloads = "NCSN,W3"
 
     cases = []
     for w in args.workloads.split(","):
@@ -397,6 +520,10 @@ def main():
             ap.error("unknown workload %r" % w)
     threads = [int(t) for t in args.threads.split(",") if t.strip()]
     impls = set(x.strip() for x in args.impls.split(","))
+    if args.beside_busy is not None:
+        return contention_main(args, cases, threads)
+    if "NCSN" in cases:
+        ap.error("NCSN has no PyTorch twin: run it with --beside-busy N (0 for a quiet machine)")
 
     meta = {
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -463,6 +590,10 @@ def main():
                     rec = {"error": "%s not found" % os.path.relpath(args.scorch, ROOT)}
                     log("  %-34s ERROR %s" % ("scorch", rec["error"]))
                 rec.update(impl="scorch", case=case, threads=n)
+                rec["cpu_use"] = cpu_use(rec, n)
+                if rec["cpu_use"] is not None and rec["cpu_use"] > 1.05:
+                    log("  %-34s FLAG cpu time / (threads x wall) = %.3f > 1.05"
+                        % ("scorch", rec["cpu_use"]))
                 runs.append(rec)
                 row["scorch"] = rec
 

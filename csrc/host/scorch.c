@@ -359,13 +359,27 @@ static void add_tree_paths(lua_State *L)
 }
 
 /* sc = require "scorch"; scorch = sc */
+/* scorch keeps OpenBLAS single-threaded (its products are split by the
+   core's own pool), but the pthreads build of OpenBLAS starts its worker
+   threads when it loads, and they spin for about 0.1 s of CPU before they
+   sleep.  OPENBLAS_NUM_THREADS=1 while the library loads keeps them from
+   starting; the variable is put back afterwards, so programs run from
+   scorch (os.execute, the REPL's $) see the user's own setting. */
 static int load_library(lua_State *L)
 {
 	int status;
+	const char *old = getenv("OPENBLAS_NUM_THREADS");
+	char *saved = old != NULL ? strdup(old) : NULL;
 
+	setenv("OPENBLAS_NUM_THREADS", "1", 1);
 	lua_getglobal(L, "require");
 	lua_pushliteral(L, "scorch");
 	status = docall(L, 1, 1);
+	if (saved != NULL)
+		setenv("OPENBLAS_NUM_THREADS", saved, 1);
+	else
+		unsetenv("OPENBLAS_NUM_THREADS");
+	free(saved);
 	if (status != LUA_OK)
 		return report(L, status, progname);
 	lua_pushvalue(L, -1);
