@@ -79,13 +79,14 @@ local function sample(args)
   local x, info = run.sampling.draw(r, opts)
   local sampler = opts.sampler or r.fam.default_sampler
   out = out or ("%s/samples-%08d-%s.safetensors"):format(dir, r.step, sampler)
-  local ok, err = sc.save(out, { samples = x }, { run = dir, checkpoint = ckpt, step = r.step, sampler = sampler,
-    steps = opts.steps or r.cfg.sample.steps, seed = opts.seed or 0, weights = opts.weights or "ema",
-    config = run.config.serialize(r.cfg) })
+  -- images are stored with pixels in [0, 1], as scripts/eval.lua reads them
+  local stored = r.data.is_images and ((x + 1) * 0.5):clamp(0, 1) or x
+  local ok, err = sc.save(out, { samples = stored }, { run = dir, checkpoint = ckpt, step = r.step,
+    sampler = sampler, steps = opts.steps or r.cfg.sample.steps, seed = opts.seed or 0,
+    weights = opts.weights or "ema", config = run.config.serialize(r.cfg) })
   if not ok then return fail(err) end
   local png = out:gsub("%.safetensors$", "") .. ".png"
-  sc.viz.scatter(png, x:narrow(1, 1, math.min(x:size(1), 5000)), { density = r.data, radius = 1,
-    title = ("%s: %s, step %d"):format(r.cfg.name, sampler, r.step) })
+  run.trainer.figure(png, r, x, ("%s: %s, step %d"):format(r.cfg.name, sampler, r.step))
   print(("wrote %s and %s: %d samples, %s, %s NFE (%.1f s)"):format(out, png, x:size(1), sampler,
     tostring(info and info.nfe or "?"), sc.time() - t0))
   return 0
@@ -109,15 +110,22 @@ local function eval(args)
   local tensors, meta = sc.load(file)
   if not tensors then return fail(("eval: %s: %s"):format(file, tostring(meta))) end
   local x = tensors.samples
+  local cfg = meta and meta.config and run.config.deserialize(meta.config, "samples metadata")
   if not x or x:dim() ~= 2 then
+    -- images: FID, KID, precision and recall through scripts/eval.lua
     local init = package.searchpath("scorch", package.path)
     local script = init and init:gsub("lua/scorch/init%.lua$", "scripts/eval.lua")
-    if not script or not io.open(script, "rb") then return fail("eval: image samples need scripts/eval.lua") end
-    _G.arg = { [0] = script, file, table.unpack(args, 2) }
+    local f = script and io.open(script, "rb")
+    if not f then return fail("eval: image samples need scripts/eval.lua beside the library") end
+    f:close()
+    local rest = table.move(args, 2, #args, 1, {})
+    if type(cfg) == "table" and not table.concat(rest, " "):find("--data", 1, true) then
+      table.insert(rest, 1, "--data=" .. cfg.data.name)
+    end
+    _G.arg = { [0] = script, file, table.unpack(rest) }
     dofile(script)
     return 0
   end
-  local cfg = meta and meta.config and run.config.deserialize(meta.config, "samples metadata")
   if type(cfg) ~= "table" then return fail(("eval: %s does not say which run it came from"):format(file)) end
   local data = sc.data.toy(cfg.data.name)
   local m = math.min(x:size(1), 4000)

@@ -16,7 +16,10 @@ M.common = {
   family = "",           -- ddpm | ncsn | score_matching | edm (scorch.run.families)
   seed = 0,
   threads = 0,           -- 0 keeps the current thread count
-  data = { name = "eight_gaussians" },
+  -- a toy 2-D set (sc.data.toy's names) or images: shapes, fashion_mnist; for images, size is the
+  -- number of training images (0: 10000 shapes, all of Fashion-MNIST), image_size the shapes' side
+  -- (0: 28), dequantize adds U[0, 1)/256 noise to the 8-bit levels
+  data = { name = "eight_gaussians", size = 0, image_size = 0, dequantize = true },
   optim = { lr = 1e-3, weight_decay = 0, warmup = 100, schedule = "cosine", eta_min = 0.05, grad_clip = 0 },
   ema = { decay = 0.999 },
   batch = 512,
@@ -127,7 +130,13 @@ function M.schema(family)
   local families = require "scorch.run.families"
   local fam = families.get(family, "scorch.run.config")
   local s = M.copy(M.common)
-  for k, v in pairs(fam.defaults) do s[k] = M.copy(v) end
+  for k, v in pairs(fam.defaults) do
+    if type(s[k]) == "table" and type(v) == "table" then -- the family's fields over the common ones
+      for f, x in pairs(v) do s[k][f] = M.copy(x) end
+    else
+      s[k] = M.copy(v)
+    end
+  end
   s.family = family
   return s
 end

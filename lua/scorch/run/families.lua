@@ -19,6 +19,41 @@ local function hidden_list(width, layers)
   return h
 end
 
+local function parse_mults(text, fn)
+  local out = {}
+  for m in tostring(text):gmatch("[^,]+") do
+    out[#out + 1] = math.tointeger(tonumber(m)) or error(("%s: model.mults must be integers like 1,2,2 (got %s)")
+      :format(fn, text), 0)
+  end
+  return out
+end
+
+-- The denoising network of a diffusion family: a residual MLP for points,
+-- a U-Net for images (Ho et al. 2020's, without attention at this size).
+local function diffusion_net(cfg, data, init_gen, out, cond_scale)
+  local m = cfg.model
+  if not data.is_images then
+    return sc.models.DiffusionMLP { dim = 2, width = m.width, blocks = m.blocks, cond_scale = cond_scale,
+      generator = init_gen }
+  end
+  local mults = parse_mults(m.mults, "scorch.run")
+  local attention = {}
+  for i = 1, #mults do attention[i] = false end
+  return sc.models.UNet { in_channels = data.shape[1], channels = m.channels, mults = mults, attention = attention,
+    blocks = m.blocks, mid_attention = false, out = out, cond = "t", cond_scale = cond_scale, generator = init_gen }
+end
+
+-- The families that know only points.
+local function points_only(cfg, fn)
+  if require("scorch.run.data").image_sets[cfg.data.name] then
+    error(("%s: the %s family trains on 2-D points here, not on %s images"):format(fn, cfg.family, cfg.data.name), 0)
+  end
+end
+
+local function batch_shape(data, n)
+  return { n, table.unpack(data.shape) }
+end
+
 -- sampler(model, x, levels, opts) with the generator and the run's options
 local function with(opts, gen, extra)
   local o = {}
@@ -31,19 +66,19 @@ end
 -- ---- DDPM (Ho, Jain & Abbeel 2020): ε-prediction, L_simple ------------------------------------
 M.ddpm = {
   defaults = {
-    model = { width = 128, blocks = 3 },
+    -- width: the MLP's (points); channels and mults: the U-Net's (images); blocks: both
+    model = { width = 128, blocks = 3, channels = 16, mults = "1,2" },
     objective = { schedule = "linear", T = 1000 },
     sample = { every = 0, n = 1000, sampler = "ddim", steps = 50 },
   },
-  build = function(cfg, init_gen)
+  build = function(cfg, init_gen, data)
     local sched = sc.schedules.ddpm { kind = cfg.objective.schedule, T = cfg.objective.T }
-    local net = sc.models.DiffusionMLP { dim = 2, width = cfg.model.width, blocks = cfg.model.blocks,
-      generator = init_gen }
+    local net = diffusion_net(cfg, data, init_gen, "eps", nil)
     local eps = sc.param.wrap(net, { kind = "eps", process = sched })
     return {
       net = net, model = eps, default_sampler = "ddim", process = sched,
       loss = function(x, gen) return sc.losses.ddpm(net, x, { schedule = sched, generator = gen }) end,
-      prior = function(n, gen) return sc.samplers.prior(sched, { n, 2 }, { generator = gen }) end,
+      prior = function(n, gen) return sc.samplers.prior(sched, batch_shape(data, n), { generator = gen }) end,
       samplers = {
         ddpm = function(m, x, steps, gen, o)
           return sc.samplers.ddpm(m, x, sched, with(o, gen, { steps = steps ~= sched.T and steps or nil }))
@@ -57,18 +92,15 @@ M.ddpm = {
 -- ---- EDM (Karras et al. 2022): preconditioned denoiser, Karras levels -------------------------
 M.edm = {
   defaults = {
-    model = { width = 128, blocks = 3, cond_scale = 100 },
+    -- cond_scale spreads c_noise = ¼ ln σ over the time features (100 for the MLP, 250 for a U-Net)
+    model = { width = 128, blocks = 3, cond_scale = 100, channels = 16, mults = "1,2" },
     objective = { sigma_data = 0.0, P_mean = -1.2, P_std = 1.2 },
     sample = { every = 0, n = 1000, sampler = "heun", steps = 18 },
   },
   build = function(cfg, init_gen, data)
     local sd = cfg.objective.sigma_data
-    if sd <= 0 then -- measured from the data with a generator of its own
-      local g = sc.Generator(cfg.seed)
-      sd = math.sqrt(data:sample(20000, { generator = g }):var():item())
-    end
-    local net = sc.models.DiffusionMLP { dim = 2, width = cfg.model.width, blocks = cfg.model.blocks,
-      cond_scale = cfg.model.cond_scale, generator = init_gen }
+    if sd <= 0 then sd = data:std(cfg.seed) end -- measured from the data
+    local net = diffusion_net(cfg, data, init_gen, "x0", cfg.model.cond_scale)
     local D = sc.param.edm(net, { sigma_data = sd })
     local function karras(n) return (sc.schedules.karras_sigmas(n)) end
     local o = cfg.objective
@@ -77,7 +109,7 @@ M.edm = {
       loss = function(x, gen)
         return sc.losses.edm(D, x, { P_mean = o.P_mean, P_std = o.P_std, sigma_data = sd, generator = gen })
       end,
-      prior = function(n, gen) return sc.samplers.prior(karras(2), { n, 2 }, { generator = gen }) end,
+      prior = function(n, gen) return sc.samplers.prior(karras(2), batch_shape(data, n), { generator = gen }) end,
       samplers = {
         heun = function(m, x, steps, gen, so) return sc.samplers.heun(m, x, karras(steps), with(so, gen)) end,
         dpmpp_2m = function(m, x, steps, gen, so) return sc.samplers.dpmpp_2m(m, x, karras(steps), with(so, gen)) end,
@@ -96,6 +128,7 @@ M.ncsn = {
     objective = { sigma_max = 4.0, sigma_min = 0.01, levels = 20 },
     sample = { every = 0, n = 1000, sampler = "annealed_langevin", steps = 100, step_size = 2e-5, denoise = true },
   },
+  validate = points_only,
   build = function(cfg, init_gen)
     local o = cfg.objective
     local sigmas = sc.schedules.geometric_sigmas(o.sigma_max, o.sigma_min, o.levels)
@@ -130,6 +163,7 @@ M.score_matching = {
     sample = { every = 0, n = 1000, sampler = "langevin", steps = 500, step_size = 1e-3 },
   },
   validate = function(cfg, fn)
+    points_only(cfg, fn)
     if not sm_methods[cfg.objective.method] then
       error(("%s: 'objective.method' must be ism, ssm, ssm_vr or dsm (got %s)"):format(fn, cfg.objective.method), 0)
     end
@@ -168,6 +202,7 @@ M.sde = {
     sample = { every = 0, n = 1000, sampler = "euler_maruyama", steps = 1000 },
   },
   validate = function(cfg, fn)
+    points_only(cfg, fn)
     if not sde_kinds[cfg.objective.sde] then
       error(("%s: 'objective.sde' must be vp, subvp or ve (got %s)"):format(fn, cfg.objective.sde), 0)
     end
@@ -187,7 +222,7 @@ M.sde = {
       sde = sc.schedules.ve_sde { sigma_min = 0.01, sigma_max = math.sqrt((r[2] - r[1]) ^ 2 + (r[4] - r[3]) ^ 2) }
     end
     -- the network sees x scaled to unit variance, 1/√(α_t² Var x₀ + s_t²) (measured with a generator of its own)
-    local data_var = data:sample(20000, { generator = sc.Generator(cfg.seed) }):var():item()
+    local data_var = data:std(cfg.seed) ^ 2
     local net = sc.models.DiffusionMLP { dim = 2, width = cfg.model.width, blocks = cfg.model.blocks,
       cond_scale = cfg.model.cond_scale, generator = init_gen }
     local function model(x, t)
@@ -226,6 +261,7 @@ M.flow = {
     objective = {},
     sample = { every = 0, n = 1000, sampler = "inverse", steps = 1, temperature = 1.0 },
   },
+  validate = points_only,
   build = function(cfg, init_gen)
     local flow = sc.models.RealNVP { dim = 2, couplings = cfg.model.couplings,
       hidden = hidden_list(cfg.model.width, cfg.model.layers), generator = init_gen }
@@ -253,6 +289,7 @@ M.vae = {
     objective = { beta = 1.0 },
     sample = { every = 0, n = 1000, sampler = "decoder", steps = 1 },
   },
+  validate = points_only,
   build = function(cfg, init_gen)
     local vae = sc.models.VAE { x_dim = 2, latent = cfg.model.latent, hidden = hidden_list(cfg.model.width,
       cfg.model.layers), act = "silu", likelihood = "gaussian_learned", generator = init_gen }

@@ -16,6 +16,7 @@ local config = require "scorch.run.config"
 local checkpoint = require "scorch.run.checkpoint"
 local families = require "scorch.run.families"
 local sampling = require "scorch.run.sampling"
+local run_data = require "scorch.run.data"
 
 local durable = core.durable
 
@@ -73,7 +74,7 @@ end
 function M.build(cfg)
   if cfg.threads > 0 then sc.set_num_threads(cfg.threads) end
   sc.manual_seed(cfg.seed)
-  local data = sc.data.toy(cfg.data.name)
+  local data = run_data.open(cfg)
   local fam = families.get(cfg.family).build(cfg, sc.Generator(M.stream_seed(cfg.seed, 0)), data)
   local net = fam.net
   local named = net:named_parameters()
@@ -136,7 +137,7 @@ local function snapshot(run)
   meta.ema = config.serialize({ decay = e.decay, warmup = e.warmup, num_updates = e.num_updates })
   meta.rng = config.serialize({ global = sc.get_rng_state(), data = gen_state(run.gens.data),
     noise = gen_state(run.gens.noise) })
-  meta.data_position = config.serialize({ batches = run.batches })
+  meta.data_position = config.serialize({ batches = run.batches, order = run.data:position() })
   meta.log = config.serialize({ bytes = run.log_bytes, window = run.window, skipped = run.skipped })
   return tensors, meta
 end
@@ -199,6 +200,7 @@ function M.restore(run, path)
   local rng, pos, log = meta_value(path, meta, "rng"), meta_value(path, meta, "data_position"),
     meta_value(path, meta, "log")
   -- every check passed: change the run
+  run.data:set_position(pos.order or {})
   local sd = {}
   for name in pairs(run.net:state_dict()) do sd[name] = tensors["model." .. name] end
   run.net:load_state_dict(sd)
@@ -336,6 +338,23 @@ function M.read_losses(path)
   return steps, values
 end
 
+--- Draws samples as a figure: points over the data's density, or a grid
+-- of images (at most 64).
+-- @param path string: the PNG
+-- @param run a run (its data says which)
+-- @param x tensor [N, 2] or [N, C, H, W] in [−1, 1]
+-- @param title string
+-- @return the path, or nil and a message
+-- @usage trainer.figure("runs/x/samples.png", run, x, "step 100")
+function M.figure(path, run, x, title)
+  if run.data.is_images then
+    local k = math.min(x:size(1), 64)
+    return sc.viz.image_grid(path, x:narrow(1, 1, k), { range = { -1, 1 }, title = title, nrow = 8 })
+  end
+  return sc.viz.scatter(path, x:narrow(1, 1, math.min(x:size(1), 5000)),
+    { density = run.data.density, title = title, radius = 1 })
+end
+
 local function figures(run, with_samples)
   local _, losses = M.read_losses(run.dir .. "/metrics.jsonl")
   if #losses >= 2 then
@@ -347,8 +366,8 @@ local function figures(run, with_samples)
     local s = run.cfg.sample
     local x = sampling.draw(run, { n = s.n, sampler = s.sampler, steps = s.steps,
       seed = M.stream_seed(run.cfg.seed, 3), chunk = 1000 })
-    sc.viz.scatter(("%s/samples-%08d.png"):format(run.dir, run.step), x,
-      { density = run.data, title = ("%s, step %d, EMA"):format(run.cfg.name, run.step), radius = 1 })
+    M.figure(("%s/samples-%08d.png"):format(run.dir, run.step), run, x,
+      ("%s, step %d, EMA"):format(run.cfg.name, run.step))
     sc.set_rng_state(rng)
   end
 end
