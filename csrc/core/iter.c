@@ -7,6 +7,10 @@
 /* In libopenblas, which the core links; declared here because <cblas.h>
    may be netlib's (Debian's alternatives), which does not declare it. */
 void openblas_set_num_threads(int num_threads);
+/* Stops the worker threads of OpenBLAS's pthreads build (they are never
+   used: OpenBLAS runs single-threaded here).  Weak: other builds of the
+   library may not have it. */
+int blas_thread_shutdown_(void) __attribute__((weak));
 
 /* ---- threads ---------------------------------------------------------------- */
 
@@ -15,9 +19,14 @@ static int num_threads = 1;
 /* One pool (pool.c): OpenBLAS stays single-threaded and sc_gemm splits
    large products over the pool's workers (gemm.c). */
 void sc_set_num_threads(int n) {
+  static int blas_stopped = 0;
   if (n < 1) n = 1;
   num_threads = n;
   openblas_set_num_threads(1);
+  /* started when the library loaded, they would spin for about 0.1 s of
+     CPU before sleeping (bin/scorch avoids starting them at all) */
+  if (!blas_stopped && blas_thread_shutdown_) blas_thread_shutdown_();
+  blas_stopped = 1;
 }
 
 int sc_get_num_threads(void) { return num_threads; }
