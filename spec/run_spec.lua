@@ -118,7 +118,8 @@ describe("scorch.run.config", function()
     assert.matches("unknown key 'stepz' (did you mean 'steps'?", err, 1, true)
     ok, err = pcall(config.resolve, { family = "ddpm", model = { widht = 3 } })
     assert.is_false(ok)
-    assert.matches("unknown key 'model.widht' (did you mean 'width'? valid: blocks, channels, mults, width)", err, 1, true)
+    assert.matches("unknown key 'model.widht' (did you mean 'width'? valid: blocks, channels, mults, width)", err,
+      1, true)
   end)
 
   it("rejects values of the wrong type and out of range", function()
