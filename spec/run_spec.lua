@@ -569,12 +569,27 @@ describe("scorch sample and eval", function()
 
   it("accepts every sampler of the family with its options, and names the valid ones", function()
     local d = dir("ref1")
-    local status, out = sh(("%s sample %s --n 8 --sampler ddpm --steps 10 --variance beta_tilde --out %s"):format(
-      q(EXE), q(d), q(dir("s_ddpm.safetensors"))))
-    assert.equal(0, status, out)
-    status, out = sh(("%s sample %s --n 8 --sampler heun"):format(q(EXE), q(d)))
+    -- a DDPM ε-network drives every diffusion sampler through sc.param's views; the
+    -- network evaluations each must make are the check
+    local nfe = {
+      { "ddpm --steps 10 --variance beta_tilde", 10 }, { "ddim --steps 5 --eta 0.5", 5 },
+      { "euler_maruyama --steps 10", 10 }, { "predictor_corrector --steps 50", 100 },
+      { "probability_flow --method heun --steps 10", 20 }, { "naive_backward --steps 5", 5 },
+      { "heun --steps 4", 7 }, { "dpmpp_2m --steps 5", 5 },
+    }
+    for _, case in ipairs(nfe) do
+      local file = dir("s_zoo.safetensors")
+      local status, out = sh(("%s sample %s --n 8 --sampler %s --out %s"):format(q(EXE), q(d), case[1], q(file)))
+      assert.equal(0, status, out)
+      assert.matches((", %d NFE"):format(case[2]), out, 1, true)
+      local x = assert(sc.load(file)).samples
+      assert.same({ 8, 2 }, x:shape())
+      for _, v in ipairs(x:values()) do assert(v == v and math.abs(v) < 100, case[1]) end
+    end
+    local status, out = sh(("%s sample %s --n 8 --sampler langevin"):format(q(EXE), q(d)))
     assert.equal(1, status)
-    assert.matches("the ddpm family has no sampler 'heun' (samplers: ddim, ddpm)", out, 1, true)
+    assert.matches("the ddpm family has no sampler 'langevin' (samplers: ddim, ddpm, dpmpp_2m, euler_maruyama, heun, "
+      .. "naive_backward, predictor_corrector, probability_flow)", out, 1, true)
     status, out = sh(("%s sample %s --n 8 --sampler ddim --etta 1"):format(q(EXE), q(d)))
     assert.equal(1, status)
     assert.matches("unknown option 'etta'", out, 1, true)

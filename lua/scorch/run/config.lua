@@ -350,7 +350,8 @@ function M.first_difference(a, b)
           local d = walk(u, v, p, false)
           if d then return d end
         elseif u ~= v then
-          return ("%s: %s in the checkpoint, %s now"):format(p, M.serialize(u), M.serialize(v))
+          local function show(w) return w == nil and "(absent)" or M.serialize(w) end
+          return ("%s: %s in the checkpoint, %s now"):format(p, show(u), show(v))
         end
       end
     end

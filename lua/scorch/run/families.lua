@@ -2,11 +2,13 @@
 -- its `model`, `objective` and `sample` fields, builds the network and the
 -- training loss from a resolved config, and lists its samplers.
 --
--- A family is a table {defaults =, build = function(cfg, init_gen) -> f},
--- where f has net (the module trained), loss(x, gen) (the scalar loss of
--- a batch, drawing its noise from gen), model (the wrapped model samplers
--- take), prior(n, gen) (n starting points), default_sampler, and
--- samplers[name](model, x_init, steps, gen, opts) -> x, info; a diffusion
+-- A family is a table {defaults =, validate =, build = function(cfg,
+-- init_gen, data) -> f}, where f has net (the module trained), loss(x,
+-- gen) (the scalar loss of a batch, drawing its noise from gen), model (the
+-- wrapped model samplers take), prior(n, gen) (n unit Gaussian draws of a
+-- sample's shape; each sampler scales them to its own prior),
+-- default_sampler, and samplers[name](model, z, steps, gen, opts) -> x,
+-- info; a diffusion
 -- family also gives its noise process (the ddpm schedule) as process.
 -- @module scorch.run.families
 local sc = require "scorch"
@@ -63,6 +65,61 @@ local function with(opts, gen, extra)
   return o
 end
 
+-- The start of a sampler on these levels from unit Gaussian draws z: z
+-- times the prior's scale, as sc.samplers.prior draws it (1 for a DDPM
+-- schedule, the SDE's prior std, else the first level σ).
+local function from_unit(z, levels)
+  local scale
+  if type(levels) == "table" and levels.kind == "ddpm" then scale = 1
+  elseif sc.schedules.is_sde(levels) then scale = levels.prior_std
+  elseif sc.is_tensor(levels) then scale = levels:values()[1]
+  else scale = levels[1] end
+  if scale ~= 1 then z = z * scale end
+  return z
+end
+
+-- The samplers that reach a diffusion model through sc.param's views (the
+-- sampler zoo's): the VP SDE (β 0.1..20, the linear DDPM schedule's limit)
+-- for Euler–Maruyama, predictor–corrector and the probability-flow ODE;
+-- Karras levels (from sigma_min to 80) for the naive backward sampler,
+-- EDM's Heun and DPM-Solver++ 2M.  Each takes unit Gaussian starts.
+local function zoo_samplers(sigma_min)
+  local vp = sc.schedules.vp_sde()
+  local function karras(n)
+    return (sc.schedules.karras_sigmas(n, { sigma_min = sigma_min, sigma_max = 80 }))
+  end
+  local function on_karras(name)
+    return function(m, z, steps, gen, so)
+      local levels = karras(steps)
+      return sc.samplers[name](m, from_unit(z, levels), levels, with(so, gen))
+    end
+  end
+  return {
+    euler_maruyama = function(m, z, steps, gen, so)
+      return sc.samplers.euler_maruyama(m, from_unit(z, vp), vp, with(so, gen, { steps = steps }))
+    end,
+    predictor_corrector = function(m, z, steps, gen, so)
+      return sc.samplers.predictor_corrector(m, from_unit(z, vp), vp, with(so, gen, { steps = steps }))
+    end,
+    -- adaptive RK45 unless --method says otherwise; steps is then its step count
+    probability_flow = function(m, z, steps, gen, so)
+      local po = with(so, gen)
+      if po.method and po.method ~= "rk45" then po.steps = po.steps or steps end
+      return sc.samplers.probability_flow(m, from_unit(z, vp), vp, po)
+    end,
+    naive_backward = on_karras("naive_backward"),
+    heun = on_karras("heun"),
+    dpmpp_2m = on_karras("dpmpp_2m"),
+  }
+end
+
+local function merged(a, b)
+  local out = {}
+  for k, v in pairs(a) do out[k] = v end
+  for k, v in pairs(b) do out[k] = v end
+  return out
+end
+
 -- ---- DDPM (Ho, Jain & Abbeel 2020): ε-prediction, L_simple ------------------------------------
 M.ddpm = {
   defaults = {
@@ -78,13 +135,13 @@ M.ddpm = {
     return {
       net = net, model = eps, default_sampler = "ddim", process = sched,
       loss = function(x, gen) return sc.losses.ddpm(net, x, { schedule = sched, generator = gen }) end,
-      prior = function(n, gen) return sc.samplers.prior(sched, batch_shape(data, n), { generator = gen }) end,
-      samplers = {
+      prior = function(n, gen) return sc.randn(batch_shape(data, n), { generator = gen }) end,
+      samplers = merged(zoo_samplers(sched.sigma_min), {
         ddpm = function(m, x, steps, gen, o)
           return sc.samplers.ddpm(m, x, sched, with(o, gen, { steps = steps ~= sched.T and steps or nil }))
         end,
         ddim = function(m, x, steps, gen, o) return sc.samplers.ddim(m, x, sched, with(o, gen, { steps = steps })) end,
-      },
+      }),
     }
   end,
 }
@@ -102,21 +159,15 @@ M.edm = {
     if sd <= 0 then sd = data:std(cfg.seed) end -- measured from the data
     local net = diffusion_net(cfg, data, init_gen, "x0", cfg.model.cond_scale)
     local D = sc.param.edm(net, { sigma_data = sd })
-    local function karras(n) return (sc.schedules.karras_sigmas(n)) end
     local o = cfg.objective
     return {
       net = net, model = D, default_sampler = "heun",
       loss = function(x, gen)
         return sc.losses.edm(D, x, { P_mean = o.P_mean, P_std = o.P_std, sigma_data = sd, generator = gen })
       end,
-      prior = function(n, gen) return sc.samplers.prior(karras(2), batch_shape(data, n), { generator = gen }) end,
-      samplers = {
-        heun = function(m, x, steps, gen, so) return sc.samplers.heun(m, x, karras(steps), with(so, gen)) end,
-        dpmpp_2m = function(m, x, steps, gen, so) return sc.samplers.dpmpp_2m(m, x, karras(steps), with(so, gen)) end,
-        naive_backward = function(m, x, steps, gen, so)
-          return sc.samplers.naive_backward(m, x, karras(steps), with(so, gen))
-        end,
-      },
+      prior = function(n, gen) return sc.randn(batch_shape(data, n), { generator = gen }) end,
+      -- Karras levels from 0.002 (EDM's σ_min) to 80, and the VP SDE's samplers through sc.param
+      samplers = zoo_samplers(0.002),
     }
   end,
 }
@@ -138,14 +189,15 @@ M.ncsn = {
     return {
       net = net, model = sc.param.wrap(net, { kind = "score" }), default_sampler = "annealed_langevin",
       loss = function(x, gen) return sc.losses.dsm(net, x, { sigmas = sigmas, generator = gen }) end,
-      prior = function(n, gen) return sc.randn({ n, 2 }, { generator = gen }) * sigmas[1] end,
+      prior = function(n, gen) return sc.randn({ n, 2 }, { generator = gen }) end,
       samplers = {
         annealed_langevin = function(m, x, steps, gen, so)
-          return sc.samplers.annealed_langevin(m, x, sigmas, with({ step_size = s.step_size, denoise = s.denoise },
+          return sc.samplers.annealed_langevin(m, from_unit(x, sigmas), sigmas, with({ step_size = s.step_size,
+            denoise = s.denoise },
             gen, with(so, gen, { steps_per_level = steps })))
         end,
         langevin = function(m, x, steps, gen, so)
-          return sc.samplers.langevin(m, x, sigmas[#sigmas], with({ step_size = s.step_size }, gen,
+          return sc.samplers.langevin(m, from_unit(x, sigmas), sigmas[#sigmas], with({ step_size = s.step_size }, gen,
             with(so, gen, { steps = steps })))
         end,
       },
@@ -181,11 +233,11 @@ M.score_matching = {
     return {
       net = net, model = sc.param.wrap(net, { kind = "score" }), default_sampler = "langevin",
       loss = losses[o.method],
-      prior = function(n, gen) return sc.randn({ n, 2 }, { generator = gen }) * 2 end,
+      prior = function(n, gen) return sc.randn({ n, 2 }, { generator = gen }) end,
       samplers = {
         langevin = function(m, x, steps, gen, so)
           local lo = with({ step_size = s.step_size }, gen, with(so, gen, { steps = steps }))
-          return sc.samplers.langevin(m, x, nil, lo)
+          return sc.samplers.langevin(m, x * 2, nil, lo) -- from N(0, 2²I)
         end,
       },
     }
@@ -235,19 +287,19 @@ M.sde = {
       loss = function(x, gen)
         return sc.losses.sde_dsm(model, x, { sde = sde, prediction = "eps", weighting = o.weighting, generator = gen })
       end,
-      prior = function(n, gen) return sc.samplers.prior(sde, { n, 2 }, { generator = gen }) end,
+      prior = function(n, gen) return sc.randn({ n, 2 }, { generator = gen }) end,
       samplers = {
-        euler_maruyama = function(m, x, steps, gen, so)
-          return sc.samplers.euler_maruyama(m, x, sde, with(so, gen, { steps = steps }))
+        euler_maruyama = function(m, z, steps, gen, so)
+          return sc.samplers.euler_maruyama(m, from_unit(z, sde), sde, with(so, gen, { steps = steps }))
         end,
-        predictor_corrector = function(m, x, steps, gen, so)
-          return sc.samplers.predictor_corrector(m, x, sde, with(so, gen, { steps = steps }))
+        predictor_corrector = function(m, z, steps, gen, so)
+          return sc.samplers.predictor_corrector(m, from_unit(z, sde), sde, with(so, gen, { steps = steps }))
         end,
         -- adaptive RK45 unless --method says otherwise; steps is then its step count
-        probability_flow = function(m, x, steps, gen, so)
+        probability_flow = function(m, z, steps, gen, so)
           local po = with(so, gen)
           if po.method and po.method ~= "rk45" then po.steps = po.steps or steps end
-          return sc.samplers.probability_flow(m, x, sde, po)
+          return sc.samplers.probability_flow(m, from_unit(z, sde), sde, po)
         end,
       },
     }

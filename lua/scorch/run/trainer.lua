@@ -190,6 +190,9 @@ function M.restore(run, path)
       tostring(raw_meta.format), checkpoint.FORMAT), 0)
   end
   local saved_cfg = meta_value(path, raw_meta, "config")
+  -- fields added to the schema since the checkpoint was written take their defaults
+  local resolved_ok, resolved = pcall(config.resolve, saved_cfg)
+  if resolved_ok then saved_cfg = resolved end
   local diff = config.first_difference(saved_cfg, run.cfg)
   if diff then error(("checkpoint %s does not match the run's config at %s"):format(path, diff), 0) end
   local optim = meta_value(path, raw_meta, "optim")
