@@ -132,11 +132,26 @@ static void *worker_main(void *arg) {
   return NULL;
 }
 
+/* In a child of fork() only the forking thread exists: the pool starts
+   empty there and grows again on its first parallel call. */
+static void after_fork_child(void) {
+  nworkers = 0;
+  atomic_store(&generation, 0);
+  atomic_store(&pending, 0);
+  atomic_store(&sleepers, 0);
+  atomic_store(&master_sleeping, 0);
+  atomic_store(&dispatching, 0);
+  in_parallel = 0;
+  pthread_mutex_init(&grow_lock, NULL);
+}
+
 /* Starts workers until there are want of them (or creation fails);
    workers block every signal, so signals reach the thread that runs Lua. */
 static int grow(int want) {
   if (want > POOL_MAX) want = POOL_MAX;
+  static int atfork_set = 0;
   pthread_mutex_lock(&grow_lock);
+  if (!atfork_set) atfork_set = pthread_atfork(NULL, NULL, after_fork_child) == 0;
   if (nworkers < want) {
     sigset_t all, old;
     sigfillset(&all);
