@@ -64,7 +64,7 @@ local function assert_same_checkpoint(a, b)
     n = n + 1
   end
   for name in pairs(tb) do assert(ta[name], a .. " lacks " .. name) end
-  for _, k in ipairs { "step", "optim", "lr_schedule", "ema", "rng", "data_position", "format" } do
+  for _, k in ipairs { "step", "optim", "lr_schedule", "ema", "rng", "data_position", "format", "extra" } do
     assert.equal(ma[k], mb[k], k)
   end
   -- (the code version names the commit, which may move while the spec runs)
@@ -111,8 +111,8 @@ describe("scorch.run.config", function()
   it("rejects a misspelt key, naming the nearest and listing the valid ones", function()
     local ok, err = pcall(config.override, config.resolve(raw), { "optim.lrr=1" })
     assert.is_false(ok)
-    assert.matches("unknown key 'optim.lrr' (did you mean 'lr'? valid: eta_min, grad_clip, lr, schedule, "
-      .. "warmup, weight_decay)", err, 1, true)
+    assert.matches("unknown key 'optim.lrr' (did you mean 'lr'? valid: beta1, beta2, eta_min, grad_clip, lr, "
+      .. "schedule, warmup, weight_decay)", err, 1, true)
     ok, err = pcall(config.resolve, { family = "ddpm", stepz = 3 })
     assert.is_false(ok)
     assert.matches("unknown key 'stepz' (did you mean 'steps'?", err, 1, true)
@@ -143,7 +143,7 @@ describe("scorch.run.config", function()
     assert.matches("'steps' must be an integer (got string ten)", err, 1, true)
     ok, err = pcall(config.resolve, { family = "dppm" })
     assert.is_false(ok)
-    assert.matches("unknown family 'dppm' (known: ddpm, edm, flow, ncsn, score_matching, sde, vae)", err, 1, true)
+    assert.matches("unknown family 'dppm' (known: ddpm, ebm, edm, flow, ncsn, score_matching, sde, vae)", err, 1, true)
     ok, err = pcall(config.resolve, { steps = 3 })
     assert.is_false(ok)
     assert.matches("the config must name its family", err, 1, true)
@@ -304,6 +304,27 @@ describe("scorch train: exact resume", function()
     assert.same(log_keys(ref), log_keys(d))
     local _, meta = assert(sc.load(d .. "/ckpt-00000020.safetensors"))
     assert.same({ batches = 20, order = { epoch = 2, next = 129 } }, config.deserialize(meta.data_position))
+  end)
+
+  it("resumes an energy model with its replay buffer and the buffer's generator", function()
+    local args = "steps=30 checkpoint.every=10 log.every=5 model.width=32 objective.buffer=500 "
+      .. "objective.chain_steps=10 batch=64 sample.n=50 sample.steps=20 threads=1"
+    local ebm_config = q(ROOT .. "/configs/ebm_2d.lua")
+    local ref, d = dir("ebm_ref"), dir("ebm_kill")
+    local status, out = train(("%s %s out=%s"):format(ebm_config, args, q(ref)))
+    assert.equal(0, status, out)
+    status, out = train(("%s %s out=%s"):format(ebm_config, args, q(d)), "SCORCH_TEST_FAULT=kill_at=17")
+    assert.equal(137, status, out)
+    status, out = train(q(d))
+    assert.equal(0, status, out)
+    assert.matches("step 10 of 30", out, 1, true)
+    assert.is_true(assert_same_checkpoint(ref .. "/ckpt-00000030.safetensors", d .. "/ckpt-00000030.safetensors") > 0)
+    assert.same(log_keys(ref), log_keys(d))
+    local t, meta = assert(sc.load(d .. "/ckpt-00000030.safetensors"))
+    assert.same({ 500, 2 }, t["extra.buffer"]:shape())
+    local extra = config.deserialize(meta.extra)
+    assert.equal(500, extra.count)      -- 30 pushes of 64 chains fill the 500
+    assert.equal(30 * 64 % 500, extra.pos)
   end)
 
   it("survives a SIGKILL from outside in the middle of a checkpoint write", function()

@@ -20,7 +20,8 @@ M.common = {
   -- number of training images (0: 10000 shapes, all of Fashion-MNIST), image_size the shapes' side
   -- (0: 28), dequantize adds U[0, 1)/256 noise to the 8-bit levels
   data = { name = "eight_gaussians", size = 0, image_size = 0, dequantize = true },
-  optim = { lr = 1e-3, weight_decay = 0, warmup = 100, schedule = "cosine", eta_min = 0.05, grad_clip = 0 },
+  optim = { lr = 1e-3, beta1 = 0.9, beta2 = 0.999, weight_decay = 0, warmup = 100, schedule = "cosine", eta_min = 0.05,
+    grad_clip = 0 },
   ema = { decay = 0.999 },
   batch = 512,
   steps = 1000,
@@ -186,6 +187,10 @@ function M.validate(cfg, fn)
     error(("%s: 'optim.schedule' must be cosine or constant (got %s)"):format(fn, s), 0)
   end
   if not (cfg.optim.lr > 0) then error(fn .. ": 'optim.lr' must be positive", 0) end
+  for _, b in ipairs { "beta1", "beta2" } do
+    local v = cfg.optim[b]
+    if not (v >= 0 and v < 1) then error(("%s: 'optim.%s' must be in [0, 1) (got %s)"):format(fn, b, v), 0) end
+  end
   positive_int(cfg.optim.warmup, "optim.warmup", fn, true)
   if cfg.ema.decay < 0 or cfg.ema.decay >= 1 then error(fn .. ": 'ema.decay' must be in [0, 1)", 0) end
   if cfg.name == "" or cfg.name:find("[/%s]") then

@@ -5,10 +5,12 @@
 -- A family is a table {defaults =, validate =, build = function(cfg,
 -- init_gen, data) -> f}, where f has net (the module trained), loss(x,
 -- gen) (the scalar loss of a batch, drawing its noise from gen), model (the
--- wrapped model samplers take), prior(n, gen) (n unit Gaussian draws of a
--- sample's shape; each sampler scales them to its own prior),
--- default_sampler, and samplers[name](model, z, steps, gen, opts) -> x,
--- info; a diffusion
+-- wrapped model samplers take), prior(n, gen) (n starts, one per sample:
+-- unit Gaussian draws of a sample's shape that each sampler scales to its
+-- own prior, or the family's own law), default_sampler, samplers[name](model,
+-- z, steps, gen, opts) -> x, info, and optionally extra = {shapes, get,
+-- set}: state beyond the network and optimiser that checkpoints must hold
+-- (tensors by name with their shapes, and plain values); a diffusion
 -- family also gives its noise process (the ddpm schedule) as process.
 -- @module scorch.run.families
 local sc = require "scorch"
@@ -300,6 +302,61 @@ M.sde = {
           local po = with(so, gen)
           if po.method and po.method ~= "rk45" then po.steps = po.steps or steps end
           return sc.samplers.probability_flow(m, from_unit(z, sde), sde, po)
+        end,
+      },
+    }
+  end,
+}
+
+-- ---- energy-based model (Du & Mordatch 2019): contrastive divergence with a replay buffer -------
+M.ebm = {
+  defaults = {
+    model = { width = 128, layers = 3 },
+    -- alpha weighs the energy regulariser E+² + E−²; chains of chain_steps Langevin steps of
+    -- step_size start from a replay buffer of `buffer` points, a fraction reinit fresh
+    objective = { alpha = 0.1, chain_steps = 40, step_size = 0.01, buffer = 10000, reinit = 0.05 },
+    sample = { every = 0, n = 1000, sampler = "langevin", steps = 500, step_size = 0.01 },
+  },
+  validate = points_only,
+  build = function(cfg, init_gen, data)
+    local o = cfg.objective
+    local ebm = sc.models.EnergyMLP { dim = 2, hidden = hidden_list(cfg.model.width, cfg.model.layers),
+      act = "silu", generator = init_gen }
+    local box = data.density.range
+    local lo, span = sc.tensor { box[1], box[3] }, sc.tensor { box[2] - box[1], box[4] - box[3] }
+    -- the buffer's own generator (fresh starts, which old chains to resume): its state is the run's
+    local bgen = sc.Generator(require("scorch.run.trainer").stream_seed(cfg.seed, 5))
+    local function uniform(n, g) return sc.rand({ n, 2 }, { generator = g }) * span + lo end
+    local buf = sc.losses.ReplayBuffer { init = function(n) return uniform(n, bgen) end, size = o.buffer,
+      reinit = o.reinit, generator = bgen }
+    local s = cfg.sample
+    return {
+      net = ebm, model = ebm, default_sampler = "langevin",
+      loss = function(x, gen)
+        local neg = sc.losses.langevin_negatives(ebm, buf:sample(x:size(1)),
+          { steps = o.chain_steps, step_size = o.step_size, generator = gen })
+        buf:push(neg)
+        return (sc.losses.cd(ebm, x, neg, { alpha = o.alpha }))
+      end,
+      -- sampling chains start uniformly in the data's box
+      prior = function(n, gen) return uniform(n, gen) end,
+      samplers = {
+        -- Langevin chains on the energy, as the example's (no buffer)
+        langevin = function(m, x, steps, gen, so)
+          so = require("scorch.util").check_options(so, { "step_size", "noise", "clip" }, "scorch sample (langevin)")
+          local x1, info = sc.losses.langevin_negatives(m, x, { steps = steps, step_size = so.step_size or s.step_size,
+            noise = so.noise, clip = so.clip, generator = gen })
+          return x1, { nfe = steps, grad_norm = info.grad_norm }
+        end,
+      },
+      -- the replay buffer, its fill and its generator go into every checkpoint
+      extra = {
+        shapes = { buffer = { o.buffer, 2 } },
+        get = function() return { buffer = buf.data }, { count = buf.count, pos = buf.pos, gen = bgen:get_state() } end,
+        set = function(tensors, values)
+          buf.data = tensors.buffer:contiguous():clone()
+          buf.count, buf.pos = values.count, values.pos
+          bgen:set_state(values.gen)
         end,
       },
     }

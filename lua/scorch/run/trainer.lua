@@ -81,7 +81,7 @@ function M.build(cfg)
   local names, params = {}, {}
   for i, nt in ipairs(named) do names[i], params[i] = nt[1], nt[2] end
   local o = cfg.optim
-  local opt = sc.optim.Adam(params, { lr = o.lr, weight_decay = o.weight_decay })
+  local opt = sc.optim.Adam(params, { lr = o.lr, betas = { o.beta1, o.beta2 }, weight_decay = o.weight_decay })
   local sched
   if o.schedule == "cosine" then
     sched = sc.optim.lr_scheduler.cosine(opt, { T_max = cfg.steps, eta_min = o.eta_min * o.lr,
@@ -127,6 +127,12 @@ local function snapshot(run)
     for k, v in pairs(g) do if k ~= "params" then c[k] = v end end
     groups[gi] = c
   end
+  local extra = run.fam.extra
+  if extra then
+    local ts, values = extra.get()
+    for name, t in pairs(ts) do tensors["extra." .. name] = t end
+    meta.extra = config.serialize(values)
+  end
   local e = run.ema
   meta.format = checkpoint.FORMAT
   meta.step = tostring(run.step)
@@ -152,6 +158,13 @@ local function expected(run, optim_scalars)
   table.sort(mnames)
   for _, name in ipairs(mnames) do list[#list + 1] = { "model." .. name, sd[name]:shape() } end
   for i, p in ipairs(run.params) do list[#list + 1] = { "ema." .. run.names[i], p:shape() } end
+  local extra = run.fam.extra
+  if extra then
+    local names = {}
+    for name in pairs(extra.shapes) do names[#names + 1] = name end
+    table.sort(names)
+    for _, name in ipairs(names) do list[#list + 1] = { "extra." .. name, extra.shapes[name] } end
+  end
   for i, p in ipairs(run.params) do
     local rec = optim_scalars[run.names[i]]
     if rec then
@@ -202,8 +215,14 @@ function M.restore(run, path)
   local sched, ema_meta = meta_value(path, meta, "lr_schedule"), meta_value(path, meta, "ema")
   local rng, pos, log = meta_value(path, meta, "rng"), meta_value(path, meta, "data_position"),
     meta_value(path, meta, "log")
+  local extra_values = run.fam.extra and meta_value(path, meta, "extra")
   -- every check passed: change the run
   run.data:set_position(pos.order or {})
+  if extra_values then
+    local ts = {}
+    for name in pairs(run.fam.extra.shapes) do ts[name] = tensors["extra." .. name] end
+    run.fam.extra.set(ts, extra_values)
+  end
   local sd = {}
   for name in pairs(run.net:state_dict()) do sd[name] = tensors["model." .. name] end
   run.net:load_state_dict(sd)
