@@ -143,7 +143,8 @@ describe("scorch.run.config", function()
     assert.matches("'steps' must be an integer (got string ten)", err, 1, true)
     ok, err = pcall(config.resolve, { family = "dppm" })
     assert.is_false(ok)
-    assert.matches("unknown family 'dppm' (known: ddpm, ebm, edm, flow, ncsn, score_matching, sde, vae)", err, 1, true)
+    assert.matches("unknown family 'dppm' (known: ddpm, ebm, edm, flow, gan, ncsn, score_matching, sde, vae)", err,
+      1, true)
     ok, err = pcall(config.resolve, { steps = 3 })
     assert.is_false(ok)
     assert.matches("the config must name its family", err, 1, true)
@@ -325,6 +326,33 @@ describe("scorch train: exact resume", function()
     local extra = config.deserialize(meta.extra)
     assert.equal(500, extra.count)      -- 30 pushes of 64 chains fill the 500
     assert.equal(30 * 64 % 500, extra.pos)
+  end)
+
+  it("resumes a WGAN-GP with both optimisers' states", function()
+    local args = "steps=30 checkpoint.every=10 log.every=5 model.width=32 batch=64 sample.n=50 threads=1 "
+      .. "objective.loss=wgan_gp optim.lr=1e-4 optim.beta1=0 optim.beta2=0.9"
+    local gan_config = q(ROOT .. "/configs/gan_2d.lua")
+    local ref, d = dir("gan_ref"), dir("gan_kill")
+    local status, out = train(("%s %s out=%s"):format(gan_config, args, q(ref)))
+    assert.equal(0, status, out)
+    status, out = train(("%s %s out=%s"):format(gan_config, args, q(d)), "SCORCH_TEST_FAULT=kill_at=17")
+    assert.equal(137, status, out)
+    status, out = train(q(d))
+    assert.equal(0, status, out)
+    assert.matches("step 10 of 30", out, 1, true)
+    assert_same_checkpoint(ref .. "/ckpt-00000030.safetensors", d .. "/ckpt-00000030.safetensors")
+    assert.same(log_keys(ref), log_keys(d))
+    local t, meta = assert(sc.load(d .. "/ckpt-00000030.safetensors"))
+    -- G's moments under optimiser g, D's under d; 5 critic steps per generator step
+    assert.same(t["model.G.net.1.weight"]:shape(), t["optim.g:G.net.1.weight.exp_avg"]:shape())
+    assert.is_nil(t["optim.d:G.net.1.weight.exp_avg"])
+    local optim = config.deserialize(meta.optim)
+    local gsteps, dsteps
+    for _, st in pairs(optim.slots.g.state) do gsteps = st.step end
+    for _, st in pairs(optim.slots.d.state) do dsteps = st.step end
+    assert.equal(30, gsteps)
+    assert.equal(150, dsteps)
+    assert.matches('"loss_d":[%-%d%.e]+,"loss_g":[%-%d%.e]+,"wasserstein":', log_keys(d)[6])
   end)
 
   it("survives a SIGKILL from outside in the middle of a checkpoint write", function()

@@ -308,6 +308,63 @@ M.sde = {
   end,
 }
 
+-- ---- GANs (Goodfellow et al. 2014; Arjovsky et al. 2017; Gulrajani et al. 2017) -----------------
+-- G and D in one module, so the run's checkpoint, EMA and figures see both
+local GANPair = sc.nn.Module:extend("GANPair")
+function GANPair:init(G, D) self.G, self.D = G, D end
+function GANPair:forward(z) return self.G(z) end
+
+local gan_losses = { minimax = true, ns = true, wgan = true, wgan_gp = true }
+M.gan = {
+  defaults = {
+    model = { width = 128, layers = 3, z_dim = 2 },
+    -- n_critic = 0: the loss's own (5 for the WGANs, else 1); clip: the WGAN's weight clip (0: 0.05)
+    objective = { loss = "ns", n_critic = 0, clip = 0.0, gp_weight = 10.0 },
+    sample = { every = 0, n = 1000, sampler = "generator", steps = 1 },
+  },
+  validate = function(cfg, fn)
+    points_only(cfg, fn)
+    if not gan_losses[cfg.objective.loss] then
+      error(("%s: 'objective.loss' must be minimax, ns, wgan or wgan_gp (got %s)"):format(fn, cfg.objective.loss), 0)
+    end
+    if cfg.on_nonfinite ~= "stop" then
+      error(fn .. ": a GAN step updates D and then G, so it cannot be skipped: on_nonfinite must be stop", 0)
+    end
+  end,
+  build = function(cfg, init_gen)
+    local m, o = cfg.model, cfg.objective
+    local hidden = hidden_list(m.width, m.layers)
+    local G = sc.models.MLPGenerator { z_dim = m.z_dim, dim = 2, hidden = hidden, generator = init_gen }
+    local D = sc.models.MLPDiscriminator { dim = 2, hidden = hidden, generator = init_gen }
+    local kind = o.loss == "wgan" and "rmsprop" or "adam" -- RMSprop for the clipped WGAN, as its paper
+    local tr
+    return {
+      net = GANPair(G, D), model = G, default_sampler = "generator",
+      optimizers = { { name = "g", prefix = "G.", kind = kind }, { name = "d", prefix = "D.", kind = kind } },
+      -- n_critic critic updates on fresh batches, then one generator update (sc.models.gan.Trainer)
+      train_step = function(ctx)
+        if not tr then
+          tr = sc.models.gan.Trainer { G = G, D = D, loss = o.loss, opt_g = ctx.opt.g, opt_d = ctx.opt.d,
+            n_critic = o.n_critic > 0 and o.n_critic or nil, gp_weight = o.gp_weight, generator = ctx.gen,
+            clip = o.loss == "wgan" and (o.clip > 0 and o.clip or 0.05) or nil }
+        end
+        local row = tr:step(ctx.batch)
+        tr.history = {} -- the run's log keeps the rows
+        return row.loss_g, { grad_norm = row.grad_norm_g,
+          log = { loss_d = row.loss_d, loss_g = row.loss_g, wasserstein = row.wasserstein } }
+      end,
+      prior = function(n, gen) return sc.randn({ n, m.z_dim }, { generator = gen }) end,
+      samplers = {
+        -- x = G(z): one network evaluation per sample
+        generator = function(g, z, _, _, so)
+          require("scorch.util").check_options(so, {}, "scorch sample (generator)")
+          return g(z), { nfe = 1 }
+        end,
+      },
+    }
+  end,
+}
+
 -- ---- energy-based model (Du & Mordatch 2019): contrastive divergence with a replay buffer -------
 M.ebm = {
   defaults = {

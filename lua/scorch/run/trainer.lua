@@ -69,7 +69,8 @@ end
 
 --- Builds everything a run holds, in its initial state (step 0).
 -- @param cfg a resolved config
--- @return table {cfg, data, fam, net, names, params, opt, sched, ema, gens, step = 0, ...}
+-- @return table {cfg, data, fam, net, names, params, slots (optimisers with their schedules), opt (the
+--   first), ema, gens, step = 0, ...}
 -- @usage local r = trainer.build(config.resolve(raw))
 function M.build(cfg)
   if cfg.threads > 0 then sc.set_num_threads(cfg.threads) end
@@ -81,18 +82,33 @@ function M.build(cfg)
   local names, params = {}, {}
   for i, nt in ipairs(named) do names[i], params[i] = nt[1], nt[2] end
   local o = cfg.optim
-  local opt = sc.optim.Adam(params, { lr = o.lr, betas = { o.beta1, o.beta2 }, weight_decay = o.weight_decay })
-  local sched
-  if o.schedule == "cosine" then
-    sched = sc.optim.lr_scheduler.cosine(opt, { T_max = cfg.steps, eta_min = o.eta_min * o.lr,
-      warmup = math.min(o.warmup, cfg.steps - 1) })
-  else
-    sched = sc.optim.lr_scheduler.lambda(opt, function(k) return math.min(1, (k + 1) / math.max(1, o.warmup)) end)
+  -- one optimiser over every parameter, or the family's: each {name =, prefix = (of the parameter
+  -- names it takes), kind = "adam" | "rmsprop"}, all with the config's lr and schedule
+  local slots = {}
+  for _, spec in ipairs(fam.optimizers or { { name = "" } }) do
+    local idx, ps = {}, {}
+    for i, n in ipairs(names) do
+      if not spec.prefix or n:sub(1, #spec.prefix) == spec.prefix then idx[#idx + 1], ps[#ps + 1] = i, params[i] end
+    end
+    local opt
+    if spec.kind == "rmsprop" then
+      opt = sc.optim.RMSprop(ps, { lr = o.lr, weight_decay = o.weight_decay })
+    else
+      opt = sc.optim.Adam(ps, { lr = o.lr, betas = { o.beta1, o.beta2 }, weight_decay = o.weight_decay })
+    end
+    local sched
+    if o.schedule == "cosine" then
+      sched = sc.optim.lr_scheduler.cosine(opt, { T_max = cfg.steps, eta_min = o.eta_min * o.lr,
+        warmup = math.min(o.warmup, cfg.steps - 1) })
+    else
+      sched = sc.optim.lr_scheduler.lambda(opt, function(k) return math.min(1, (k + 1) / math.max(1, o.warmup)) end)
+    end
+    slots[#slots + 1] = { name = spec.name, opt = opt, sched = sched, idx = idx }
   end
   local ema = sc.optim.EMA(params, { decay = cfg.ema.decay })
   return {
-    cfg = cfg, data = data, fam = fam, net = net, names = names, params = params, opt = opt, sched = sched,
-    ema = ema, step = 0, batches = 0, skipped = 0, log_bytes = 0,
+    cfg = cfg, data = data, fam = fam, net = net, names = names, params = params, slots = slots,
+    opt = slots[1].opt, ema = ema, step = 0, batches = 0, skipped = 0, log_bytes = 0,
     window = { sum = 0.0, n = 0, skipped = 0 },
     gens = { data = sc.Generator(M.stream_seed(cfg.seed, 1)), noise = sc.Generator(M.stream_seed(cfg.seed, 2)) },
   }
@@ -100,33 +116,57 @@ end
 
 -- ---- the state in a checkpoint ----------------------------------------------------------
 
+local slot_key
+
 local function gen_state(g) return g and g:get_state() or sc.get_rng_state() end
+
+-- The checkpoint name of an optimiser's state tensor k of parameter pname.
+slot_key = function(slot, pname, k)
+  if slot.name == "" then return ("optim.%s.%s"):format(pname, k) end
+  return ("optim.%s:%s.%s"):format(slot.name, pname, k)
+end
+
+-- A slot's part of the optim or lr_schedule metadata.
+local function slot_part(path, value, slot, what)
+  local part = value
+  if slot.name ~= "" then part = type(value.slots) == "table" and value.slots[slot.name] end
+  if type(part) ~= "table" then
+    error(("checkpoint %s does not match the run: no %s state for optimiser '%s'"):format(path, what, slot.name), 0)
+  end
+  return part
+end
 
 -- The tensors and metadata of a run's whole state.
 local function snapshot(run)
   local tensors, meta = {}, {}
   for name, t in pairs(run.net:state_dict()) do tensors["model." .. name] = t end
   for i, s in ipairs(run.ema.shadow) do tensors["ema." .. run.names[i]] = s end
-  local sd = run.opt:state_dict()
-  local scalars = {}
-  for i, st in pairs(sd.state) do
-    local rec = {}
-    for k, v in pairs(st) do
-      if sc.is_tensor(v) then
-        tensors[("optim.%s.%s"):format(run.names[i], k)] = v
-        rec[k] = "tensor"
-      else
-        rec[k] = v
+  local optim, scheds = {}, {}
+  for _, slot in ipairs(run.slots) do
+    local sd = slot.opt:state_dict()
+    local scalars = {}
+    for i, st in pairs(sd.state) do
+      local pname = run.names[slot.idx[i]]
+      local rec = {}
+      for k, v in pairs(st) do
+        if sc.is_tensor(v) then
+          tensors[slot_key(slot, pname, k)] = v
+          rec[k] = "tensor"
+        else
+          rec[k] = v
+        end
       end
+      scalars[pname] = rec
     end
-    scalars[run.names[i]] = rec
+    local groups = {}
+    for gi, g in ipairs(sd.param_groups) do
+      local c = {}
+      for k, v in pairs(g) do if k ~= "params" then c[k] = v end end
+      groups[gi] = c
+    end
+    optim[slot.name], scheds[slot.name] = { groups = groups, state = scalars }, slot.sched:state_dict()
   end
-  local groups = {}
-  for gi, g in ipairs(sd.param_groups) do
-    local c = {}
-    for k, v in pairs(g) do if k ~= "params" then c[k] = v end end
-    groups[gi] = c
-  end
+  local single = #run.slots == 1 and run.slots[1].name == ""
   local extra = run.fam.extra
   if extra then
     local ts, values = extra.get()
@@ -138,8 +178,9 @@ local function snapshot(run)
   meta.step = tostring(run.step)
   meta.config = config.serialize(run.cfg)
   meta.code_version = M.code_version()
-  meta.optim = config.serialize({ groups = groups, state = scalars })
-  meta.lr_schedule = config.serialize(run.sched:state_dict())
+  -- one optimiser: {groups, state} and the schedule's state; several: {slots = {name -> those}}
+  meta.optim = config.serialize(single and optim[""] or { slots = optim })
+  meta.lr_schedule = config.serialize(single and scheds[""] or { slots = scheds })
   meta.ema = config.serialize({ decay = e.decay, warmup = e.warmup, num_updates = e.num_updates })
   meta.rng = config.serialize({ global = sc.get_rng_state(), data = gen_state(run.gens.data),
     noise = gen_state(run.gens.noise) })
@@ -150,7 +191,7 @@ end
 
 -- The expected tensors of a checkpoint of this run, in the order they are
 -- checked: the model, its average, then the optimiser's moments.
-local function expected(run, optim_scalars)
+local function expected(run, path, optim)
   local list = {}
   local sd = run.net:state_dict()
   local mnames = {}
@@ -165,13 +206,16 @@ local function expected(run, optim_scalars)
     table.sort(names)
     for _, name in ipairs(names) do list[#list + 1] = { "extra." .. name, extra.shapes[name] } end
   end
-  for i, p in ipairs(run.params) do
-    local rec = optim_scalars[run.names[i]]
-    if rec then
-      local keys = {}
-      for k, v in pairs(rec) do if v == "tensor" then keys[#keys + 1] = k end end
-      table.sort(keys)
-      for _, k in ipairs(keys) do list[#list + 1] = { ("optim.%s.%s"):format(run.names[i], k), p:shape() } end
+  for _, slot in ipairs(run.slots) do
+    local state = slot_part(path, optim, slot, "optimiser").state or {}
+    for _, i in ipairs(slot.idx) do
+      local rec = state[run.names[i]]
+      if rec then
+        local keys = {}
+        for k, v in pairs(rec) do if v == "tensor" then keys[#keys + 1] = k end end
+        table.sort(keys)
+        for _, k in ipairs(keys) do list[#list + 1] = { slot_key(slot, run.names[i], k), run.params[i]:shape() } end
+      end
     end
   end
   return list
@@ -209,13 +253,14 @@ function M.restore(run, path)
   local diff = config.first_difference(saved_cfg, run.cfg)
   if diff then error(("checkpoint %s does not match the run's config at %s"):format(path, diff), 0) end
   local optim = meta_value(path, raw_meta, "optim")
-  local tensors, meta = checkpoint.read(path, expected(run, optim.state), raw_tensors, raw_meta)
+  local tensors, meta = checkpoint.read(path, expected(run, path, optim), raw_tensors, raw_meta)
   local step = math.tointeger(tonumber(meta.step))
   if not step or step < 0 then error(("checkpoint %s: bad step '%s'"):format(path, tostring(meta.step)), 0) end
   local sched, ema_meta = meta_value(path, meta, "lr_schedule"), meta_value(path, meta, "ema")
   local rng, pos, log = meta_value(path, meta, "rng"), meta_value(path, meta, "data_position"),
     meta_value(path, meta, "log")
   local extra_values = run.fam.extra and meta_value(path, meta, "extra")
+  for _, slot in ipairs(run.slots) do slot_part(path, sched, slot, "learning-rate schedule") end
   -- every check passed: change the run
   run.data:set_position(pos.order or {})
   if extra_values then
@@ -230,22 +275,26 @@ function M.restore(run, path)
   for i, name in ipairs(run.names) do shadow[i] = tensors["ema." .. name] end
   run.ema:load_state_dict({ decay = ema_meta.decay, warmup = ema_meta.warmup, num_updates = ema_meta.num_updates,
     shadow = shadow })
-  local osd = { state = {}, param_groups = {} }
-  for gi, g in ipairs(optim.groups) do
-    local c = {}
-    for k, v in pairs(g) do c[k] = v end
-    osd.param_groups[gi] = c
-  end
-  for i, name in ipairs(run.names) do
-    local rec = optim.state[name]
-    if rec then
-      local st = {}
-      for k, v in pairs(rec) do st[k] = v == "tensor" and tensors[("optim.%s.%s"):format(name, k)] or v end
-      osd.state[i] = st
+  for _, slot in ipairs(run.slots) do
+    local part = slot_part(path, optim, slot, "optimiser")
+    local osd = { state = {}, param_groups = {} }
+    for gi, g in ipairs(part.groups) do
+      local c = {}
+      for k, v in pairs(g) do c[k] = v end
+      osd.param_groups[gi] = c
     end
+    for j, i in ipairs(slot.idx) do
+      local name = run.names[i]
+      local rec = (part.state or {})[name]
+      if rec then
+        local st = {}
+        for k, v in pairs(rec) do st[k] = v == "tensor" and tensors[slot_key(slot, name, k)] or v end
+        osd.state[j] = st
+      end
+    end
+    slot.opt:load_state_dict(osd)
+    slot.sched:load_state_dict(slot_part(path, sched, slot, "learning-rate schedule"))
   end
-  run.opt:load_state_dict(osd)
-  run.sched:load_state_dict(sched)
   sc.set_rng_state(rng.global)
   run.gens.data:set_state(rng.data)
   run.gens.noise:set_state(rng.noise)
@@ -289,6 +338,7 @@ end
 -- @usage local loss, gn, lr, bad = trainer.step(run)
 function M.step(run)
   local cfg = run.cfg
+  if run.fam.train_step then return M.custom_step(run) end
   local x = run.data:sample(cfg.batch, { generator = run.gens.data })
   run.batches = run.batches + 1
   local loss = run.fam.loss(x, run.gens.noise)
@@ -298,7 +348,7 @@ function M.step(run)
       if math.tointeger(tonumber(s)) == run.step + 1 then loss = loss * (0 / 0) end
     end
   end
-  run.opt:zero_grad()
+  for _, slot in ipairs(run.slots) do slot.opt:zero_grad() end
   loss:backward()
   local lv = loss:item()
   local n2, bad = grad_norm2(run)
@@ -312,24 +362,60 @@ function M.step(run)
     elseif not finite(gn) then
       problem = problem .. ", and the gradient norm overflows"
     end
-    run.opt:zero_grad()
+    for _, slot in ipairs(run.slots) do slot.opt:zero_grad() end
     return lv, gn, lr, problem
   end
   if cfg.optim.grad_clip > 0 then sc.optim.clip_grad_norm(run.params, cfg.optim.grad_clip) end
-  run.opt:step()
-  run.sched:step()
+  for _, slot in ipairs(run.slots) do
+    slot.opt:step()
+    slot.sched:step()
+  end
   run.ema:update()
   return lv, gn, lr, nil
 end
 
+--- One step of a family that trains itself (GANs: several optimisers in
+-- turn): fam.train_step{batch = function() -> a fresh batch, gen = the
+-- noise generator, opt = {name -> optimiser}} returns the loss to log and
+-- a table {grad_norm =, log = {name -> number}}; an error it raises (a
+-- non-finite loss) stops the run.  Then the schedules and the EMA step.
+-- @param run a run whose family has train_step
+-- @return loss, grad norm, lr, problem (string or nil), extra log fields
+-- @usage local loss, gn, lr, bad, fields = trainer.custom_step(run)
+function M.custom_step(run)
+  local cfg = run.cfg
+  local opts = {}
+  for _, slot in ipairs(run.slots) do opts[slot.name] = slot.opt end
+  local lr = run.opt.lr
+  local ok, lv, info = pcall(run.fam.train_step, {
+    batch = function()
+      run.batches = run.batches + 1
+      return run.data:sample(cfg.batch, { generator = run.gens.data })
+    end,
+    gen = run.gens.noise, opt = opts,
+  })
+  if not ok then return 0 / 0, 0 / 0, lr, tostring(lv):gsub("^[^\n]-%.lua:%d+: ", "") end
+  info = info or {}
+  for _, slot in ipairs(run.slots) do slot.sched:step() end
+  run.ema:update()
+  return lv, info.grad_norm or 0 / 0, lr, nil, info.log
+end
+
 -- ---- the run folder ---------------------------------------------------------------------
 
-local function write_log_line(run, lv, gn, lr, rate, elapsed)
+local function write_log_line(run, lv, gn, lr, rate, elapsed, fields)
   local w = run.window
   local mean = w.n > 0 and w.sum / w.n or 0 / 0
-  local line = ('{"step":%d,"loss":%s,"loss_mean":%s,"lr":%s,"grad_norm":%s,"skipped":%d,'
+  local more = {}
+  if fields then -- a family's own numbers (a GAN's two losses), by name
+    local keys = {}
+    for k in pairs(fields) do keys[#keys + 1] = k end
+    table.sort(keys)
+    for _, k in ipairs(keys) do more[#more + 1] = ('"%s":%s,'):format(k, fmt_num(fields[k])) end
+  end
+  local line = ('{"step":%d,"loss":%s,"loss_mean":%s,"lr":%s,"grad_norm":%s,"skipped":%d,%s'
     .. '"samples_per_s":%.1f,"elapsed":%.3f}\n'):format(run.step, fmt_num(lv), fmt_num(mean), fmt_num(lr),
-    fmt_num(gn), run.skipped, rate, elapsed)
+    fmt_num(gn), run.skipped, table.concat(more), rate, elapsed)
   local ok, err = run.log:write(line)
   if ok then ok, err = run.log:flush() end
   if not ok then error(("cannot write %s/metrics.jsonl: %s"):format(run.dir, tostring(err)), 0) end
@@ -479,7 +565,7 @@ function M.train(run)
       { desc = run.step > 0 and ("train from %d"):format(run.step) or "train" })
     local t0, tw, last_ckpt = sc.time(), sc.time(), nil
     while run.step < cfg.steps do
-      local lv, gn, lr, problem = M.step(run)
+      local lv, gn, lr, problem, fields = M.step(run)
       run.step = run.step + 1
       if problem then
         if cfg.on_nonfinite == "stop" then
@@ -495,7 +581,7 @@ function M.train(run)
       bar:update(1, { loss = lv, lr = lr, step = tostring(run.step) })
       if run.step % cfg.log.every == 0 or run.step == cfg.steps then
         local now = sc.time()
-        write_log_line(run, lv, gn, lr, cfg.batch * cfg.log.every / math.max(now - tw, 1e-9), now - t0)
+        write_log_line(run, lv, gn, lr, cfg.batch * cfg.log.every / math.max(now - tw, 1e-9), now - t0, fields)
         tw = now
       end
       if tonumber(checkpoint.test_fault("kill_at")) == run.step then checkpoint.kill_self() end
