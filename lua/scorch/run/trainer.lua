@@ -466,8 +466,10 @@ end
 local function figures(run, with_samples)
   local _, losses = M.read_losses(run.dir .. "/metrics.jsonl")
   if #losses >= 2 then
+    -- the points are already means over log.every steps: a light average on top
     pcall(sc.viz.loss_curve, run.dir .. "/loss.png", losses,
-      { title = ("%s: mean loss per %d steps"):format(run.cfg.name, run.cfg.log.every) })
+      { title = ("%s: mean loss per %d steps"):format(run.cfg.name, run.cfg.log.every), smooth = 0.3,
+        xlabel = ("log line (one per %d steps)"):format(run.cfg.log.every) })
   end
   if with_samples then
     local rng = sc.get_rng_state() -- drawing figures must not move the run's numbers
