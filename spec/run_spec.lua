@@ -122,6 +122,14 @@ describe("scorch.run.config", function()
       1, true)
   end)
 
+  it("stops `scorch train` on a misspelt key before it makes a run folder", function()
+    local d = dir("never")
+    local status, out = sh(("%s train %s optim.lrr=1 out=%s"):format(q(EXE), q(CONFIG), q(d)))
+    assert.equal(1, status)
+    assert.matches("scorch: train: command line: unknown key 'optim.lrr' (did you mean 'lr'?", out, 1, true)
+    assert.is_false(sc.core.is_dir(d))
+  end)
+
   it("rejects values of the wrong type and out of range", function()
     local c = config.resolve(raw)
     local cases = {

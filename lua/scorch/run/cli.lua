@@ -42,8 +42,9 @@ local function train(args)
   else
     raw = run.config.load_file(target)
   end
-  local cfg = run.config.resolve(raw, "scorch train")
-  run.config.override(cfg, overrides, "scorch train")
+  -- messages name where the mistake is: the file, or the command line
+  local cfg = run.config.resolve(raw, resume and target .. "/config.lua" or target)
+  run.config.override(cfg, overrides, "command line")
   if resume then cfg.out = target end
   return run.train(cfg, { resume = resume })
 end

@@ -5,8 +5,9 @@
 -- Seeds: sample i starts from a point drawn by its own generator,
 -- Generator(stream_seed(seed, i)), so the start of sample i is the same
 -- whatever N and the chunk size.  With a deterministic sampler (ddim with
--- eta = 0, heun without churn, dpmpp_2m, naive_backward's default) that
--- makes the sample itself independent of N and of the chunk size.  A
+-- eta = 0, heun without churn, dpmpp_2m, naive_backward's default, the
+-- probability flow on a fixed grid; RK45 picks its steps from the whole
+-- chunk) that makes the sample itself independent of N and of the chunk size.  A
 -- stochastic sampler's later noise comes from one generator per chunk,
 -- seeded by (seed, the chunk's first index): independent of N, but not of
 -- the chunk size (the samplers draw their noise for a whole batch at once).
