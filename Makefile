@@ -210,6 +210,59 @@ ccheck: $(CCHECK_BIN)
 
 -include $(CORE_OBJ:.o=.d) $(BIND_OBJ:.o=.d) $(HOST_OBJ:.o=.d) $(CCHECK_BIN:=.d)
 
+# ---- collectives (csrc/dist, sc.dist) --------------------------------------------------
+# Two Lua C modules beside core.so, built from the same binding
+# (csrc/dist/dist_lua.c) over one backend each:
+#   $(LIBOUT)/scorch/dist_self.so  the world of one; always built, links nothing
+#   $(LIBOUT)/scorch/dist_mpi.so   MPI; built with mpicc when it is on the PATH
+# `make MPI=1` insists on the MPI module (and fails without mpicc), `make
+# MPI=0` skips it.  core.so never links libmpi: without mpirun nothing of
+# MPI is loaded, so a machine without it runs everything else.  The
+# sanitizer build skips the MPI module (MPI's libraries are not
+# instrumented and hold memory at exit that LSan would report).
+MPICC ?= mpicc
+ifeq ($(origin MPI),undefined)
+MPI := $(if $(findstring -fsanitize,$(CFLAGS)),0,$(if $(shell command -v $(MPICC) 2>/dev/null),1,0))
+endif
+DIST_SELF_SO  := $(LIBOUT)/scorch/dist_self.so
+DIST_MPI_SO   := $(LIBOUT)/scorch/dist_mpi.so
+DIST_SELF_OBJ := $(BUILD)/dist/self/dist_common.o $(BUILD)/dist/self/dist_self.o $(BUILD)/dist/self/dist_lua.o
+DIST_MPI_OBJ  := $(BUILD)/dist/mpi/dist_common.o $(BUILD)/dist/mpi/dist_mpi.o $(BUILD)/dist/mpi/dist_lua.o
+DIST_TARGETS  := $(DIST_SELF_SO) $(if $(filter 1,$(MPI)),$(DIST_MPI_SO))
+
+all: $(DIST_TARGETS)
+
+$(BUILD)/dist/self/%.o: csrc/dist/%.c $(FLAGS_FILE)
+	@mkdir -p $(@D)
+	$(CC) $(SC_CFLAGS) -Icsrc $(LUA_CFLAGS) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/dist/mpi/%.o: csrc/dist/%.c $(FLAGS_FILE)
+	@mkdir -p $(@D)
+	@command -v $(MPICC) >/dev/null || { echo 'MPI=1 but $(MPICC) not found: install libopenmpi-dev (scripts/bootstrap.sh) or build with MPI=0' >&2; exit 1; }
+	$(MPICC) $(SC_CFLAGS) -DSC_DIST_MPI -Icsrc $(LUA_CFLAGS) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+# -z nodelete as for core.so: MPI's progress threads must not outlive
+# their code.
+$(DIST_SELF_SO): $(DIST_SELF_OBJ)
+	@mkdir -p $(@D)
+	$(CC) -shared $(CFLAGS) $(LDFLAGS) -Wl,-z,nodelete -o $@ $(DIST_SELF_OBJ)
+
+$(DIST_MPI_SO): $(DIST_MPI_OBJ)
+	@mkdir -p $(@D)
+	$(MPICC) -shared $(CFLAGS) $(LDFLAGS) -Wl,-z,nodelete -o $@ $(DIST_MPI_OBJ) -lm
+
+-include $(DIST_SELF_OBJ:.o=.d) $(DIST_MPI_OBJ:.o=.d)
+
+.PHONY: install-dist uninstall-dist
+install: install-dist
+install-dist: $(DIST_TARGETS)
+	install -d '$(DESTDIR)$(INST_LIBDIR)/scorch'
+	for f in $(DIST_TARGETS); do install -m 755 $$f '$(DESTDIR)$(INST_LIBDIR)/scorch/' || exit 1; done
+
+uninstall: uninstall-dist
+uninstall-dist:
+	rm -f '$(DESTDIR)$(INST_LIBDIR)/scorch/dist_self.so' '$(DESTDIR)$(INST_LIBDIR)/scorch/dist_mpi.so'
+
 # ---- test -----------------------------------------------------------------------------
 # The output handler spec/support/summary.lua ends the run with the line
 # "N passed, N failed[, N skipped]" (errors count as failures); busted exits

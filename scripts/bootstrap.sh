@@ -15,6 +15,9 @@ set -euo pipefail
 # lua-ldoc builds the API reference (make docs, checked by spec/docs_spec.lua),
 # util-linux gives `script` for the REPL's pty test, fonts-dejavu-core the
 # plots' text, chromium the report's browser check (spec/report_spec.lua).
+# Open MPI (mpicc, mpirun) builds lib/scorch/dist_mpi.so and runs the
+# distributed specs under `mpirun -np 2`; core.so never links it, so a
+# machine without it still builds and runs everything else.
 core_pkgs=(
   build-essential pkg-config
   lua5.4 liblua5.4-dev
@@ -23,6 +26,7 @@ core_pkgs=(
   clang libclang-rt-14-dev libomp-dev
   util-linux
   fonts-dejavu-core chromium
+  openmpi-bin libopenmpi-dev
 )
 # `make bench` and the PyTorch-generated fixtures only.
 bench_pkgs=(python3 python3-torch python3-safetensors)

@@ -24,7 +24,7 @@ local function reachable()
   local names = {}
   for k in pairs(sc) do names[k] = true end
   for _, m in ipairs({ "nn", "optim", "data", "losses", "schedules", "samplers", "models",
-    "metrics", "viz", "util", "image", "io", "likelihood", "param" }) do
+    "metrics", "viz", "util", "image", "io", "likelihood", "param", "dist" }) do
     if sc[m] ~= nil then names[m] = true end
   end
   for k in pairs(sc) do names[k] = true end

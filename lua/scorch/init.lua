@@ -52,6 +52,7 @@ local lazy = {
   metrics = "scorch.metrics", viz = "scorch.viz", util = "scorch.util",
   image = "scorch.image", io = "scorch.io",
   likelihood = "scorch.likelihood", param = "scorch.param",
+  dist = "scorch.dist",
 }
 setmetatable(sc, {
   __index = function(t, k)
