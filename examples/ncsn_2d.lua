@@ -11,7 +11,15 @@
 -- --hidden, --layers, --levels, --sigma-max, --sigma-min, --eps, --T,
 -- --samples, --seed, --threads, --scale-by-sigma, --denoise.  Pictures go
 -- to the output directory; the script prints where.
+--
+-- The training is a run of the scorch.run runtime (configs/ncsn_2d.lua with
+-- these options over it; `scorch train configs/ncsn_2d.lua` is the
+-- eight_gaussians one) in OUT/run: config.lua, metrics.jsonl, checkpoints,
+-- a Ctrl-C that checkpoints before it exits.  Running the script again
+-- resumes that run (a finished one goes straight to sampling); other
+-- training options need another --out.
 local sc = require "scorch"
+local runtime = require "scorch.run"
 local util = sc.util
 
 local defaults = {
@@ -58,35 +66,32 @@ local function out(name) return opts.out .. "/" .. name end
 print(("ncsn_2d: %s, σ %g → %g (L = %d), %d training steps, batch %d"):format(opts.data, sigmas[1],
   sigmas[#sigmas], #sigmas, steps, batch))
 
--- ---- training: DSM over the levels, λ(σ) = σ² (Song & Ermon 2019, eq. 6) ----
-
-local hidden = {}
-for i = 1, opts.layers do hidden[i] = math.tointeger(opts.hidden) end
+-- ---- training: DSM over the levels, λ(σ) = σ² (Song & Ermon 2019, eq. 6), as a run ----
 -- s(x, σ) = net(x, σ)/σ (Song & Ermon 2020, technique 3) for narrow modes:
 -- without it the net must output scores of size 1/σ_L² and the score error
--- at σ_L = 0.01 was ten times larger.
-local model = sc.models.ScoreMLP { dim = 2, hidden = hidden, generator = gen,
-  scale_by_sigma = opts.scale_by_sigma or preset.scale_by_sigma or false }
-local optimizer = sc.optim.Adam(model, { lr = opts.lr })
-local losses = {}
-local bar = util.progress(steps, { desc = "train" })
-local t0 = sc.time()
-for step = 1, steps do
-  -- fresh samples each step; the last 30% of steps anneal the learning rate to 0
-  local x = data:sample(batch, { generator = gen })
-  local loss = sc.losses.dsm(model, x, { sigmas = sigmas, generator = gen })
-  optimizer:zero_grad()
-  loss:backward()
-  optimizer:step()
-  local frac = step / steps
-  if frac > 0.7 then optimizer.lr = opts.lr * (1 - frac) / 0.3 + 1e-6 end
-  losses[step] = loss:item()
-  bar:update { loss = losses[step] }
+-- at σ_L = 0.01 was ten times larger.  Fresh samples each step; the
+-- learning rate is constant, then annealed linearly to 0 over the last 30%.
+local int = math.tointeger
+local job, trained = runtime.example.train { script = "examples/ncsn_2d.lua", config = "ncsn_2d", out = out("run"),
+  fields = {
+    seed = int(opts.seed), threads = int(opts.threads), data = { name = opts.data },
+    model = { width = int(opts.hidden), layers = int(opts.layers),
+      scale_by_sigma = opts.scale_by_sigma or preset.scale_by_sigma or false },
+    objective = { sigma_max = pick("sigma_max"), sigma_min = pick("sigma_min"), levels = int(pick("levels")) },
+    optim = { lr = opts.lr + 0.0 }, batch = batch, steps = int(steps),
+    -- the run's own figure: annealed Langevin as below, from N(0, σ_1²I)
+    sample = { step_size = pick("eps") + 0.0, steps = int(opts.T), denoise = denoise },
+  } }
+local model = job.net -- the trained weights (not the run's EMA, which the figures in OUT/run use)
+local losses = runtime.example.losses(job)
+if trained.steps > 0 then
+  print(("trained %d steps in %.1f s (%.2f ms/step, checkpoints and the run's figures included), final loss %.4f"
+    .. " (mean of the last %d steps)"):format(
+    trained.steps, trained.seconds, 1000 * trained.seconds / trained.steps, losses[#losses], job.cfg.log.every))
+else
+  print(("%s is trained (%d steps): nothing to train; final loss %.4f (mean of the last %d steps)"):format(job.dir,
+    job.step, losses[#losses], job.cfg.log.every))
 end
-bar:close()
-local train_time = sc.time() - t0
-print(("trained in %.1f s (%.2f ms/step), final loss %.4f"):format(train_time, 1000 * train_time / steps,
-  losses[#losses]))
 
 -- ---- sampling -------------------------------------------------------------------------
 
@@ -189,7 +194,8 @@ for _, s in ipairs { sigma_L, mid } do
 end
 save("trajectories", sc.viz.trajectories(out("trajectories.png"), paths,
   { density = data, title = "annealed langevin" }))
-save("loss", sc.viz.loss_curve(out("loss.png"), losses, { title = "dsm loss" }))
+save("loss", sc.viz.loss_curve(out("loss.png"), losses, { title = ("dsm loss, mean per %d steps"):format(
+  job.cfg.log.every) }))
 save("density", sc.viz.density(out("density.png"), data, { title = opts.data }))
 print("pictures: " .. table.concat(files, ", "))
 

@@ -20,8 +20,10 @@ M.common = {
   -- number of training images (0: 10000 shapes, all of Fashion-MNIST), image_size the shapes' side
   -- (0: 28), dequantize adds U[0, 1)/256 noise to the 8-bit levels
   data = { name = "eight_gaussians", size = 0, image_size = 0, dequantize = true },
+  -- schedule: cosine (warm-up, then down to eta_min·lr), constant (after the warm-up), or linear_tail
+  -- (constant, then linear down to eta_min·lr over the last `tail` of the steps, as the 2-D examples)
   optim = { lr = 1e-3, beta1 = 0.9, beta2 = 0.999, weight_decay = 0, warmup = 100, schedule = "cosine", eta_min = 0.05,
-    grad_clip = 0 },
+    grad_clip = 0, tail = 0.3 },
   ema = { decay = 0.999 },
   batch = 512,
   steps = 1000,
@@ -183,8 +185,11 @@ function M.validate(cfg, fn)
     error(("%s: 'on_nonfinite' must be stop or skip (got %s)"):format(fn, cfg.on_nonfinite), 0)
   end
   local s = cfg.optim.schedule
-  if s ~= "cosine" and s ~= "constant" then
-    error(("%s: 'optim.schedule' must be cosine or constant (got %s)"):format(fn, s), 0)
+  if s ~= "cosine" and s ~= "constant" and s ~= "linear_tail" then
+    error(("%s: 'optim.schedule' must be cosine, constant or linear_tail (got %s)"):format(fn, s), 0)
+  end
+  if not (cfg.optim.tail > 0 and cfg.optim.tail <= 1) then
+    error(("%s: 'optim.tail' must be in (0, 1] (got %s)"):format(fn, cfg.optim.tail), 0)
   end
   if not (cfg.optim.lr > 0) then error(fn .. ": 'optim.lr' must be positive", 0) end
   for _, b in ipairs { "beta1", "beta2" } do

@@ -15,6 +15,7 @@ local M = {
   families = require "scorch.run.families",
   trainer = require "scorch.run.trainer",
   sampling = require "scorch.run.sampling",
+  example = require "scorch.run.example",
 }
 
 --- Trains a resolved config in its run folder (resuming when resume is set

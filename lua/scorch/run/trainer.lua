@@ -67,6 +67,22 @@ end
 
 -- ---- building a run ---------------------------------------------------------------
 
+--- The factor of the linear_tail schedule after k optimiser steps of T:
+-- the warm-up's (k + 1)/W while k < W, then 1 until the last `tail`
+-- fraction of the steps, then linear from 1 down to eta_min at k = T (the
+-- 2-D examples' schedule: constant, then to zero over the last 30%).
+-- @param k integer: optimiser steps done
+-- @param T integer: the run's steps
+-- @param o table: the config's optim (warmup, tail, eta_min)
+-- @return number
+-- @usage trainer.linear_tail(900, 1000, {warmup = 0, tail = 0.3, eta_min = 0}) --> 1/3
+function M.linear_tail(k, T, o)
+  local w = o.warmup > 0 and math.min(1, (k + 1) / o.warmup) or 1
+  local left = (T - k) / T -- the fraction of the steps still to come
+  if left >= o.tail then return w end
+  return w * (o.eta_min + (1 - o.eta_min) * math.max(0, left) / o.tail)
+end
+
 --- Builds everything a run holds, in its initial state (step 0).
 -- @param cfg a resolved config
 -- @return table {cfg, data, fam, net, names, params, slots (optimisers with their schedules), opt (the
@@ -100,6 +116,8 @@ function M.build(cfg)
     if o.schedule == "cosine" then
       sched = sc.optim.lr_scheduler.cosine(opt, { T_max = cfg.steps, eta_min = o.eta_min * o.lr,
         warmup = math.min(o.warmup, cfg.steps - 1) })
+    elseif o.schedule == "linear_tail" then
+      sched = sc.optim.lr_scheduler.lambda(opt, function(k) return M.linear_tail(k, cfg.steps, o) end)
     else
       sched = sc.optim.lr_scheduler.lambda(opt, function(k) return math.min(1, (k + 1) / math.max(1, o.warmup)) end)
     end

@@ -1,0 +1,120 @@
+--- The training of an example script as a run of the runtime: the
+-- example's config file under configs/, the example's own fields (its
+-- command-line options) laid over it, trained in a run folder that holds
+-- the resolved config, metrics.jsonl and checkpoints.  Running the script
+-- again resumes the run there (a finished run trains no step); Ctrl-C
+-- checkpoints and exits with 130.
+--
+--   local job, info = require("scorch.run").example.train {
+--     script = "examples/ncsn_2d.lua", config = "ncsn_2d", out = "out/ncsn_2d/run",
+--     fields = { steps = 1000, data = { name = "two_gaussians" } } }
+--   -- job.net holds the trained weights, job.ema their average
+-- @module scorch.run.example
+local sc = require "scorch"
+local util = require "scorch.util"
+local config = require "scorch.run.config"
+local checkpoint = require "scorch.run.checkpoint"
+local trainer = require "scorch.run.trainer"
+
+local M = {}
+
+--- The path of configs/NAME.lua beside the library (the checkout or
+-- install that holds lua/scorch), else under the current folder.
+-- @param name string: the config's name without .lua
+-- @return string
+-- @usage local path = example.config_file("ncsn_2d")
+function M.config_file(name)
+  if type(name) ~= "string" or not name:match("^[%w_]+$") then
+    error(("scorch.run.example.config_file: bad argument #1 (a config name like ncsn_2d, got %s)")
+      :format(tostring(name)), 2)
+  end
+  local init = package.searchpath("scorch", package.path)
+  local root = init and init:match("^(.*)/lua/scorch/init%.lua$")
+  local path = ("%s/configs/%s.lua"):format(root or ".", name)
+  local f = io.open(path, "rb")
+  if not f then return ("configs/%s.lua"):format(name) end
+  f:close()
+  return path
+end
+
+-- b laid over a: tables field by field, other values replaced.
+local function overlay(a, b)
+  local out = config.copy(a)
+  for k, v in pairs(b) do
+    if type(v) == "table" and type(out[k]) == "table" then out[k] = overlay(out[k], v) else out[k] = config.copy(v) end
+  end
+  return out
+end
+
+--- The resolved config of an example's run: configs/<config>.lua with the
+-- example's fields over it, its folder `out`, a checkpoint every tenth of
+-- the steps (the newest two kept) and a metrics line every hundredth,
+-- unless the fields say otherwise.
+-- @param opts table {script = the example's path (errors name it), config = the config's name,
+--   out = the run folder, fields = table laid over the file}
+-- @return the resolved config
+-- @usage local cfg = example.config{script = "x.lua", config = "ncsn_2d", out = "out/x/run", fields = {}}
+function M.config(opts)
+  opts = util.check_options(opts, { "script", "config", "out", "fields" }, "scorch.run.example.config")
+  for _, k in ipairs { "script", "config", "out" } do
+    if type(opts[k]) ~= "string" or opts[k] == "" then
+      error(("scorch.run.example.config: '%s' must be a non-empty string (got %s)"):format(k, tostring(opts[k])), 2)
+    end
+  end
+  if opts.fields ~= nil and type(opts.fields) ~= "table" then
+    error(("scorch.run.example.config: 'fields' must be a table (got %s)"):format(type(opts.fields)), 2)
+  end
+  local raw = overlay(config.load_file(M.config_file(opts.config)), opts.fields or {})
+  raw.out = opts.out
+  local steps = math.tointeger(raw.steps) or 1
+  raw.checkpoint = overlay({ every = math.max(1, steps // 10), keep = 2 }, (opts.fields or {}).checkpoint or {})
+  raw.log = overlay({ every = math.max(1, steps // 100) }, (opts.fields or {}).log or {})
+  return config.resolve(raw, opts.script)
+end
+
+--- Trains (or resumes) an example's run and returns it.  A run folder
+-- that holds another run (other options, or another step count) stops the
+-- script with a message that names the difference and says to pass --out;
+-- a signal stops it after its checkpoint with 128 + the signal.
+-- @param opts table: as config's, plus quiet (no progress lines)
+-- @return the run (scorch.run.trainer's, trained: net holds the trained
+--   weights, ema their average), and {from = the step it started at, steps =
+--   steps trained now, seconds = their wall time}
+-- @usage local job, info = example.train{script = arg[0], config = "ncsn_2d", out = "out/ncsn_2d/run"}
+function M.train(opts)
+  opts = util.check_options(opts, { "script", "config", "out", "fields", "quiet" }, "scorch.run.example.train")
+  local quiet = opts.quiet
+  opts.quiet = nil
+  local cfg = M.config(opts)
+  local function fail(msg)
+    io.stderr:write(("%s: %s\n(pass --out DIR to train a new run elsewhere)\n"):format(opts.script, msg))
+    os.exit(1)
+  end
+  -- a folder holding a run of another length would be extended or cut short: refuse
+  local dir = trainer.run_dir(cfg)
+  local ckpts = sc.core.is_dir(dir) and checkpoint.list(dir) or {}
+  if #ckpts > 0 then
+    local ok, saved = pcall(config.load_file, dir .. "/config.lua")
+    if ok and saved.steps ~= cfg.steps then
+      fail(("run folder %s holds a run of %s steps (at step %d); this one has %d"):format(dir, tostring(saved.steps),
+        ckpts[#ckpts].step, cfg.steps))
+    end
+  end
+  local ok, job = pcall(trainer.open, cfg, { resume = true, quiet = quiet })
+  if not ok then fail(job) end
+  local from, t0 = job.step, sc.time()
+  local status = trainer.train(job)
+  if status ~= 0 then os.exit(status, true) end -- stopped by a signal, after its checkpoint
+  return job, { from = from, steps = job.step - from, seconds = sc.time() - t0 }
+end
+
+--- The loss curve of a run: its metrics log's window means.
+-- @param job a run (from train)
+-- @return table of numbers
+-- @usage local losses = example.losses(job)
+function M.losses(job)
+  local _, losses = trainer.read_losses(job.dir .. "/metrics.jsonl")
+  return losses
+end
+
+return M
