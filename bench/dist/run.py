@@ -1,0 +1,117 @@
+#!/usr/bin/python3
+"""Data-parallel scaling of W3 (unet28_train_step) at a fixed global batch,
+and the same against PyTorch DDP with gloo (stdlib only).
+
+    /usr/bin/python3 bench/dist/run.py [--steps 20] [--warmup 3] [--json out.json]
+        [--scorch bin/scorch] [--no-torch]
+
+Runs, one after another: scorch on 1 rank (no mpirun) and on 2 ranks
+(`mpirun -np 2`), one thread per rank (bench/dist/w3_dist.lua), then
+torch DDP/gloo on 1 and 2 ranks (bench/dist/ddp_w3.py).  Prints each
+result, the speedups, scorch's all-reduce share of a step and the
+scorch/DDP ratio.  Each run also reports how busy the rest of the machine
+was meanwhile (other processes' CPU, in cores, from /proc/stat minus the
+run's own CPU): above ~0.1 the figures are not those of a quiet machine.
+"""
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def busy_jiffies():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    return sum(v[:8]) - idle
+
+
+def cpu_model():
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def mpirun(np):
+    out = subprocess.run(["mpirun", "--version"], capture_output=True, text=True).stdout
+    cmd = ["mpirun", "-np", str(np)]
+    if "Open MPI" in out or "OpenRTE" in out:
+        cmd += ["--oversubscribe", "-x", "LUA_PATH", "-x", "LUA_CPATH"]
+        if os.geteuid() == 0:
+            cmd.append("--allow-run-as-root")
+    return cmd
+
+
+def run(cmd, env):
+    hz = os.sysconf("SC_CLK_TCK")
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    j0, t0 = busy_jiffies(), time.time()
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
+    wall = time.time() - t0
+    j1 = busy_jiffies()
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if p.returncode != 0:
+        sys.exit("failed: %s\n%s%s" % (" ".join(cmd), p.stdout, p.stderr))
+    line = [l for l in p.stdout.splitlines() if l.startswith("{")][-1]
+    res = json.loads(line)
+    own = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    res["other_load_cores"] = round(max(0.0, (j1 - j0) / hz - own) / wall, 3)
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--scorch", default=os.path.join(ROOT, "bin", "scorch"))
+    ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    env = dict(os.environ)
+    env.setdefault("LUA_PATH", "%s/lua/?.lua;%s/lua/?/init.lua;;" % (ROOT, ROOT))
+    env.setdefault("LUA_CPATH", "%s/lib/?.so;;" % ROOT)
+    env["OMP_NUM_THREADS"] = "1"
+    common = ["--steps", str(args.steps), "--warmup", str(args.warmup)]
+    script = os.path.join(ROOT, "bench", "dist", "w3_dist.lua")
+    results = {"cpu": cpu_model(), "cores": os.cpu_count()}
+    results["scorch_1"] = run([args.scorch, script] + common, env)
+    print(json.dumps(results["scorch_1"]), flush=True)
+    results["scorch_2"] = run(mpirun(2) + [args.scorch, script] + common, env)
+    print(json.dumps(results["scorch_2"]), flush=True)
+    if not args.no_torch:
+        ddp = ["/usr/bin/python3", os.path.join(ROOT, "bench", "dist", "ddp_w3.py")] + common
+        results["torch_1"] = run(ddp + ["--ranks", "1"], env)
+        print(json.dumps(results["torch_1"]), flush=True)
+        results["torch_2"] = run(ddp + ["--ranks", "2"], env)
+        print(json.dumps(results["torch_2"]), flush=True)
+    s1, s2 = results["scorch_1"], results["scorch_2"]
+    print("CPU: %s (%d cores)" % (results["cpu"], results["cores"]))
+    print("scorch W3, global batch %d: 1 rank %.1f ms, 2 ranks %.1f ms per step: speedup %.2fx (target >= 1.8)"
+          % (s1["global_batch"], 1e3 * s1["median_s"], 1e3 * s2["median_s"], s1["median_s"] / s2["median_s"]))
+    print("  all-reduce: %.3f ms and %d bytes sent per step per rank (%d bytes of gradients, %d bucket(s)): "
+          "%.2f%% of a step (target < 10%%)"
+          % (1e3 * s2["allreduce_s_per_step"], s2["bytes_sent_per_step"], s2["gradient_bytes"], s2["buckets"],
+             100 * s2["allreduce_s_per_step"] / s2["median_s"]))
+    if not args.no_torch:
+        t1, t2 = results["torch_1"], results["torch_2"]
+        print("torch DDP/gloo: 1 rank %.1f ms, 2 ranks %.1f ms per step: speedup %.2fx"
+              % (1e3 * t1["median_s"], 1e3 * t2["median_s"], t1["median_s"] / t2["median_s"]))
+        print("scorch / DDP time per step: 1 rank %.2f, 2 ranks %.2f (target <= 0.7 at 2 ranks)"
+              % (s1["median_s"] / t1["median_s"], s2["median_s"] / t2["median_s"]))
+    print("other processes' load during the runs (cores): %s"
+          % ", ".join("%s %.2f" % (k, v["other_load_cores"]) for k, v in results.items() if isinstance(v, dict)))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

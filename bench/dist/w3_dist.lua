@@ -1,0 +1,115 @@
+-- W3 (unet28_train_step, see /work/shared/WORKLOADS.md and
+-- bench/scorch/workloads.lua, whose model this copies line for line) trained
+-- data-parallel at a fixed global batch: each rank takes its rows of the
+-- batch, backward, sc.dist.DataParallel sums the gradients (one bucket),
+-- Adam steps.  One thread per rank.  Run alone (1 rank) or under mpirun:
+--
+--   bin/scorch bench/dist/w3_dist.lua [--steps 20] [--warmup 3] [--batch 64]
+--   mpirun -np 2 bin/scorch bench/dist/w3_dist.lua
+--
+-- Rank 0 prints one JSON line: median and mean seconds per step, and per
+-- step the all-reduce's seconds and the bytes this rank sent.
+local sc = require "scorch"
+
+local A = { steps = 20, warmup = 3, batch = 64 }
+do
+  local i = 1
+  while i <= #arg do
+    local k = arg[i]:match("^%-%-(%w+)$")
+    if not k or A[k] == nil then io.stderr:write("unknown argument " .. arg[i] .. "\n"); os.exit(2) end
+    A[k] = math.tointeger(tonumber(arg[i + 1]))
+    i = i + 2
+  end
+end
+sc.set_num_threads(1)
+local rank, size = sc.dist.init()
+local B = A.batch // size
+if B * size ~= A.batch then error("the world size must divide the global batch") end
+
+local LOG_SIG_MIN, LOG_SIG_MAX = math.log(0.01), math.log(1.0)
+local function log_sigma(n) return sc.rand(n, 1) * (LOG_SIG_MAX - LOG_SIG_MIN) + LOG_SIG_MIN end
+
+local function UNet28()
+  local nn = sc.nn
+  local m = {
+    conv0 = nn.Conv2d(1, 32, 3, { stride = 1, padding = 1 }),
+    emb = nn.Linear(1, 32),
+    gn0 = nn.GroupNorm(8, 32),
+    conv1 = nn.Conv2d(32, 64, 3, { stride = 2, padding = 1 }),
+    gn1 = nn.GroupNorm(8, 64),
+    conv2 = nn.Conv2d(64, 64, 3, { stride = 1, padding = 1 }),
+    gn2 = nn.GroupNorm(8, 64),
+    conv3 = nn.Conv2d(96, 32, 3, { stride = 1, padding = 1 }),
+    gn3 = nn.GroupNorm(8, 32),
+    conv4 = nn.Conv2d(32, 1, 3, { stride = 1, padding = 1 }),
+  }
+  local order = { "conv0", "emb", "gn0", "conv1", "gn1", "conv2", "gn2", "conv3", "gn3", "conv4" }
+  function m.parameters()
+    local ps = {}
+    for _, name in ipairs(order) do
+      for _, p in ipairs(m[name]:parameters()) do ps[#ps + 1] = p end
+    end
+    return ps
+  end
+  function m.forward(x, ls)
+    local n = x:size(1)
+    local h = m.conv0(x) + m.emb(ls):view(n, 32, 1, 1)
+    local h1 = m.gn0(h):silu()
+    h = m.gn1(m.conv1(h1)):silu()
+    h = m.gn2(m.conv2(h)):silu()
+    h = sc.core.upsample_nearest(h, 2)
+    h = sc.cat({ h, h1 }, 2)
+    h = m.gn3(m.conv3(h)):silu()
+    return m.conv4(h)
+  end
+  return m
+end
+
+sc.manual_seed(0)
+local model = UNet28()
+local dp = sc.dist.DataParallel(model.parameters(), { bucket_mb = 4 })
+local opt = sc.optim.Adam(model.parameters(), { lr = 2e-4 })
+local x0 = (sc.rand(A.batch, 1, 28, 28) * 2.0 - 1.0):narrow(1, rank * B + 1, B):contiguous()
+sc.manual_seed(1 + rank) -- each rank its own noise
+
+local function step()
+  local ls = log_sigma(B)
+  local sig = ls:exp()
+  local sig4 = sig:view(B, 1, 1, 1)
+  local z = sc.randn(B, 1, 28, 28)
+  local xt = x0 + sig4 * z
+  local s = model.forward(xt, ls)
+  local r = s + z / sig4
+  local loss = ((r * r):view(B, 784):sum(2, true) * (sig * sig * 0.5)):mean()
+  opt:zero_grad()
+  loss:backward()
+  dp:sync_gradients()
+  opt:step()
+end
+
+for _ = 1, A.warmup do step() end
+sc.dist.barrier()
+sc.dist.reset_stats()
+local times = {}
+local t_all = sc.time()
+for i = 1, A.steps do
+  local t0 = sc.time()
+  step()
+  times[i] = sc.time() - t0
+end
+t_all = sc.time() - t_all
+local st = sc.dist.stats()
+-- the slowest rank's step is the step: take the max over ranks
+local mine = sc.tensor(times, { dtype = "float64" })
+sc.dist.all_reduce(mine, { op = "max" })
+times = mine:values()
+table.sort(times)
+local nparams = 0
+for _, p in ipairs(model.parameters()) do nparams = nparams + p:numel() end
+if rank == 0 then
+  print(("{\"impl\": \"scorch\", \"ranks\": %d, \"threads\": 1, \"global_batch\": %d, \"steps\": %d, "
+    .. "\"median_s\": %.6f, \"mean_s\": %.6f, \"allreduce_s_per_step\": %.6f, \"bytes_sent_per_step\": %d, "
+    .. "\"gradient_bytes\": %d, \"buckets\": %d}")
+    :format(size, A.batch, A.steps, times[(#times + 1) // 2], t_all / A.steps,
+      (st.seconds - 0) / A.steps, st.bytes // A.steps, nparams * 4, #dp:bucket_sizes()))
+end
