@@ -10,7 +10,15 @@
 --
 -- Options: --steps, --batch, --lr, --hidden, --layers, --sigma (DSM noise),
 -- --projections (SSM), --methods esm,ism,ssm,ssm_vr,dsm, --seed, --threads.
+--
+-- Each method's training is a run of the scorch.run runtime
+-- (configs/score_matching_2d.lua with these options over it) in
+-- OUT/run-METHOD: config.lua, metrics.jsonl, checkpoints, a Ctrl-C that
+-- checkpoints before it exits.  Running the script again resumes the runs
+-- (finished ones go straight to the report); other training options need
+-- another --out.
 local sc = require "scorch"
+local runtime = require "scorch.run"
 local util = sc.util
 
 local defaults = {
@@ -25,59 +33,32 @@ local data = sc.data.toy(opts.data)
 assert(util.mkdir(opts.out))
 local function out(name) return opts.out .. "/" .. name end
 
--- one objective per method, each loss(model, x, generator)
-local objectives = {
-  esm = function(m, x) return sc.losses.esm(m, x, { data = data }) end,
-  ism = function(m, x) return sc.losses.ism(m, x) end,
-  ssm = function(m, x, g)
-    return sc.losses.ssm(m, x, { generator = g, n_projections = math.tointeger(opts.projections) })
-  end,
-  ssm_vr = function(m, x, g)
-    return sc.losses.ssm_vr(m, x, { generator = g, n_projections = math.tointeger(opts.projections) })
-  end,
-  dsm = function(m, x, g) return sc.losses.dsm(m, x, { sigma = opts.sigma, generator = g }) end,
-}
 local methods = {}
 for name in opts.methods:gmatch("[%w_]+") do
-  if not objectives[name] then error("unknown method " .. name .. " (esm, ism, ssm, ssm_vr, dsm)") end
+  if not ({ esm = true, ism = true, ssm = true, ssm_vr = true, dsm = true })[name] then
+    error("unknown method " .. name .. " (esm, ism, ssm, ssm_vr, dsm)")
+  end
   methods[#methods + 1] = name
 end
-
-local hidden = {}
-for i = 1, opts.layers do hidden[i] = math.tointeger(opts.hidden) end
-local function new_model()
-  local g = sc.Generator(math.tointeger(opts.seed)) -- the same initialisation for every method
-  if opts.model == "energy" then
-    return sc.models.EnergyMLP { dim = 2, hidden = hidden, generator = g }
-  end
-  return sc.models.ScoreMLP { dim = 2, hidden = hidden, conditional = false, generator = g }
-end
+if opts.model ~= "mlp" and opts.model ~= "energy" then error("--model must be mlp or energy") end
 
 print(("score_matching_2d: %s, %s model, %d steps of batch %d per method"):format(opts.data, opts.model,
   steps, opts.batch))
 
 local test = data:sample(4000, { generator = sc.Generator(math.tointeger(opts.seed) + 100) })
 local results = {}
+local int = math.tointeger
 for _, name in ipairs(methods) do
-  local model = new_model()
-  local optimizer = sc.optim.Adam(model, { lr = opts.lr })
-  local g = sc.Generator(math.tointeger(opts.seed) + 1) -- the same batches for every method
-  local losses = {}
-  local bar = util.progress(steps, { desc = name })
-  local t0 = sc.time()
-  for step = 1, steps do
-    local x = data:sample(math.tointeger(opts.batch), { generator = g })
-    local loss = objectives[name](model, x, g)
-    optimizer:zero_grad()
-    loss:backward()
-    optimizer:step()
-    local frac = step / steps
-    if frac > 0.7 then optimizer.lr = opts.lr * (1 - frac) / 0.3 + 1e-6 end
-    losses[step] = loss:item()
-    bar:update { loss = losses[step] }
-  end
-  bar:close()
-  local elapsed = sc.time() - t0
+  -- every run starts from the same initialisation and sees the same batches (the run's
+  -- initialisation and data streams depend on the seed only)
+  local job = runtime.example.train { script = "examples/score_matching_2d.lua", config = "score_matching_2d",
+    out = out("run-" .. name), fields = {
+      seed = int(opts.seed), threads = int(opts.threads), data = { name = opts.data },
+      model = { kind = opts.model, width = int(opts.hidden), layers = int(opts.layers) },
+      objective = { method = name, sigma = opts.sigma + 0.0, projections = int(opts.projections) },
+      optim = { lr = opts.lr + 0.0 }, batch = int(opts.batch), steps = steps,
+    } }
+  local model, losses = job.net, runtime.example.losses(job)
   local score = util.as_score_fn(model)
   local learned = function(x) return score(x) end
   local err = sc.metrics.score_error(learned, data, test)
@@ -85,7 +66,7 @@ for _, name in ipairs(methods) do
     function(x) return data:score_at(x, opts.sigma) end, test)
   local err_grid = sc.metrics.score_error_grid(learned, data, { n = 40, weight = data })
   results[#results + 1] = { name = name, model = model, score = learned, losses = losses,
-    ms = 1000 * elapsed / steps, err = err, err_smoothed = err_smoothed, err_grid = err_grid }
+    ms = 1000 * runtime.example.seconds(job) / job.step, err = err, err_smoothed = err_smoothed, err_grid = err_grid }
 end
 
 -- the reference: how large the exact score is, and how far the σ-smoothed
@@ -94,6 +75,7 @@ local norm = sc.metrics.score_error(function(x) return x * 0 end, data, test)
 local smooth_gap = sc.metrics.score_error(function(x) return data:score_at(x, opts.sigma) end, data, test)
 print(("exact score: E‖∇log p‖² = %.4g on test data; the σ = %g smoothed score is %.4g from it")
   :format(norm, opts.sigma, smooth_gap))
+-- ms/step from the runs' logs (checkpoints included); final loss: the mean of the last log window
 print(("%-8s %10s %12s %14s %14s %12s"):format("method", "ms/step", "final loss", "E‖s−∇log p‖²",
   "vs smoothed", "grid (p-wt)"))
 for _, r in ipairs(results) do
@@ -117,7 +99,8 @@ local panels = {}
 for _, r in ipairs(results) do
   panels[#panels + 1] = { title = r.name, x = sc.samplers.langevin(sc.param.wrap(r.score, { kind = "score" }), x0, nil,
     { step_size = 1e-3, steps = math.tointeger(opts.langevin_steps), generator = sc.Generator(3) }) }
-  save(sc.viz.loss_curve(out("loss_" .. r.name .. ".png"), r.losses, { title = r.name .. " loss", size = 320 }))
+  save(sc.viz.loss_curve(out("loss_" .. r.name .. ".png"), r.losses, { title = r.name .. " loss (window means)",
+    size = 320 }))
 end
 save(sc.viz.sample_panels(out("langevin_samples.png"), panels, { density = data, size = 256, radius = 1 }))
 print("pictures: " .. table.concat(files, ", "))

@@ -117,4 +117,22 @@ function M.losses(job)
   return losses
 end
 
+--- The wall time of a run's training steps, from its metrics log (every
+-- session's, checkpoint writes included, the figures drawn at checkpoints
+-- not): each line's window took log.every·batch / samples_per_s seconds.
+-- @param job a run (from train)
+-- @return seconds (number)
+-- @usage local ms = 1000 * example.seconds(job) / job.step
+function M.seconds(job)
+  local f = io.open(job.dir .. "/metrics.jsonl", "rb")
+  if not f then return 0 end
+  local total, per = 0, job.cfg.batch * job.cfg.log.every
+  for line in f:lines() do
+    local rate = tonumber(line:match('"samples_per_s":([^,}]+)'))
+    if rate and rate > 0 then total = total + per / rate end
+  end
+  f:close()
+  return total
+end
+
 return M
