@@ -10,8 +10,14 @@
 -- out/edm_2d/{samples,loss}.png.
 --
 --   scorch examples/edm_2d.lua [--quick] [--data eight_gaussians] [--sigma_data 0]
+--
+-- The training is a run of the scorch.run runtime (configs/edm_2d.lua with
+-- these options over it) in OUT/run: config.lua, metrics.jsonl,
+-- checkpoints, a Ctrl-C that checkpoints before it exits.  Running the
+-- script again resumes that run (a finished one goes straight to
+-- sampling); other training options need another --out.
 local sc = require "scorch"
-local param = require "scorch.param"
+local runtime = require "scorch.run"
 local util = sc.util
 
 local defaults = {
@@ -24,23 +30,22 @@ local opts = util.example_args(arg, { defaults = defaults,
   usage = "usage: scorch examples/edm_2d.lua [options]\nEDM (Karras et al. 2022) on toy 2-D data.\n" ..
   "--sigma_data 0 measures it from the data.\n" })
 
-sc.manual_seed(opts.seed)
-local gen = sc.Generator(opts.seed + 1)
-local data = sc.data.toy(opts.data)
-local sigma_data = opts.sigma_data
-if sigma_data <= 0 then sigma_data = math.sqrt(data:sample(20000, { generator = gen }):var():item()) end
-
+-- ---- training, as a run: Adam with warm-up and cosine decay, an EMA of the weights -------------
 -- F sees c_noise = ¼ ln σ ∈ [−1.6, 1.1]; its time features take 100·c_noise.
-local net = sc.models.DiffusionMLP { dim = 2, width = opts.width, blocks = opts.blocks, cond_scale = 100 }
-local D = param.edm(net, { sigma_data = sigma_data })
-
-print(("EDM on %s: σ_data = %.3f, ln σ ~ N(%g, %g²), residual MLP %d×%d, %d steps"):format(opts.data,
-  sigma_data, opts.P_mean, opts.P_std, opts.blocks, opts.width, opts.steps))
+local int = math.tointeger
+print(("EDM on %s: ln σ ~ N(%g, %g²), residual MLP %d×%d, %d steps"):format(opts.data, opts.P_mean, opts.P_std,
+  opts.blocks, opts.width, opts.steps))
 local t0 = sc.time()
-local losses = util.train(net, function()
-  return sc.losses.edm(D, data:sample(opts.batch, { generator = gen }),
-    { P_mean = opts.P_mean, P_std = opts.P_std, sigma_data = sigma_data, generator = gen })
-end, { steps = opts.steps, lr = opts.lr, ema = opts.ema, log_every = math.max(1, opts.steps // 5), t0 = t0 })
+local job = runtime.example.train { script = "examples/edm_2d.lua", config = "edm_2d", out = opts.out .. "/run",
+  fields = {
+    seed = int(opts.seed), threads = int(opts.threads), data = { name = opts.data },
+    model = { width = int(opts.width), blocks = int(opts.blocks), cond_scale = 100 },
+    objective = { sigma_data = opts.sigma_data + 0.0, P_mean = opts.P_mean + 0.0, P_std = opts.P_std + 0.0 },
+    optim = { lr = opts.lr + 0.0 }, ema = { decay = opts.ema + 0.0 }, batch = int(opts.batch), steps = int(opts.steps),
+  } }
+job.ema:copy_to(job.params) -- sample with the average, as the run's figures do
+local D, data, losses = job.fam.model, job.data.density, runtime.example.losses(job)
+print(("σ_data = %.3f%s"):format(job.fam.sigma_data, opts.sigma_data > 0 and "" or " (measured from the data)"))
 
 -- ---- sampling on Karras levels --------------------------------------------------------------------
 local N = opts.n
@@ -88,5 +93,6 @@ end
 util.mkdir(opts.out)
 sc.viz.sample_panels(opts.out .. "/samples.png", panels, { size = 240, radius = 0.9,
   range = data.range })
-sc.viz.loss_curve(opts.out .. "/loss.png", losses, { title = "EDM loss" })
+sc.viz.loss_curve(opts.out .. "/loss.png", losses, { title = ("EDM loss, mean per %d steps"):format(
+  job.cfg.log.every) })
 print(("\nwrote %s/samples.png, loss.png (%.0fs in all)"):format(opts.out, sc.time() - t0))

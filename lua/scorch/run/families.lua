@@ -163,7 +163,7 @@ M.edm = {
     local D = sc.param.edm(net, { sigma_data = sd })
     local o = cfg.objective
     return {
-      net = net, model = D, default_sampler = "heun",
+      net = net, model = D, default_sampler = "heun", sigma_data = sd,
       loss = function(x, gen)
         return sc.losses.edm(D, x, { P_mean = o.P_mean, P_std = o.P_std, sigma_data = sd, generator = gen })
       end,
@@ -297,7 +297,8 @@ M.sde = {
     end
     local eps = sc.param.wrap(model, { kind = "eps", process = sde })
     return {
-      net = net, model = eps, default_sampler = "euler_maruyama",
+      -- sde and eps (ε(x, t) on the raw x) for the probability-flow likelihood (sc.likelihood.nll)
+      net = net, model = eps, default_sampler = "euler_maruyama", sde = sde, eps = model,
       loss = function(x, gen)
         return sc.losses.sde_dsm(model, x, { sde = sde, prediction = "eps", weighting = o.weighting, generator = gen })
       end,
