@@ -208,6 +208,7 @@ describe("sc.dist.ShardedSampler", function()
     end
     local s = d.ShardedSampler(n, B, { seed = 9, size = 1 })
     assert.are.equal(8, s:steps_per_epoch())
+    assert.are.equal(2 * 12 + 2 * 3, d.ShardedSampler(n, B, { rank = 2, size = 4 }):offset(3))
     assert.are_not.same(s:global_indices(1), s:global_indices(9)) -- epoch 2 reshuffles
     assert.are_not.same(s:global_indices(1), d.ShardedSampler(n, B, { seed = 10, size = 1 }):global_indices(1))
   end)
@@ -279,6 +280,24 @@ describe("sc.dist.DataParallel in a world of one", function()
       "scorch.dist.DataParallel: parameter 1 is not contiguous")
     assert.has_error(function() d.check_consistent({ 1, 2 }, "f") end, "f: line 1 is a number, not a string")
     assert.is_true(d.check_consistent({ "a", "b" }))
+  end)
+end)
+
+describe("sc.dist.training_hook in a world of one", function()
+  it("bundles the DataParallel, the sampler, the writer flag and a gradient sync", function()
+    local net = sc.nn.MLP { ["in"] = 2, out = 1, hidden = { 4 }, generator = sc.Generator(3) }
+    local h = sc.dist.training_hook(net, { n = 20, batch = 4, seed = 5, config = { lr = 1 } })
+    assert.are.equal(0, h.rank)
+    assert.are.equal(1, h.size)
+    assert.is_true(h.writer)
+    assert.are.equal(sc.dist.seed_for(5, 1000003), h.noise_seed)
+    assert.are.same(sc.dist.ShardedSampler(20, 4, { seed = 5 }):indices(2), h.sampler:indices(2))
+    local loss = net(sc.ones(3, 2)):sum()
+    loss:backward()
+    local g = net:parameters()[1].grad:clone()
+    h.after_backward()
+    assert.are.same(g:values(), net:parameters()[1].grad:values())
+    assert.has_error(function() sc.dist.training_hook(net, { n = 20, batch = 4, epochs = 2 }) end)
   end)
 end)
 
@@ -435,6 +454,43 @@ describe("sc.dist under mpirun -np 2", function()
     assert.is_true(max_abs_diff(sa, sb) < 1e-12) -- merged mean and covariance: float64 rounding
     os.remove(one)
     os.remove(two)
+  end)
+
+  it("runs examples/dist_dsm_2d.lua: rank 0 alone writes; resumed ends bitwise as uninterrupted", function()
+    if not need_mpi() then return end
+    local function example(np, dir, steps, extra)
+      local args = { "--out", dir, "--steps", steps, "--log-every", "50", "--ckpt-every", "50", "--samples", "500" }
+      for _, a in ipairs(extra or {}) do args[#args + 1] = a end
+      -- the example lives in examples/, run() looks in spec/support/
+      local out, code = run(np, "../../examples/dist_dsm_2d.lua", args, 120)
+      assert.are.equal(0, code, out)
+      return out
+    end
+    local function params(dir)
+      local t = assert(sc.load(dir .. "/ckpt.safetensors"))
+      local out = {}
+      for i = 1, 8 do for _, v in ipairs(t["param." .. i]:values()) do out[#out + 1] = v end end
+      return out
+    end
+    local one, two, resumed = tmp .. ".ex1", tmp .. ".ex2", tmp .. ".ex3"
+    example(0, one, "100")
+    local out2 = example(2, two, "100")
+    example(2, resumed, "50")
+    local out3 = example(2, resumed, "100", { "--resume" })
+    -- one log line per log step: rank 0 alone prints and writes
+    local _, n = out2:gsub("step +100 +loss", "")
+    assert.are.equal(1, n)
+    assert.are.equal("50 ", H.read_bytes(two .. "/log.txt"):sub(1, 3))
+    local _, lines = H.read_bytes(two .. "/log.txt"):gsub("\n", "")
+    assert.are.equal(2, lines)
+    assert.matches("resumed at step 50", out3)
+    -- per-row noise seeds: the same run on 1 and 2 ranks, to float rounding
+    local diff = max_abs_diff(params(one), params(two))
+    print(("dist_spec: examples/dist_dsm_2d.lua, 100 Adam steps, 1 vs 2 ranks: max |difference| %.3g"):format(diff))
+    assert.is_true(diff < 1e-4, "1 vs 2 ranks differ by " .. diff)
+    assert.are.same(params(two), params(resumed)) -- resumed: bitwise
+    assert.are.equal(out2:match("final: [^\n]*"), out3:match("final: [^\n]*"))
+    os.execute("rm -rf " .. quote(one) .. " " .. quote(two) .. " " .. quote(resumed))
   end)
 
   it("ends the job within seconds when a rank exits, raises an error or hangs", function()

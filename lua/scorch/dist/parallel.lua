@@ -411,6 +411,18 @@ function ShardedSampler:indices(step)
   return table.move(all, self.first, self.first + self.count - 1, 1, {}), self.count / self.batch
 end
 
+--- How many rows of the run come before this rank's first row of global
+-- batch `step` ((step - 1) x global_batch plus the rows of lower ranks):
+-- with sample_noise(offset + 1, count, ...) every row gets noise from its
+-- own seed, so a run draws the same noise on any world size.
+-- @tparam integer step 1, 2, ...
+-- @treturn integer
+-- @usage local z = sc.dist.sample_noise(s:offset(step) + 1, #idx, {2}, seed)
+function ShardedSampler:offset(step)
+  check_step(step, "offset")
+  return (step - 1) * self.batch + self.first - 1
+end
+
 -- ---- the training runtime's hook ----------------------------------------------------------
 
 --- What a training loop needs to run data-parallel, in one table: the
