@@ -93,10 +93,14 @@ static void nap(long ns) {
    already there answers within microseconds), then naps 50 µs between
    polls so that a rank waiting for a slower one leaves the core to others.
    watch_bye: fail when another rank has said goodbye and nothing arrives
-   within 2 s (its last messages may still be in flight). */
+   within 2 s (its last messages may still be in flight); otherwise (at
+   finalize) wait without the timeout: a rank finishing late (rank 0
+   writing samples alone) must not be aborted by those done before it, and
+   a rank that never comes has died (mpirun ends the job) or is stuck in a
+   collective (whose own timeout aborts the job). */
 static int wait_all(int n, MPI_Request *reqs, const char *what, int watch_bye) {
   double t0 = sc_dist_now();
-  double deadline = timeout > 0 ? t0 + timeout : INFINITY;
+  double deadline = timeout > 0 && watch_bye ? t0 + timeout : INFINITY;
   double grace = left_rank >= 0 && watch_bye ? t0 + 2.0 : INFINITY;
   for (;;) {
     int done = 0;
@@ -285,9 +289,9 @@ int sc_dist_all_reduce(void *buf, int64_t n, sc_dist_type t, sc_dist_op op) {
   return 0;
 }
 
-/* Goodbye to every other rank, then theirs: both a barrier that cannot
-   hang (it has the timeout) and the message that tells a rank still
-   waiting in a collective that this one has left. */
+/* Goodbye to every other rank, then theirs: a barrier before
+   MPI_Finalize, and the message that tells a rank still waiting in a
+   collective that this one has left. */
 static int say_goodbye(void) {
   int p = world_size, n = 0;
   MPI_Request *reqs = calloc((size_t)(2 * p), sizeof *reqs);
