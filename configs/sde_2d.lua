@@ -1,15 +1,15 @@
--- Score SDEs (Song et al. 2021) on the checkerboard: the training of
--- examples/sde_2d.lua as a run (on sc.data.toy's checkerboard, half width
--- 2, where the example draws one of half width 4) (VP SDE; objective.sde = ve | subvp, an
--- ε-network on unit-variance inputs, DSM with σ² weighting; weighting =
--- likelihood for the other).  Samples by Euler–Maruyama (1000 steps);
+-- Score SDEs (Song et al. 2021) on the checkerboard of half width 4 (on
+-- [−4, 4]², entropy ln 32): the training of examples/sde_2d.lua as a run
+-- (VP SDE; objective.sde = ve | subvp, an ε-network on unit-variance
+-- inputs, DSM with σ² weighting; weighting = likelihood for the other).
+-- Samples by Euler–Maruyama (1000 steps);
 -- `scorch sample RUN --sampler predictor_corrector --steps 500 --snr 0.16`
 -- or `--sampler probability_flow` for the others.
 return {
   name = "sde_2d",
   family = "sde",
   seed = 0,
-  data = { name = "checkerboard" },
+  data = { name = "checkerboard", half_width = 4.0 },
   model = { width = 128, blocks = 3, cond_scale = 1000 },
   objective = { sde = "vp", weighting = "sigma2" },
   optim = { lr = 1e-3, warmup = 100, schedule = "cosine", eta_min = 0.05 },

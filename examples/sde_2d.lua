@@ -12,8 +12,15 @@
 --
 --   scorch examples/sde_2d.lua [--quick] [--sde vp|ve|subvp] [--data eight_gaussians]
 --                             [--weighting sigma2|likelihood]
+--
+-- The training is a run of the scorch.run runtime (configs/sde_2d.lua with
+-- these options over it) in OUT/run: config.lua, metrics.jsonl,
+-- checkpoints, a Ctrl-C that checkpoints before it exits.  Running the
+-- script again resumes that run (a finished one goes straight to
+-- sampling); other training options need another --out.
 local sc = require "scorch"
 local likelihood = require "scorch.likelihood"
+local runtime = require "scorch.run"
 local util = sc.util
 local viz = sc.viz
 
@@ -26,44 +33,30 @@ local opts = util.example_args(arg, { defaults = defaults,
   presets = { quick = { steps = 3000, width = 64, lr = 2e-3, n = 3000, n_test = 500, sample_steps = 300,
     grid = 40 } },
   usage = "usage: scorch examples/sde_2d.lua [options]\nScore SDEs (Song et al. 2021) on toy 2-D data.\n" })
+if opts.sde ~= "vp" and opts.sde ~= "subvp" and opts.sde ~= "ve" then error("--sde must be vp, ve or subvp") end
 
-sc.manual_seed(opts.seed)
-local gen = sc.Generator(opts.seed + 1)
-local data
-if opts.data == "checkerboard" then
-  data = sc.data.checkerboard { half_width = opts.half_width }
-else
-  data = sc.data.toy(opts.data)
-end
-local probe = data:sample(20000, { generator = gen })
-local data_var = probe:var():item()                 -- per coordinate, for input scaling
-
-local sde
-if opts.sde == "vp" then sde = sc.schedules.vp_sde()
-elseif opts.sde == "subvp" then sde = sc.schedules.subvp_sde()
-elseif opts.sde == "ve" then
-  -- σ_max about the largest distance between data points (Song & Ermon 2020, technique 1)
-  local r = data.range
-  sde = sc.schedules.ve_sde { sigma_min = 0.01, sigma_max = math.sqrt((r[2] - r[1]) ^ 2 + (r[4] - r[3]) ^ 2) }
-else
-  error("--sde must be vp, ve or subvp")
-end
-
+-- ---- training, as a run ------------------------------------------------------------------------
 -- ε_θ(x, t): the network sees x scaled to unit variance, 1/√(α_t² Var x₀ + s_t²),
--- and t ∈ [0, 1] through its time features.
-local net = sc.models.DiffusionMLP { dim = 2, width = opts.width, blocks = opts.blocks, cond_scale = 1000 }
-local function model(x, t)
-  local a, s = sde:marginal(t)
-  return net(x * ((a * a * data_var + s * s) ^ -0.5), t)
-end
-
-print(("%s on %s, DSM with %s weighting, %d steps"):format(tostring(sde), data.name, opts.weighting, opts.steps))
+-- and t ∈ [0, 1] through its time features (cond_scale 1000); the VE SDE's σ_max is
+-- about the largest distance between data points (Song & Ermon 2020, technique 1).
+-- Song et al. 2021, eq. 7, with the network predicting ε (score = −ε/s_t); Adam with
+-- warm-up and cosine decay, an EMA of the weights.
+local int = math.tointeger
 local t0 = sc.time()
--- Song et al. 2021, eq. 7, with the network predicting ε (score = −ε/s_t)
-local losses = util.train(net, function()
-  return sc.losses.sde_dsm(model, data:sample(opts.batch, { generator = gen }),
-    { sde = sde, prediction = "eps", weighting = opts.weighting, generator = gen })
-end, { steps = opts.steps, lr = opts.lr, ema = opts.ema, log_every = math.max(1, opts.steps // 5), t0 = t0 })
+local job = runtime.example.train { script = "examples/sde_2d.lua", config = "sde_2d", out = opts.out .. "/run",
+  fields = {
+    seed = int(opts.seed), threads = int(opts.threads),
+    data = { name = opts.data, half_width = opts.data == "checkerboard" and opts.half_width + 0.0 or 0.0 },
+    model = { width = int(opts.width), blocks = int(opts.blocks), cond_scale = 1000 },
+    objective = { sde = opts.sde, weighting = opts.weighting },
+    optim = { lr = opts.lr + 0.0 }, ema = { decay = opts.ema + 0.0 }, batch = int(opts.batch), steps = int(opts.steps),
+    sample = { steps = int(opts.sample_steps) }, -- the run's own figure (Euler–Maruyama)
+  } }
+job.ema:copy_to(job.params) -- sample with the average, as the run's figures do
+local net, sde, model, data = job.net, job.fam.sde, job.fam.eps, job.data.density
+local gen = sc.Generator(opts.seed + 1)
+local losses = runtime.example.losses(job)
+print(("%s on %s, DSM with %s weighting, %d steps"):format(tostring(sde), data.name, opts.weighting, opts.steps))
 
 -- ---- sampling ------------------------------------------------------------------------------------
 local S = sc.samplers
@@ -121,7 +114,7 @@ print(("  true entropy of the data: %.4f nats (%.4f bits/dim)"):format(entropy, 
 -- ---- pictures -------------------------------------------------------------------------------------------
 util.mkdir(opts.out)
 viz.sample_panels(opts.out .. "/samples.png", panels, { density = data, size = 320, radius = 0.9 })
-viz.loss_curve(opts.out .. "/loss.png", losses, { title = "DSM loss" })
+viz.loss_curve(opts.out .. "/loss.png", losses, { title = ("DSM loss, mean per %d steps"):format(job.cfg.log.every) })
 -- the model's density exp(−NLL) on a grid, next to the truth
 local cv, axs = viz.panels(2, 320, data.range)
 axs[1]:density(data, { resolution = opts.grid })

@@ -18,8 +18,9 @@ M.common = {
   threads = 0,           -- 0 keeps the current thread count
   -- a toy 2-D set (sc.data.toy's names) or images: shapes, fashion_mnist; for images, size is the
   -- number of training images (0: 10000 shapes, all of Fashion-MNIST), image_size the shapes' side
-  -- (0: 28), dequantize adds U[0, 1)/256 noise to the 8-bit levels
-  data = { name = "eight_gaussians", size = 0, image_size = 0, dequantize = true },
+  -- (0: 28), dequantize adds U[0, 1)/256 noise to the 8-bit levels; half_width: the checkerboard's
+  -- (0: its own default, 2)
+  data = { name = "eight_gaussians", size = 0, image_size = 0, dequantize = true, half_width = 0.0 },
   -- schedule: cosine (warm-up, then down to eta_min·lr), constant (after the warm-up), or linear_tail
   -- (constant, then linear down to eta_min·lr over the last `tail` of the steps, as the 2-D examples)
   optim = { lr = 1e-3, beta1 = 0.9, beta2 = 0.999, weight_decay = 0, warmup = 100, schedule = "cosine", eta_min = 0.05,
@@ -200,6 +201,10 @@ function M.validate(cfg, fn)
   if cfg.ema.decay < 0 or cfg.ema.decay >= 1 then error(fn .. ": 'ema.decay' must be in [0, 1)", 0) end
   if cfg.name == "" or cfg.name:find("[/%s]") then
     error(("%s: 'name' must be a non-empty word without '/' or spaces (got '%s')"):format(fn, cfg.name), 0)
+  end
+  if cfg.data.half_width ~= 0 and (cfg.data.name ~= "checkerboard" or cfg.data.half_width < 0) then
+    error(("%s: 'data.half_width' is the checkerboard's (positive), or 0 (got %s for %s)"):format(fn,
+      cfg.data.half_width, cfg.data.name), 0)
   end
   local fam = require("scorch.run.families").get(cfg.family, fn)
   if fam.validate then fam.validate(cfg, fn) end

@@ -71,13 +71,13 @@ end
 function Images:std() return (self.images * 2 - 1):var():sqrt():item() end
 
 --- Opens a run's data from its config.
--- @param cfg a resolved config (uses data.name, data.size, data.dequantize, seed)
+-- @param cfg a resolved config (uses data.name, data.size, data.dequantize, data.half_width, seed)
 -- @return a source (see the module's description)
 -- @usage local src = require("scorch.run.data").open(cfg)
 function M.open(cfg)
   local d = cfg.data
   if not M.image_sets[d.name] then
-    local density = sc.data.toy(d.name)
+    local density = sc.data.toy(d.name, d.half_width > 0 and { half_width = d.half_width } or nil)
     return setmetatable({ density = density, shape = { 2 }, is_images = false }, Toy)
   end
   local images
