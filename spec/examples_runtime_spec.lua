@@ -1,0 +1,182 @@
+-- The 2-D examples train through scorch.run, checked against runs of the
+-- real host: the example's run folder holds the resolved config (its
+-- options over configs/NAME.lua), the metrics log and checkpoints; a second
+-- start trains no step and reports the same numbers; a run killed with
+-- SIGKILL mid-training resumes and ends bit for bit where an unbroken one
+-- ends; a folder that holds another run is refused, naming the difference.
+local sc = require "scorch"
+local run = require "scorch.run"
+
+local EXE = os.getenv("SCORCH_BIN") or "bin/scorch"
+
+local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+-- Runs a shell command; returns its exit status and its output (stdout and stderr).
+local function sh(cmd)
+  local p = io.popen("( " .. cmd .. " ) 2>&1; echo \"__status=$?\"")
+  local out = p:read("a")
+  p:close()
+  local status = tonumber(out:match("__status=(%d+)%s*$"))
+  return status, (out:gsub("__status=%d+%s*$", ""))
+end
+
+local function read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local tmp
+setup(function()
+  local p = io.popen("mktemp -d /tmp/scorch_examples_runtime.XXXXXX")
+  tmp = p:read("l")
+  p:close()
+end)
+
+teardown(function()
+  if tmp and tmp:match("^/tmp/scorch_examples_runtime%.") then os.execute("rm -rf " .. q(tmp)) end
+end)
+
+-- The report without its timings and without the runtime's progress lines:
+-- what must not change when the same weights are evaluated again.
+local function report(out)
+  local keep = {}
+  for line in out:gmatch("[^\n]+") do
+    if not (line:match("^run ") or line:match("^step %d") or line:match("^done:") or line:match("^trained ")
+        or line:match("^note: ") or line:match("nothing to train") or line:match("^train")
+        or line:match("^pictures: ") or line:match("^report: ")) then
+      keep[#keep + 1] = (line:gsub("[%d.]+ s$", ""):gsub("%(%d+%.%ds%)", ""))
+    end
+  end
+  return table.concat(keep, "\n")
+end
+
+-- Every tensor of two checkpoints, bit for bit; returns how many.
+local function same_tensors(a, b)
+  local ta = assert(sc.load(a))
+  local tb = assert(sc.load(b))
+  local n = 0
+  for name, t in pairs(ta) do
+    local u = assert(tb[name], b .. " lacks " .. name)
+    local va, vb = t:values(), u:values()
+    assert.equal(#va, #vb, name)
+    for i = 1, #va do
+      if va[i] ~= vb[i] then error(("%s differs at element %d: %.17g vs %.17g"):format(name, i, va[i], vb[i])) end
+    end
+    n = n + 1
+  end
+  for name in pairs(tb) do assert(ta[name], a .. " lacks " .. name) end
+  return n
+end
+
+describe("examples/ncsn_2d.lua as a run", function()
+  -- a tiny NCSN: 40 steps of 64 points, a 3×16 network, short chains
+  local ARGS = "--steps 40 --batch 64 --hidden 16 --samples 200 --T 5 --plain-steps 10 --trajectories 4 --threads 1"
+  local function example(out, extra, env)
+    return sh((env and env .. " " or "") .. q(EXE) .. " examples/ncsn_2d.lua " .. ARGS .. " " .. (extra or "")
+      .. " --out " .. q(out))
+  end
+  local first_out
+
+  it("writes config.lua, metrics.jsonl and checkpoints in OUT/run", function()
+    local out = tmp .. "/ncsn"
+    local status, text = example(out)
+    assert.equal(0, status, text)
+    assert.matches("trained 40 steps", text)
+    local dir = out .. "/run"
+    -- the resolved config: configs/ncsn_2d.lua's fields where the example sets none
+    local cfg = run.config.load_file(dir .. "/config.lua")
+    assert.equal("ncsn", cfg.family)
+    assert.equal(40, cfg.steps)
+    assert.equal(64, cfg.batch)
+    assert.equal("two_gaussians", cfg.data.name)
+    assert.same({ sigma_max = 20.0, sigma_min = 1.0, levels = 10 }, cfg.objective)
+    assert.equal(16, cfg.model.width)
+    assert.equal("linear_tail", cfg.optim.schedule) -- from the config file
+    assert.equal(0.3, cfg.optim.tail)
+    -- one metrics line per step (log.every = steps // 100, at least 1), in order
+    local steps = run.trainer.read_losses(dir .. "/metrics.jsonl")
+    assert.equal(40, #steps)
+    assert.equal(1, steps[1])
+    assert.equal(40, steps[40])
+    -- a checkpoint every 4 steps, the newest two kept
+    local ckpts = run.checkpoint.list(dir)
+    assert.same({ 36, 40 }, { ckpts[1].step, ckpts[2].step })
+    first_out = text
+  end)
+
+  it("resumes rather than retrains when run again: no step, the same checkpoint, the same report", function()
+    local out = tmp .. "/ncsn"
+    local ckpt = run.checkpoint.path(out .. "/run", 40)
+    local before = read(ckpt)
+    local status, text = example(out)
+    assert.equal(0, status, text)
+    assert.matches("step 40 of 40", text)
+    assert.matches("nothing to train", text)
+    assert.not_matches("trained 40 steps", text)
+    assert.equal(before, read(ckpt)) -- not rewritten
+    assert.equal(2, #run.checkpoint.list(out .. "/run"))
+    assert.equal(40, #run.trainer.read_losses(out .. "/run/metrics.jsonl"))
+    -- the same weights give the same score errors, mode fractions and MMDs
+    assert.matches("score error at σ_L = 1: %d", text)
+    assert.equal(report(first_out), report(text))
+  end)
+
+  it("killed with SIGKILL at step 25, resumes at step 24 and ends bit for bit as the unbroken run", function()
+    local out = tmp .. "/ncsn_killed"
+    local status, text = example(out, nil, "SCORCH_TEST_FAULT=kill_at=25")
+    assert.equal(137, status, text)
+    assert.equal(24, run.checkpoint.list(out .. "/run")[2].step)
+    status, text = example(out)
+    assert.equal(0, status, text)
+    assert.matches("step 24 of 40", text)
+    assert.matches("trained 16 steps", text)
+    local n = same_tensors(run.checkpoint.path(tmp .. "/ncsn/run", 40), run.checkpoint.path(out .. "/run", 40))
+    assert.is_true(n >= 3 * 8) -- model, EMA and both Adam moments of 8 parameters
+    assert.equal(report(first_out), report(text))
+    -- the metrics log was cut back to the checkpoint and continued: one line per step
+    local steps = run.trainer.read_losses(out .. "/run/metrics.jsonl")
+    assert.equal(40, #steps)
+    for i = 1, 40 do assert.equal(i, steps[i]) end
+  end)
+
+  it("refuses a folder that holds another run, naming the difference", function()
+    local out = tmp .. "/ncsn"
+    local status, text = example(out, "--hidden 24")
+    assert.equal(1, status, text)
+    assert.matches("examples/ncsn_2d.lua: checkpoint .-ckpt%-00000040%.safetensors does not match the run's config"
+      .. " at model.width: 16 in the checkpoint, 24 now", text)
+    assert.matches("pass %-%-out DIR", text)
+    status, text = example(out, "--steps 50")
+    assert.equal(1, status, text)
+    assert.matches("holds a run of 40 steps %(at step 40%); this one has 50", text)
+    assert.equal(2, #run.checkpoint.list(out .. "/run"))
+  end)
+end)
+
+describe("examples/score_matching_2d.lua as runs", function()
+  local ARGS = "--methods esm,dsm --steps 20 --batch 64 --hidden 16 --langevin-steps 5 --threads 1"
+
+  it("trains one run per method from the same start, and a second start trains none", function()
+    local out = tmp .. "/sm"
+    local cmd = q(EXE) .. " examples/score_matching_2d.lua " .. ARGS .. " --out " .. q(out)
+    local status, first = sh(cmd)
+    assert.equal(0, status, first)
+    for _, m in ipairs { "esm", "dsm" } do
+      local dir = out .. "/run-" .. m
+      local cfg = run.config.load_file(dir .. "/config.lua")
+      assert.equal(m, cfg.objective.method)
+      assert.equal("two_moons", cfg.data.name)
+      assert.equal(20, #run.trainer.read_losses(dir .. "/metrics.jsonl"))
+      assert.equal(20, run.checkpoint.list(dir)[2].step)
+    end
+    local again
+    status, again = sh(cmd)
+    assert.equal(0, status, again)
+    assert.matches("step 20 of 20", again)
+    assert.not_matches("step 0 of 20", again)
+    -- the table (errors and final losses; ms/step comes from the logs, which did not change)
+    assert.equal(report(first), report(again))
+  end)
+end)
