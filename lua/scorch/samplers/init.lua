@@ -3,6 +3,11 @@
 -- diffusion.lua for the contract); langevin.lua and diffusion.lua hold
 -- them, common.lua what they share, ode.lua the ODE integrators.
 --
+-- No sampler knows about classes: a model carries its condition
+-- (model:with_cond(labels)) and the sampler passes it through; guidance and
+-- inpainting are models too (sc.param.guided, sc.param.inpaint), so every
+-- sampler here takes them as they are.
+--
 -- The earlier signatures — (score, x0, sigmas), (model, schedule, n),
 -- (denoiser, sigmas, n) — are deprecated wrappers for one release, in
 -- sc.samplers.legacy and reachable under the same names: a call is the old
