@@ -9,7 +9,14 @@
 --
 -- Options: --steps, --batch, --lr, --couplings, --hidden, --layers, --seed,
 -- --threads, --out.
+--
+-- Each data set's training is a run of the scorch.run runtime
+-- (configs/flows_2d.lua with these options over it) in OUT/run-DATA:
+-- config.lua, metrics.jsonl, checkpoints, a Ctrl-C that checkpoints before
+-- it exits.  Running the script again resumes the runs (finished ones go
+-- straight to the report); other training options need another --out.
 local sc = require "scorch"
+local runtime = require "scorch.run"
 local util = sc.util
 
 local defaults = {
@@ -23,35 +30,21 @@ local steps, batch = math.tointeger(opts.steps), math.tointeger(opts.batch)
 assert(util.mkdir(opts.out))
 local function out(name) return opts.out .. "/" .. name end
 
-local hidden = {}
-for i = 1, opts.layers do hidden[i] = math.tointeger(opts.hidden) end
-
 local files, rows = {}, {}
 local function save(path) if path then files[#files + 1] = path end end
 
 for dname in opts.data:gmatch("[%w_]+") do
-  local data = sc.data.toy(dname)
-  local g = sc.Generator(math.tointeger(opts.seed))
-  local flow = sc.models.RealNVP { dim = 2, couplings = math.tointeger(opts.couplings), hidden = hidden,
-    generator = g }
-  local opt = sc.optim.Adam(flow:parameters(), { lr = opts.lr })
-  local losses = {}
-  local bar = util.progress(steps, { desc = dname })
-  local t0 = sc.time()
-  for step = 1, steps do
-    local x = data:sample(batch, { generator = g })
-    local loss = -flow:log_prob(x):mean()
-    if loss:item() ~= loss:item() then error(("flows_2d: %s: the loss is NaN at step %d"):format(dname, step)) end
-    opt:zero_grad()
-    loss:backward()
-    opt:step()
-    local frac = step / steps
-    if frac > 0.7 then opt.lr = opts.lr * (1 - frac) / 0.3 + 1e-6 end  -- linear decay over the last 30%
-    losses[step] = loss:item()
-    bar:update { nll = losses[step] }
-  end
-  bar:close()
-  local train_s = sc.time() - t0
+  -- maximum likelihood, −mean log q(x), on fresh batches; Adam, its learning rate constant and then
+  -- annealed linearly to 0 over the last 30% of the steps; a non-finite loss stops the run
+  local int = math.tointeger
+  local job = runtime.example.train { script = "examples/flows_2d.lua", config = "flows_2d",
+    out = out("run-" .. dname), fields = {
+      seed = int(opts.seed), threads = int(opts.threads), data = { name = dname },
+      model = { couplings = int(opts.couplings), width = int(opts.hidden), layers = int(opts.layers) },
+      optim = { lr = opts.lr + 0.0 }, batch = batch, steps = steps,
+    } }
+  local flow, data, losses = job.net, job.data.density, runtime.example.losses(job) -- the trained weights
+  local train_s = runtime.example.seconds(job)
 
   local test = data:sample(math.tointeger(opts.n_test), { generator = sc.Generator(1000) })
   local t1 = sc.time()
@@ -70,7 +63,8 @@ for dname in opts.data:gmatch("[%w_]+") do
   save(sc.viz.sample_panels(out(dname .. "_samples.png"),
     { { title = "data", x = real:narrow(1, 1, math.min(2000, real:size(1))) },
     { title = "RealNVP", x = x:narrow(1, 1, math.min(2000, x:size(1))) } }, { density = data, size = 320, radius = 1 }))
-  save(sc.viz.loss_curve(out(dname .. "_nll.png"), losses, { title = dname .. ": training NLL", log = false }))
+  save(sc.viz.loss_curve(out(dname .. "_nll.png"), losses, { title = ("%s: training NLL, mean per %d steps"):format(
+    dname, job.cfg.log.every), log = false }))
 end
 
 print(("\n%-16s %16s %16s %8s %7s %10s %10s %8s %8s"):format("data", "test NLL (nats)", "entropy H",
@@ -80,6 +74,6 @@ for _, r in ipairs(rows) do
     r.ent, r.ent_se, r.tv and ("%.3f"):format(r.tv) or "-",
     r.modes and ("%d/%d"):format(r.covered, r.modes) or "-", r.mmd, r.base, r.train_s, r.sample_s))
 end
-print(("(%d test points; sample time for %d points)"):format(math.tointeger(opts.n_test),
-  math.tointeger(opts.n_samples)))
+print(("(%d test points; sample time for %d points; train: the steps' wall time from the run's log)"):format(
+  math.tointeger(opts.n_test), math.tointeger(opts.n_samples)))
 print("pictures: " .. table.concat(files, ", "))
