@@ -112,7 +112,7 @@ describe("scorch.run.config", function()
     local ok, err = pcall(config.override, config.resolve(raw), { "optim.lrr=1" })
     assert.is_false(ok)
     assert.matches("unknown key 'optim.lrr' (did you mean 'lr'? valid: beta1, beta2, eta_min, grad_clip, lr, "
-      .. "schedule, warmup, weight_decay)", err, 1, true)
+      .. "schedule, tail, warmup, weight_decay)", err, 1, true)
     ok, err = pcall(config.resolve, { family = "ddpm", stepz = 3 })
     assert.is_false(ok)
     assert.matches("unknown key 'stepz' (did you mean 'steps'?", err, 1, true)
@@ -178,6 +178,119 @@ describe("scorch.run.config", function()
     local ok, err = pcall(config.load_file, bad)
     assert.is_false(ok)
     assert.matches("config " .. bad, err, 1, true)
+  end)
+end)
+
+describe("what the examples need of a run", function()
+  -- a tiny NCSN: a step takes well under a millisecond
+  local function tiny(fields)
+    local raw = { family = "ncsn", name = "tiny", steps = 10, batch = 8, model = { width = 8, layers = 1 },
+      objective = { levels = 3 }, log = { every = 1 }, checkpoint = { every = 100 }, threads = 1 }
+    for k, v in pairs(fields or {}) do raw[k] = v end
+    return config.resolve(raw)
+  end
+
+  it("linear_tail uses the examples' learning rates: constant, then lr·(1 − s/T)/0.3 after step s > 0.7·T", function()
+    local r = run.trainer.build(tiny { optim = { lr = 1e-3, schedule = "linear_tail", tail = 0.3, warmup = 0,
+      eta_min = 0.0 } })
+    local used = {}
+    for s = 1, 10 do
+      local _, _, lr = run.trainer.step(r)
+      used[s] = lr
+      r.step = s
+    end
+    -- the loop the examples had: after step s, lr = base·(1 − s/T)/0.3 once s/T > 0.7
+    local want, lr = {}, 1e-3
+    for s = 1, 10 do
+      want[s] = lr
+      if s / 10 > 0.7 then lr = 1e-3 * (1 - s / 10) / 0.3 end
+    end
+    for s = 1, 10 do assert.near(want[s], used[s], 1e-15, "step " .. s) end
+    assert.near(1e-3 * 0.2 / 0.3, used[9], 1e-15)
+    -- with eta_min and a warm-up: (k + 1)/W first, and the tail ends at eta_min·lr
+    local o = { warmup = 4, tail = 0.5, eta_min = 0.1 }
+    assert.near(0.25, run.trainer.linear_tail(0, 10, o), 1e-15)
+    assert.near(1.0, run.trainer.linear_tail(5, 10, o), 1e-15)
+    assert.near(0.1 + 0.9 * 0.4 / 0.5, run.trainer.linear_tail(6, 10, o), 1e-15)
+    assert.near(0.1, run.trainer.linear_tail(10, 10, o), 1e-15)
+    local ok, err = pcall(tiny, { optim = { tail = 0.0 } })
+    assert.is_false(ok)
+    assert.matches("'optim.tail' must be in (0, 1]", err, 1, true)
+  end)
+
+  it("on_log's numbers go into the metrics lines, and its use of the global generator moves nothing", function()
+    local function train_with(out, hook)
+      local r = run.trainer.open(tiny { out = out }, { quiet = true })
+      r.on_log = hook
+      assert.equal(0, run.trainer.train(r))
+      return r
+    end
+    local a = train_with(dir("onlog_a"), function(r)
+      sc.randn(5) -- the global generator: saved and restored around the hook
+      if r.step % 3 == 0 then return { probe = r.step * 0.5, covered = 7 } end
+    end)
+    local b = train_with(dir("onlog_b"), nil)
+    local lines = {}
+    for line in read(a.dir .. "/metrics.jsonl"):gmatch("[^\n]+") do lines[#lines + 1] = line end
+    assert.equal(10, #lines)
+    for s = 1, 10 do
+      local probe = lines[s]:match('"probe":([^,}]+)')
+      if s % 3 == 0 then
+        assert.equal(s * 0.5, tonumber(probe))
+        assert.matches('"covered":7,', lines[s], 1, true)
+      else
+        assert.is_nil(probe)
+      end
+    end
+    -- the same training bit for bit, with the hook and without, to the global generator's state
+    local pa, pb = a.net:parameters(), b.net:parameters()
+    for i = 1, #pa do assert.same(pa[i]:values(), pb[i]:values()) end
+    local _, ma = assert(sc.load(run.checkpoint.path(a.dir, 10)))
+    local _, mb = assert(sc.load(run.checkpoint.path(b.dir, 10)))
+    assert.equal(mb.rng, ma.rng)
+    local e = run.example
+    local steps, covered = e.metric(a, "covered")
+    assert.same({ 3, 6, 9 }, steps)
+    assert.same({ 7, 7, 7 }, covered)
+    local r = run.trainer.open(tiny { out = dir("onlog_c") }, { quiet = true })
+    r.on_log = function() return { ["bad name"] = 1 } end
+    local ok, err = pcall(run.trainer.train, r)
+    assert.is_false(ok)
+    assert.matches("on_log must return numbers by word-like names (got bad name = 1)", err, 1, true)
+  end)
+
+  it("data.half_width sets the checkerboard's, and only the checkerboard's", function()
+    local c = config.resolve { family = "sde", data = { name = "checkerboard", half_width = 4 } }
+    local src = require("scorch.run.data").open(c)
+    assert.same({ -4.5, 4.5, -4.5, 4.5 }, src.density.range)
+    assert.near(-math.log(32), src.density.log_density, 1e-12) -- 8 black cells of side 2
+    assert.same({ -2.5, 2.5, -2.5, 2.5 },
+      require("scorch.run.data").open(config.resolve { family = "sde" }).density.range)
+    local ok, err = pcall(config.resolve, { family = "ddpm", data = { half_width = 3 } })
+    assert.is_false(ok)
+    assert.matches("'data.half_width' is the checkerboard's", err, 1, true)
+  end)
+
+  it("finds configs/NAME.lua beside the library and lays an example's fields over it", function()
+    local e = run.example
+    local path = e.config_file("ncsn_2d")
+    assert.matches("configs/ncsn_2d%.lua$", path)
+    assert.equal(read(ROOT .. "/configs/ncsn_2d.lua"), read(path))
+    local c = e.config { script = "x.lua", config = "ncsn_2d", out = dir("ex"),
+      fields = { steps = 250, model = { width = 16 }, data = { name = "two_gaussians" } } }
+    assert.equal(16, c.model.width)
+    assert.equal(3, c.model.layers)                 -- the file's
+    assert.equal("linear_tail", c.optim.schedule)   -- the file's
+    assert.same({ every = 25, keep = 2 }, c.checkpoint)
+    assert.same({ every = 2 }, c.log)
+    assert.equal(dir("ex"), c.out)
+    local ok, err = pcall(e.config, { script = "x.lua", config = "ncsn_2d", out = dir("ex"),
+      fields = { model = { widht = 16 } } })
+    assert.is_false(ok)
+    assert.matches("x.lua: unknown key 'model.widht' (did you mean 'width'?", err, 1, true)
+    ok, err = pcall(e.config_file, "../etc/passwd")
+    assert.is_false(ok)
+    assert.matches("bad argument #1", err, 1, true)
   end)
 end)
 

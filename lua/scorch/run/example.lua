@@ -76,15 +76,22 @@ end
 -- that holds another run (other options, or another step count) stops the
 -- script with a message that names the difference and says to pass --out;
 -- a signal stops it after its checkpoint with 128 + the signal.
--- @param opts table: as config's, plus quiet (no progress lines)
+-- @param opts table: as config's, plus quiet (no progress lines) and
+--   on_log (function(run) -> table of numbers by name or nil, called at each
+--   metrics line, whose numbers go into it: measurements during training
+--   that a resumed run keeps; see metric)
 -- @return the run (scorch.run.trainer's, trained: net holds the trained
 --   weights, ema their average), and {from = the step it started at, steps =
 --   steps trained now, seconds = their wall time}
 -- @usage local job, info = example.train{script = arg[0], config = "ncsn_2d", out = "out/ncsn_2d/run"}
 function M.train(opts)
-  opts = util.check_options(opts, { "script", "config", "out", "fields", "quiet" }, "scorch.run.example.train")
-  local quiet = opts.quiet
-  opts.quiet = nil
+  opts = util.check_options(opts, { "script", "config", "out", "fields", "quiet", "on_log" },
+    "scorch.run.example.train")
+  local quiet, on_log = opts.quiet, opts.on_log
+  opts.quiet, opts.on_log = nil, nil
+  if on_log ~= nil and type(on_log) ~= "function" then
+    error(("scorch.run.example.train: 'on_log' must be a function (got %s)"):format(type(on_log)), 2)
+  end
   local cfg = M.config(opts)
   local function fail(msg)
     io.stderr:write(("%s: %s\n(pass --out DIR to train a new run elsewhere)\n"):format(opts.script, msg))
@@ -102,6 +109,7 @@ function M.train(opts)
   end
   local ok, job = pcall(trainer.open, cfg, { resume = true, quiet = quiet })
   if not ok then fail(job) end
+  job.on_log = on_log
   local from, t0 = job.step, sc.time()
   local status = trainer.train(job)
   if status ~= 0 then os.exit(status, true) end -- stopped by a signal, after its checkpoint
@@ -115,6 +123,28 @@ end
 function M.losses(job)
   local _, losses = trainer.read_losses(job.dir .. "/metrics.jsonl")
   return losses
+end
+
+--- One number of a run's metrics log, at the lines that have it.
+-- @param job a run (from train)
+-- @param key string: a field of the metrics lines (loss_d, or an on_log name)
+-- @return table of steps, table of values
+-- @usage local steps, covered = example.metric(job, "modes")
+function M.metric(job, key)
+  if type(key) ~= "string" or not key:match("^[%w_]+$") then
+    error(("scorch.run.example.metric: bad argument #2 (a field name, got %s)"):format(tostring(key)), 2)
+  end
+  local steps, values = {}, {}
+  local f = io.open(job.dir .. "/metrics.jsonl", "rb")
+  if not f then return steps, values end
+  for line in f:lines() do
+    local v = tonumber(line:match('"' .. key .. '":([^,}]+)'))
+    if v then
+      steps[#steps + 1], values[#values + 1] = tonumber(line:match('"step":(%d+)')), v
+    end
+  end
+  f:close()
+  return steps, values
 end
 
 --- The wall time of a run's training steps, from its metrics log (every

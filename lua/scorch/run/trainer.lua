@@ -509,6 +509,29 @@ local function save_checkpoint(run)
   return checkpoint.save(run.dir, run.step, tensors, meta, run.cfg.checkpoint.keep)
 end
 
+-- The family's log fields plus those of run.on_log(run), a caller's hook
+-- (an example's measurements during training): numbers by name, written
+-- into the metrics line and so kept, cut back and resumed with it.  The
+-- hook runs with the global generator saved and restored, so it cannot
+-- move the run's numbers.
+local function with_on_log(run, fields)
+  if not run.on_log then return fields end
+  local rng = sc.get_rng_state()
+  local more = run.on_log(run)
+  sc.set_rng_state(rng)
+  if not more then return fields end
+  local out = {}
+  for k, v in pairs(fields or {}) do out[k] = v end
+  for k, v in pairs(more) do
+    if type(k) ~= "string" or not k:match("^[%w_]+$") or type(v) ~= "number" then
+      error(("scorch.run.trainer: on_log must return numbers by word-like names (got %s = %s)"):format(tostring(k),
+        tostring(v)), 0)
+    end
+    out[k] = v
+  end
+  return out
+end
+
 --- Where a config's run lives: `out`, else runs/<name>.
 -- @param cfg a resolved config
 -- @return string
@@ -564,7 +587,9 @@ end
 
 --- Trains an opened run to cfg.steps, checkpointing every checkpoint.every
 -- steps, at the end, and when SIGINT or SIGTERM arrives (the current step
--- is finished first; a second signal exits at once).
+-- is finished first; a second signal exits at once).  When run.on_log is
+-- set, it is called at each metrics line and the numbers it returns (a
+-- table name -> number, or nil) go into that line.
 -- @param run a run from open
 -- @return status: 0 done, 128 + signal when stopped by one; raises on a
 --   non-finite loss or gradient (on_nonfinite = "stop") or a failed write,
@@ -601,7 +626,8 @@ function M.train(run)
       bar:update(1, { loss = lv, lr = lr, step = tostring(run.step) })
       if run.step % cfg.log.every == 0 or run.step == cfg.steps then
         local now = sc.time()
-        write_log_line(run, lv, gn, lr, cfg.batch * cfg.log.every / math.max(now - tw, 1e-9), now - t0, fields)
+        write_log_line(run, lv, gn, lr, cfg.batch * cfg.log.every / math.max(now - tw, 1e-9), now - t0,
+          with_on_log(run, fields))
         tw = now
       end
       if tonumber(checkpoint.test_fault("kill_at")) == run.step then checkpoint.kill_self() end
