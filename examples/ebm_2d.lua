@@ -11,7 +11,15 @@
 --
 -- Options: --steps, --batch, --lr, --hidden, --layers, --chain-steps,
 -- --step-size, --noise, --clip, --alpha, --buffer, --reinit, --seed, --threads, --out.
+--
+-- Each data set's training is a run of the scorch.run runtime
+-- (configs/ebm_2d.lua with these options over it) in OUT/run-DATA:
+-- config.lua, metrics.jsonl, checkpoints holding the replay buffer too, a
+-- Ctrl-C that checkpoints before it exits.  Running the script again
+-- resumes the runs (finished ones go straight to the report); other
+-- training options need another --out.
 local sc = require "scorch"
+local runtime = require "scorch.run"
 local util = sc.util
 
 local defaults = {
@@ -25,9 +33,6 @@ local opts = util.example_args(arg, { defaults = defaults, presets = { quick = {
 local steps, batch = math.tointeger(opts.steps), math.tointeger(opts.batch)
 assert(util.mkdir(opts.out))
 local function out(name) return opts.out .. "/" .. name end
-local hidden = {}
-for i = 1, opts.layers do hidden[i] = math.tointeger(opts.hidden) end
-
 
 -- log Z = log Σ e^−E h² over an m×m midpoint grid of the widened box
 local function log_partition(ebm, box, m)
@@ -50,38 +55,26 @@ local files, rows = {}, {}
 local function save(path) if path then files[#files + 1] = path end end
 
 for dname in opts.data:gmatch("[%w_]+") do
-  local data = sc.data.toy(dname)
+  -- contrastive divergence with the energy regulariser; Adam (β₁ = 0) at a constant learning
+  -- rate; a non-finite loss, or energies beyond 1e6, stop the run
+  local int = math.tointeger
+  local job = runtime.example.train { script = "examples/ebm_2d.lua", config = "ebm_2d", out = out("run-" .. dname),
+    fields = {
+      seed = int(opts.seed), threads = int(opts.threads), data = { name = dname },
+      model = { width = int(opts.hidden), layers = int(opts.layers) },
+      objective = { alpha = opts.alpha + 0.0, chain_steps = int(opts.chain_steps), step_size = opts.step_size + 0.0,
+        buffer = int(opts.buffer), reinit = opts.reinit + 0.0, noise = opts.noise + 0.0, clip = opts.clip + 0.0 },
+      optim = { lr = opts.lr + 0.0 }, batch = batch, steps = steps,
+      sample = { steps = int(opts.sample_steps), step_size = opts.step_size + 0.0 }, -- the run's own figure
+    } }
+  local ebm, data, losses = job.net, job.data.density, runtime.example.losses(job) -- the trained weights
+  local train_s = runtime.example.seconds(job)
   local box = data.range
   local g = sc.Generator(math.tointeger(opts.seed))
   local function uniform(n)
     return sc.rand(n, 2, { generator = g }) * sc.tensor { box[2] - box[1], box[4] - box[3] }
       + sc.tensor { box[1], box[3] }
   end
-  local ebm = sc.models.EnergyMLP { dim = 2, hidden = hidden, act = "silu", generator = g }
-  local opt = sc.optim.Adam(ebm:parameters(), { lr = opts.lr, betas = { 0.0, 0.999 } })
-  local buf = sc.losses.ReplayBuffer { init = uniform, size = math.tointeger(opts.buffer), reinit = opts.reinit,
-    generator = g }
-  local losses = {}
-  local bar = util.progress(steps, { desc = dname })
-  local t0 = sc.time()
-  for step = 1, steps do
-    local x = data:sample(batch, { generator = g })
-    local neg = sc.losses.langevin_negatives(ebm, buf:sample(batch), chain_opts(g, math.tointeger(opts.chain_steps)))
-    buf:push(neg)
-    local loss, info = sc.losses.cd(ebm, x, neg, { alpha = opts.alpha })
-    local l = loss:item()
-    if l ~= l or math.abs(l) == math.huge or math.abs(info.e_pos) > 1e6 then
-      error(("ebm_2d: %s: training diverged at step %d (loss %g, mean E+ %g, mean E- %g); nothing saved")
-        :format(dname, step, l, info.e_pos, info.e_neg))
-    end
-    opt:zero_grad()
-    loss:backward()
-    opt:step()
-    losses[step] = l
-    bar:update { cd = l, e_pos = info.e_pos, e_neg = info.e_neg }
-  end
-  bar:close()
-  local train_s = sc.time() - t0
 
   local test = data:sample(math.tointeger(opts.n_test), { generator = sc.Generator(1000) })
   local logz = log_partition(ebm, box, math.tointeger(opts.grid))
@@ -103,7 +96,8 @@ for dname in opts.data:gmatch("[%w_]+") do
     { { title = "data", x = real:narrow(1, 1, math.min(2000, real:size(1))) },
     { title = "EBM (Langevin)", x = x:narrow(1, 1, math.min(2000, x:size(1))) } },
     { density = data, size = 320, radius = 1 }))
-  save(sc.viz.loss_curve(out(dname .. "_cd.png"), losses, { title = dname .. ": CD loss", log = false }))
+  save(sc.viz.loss_curve(out(dname .. "_cd.png"), losses, { title = ("%s: CD loss, mean per %d steps"):format(dname,
+    job.cfg.log.every), log = false }))
 end
 
 print(("\n%-16s %16s %16s %8s %7s %10s %10s %8s %8s"):format("data", "test NLL (nats)", "entropy H",
@@ -113,6 +107,7 @@ for _, r in ipairs(rows) do
     r.ent, r.ent_se, r.tv and ("%.3f"):format(r.tv) or "-",
     r.modes and ("%d/%d"):format(r.covered, r.modes) or "-", r.mmd, r.base, r.train_s, r.sample_s))
 end
-print(("(NLL with log Z by a %d² midpoint grid; samples: %d-step Langevin chains from uniform starts)")
+print(("(NLL with log Z by a %d² midpoint grid; samples: %d-step Langevin chains from uniform starts;"
+  .. " train: the steps' wall time from the run's log)")
   :format(math.tointeger(opts.grid), math.tointeger(opts.sample_steps)))
 print("pictures: " .. table.concat(files, ", "))

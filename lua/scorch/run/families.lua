@@ -383,8 +383,10 @@ M.ebm = {
   defaults = {
     model = { width = 128, layers = 3 },
     -- alpha weighs the energy regulariser E+² + E−²; chains of chain_steps Langevin steps of
-    -- step_size start from a replay buffer of `buffer` points, a fraction reinit fresh
-    objective = { alpha = 0.1, chain_steps = 40, step_size = 0.01, buffer = 10000, reinit = 0.05 },
+    -- step_size start from a replay buffer of `buffer` points, a fraction reinit fresh; noise
+    -- (0: √(2·step_size)) and clip (0: none) are the chains' noise scale and gradient clip
+    objective = { alpha = 0.1, chain_steps = 40, step_size = 0.01, buffer = 10000, reinit = 0.05, noise = 0.0,
+      clip = 0.0 },
     sample = { every = 0, n = 1000, sampler = "langevin", steps = 500, step_size = 0.01 },
   },
   validate = points_only,
@@ -404,9 +406,16 @@ M.ebm = {
       net = ebm, model = ebm, default_sampler = "langevin",
       loss = function(x, gen)
         local neg = sc.losses.langevin_negatives(ebm, buf:sample(x:size(1)),
-          { steps = o.chain_steps, step_size = o.step_size, generator = gen })
+          { steps = o.chain_steps, step_size = o.step_size, generator = gen, noise = o.noise > 0 and o.noise or nil,
+            clip = o.clip > 0 and o.clip or nil })
         buf:push(neg)
-        return (sc.losses.cd(ebm, x, neg, { alpha = o.alpha }))
+        local loss, info = sc.losses.cd(ebm, x, neg, { alpha = o.alpha })
+        -- energies this large mean the chains have run off: stop before the loss overflows
+        if math.abs(info.e_pos) > 1e6 then
+          error(("training diverged (mean energy of the data %g, of the negatives %g)"):format(info.e_pos,
+            info.e_neg), 0)
+        end
+        return loss
       end,
       -- sampling chains start uniformly in the data's box
       prior = function(n, gen) return uniform(n, gen) end,
