@@ -10,7 +10,14 @@
 --
 -- Options: --steps, --batch, --lr, --latent, --hidden, --layers, --k (IWAE
 -- samples), --beta, --seed, --threads, --out.
+--
+-- Each data set's training is a run of the scorch.run runtime
+-- (configs/vae_2d.lua with these options over it) in OUT/run-DATA:
+-- config.lua, metrics.jsonl, checkpoints, a Ctrl-C that checkpoints before
+-- it exits.  Running the script again resumes the runs (finished ones go
+-- straight to the report); other training options need another --out.
 local sc = require "scorch"
+local runtime = require "scorch.run"
 local util = sc.util
 
 local defaults = {
@@ -23,9 +30,6 @@ local opts = util.example_args(arg, { defaults = defaults, presets = { quick = {
 local steps, batch, k = math.tointeger(opts.steps), math.tointeger(opts.batch), math.tointeger(opts.k)
 assert(util.mkdir(opts.out))
 local function out(name) return opts.out .. "/" .. name end
-
-local hidden = {}
-for i = 1, opts.layers do hidden[i] = math.tointeger(opts.hidden) end
 
 -- the IWAE bound per point, 500 points at a time (K·500 decoder calls each)
 local function iwae_bound(vae, x, g)
@@ -41,28 +45,17 @@ local files, rows = {}, {}
 local function save(path) if path then files[#files + 1] = path end end
 
 for dname in opts.data:gmatch("[%w_]+") do
-  local data = sc.data.toy(dname)
-  local g = sc.Generator(math.tointeger(opts.seed))
-  local vae = sc.models.VAE { x_dim = 2, latent = math.tointeger(opts.latent), hidden = hidden, act = "silu",
-    likelihood = "gaussian_learned", generator = g }
-  local opt = sc.optim.Adam(vae:parameters(), { lr = opts.lr })
-  local losses = {}
-  local bar = util.progress(steps, { desc = dname })
-  local t0 = sc.time()
-  for step = 1, steps do
-    local x = data:sample(batch, { generator = g })
-    local loss = sc.losses.elbo(vae, x, { beta = opts.beta, generator = g })
-    if loss:item() ~= loss:item() then error(("vae_2d: %s: the loss is NaN at step %d"):format(dname, step)) end
-    opt:zero_grad()
-    loss:backward()
-    opt:step()
-    local frac = step / steps
-    if frac > 0.7 then opt.lr = opts.lr * (1 - frac) / 0.3 + 1e-6 end
-    losses[step] = loss:item()
-    bar:update { neg_elbo = losses[step] }
-  end
-  bar:close()
-  local train_s = sc.time() - t0
+  -- the negative ELBO on fresh batches; Adam, its learning rate constant and then annealed
+  -- linearly to 0 over the last 30% of the steps; a non-finite loss stops the run
+  local int = math.tointeger
+  local job = runtime.example.train { script = "examples/vae_2d.lua", config = "vae_2d", out = out("run-" .. dname),
+    fields = {
+      seed = int(opts.seed), threads = int(opts.threads), data = { name = dname },
+      model = { latent = int(opts.latent), width = int(opts.hidden), layers = int(opts.layers) },
+      objective = { beta = opts.beta + 0.0 }, optim = { lr = opts.lr + 0.0 }, batch = batch, steps = steps,
+    } }
+  local vae, data, losses = job.net, job.data.density, runtime.example.losses(job) -- the trained weights
+  local train_s = runtime.example.seconds(job)
 
   local test = data:sample(math.tointeger(opts.n_test), { generator = sc.Generator(1000) })
   local test_nll = -iwae_bound(vae, test, sc.Generator(5))
@@ -83,7 +76,8 @@ for dname in opts.data:gmatch("[%w_]+") do
   save(sc.viz.sample_panels(out(dname .. "_samples.png"),
     { { title = "data", x = real:narrow(1, 1, math.min(2000, real:size(1))) },
     { title = "VAE", x = x:narrow(1, 1, math.min(2000, x:size(1))) } }, { density = data, size = 320, radius = 1 }))
-  save(sc.viz.loss_curve(out(dname .. "_neg_elbo.png"), losses, { title = dname .. ": −ELBO", log = false }))
+  save(sc.viz.loss_curve(out(dname .. "_neg_elbo.png"), losses, { title = ("%s: −ELBO, mean per %d steps"):format(
+    dname, job.cfg.log.every), log = false }))
 end
 
 print(("\n%-16s %17s %10s %16s %8s %7s %10s %10s %8s %8s"):format("data", "IWAE NLL (nats)", "−ELBO",
@@ -93,6 +87,6 @@ for _, r in ipairs(rows) do
     r.nll_se, r.nelbo, r.ent, r.ent_se, r.tv and ("%.3f"):format(r.tv) or "-",
     r.modes and ("%d/%d"):format(r.covered, r.modes) or "-", r.mmd, r.base, r.train_s, r.sample_s))
 end
-print(("(IWAE with K = %d on %d test points; samples x ~ p(x|z), z ~ N(0, I), %d points)"):format(k,
-  math.tointeger(opts.n_test), math.tointeger(opts.n_samples)))
+print(("(IWAE with K = %d on %d test points; samples x ~ p(x|z), z ~ N(0, I), %d points; train: the steps'"
+  .. " wall time from the run's log)"):format(k, math.tointeger(opts.n_test), math.tointeger(opts.n_samples)))
 print("pictures: " .. table.concat(files, ", "))
