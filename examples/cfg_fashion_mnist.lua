@@ -12,7 +12,7 @@
 -- OUT/inpainting.png (rows: the image, the visible half, three
 -- completions) and OUT/report.txt.
 --
---   bin/scorch examples/cfg_fashion_mnist.lua --quick --threads 2   # a few minutes
+--   bin/scorch examples/cfg_fashion_mnist.lua --quick --threads 1   # about 3 minutes
 --   bin/scorch examples/cfg_fashion_mnist.lua --threads 2           # 12,000 steps, 100 samples per class
 --
 -- The metrics need the Fashion-MNIST classifier (bin/scorch
