@@ -2,8 +2,9 @@
 -- a run: MLP generator and discriminator, the non-saturating loss
 -- (objective.loss = minimax | wgan | wgan_gp for the others; RMSprop for
 -- the clipped WGAN), Adam with β₁ = 0.5 at a constant learning rate (the
--- example's 2e-4; use 1e-4 with beta1=0 beta2=0.9 for WGAN-GP), an EMA of
--- the weights for sampling.  Both optimisers' states are in every checkpoint.
+-- example's 2e-4; it uses optim.lr=3e-4 for wgan, and 1e-4 with beta1=0
+-- beta2=0.9 for wgan_gp), an EMA of the weights for sampling.  Both
+-- optimisers' states are in every checkpoint.
 return {
   name = "gan_2d",
   family = "gan",

@@ -12,10 +12,11 @@
 --   scorch examples/edm_2d.lua [--quick] [--data eight_gaussians] [--sigma_data 0]
 --
 -- The training is a run of the scorch.run runtime (configs/edm_2d.lua with
--- these options over it) in OUT/run: config.lua, metrics.jsonl,
--- checkpoints, a Ctrl-C that checkpoints before it exits.  Running the
--- script again resumes that run (a finished one goes straight to
--- sampling); other training options need another --out.
+-- these options over it) in OUT/run-KEY, KEY 8 hex digits naming the
+-- training options: config.lua, metrics.jsonl, checkpoints, a Ctrl-C that
+-- checkpoints before it exits.  Running the script again with the same
+-- options resumes that run (a finished one goes straight to sampling);
+-- other options train in a folder of their own.
 local sc = require "scorch"
 local runtime = require "scorch.run"
 local util = sc.util

@@ -13,7 +13,17 @@
 -- Options: --data (eight_gaussians, two_gaussians or both), --losses (comma
 -- list of minimax, ns, wgan, wgan_gp), --steps, --batch, --eval-every,
 -- --samples, --seed, --threads, --out DIR (default out/gan_2d).
+--
+-- Each training is a run of the scorch.run runtime (configs/gan_2d.lua
+-- with these options over it) in OUT/run-DATA-LOSS-KEY, KEY 8 hex digits
+-- naming the training options: config.lua, metrics.jsonl (both losses,
+-- and the modes covered and each mode's mass at every evaluation),
+-- checkpoints holding both optimisers, a Ctrl-C that checkpoints before it
+-- exits.  Running the script again with the same options resumes the runs
+-- (finished ones go straight to the report); other options train in
+-- folders of their own.
 local sc = require "scorch"
+local runtime = require "scorch.run"
 local util = sc.util
 
 local defaults = {
@@ -34,21 +44,29 @@ for k in tostring(opts.losses):gmatch("[^,]+") do kinds[#kinds + 1] = k end
 
 -- The papers' optimisers: Adam with β₁ = 0.5 for the GAN losses (Radford et
 -- al. 2016), RMSProp for the clipped WGAN (Arjovsky et al. 2017, lr raised
--- from 5e-5 for 2-D), Adam with β = (0, 0.9) and n_critic = 5 for WGAN-GP.
-local function trainer(kind, G, D, gen)
-  local o = { G = G, D = D, loss = kind, generator = gen, ema = 0.999 }
-  if kind == "wgan" then
-    o.opt_g = sc.optim.RMSprop(G:parameters(), { lr = 3e-4 })
-    o.opt_d = sc.optim.RMSprop(D:parameters(), { lr = 3e-4 })
-    o.clip = 0.05
-  elseif kind == "wgan_gp" then
-    o.opt_g = sc.optim.Adam(G:parameters(), { lr = 1e-4, betas = { 0, 0.9 } })
-    o.opt_d = sc.optim.Adam(D:parameters(), { lr = 1e-4, betas = { 0, 0.9 } })
-  else
-    o.opt_g = sc.optim.Adam(G:parameters(), { lr = 2e-4, betas = { 0.5, 0.999 } })
-    o.opt_d = sc.optim.Adam(D:parameters(), { lr = 2e-4, betas = { 0.5, 0.999 } })
-  end
-  return sc.models.gan.Trainer(o)
+-- from 5e-5 for 2-D; clip 0.05), Adam with β = (0, 0.9) and n_critic = 5 for
+-- WGAN-GP; every one at a constant learning rate, an EMA (0.999) of the
+-- weights for the samples.
+local optimisers = {
+  wgan = { lr = 3e-4 },
+  wgan_gp = { lr = 1e-4, beta1 = 0.0, beta2 = 0.9 },
+  minimax = { lr = 2e-4, beta1 = 0.5, beta2 = 0.999 },
+  ns = { lr = 2e-4, beta1 = 0.5, beta2 = 0.999 },
+}
+
+local function gcd(a, b)
+  while b ~= 0 do a, b = b, a % b end
+  return a
+end
+
+-- The generator's samples from the run's EMA weights, at fixed noise z.
+local function ema_samples(job, z)
+  job.ema:store(job.params)
+  job.ema:copy_to(job.params)
+  local ok, x = pcall(sc.no_grad, function() return job.net.G(z) end)
+  job.ema:restore(job.params)
+  if not ok then error(x, 0) end
+  return x
 end
 
 local files, summary = {}, {}
@@ -56,50 +74,53 @@ local function save(name, path)
   if path then files[#files + 1] = path else print("could not write " .. name) end
 end
 
+local int = math.tointeger
 for _, dname in ipairs(datasets) do
   local data = sc.data.toy(dname)
-  local gen = sc.Generator(math.tointeger(opts.seed))
+  local gen = sc.Generator(int(opts.seed))
   -- MMD bandwidth as in ncsn_2d.lua: 0.1 for the narrow modes of 8 Gaussians
   local mmd_h = dname == "two_gaussians" and nil or 0.1
   local real = data:sample(n_samples, { generator = gen })
   local baseline = sc.metrics.mmd_baseline(data, n_samples, { generator = gen, bandwidth = mmd_h, repeats = 2 })
   local panels = {}
   for _, kind in ipairs(kinds) do
-    local G = sc.models.MLPGenerator { z_dim = 2, dim = 2, generator = gen }
-    local D = sc.models.MLPDiscriminator { dim = 2, generator = gen }
-    local tr = trainer(kind, G, D, gen)
-    local curves = { loss_d = {}, loss_g = {} }
-    local covered, mass = {}, {}
-    local bar = util.progress(steps, { desc = dname .. " " .. kind })
-    local t0 = sc.time()
-    for step = 1, steps do
-      local row = tr:step(function() return data:sample(batch, { generator = gen }) end)
-      curves.loss_d[step], curves.loss_g[step] = row.loss_d, row.loss_g
-      if step % eval_every == 0 or step == steps then
-        local rep = sc.metrics.mode_report(tr:sample(2000), data)
-        covered[#covered + 1] = rep.covered
-        for k, f in ipairs(rep.fractions) do
-          local key = ("mode %d"):format(k)
-          mass[key] = mass[key] or {}
-          mass[key][#mass[key] + 1] = f
-        end
-        bar:update { d = row.loss_d, g = row.loss_g, modes = rep.covered }
-      else
-        bar:update()
-      end
+    local o = optimisers[kind] or error(("unknown loss %s (minimax, ns, wgan, wgan_gp)"):format(kind))
+    -- every eval_every steps (and at the end): the modes covered by 2000 samples of the EMA generator
+    -- and each mode's mass, into the metrics log (noise of its own, fixed, so training is untouched)
+    local z_eval = sc.randn({ 2000, 2 }, { generator = sc.Generator(int(opts.seed) + 11) })
+    local function evaluate(job)
+      if job.step % eval_every ~= 0 and job.step ~= steps then return nil end
+      local rep = sc.metrics.mode_report(ema_samples(job, z_eval), data)
+      local fields = { modes = rep.covered }
+      for k, f in ipairs(rep.fractions) do fields["mode_" .. k] = f end
+      return fields
     end
-    bar:close()
-    local secs = sc.time() - t0
-    local x = tr:sample(n_samples)
+    local job = runtime.example.train { script = "examples/gan_2d.lua", config = "gan_2d",
+      out = out(("run-%s-%s"):format(dname, kind)), on_log = evaluate,
+      fields = {
+        seed = int(opts.seed), threads = int(opts.threads), data = { name = dname },
+        objective = { loss = kind }, batch = batch, steps = steps,
+        optim = { lr = o.lr, beta1 = o.beta1 or 0.9, beta2 = o.beta2 or 0.999, warmup = 0, schedule = "constant" },
+        -- a metrics line at every evaluation, and between them
+        log = { every = gcd(eval_every, math.max(1, steps // 100)) },
+      } }
+    local curves = { loss_d = select(2, runtime.example.metric(job, "loss_d")),
+      loss_g = select(2, runtime.example.metric(job, "loss_g")) }
+    local _, covered = runtime.example.metric(job, "modes")
+    local mass = {}
+    for k = 1, data.K or 0 do
+      local _, m = runtime.example.metric(job, "mode_" .. k)
+      mass[("mode %d"):format(k)] = m
+    end
+    local x = ema_samples(job, sc.randn({ n_samples, 2 }, { generator = sc.Generator(int(opts.seed) + 7) }))
     local rep = sc.metrics.mode_report(x, data)
     local mmd = sc.metrics.mmd(x, real, { bandwidth = mmd_h })
-    local last = tr.history[#tr.history]
     summary[#summary + 1] = { data = dname, kind = kind, tv = rep.tv, covered = rep.covered, n = rep.n_modes,
-      mmd = mmd, baseline = baseline, secs = secs, fractions = rep.fractions, w = last.wasserstein }
+      mmd = mmd, baseline = baseline, secs = runtime.example.seconds(job), fractions = rep.fractions }
     panels[#panels + 1] = { title = kind, x = x }
     local tag = dname .. "_" .. kind
     save("losses", sc.viz.loss_curve(out(tag .. "_losses.png"), curves,
-      { title = tag .. ": both losses", xlabel = "step" }))
+      { title = ("%s: both losses, every %d steps"):format(tag, job.cfg.log.every), xlabel = "log line" }))
     save("mode mass", sc.viz.loss_curve(out(tag .. "_mode_mass.png"), mass,
       { title = ("%s: mass per mode every %d steps"):format(tag, eval_every), log = false,
         xlabel = "evaluation", ylabel = "fraction of samples", smooth = 1 }))

@@ -12,12 +12,13 @@
 -- --samples, --seed, --threads, --scale-by-sigma, --denoise.  Pictures go
 -- to the output directory; the script prints where.
 --
--- The training is a run of the scorch.run runtime (configs/ncsn_2d.lua with
--- these options over it; `scorch train configs/ncsn_2d.lua` is the
--- eight_gaussians one) in OUT/run: config.lua, metrics.jsonl, checkpoints,
--- a Ctrl-C that checkpoints before it exits.  Running the script again
--- resumes that run (a finished one goes straight to sampling); other
--- training options need another --out.
+-- The training is a run of the scorch.run runtime (configs/ncsn_2d.lua
+-- with these options over it; `scorch train configs/ncsn_2d.lua` is the
+-- eight_gaussians one) in OUT/run-KEY, KEY 8 hex digits naming the
+-- training options: config.lua, metrics.jsonl, checkpoints, a Ctrl-C that
+-- checkpoints before it exits.  Running the script again with the same
+-- options resumes that run (a finished one goes straight to sampling);
+-- other options train in a folder of their own.
 local sc = require "scorch"
 local runtime = require "scorch.run"
 local util = sc.util
@@ -82,7 +83,7 @@ local job, trained = runtime.example.train { script = "examples/ncsn_2d.lua", co
     -- the run's own figure: annealed Langevin as below, from N(0, σ_1²I)
     sample = { step_size = pick("eps") + 0.0, steps = int(opts.T), denoise = denoise },
   } }
-local model = job.net -- the trained weights (not the run's EMA, which the figures in OUT/run use)
+local model = job.net -- the trained weights (not the run's EMA, which the run's figures use)
 local losses = runtime.example.losses(job)
 if trained.steps > 0 then
   print(("trained %d steps in %.1f s (%.2f ms/step, checkpoints and the run's figures included), final loss %.4f"

@@ -13,10 +13,11 @@
 --
 -- Each method's training is a run of the scorch.run runtime
 -- (configs/score_matching_2d.lua with these options over it) in
--- OUT/run-METHOD: config.lua, metrics.jsonl, checkpoints, a Ctrl-C that
--- checkpoints before it exits.  Running the script again resumes the runs
--- (finished ones go straight to the report); other training options need
--- another --out.
+-- OUT/run-METHOD-KEY, KEY 8 hex digits naming the training options:
+-- config.lua, metrics.jsonl, checkpoints, a Ctrl-C that checkpoints before
+-- it exits.  Running the script again with the same options resumes the
+-- runs (finished ones go straight to the report); other options train in
+-- folders of their own.
 local sc = require "scorch"
 local runtime = require "scorch.run"
 local util = sc.util

@@ -14,10 +14,11 @@
 --                             [--weighting sigma2|likelihood]
 --
 -- The training is a run of the scorch.run runtime (configs/sde_2d.lua with
--- these options over it) in OUT/run: config.lua, metrics.jsonl,
--- checkpoints, a Ctrl-C that checkpoints before it exits.  Running the
--- script again resumes that run (a finished one goes straight to
--- sampling); other training options need another --out.
+-- these options over it) in OUT/run-KEY, KEY 8 hex digits naming the
+-- training options: config.lua, metrics.jsonl, checkpoints, a Ctrl-C that
+-- checkpoints before it exits.  Running the script again with the same
+-- options resumes that run (a finished one goes straight to sampling);
+-- other options train in a folder of their own.
 local sc = require "scorch"
 local likelihood = require "scorch.likelihood"
 local runtime = require "scorch.run"

@@ -12,10 +12,12 @@
 -- samples), --beta, --seed, --threads, --out.
 --
 -- Each data set's training is a run of the scorch.run runtime
--- (configs/vae_2d.lua with these options over it) in OUT/run-DATA:
--- config.lua, metrics.jsonl, checkpoints, a Ctrl-C that checkpoints before
--- it exits.  Running the script again resumes the runs (finished ones go
--- straight to the report); other training options need another --out.
+-- (configs/vae_2d.lua with these options over it) in OUT/run-DATA-KEY,
+-- KEY 8 hex digits naming the training options: config.lua,
+-- metrics.jsonl, checkpoints, a Ctrl-C that checkpoints before it exits.
+-- Running the script again with the same options resumes the runs
+-- (finished ones go straight to the report); other options train in
+-- folders of their own.
 local sc = require "scorch"
 local runtime = require "scorch.run"
 local util = sc.util

@@ -27,6 +27,17 @@ local function read(path)
   return s
 end
 
+-- The run folders under out whose names start with prefix (prefix-KEY), sorted.
+local function run_dirs(out, prefix)
+  local found = {}
+  for _, name in ipairs(sc.core.list_dir(out) or {}) do
+    local pattern = "^" .. prefix:gsub("%p", "%%%0") .. "%-%x%x%x%x%x%x%x%x$"
+    if name:match(pattern) then found[#found + 1] = out .. "/" .. name end
+  end
+  table.sort(found)
+  return found
+end
+
 local tmp
 setup(function()
   local p = io.popen("mktemp -d /tmp/scorch_examples_runtime.XXXXXX")
@@ -46,7 +57,8 @@ local function report(out)
     if not (line:match("^run ") or line:match("^step %d") or line:match("^done:") or line:match("^trained ")
         or line:match("^note: ") or line:match("nothing to train") or line:match("^train")
         or line:match("^pictures: ") or line:match("^report: ")) then
-      keep[#keep + 1] = (line:gsub("[%d.]+ s$", ""):gsub("%(%d+%.%ds%)", ""))
+      -- timings: "1.0 s", "(0.3s)", "  2.1s  " (ms/step stays: it comes from the log)
+      keep[#keep + 1] = (line:gsub("[%d.]+ ?s%f[%s]", ""):gsub("[%d.]+ ?s$", ""):gsub("%(%d+%.%ds%)", ""))
     end
   end
   return table.concat(keep, "\n")
@@ -79,12 +91,14 @@ describe("examples/ncsn_2d.lua as a run", function()
   end
   local first_out
 
-  it("writes config.lua, metrics.jsonl and checkpoints in OUT/run", function()
+  it("writes config.lua, metrics.jsonl and checkpoints in OUT/run-KEY", function()
     local out = tmp .. "/ncsn"
     local status, text = example(out)
     assert.equal(0, status, text)
     assert.matches("trained 40 steps", text)
-    local dir = out .. "/run"
+    local dirs = run_dirs(out, "run")
+    assert.equal(1, #dirs)
+    local dir = dirs[1]
     -- the resolved config: configs/ncsn_2d.lua's fields where the example sets none
     local cfg = run.config.load_file(dir .. "/config.lua")
     assert.equal("ncsn", cfg.family)
@@ -95,6 +109,8 @@ describe("examples/ncsn_2d.lua as a run", function()
     assert.equal(16, cfg.model.width)
     assert.equal("linear_tail", cfg.optim.schedule) -- from the config file
     assert.equal(0.3, cfg.optim.tail)
+    assert.equal(dir, cfg.out)
+    assert.equal(dir, out .. "/run-" .. run.example.key(cfg)) -- the key names the training options
     -- one metrics line per step (log.every = steps // 100, at least 1), in order
     local steps = run.trainer.read_losses(dir .. "/metrics.jsonl")
     assert.equal(40, #steps)
@@ -108,7 +124,8 @@ describe("examples/ncsn_2d.lua as a run", function()
 
   it("resumes rather than retrains when run again: no step, the same checkpoint, the same report", function()
     local out = tmp .. "/ncsn"
-    local ckpt = run.checkpoint.path(out .. "/run", 40)
+    local dir = run_dirs(out, "run")[1]
+    local ckpt = run.checkpoint.path(dir, 40)
     local before = read(ckpt)
     local status, text = example(out)
     assert.equal(0, status, text)
@@ -116,8 +133,9 @@ describe("examples/ncsn_2d.lua as a run", function()
     assert.matches("nothing to train", text)
     assert.not_matches("trained 40 steps", text)
     assert.equal(before, read(ckpt)) -- not rewritten
-    assert.equal(2, #run.checkpoint.list(out .. "/run"))
-    assert.equal(40, #run.trainer.read_losses(out .. "/run/metrics.jsonl"))
+    assert.equal(1, #run_dirs(out, "run"))
+    assert.equal(2, #run.checkpoint.list(dir))
+    assert.equal(40, #run.trainer.read_losses(dir .. "/metrics.jsonl"))
     -- the same weights give the same score errors, mode fractions and MMDs
     assert.matches("score error at σ_L = 1: %d", text)
     assert.equal(report(first_out), report(text))
@@ -127,31 +145,44 @@ describe("examples/ncsn_2d.lua as a run", function()
     local out = tmp .. "/ncsn_killed"
     local status, text = example(out, nil, "SCORCH_TEST_FAULT=kill_at=25")
     assert.equal(137, status, text)
-    assert.equal(24, run.checkpoint.list(out .. "/run")[2].step)
+    local dir = run_dirs(out, "run")[1]
+    assert.equal(24, run.checkpoint.list(dir)[2].step)
     status, text = example(out)
     assert.equal(0, status, text)
     assert.matches("step 24 of 40", text)
     assert.matches("trained 16 steps", text)
-    local n = same_tensors(run.checkpoint.path(tmp .. "/ncsn/run", 40), run.checkpoint.path(out .. "/run", 40))
+    local n = same_tensors(run.checkpoint.path(run_dirs(tmp .. "/ncsn", "run")[1], 40), run.checkpoint.path(dir, 40))
     assert.is_true(n >= 3 * 8) -- model, EMA and both Adam moments of 8 parameters
     assert.equal(report(first_out), report(text))
     -- the metrics log was cut back to the checkpoint and continued: one line per step
-    local steps = run.trainer.read_losses(out .. "/run/metrics.jsonl")
+    local steps = run.trainer.read_losses(dir .. "/metrics.jsonl")
     assert.equal(40, #steps)
     for i = 1, 40 do assert.equal(i, steps[i]) end
   end)
 
-  it("refuses a folder that holds another run, naming the difference", function()
+  it("trains other options beside the first run, and stops on a checkpoint that does not fit", function()
     local out = tmp .. "/ncsn"
-    local status, text = example(out, "--hidden 24")
+    local first = run_dirs(out, "run")[1]
+    local before = read(run.checkpoint.path(first, 40))
+    local status, text = example(out, "--hidden 24 --steps 8")
+    assert.equal(0, status, text)
+    assert.matches("trained 8 steps", text)
+    local dirs = run_dirs(out, "run")
+    assert.equal(2, #dirs)
+    local other = dirs[1] == first and dirs[2] or dirs[1]
+    assert.equal(24, run.config.load_file(other .. "/config.lua").model.width)
+    assert.equal(before, read(run.checkpoint.path(first, 40)))
+    -- a newer checkpoint of the other network in the first run's folder: refused by name, nothing trained
+    local f = assert(io.open(run.checkpoint.path(first, 44), "wb"))
+    f:write(read(run.checkpoint.path(other, 8)))
+    f:close()
+    status, text = example(out)
     assert.equal(1, status, text)
-    assert.matches("examples/ncsn_2d.lua: checkpoint .-ckpt%-00000040%.safetensors does not match the run's config"
-      .. " at model.width: 16 in the checkpoint, 24 now", text)
+    assert.matches("examples/ncsn_2d.lua: checkpoint .-ckpt%-00000044%.safetensors does not match the run's config"
+      .. " at ", text)
     assert.matches("pass %-%-out DIR", text)
-    status, text = example(out, "--steps 50")
-    assert.equal(1, status, text)
-    assert.matches("holds a run of 40 steps %(at step 40%); this one has 50", text)
-    assert.equal(2, #run.checkpoint.list(out .. "/run"))
+    assert.equal(before, read(run.checkpoint.path(first, 40)))
+    os.remove(run.checkpoint.path(first, 44))
   end)
 end)
 
@@ -164,7 +195,9 @@ describe("examples/score_matching_2d.lua as runs", function()
     local status, first = sh(cmd)
     assert.equal(0, status, first)
     for _, m in ipairs { "esm", "dsm" } do
-      local dir = out .. "/run-" .. m
+      local dirs = run_dirs(out, "run-" .. m)
+      assert.equal(1, #dirs)
+      local dir = dirs[1]
       local cfg = run.config.load_file(dir .. "/config.lua")
       assert.equal(m, cfg.objective.method)
       assert.equal("two_moons", cfg.data.name)
@@ -178,5 +211,45 @@ describe("examples/score_matching_2d.lua as runs", function()
     assert.not_matches("step 0 of 20", again)
     -- the table (errors and final losses; ms/step comes from the logs, which did not change)
     assert.equal(report(first), report(again))
+  end)
+end)
+
+describe("examples/gan_2d.lua as runs", function()
+  -- a tiny WGAN-GP (5 critic steps per generator step) on the 0.8/0.2 mixture, evaluated every 5 steps
+  local ARGS = "--data two_gaussians --losses wgan_gp --steps 20 --eval-every 5 --batch 64 --samples 300 --threads 1"
+  local function example(out, env)
+    return sh((env and env .. " " or "") .. q(EXE) .. " examples/gan_2d.lua " .. ARGS .. " --out " .. q(out))
+  end
+
+  it("keeps the modes it measures during training in the metrics log, and a killed run resumes them exactly", function()
+    local a, b = tmp .. "/gan", tmp .. "/gan_killed"
+    local status, first = example(a)
+    assert.equal(0, status, first)
+    local dir = run_dirs(a, "run-two_gaussians-wgan_gp")[1]
+    local lines = {}
+    for line in read(dir .. "/metrics.jsonl"):gmatch("[^\n]+") do lines[#lines + 1] = line end
+    assert.equal(20, #lines)
+    for s = 1, 20 do
+      local modes = tonumber(lines[s]:match('"modes":([^,}]+)'))
+      if s % 5 == 0 then
+        assert.is_true(modes == 1 or modes == 2, lines[s])
+        local m1, m2 = tonumber(lines[s]:match('"mode_1":([^,}]+)')), tonumber(lines[s]:match('"mode_2":([^,}]+)'))
+        assert.is_true(m1 >= 0 and m2 >= 0 and m1 + m2 <= 1 + 1e-12, lines[s])
+      else
+        assert.is_nil(modes, lines[s])
+      end
+    end
+    status = example(b, "SCORCH_TEST_FAULT=kill_at=13")
+    assert.equal(137, status)
+    local text
+    status, text = example(b)
+    assert.equal(0, status, text)
+    assert.matches("step 12 of 20", text)
+    local kdir = run_dirs(b, "run-two_gaussians-wgan_gp")[1]
+    same_tensors(run.checkpoint.path(dir, 20), run.checkpoint.path(kdir, 20))
+    local killed = {}
+    for line in read(kdir .. "/metrics.jsonl"):gmatch("[^\n]+") do killed[#killed + 1] = run.trainer.log_key(line) end
+    for s = 1, 20 do assert.equal(run.trainer.log_key(lines[s]), killed[s]) end
+    assert.equal(report(first), report(text))
   end)
 end)

@@ -283,7 +283,18 @@ describe("what the examples need of a run", function()
     assert.equal("linear_tail", c.optim.schedule)   -- the file's
     assert.same({ every = 25, keep = 2 }, c.checkpoint)
     assert.same({ every = 2 }, c.log)
-    assert.equal(dir("ex"), c.out)
+    -- the folder: out and the key, 8 hex digits of the config outside what a resumed run may change
+    assert.equal(dir("ex") .. "-" .. e.key(c), c.out)
+    assert.matches("^%x%x%x%x%x%x%x%x$", e.key(c))
+    local function key_of(fields)
+      local f = { steps = 250, model = { width = 16 }, data = { name = "two_gaussians" } }
+      for k, v in pairs(fields) do f[k] = v end
+      return e.key(e.config { script = "x.lua", config = "ncsn_2d", out = dir("ex"), fields = f })
+    end
+    assert.equal(e.key(c), key_of { threads = 2, log = { every = 5 }, sample = { n = 10 } })
+    assert.not_equal(e.key(c), key_of { steps = 251 })
+    assert.not_equal(e.key(c), key_of { model = { width = 17 } })
+    assert.not_equal(e.key(c), key_of { optim = { lr = 1.5e-3 } })
     local ok, err = pcall(e.config, { script = "x.lua", config = "ncsn_2d", out = dir("ex"),
       fields = { model = { widht = 16 } } })
     assert.is_false(ok)

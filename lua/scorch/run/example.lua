@@ -1,19 +1,20 @@
 --- The training of an example script as a run of the runtime: the
 -- example's config file under configs/, the example's own fields (its
--- command-line options) laid over it, trained in a run folder that holds
--- the resolved config, metrics.jsonl and checkpoints.  Running the script
--- again resumes the run there (a finished run trains no step); Ctrl-C
--- checkpoints and exits with 130.
+-- command-line options) laid over it, trained in a run folder named by
+-- those options (OUT/run-KEY, KEY 8 hex digits of the training's config)
+-- that holds the resolved config, metrics.jsonl and checkpoints.  Running
+-- the script again with the same options resumes the run there (a finished
+-- run trains no step); other options train in a folder of their own;
+-- Ctrl-C checkpoints and exits with 130.
 --
 --   local job, info = require("scorch.run").example.train {
 --     script = "examples/ncsn_2d.lua", config = "ncsn_2d", out = "out/ncsn_2d/run",
 --     fields = { steps = 1000, data = { name = "two_gaussians" } } }
---   -- job.net holds the trained weights, job.ema their average
+--   -- job.dir is out/ncsn_2d/run-<key>; job.net holds the trained weights, job.ema their average
 -- @module scorch.run.example
 local sc = require "scorch"
 local util = require "scorch.util"
 local config = require "scorch.run.config"
-local checkpoint = require "scorch.run.checkpoint"
 local trainer = require "scorch.run.trainer"
 
 local M = {}
@@ -46,12 +47,35 @@ local function overlay(a, b)
   return out
 end
 
+-- FNV-1a (32 bits) of a string, as 8 hex digits.
+local function digest(text)
+  local h = 0x811C9DC5
+  for i = 1, #text do h = ((h ~ text:byte(i)) * 0x01000193) & 0xFFFFFFFF end
+  return ("%08x"):format(h)
+end
+
+--- The 8 hex digits that name an example's run: a digest of its config
+-- outside the fields a resumed run may change (steps are in, threads,
+-- intervals and the folder are not), so every set of training options has
+-- a folder of its own and the same command finds its run again.
+-- @param cfg a resolved config
+-- @return string
+-- @usage print(example.key(cfg)) --> "3f9a12bc"
+function M.key(cfg)
+  if type(cfg) ~= "table" or type(cfg.family) ~= "string" then
+    error("scorch.run.example.key: bad argument #1 (a resolved config expected)", 2)
+  end
+  local c = config.copy(cfg)
+  for k in pairs(config.resumable) do if k ~= "steps" then c[k] = nil end end
+  return digest(config.serialize(c))
+end
+
 --- The resolved config of an example's run: configs/<config>.lua with the
--- example's fields over it, its folder `out`, a checkpoint every tenth of
--- the steps (the newest two kept) and a metrics line every hundredth,
--- unless the fields say otherwise.
+-- example's fields over it, a checkpoint every tenth of the steps (the
+-- newest two kept) and a metrics line every hundredth, unless the fields
+-- say otherwise; its folder is `out` followed by "-" and the run's key.
 -- @param opts table {script = the example's path (errors name it), config = the config's name,
---   out = the run folder, fields = table laid over the file}
+--   out = the run folder's path before its key (e.g. "out/ncsn_2d/run"), fields = table laid over the file}
 -- @return the resolved config
 -- @usage local cfg = example.config{script = "x.lua", config = "ncsn_2d", out = "out/x/run", fields = {}}
 function M.config(opts)
@@ -69,13 +93,17 @@ function M.config(opts)
   local steps = math.tointeger(raw.steps) or 1
   raw.checkpoint = overlay({ every = math.max(1, steps // 10), keep = 2 }, (opts.fields or {}).checkpoint or {})
   raw.log = overlay({ every = math.max(1, steps // 100) }, (opts.fields or {}).log or {})
-  return config.resolve(raw, opts.script)
+  local cfg = config.resolve(raw, opts.script)
+  cfg.out = opts.out .. "-" .. M.key(cfg)
+  return cfg
 end
 
---- Trains (or resumes) an example's run and returns it.  A run folder
--- that holds another run (other options, or another step count) stops the
--- script with a message that names the difference and says to pass --out;
--- a signal stops it after its checkpoint with 128 + the signal.
+--- Trains (or resumes) an example's run and returns it.  Its folder is
+-- named by the training's options (see key), so the same command resumes
+-- it and other options train beside it.  A checkpoint there that does not
+-- fit the run (a code change) stops the script with the runtime's message
+-- and a hint to pass --out; a signal stops it after its checkpoint with
+-- 128 + the signal.
 -- @param opts table: as config's, plus quiet (no progress lines) and
 --   on_log (function(run) -> table of numbers by name or nil, called at each
 --   metrics line, whose numbers go into it: measurements during training
@@ -96,16 +124,6 @@ function M.train(opts)
   local function fail(msg)
     io.stderr:write(("%s: %s\n(pass --out DIR to train a new run elsewhere)\n"):format(opts.script, msg))
     os.exit(1)
-  end
-  -- a folder holding a run of another length would be extended or cut short: refuse
-  local dir = trainer.run_dir(cfg)
-  local ckpts = sc.core.is_dir(dir) and checkpoint.list(dir) or {}
-  if #ckpts > 0 then
-    local ok, saved = pcall(config.load_file, dir .. "/config.lua")
-    if ok and saved.steps ~= cfg.steps then
-      fail(("run folder %s holds a run of %s steps (at step %d); this one has %d"):format(dir, tostring(saved.steps),
-        ckpts[#ckpts].step, cfg.steps))
-    end
   end
   local ok, job = pcall(trainer.open, cfg, { resume = true, quiet = quiet })
   if not ok then fail(job) end
