@@ -9,7 +9,7 @@ local M = {}
 -- their first use (indexing `sc.nn` is what loads a module).
 M.submodules = {
   "nn", "optim", "data", "losses", "schedules", "samplers", "models",
-  "metrics", "viz", "util", "image", "io", "likelihood", "param",
+  "metrics", "viz", "util", "image", "io", "likelihood", "param", "dist",
 }
 
 -- ---- printing ------------------------------------------------------------------
