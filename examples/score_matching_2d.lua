@@ -76,7 +76,7 @@ local norm = sc.metrics.score_error(function(x) return x * 0 end, data, test)
 local smooth_gap = sc.metrics.score_error(function(x) return data:score_at(x, opts.sigma) end, data, test)
 print(("exact score: E‖∇log p‖² = %.4g on test data; the σ = %g smoothed score is %.4g from it")
   :format(norm, opts.sigma, smooth_gap))
--- ms/step from the runs' logs (checkpoints included); final loss: the mean of the last log window
+-- ms/step from the runs' logs (training steps only); final loss: the mean of the last log window
 print(("%-8s %10s %12s %14s %14s %12s"):format("method", "ms/step", "final loss", "E‖s−∇log p‖²",
   "vs smoothed", "grid (p-wt)"))
 for _, r in ipairs(results) do

@@ -166,8 +166,8 @@ function M.metric(job, key)
 end
 
 --- The wall time of a run's training steps, from its metrics log (every
--- session's, checkpoint writes included, the figures drawn at checkpoints
--- not): each line's window took log.every·batch / samples_per_s seconds.
+-- session's; checkpoint writes and figures are not in it): each line's
+-- window took log.every·batch / samples_per_s seconds.
 -- @param job a run (from train)
 -- @return seconds (number)
 -- @usage local ms = 1000 * example.seconds(job) / job.step

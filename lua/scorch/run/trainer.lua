@@ -633,12 +633,14 @@ function M.train(run)
       if tonumber(checkpoint.test_fault("kill_at")) == run.step then checkpoint.kill_self() end
       local stop = durable.stop_signal()
       if run.step % cfg.checkpoint.every == 0 or run.step == cfg.steps or stop ~= 0 then
+        local c0 = sc.time()
         local path, werr = save_checkpoint(run)
         if not path then error(werr .. "; the previous checkpoint is intact", 0) end
         last_ckpt = path
         local draw = cfg.sample.every > 0 and run.step % cfg.sample.every == 0
         figures(run, draw or run.step == cfg.steps)
         say(run, "step %d/%d  loss %.5g  lr %.3g  (%.1f s)  %s", run.step, cfg.steps, lv, lr, sc.time() - t0, path)
+        tw = tw + (sc.time() - c0) -- samples_per_s counts training, not checkpoints and figures
       end
       if stop ~= 0 then
         status = 128 + stop
