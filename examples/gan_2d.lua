@@ -120,7 +120,8 @@ for _, dname in ipairs(datasets) do
     panels[#panels + 1] = { title = kind, x = x }
     local tag = dname .. "_" .. kind
     save("losses", sc.viz.loss_curve(out(tag .. "_losses.png"), curves,
-      { title = ("%s: both losses, every %d steps"):format(tag, job.cfg.log.every), xlabel = "log line" }))
+      { title = ("%s: both losses, every %d steps"):format(tag, job.cfg.log.every), xlabel = "log line",
+        smooth = 0.3 }))
     save("mode mass", sc.viz.loss_curve(out(tag .. "_mode_mass.png"), mass,
       { title = ("%s: mass per mode every %d steps"):format(tag, eval_every), log = false,
         xlabel = "evaluation", ylabel = "fraction of samples", smooth = 1 }))
