@@ -130,7 +130,8 @@ for _, n in ipairs({ "abs", "clone", "contiguous", "cos", "detach", "dim", "doub
 end
 -- Functions that take no argument or accept any value.
 local ACCEPTS_ANYTHING = { bytes_in_use = true, get_num_threads = true, is_grad_enabled = true,
-  is_tensor = true, op_names = true, set_grad_enabled = true, time = true, _op_table = true }
+  is_tensor = true, op_names = true, set_grad_enabled = true, time = true, _op_table = true,
+  pool_stats = true }
 -- The fused optimiser kernels name the update they perform.
 local NAMES = { adam_step = "adam", sgd_step = "sgd" }
 
@@ -298,6 +299,8 @@ local FUNCTION_BAD = {
   end,
   sum_to = function() return { P(T(), { 4 }), P(T(), { 2, 3, 4 }), P(T(), "x"), P(nil, { 1 }), P(T(), { 2, 2 }) } end,
   set_num_threads = function() return { P(0), P("x"), P(2000), P(nil), P(-1) } end,
+  set_wait_policy = function() return { W({ "invalid option" }, "busy"), P(nil), P({}), P(5),
+    P("SPIN") } end,
   save = function()
     return { P(nil, {}), P("", {}), P(TMP, "x"), P(TMP, { a = "x" }), P(TMP, { T() }), P(TMP, { a = T() }, { k = {} }),
       P(TMP, { a = T() }, "meta"), P("a\0b", {}), P(TMP, { a = closed() }) }
