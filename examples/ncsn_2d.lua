@@ -86,9 +86,10 @@ local job, trained = runtime.example.train { script = "examples/ncsn_2d.lua", co
 local model = job.net -- the trained weights (not the run's EMA, which the run's figures use)
 local losses = runtime.example.losses(job)
 if trained.steps > 0 then
-  print(("trained %d steps in %.1f s (%.2f ms/step, checkpoints and the run's figures included), final loss %.4f"
-    .. " (mean of the last %d steps)"):format(
-    trained.steps, trained.seconds, 1000 * trained.seconds / trained.steps, losses[#losses], job.cfg.log.every))
+  -- ms/step from the run's log: the steps alone, without checkpoint writes and the run's figures
+  print(("trained %d steps in %.1f s (%.2f ms/step), final loss %.4f (mean of the last %d steps)"):format(
+    trained.steps, trained.seconds, 1000 * runtime.example.seconds(job) / job.step, losses[#losses],
+    job.cfg.log.every))
 else
   print(("%s is trained (%d steps): nothing to train; final loss %.4f (mean of the last %d steps)"):format(job.dir,
     job.step, losses[#losses], job.cfg.log.every))
