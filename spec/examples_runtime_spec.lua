@@ -253,3 +253,33 @@ describe("examples/gan_2d.lua as runs", function()
     assert.equal(report(first), report(text))
   end)
 end)
+
+describe("each converted example with its full-size options", function()
+  -- killed after its first step: enough to write the run's resolved config
+  local cases = {
+    { "ncsn_2d", "--data eight_gaussians", "run" },
+    { "score_matching_2d", "--methods ssm", "run-ssm" },
+    { "edm_2d", "", "run" },
+    { "sde_2d", "", "run" },
+    { "flows_2d", "--data eight_gaussians", "run-eight_gaussians" },
+    { "vae_2d", "--data eight_gaussians", "run-eight_gaussians" },
+    { "ebm_2d", "--data eight_gaussians", "run-eight_gaussians" },
+    { "gan_2d", "--data eight_gaussians --losses ns", "run-eight_gaussians-ns" },
+  }
+  for _, c in ipairs(cases) do
+    local name, args, prefix = c[1], c[2], c[3]
+    it(("%s %s trains configs/%s.lua's run"):format(name, args, name), function()
+      local out = tmp .. "/full_" .. name
+      local status, text = sh("SCORCH_TEST_FAULT=kill_at=1 " .. q(EXE) .. " examples/" .. name .. ".lua " .. args
+        .. " --threads 1 --out " .. q(out))
+      assert.equal(137, status, text)
+      local dirs = run_dirs(out, prefix)
+      assert.equal(1, #dirs, text)
+      local file = run.config.resolve(run.config.load_file("configs/" .. name .. ".lua"))
+      local ran = run.config.resolve(run.config.load_file(dirs[1] .. "/config.lua"))
+      assert.is_nil(run.config.first_difference(file, ran))
+      assert.equal(file.steps, ran.steps)
+      assert.equal(out .. "/" .. prefix .. "-" .. run.example.key(file), dirs[1])
+    end)
+  end
+end)

@@ -120,6 +120,9 @@ local function merge(schema, cfg, path, fn)
         error(("%s: '%s' must be %s (got %s %s)"):format(fn, p, type_name(d) == "integer" and "an integer"
           or "a " .. type_name(d), type_name(v), tostring(v)), 0)
       end
+      -- an integer where a float is expected becomes that float (4 -> 4.0), so a config is written
+      -- (and its example run named) the same however its numbers were typed
+      if math.type(d) == "float" and math.type(v) == "integer" then v = v + 0.0 end
       out[k] = M.copy(v)
     end
   end
