@@ -148,4 +148,11 @@ describe("conditional sampling", function()
     assert.are.same(a:values(), b:values())
     assert.is_nil(m.cond)                                   -- with_cond copies
   end)
+
+  it("refuses a condition for a distribution's exact score, which would ignore it", function()
+    local ok, err = pcall(function() sc.param.wrap(sc.data.two_gaussians()):with_cond(1) end)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("scorch.param.Model:with_cond: a distribution's exact score takes no condition",
+      1, true))
+  end)
 end)

@@ -493,6 +493,10 @@ end
 -- @return a wrapped model (a copy; the original is unchanged)
 -- @usage local x = sc.samplers.ddim(m:with_cond(3), sc.samplers.prior(sched, {500, 2}), sched)
 function Model:with_cond(cond)
+  if self.exact and cond ~= nil and not self.guidance and not self.inpainting then
+    error("scorch.param.Model:with_cond: a distribution's exact score takes no condition (argument #1);"
+      .. " for a labelled mixture use sc.models.mixture_score", 2)
+  end
   local copy = {}
   for k, v in pairs(self) do copy[k] = v end
   if self.guidance then            -- a guided model: the requested classes
