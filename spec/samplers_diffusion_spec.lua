@@ -296,3 +296,23 @@ describe("sampler arguments", function()
     assert.is_false(x:requires_grad())
   end)
 end)
+
+describe("predictor_corrector on a VP SDE with few steps", function()
+  -- β(t)·Δt ≥ 1 made √(1 − β(t)Δt) and the corrector's α = 1 − β(t)Δt
+  -- negative: NaN samples without a word (β_max = 20: below 20 steps)
+  local vp = schedules.vp_sde()
+  local model = param.wrap(sc.data.toy("two_gaussians"), { process = vp })
+  it("is an error naming the step size, not NaN", function()
+    local ok, msg = pcall(samplers.predictor_corrector, model, sc.randn(8, 2), vp, { steps = 10 })
+    assert.is_false(ok)
+    assert.matches("scorch.samplers.predictor_corrector: the VP discretisation needs", msg, 1, true)
+    assert.matches("1.998 at t = 1 with 10 steps", msg, 1, true)
+  end)
+  it("runs at 25 steps, and at 10 with Euler–Maruyama and no corrector", function()
+    local x = samplers.predictor_corrector(model, sc.randn(8, 2), vp, { steps = 25 })
+    assert.are.equal(x:sum():item(), x:sum():item()) -- not NaN
+    local y = samplers.predictor_corrector(model, sc.randn(8, 2), vp,
+      { steps = 10, predictor = "euler_maruyama", corrector = "none" })
+    assert.are.equal(y:sum():item(), y:sum():item())
+  end)
+end)

@@ -28,7 +28,65 @@ function M.options(opts, valid, fn)
   return util.check_options(opts, valid, "scorch.samplers." .. fn, 4)
 end
 
+-- Per-sample noise (row_noise below): draws whose row i depends on the
+-- sample's global index and the draw's count only.
+local RowNoise = {}
+RowNoise.__index = RowNoise
+
+-- SplitMix64's finaliser (Steele et al. 2014): a 64-bit seed from (seed, k).
+local function mix(seed, k)
+  local z = seed + (k + 1) * -7046029254386353131 -- 0x9E3779B97F4A7C15
+  z = (z ~ (z >> 30)) * -4658895280553007687     -- 0xBF58476D1CE4E5B9
+  z = (z ~ (z >> 27)) * -7723592293110705685     -- 0x94D049BB133111EB
+  return z ~ (z >> 31)
+end
+
+--- Noise for a batch of samples that does not depend on the batch: draw k
+-- of row i (the sample whose global index is `first + i - 1`) is a function
+-- of (seed, first + i - 1, k) alone, so a sample is the same whether it is
+-- drawn among 10 or 10,000 and whatever the chunk size.  Pass it as a
+-- sampler's `generator`; every stochastic sampler draws its noise through
+-- it.  (The core's normal draws are counter-based: value j of a generator
+-- in state {seed, offset} uses counter offset + j/2, so a row's values are
+-- found by offset alone; rows are padded to an even width so each starts
+-- on a whole counter.)  predictor_corrector's Langevin corrector sizes its
+-- steps from the batch's mean norms (as Song et al.'s code does), so with a
+-- corrector its samples still depend on the batch.
+-- @param seed integer
+-- @param first integer ≥ 1: the global index of the batch's first row (default 1)
+-- @return a noise source for the `generator` option of the samplers
+-- @usage local x = sc.samplers.ddpm(m, x0, sched, {generator = sc.samplers.row_noise(7, 1001)})
+function M.row_noise(seed, first)
+  first = first or 1
+  if math.type(seed) ~= "integer" then
+    error("scorch.samplers.row_noise: seed must be an integer (bad argument #1)", 2)
+  end
+  if math.type(first) ~= "integer" or first < 1 then
+    error("scorch.samplers.row_noise: first must be an integer >= 1 (bad argument #2)", 2)
+  end
+  return setmetatable({ seed = seed, first = first, count = 0 }, RowNoise)
+end
+
+--- Whether v is a row_noise source.
+function M.is_row_noise(v)
+  return getmetatable(v) == RowNoise
+end
+
+-- The next draw for a batch shaped like x: rows of x's trailing size.
+function RowNoise:like(x)
+  local n = x:size(1)
+  local d = n > 0 and x:numel() // n or 0
+  local dp = d + d % 2
+  local g = sc.Generator(0)
+  g:set_state({ mix(self.seed, self.count), (self.first - 1) * (dp // 2) })
+  self.count = self.count + 1
+  local z = sc.randn({ n, dp }, { generator = g, dtype = x:dtype() })
+  if dp ~= d then z = z:narrow(2, 1, d) end
+  return z:reshape(x:shape())
+end
+
 function M.noise_like(x, gen)
+  if getmetatable(gen) == RowNoise then return gen:like(x) end
   return sc.randn(x:shape(), { generator = gen, dtype = x:dtype() })
 end
 

@@ -289,6 +289,20 @@ function M.predictor_corrector(model, x_init, levels, opts)
   local snr, m = opts.snr or 0.16, opts.corrector_steps or 1
   if corrector == "none" then m = 0 end
   local steps, cb, gen = #ts - 1, opts.callback, opts.generator
+  -- The VP discretisation (the reverse-diffusion predictor's √(1 − β_i) and
+  -- the corrector's α = 1 − β_i, β_i = β(t)Δt) needs β_i < 1: with fewer
+  -- steps than about β_max it would take square roots of negative numbers.
+  if sde.beta and (predictor == "reverse_diffusion" or (m > 0 and sde.kind == "vp")) then
+    for i = 1, steps do
+      local b = sde:beta(ts[i]) * (ts[i] - ts[i + 1])
+      if b >= 1 then
+        error(("scorch.samplers.predictor_corrector: the VP discretisation needs β(t)·Δt < 1 at every"
+          .. " step, but it is %.4g at t = %.4g with %d steps; use more steps (about %d or more), or"
+          .. " predictor = 'euler_maruyama' with corrector = 'none'"):format(b, ts[i], steps,
+          math.floor(b * steps) + 1), 2)
+      end
+    end
+  end
   return sc.no_grad(function()
     local nfe = 0
     for i = 1, steps do

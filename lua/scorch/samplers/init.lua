@@ -37,6 +37,15 @@ M.legacy = require "scorch.samplers.legacy"
 -- @usage local x0 = sc.samplers.prior(sched, {500, 2}, {generator = g})
 M.prior = require("scorch.samplers.common").prior
 
+--- Per-sample noise for the `generator` option: row i of every draw depends
+-- on (seed, first + i - 1, the draw's count) only, so a sample does not
+-- depend on N or on the chunk it is drawn in.
+-- @param seed integer
+-- @param first integer ≥ 1: global index of the batch's first row (default 1)
+-- @return a noise source
+-- @usage local x = sc.samplers.ddpm(m, x0, sched, {generator = sc.samplers.row_noise(7, 1001)})
+M.row_noise = require("scorch.samplers.common").row_noise
+
 -- Whether a call under an API name uses an old signature.  New calls pass a
 -- wrapped model and a tensor start; the old forms pass a raw callable, a
 -- schedule / SDE / level list second, or a number of points third.
