@@ -47,7 +47,7 @@ if not ok then
 end
 local status = run.trainer.train(job)
 if status ~= 0 then os.exit(status, true) end -- stopped by a signal, after its checkpoint
-local net, sched, data = job.net, job.fam.process, job.data
+local net, sched, data = job.net, job.fam.process, job.data.density
 job.ema:copy_to(job.params) -- sample with the average, as the trainer's figures do
 net:eval()
 local gen = sc.Generator(opts.seed + 1)
