@@ -716,6 +716,25 @@ describe("scorch sample and eval", function()
     assert.is_not_nil(io.open(dir("s10.png"), "rb"))
   end)
 
+  it("draws sample i the same whatever N and the chunk size (stochastic samplers too)", function()
+    -- the later noise comes from sc.samplers.row_noise: draw k of sample i
+    -- depends on (seed, i, k) only
+    local d = dir("ref1")
+    for _, smp in ipairs { "ddpm", "euler_maruyama" } do
+      local a, b = dir(smp .. "-10.safetensors"), dir(smp .. "-25.safetensors")
+      local status, out = sh(("%s sample %s --n 10 --sampler %s --steps 20 --seed 3 --chunk 3 --out %s"):format(
+        q(EXE), q(d), smp, q(a)))
+      assert.equal(0, status, out)
+      status, out = sh(("%s sample %s --n 25 --sampler %s --steps 20 --seed 3 --chunk 25 --out %s"):format(
+        q(EXE), q(d), smp, q(b)))
+      assert.equal(0, status, out)
+      local vx, vy = assert(sc.load(a)).samples:values(), assert(sc.load(b)).samples:values()
+      local maxdiff = 0
+      for i = 1, 20 do maxdiff = math.max(maxdiff, math.abs(vx[i] - vy[i])) end
+      assert.equal(0, maxdiff, smp)
+    end
+  end)
+
   it("trains and samples every config under configs/", function()
     local skipped = {}
     for _, name in ipairs(sc.core.list_dir(ROOT .. "/configs")) do

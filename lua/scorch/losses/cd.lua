@@ -5,6 +5,8 @@
 -- short-run Langevin dynamics on −∇ₓE, optionally continued from a replay
 -- buffer of earlier chains (Du & Mordatch 2019, §3.1–3.3).
 local sc = require "scorch"
+-- a Generator, or sc.samplers.row_noise (noise that follows each sample)
+local noise_like = require("scorch.samplers.common").noise_like
 local util = require "scorch.util"
 
 local M = {}
@@ -92,7 +94,7 @@ function M.langevin_negatives(energy, x_init, opts)
       return sc.grad(energies(energy, leaf):sum(), { leaf })[1]
     end)
     if clip then g = sc.clamp(g, -clip, clip) end
-    x = x - g * (eps / 2) + sc.randn(x:shape(), { generator = opts.generator, dtype = x:dtype() }) * noise
+    x = x - g * (eps / 2) + noise_like(x, opts.generator) * noise
     gnorm = g:reshape(g:size(1), -1):square():sum(2):sqrt():mean():item()
   end
   return x:detach(), { steps = steps, grad_norm = gnorm }

@@ -494,7 +494,7 @@ M.vae = {
           local mu = m:mean(p)
           if so.mean ~= false then return mu, { nfe = 1 } end
           local sd = (p.logvar * 0.5):exp():reshape(mu:shape())
-          return mu + sc.randn(mu:shape(), { generator = gen, dtype = mu:dtype() }) * sd, { nfe = 1 }
+          return mu + require("scorch.samplers.common").noise_like(mu, gen) * sd, { nfe = 1 }
         end,
       },
     }

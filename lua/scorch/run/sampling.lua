@@ -8,9 +8,10 @@
 -- eta = 0, heun without churn, dpmpp_2m, naive_backward's default, the
 -- probability flow on a fixed grid; RK45 picks its steps from the whole
 -- chunk) that makes the sample itself independent of N and of the chunk size.  A
--- stochastic sampler's later noise comes from one generator per chunk,
--- seeded by (seed, the chunk's first index): independent of N, but not of
--- the chunk size (the samplers draw their noise for a whole batch at once).
+-- stochastic sampler's later noise comes from sc.samplers.row_noise, whose
+-- draw k of sample i depends on (seed, i, k) only, so its samples are
+-- independent of N and of the chunk size too (except predictor_corrector
+-- with its corrector, whose Langevin step follows the batch's mean norms).
 -- @module scorch.run.sampling
 local sc = require "scorch"
 
@@ -40,7 +41,8 @@ local function draw_chunks(run, opts, fn)
     local m = math.min(chunk, n - first + 1)
     local x0 = M.starts(run, first, m, opts.seed)
     local x
-    x, info = fn(run.fam.model, x0, opts.steps, sc.Generator(stream_seed(opts.seed, -first)), opts.options)
+    x, info = fn(run.fam.model, x0, opts.steps, sc.samplers.row_noise(stream_seed(opts.seed, 0), first),
+      opts.options)
     parts[#parts + 1] = x:detach()
     collectgarbage()
   end

@@ -29,10 +29,7 @@ local M = {}
 -- @return integer
 -- @usage local g = sc.Generator(trainer.stream_seed(0, 1))
 function M.stream_seed(seed, k)
-  local z = seed + (k + 1) * 0x9E3779B97F4A7C15
-  z = (z ~ (z >> 30)) * 0xBF58476D1CE4E5B9
-  z = (z ~ (z >> 27)) * 0x94D049BB133111EB
-  return z ~ (z >> 31)
+  return require("scorch.samplers.common").seed_mix(seed, k)
 end
 
 -- The code version: the library's, and the git commit of the tree it runs

@@ -33,8 +33,13 @@ end
 local RowNoise = {}
 RowNoise.__index = RowNoise
 
--- SplitMix64's finaliser (Steele et al. 2014): a 64-bit seed from (seed, k).
-local function mix(seed, k)
+--- SplitMix64's finaliser (Steele et al. 2014): a 64-bit seed from (seed, k),
+-- for streams of draws that must not overlap (one per sample, per step, ...).
+-- @param seed integer
+-- @param k integer
+-- @return integer
+-- @usage local s = require("scorch.samplers.common").seed_mix(0, 7)
+function M.seed_mix(seed, k)
   local z = seed + (k + 1) * -7046029254386353131 -- 0x9E3779B97F4A7C15
   z = (z ~ (z >> 30)) * -4658895280553007687     -- 0xBF58476D1CE4E5B9
   z = (z ~ (z >> 27)) * -7723592293110705685     -- 0x94D049BB133111EB
@@ -78,7 +83,7 @@ function RowNoise:like(x)
   local d = n > 0 and x:numel() // n or 0
   local dp = d + d % 2
   local g = sc.Generator(0)
-  g:set_state({ mix(self.seed, self.count), (self.first - 1) * (dp // 2) })
+  g:set_state({ M.seed_mix(self.seed, self.count), (self.first - 1) * (dp // 2) })
   self.count = self.count + 1
   local z = sc.randn({ n, dp }, { generator = g, dtype = x:dtype() })
   if dp ~= d then z = z:narrow(2, 1, d) end
