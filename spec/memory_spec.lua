@@ -22,8 +22,14 @@ describe("memory", function()
     end
     local elapsed = sc.time() - t0
     local grown = (rss_kb() - rss0) / 1024
-    -- 100,000 MB were allocated in all; a leak would show as gigabytes
-    assert.is_true(grown < 50, ("resident memory grew by %.1f MB"):format(grown))
+    -- 100,000 MB were allocated in all; a leak would show as gigabytes.
+    -- Under the sanitizers ASan's quarantine keeps up to 256 MB of freed
+    -- blocks, filled or not by the specs that ran before (88 MB of growth
+    -- once the suite grew): resident memory says nothing there, and the
+    -- core's count and LeakSanitizer check for leaks
+    if not os.getenv("SCORCH_SANITIZED") then
+      assert.is_true(grown < 50, ("resident memory grew by %.1f MB"):format(grown))
+    end
     assert.is_true(peak < 256 * MB, ("core held up to %.1f MB"):format(peak / MB))
     assert.is_true(sc.bytes_in_use() < bytes0 + 256 * MB)
     print(("\n  memory: %d x 1 MB in %.1f s, RSS %+.1f MB, peak core bytes %.1f MB")
