@@ -492,8 +492,12 @@ describe("scorch host", function()
       local hist = os.tmpname()
       local cmds = { "sleep 1.5" }
       for _, k in ipairs(steps) do
-        cmds[#cmds + 1] = "printf '%b' " .. quote(k)
-        cmds[#cmds + 1] = "sleep 0.4"
+        if type(k) == "number" then        -- a longer pause, at the prompt
+          cmds[#cmds + 1] = "sleep " .. k
+        else
+          cmds[#cmds + 1] = "printf '%b' " .. quote(k)
+          cmds[#cmds + 1] = "sleep 0.4"
+        end
       end
       -- The session ends with the user's Ctrl-D, with the pipe still open:
       -- script(1)'s own handling of the end of its input is not under test
@@ -523,6 +527,29 @@ describe("scorch host", function()
       assert.is_nil(out:find("stdin:", 1, true), "dropped input was run:\n" .. out)
       assert.matches("rc=0\n$", out)
       assert.are.same({ "1+2", "40+2" }, lines_of(history))
+    end)
+
+    it("uses no CPU while it waits at its prompt, after 2-thread work", function()
+      if not (have("script") and have("timeout")) then
+        pending("script(1) or timeout(1) not installed; pty test not run")
+        return
+      end
+      -- the process's CPU ticks (every thread) from /proc/self/stat; the
+      -- pool's workers spin at most a millisecond after the last kernel
+      local out = typed_session({
+        "function cpu() local f = io.open('/proc/self/stat'); local s = f:read('a'); f:close(); "
+          .. "local u, k = s:match('%) %S+' .. (' %S+'):rep(10) .. ' (%d+) (%d+)'); "
+          .. "return tonumber(u) + tonumber(k) end\\n",
+        "sc.set_num_threads(2); x = sc.randn(512, 512); for i = 1, 5 do x = x:matmul(x):tanh() end\\n",
+        "c0 = cpu()\\n",
+        2.0,
+        "print('IDLE ' .. (cpu() - c0))\\n",
+      })
+      local ticks = tonumber(out:match("\nIDLE (%d+)"))
+      assert.is_truthy(ticks, out)
+      -- 2.4 s at the prompt (and reading one typed line): 100 ticks a second
+      -- per busy thread if anything spun; at most 3 ticks allowed
+      assert.is_true(ticks <= 3, ("%d CPU ticks while idle at the prompt"):format(ticks))
     end)
 
     it("completes lazily loaded submodules, hides internals, and completes file names in strings", function()
