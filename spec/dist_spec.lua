@@ -516,3 +516,100 @@ describe("sc.dist under mpirun -np 2", function()
     assert.matches("rank 0 finished its work alone", out)
   end)
 end)
+
+-- ---- the training runtime with dist = true ----------------------------------------------------
+
+describe("scorch train ... dist=true", function()
+  local CONFIG = "configs/ddpm_2d.lua"
+  local SMALL = "steps=40 checkpoint.every=20 log.every=10 threads=1"
+  local why = mpi_missing()
+  local function need_mpi()
+    if why then
+      pending("skipped: " .. why)
+      return false
+    end
+    return true
+  end
+
+  -- `scorch train` on np ranks (np = 0: one process, no mpirun); args
+  -- after the config, or config = false to resume a run folder given in args
+  local function train(np, args, limit, config)
+    local launcher = np > 0 and mpirun_cmd(np) .. " " or ""
+    local cmd = ("timeout -k 5 %d %s%s train %s %s 2>&1"):format(limit or 120, launcher, quote(EXE),
+      config == false and "" or CONFIG, args)
+    local p = assert(io.popen(cmd, "r"))
+    local out = p:read("a")
+    local _, _, code = p:close()
+    return out, code
+  end
+
+  local function tensors(path)
+    local t = assert(sc.load(path))
+    local out = {}
+    for k, v in pairs(t) do out[k] = v:double():values() end
+    return out
+  end
+
+  local function log_keys(dir)
+    local trainer = require "scorch.run.trainer"
+    local out = {}
+    for line in io.lines(dir .. "/metrics.jsonl") do out[#out + 1] = trainer.log_key(line) end
+    return out
+  end
+
+  local function fresh(name)
+    local d = os.tmpname() .. "-" .. name
+    os.execute("rm -rf " .. quote(d))
+    return d
+  end
+
+  it("in a world of one trains exactly as without it (rank 0 keeps the run's own streams)", function()
+    local a, b = fresh("plain"), fresh("dist1")
+    local out, code = train(0, SMALL .. " out=" .. a)
+    assert.are.equal(0, code, out)
+    out, code = train(0, SMALL .. " dist=true out=" .. b)
+    assert.are.equal(0, code, out)
+    assert.are.same(tensors(a .. "/ckpt-00000040.safetensors"), tensors(b .. "/ckpt-00000040.safetensors"))
+    assert.are.same(log_keys(a), log_keys(b))
+    os.execute("rm -rf " .. quote(a) .. " " .. quote(b))
+  end)
+
+  it("refuses a batch that does not split over the ranks, and a family that trains itself", function()
+    if not need_mpi() then return end
+    local d = fresh("odd")
+    local out, code = train(2, SMALL .. " batch=7 dist=true out=" .. d)
+    assert.are_not.equal(0, code)
+    assert.matches("dist = true: a batch of 7 does not split evenly over 2 ranks", out, 1, true)
+    local p = assert(io.popen(("timeout 60 %s train configs/gan_2d.lua steps=2 dist=true out=%s 2>&1")
+      :format(quote(EXE), quote(d))))
+    out = p:read("a")
+    p:close()
+    assert.matches("dist = true: the gan family trains itself", out, 1, true)
+    os.execute("rm -rf " .. quote(d))
+  end)
+
+  it("on 2 ranks: rank 0 alone writes, and a resumed run ends bit for bit as an unbroken one", function()
+    if not need_mpi() then return end
+    local a, b = fresh("two"), fresh("two-resumed")
+    local out, code = train(2, SMALL .. " dist=true out=" .. a)
+    assert.are.equal(0, code, out)
+    -- one progress report per checkpoint, from rank 0 only
+    local n = 0
+    for _ in out:gmatch("step 40/40") do n = n + 1 end
+    assert.are.equal(1, n, out)
+    -- as if the job had died after the step-20 checkpoint: its folder then
+    os.execute(("mkdir -p %s && cp %s/config.lua %s/metrics.jsonl %s/ckpt-00000020.safetensors %s/")
+      :format(quote(b), quote(a), quote(a), quote(a), quote(b)))
+    out, code = train(2, quote(b), 120, false) -- resumes at 20: every rank restores its own streams
+    assert.are.equal(0, code, out)
+    assert.matches("step 20 of 40", out, 1, true)
+    assert.are.same(tensors(a .. "/ckpt-00000040.safetensors"), tensors(b .. "/ckpt-00000040.safetensors"))
+    assert.are.same(log_keys(a), log_keys(b))
+    -- and not the one-rank run: each rank drew its own half of every batch
+    local c = fresh("one")
+    out, code = train(0, SMALL .. " dist=true out=" .. c)
+    assert.are.equal(0, code, out)
+    assert.are_not.same(tensors(a .. "/ckpt-00000040.safetensors"), tensors(c .. "/ckpt-00000040.safetensors"))
+    os.execute("rm -rf " .. quote(a) .. " " .. quote(b) .. " " .. quote(c))
+  end)
+end)

@@ -34,10 +34,7 @@ function M.seed_for(seed, k)
   if math.type(seed) ~= "integer" or math.type(k) ~= "integer" then
     error(("scorch.dist.seed_for: seed and k must be integers (got %s, %s)"):format(type(seed), type(k)), 2)
   end
-  local z = seed + (k + 1) * 0x9E3779B97F4A7C15
-  z = (z ~ (z >> 30)) * 0xBF58476D1CE4E5B9
-  z = (z ~ (z >> 27)) * 0x94D049BB133111EB
-  return z ~ (z >> 31)
+  return require("scorch.samplers.common").seed_mix(seed, k)
 end
 
 -- ---- the same set-up on every rank ------------------------------------------------------

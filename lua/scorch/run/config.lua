@@ -31,6 +31,9 @@ M.common = {
   checkpoint = { every = 500, keep = 3 },
   log = { every = 10 },
   on_nonfinite = "stop", -- stop | skip
+  -- data-parallel over the ranks of mpirun (sc.dist): each rank takes batch / ranks rows of every
+  -- step, gradients are summed over ranks, rank 0 alone writes the run folder
+  dist = false,
 }
 
 -- Fields a resumed run may change (everything else must match the

@@ -52,6 +52,11 @@ function Images:sample(n, opts)
   end
   local idx = table.move(self.perm, self.next, self.next + n - 1, 1, {})
   self.next = self.next + n
+  local shard = opts and opts.shard
+  if shard then -- this rank's rows of the global batch: {rank (0-based), ranks}
+    local per = n // shard[2]
+    idx = table.move(idx, shard[1] * per + 1, (shard[1] + 1) * per, 1, {})
+  end
   local x = self.images:index_select(1, idx)
   if self.dequantize then -- (x·255 + u)/256, u ~ U[0, 1) (Theis et al. 2016)
     x = (x * 255 + sc.rand(x:shape(), { generator = opts and opts.generator })) / 256

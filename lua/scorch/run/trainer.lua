@@ -121,13 +121,55 @@ function M.build(cfg)
     slots[#slots + 1] = { name = spec.name, opt = opt, sched = sched, idx = idx }
   end
   local ema = sc.optim.EMA(params, { decay = cfg.ema.decay })
-  return {
+  local run = {
     cfg = cfg, data = data, fam = fam, net = net, names = names, params = params, slots = slots,
     opt = slots[1].opt, ema = ema, step = 0, batches = 0, skipped = 0, log_bytes = 0,
     window = { sum = 0.0, n = 0, skipped = 0 },
     gens = { data = sc.Generator(M.stream_seed(cfg.seed, 1)), noise = sc.Generator(M.stream_seed(cfg.seed, 2)) },
   }
+  if cfg.dist then M.setup_dist(run) end
+  return run
 end
+
+-- The seeds of a rank's data and noise streams: rank 0's are those of a
+-- run without dist, so a world of one trains exactly as one.
+local function rank_seeds(seed, rank)
+  if rank == 0 then return M.stream_seed(seed, 1), M.stream_seed(seed, 2) end
+  return M.stream_seed(seed, 1 + 1000 * rank), M.stream_seed(seed, 2 + 1000 * rank)
+end
+
+--- Makes a built run data-parallel over the ranks of mpirun (cfg.dist):
+-- sc.dist.DataParallel over the network (the same config and parameter
+-- shapes on every rank, else an error naming the first difference; rank
+-- 0's weights copied to all), batch / ranks rows per rank and step (image
+-- sets: this rank's slice of every global batch of the shared epoch
+-- permutation; toy sets: fresh points from the rank's own stream), data
+-- and noise streams of its own per rank, and rank 0 alone writing.
+-- @param run a run from build whose config has dist = true
+-- @return run
+-- @usage trainer.setup_dist(run) -- done by build when cfg.dist
+function M.setup_dist(run)
+  local cfg = run.cfg
+  if run.fam.train_step then
+    error(("dist = true: the %s family trains itself (several optimisers in turn) and is not"
+      .. " data-parallel yet"):format(cfg.family), 0)
+  end
+  local dist = require "scorch.dist"
+  dist.init()
+  local size, rank = dist.size(), dist.rank()
+  if cfg.batch % size ~= 0 then
+    error(("dist = true: a batch of %d does not split evenly over %d ranks"):format(cfg.batch, size), 0)
+  end
+  local dp = dist.DataParallel(run.net, { config = config.serialize(cfg) })
+  local sd, sn = rank_seeds(cfg.seed, rank)
+  run.gens = { data = sc.Generator(sd), noise = sc.Generator(sn) }
+  run.dist = { mod = dist, dp = dp, rank = rank, size = size, per = cfg.batch // size,
+    weight = 1 / size, writer = rank == 0 }
+  return run
+end
+
+-- Whether this process writes the run folder (rank 0, or no dist).
+local function writer(run) return not run.dist or run.dist.writer end
 
 -- ---- the state in a checkpoint ----------------------------------------------------------
 
@@ -313,6 +355,13 @@ function M.restore(run, path)
   sc.set_rng_state(rng.global)
   run.gens.data:set_state(rng.data)
   run.gens.noise:set_state(rng.noise)
+  if run.dist and run.dist.rank > 0 then
+    -- a checkpoint holds rank 0's streams; every rank draws as many values
+    -- a step, so another rank's offsets are the same, its seeds its own
+    local seed_data, seed_noise = rank_seeds(run.cfg.seed, run.dist.rank)
+    run.gens.data:set_state({ seed_data, rng.data[2] })
+    run.gens.noise:set_state({ seed_noise, rng.noise[2] })
+  end
   run.step, run.batches = step, pos.batches
   run.log_bytes, run.window, run.skipped = log.bytes, log.window, log.skipped
   run.resumed_from = { path = path, code_version = meta.code_version }
@@ -354,7 +403,15 @@ end
 function M.step(run)
   local cfg = run.cfg
   if run.fam.train_step then return M.custom_step(run) end
-  local x = run.data:sample(cfg.batch, { generator = run.gens.data })
+  local d = run.dist
+  local x
+  if not d then
+    x = run.data:sample(cfg.batch, { generator = run.gens.data })
+  elseif run.data.is_images then
+    x = run.data:sample(cfg.batch, { generator = run.gens.data, shard = { d.rank, d.size } })
+  else
+    x = run.data:sample(d.per, { generator = run.gens.data })
+  end
   run.batches = run.batches + 1
   local loss = run.fam.loss(x, run.gens.noise)
   local nan_at = checkpoint.test_fault("nan_loss")
@@ -366,6 +423,12 @@ function M.step(run)
   for _, slot in ipairs(run.slots) do slot.opt:zero_grad() end
   loss:backward()
   local lv = loss:item()
+  if d then
+    -- the gradient of the global batch's mean on every rank, bit for bit
+    -- the same, so every rank takes the same decisions below
+    d.dp:sync_gradients(d.weight)
+    lv = d.mod.all_reduce(sc.tensor({ lv * d.weight }, { dtype = "float64" })):item()
+  end
   local n2, bad = grad_norm2(run)
   local gn, lr = math.sqrt(n2), run.opt.lr
   local problem
@@ -559,10 +622,16 @@ function M.open(cfg, opts)
     error(("run folder %s already holds checkpoints (the newest at step %d): resume it with `scorch train %s`,"
       .. " or start a new run with out=<folder>"):format(dir, ckpts[#ckpts].step, dir), 0)
   end
+  local run = M.build(cfg)
+  run.dir, run.quiet = dir, opts.quiet or not writer(run)
+  if not writer(run) then -- another rank: the same state, nothing written
+    if #ckpts > 0 then M.restore(run, ckpts[#ckpts].path) end
+    run.log = { write = function() return true end, flush = function() return true end,
+      seek = function() return 0 end }
+    return run
+  end
   local ok, err = util.mkdir(dir)
   if not ok then error(("cannot make the run folder %s: %s"):format(dir, tostring(err)), 0) end
-  local run = M.build(cfg)
-  run.dir, run.quiet = dir, opts.quiet
   if #ckpts > 0 then
     M.restore(run, ckpts[#ckpts].path)
   end
@@ -621,7 +690,7 @@ function M.train(run)
         run.window.sum, run.window.n = run.window.sum + lv, run.window.n + 1
       end
       bar:update(1, { loss = lv, lr = lr, step = tostring(run.step) })
-      if run.step % cfg.log.every == 0 or run.step == cfg.steps then
+      if writer(run) and (run.step % cfg.log.every == 0 or run.step == cfg.steps) then
         local now = sc.time()
         write_log_line(run, lv, gn, lr, cfg.batch * cfg.log.every / math.max(now - tw, 1e-9), now - t0,
           with_on_log(run, fields))
@@ -629,7 +698,11 @@ function M.train(run)
       end
       if tonumber(checkpoint.test_fault("kill_at")) == run.step then checkpoint.kill_self() end
       local stop = durable.stop_signal()
-      if run.step % cfg.checkpoint.every == 0 or run.step == cfg.steps or stop ~= 0 then
+      if run.dist then -- every rank stops at the same step
+        stop = math.tointeger(run.dist.mod.all_reduce(sc.tensor({ stop }, { dtype = "float64" }),
+          { op = "max" }):item())
+      end
+      if writer(run) and (run.step % cfg.checkpoint.every == 0 or run.step == cfg.steps or stop ~= 0) then
         local c0 = sc.time()
         local path, werr = save_checkpoint(run)
         if not path then error(werr .. "; the previous checkpoint is intact", 0) end
