@@ -159,7 +159,7 @@ save(sc.viz.image_grid(out("samples.png"), samples:narrow(1, 1, shown), { nrow =
 save(sc.viz.image_grid(out("data.png"), images:narrow(1, 1, math.min(shown, images:size(1))), { nrow = 10,
   title = "fashion-mnist" }))
 save(sc.viz.loss_curve(out("wasserstein.png"), { wasserstein = wasserstein, penalty = penalty },
-  { log = false, smooth = 0.3,
-  title = "critic: E D(x) − E D(G(z)) and the gradient penalty", xlabel = "step" }))
+  { log = false, smooth = 0.3, title = "critic: E D(x) − E D(G(z)) and the gradient penalty", xlabel = "step",
+    ylabel = "critic" }))
 print(("time: training %.1f s, sampling %.1f s"):format(train_time, sample_time))
 print("pictures: " .. table.concat(files, ", "))

@@ -197,6 +197,7 @@ save(sc.viz.image_grid(out("samples.png"), samples:narrow(1, 1, shown), { nrow =
 save(sc.viz.image_grid(out("training.png"), pool01:narrow(1, 1, math.min(shown, N_pool)),
   { nrow = 10, title = "training images" }))
 save(sc.viz.loss_curve(out("wasserstein.png"), { wasserstein = wasserstein, penalty = penalty },
-  { log = false, smooth = 0.3, title = "critic: E D(x) − E D(G(z)) and the gradient penalty", xlabel = "step" }))
+  { log = false, smooth = 0.3, title = "critic: E D(x) − E D(G(z)) and the gradient penalty", xlabel = "step",
+    ylabel = "critic" }))
 print(("time: training %.1f s, sampling %.1f s"):format(train_time, sample_time))
 print("pictures: " .. table.concat(files, ", "))
