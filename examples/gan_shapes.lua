@@ -12,7 +12,8 @@
 -- for the score model.  Writes grid_stepN.png during training, samples.png,
 -- classes.png and report.json.
 --
---   bin/scorch examples/gan_shapes.lua --quick --threads 2     # 1,500 steps, 400 samples
+--   bin/scorch examples/gan_shapes.lua --quick --threads 2     # 1,500 steps, 400 samples: 4 min 21 s
+--                                                              # at --threads 1 (shared machine)
 --   bin/scorch examples/gan_shapes.lua --threads 2             # 8,000 steps, 1,000 samples
 --   bin/scorch examples/gan_shapes.lua --quick --weights 0.25,0.25,0.25,0.25
 --
