@@ -14,7 +14,8 @@
 --
 --   bin/scorch examples/gan_fashion_mnist.lua --quick --threads 2   # 1,500 steps, 500 samples: 4 min 23 s
 --                                                                  # at --threads 1 (shared machine)
---   bin/scorch examples/gan_fashion_mnist.lua --threads 2           # 10,000 steps, 1,000 samples
+--   bin/scorch examples/gan_fashion_mnist.lua --threads 2           # 10,000 steps, 1,000 samples: 31 min
+--                                                                  # at --threads 1 (shared machine)
 --
 -- Options: --out DIR (default out/gan_fashion_mnist), --steps (generator
 -- updates), --batch, --lr, --n-critic, --gp-weight, --z-dim, --g-channels,

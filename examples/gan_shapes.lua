@@ -14,7 +14,8 @@
 --
 --   bin/scorch examples/gan_shapes.lua --quick --threads 2     # 1,500 steps, 400 samples: 4 min 21 s
 --                                                              # at --threads 1 (shared machine)
---   bin/scorch examples/gan_shapes.lua --threads 2             # 8,000 steps, 1,000 samples
+--   bin/scorch examples/gan_shapes.lua --threads 2             # 8,000 steps, 1,000 samples: 26 min
+--                                                              # at --threads 1 (shared machine)
 --   bin/scorch examples/gan_shapes.lua --quick --weights 0.25,0.25,0.25,0.25
 --
 -- Options: --out DIR (default out/gan_shapes), --weights (class mix), --train-size,
