@@ -335,41 +335,9 @@ if classifier then
   -- count; binomial errors over the class's samples for precision, its
   -- training images for recall): low recall or a share under half the
   -- training share is a lost class, low precision a smeared one.
-  local margin = 0.1
-  local rare = 1
-  for k = 2, K do if train_frac[k] < train_frac[rare] then rare = k end end
-  local pc, fc = rep.per_class[rare], rep.floor.per_class[rare]
-  local function se(p, n) return p and n > 0 and math.sqrt(p * (1 - p) / n) or nil end
-  local verdict = { class = names[rare], train_frac = train_frac[rare], sample_frac = rep.class_mix.frac[rare],
-    n_samples = pc.n_fake, n_floor = fc.n_fake, n_train = pc.n_real, precision = pc.precision, recall = pc.recall,
-    floor_precision = fc.precision, floor_recall = fc.recall, margin = margin,
-    precision_se = se(pc.precision, pc.n_fake), floor_precision_se = se(fc.precision, fc.n_fake),
-    recall_se = se(pc.recall, pc.n_real), floor_recall_se = se(fc.recall, fc.n_real) }
-  -- "low", "noisy" (below by more than the margin, within two standard errors) or nil
-  local function low(v, f, v_se, f_se)
-    if v == nil or f == nil or f - v <= margin then return nil end
-    return f - v > 2 * math.sqrt(v_se ^ 2 + f_se ^ 2) and "low" or "noisy"
-  end
-  local rec = pc.recall == nil and "low" or low(pc.recall, fc.recall, verdict.recall_se, verdict.floor_recall_se)
-  local prec = low(pc.precision, fc.precision, verdict.precision_se, verdict.floor_precision_se)
-  local lost = rec == "low" or verdict.sample_frac < 0.5 * verdict.train_frac
-  local smeared = prec == "low"
-  verdict.answer = lost and smeared and "both lost and smeared" or lost and "lost" or smeared and "smeared"
-    or "neither lost nor smeared"
-  local notes = {}
-  if rec == "noisy" then notes[#notes + 1] = "recall" end
-  if prec == "noisy" then notes[#notes + 1] = "precision" end
-  if #notes > 0 then
-    verdict.answer = verdict.answer .. ("; its %s is more than %.2f below the floor but within two standard errors "
-      .. "(%d samples of the class): too few to tell"):format(table.concat(notes, " and "), margin, pc.n_fake)
-  end
-  local function pm(v, e) return v and ("%.3f ± %.3f"):format(v, e) or "-" end
-  print(("\nrare class %s (%.1f%% of the training mix, %.1f%% of the samples: %d images; floor %d): precision %s "
-    .. "(floor %s), recall %s (floor %s)"):format(names[rare], 100 * verdict.train_frac, 100 * verdict.sample_frac,
-    pc.n_fake, fc.n_fake, pm(pc.precision, verdict.precision_se), pm(fc.precision, verdict.floor_precision_se),
-    pm(pc.recall, verdict.recall_se), pm(fc.recall, verdict.floor_recall_se)))
-  print(("does NCSN lose the rare class (low recall, or under half its share) or smear it (low precision)? %s "
-    .. "(low: more than %.2f and two standard errors below the floor)"):format(verdict.answer, margin))
+  local verdict, figures, answer = sc.metrics.rare_class_verdict(rep, train_frac, names, { model = "NCSN" })
+  print("\n" .. figures)
+  print(answer)
   report_file = assert(sc.metrics.write_json(out("report.json"), sc.metrics.report_doc(rep, {
     example = "ncsn_shapes", quick = opts.quick, steps = steps, samples = n_samples, T = T, levels = #sigmas,
     nfe = #sigmas * T + 1, weights = opts.weights, train_frac = train_frac, train_seconds = train_time,
