@@ -61,12 +61,7 @@ end
 
 -- The generator's samples from the run's EMA weights, at fixed noise z.
 local function ema_samples(job, z)
-  job.ema:store(job.params)
-  job.ema:copy_to(job.params)
-  local ok, x = pcall(sc.no_grad, function() return job.net.G(z) end)
-  job.ema:restore(job.params)
-  if not ok then error(x, 0) end
-  return x
+  return job.ema:with_average(job.params, function() return sc.no_grad(function() return job.net.G(z) end) end)
 end
 
 local files, summary = {}, {}

@@ -68,12 +68,7 @@ local tr = sc.models.gan.Trainer { G = G, D = D, loss = "wgan_gp", n_critic = in
 -- The EMA generator at noise z, without gradients; the training weights are
 -- put back even when the call fails.
 local function ema_images(z)
-  tr.ema:store(G)
-  tr.ema:copy_to(G)
-  local ok, x = pcall(sc.no_grad, function() return G(z) end)
-  tr.ema:restore(G)
-  if not ok then error(x, 0) end
-  return x
+  return tr.ema:with_average(G, function() return sc.no_grad(function() return G(z) end) end)
 end
 
 local files = {}
@@ -108,10 +103,9 @@ print(("trained in %.1f s (%.3f s/step); critic's Wasserstein estimate over the 
 local sd = {}
 for k, v in pairs(G:state_dict()) do sd["G." .. k] = v end
 for k, v in pairs(D:state_dict()) do sd["D." .. k] = v end
-tr.ema:store(G)
-tr.ema:copy_to(G)
-for k, v in pairs(G:state_dict()) do sd["ema.G." .. k] = v:clone() end
-tr.ema:restore(G)
+tr.ema:with_average(G, function()
+  for k, v in pairs(G:state_dict()) do sd["ema.G." .. k] = v:clone() end
+end)
 local ckpt = out("gan.safetensors")
 assert(sc.save(ckpt, sd, { model = "DCGenerator+DCCritic", loss = "wgan_gp", step = tostring(steps),
   z_dim = tostring(G.z_dim), g_channels = tostring(G.channels), d_channels = tostring(D.channels) }))

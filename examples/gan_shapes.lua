@@ -71,12 +71,7 @@ local tr = sc.models.gan.Trainer { G = G, D = D, loss = "wgan_gp", n_critic = in
 -- The EMA generator at noise z, without gradients; the training weights are
 -- put back even when the call fails.
 local function ema_images(z)
-  tr.ema:store(G)
-  tr.ema:copy_to(G)
-  local ok, x = pcall(sc.no_grad, function() return G(z) end)
-  tr.ema:restore(G)
-  if not ok then error(x, 0) end
-  return x
+  return tr.ema:with_average(G, function() return sc.no_grad(function() return G(z) end) end)
 end
 
 local files = {}

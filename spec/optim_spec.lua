@@ -387,6 +387,20 @@ describe("EMA", function()
 
   local function set(p, values) sc.no_grad(function() p:copy_(f64(values)) end) end
 
+  it("with_average: fn sees the averages, the weights come back, also after an error", function()
+    local p = f64({ 1, -2 }):requires_grad(true)
+    local ema = optim.EMA({ p }, { decay = 0.5 })
+    set(p, { 3, 0 })
+    ema:update() -- d = min(0.5, 2/11): shadow = (2/11)·(1, −2) + (9/11)·(3, 0)
+    local seen, extra = ema:with_average(nil, function() return p:values(), "x" end)
+    assert.are.equal("x", extra)
+    assert.is_true(math.abs(seen[1] - (2 / 11 + 27 / 11)) < 1e-12)
+    assert.is_true(math.abs(seen[2] - (-4 / 11)) < 1e-12)
+    assert.are.same({ 3, 0 }, p:values())
+    assert.has_error(function() ema:with_average(nil, function() error("boom", 0) end) end, "boom")
+    assert.are.same({ 3, 0 }, p:values())
+  end)
+
   it("follows shadow ← d·shadow + (1−d)·p with d = min(decay, (1+k)/(10+k))", function()
     local p = f64({ 1, -2 }):requires_grad(true)
     local ema = optim.EMA({ p }, { decay = 0.5 })

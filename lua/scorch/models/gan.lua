@@ -403,11 +403,7 @@ end
 function T:sample(n)
   return sc.no_grad(function()
     if not self.ema then return self.G(M.noise(self.G, n, { generator = self.gen })) end
-    self.ema:store(self.G); self.ema:copy_to(self.G)
-    local ok, x = pcall(self.G, M.noise(self.G, n, { generator = self.gen }))
-    self.ema:restore(self.G)
-    if not ok then error(x, 0) end
-    return x
+    return self.ema:with_average(self.G, function() return self.G(M.noise(self.G, n, { generator = self.gen })) end)
   end)
 end
 

@@ -101,6 +101,21 @@ function EMA:restore(target)
   self.stored = nil
 end
 
+--- Calls fn with the averages in the parameters of `target`, then puts the
+-- trained weights back, also when fn raises (the error is raised again).
+-- @param target module or parameter list (default the EMA's own)
+-- @param fn function called with no arguments
+-- @return what fn returns
+-- @usage local x = ema:with_average(G, function() return sc.no_grad(G, z) end)
+function EMA:with_average(target, fn)
+  self:store(target)
+  self:copy_to(target)
+  local res = table.pack(pcall(fn))
+  self:restore(target)
+  if not res[1] then error(res[2], 0) end
+  return table.unpack(res, 2, res.n)
+end
+
 --- The average's state, for a checkpoint.
 -- @return table {decay =, warmup =, num_updates =, shadow = {tensors}}
 -- @usage sc.save(path, ema:state_dict().shadow)

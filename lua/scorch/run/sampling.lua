@@ -81,14 +81,9 @@ function M.draw(run, opts)
   if weights ~= "ema" and weights ~= "raw" then
     error(("scorch sample: --weights must be ema or raw (got %s)"):format(tostring(weights)), 0)
   end
-  if weights == "ema" then
-    run.ema:store(run.params)
-    run.ema:copy_to(run.params)
-  end
-  local ok, x, info = pcall(sc.no_grad, draw_chunks, run, o, fn)
-  if weights == "ema" then run.ema:restore(run.params) end
-  if not ok then error(x, 0) end
-  return x, info
+  local function draw() return sc.no_grad(draw_chunks, run, o, fn) end
+  if weights == "ema" then return run.ema:with_average(run.params, draw) end
+  return draw()
 end
 
 return M
