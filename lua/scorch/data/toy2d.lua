@@ -500,11 +500,21 @@ function Checkerboard:_cell(v)
   return i
 end
 
+--- Whether the point (px, py) lies in a black cell.
+-- @param px number
+-- @param py number
+-- @return boolean
+-- @usage if board:inside(0.5, 0.5) then ... end
 function Checkerboard:inside(px, py)
   local i, j = self:_cell(px), self:_cell(py)
   return i ~= nil and j ~= nil and (i + j) % 2 == 0
 end
 
+--- n points uniform over the black cells, and each point's cell.
+-- @param n integer ≥ 0
+-- @param opts table: generator (default the global one); dtype = "float32"
+-- @return tensor [n, 2], Lua array of n cell numbers
+-- @usage local x = board:sample(1000, {generator = g})
 function Checkerboard:sample(n, opts)
   if type(n) ~= "number" or n < 0 or n ~= math.floor(n) then
     error("scorch.data.sample: n must be a non-negative integer", 2)
@@ -528,6 +538,10 @@ function Checkerboard:sample(n, opts)
   return t:view(n, 2), labels
 end
 
+--- The exact log density: log(1 / black area) inside a black cell, −∞ elsewhere.
+-- @param x tensor [N, 2]
+-- @return tensor [N]
+-- @usage local lp = board:log_prob(x)
 function Checkerboard:log_prob(x)
   check_points(x, 2, "log_prob")
   local v, out = x:values(), {}
@@ -623,11 +637,21 @@ function Checkerboard:_smoothed(x, sigma, fn)
   return logp, score
 end
 
+--- log p_σ(x) of the board smoothed by N(0, σ² I) (a sum of erf box terms).
+-- @param x tensor [N, 2]
+-- @param sigma number ≥ 0 (default 0)
+-- @return tensor [N]
+-- @usage local lp = board:log_prob_at(x, 0.1)
 function Checkerboard:log_prob_at(x, sigma)
   local logp = self:_smoothed(x, sigma or 0, "log_prob_at")
   return sc.tensor(logp, { dtype = x:dtype() })
 end
 
+--- ∇ₓ log p_σ(x) of the smoothed board, in closed form.
+-- @param x tensor [N, 2]
+-- @param sigma number > 0
+-- @return tensor [N, 2]
+-- @usage local s = board:score_at(x, 0.1)
 function Checkerboard:score_at(x, sigma)
   local _, score = self:_smoothed(x, sigma or 0, "score_at")
   if #score == 0 then return sc.zeros({ 0, 2 }, { dtype = x:dtype() }) end

@@ -132,6 +132,12 @@ function M.ReplayBuffer(opts)
   return self
 end
 
+--- Starting points for n persistent chains: a fraction `reinit` drawn fresh
+-- from `init` (all of them while the buffer is empty), the rest uniformly
+-- from the buffer (Du & Mordatch 2019).
+-- @param n integer: how many points
+-- @return tensor [n, ...] (detached)
+-- @usage local x0 = buf:sample(128)
 function ReplayBuffer:sample(n)
   if math.type(n) ~= "integer" or n < 1 then
     error(("scorch.losses.ReplayBuffer.sample: argument n must be a positive integer (got %s)"):format(tostring(n)), 2)
@@ -147,6 +153,9 @@ function ReplayBuffer:sample(n)
   return #parts == 1 and parts[1] or sc.cat(parts, 1)
 end
 
+--- Stores the chains' end points, overwriting the oldest when full.
+-- @param x tensor [n, ...] of the buffer's point shape
+-- @usage buf:push(negatives)
 function ReplayBuffer:push(x)
   local n = x:size(1)
   x = x:detach()

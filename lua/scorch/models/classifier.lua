@@ -117,6 +117,11 @@ local function features(self, x)
   return self.feature(h):silu()
 end
 
+--- The penultimate layer's features (what sc.metrics' FID, KID and
+-- precision/recall use).
+-- @param x tensor [N, 1, 28, 28] of images in [0, 1]
+-- @return tensor [N, features]
+-- @usage local f = clf:features(images)
 function Classifier:features(x)
   check_input(self, x, "features")
   return features(self, x)

@@ -193,6 +193,11 @@ end
 --- G:sample(n [, generator]): n samples G(z), z ~ N(0, I) (both generators).
 -- @usage local x = G:sample(64)
 function MLPGenerator:sample(n, gen) return self(M.noise(self, n, { generator = gen })) end
+--- n images from fresh noise.
+-- @param n integer
+-- @param gen Generator (default the global one)
+-- @return tensor [n, 1, 28, 28] in [−1, 1]
+-- @usage local x = G:sample(64)
 function DCGenerator:sample(n, gen) return self(M.noise(self, n, { generator = gen })) end
 
 -- ---- training ---------------------------------------------------------------------

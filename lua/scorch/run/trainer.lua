@@ -32,9 +32,12 @@ function M.stream_seed(seed, k)
   return require("scorch.samplers.common").seed_mix(seed, k)
 end
 
--- The code version: the library's, and the git commit of the tree it runs
--- from when there is one (read from .git, no shell).
 local code_version_cache
+--- The code version a checkpoint records: the library's version and the
+-- git commit of the tree it runs from, when there is one (read from .git,
+-- no shell).
+-- @return string
+-- @usage print(trainer.code_version())
 function M.code_version()
   if code_version_cache then return code_version_cache end
   local v = sc._VERSION or "scorch"
