@@ -29,41 +29,8 @@ if B * size ~= A.batch then error("the world size must divide the global batch")
 local LOG_SIG_MIN, LOG_SIG_MAX = math.log(0.01), math.log(1.0)
 local function log_sigma(n) return sc.rand(n, 1) * (LOG_SIG_MAX - LOG_SIG_MIN) + LOG_SIG_MIN end
 
-local function UNet28()
-  local nn = sc.nn
-  local m = {
-    conv0 = nn.Conv2d(1, 32, 3, { stride = 1, padding = 1 }),
-    emb = nn.Linear(1, 32),
-    gn0 = nn.GroupNorm(8, 32),
-    conv1 = nn.Conv2d(32, 64, 3, { stride = 2, padding = 1 }),
-    gn1 = nn.GroupNorm(8, 64),
-    conv2 = nn.Conv2d(64, 64, 3, { stride = 1, padding = 1 }),
-    gn2 = nn.GroupNorm(8, 64),
-    conv3 = nn.Conv2d(96, 32, 3, { stride = 1, padding = 1 }),
-    gn3 = nn.GroupNorm(8, 32),
-    conv4 = nn.Conv2d(32, 1, 3, { stride = 1, padding = 1 }),
-  }
-  local order = { "conv0", "emb", "gn0", "conv1", "gn1", "conv2", "gn2", "conv3", "gn3", "conv4" }
-  function m.parameters()
-    local ps = {}
-    for _, name in ipairs(order) do
-      for _, p in ipairs(m[name]:parameters()) do ps[#ps + 1] = p end
-    end
-    return ps
-  end
-  function m.forward(x, ls)
-    local n = x:size(1)
-    local h = m.conv0(x) + m.emb(ls):view(n, 32, 1, 1)
-    local h1 = m.gn0(h):silu()
-    h = m.gn1(m.conv1(h1)):silu()
-    h = m.gn2(m.conv2(h)):silu()
-    h = sc.core.upsample_nearest(h, 2)
-    h = sc.cat({ h, h1 }, 2)
-    h = m.gn3(m.conv3(h)):silu()
-    return m.conv4(h)
-  end
-  return m
-end
+-- the W3 network, as bench/scorch/workloads.lua builds it
+local UNet28 = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "../scorch/unet28.lua")
 
 sc.manual_seed(0)
 local model = UNet28()
