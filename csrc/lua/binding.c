@@ -10,6 +10,7 @@
 #include "binding.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1431,6 +1432,8 @@ int luaopen_scorch_core(lua_State *L) {
   env = getenv("SCORCH_WAIT_POLICY");
   if (env && strcmp(env, "spin") == 0) sc_pool_set_policy(SC_WAIT_SPIN);
   else if (env && strcmp(env, "sleep") == 0) sc_pool_set_policy(SC_WAIT_SLEEP);
+  else if (env && *env && strcmp(env, "auto") != 0)
+    fprintf(stderr, "scorch: SCORCH_WAIT_POLICY=%s is not one of auto, spin, sleep; using auto\n", env);
 
   /* generator metatable */
   luaL_newmetatable(L, SC_GENERATOR_MT);
