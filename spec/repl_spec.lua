@@ -445,11 +445,19 @@ describe("scorch host", function()
   describe("REPL on a terminal", function()
     -- script(1) gives the host a real pty, so readline, the banner,
     -- history and TAB completion are exercised as a user sees them.
+    -- script(1) runs its command through $SHELL -c.  The shell must
+    -- exec the host: a shell that waits for it (dash does) is in the pty's
+    -- foreground group too, gets every Ctrl-C, and script(1) then reports
+    -- the shell's exit status 130 instead of the host's (CI's SHELL).
+    local function script_cmd()
+      return "exec " .. quote(exe())
+    end
+
     local function pty_session(input)
       local hist = os.tmpname()
       local infile = write_file(os.tmpname(), input)
       local out = sh("TERM=dumb SCORCH_HISTORY=" .. quote(hist)
-        .. " timeout 20 script -qec " .. quote(exe()) .. " /dev/null < " .. quote(infile))
+        .. " timeout 20 script -qec " .. quote(script_cmd()) .. " /dev/null < " .. quote(infile))
       local history = read_file(hist) or ""
       os.remove(hist); os.remove(infile)
       local clean = out:gsub("\27%[%?2004[hl]", ""):gsub("\r", "")
@@ -505,7 +513,7 @@ describe("scorch host", function()
       cmds[#cmds + 1] = "printf '\\004'"
       cmds[#cmds + 1] = "sleep 1.5"
       local out = sh("(" .. table.concat(cmds, "; ") .. ") | TERM=dumb SCORCH_HISTORY=" .. quote(hist)
-        .. " timeout 30 script -qec " .. quote(exe()) .. " /dev/null 2>/dev/null; echo \"rc=$?\"")
+        .. " timeout 30 script -qec " .. quote(script_cmd()) .. " /dev/null 2>/dev/null; echo \"rc=$?\"")
       local history = read_file(hist) or ""
       os.remove(hist)
       return out:gsub("\27%[%?2004[hl]", ""):gsub("\r", ""), history
