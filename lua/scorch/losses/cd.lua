@@ -64,17 +64,19 @@ end
 --- Short-run Langevin negatives on −∇ₓE (Du & Mordatch 2019, eq. 2):
 -- x_{k+1} = x_k − (ε/2)·clip(∇ₓE(x_k)) + ω z_k, z_k ~ N(0, I), with ω = √ε
 -- (exact Langevin) unless a smaller noise is given, and each gradient element
--- clipped to [−c, c] when clip = c.  Runs without recording parameter gradients.
+-- clipped to [−c, c] when clip = c; with bounds = {lo, hi} each step ends by
+-- clamping x to [lo, hi] (the image range, as Du & Mordatch's chains do).
+-- Runs without recording parameter gradients.
 -- @param energy callable E(x) -> [N]
 -- @param x_init tensor [N, ...]: chain starts
 -- @param opts table: steps (60), step_size ε (required, > 0), noise ω (√ε), clip (none),
---   generator
+--   bounds ({lo, hi} with lo < hi; none), generator
 -- @return x tensor [N, ...] (detached), info {steps =, grad_norm = mean ‖∇ₓE‖ at the last step}
 -- @usage local xn = sc.losses.langevin_negatives(ebm, sc.rand(128, 2) * 8 - 4, {step_size = 0.01})
 function M.langevin_negatives(energy, x_init, opts)
   local fn = "scorch.losses.langevin_negatives"
   check_energy(energy, "langevin_negatives")
-  opts = util.check_options(opts, { "steps", "step_size", "noise", "clip", "generator" }, fn)
+  opts = util.check_options(opts, { "steps", "step_size", "noise", "clip", "bounds", "generator" }, fn)
   check_points(x_init, "langevin_negatives", "x_init")
   local eps = opts.step_size
   if type(eps) ~= "number" or eps <= 0 then
@@ -86,6 +88,12 @@ function M.langevin_negatives(energy, x_init, opts)
   end
   local noise = opts.noise or math.sqrt(eps)
   local clip = opts.clip
+  local bounds = opts.bounds
+  if bounds ~= nil and (type(bounds) ~= "table" or type(bounds[1]) ~= "number" or type(bounds[2]) ~= "number"
+      or not (bounds[1] < bounds[2])) then
+    error(("%s: option bounds must be {lo, hi} with lo < hi (got %s)"):format(fn,
+      type(bounds) == "table" and ("{%s, %s}"):format(tostring(bounds[1]), tostring(bounds[2])) or tostring(bounds)), 2)
+  end
   local x = x_init:detach()
   local gnorm = 0
   for _ = 1, steps do
@@ -95,6 +103,7 @@ function M.langevin_negatives(energy, x_init, opts)
     end)
     if clip then g = sc.clamp(g, -clip, clip) end
     x = x - g * (eps / 2) + noise_like(x, opts.generator) * noise
+    if bounds then x = sc.clamp(x, bounds[1], bounds[2]) end
     gnorm = g:reshape(g:size(1), -1):square():sum(2):sqrt():mean():item()
   end
   return x:detach(), { steps = steps, grad_norm = gnorm }
