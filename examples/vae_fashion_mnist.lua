@@ -139,7 +139,7 @@ local function stats(t)
 end
 local elbo_nll, elbo_se, elbo_bpd = stats(elbo)
 local iwae_nll, iwae_se, iwae_bpd = stats(iwae)
-print(("test bounds on %d test images (%.1f s):"):format(n_test, test_time))
+print(("test bounds on %d test images:"):format(n_test))
 print(("  −ELBO              %9.2f ± %.2f nats   %.4f bits/dim"):format(elbo_nll, elbo_se, elbo_bpd))
 print(("  −IWAE (K = %4d)   %9.2f ± %.2f nats   %.4f bits/dim   (the NLL estimate)"):format(k, iwae_nll, iwae_se,
   iwae_bpd))
