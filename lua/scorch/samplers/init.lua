@@ -1,7 +1,8 @@
 --- sc.samplers: sampling loops over a schedule calling a model.  Every
 -- sampler is sampler(model, x_init, levels, opts) -> x, info (see
--- diffusion.lua for the contract); langevin.lua and diffusion.lua hold
--- them, common.lua what they share, ode.lua the ODE integrators.
+-- diffusion.lua for the contract); langevin.lua (overdamped, underdamped
+-- and annealed Langevin) and diffusion.lua hold them, common.lua what they
+-- share, ode.lua the ODE integrators.
 --
 -- No sampler knows about classes: a model carries its condition
 -- (model:with_cond(labels)) and the sampler passes it through; guidance and

@@ -1,5 +1,6 @@
---- Langevin samplers driven by a score: plain (unadjusted) Langevin dynamics
--- and annealed Langevin dynamics over a sequence of noise levels.
+--- Langevin samplers driven by a score: plain (unadjusted, overdamped)
+-- Langevin dynamics, underdamped (kinetic) Langevin dynamics with a
+-- velocity, and annealed Langevin dynamics over a sequence of noise levels.
 --
 -- sampler(model, x_init, levels, opts) -> x, info, with model a wrapped
 -- model (sc.param.wrap) asked for model:score_sigma(x, σ), the score of the
@@ -52,6 +53,19 @@ local function bar(total, opts, desc)
   return util.progress(total, { desc = desc, force = p == true })
 end
 
+-- levels of the single-level samplers: nil (an unconditional score) or one σ.
+local function one_level(levels, fn)
+  local sigma = levels
+  if sigma ~= nil and type(sigma) ~= "number" then
+    local list = common.as_list(sigma)
+    if not list or #list ~= 1 then
+      error(("scorch.samplers.%s: levels must be nil or one level σ (bad argument #3)"):format(fn), 3)
+    end
+    sigma = list[1]
+  end
+  return sigma
+end
+
 --- Langevin dynamics (Welling & Teh 2011; Song & Ermon 2019, eq. 4):
 -- x_t = x_{t−1} + (ε/2) ∇ₓ log p(x_{t−1}) + √ε z_t,  z_t ~ N(0, I).
 -- @param model wrapped model (sc.param.wrap), asked for model:score_sigma(x, σ)
@@ -69,14 +83,7 @@ function M.langevin(model, x_init, levels, opts)
   local x0 = common.check_start(x_init, "langevin")
   opts = common.options(renamed(opts, "langevin"), { "step_size", "steps", "generator", "callback", "progress" },
     "langevin")
-  local sigma = levels
-  if sigma ~= nil and type(sigma) ~= "number" then
-    local list = common.as_list(sigma)
-    if not list or #list ~= 1 then
-      error("scorch.samplers.langevin: levels must be nil or one level σ (bad argument #3)", 2)
-    end
-    sigma = list[1]
-  end
+  local sigma = one_level(levels, "langevin")
   local eps, n = opts.step_size, opts.steps or 1000
   if type(eps) ~= "number" or eps <= 0 then
     error("scorch.samplers.langevin: step_size (ε) must be a positive number", 2)
@@ -98,6 +105,112 @@ function M.langevin(model, x_init, levels, opts)
   end)
   if progress then progress:close() end
   return x, { nfe = n, steps = n, levels = sigma and { sigma } or {} }
+end
+
+local SCHEMES = { baoab = true, obabo = true }
+
+--- Underdamped (kinetic) Langevin dynamics, unit mass and unit temperature:
+--   dx = v dt,   dv = ∇ₓ log p(x) dt − γ v dt + √(2γ) dW,
+-- whose stationary law in (x, v) is p(x) ⊗ N(0, I): the positions follow p,
+-- the velocities are standard normal.  A step of size h is a splitting of
+-- the flow into B (v ← v + τ ∇log p(x)), A (x ← x + τ v) and the exact
+-- Ornstein–Uhlenbeck solve O (v ← c v + √(1 − c²) ξ, c = e^{−γτ}):
+--   "baoab" (Leimkuhler & Matthews 2013, Appl. Math. Res. Express): B(h/2) A(h/2) O(h) A(h/2) B(h/2).
+--     For a Gaussian target N(m, s²) it is stable for h < 2s, its positions' stationary law is
+--     exact at every such h, and the velocities at the end of a step have variance 1 − h²/(4s²).
+--   "obabo" (Bussi & Parrinello 2007, Phys. Rev. E 75, 056707): O(h/2) B(h/2) A(h) B(h/2) O(h/2),
+--     velocity Verlet between two half OU steps; for N(m, s²) its positions have variance
+--     s²/(1 − h²/(4s²)) and its velocities variance 1 (both facts: the stationary covariance of
+--     the linear chain, spec/langevin_theory_spec.lua).
+-- Both evaluate the score once per step (the last B's score is the next
+-- step's first), so nfe = steps + 1.  Large γ approaches overdamped
+-- Langevin in time γt; γ = 2/s is critical damping for N(0, s²).
+-- @param model wrapped model (sc.param.wrap), asked for model:score_sigma(x, σ)
+-- @param x_init tensor [N, ...]: the start of the positions
+-- @param levels nil (an unconditional score), or one level σ at which the model's score is taken
+-- @param opts table: step_size = h (required, > 0); steps = 1000; friction = γ = 1 (> 0, math.huge
+--   refreshes the velocity fully each O); scheme = "baoab" | "obabo"; velocity = tensor shaped like
+--   x_init (default: drawn from N(0, I), the stationary velocities, as the first draw of the noise);
+--   generator (a sc.Generator or sc.samplers.row_noise); callback; progress (false hides the bar).
+--   callback{i =, x =, v =, level =, denoised =} after each step (denoised = x + σ² s at the new x
+--   when a level is given)
+-- @return x [N, ...], info {nfe =, steps =, levels = {σ} or {}, velocity = the final v [N, ...],
+--   scheme =, friction =}
+-- @usage local x, info = sc.samplers.underdamped_langevin(sc.param.wrap(dist), sc.randn(500, 2), nil,
+--   {step_size = 0.1, steps = 500, friction = 2})
+function M.underdamped_langevin(model, x_init, levels, opts)
+  local fn = "underdamped_langevin"
+  common.check_model(model, fn)
+  local x0 = common.check_start(x_init, fn)
+  opts = common.options(opts, { "step_size", "steps", "friction", "scheme", "velocity", "generator",
+    "callback", "progress" }, fn)
+  local sigma = one_level(levels, fn)
+  local h, n, gamma = opts.step_size, opts.steps or 1000, opts.friction or 1
+  if type(h) ~= "number" or not (h > 0) or h == math.huge then
+    error(("scorch.samplers.%s: step_size (h) must be a positive finite number (got %s)"):format(fn, tostring(h)), 2)
+  end
+  if type(n) ~= "number" or n ~= math.floor(n) or n < 0 or n == math.huge then
+    error(("scorch.samplers.%s: steps must be a non-negative integer (got %s)"):format(fn, tostring(n)), 2)
+  end
+  n = math.tointeger(n)
+  if type(gamma) ~= "number" or not (gamma > 0) then
+    error(("scorch.samplers.%s: friction (γ) must be a positive number (got %s)"):format(fn, tostring(gamma)), 2)
+  end
+  local scheme = opts.scheme or "baoab"
+  if not SCHEMES[scheme] then
+    error(("scorch.samplers.%s: scheme must be \"baoab\" or \"obabo\" (got %s)"):format(fn, tostring(scheme)), 2)
+  end
+  local v0 = opts.velocity
+  if v0 ~= nil then
+    if not sc.is_tensor(v0) then
+      error(("scorch.samplers.%s: velocity must be a tensor shaped like x_init (got %s)"):format(fn, type(v0)), 2)
+    end
+    local a, b = table.concat(v0:shape(), ","), table.concat(x0:shape(), ",")
+    if a ~= b then
+      error(("scorch.samplers.%s: velocity has shape [%s], x_init [%s]; they must match"):format(fn, a, b), 2)
+    end
+    v0 = v0:detach()
+    if v0:dtype() ~= x0:dtype() then v0 = x0:dtype() == "float64" and v0:double() or v0:float() end
+  end
+  local gen, cb = opts.generator, opts.callback
+  local sig = sigma ~= nil and param.level(sigma, x0) or nil
+  -- the O step over a time τ: c = e^{−γτ} and the noise scale √(1 − c²)
+  local tau = scheme == "baoab" and h or h / 2
+  local c = math.exp(-gamma * tau)
+  local cn = math.sqrt(math.max(0, 1 - c * c))
+  local half = h / 2
+  local progress = bar(n, opts, "underdamped langevin")
+  local x, v = sc.no_grad(function()
+    local x = x0
+    local v = v0 or common.noise_like(x, gen)
+    local s = model:score_sigma(x, sig)
+    local function O(w) return w * c + common.noise_like(w, gen) * cn end
+    for t = 1, n do
+      if scheme == "baoab" then
+        v = v + s * half
+        x = x + v * half
+        v = O(v)
+        x = x + v * half
+        s = model:score_sigma(x, sig)
+        v = v + s * half
+      else
+        v = O(v)
+        v = v + s * half
+        x = x + v * h
+        s = model:score_sigma(x, sig)
+        v = v + s * half
+        v = O(v)
+      end
+      if cb then
+        cb { i = t, x = x, v = v, level = sigma, denoised = sigma and x + s * (sigma * sigma) or nil }
+      end
+      if progress then progress:update() end
+    end
+    return x, v
+  end)
+  if progress then progress:close() end
+  return x, { nfe = n + 1, steps = n, levels = sigma and { sigma } or {}, velocity = v, scheme = scheme,
+    friction = gamma }
 end
 
 --- Step sizes of Song & Ermon 2019, Algorithm 1: α_i = ε σ_i² / σ_L².
