@@ -37,27 +37,59 @@ end
 
 --- Ho, Jain & Abbeel 2020, Algorithm 1 (L_simple, eq. 14):
 --   t ~ U{1..T}, ε ~ N(0, I), minimise ‖ε − ε_θ(√ᾱ_t x₀ + √(1 − ᾱ_t) ε, t)‖².
--- ddpm(model, x0, {schedule=sc.schedules.ddpm{}, prediction="eps", generator=})
+-- ddpm(model, x0, {schedule=sc.schedules.ddpm{}, prediction="eps", generator=,
+--                  vlb_weight=, decoder="gaussian"})
 -- prediction "x0" or "v" regresses that target instead (Salimans & Ho 2022).
 -- The squared error is averaged over every element (Ho et al.'s mean_flat).
+-- A network with learned variances (net.learned_variance, net:forward_variance(x, c) -> out, v,
+-- e.g. DiffusionMLP{learn_variance = true}) trains with Nichol & Dhariwal 2021's hybrid
+-- loss (§3.1): L_simple + λ L_vlb, λ = vlb_weight (default 0.001), where L_vlb = T·L_{t−1}
+-- at the same t and x_t (an unbiased estimate of Σ_t L_{t−1}, in bits per dimension as
+-- in their code; L₀ the decoder of sc.likelihood.ddpm_term) and the mean enters L_vlb
+-- through a stop-gradient, so L_vlb trains only v and L_simple only the mean.
+-- Returns the loss, and for the hybrid loss a second value {simple =, vlb =} (numbers).
 function M.ddpm(model, x0, opts)
   check_model(model, "ddpm")
   check_batch(x0, "ddpm")
-  opts = util.check_options(opts, { "schedule", "prediction", "generator" }, "scorch.losses.ddpm")
+  opts = util.check_options(opts, { "schedule", "prediction", "generator", "vlb_weight", "decoder" },
+    "scorch.losses.ddpm")
   local sched = opts.schedule or schedules.ddpm {}
   if type(sched) ~= "table" or sched.kind ~= "ddpm" then
     error("scorch.losses.ddpm: schedule must be a DDPM schedule (sc.schedules.ddpm)", 2)
   end
   local kind = opts.prediction or "eps"
+  local learns = type(model) == "table" and model.learned_variance == true
+  local lambda = opts.vlb_weight
+  if lambda == nil and learns then lambda = 0.001 end
+  if lambda ~= nil and (type(lambda) ~= "number" or lambda < 0 or lambda ~= lambda) then
+    error("scorch.losses.ddpm: vlb_weight must be a number >= 0", 2)
+  end
+  if lambda and lambda > 0 and not learns then
+    error("scorch.losses.ddpm: vlb_weight needs a network with learned variances (e.g."
+      .. " DiffusionMLP{learn_variance = true}); with fixed variances L_vlb has no gradient", 2)
+  end
+  if opts.decoder ~= nil and not learns then
+    error("scorch.losses.ddpm: decoder is for the hybrid loss of a network with learned variances", 2)
+  end
   local dt, gen = x0:dtype(), opts.generator
   x0 = x0:detach()
   local t = sc.randint(1, sched.T + 1, column_shape(x0), { generator = gen, dtype = dt })
   local eps = sc.randn(x0:shape(), { generator = gen, dtype = dt })
   local a, s = sched:marginal(t)
   local xt = x0 * a + eps * s
-  local out = model(xt, param.level(t, xt))   -- the network's level: an [N, 1] column
+  local level = param.level(t, xt)   -- the network's level: an [N, 1] column
+  local out, v
+  if learns then out, v = model:forward_variance(xt, level) else out = model(xt, level) end
   local target = param.target(kind, x0, eps, a, s)
-  return (out - target):square():mean()
+  local simple = (out - target):square():mean()
+  if not (lambda and lambda > 0) then return simple end
+  local likelihood = require "scorch.likelihood"
+  local eps_hat = param.convert(out:detach(), kind, "eps", xt, a, s)   -- stop-gradient on the mean
+  local logvar = sched:reverse_log_variance(t, "learned", v)
+  local term = likelihood.ddpm_term(sched, x0, xt, t, eps_hat, logvar, opts.decoder)
+  local d = x0:numel() // x0:size(1)
+  local vlb = term:mean() * (sched.T / (d * math.log(2)))
+  return simple + vlb * lambda, { simple = simple:item(), vlb = vlb:item() }
 end
 
 --- Song et al. 2021, eq. 7 (continuous-time DSM): t ~ U(ε, T),

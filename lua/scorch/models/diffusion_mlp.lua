@@ -5,7 +5,10 @@
 -- time embedding), projected and added inside every residual block — on 8
 -- Gaussians this trains far better than concatenating c to the input.  The
 -- output has x's size and is read as ε, x₀, v or a score by the loss and
--- sampler it is used with.
+-- sampler it is used with.  With learn_variance = true a second head gives
+-- the per-dimension v of Nichol & Dhariwal 2021 (eq. 15: log Σ = v log β_t +
+-- (1 − v) log β̃_t); forward still returns the mean output alone, so every
+-- loss and sampler takes the network as before, and forward_variance gives both.
 -- @module scorch.models.diffusion_mlp
 local sc = require "scorch"
 local nn = sc.nn
@@ -23,10 +26,12 @@ local DiffusionMLP = nn.Module:extend("DiffusionMLP")
 -- classes = K makes it class-conditional, F(x, c, y): a learned class
 -- embedding is added to W_e features(c) before the SiLU, with a null class
 -- ∅ (label 0) when p_uncond > 0 (see scorch.models.conditioning).
+-- learn_variance = true adds the head v = W_v silu(h), zero at the start
+-- (so v = 0: the reverse variance starts at β̃_t).
 function DiffusionMLP:init(opts)
   opts = require("scorch.util").check_options(opts, {
       "dim", "width", "blocks", "embed", "cond_scale", "max_period", "classes", "p_uncond", "dtype",
-      "generator" },
+      "generator", "learn_variance" },
       "scorch.models.DiffusionMLP", 4)
   local dim, width, blocks, embed = opts.dim or 2, opts.width or 128, opts.blocks or 3, opts.embed or 32
   for name, v in pairs { dim = dim, width = width, blocks = blocks } do
@@ -54,6 +59,16 @@ function DiffusionMLP:init(opts)
   end
   self.output = nn.Linear(width, dim, lin)
   cond.setup(self, opts, width, "scorch.models.DiffusionMLP")
+  if opts.learn_variance ~= nil and type(opts.learn_variance) ~= "boolean" then
+    error("scorch.models.DiffusionMLP: learn_variance must be true or false", 3)
+  end
+  if opts.learn_variance then
+    -- made last, so the other weights draw the same numbers as without it
+    self.learned_variance = true
+    self.variance_output = nn.Linear(width, dim, lin)
+    local head = self.variance_output
+    sc.no_grad(function() head.weight:zero_(); head.bias:zero_() end)
+  end
 end
 
 -- [N, embed] features [sin(c·s·ω_k), cos(c·s·ω_k)] of the conditioning
@@ -78,9 +93,10 @@ end
 -- shared level is embedded once and broadcast over the batch) -> [N, dim].
 -- A number or an [N] tensor is also accepted.  y: the class labels of a
 -- class-conditional network (N labels or one number, 0 = ∅; nil = ∅).
-function DiffusionMLP:forward(x, c, y)
+-- The last hidden layer silu(h), shared by the output heads.
+local function trunk(self, x, c, y, level)
   if c == nil then
-    error("scorch.models.DiffusionMLP: call as model(x, c) with the conditioning c", 2)
+    error("scorch.models.DiffusionMLP: call as model(x, c) with the conditioning c", level)
   end
   local e = self.embed_proj(self:features(c, x:size(1), x:dtype()))
   local ce = cond.embed(self, y, x:size(1), "scorch.models.DiffusionMLP")
@@ -90,12 +106,31 @@ function DiffusionMLP:forward(x, c, y)
   for i = 1, self.n_blocks do
     h = h + self.blocks[i]((h + self.cond[i](e)):silu())
   end
-  return self.output(h:silu())
+  return h:silu()
+end
+
+function DiffusionMLP:forward(x, c, y)
+  return self.output(trunk(self, x, c, y, 3))
+end
+
+--- The mean output and the variance interpolation v of a network made with
+-- learn_variance = true, from one pass (Nichol & Dhariwal 2021, §3.1).
+-- @param x tensor [N, dim]
+-- @param c the conditioning, as for forward (an [N, 1] level column, a number or an [N] tensor)
+-- @param y class labels of a class-conditional network (nil = ∅)
+-- @return out [N, dim] (what forward returns), v [N, dim]
+-- @usage local eps, v = net:forward_variance(x, sc.param.level(10, x))
+function DiffusionMLP:forward_variance(x, c, y)
+  if not self.learned_variance then
+    error("scorch.models.DiffusionMLP:forward_variance: the network was made without learn_variance = true", 2)
+  end
+  local h = trunk(self, x, c, y, 3)
+  return self.output(h), self.variance_output(h)
 end
 
 function DiffusionMLP:extra_repr()
-  return ("dim=%d, width=%d, blocks=%d, embed=%d, cond_scale=%g%s"):format(self.dim, self.width,
-    self.n_blocks, self.embed, self.cond_scale, cond.repr(self))
+  return ("dim=%d, width=%d, blocks=%d, embed=%d, cond_scale=%g%s%s"):format(self.dim, self.width,
+    self.n_blocks, self.embed, self.cond_scale, cond.repr(self), self.learned_variance and ", learn_variance" or "")
 end
 
 return DiffusionMLP

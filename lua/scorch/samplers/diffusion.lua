@@ -77,14 +77,17 @@ end
 
 --- DDPM ancestral sampling (Ho, Jain & Abbeel 2020, Algorithm 2):
 -- x_{t−1} = (x_t − β_t/√(1 − ᾱ_t) ε_θ(x_t, t))/√α_t + σ_t z,  z = 0 at the last step,
--- σ_t² = β_t ("beta") or β̃_t = (1 − ᾱ_{t−1})/(1 − ᾱ_t) β_t ("beta_tilde", eq. 7).
+-- σ_t² = β_t ("beta") or β̃_t = (1 − ᾱ_{t−1})/(1 − ᾱ_t) β_t ("beta_tilde", eq. 7), or
+-- learned ("learned": Nichol & Dhariwal 2021, eq. 15, σ_t² = exp(v log β_t + (1 − v) log β̃_t)
+-- with v from the network's forward_variance, e.g. DiffusionMLP{learn_variance = true}).
 -- clip_x0 (true = ±1, or a bound) predicts x₀, clips it, and steps with the
 -- posterior mean μ̃_t(x_t, x₀) (eq. 7) instead.  A subset of timesteps uses the
--- respaced betas 1 − ᾱ_t/ᾱ_prev (Nichol & Dhariwal 2021, App. B).
+-- respaced betas 1 − ᾱ_t/ᾱ_prev (Nichol & Dhariwal 2021, App. B), and a learned
+-- variance interpolates between the respaced β and β̃ (as they do).
 -- @param model wrapped model, asked for model:eps(x, t, schedule)
 -- @param x_init tensor [N, ...] (sc.samplers.prior(schedule, shape))
 -- @param levels DDPM schedule, or descending timesteps (list / tensor) on the model's schedule
--- @param opts table: variance = "beta" | "beta_tilde"; clip_x0 = false; steps = T;
+-- @param opts table: variance = "beta" | "beta_tilde" | "learned"; clip_x0 = false; steps = T;
 --   spacing = "linspace" | "leading" | "trailing"; timesteps (explicit list); generator; callback
 -- @return x, info {nfe =, steps =, levels = timesteps visited, timesteps =}
 -- @usage local x = sc.samplers.ddpm(m, sc.samplers.prior(sched, {500, 2}), sched, {steps = 100})
@@ -94,10 +97,21 @@ function M.ddpm(model, x_init, levels, opts)
   opts = common.options(opts, { "variance", "clip_x0", "steps", "spacing", "timesteps", "generator",
     "callback" }, "ddpm")
   local variance = opts.variance or "beta"
-  if variance ~= "beta" and variance ~= "beta_tilde" then
-    error("scorch.samplers.ddpm: variance must be \"beta\" or \"beta_tilde\"", 2)
+  if variance ~= "beta" and variance ~= "beta_tilde" and variance ~= "learned" then
+    error("scorch.samplers.ddpm: variance must be \"beta\", \"beta_tilde\" or \"learned\"", 2)
   end
   local sched, ts = ddpm_levels(model, levels, opts, math.huge, "ddpm")
+  local learned = variance == "learned"
+  if learned then
+    local net = model.net
+    if not (type(net) == "table" and net.learned_variance == true and type(net.forward_variance) == "function") then
+      error("scorch.samplers.ddpm: variance \"learned\" needs a model whose network learns its variances"
+        .. " (e.g. sc.param.wrap(DiffusionMLP{learn_variance = true}, ...))", 2)
+    end
+    if model.modify or model.process ~= sched then
+      error("scorch.samplers.ddpm: a learned variance is read on the model's own schedule, unguided", 2)
+    end
+  end
   local cb, gen = opts.callback, opts.generator
   return sc.no_grad(function()
     for i, t in ipairs(ts) do
@@ -106,7 +120,14 @@ function M.ddpm(model, x_init, levels, opts)
       local beta = 1 - ab / ab_prev
       local alpha = 1 - beta
       local s = math.sqrt(1 - ab)
-      local eps = model:eps(x, t, sched)
+      local eps, v
+      if learned then
+        local out
+        out, v = model.net:forward_variance(x, param.level(t, x), model.cond)
+        eps = param.convert(out, model.kind, "eps", x, math.sqrt(ab), s)
+      else
+        eps = model:eps(x, t, sched)
+      end
       local mean, x0
       if opts.clip_x0 then
         x0 = clip_x0((x - eps * s) / math.sqrt(ab), opts.clip_x0)
@@ -116,8 +137,13 @@ function M.ddpm(model, x_init, levels, opts)
         mean = (x - eps * (beta / s)) / math.sqrt(alpha)
       end
       if i < #ts then
-        local var = variance == "beta" and beta or (1 - ab_prev) / (1 - ab) * beta
-        x = mean + noise_like(x, gen) * math.sqrt(var)
+        if learned then
+          local logvar = schedules.interpolated_log_variance(v, beta, (1 - ab_prev) / (1 - ab) * beta)
+          x = mean + noise_like(x, gen) * (logvar * 0.5):exp()
+        else
+          local var = variance == "beta" and beta or (1 - ab_prev) / (1 - ab) * beta
+          x = mean + noise_like(x, gen) * math.sqrt(var)
+        end
       else
         x = mean
       end

@@ -155,6 +155,20 @@ function DDPM:_tensors(dtype)
   return c
 end
 
+-- log β_t and the clipped log β̃_t of reverse_log_variance as [T] tensors, built once.
+function DDPM:_log_variance_tensors(dtype)
+  local c = self:_tensors(dtype)
+  if not c.log_beta then
+    local lb, lbt = {}, {}
+    for t = 1, self.T do
+      lb[t] = self:reverse_log_variance(t, "beta")
+      lbt[t] = self:reverse_log_variance(t, "beta_tilde")
+    end
+    c.log_beta, c.log_beta_tilde = sc.tensor(lb, { dtype = dtype }), sc.tensor(lbt, { dtype = dtype })
+  end
+  return c
+end
+
 local function check_step(self, t, fn)
   if math.type(t) ~= "integer" then
     if type(t) == "number" and t == math.floor(t) then t = math.tointeger(t) end
@@ -178,6 +192,76 @@ function DDPM:beta_tilde(t)
   if t == 0 then return 0 end
   local prev = t == 1 and 1 or self.alpha_bars[t - 1]
   return (1 - prev) / (1 - self.alpha_bars[t]) * self.betas[t]
+end
+
+--- The forward posterior q(x_{t−1} | x_t, x₀) = N(c₀ x₀ + c_t x_t, β̃_t I)
+-- (Ho et al. 2020, eqs. 6–7): c₀ = √ᾱ_{t−1} β_t/(1 − ᾱ_t), c_t = √α_t (1 − ᾱ_{t−1})/(1 − ᾱ_t).
+-- @param t integer timestep in 1..T
+-- @return c0, ct, beta_tilde (numbers)
+-- @usage local c0, ct, var = sched:posterior(500)
+function DDPM:posterior(t)
+  t = check_step(self, t, "posterior")
+  if t == 0 then error("scorch.schedules.ddpm:posterior: timestep must be in 1..T (got 0)", 2) end
+  local ab, prev = self.alpha_bars[t], t == 1 and 1 or self.alpha_bars[t - 1]
+  local b = self.betas[t]
+  return math.sqrt(prev) * b / (1 - ab), math.sqrt(1 - b) * (1 - prev) / (1 - ab), self:beta_tilde(t)
+end
+
+--- Nichol & Dhariwal 2021, eq. 15: log Σ = v log β + (1 − v) log β̃, the
+-- learned interpolation between the two fixed variances (v = 0 gives β̃, v = 1 gives β).
+-- @param v number or tensor: the network's interpolation output
+-- @param beta number: β of the step
+-- @param beta_tilde number: β̃ of the step (> 0)
+-- @return log Σ, a number or a tensor like v
+-- @usage local logvar = sc.schedules.interpolated_log_variance(v, 0.02, 0.019)
+function M.interpolated_log_variance(v, beta, beta_tilde)
+  if not (type(beta) == "number" and beta > 0 and type(beta_tilde) == "number" and beta_tilde > 0) then
+    error(("scorch.schedules.interpolated_log_variance: beta (%s) and beta_tilde (%s) must be positive numbers")
+      :format(tostring(beta), tostring(beta_tilde)), 2)
+  end
+  local lb, lbt = math.log(beta), math.log(beta_tilde)
+  if is_num(v) then return v * lb + (1 - v) * lbt end
+  if not sc.is_tensor(v) then
+    error("scorch.schedules.interpolated_log_variance: v must be a number or a tensor", 2)
+  end
+  return v * (lb - lbt) + lbt
+end
+
+M.reverse_variances = { beta = true, beta_tilde = true, learned = true }
+
+--- log σ_t² of the reverse step p_θ(x_{t−1} | x_t) = N(μ_θ, σ_t² I): "beta" (log β_t,
+-- Ho et al. 2020 §3.2), "beta_tilde" (log β̃_t) or "learned" (Nichol & Dhariwal 2021, eq. 15,
+-- with the network's v).  β̃_1 = 0 (ᾱ_0 = 1) has no logarithm, so at t = 1 β̃_2 stands
+-- in for it, as in Nichol & Dhariwal's code (β_1 when T = 1); "beta" keeps β_1.
+-- @param t integer timestep in 1..T, or a tensor of them (an [N, 1] column: one per example)
+-- @param variance "beta" | "beta_tilde" | "learned"
+-- @param v number or tensor: the interpolation (only for "learned"; broadcasting with t)
+-- @return log σ_t²: a number for a number t and fixed variance, else a tensor
+-- @usage local lv = sched:reverse_log_variance(10, "learned", v)
+function DDPM:reverse_log_variance(t, variance, v)
+  if not M.reverse_variances[variance] then
+    error(("scorch.schedules.ddpm:reverse_log_variance: variance must be \"beta\", \"beta_tilde\" or"
+      .. " \"learned\" (got %s)"):format(tostring(variance)), 2)
+  end
+  if variance == "learned" and v == nil then
+    error("scorch.schedules.ddpm:reverse_log_variance: \"learned\" needs the network's v", 2)
+  end
+  if sc.is_tensor(t) then
+    local c = self:_log_variance_tensors(t:dtype())
+    local shape, flat = t:shape(), t:reshape(-1)
+    local lb = c.log_beta:index_select(1, flat):view(shape)
+    if variance == "beta" then return lb end
+    local lbt = c.log_beta_tilde:index_select(1, flat):view(shape)
+    if variance == "beta_tilde" then return lbt end
+    return v * (lb - lbt) + lbt
+  end
+  t = check_step(self, t, "reverse_log_variance")
+  if t == 0 then error("scorch.schedules.ddpm:reverse_log_variance: timestep must be in 1..T (got 0)", 2) end
+  local b = self.betas[t]
+  if variance == "beta" then return math.log(b) end
+  local bt = t > 1 and self:beta_tilde(t) or (self.T > 1 and self:beta_tilde(2) or b)
+  if variance == "beta_tilde" then return math.log(bt) end
+  return M.interpolated_log_variance(v, b, bt)
 end
 
 -- marginal(t) -> √ᾱ_t, √(1 − ᾱ_t): q(x_t | x₀) = N(√ᾱ_t x₀, (1 − ᾱ_t) I).  t is an
