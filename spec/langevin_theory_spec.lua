@@ -235,7 +235,8 @@ describe("sc.samplers.underdamped_langevin mechanics", function()
     assert.is_truthy(err({ step_size = 0.1, gamma = 1 }):find("unknown option 'gamma' (valid: callback, friction, "
       .. "generator, progress, scheme, step_size, steps, velocity)", 1, true))
     assert.is_truthy(err({ step_size = 0.1 }, function() end):find("expected a wrapped model", 1, true))
-    assert.is_truthy(err({ step_size = 0.1 }, nil, "x"):find("x_init must be a tensor of points (bad argument #2)", 1, true))
+    assert.is_truthy(err({ step_size = 0.1 }, nil, "x")
+      :find("x_init must be a tensor of points (bad argument #2)", 1, true))
     assert.is_truthy(err({ step_size = 0.1 }, nil, nil, { 1, 2 }):find("levels must be nil or one level σ", 1, true))
   end)
 
@@ -246,5 +247,48 @@ describe("sc.samplers.underdamped_langevin mechanics", function()
     local want = x0 + score(x0) * (eps / 2) + z * sqrt(eps)
     local got = S.langevin(target, x0, nil, { step_size = eps, steps = 1, generator = sc.Generator(14) })
     assert.is_true((got - want):abs():max():item() < 1e-14)
+  end)
+end)
+
+describe("examples/langevin_bias.lua", function()
+  local EXE = os.getenv("SCORCH_BIN") or "bin/scorch"
+  local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+  local function sh(cmd)
+    local p = io.popen("( " .. cmd .. " ) 2>&1; echo \"__status=$?\"")
+    local out = p:read("a")
+    p:close()
+    return tonumber(out:match("__status=(%d+)%s*$")), out
+  end
+  local tmp
+  setup(function()
+    local p = io.popen("mktemp -d /tmp/scorch_langevin_bias.XXXXXX")
+    tmp = p:read("l")
+    p:close()
+  end)
+  teardown(function()
+    if tmp and tmp:match("^/tmp/scorch_langevin_bias%.") then os.execute("rm -rf " .. q(tmp)) end
+  end)
+
+  it("measures ULA's variance at η = 1 near 2s² and writes the figure and the table", function()
+    local status, out = sh(("SCORCH_PROGRESS=0 %s examples/langevin_bias.lua --threads 1 --chains 3000 --etas 0.3,1"
+      .. " --measure 4 --out %s"):format(q(EXE), q(tmp .. "/o")))
+    assert.are.equal(0, status, out)
+    -- | 1 | v̂ ± se | 2.00000 | ...: the ULA column against the closed form s²/(1 − η/(2s²)) = 2
+    local v, se, closed = out:match("\n| 1 | ([%d.]+) ± ([%d.]+) | ([%d.]+) |")
+    assert.is_truthy(v, out)
+    assert.are.equal(2, tonumber(closed))
+    assert.is_true(math.abs(tonumber(v) - 2) < 4 * tonumber(se), out)
+    assert.is_true(tonumber(se) > 0 and tonumber(se) < 0.05)
+    local f = io.open(tmp .. "/o/w2_vs_step.png", "rb")
+    assert.is_truthy(f)
+    assert.are.equal("\137PNG", f:read(4))
+    f:close()
+    assert.is_truthy(io.open(tmp .. "/o/table.md", "r"))
+  end)
+
+  it("refuses a step where a sampler is unstable, with exit status 2", function()
+    local status, out = sh(("%s examples/langevin_bias.lua --etas 0.1,2.5 --out %s"):format(q(EXE), q(tmp .. "/bad")))
+    assert.are.equal(2, status, out)
+    assert.is_truthy(out:find("--etas: 2.5 is not a step in (0, 2)", 1, true), out)
   end)
 end)
