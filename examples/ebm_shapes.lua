@@ -127,12 +127,12 @@ local function diverged(step, why)
   bar:close()
   io.stderr:write(("ebm_shapes: training diverged at step %d (%s); %s\n"):format(step, why,
     ckpt_step and ("the last good checkpoint (step %d) is kept in %s"):format(ckpt_step, ckpt)
-    or "no checkpoint was written"))
+    or ("this run wrote no checkpoint (%s is left as it was)"):format(ckpt)))
   os.exit(3)
 end
 local t0 = sc.time()
 for step = 1, steps do
-  local x = loader() * 2 - 1
+  local x = loader()                       -- [−1, 1] (image_loader scales)
   local neg = sc.losses.langevin_negatives(E, buf:sample(batch), chain_opts(int(opts.chain_steps), chain_gen))
   buf:push(neg)
   local loss, info = sc.losses.cd(E, x, neg, { alpha = opts.alpha })
