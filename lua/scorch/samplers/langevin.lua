@@ -136,8 +136,7 @@ local SCHEMES = { baoab = true, obabo = true }
 --   when a level is given)
 -- @return x [N, ...], info {nfe =, steps =, levels = {σ} or {}, velocity = the final v [N, ...],
 --   scheme =, friction =}
--- @usage local x, info = sc.samplers.underdamped_langevin(sc.param.wrap(dist), sc.randn(500, 2), nil,
---   {step_size = 0.1, steps = 500, friction = 2})
+-- @usage local x, info = sc.samplers.underdamped_langevin(m, sc.randn(500, 2), nil, {step_size = 0.1, friction = 2})
 function M.underdamped_langevin(model, x_init, levels, opts)
   local fn = "underdamped_langevin"
   common.check_model(model, fn)
