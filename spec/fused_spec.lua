@@ -185,3 +185,37 @@ describe("silu and sigmoid in float32", function()
     assert.are.equal(1, sc.tensor({ 200 }):sigmoid():item())
   end)
 end)
+
+describe("softplus and logsigmoid in float32", function()
+  -- log(1 + e^-|x|) is a polynomial in s = u/(2 + u) here, not libm's
+  -- log1pf(expf(x)): relative error against float64 on the same inputs
+  it("are within a few ulp of the float64 values over the normal range", function()
+    local x = sc.linspace(-120, 120, 240001)
+    local x64 = x:to("float64")
+    for _, name in ipairs({ "softplus", "logsigmoid" }) do
+      local ref = x64[name](x64)
+      local err = (x[name](x):to("float64") - ref):abs()
+      local normal = ref:abs():ge(1.1754944e-38)       -- float32's smallest normal
+      local rel = (err / (ref:abs() + 1e-300) * normal):max():item()
+      assert.is_true(rel < 4e-7, name .. " relative error " .. rel)
+      -- below it the value is flushed: off by less than the smallest normal
+      assert.is_true((err * (1 - normal)):max():item() < 1.2e-38, name)
+    end
+    -- tiny u = e^-|x|: log1p keeps its relative accuracy (softplus(-20) = 2.06e-9)
+    local t = sc.tensor({ -20, -50 }):softplus():to("float64")
+    local r = sc.tensor({ -20, -50 }, { dtype = "float64" }):softplus()
+    assert.is_true(((t - r):abs() / r):max():item() < 4e-7)
+  end)
+
+  it("keep NaN, infinities and zero", function()
+    local sp = sc.tensor({ 0 / 0, math.huge, -math.huge, 0 }):softplus()
+    local ls = sc.tensor({ 0 / 0, math.huge, -math.huge, 0 }):logsigmoid()
+    assert.is_true(sp[1]:item() ~= sp[1]:item() and ls[1]:item() ~= ls[1]:item())
+    assert.are.equal(math.huge, sp[2]:item())
+    assert.are.equal(0, sp[3]:item())
+    assert.are.equal(0, ls[2]:item())
+    assert.are.equal(-math.huge, ls[3]:item())
+    assert.is_true(math.abs(sp[4]:item() - math.log(2)) < 1e-7)
+    assert.is_true(math.abs(ls[4]:item() + math.log(2)) < 1e-7)
+  end)
+end)

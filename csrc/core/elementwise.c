@@ -20,10 +20,14 @@
 #define vtanhf sc_vtanhf
 #define vsigmoidf sc_vsigmoidf
 #define vsiluf sc_vsiluf
+#define vsoftplusf sc_vsoftplusf
+#define vlogsigmoidf sc_vlogsigmoidf
 #define vexp exp
 #define vtanh tanh
 #define vsigmoid(x) (1.0 / (1.0 + exp(-(x))))
 #define vsilu(x) ((x) / (1.0 + exp(-(x))))
+#define vsoftplus(x) ((x) > 20 ? (x) : log1p(exp(x)))
+#define vlogsigmoid(x) (((x) < 0 ? (x) : 0.0) - log1p(exp(-fabs(x))))
 
 static inline float silu_gradf(float x) {
   float s = sc_vsigmoidf(x);
