@@ -18,7 +18,7 @@
 --   bin/scorch examples/realnvp_fashion_mnist.lua --quick --threads 2   # 1,500 steps of 32, 32-channel
 --                                                                     # couplings, 2,000 test images,
 --                                                                     # 500 samples
---   bin/scorch examples/realnvp_fashion_mnist.lua --threads 2           # 2,000 steps of 64, 64-channel
+--   bin/scorch examples/realnvp_fashion_mnist.lua --threads 2           # 2,000 steps of 32, 64-channel
 --                                                                     # couplings, 10,000 test images,
 --                                                                     # 1,000 samples
 --
@@ -34,11 +34,11 @@ local util = sc.util
 local NAME = "realnvp_fashion_mnist"
 local defaults = {
   out = "out/realnvp_fashion_mnist", seed = 0, threads = 0,
-  steps = 2000, batch = 64, lr = 1e-3, hidden = 64, scales = 2, bound = 1, clip = 100, limit = 60000,
+  steps = 2000, batch = 32, lr = 1e-3, hidden = 64, scales = 2, bound = 1, clip = 100, limit = 60000,
   test_n = 10000, samples = 1000, sample_batch = 250, ref_n = 10000,
 }
 local opts = util.example_args(arg, { defaults = defaults,
-  presets = { quick = { steps = 1500, batch = 32, hidden = 32, limit = 10000, test_n = 2000, samples = 500 } },
+  presets = { quick = { steps = 1500, hidden = 32, limit = 10000, test_n = 2000, samples = 500 } },
   usage = "usage: scorch examples/realnvp_fashion_mnist.lua [options]\nRealNVP on Fashion-MNIST.\n" })
 
 -- A bad value: the message and status 2, as the option parser gives for a bad name.

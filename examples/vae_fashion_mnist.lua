@@ -17,9 +17,9 @@
 -- class, and traversals of the eight most active dimensions from −3 to 3,
 -- the loss curve.
 --
---   bin/scorch examples/vae_fashion_mnist.lua --quick --threads 2   # 3,000 steps of 64, IWAE K = 64
+--   bin/scorch examples/vae_fashion_mnist.lua --quick --threads 2   # 3,000 steps of 64, IWAE K = 32
 --                                                                 # on 2,000 test images, 500 samples
---   bin/scorch examples/vae_fashion_mnist.lua --threads 2           # 15,000 steps of 64, IWAE K = 128
+--   bin/scorch examples/vae_fashion_mnist.lua --threads 2           # 10,000 steps of 64, IWAE K = 64
 --                                                                 # on 10,000 test images, 1,000 samples
 --
 -- Options: --out DIR (default out/vae_fashion_mnist), --steps, --batch, --lr,
@@ -32,11 +32,11 @@ local util = sc.util
 local NAME = "vae_fashion_mnist"
 local defaults = {
   out = "out/vae_fashion_mnist", seed = 0, threads = 0,
-  steps = 15000, batch = 64, lr = 1e-3, latent = 16, channels = "32,64", beta = 1, k = 128, limit = 60000,
+  steps = 10000, batch = 64, lr = 1e-3, latent = 16, channels = "32,64", beta = 1, k = 64, limit = 60000,
   test_n = 10000, samples = 1000, sample_batch = 250, ref_n = 10000,
 }
 local opts = util.example_args(arg, { defaults = defaults,
-  presets = { quick = { steps = 3000, k = 64, limit = 20000, test_n = 2000, samples = 500 } },
+  presets = { quick = { steps = 3000, k = 32, limit = 20000, test_n = 2000, samples = 500 } },
   usage = "usage: scorch examples/vae_fashion_mnist.lua [options]\nA convolutional VAE on Fashion-MNIST.\n" })
 
 -- A bad value: the message and status 2, as the option parser gives for a bad name.
