@@ -57,7 +57,8 @@ end
 --     ("hutchinson" = rademacher), rtol=1e-5, atol=1e-5, eps=1e-5,
 --     prediction="score", generator=}) -> nll [N] in nats, info
 -- info: bpd [N] (bits per dimension, nll/(d ln 2)), nats and bpd (batch
--- means), nfe, steps, prior_logp [N], delta_logp [N], z (the point at T).
+-- means), nfe, steps, prior_logp [N], delta_logp [N], z (the point at T),
+-- prior_kl [N] (the prior-mismatch term KL(p_0T(x_T | x) ‖ p_T) at the data, see prior_kl).
 -- x is [N, D...]; the ODE runs in x's dtype (float64 for tight tolerances).
 -- Exact divergence costs D backward passes per evaluation: for low dimension.
 function M.nll(model, sde, x, opts)
