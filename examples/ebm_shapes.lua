@@ -43,12 +43,13 @@ local util = sc.util
 
 local defaults = {
   out = "out/ebm_shapes", seed = 0, threads = 0, weights = "0.4,0.3,0.2,0.1", train_size = 10000,
-  steps = 6000, batch = 64, lr = 3e-4, channels = "16,32,64", alpha = 1.0, chain_steps = 30, step_size = 20.0,
+  steps = 5000, batch = 64, lr = 3e-4, channels = "16,32,64", alpha = 0.1, chain_steps = 30, step_size = 20.0,
   noise = 0.005, clip = 0.01, buffer = 10000, reinit = 0.05, samples = 1000, sample_steps = 300,
   sample_batch = 250, grids = 5, checkpoint_every = 500, max_energy = 1e4,
 }
 local opts = util.example_args(arg, { defaults = defaults,
-  presets = { quick = { steps = 1000, chain_steps = 20, samples = 400, sample_steps = 200 } },
+  presets = { quick = { steps = 1500, batch = 32, channels = "8,16,32", chain_steps = 20, samples = 400,
+    sample_steps = 200 } },
   usage = "usage: scorch examples/ebm_shapes.lua [options]\nA convolutional EBM on imbalanced shapes: the class mix.\n" })
 local function int(v) return math.tointeger(v) or error("expected an integer, got " .. tostring(v)) end
 local function numbers(s, what)

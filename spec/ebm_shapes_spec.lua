@@ -107,8 +107,8 @@ describe("sc.models.ConvEnergy", function()
     end
   end)
 
-  it("is registered as sc.models.ConvEnergy and sc.models.conv_energy", function()
-    local E = sc.models.conv_energy { channels = { 2 }, size = 4, generator = sc.Generator(1) }
+  it("is registered as sc.models.ConvEnergy, an energy model whose score needs autograd", function()
+    local E = sc.models.ConvEnergy { channels = { 2 }, size = 4, generator = sc.Generator(1) }
     assert.are.equal(sc.models.ConvEnergy, getmetatable(E))
     assert.is_true(sc.models.ConvEnergy.needs_grad)
   end)

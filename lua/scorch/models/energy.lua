@@ -41,11 +41,16 @@ function EnergyMLP:forward(x, sigma)
 end
 EnergyMLP.energy = EnergyMLP.forward
 
--- s_θ(x) = −∇ₓ E_θ(x) (both models).  When recording is on the result stays in the graph
--- (create_graph), so losses can differentiate it again and reach the
--- parameters; under no_grad (sampling) it is computed and returned detached.
--- A point set that already requires grad is used as is, so callers that
--- differentiate through x (implicit and sliced score matching) see the path.
+--- The score s_θ(x) = −∇ₓ E_θ(x) (both models).  When recording is on the
+-- result stays in the graph (create_graph), so losses can differentiate it
+-- again and reach the parameters; under no_grad (sampling) it is computed and
+-- returned detached.  A point set that already requires grad is used as is,
+-- so callers that differentiate through x (implicit and sliced score
+-- matching) see the path.
+-- @param x tensor [N, dim] (EnergyMLP) or images [N, C, H, W] (ConvEnergy)
+-- @param sigma noise level for a conditional EnergyMLP (number or [N]), else nil
+-- @return tensor shaped as x
+-- @usage local s = ebm:score(x)
 local function score(self, x, sigma)
   local recording = sc.is_grad_enabled()
   return util.enable_grad(function()

@@ -11,8 +11,6 @@ M.ConvEnergy = M.EnergyMLP.ConvEnergy
 --- Lower-case constructors, as in sc.models.score_mlp{...}
 function M.score_mlp(opts) return M.ScoreMLP(opts) end
 function M.energy_mlp(opts) return M.EnergyMLP(opts) end
---- sc.models.conv_energy{...}: a ConvEnergy (see energy.lua for options).
-function M.conv_energy(opts) return M.ConvEnergy(opts) end
 
 -- Time-conditional MLP for diffusion models (diffusion_mlp.lua).
 M.DiffusionMLP = require "scorch.models.diffusion_mlp"
