@@ -43,7 +43,7 @@ local util = sc.util
 
 local defaults = {
   out = "out/ebm_shapes", seed = 0, threads = 0, weights = "0.4,0.3,0.2,0.1", train_size = 10000,
-  steps = 5000, batch = 64, lr = 3e-4, channels = "16,32,64", alpha = 0.1, chain_steps = 30, step_size = 20.0,
+  steps = 3000, batch = 64, lr = 3e-4, channels = "16,32,64", alpha = 0.1, chain_steps = 30, step_size = 20.0,
   noise = 0.005, clip = 0.01, buffer = 10000, reinit = 0.05, samples = 1000, sample_steps = 300,
   sample_batch = 250, grids = 5, checkpoint_every = 500, max_energy = 1e4,
 }

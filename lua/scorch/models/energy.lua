@@ -51,7 +51,7 @@ EnergyMLP.energy = EnergyMLP.forward
 -- @param sigma noise level for a conditional EnergyMLP (number or [N]), else nil
 -- @return tensor shaped as x
 -- @usage local s = ebm:score(x)
-local function score(self, x, sigma)
+function EnergyMLP:score(x, sigma)
   local recording = sc.is_grad_enabled()
   return util.enable_grad(function()
     local leaf = x
@@ -62,7 +62,6 @@ local function score(self, x, sigma)
     return -g
   end)
 end
-EnergyMLP.score = score
 
 function EnergyMLP:extra_repr()
   return ("dim=%d, conditional=%s"):format(self.dim, tostring(self.conditional))
@@ -147,7 +146,7 @@ function ConvEnergy:forward(x)
   return self.out(h:reshape(x:size(1), -1)):reshape(x:size(1))
 end
 ConvEnergy.energy = ConvEnergy.forward
-ConvEnergy.score = score
+ConvEnergy.score = EnergyMLP.score
 
 function ConvEnergy:extra_repr()
   return ("channels={%s}, in_channels=%d, size=%d, act=%s"):format(table.concat(self.channels, ","),
