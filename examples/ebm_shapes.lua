@@ -174,6 +174,7 @@ print(("trained in %.1f s (%.3f s/step); over the last %d steps: loss %.4f, E(da
 local sample_steps, k_strip = int(opts.sample_steps), math.min(8, n_samples)
 local sample_gen = sc.Generator(int(opts.seed) + 2)
 local frames, frame_labels = {}, {}
+local sample_bar = util.progress(6 * math.ceil(n_samples / int(opts.sample_batch)), { desc = "sample" })
 t0 = sc.time()
 local samples = util.in_chunks(n_samples, int(opts.sample_batch), function(first, m)
   local x = noise_images(m, sample_gen)
@@ -184,6 +185,7 @@ local samples = util.in_chunks(n_samples, int(opts.sample_batch), function(first
     if upto > done then
       x = sc.losses.langevin_negatives(E, x, chain_opts(upto - done, sample_gen))
       done = upto
+      sample_bar:update()
       if record then
         frames[#frames + 1], frame_labels[#frame_labels + 1] = x:narrow(1, 1, math.min(k_strip, m)), ("k=%d"):format(done)
       end
@@ -191,6 +193,7 @@ local samples = util.in_chunks(n_samples, int(opts.sample_batch), function(first
   end
   return x
 end)
+sample_bar:close()
 local sample_time = sc.time() - t0
 local samples01 = sc.clamp((samples + 1) / 2, 0, 1)
 print(("sampled %d images in %.2f s (%d Langevin steps from uniform noise)"):format(n_samples, sample_time,
@@ -268,10 +271,11 @@ save(sc.viz.image_grid(out("buffer.png"), buf.data:narrow(1, 1, math.min(100, bu
   range = { -1, 1 }, title = "replay buffer (persistent chains)" }))
 save(sc.viz.image_grid(out("training.png"), pool01:narrow(1, 1, math.min(shown, N_pool)),
   { nrow = 10, title = "training images" }))
-save(sc.viz.loss_curve(out("loss.png"), losses, { log = false, smooth = 0.3,
+save(sc.viz.loss_curve(out("loss.png"), losses, { log = false, smooth = 0.3, xlabel = "step", ylabel = "loss",
   title = ("CD loss E(x+) - E(x-) + %g (E(x+)^2 + E(x-)^2)"):format(opts.alpha) }))
 save(sc.viz.loss_curve(out("energy.png"), { ["E(data)"] = e_pos, ["E(negatives)"] = e_neg },
-  { log = false, smooth = 0.3, title = "mean energies of data and replay-buffer negatives" }))
+  { log = false, smooth = 0.3, xlabel = "step", ylabel = "mean energy",
+    title = "mean energies of data and replay-buffer negatives" }))
 print(("time: training %.1f s, sampling %.1f s"):format(train_time, sample_time))
 print("checkpoint: " .. ckpt)
 print("pictures: " .. table.concat(files, ", "))
