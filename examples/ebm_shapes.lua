@@ -62,6 +62,7 @@ local channels = {}
 for i, c in ipairs(numbers(opts.channels, "--channels")) do channels[i] = int(c) end
 local steps, batch, n_samples = int(opts.steps), int(opts.batch), int(opts.samples)
 local ckpt_every = int(opts.checkpoint_every)
+if steps < 1 or batch < 1 or n_samples < 1 then error("ebm_shapes: --steps, --batch and --samples must be positive", 0) end
 assert(util.mkdir(opts.out))
 local function out(name) return opts.out .. "/" .. name end
 local gen = sc.Generator(int(opts.seed))
