@@ -35,18 +35,6 @@ local steps, batch = math.tointeger(opts.steps), math.tointeger(opts.batch)
 assert(util.mkdir(opts.out))
 local function out(name) return opts.out .. "/" .. name end
 
--- log Z = log Σ e^−E h² over an m×m midpoint grid of the widened box
-local function log_partition(ebm, box, m)
-  local w, hgt = box[2] - box[1], box[4] - box[3]
-  local x0, x1, y0, y1 = box[1] - w / 4, box[2] + w / 4, box[3] - hgt / 4, box[4] + hgt / 4
-  local hx, hy = (x1 - x0) / m, (y1 - y0) / m
-  local ax = sc.arange(0, m) * hx + (x0 + hx / 2)
-  local ay = sc.arange(0, m) * hy + (y0 + hy / 2)
-  local pts = sc.cat({ ax:reshape(m, 1):expand(m, m):reshape(-1, 1), ay:reshape(1, m):expand(m, m):reshape(-1, 1) }, 2)
-  local e = sc.no_grad(function() return ebm(pts) end)
-  return (-e):logsumexp(1):item() + math.log(hx * hy)
-end
-
 local function chain_opts(g, n)
   return { steps = n, step_size = opts.step_size, generator = g,
     noise = opts.noise > 0 and opts.noise or nil, clip = opts.clip > 0 and opts.clip or nil }
@@ -78,7 +66,7 @@ for dname in opts.data:gmatch("[%w_]+") do
   end
 
   local test = data:sample(math.tointeger(opts.n_test), { generator = sc.Generator(1000) })
-  local logz = log_partition(ebm, box, math.tointeger(opts.grid))
+  local logz = sc.metrics.log_partition(ebm, box, math.tointeger(opts.grid))
   local test_nll = sc.no_grad(function() return ebm(test) end) + logz
   -- samples: long Langevin chains from uniform starts (no buffer)
   local t1 = sc.time()

@@ -176,3 +176,25 @@ describe("likelihood rows of the 2-D examples", function()
       "scorch.metrics.likelihood_row: unknown option 'bw' (valid: bandwidth)")
   end)
 end)
+
+describe("log_partition", function()
+  it("gives log Z of a Gaussian energy and of the eight Gaussians' own density", function()
+    -- E(x) = |x − m|²/(2s²): Z = 2π s²
+    local s2, m = 0.5, sc.tensor({ 0.3, -0.2 }, { dtype = "float64" })
+    local energy = function(p) return (p:to("float64") - m):square():sum(2) / (2 * s2) end
+    local logz = sc.metrics.log_partition(energy, { -3, 3, -3, 3 }, 300)
+    assert.is_true(math.abs(logz - math.log(2 * math.pi * s2)) < 1e-6, logz)
+    -- E = −log p of a normalised density: log Z = 0 up to quadrature
+    local data = sc.data.toy("eight_gaussians")
+    local lz = sc.metrics.log_partition(function(p) return -data:log_prob(p) end, data.range, 400)
+    assert.is_true(math.abs(lz) < 2e-3, lz)
+  end)
+
+  it("rejects bad arguments by name", function()
+    assert.has_error(function() sc.metrics.log_partition(42, { 0, 1, 0, 1 }) end,
+      "scorch.metrics.log_partition: argument energy must be callable (an energy model)")
+    assert.has_error(function() sc.metrics.log_partition(function(p) return p end, { 1, 0, 0, 1 }) end)
+    assert.has_error(function() sc.metrics.log_partition(function(p) return p end, { 0, 1, 0, 1 }, 1) end,
+      "scorch.metrics.log_partition: argument m must be an integer >= 2 (got 1)")
+  end)
+end)

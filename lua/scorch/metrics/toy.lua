@@ -258,6 +258,36 @@ function M.score_error_grid(model, truth, opts)
   return mean, per:view(n, n)
 end
 
+--- log Z = log ∫ e^−E(x) dx for a 2-D energy, by the midpoint rule on an
+-- m×m grid over the box widened by a quarter of its size on each side (the
+-- mass outside must be negligible; exact up to quadrature in 2-D).
+-- @param energy function [K, 2] -> [K] (an energy model)
+-- @param box {xmin, xmax, ymin, ymax} (a toy set's range)
+-- @param m integer: grid points per side (default 400)
+-- @return number: log Z in nats
+-- @usage local test_nll = ebm(test) + sc.metrics.log_partition(ebm, data.range)
+function M.log_partition(energy, box, m)
+  m = m or 400
+  if not util.is_callable(energy) then
+    error("scorch.metrics.log_partition: argument energy must be callable (an energy model)", 2)
+  end
+  if type(box) ~= "table" or #box ~= 4 or not (box[2] > box[1] and box[4] > box[3]) then
+    error("scorch.metrics.log_partition: argument box must be {xmin, xmax, ymin, ymax} with xmin < xmax, ymin < ymax",
+      2)
+  end
+  if math.type(m) ~= "integer" or m < 2 then
+    error(("scorch.metrics.log_partition: argument m must be an integer >= 2 (got %s)"):format(tostring(m)), 2)
+  end
+  local w, h = box[2] - box[1], box[4] - box[3]
+  local x0, x1, y0, y1 = box[1] - w / 4, box[2] + w / 4, box[3] - h / 4, box[4] + h / 4
+  local hx, hy = (x1 - x0) / m, (y1 - y0) / m
+  local ax = sc.arange(0, m) * hx + (x0 + hx / 2)
+  local ay = sc.arange(0, m) * hy + (y0 + hy / 2)
+  local pts = sc.cat({ ax:reshape(m, 1):expand(m, m):reshape(-1, 1), ay:reshape(1, m):expand(m, m):reshape(-1, 1) }, 2)
+  local e = sc.no_grad(function() return energy(pts) end)
+  return (-e):reshape(-1):logsumexp(1):item() + math.log(hx * hy)
+end
+
 --- Mean and standard error of the mean of a [N] tensor.
 -- @param t [N] tensor
 -- @return mean, standard error (√(var/N), unbiased variance)
