@@ -22,10 +22,33 @@ local function write_classifier(dir)
     { data = "fashion_mnist", class_names = sc.data.fashion_mnist_classes }))
 end
 
--- runs an example with the cache at dir; returns its exit status and output
+-- A small copy of Fashion-MNIST in dir/data (the first n_train and n_test
+-- images with their labels, as plain IDX files with the counts patched), so
+-- a run reads a few hundred images instead of decompressing 60,000.
+local function write_small_copy(dir, n_train, n_test)
+  local src = os.getenv("SCORCH_FASHION_MNIST") or sc.data.FASHION_MNIST_DIR
+  assert(sc.util.mkdir(dir .. "/data"))
+  for _, f in ipairs { { "train-images-idx3-ubyte", n_train, 16, 784 }, { "train-labels-idx1-ubyte", n_train, 8, 1 },
+    { "t10k-images-idx3-ubyte", n_test, 16, 784 }, { "t10k-labels-idx1-ubyte", n_test, 8, 1 } } do
+    local name, n, header, per = f[1], f[2], f[3], f[4]
+    local path = src .. "/" .. name
+    local gz = io.open(path .. ".gz", "rb")
+    if gz then gz:close() end
+    local p = assert(io.popen(("%s %s | head -c %d"):format(gz and "gzip -dc" or "cat",
+      H.quote(gz and path .. ".gz" or path), header + n * per), "r"))
+    local bytes = p:read("a")
+    p:close()
+    assert(#bytes == header + n * per, "short read of " .. name)
+    local out = assert(io.open(dir .. "/data/" .. name, "wb"))
+    out:write(bytes:sub(1, 4), string.pack(">I4", n), bytes:sub(9))
+    out:close()
+  end
+end
+
+-- runs an example with the cache at dir and the small data copy; returns its exit status and output
 local function run(dir, script, args)
-  local cmd = ("SCORCH_CACHE=%s %s %s %s 2>&1; echo \"__status=$?\""):format(H.quote(dir), H.quote(EXE),
-    script, args)
+  local cmd = ("SCORCH_CACHE=%s SCORCH_FASHION_MNIST=%s %s %s %s 2>&1; echo \"__status=$?\""):format(H.quote(dir),
+    H.quote(dir .. "/data"), H.quote(EXE), script, args)
   local p = assert(io.popen(cmd, "r"))
   local out = p:read("a")
   p:close()
@@ -73,6 +96,13 @@ describe("likelihood examples on Fashion-MNIST", function()
     os.remove(dir)
     assert(sc.util.mkdir(dir .. "/classifiers"))
     write_classifier(dir)
+    if have_data() then
+      write_small_copy(dir, 300, 100)
+      -- the copy holds the first test images and labels, exactly
+      local x, y = sc.data.fashion_mnist("test", { path = dir .. "/data" })
+      local x0, y0 = sc.data.fashion_mnist("test", { limit = 100 })
+      assert(x:size(1) == 100 and (x - x0):abs():max():item() == 0 and (y - y0):abs():max():item() == 0)
+    end
   end)
   teardown(function() os.execute("rm -rf " .. H.quote(dir)) end)
 
