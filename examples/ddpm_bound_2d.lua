@@ -29,7 +29,7 @@ local likelihood = sc.likelihood
 
 local defaults = {
   data = "eight_gaussians", schedule = "linear", T = 1000, steps = 20000, batch = 512, lr = 1e-3, width = 128,
-  blocks = 3, ema = 0.999, n_test = 2000, n_samples = 4000, pf = 1, seed = 0, threads = 0, out = "out/ddpm_bound_2d",
+  blocks = 3, ema = 0.999, n_test = 10000, n_samples = 4000, pf = 1, seed = 0, threads = 0, out = "out/ddpm_bound_2d",
 }
 local opts = util.example_args(arg, { defaults = defaults,
   -- a smaller network, fewer steps and points: under five minutes at one thread
