@@ -43,7 +43,8 @@ local FAMILIES = {
   sde = { config = "sde_2d", label = "VP SDE (reverse SDE)" },
   edm = { config = "edm_2d", label = "EDM (Heun, 18 levels)" },
   flow = { config = "flows_2d", label = "RealNVP" },
-  vae = { config = "vae_2d", label = "VAE" },
+  -- samples are draws from p(x | z), not the decoder's mean (which has no spread of its own)
+  vae = { config = "vae_2d", label = "VAE", options = { mean = false } },
   ebm = { config = "ebm_2d", label = "EBM (CD, Langevin)" },
   gan = { config = "gan_2d", label = "WGAN-GP" },
 }
@@ -89,7 +90,7 @@ for name in opts.families:gmatch("[%w_]+") do
 
   local t0 = sc.time()
   local x = runtime.sampling.draw(job, { n = int(opts.n_samples), weights = "raw", seed = int(opts.seed),
-    sampler = fam.sampler, steps = fam.steps })
+    sampler = fam.sampler, steps = fam.steps, options = fam.options })
   local sample_s = sc.time() - t0
   local test = data:sample(int(opts.n_test), { generator = sc.Generator(1000) })
   local nll, how
