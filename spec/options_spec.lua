@@ -150,6 +150,8 @@ local CASES = {
     { "dim", "conditional", "scale_by_sigma", "hidden", "act", "dtype", "generator" } },
   { "scorch.models.EnergyMLP", function(o) return sc.models.EnergyMLP(o) end, "width",
     { "dim", "conditional", "hidden", "act", "dtype", "generator" } },
+  { "scorch.models.ConvEnergy", function(o) return sc.models.ConvEnergy(o) end, "channel",
+    { "channels", "in_channels", "size", "act", "dtype", "generator" } },
   { "scorch.models.DiffusionMLP", function(o) return sc.models.DiffusionMLP(o) end, "hidden",
     { "dim", "width", "blocks", "embed", "cond_scale", "max_period", "dtype", "generator" } },
   { "scorch.models.NCSN", function(o) return sc.models.NCSN(o) end, "channel",
