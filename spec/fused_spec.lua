@@ -219,3 +219,28 @@ describe("softplus and logsigmoid in float32", function()
     assert.is_true(math.abs(ls[4]:item() + math.log(2)) < 1e-7)
   end)
 end)
+
+describe("silu's fused backward in float32", function()
+  local core = require "scorch.core"
+  -- g · silu'(x) in one pass: the same numbers as silu_grad's pass and the product
+  it("gives the graph formula's gradients bit for bit, contiguous or not", function()
+    for _, lay in ipairs({ "contiguous", "transposed" }) do
+      local x0 = sc.randn({ 300, 70 }, { generator = sc.Generator(3) }) * 6
+      local x = (lay == "transposed" and x0:t() or x0):requires_grad(true)
+      local u = sc.randn(x:shape(), { generator = sc.Generator(4) })
+      local obj = (x:silu() * u):sum()
+      local fused = sc.grad({ obj }, { x }, { retain_graph = true })[1]
+      local prev = core._set_fused_backward(false)
+      local graph = sc.grad({ obj }, { x })[1]
+      core._set_fused_backward(prev)
+      assert.are.equal(0, (fused - graph):abs():max():item(), lay)
+      -- and it is the derivative: against float64 silu'(x) = s (1 + x (1 − s))
+      local x64 = x:detach():to("float64")
+      local s = x64:sigmoid()
+      local ref = u:to("float64") * s * ((1 - s) * x64 + 1)
+      -- (absolute: silu' crosses 0 near x = −1.28, where relative error means nothing)
+      local err = ((fused:to("float64") - ref):abs() / u:to("float64"):abs():max()):max():item()
+      assert.is_true(err < 1e-6, lay .. " error " .. err)
+    end
+  end)
+end)

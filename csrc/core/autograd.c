@@ -14,6 +14,7 @@
 #define SC_UNARY(NAME, name, saves, lua, expr) SC_BW_DECL(name)
 #define SC_BINARY(NAME, name, saves, expr) SC_BW_DECL(name) SC_BW_DECL(name##_scalar)
 #define SC_OP(name, fused) SC_BW_DECL(name) SC_FUSED_DECL_##fused(name)
+#define SC_FUSED_UNARY(name) SC_BW_DECL(fused_##name)
 #include "ops.def"
 
 #define SC_FUSED_FN_FUSED(name) sc_bw_fused_##name
@@ -32,7 +33,20 @@ const char *sc_op_name(int op) {
   return op >= 0 && op < SC_NUM_OPS ? sc_ops[op].name : "?";
 }
 sc_backward_fn sc_backward_of(int op) { return sc_ops[op].backward; }
-sc_backward_fn sc_fused_backward_of(int op) { return sc_ops[op].fused; }
+/* the SC_FUSED_UNARY rows: unary ops with a fused backward */
+static sc_backward_fn unary_fused(int op) {
+  switch (op) {
+#define SC_FUSED_UNARY(name)                                                  \
+  case SC_OP_##name:                                                          \
+    return sc_bw_fused_##name;
+#include "ops.def"
+  default:
+    return NULL;
+  }
+}
+sc_backward_fn sc_fused_backward_of(int op) {
+  return sc_ops[op].fused ? sc_ops[op].fused : unary_fused(op);
+}
 
 static int fused_on = 1;
 static uint64_t fused_runs[SC_NUM_OPS];
@@ -364,9 +378,9 @@ static int run_node(run_ctx *c, sc_node *n, uint64_t epoch, int retain) {
   int rc = 0;
   if (any) {
     /* a fused backward is not differentiable again: only without a graph */
-    sc_backward_fn bw = sc_ops[n->op].backward;
-    if (!c->create && fused_on && sc_ops[n->op].fused) {
-      bw = sc_ops[n->op].fused;
+    sc_backward_fn bw = sc_ops[n->op].backward, fbw;
+    if (!c->create && fused_on && (fbw = sc_fused_backward_of(n->op))) {
+      bw = fbw;
       fused_runs[n->op]++;
     }
     rc = bw(n, g, need, gin);

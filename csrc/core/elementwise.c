@@ -5,6 +5,7 @@
 #include "autograd.h"
 #include "internal.h"
 #include "vmath.h"
+#include "pool.h"
 
 #include <math.h>
 #include <string.h>
@@ -651,6 +652,45 @@ int sc_bw_silu(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
   (void)need; /* the fused derivative is an op of its own */
   sc_tensor *x = sc_unpack(n, 0);
   return unary_times(n, g, gin, own(U(SC_SILU_GRAD, x), x));
+}
+
+/* g · silu'(x) over contiguous data, one pass; the same expressions as
+   silu_grad's kernel and the product's, so the same numbers */
+typedef struct {
+  const void *g, *x;
+  void *y;
+} silu_bw_job;
+
+#define SILU_BW_PART(T, GRAD)                                                  \
+  SC_DISPATCH static void silu_bw_##T(void *ctx, int64_t lo, int64_t hi, int tid) { \
+    (void)tid;                                                                 \
+    const silu_bw_job *j = ctx;                                                \
+    const T *restrict G = j->g, *restrict X = j->x;                            \
+    T *restrict Y = j->y;                                                      \
+    for (int64_t i = lo; i < hi; i++) {                                        \
+      T d = GRAD(X[i]);                                                        \
+      Y[i] = G[i] * d;                                                         \
+    }                                                                          \
+  }
+SILU_BW_PART(float, silu_gradf)
+SILU_BW_PART(double, silu_grad)
+
+int sc_bw_fused_silu(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  sc_tensor *x = sc_unpack(n, 0);
+  if (!x) return -1;
+  if (g->dtype != x->dtype || !sc_same_shape(g, x) || !sc_is_contiguous(g) || !sc_is_contiguous(x)) {
+    sc_release(x); /* broadcast or strided: the formula's ops handle it */
+    return sc_bw_silu(n, g, need, gin);
+  }
+  gin[0] = sc_empty(x->ndim, x->shape, x->dtype);
+  if (gin[0]) {
+    silu_bw_job j = {sc_data(g), sc_data(x), sc_data(gin[0])};
+    int64_t m = x->numel;
+    sc_parallel_for(m >= SC_PAR_GRAIN ? sc_get_num_threads() : 1, m,
+                    x->dtype == SC_FLOAT64 ? silu_bw_double : silu_bw_float, &j);
+  }
+  sc_release(x);
+  return gin[0] ? 0 : -1;
 }
 
 int sc_bw_softplus(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
