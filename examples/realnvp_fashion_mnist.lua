@@ -132,12 +132,15 @@ print("checkpoint: " .. ckpt)
 
 t0 = sc.time()
 local test_gen = sc.Generator(seed + 4)
+local test_bar = util.progress(test_images:size(1), { desc = "test" })
 local test_bpd = sc.no_grad(function()
   return util.in_chunks(test_images:size(1), 250, function(first, m)
     local _, bpd = flows.image_log_prob(flow, bytes(test_images:narrow(1, first, m)), { generator = test_gen })
+    test_bar:update(m)
     return bpd
   end)
 end)
+test_bar:close()
 local bpd_mean = test_bpd:mean():item()
 local bpd_se = math.sqrt(test_bpd:var():item() / test_bpd:size(1))
 local test_time = sc.time() - t0

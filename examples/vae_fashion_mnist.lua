@@ -134,10 +134,14 @@ local elbo, iwae = sc.no_grad(function()
     local _, info = sc.losses.elbo(vae, bytes(test_images:narrow(1, first, m)), { generator = elbo_gen })
     return info.elbo
   end)
+  -- K decoder passes per image: the long part of the evaluation
+  local iwae_bar = util.progress(n_test, { desc = "iwae" })
   local b = util.in_chunks(n_test, chunk, function(first, m)
     local _, info = sc.losses.iwae(vae, bytes(test_images:narrow(1, first, m)), { k = k, generator = iwae_gen })
+    iwae_bar:update(m)
     return info.bound
   end)
+  iwae_bar:close()
   return e, b
 end)
 local test_time = sc.time() - t0
