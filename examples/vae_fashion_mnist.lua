@@ -18,17 +18,16 @@
 -- the loss curve.
 --
 --   bin/scorch examples/vae_fashion_mnist.lua --quick --threads 2   # 3,000 steps of 64, IWAE K = 32
---                                                                 # on 2,000 test images, 500 samples:
---                                                                 # 5 min 4 s at --threads 1 (shared)
+--                                                                 # on 2,000 test images, 500 samples
 --   bin/scorch examples/vae_fashion_mnist.lua --threads 2           # 10,000 steps of 64, IWAE K = 64
---                                                                 # on 10,000 test images, 1,000
---                                                                 # samples: 26 min 43 s at
---                                                                 # --threads 1 (shared machine)
+--                                                                 # on 10,000 test images, 1,000 samples
 --
--- Measured at seed 0 (1 thread, a machine shared with other jobs): quick, −ELBO 3.571 and
--- −IWAE (K = 32) 3.546 bits/dim (1,926.8 nats), FID 245.1 (500 samples; floor 17.4), precision
--- 0.244, recall 0.747; full, −ELBO 3.4831 and −IWAE (K = 64) 3.4569 bits/dim (1,878.6 ± 5.3
--- nats), FID 208.7 (1,000 samples; floor 7.6), precision 0.299, recall 0.722.
+-- Measured at seed 0 on a machine shared with other jobs: quick, 1 min 56 s at --threads 1
+-- (5 min 4 s while other jobs held the cores), 1 min 15 s at --threads 2, −ELBO 3.571 and
+-- −IWAE (K = 32) 3.546 bits/dim (1,926.8 ± 11.9 nats), FID 245.1 (500 samples; floor 17.4),
+-- precision 0.244, recall 0.747; full, 8 min 22 s at --threads 1, −ELBO 3.4840 and −IWAE
+-- (K = 64) 3.4583 bits/dim (1,879.3 ± 5.3 nats), FID 205.0 (1,000 samples; floor 7.6),
+-- precision 0.288, recall 0.733.
 --
 -- Options: --out DIR (default out/vae_fashion_mnist), --steps, --batch, --lr,
 -- --latent, --channels (e.g. 32,64), --beta, --k (IWAE samples), --limit
