@@ -17,18 +17,18 @@
 --
 --   bin/scorch examples/realnvp_fashion_mnist.lua --quick --threads 2   # 1,500 steps of 32, 32-channel
 --                                                                     # couplings, 2,000 test images,
---                                                                     # 500 samples: 2 min 51 s at
---                                                                     # --threads 1 (shared machine)
+--                                                                     # 500 samples
 --   bin/scorch examples/realnvp_fashion_mnist.lua --threads 2           # 2,000 steps of 32, 64-channel
 --                                                                     # couplings, 10,000 test images,
---                                                                     # 1,000 samples: 33 min 51 s at
---                                                                     # --threads 1 (shared machine)
+--                                                                     # 1,000 samples
 --
--- Measured at seed 0 (1 thread, a machine shared with other jobs): quick, test 3.559 ± 0.020
--- bits/dim, FID 369.9 (500 samples; floor 17.4), precision 0.466, recall 0.111; full, test
--- 3.4465 ± 0.0086 bits/dim (1,872.9 nats per image), FID 372.9 (1,000 samples; floor 7.6),
--- precision 0.466, recall 0.132.  Temperature-1 samples are noisy: a likelihood close to the
--- VAE's (examples/vae_fashion_mnist.lua) with a far worse FID (Theis et al. 2016).
+-- Measured at seed 0 on a machine shared with other jobs: quick, 2 min 51 s at --threads 1
+-- (11 min 3 s while other jobs held the cores), 2 min 29 s at --threads 2, test 3.559 ± 0.020
+-- bits/dim, FID 369.9 (500 samples; floor 17.4), precision 0.466, recall 0.111; full, 12 min
+-- 35 s at --threads 1, test 3.4423 ± 0.0086 bits/dim (1,870.6 nats per image), FID 372.5
+-- (1,000 samples; floor 7.6), precision 0.474, recall 0.126.  Temperature-1 samples are noisy:
+-- a likelihood as good as the VAE's (examples/vae_fashion_mnist.lua) with a far worse FID, the
+-- point of Theis et al. 2016.
 --
 -- Options: --out DIR (default out/realnvp_fashion_mnist), --steps, --batch,
 -- --lr, --hidden (coupling channels), --scales, --bound (log-scale bound b),
