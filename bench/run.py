@@ -6,8 +6,9 @@
 
 For every workload case and thread count it runs, one process at a time:
 scorch, torch with default settings, torch with OMP_WAIT_POLICY=PASSIVE
-ATEN_CPU_CAPABILITY=avx512 (the faster torch is kept) and, for W6, OpenBLAS
-sgemm called directly from C.  Each run is checked for a quiet machine: if
+ATEN_CPU_CAPABILITY=avx512 (and, when OPENBLAS_CORETYPE names pre-AVX-512
+kernels on an AVX-512 CPU, that again with OPENBLAS_CORETYPE=SKYLAKEX; the
+fastest torch is kept) and, for W6, OpenBLAS sgemm called directly from C.  Each run is checked for a quiet machine: if
 other processes used more than 10% of a core meanwhile (system-wide busy time
 from /proc/stat minus the child's own CPU time from wait4) the run is repeated,
 up to --tries times, after which it is kept but marked "noisy".
@@ -134,6 +135,10 @@ def proc_stat_busy():
 def self_cpu():
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
+
+
+# OpenBLAS targets whose sgemm kernels use AVX-512
+AVX512_BLAS_CORES = ("SKYLAKEX", "COOPERLAKE", "SAPPHIRERAPIDS")
 
 
 def cpu_has_avx512():
@@ -552,6 +557,18 @@ def main():
     if use_avx512:
         passive["ATEN_CPU_CAPABILITY"] = "avx512"
     torch_configs.append(("passive+avx512" if use_avx512 else "passive", passive))
+    # OPENBLAS_CORETYPE in the environment may name pre-AVX-512 kernels (this
+    # project's machines set Haswell, half the sgemm rate of the AVX-512 ones
+    # on a Zen 5 core).  PyTorch's matrix products go through OpenBLAS, so
+    # for "PyTorch at its fastest" it is also run with OpenBLAS's AVX-512
+    # kernels; scorch keeps the environment's setting (the comparison can
+    # only get harder for scorch).
+    blas_core = os.environ.get("OPENBLAS_CORETYPE")
+    if has_avx512 and blas_core is not None and blas_core.upper() not in AVX512_BLAS_CORES:
+        torch_configs.append(("passive+avx512+blas-skylakex", dict(passive, OPENBLAS_CORETYPE="SKYLAKEX")))
+        log("note: OPENBLAS_CORETYPE=%s here; torch also runs with OPENBLAS_CORETYPE=SKYLAKEX "
+            "and the faster torch is kept" % blas_core)
+    meta["openblas_coretype"] = blas_core
 
     sgemm_err = None
     if "W8" in cases:
