@@ -131,13 +131,111 @@ SC_DISPATCH static void rows_block(const job *J, int64_t r0, int64_t r1) {
   }
 }
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(SC_NO_DISPATCH)
+/* CPUs with AVX-512: the 16-column panel is one 16-float register per row.
+   Each output element is still the same sequential FMA chain over k from
+   the bias, so the numbers are those of the AVX2 path bit for bit
+   (fused_spec compares them); only the register width changes. */
+#define SC_V16 1
+#define V4 __attribute__((target("arch=x86-64-v4")))
+typedef float v16 __attribute__((vector_size(64)));
+
+static inline V4 __attribute__((always_inline)) v16 ld16(const float *p) {
+  v16 v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+static inline V4 __attribute__((always_inline)) void st16(float *p, v16 v) {
+  memcpy(p, &v, sizeof v);
+}
+
+static inline V4 __attribute__((always_inline)) void block16_v16(int64_t k, const float *const *x,
+                                                                 int64_t sk, const float *w,
+                                                                 const float *bias, float *c,
+                                                                 int64_t ldc) {
+  v16 b = ld16(bias);
+  v16 c0 = b, c1 = b, c2 = b, c3 = b, c4 = b, c5 = b;
+  const float *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3], *x4 = x[4], *x5 = x[5];
+  for (int64_t p = 0, o = 0; p < k; p++, o += sk, w += 16) {
+    v16 w0 = ld16(w);
+    c0 += x0[o] * w0;
+    c1 += x1[o] * w0;
+    c2 += x2[o] * w0;
+    c3 += x3[o] * w0;
+    c4 += x4[o] * w0;
+    c5 += x5[o] * w0;
+  }
+  st16(c, c0); c += ldc;
+  st16(c, c1); c += ldc;
+  st16(c, c2); c += ldc;
+  st16(c, c3); c += ldc;
+  st16(c, c4); c += ldc;
+  st16(c, c5);
+}
+
+/* rows_block with block16_v16 (block8 and the epilogue as there) */
+static V4 void rows_block_v16(const job *J, int64_t r0, int64_t r1) {
+  int64_t m = J->m, k = J->k;
+  float tmp[MR * 16] = {0};
+  for (int64_t j0 = 0; j0 < m; j0 += 16) {
+    int64_t wdt = panel_width(m, j0);
+    int64_t valid = m - j0 < wdt ? m - j0 : wdt;
+    const float *w = J->wp + j0 * k, *b = J->bp + j0;
+    for (int64_t i = r0; i < r1; i += MR) {
+      const float *xr[MR];
+      int64_t rows = r1 - i < MR ? r1 - i : MR;
+      for (int r = 0; r < MR; r++)
+        xr[r] = J->x + (i + (r < rows ? r : rows - 1)) * J->sn;
+      int direct = rows == MR && valid == wdt;
+      float *c = direct ? J->y + i * m + j0 : tmp;
+      int64_t ldc = direct ? m : wdt;
+      if (wdt == 16) block16_v16(k, xr, J->sk, w, b, c, ldc);
+      else block8(k, xr, J->sk, w, b, c, ldc);
+      if (!direct)
+        for (int64_t r = 0; r < rows; r++)
+          memcpy(J->y + (i + r) * m + j0, tmp + r * wdt, (size_t)valid * sizeof(float));
+    }
+    if (wdt == 8) break;
+  }
+  if (J->act == SC_ACT_SILU) {
+    float *y = J->y + r0 * m;
+    for (int64_t i = 0, e = (r1 - r0) * m; i < e; i++) y[i] = sc_vsiluf(y[i]);
+  }
+}
+#endif
+
+/* -1: not decided yet; 0: AVX2 (or plain) path; 1: AVX-512 path */
+static int use_v16 = -1;
+
+static int v16_available(void) {
+#ifdef SC_V16
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+#else
+  return 0;
+#endif
+}
+
+int sc_small_linear_avx512(int on) {
+  int prev = use_v16 < 0 ? v16_available() : use_v16;
+  use_v16 = on < 0 ? v16_available() : (on && v16_available());
+  return prev;
+}
+
 /* row blocks lo..hi of RB rows each */
 static void blocks_part(void *ctx, int64_t lo, int64_t hi, int tid) {
   (void)tid;
   const job *J = ctx;
   for (int64_t bi = lo; bi < hi; bi++) {
-    int64_t r0 = bi * RB;
-    rows_block(J, r0, r0 + RB < J->n ? r0 + RB : J->n);
+    int64_t r0 = bi * RB, r1 = r0 + RB < J->n ? r0 + RB : J->n;
+#ifdef SC_V16
+    if (use_v16) {
+      rows_block_v16(J, r0, r1);
+      continue;
+    }
+#endif
+    rows_block(J, r0, r1);
   }
 }
 
@@ -161,6 +259,7 @@ int sc_small_linear_f32(int64_t n, int64_t m, int64_t k, const float *x, int64_t
     for (int64_t c = 0; c < wdt; c++)
       bp[j0 + c] = bias && j0 + c < m ? bias[(j0 + c) * sb] : 0.0f;
   }
+  if (use_v16 < 0) use_v16 = v16_available();
   job J = {n, m, k, sn, sk, x, wp, bp, y, act};
   int64_t blocks = (n + RB - 1) / RB;
   int nt = nthreads;

@@ -10,6 +10,11 @@ enum { SC_ACT_NONE = 0, SC_ACT_SILU = 1 };
    (W and a block of x rows stay in L1/L2). */
 int sc_small_linear_ok(int64_t k, int64_t m);
 
+/* Whether the kernel uses its AVX-512 registers (where the CPU has them;
+   the default there): on = 1 or 0, or -1 for the CPU's default.  Returns
+   the previous setting.  The numbers are the same either way. */
+int sc_small_linear_avx512(int on);
+
 /* y = act(x W^T + b): x [n, k] with element strides (sn, sk), W [m, k] with
    (swm, swk), bias [m] with stride sb or NULL, y a contiguous [n, m].
    Returns -1 only when the packing buffer cannot be allocated. */

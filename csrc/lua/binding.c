@@ -16,6 +16,7 @@
 
 #include "../core/autograd.h"
 #include "../core/pool.h"
+#include "../core/smallgemm.h"
 
 /* ---- userdata ----------------------------------------------------------------- */
 
@@ -1197,6 +1198,15 @@ static int l_set_fused_backward(lua_State *L) {
   return 1;
 }
 
+/* _set_small_linear_avx512(on) -> previous: whether the narrow-layer
+   product kernel uses AVX-512 registers (where the CPU has them), for the
+   spec that checks both paths give the same numbers. */
+static int l_set_small_linear_avx512(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TBOOLEAN);
+  lua_pushboolean(L, sc_small_linear_avx512(lua_toboolean(L, 1)));
+  return 1;
+}
+
 /* Internal ops exposed for gradient checks of the op table. */
 static int l_sum_to(lua_State *L) {
   sc_tensor *t = sc_lua_check(L, 1);
@@ -1400,6 +1410,7 @@ static const luaL_Reg functions[] = {
     {"set_grad_enabled", l_set_grad_enabled},
     {"is_grad_enabled", l_is_grad_enabled}, {"op_names", l_op_names},
     {"_op_table", l_op_table}, {"_set_fused_backward", l_set_fused_backward},
+    {"_set_small_linear_avx512", l_set_small_linear_avx512},
     {"set_num_threads", l_set_num_threads},
     {"get_num_threads", l_get_num_threads}, {"time", l_time},
     {"set_wait_policy", l_set_wait_policy}, {"pool_stats", l_pool_stats},
