@@ -101,34 +101,39 @@ typedef struct {
   int act;
 } job;
 
-/* Rows [r0, r1) of the output, r1 - r0 <= RB. */
+/* Rows [r0, r1) of the output, r1 - r0 <= RB, with BLOCK16 for the full
+   16-column panels (a macro, so the AVX-512 path below is this loop with
+   its own block16 and its own target). */
+#define ROWS_BLOCK_BODY(BLOCK16)                                               \
+  int64_t m = J->m, k = J->k;                                                  \
+  float tmp[MR * 16] = {0}; /* only partial blocks use it */                   \
+  for (int64_t j0 = 0; j0 < m; j0 += 16) {                                     \
+    int64_t wdt = panel_width(m, j0);                                          \
+    int64_t valid = m - j0 < wdt ? m - j0 : wdt;                               \
+    const float *w = J->wp + j0 * k, *b = J->bp + j0;                          \
+    for (int64_t i = r0; i < r1; i += MR) {                                    \
+      const float *xr[MR];                                                     \
+      int64_t rows = r1 - i < MR ? r1 - i : MR;                                \
+      for (int r = 0; r < MR; r++) /* missing rows repeat the last real one */ \
+        xr[r] = J->x + (i + (r < rows ? r : rows - 1)) * J->sn;               \
+      int direct = rows == MR && valid == wdt;                                 \
+      float *c = direct ? J->y + i * m + j0 : tmp;                             \
+      int64_t ldc = direct ? m : wdt;                                          \
+      if (wdt == 16) BLOCK16(k, xr, J->sk, w, b, c, ldc);                      \
+      else block8(k, xr, J->sk, w, b, c, ldc);                                 \
+      if (!direct)                                                             \
+        for (int64_t r = 0; r < rows; r++)                                     \
+          memcpy(J->y + (i + r) * m + j0, tmp + r * wdt, (size_t)valid * sizeof(float)); \
+    }                                                                          \
+    if (wdt == 8) break;                                                       \
+  }                                                                            \
+  if (J->act == SC_ACT_SILU) {                                                 \
+    float *y = J->y + r0 * m;                                                  \
+    for (int64_t i = 0, e = (r1 - r0) * m; i < e; i++) y[i] = sc_vsiluf(y[i]); \
+  }
+
 SC_DISPATCH static void rows_block(const job *J, int64_t r0, int64_t r1) {
-  int64_t m = J->m, k = J->k;
-  float tmp[MR * 16] = {0}; /* only partial blocks use it */
-  for (int64_t j0 = 0; j0 < m; j0 += 16) {
-    int64_t wdt = panel_width(m, j0);
-    int64_t valid = m - j0 < wdt ? m - j0 : wdt;
-    const float *w = J->wp + j0 * k, *b = J->bp + j0;
-    for (int64_t i = r0; i < r1; i += MR) {
-      const float *xr[MR];
-      int64_t rows = r1 - i < MR ? r1 - i : MR;
-      for (int r = 0; r < MR; r++) /* missing rows repeat the last real one */
-        xr[r] = J->x + (i + (r < rows ? r : rows - 1)) * J->sn;
-      int direct = rows == MR && valid == wdt;
-      float *c = direct ? J->y + i * m + j0 : tmp;
-      int64_t ldc = direct ? m : wdt;
-      if (wdt == 16) block16(k, xr, J->sk, w, b, c, ldc);
-      else block8(k, xr, J->sk, w, b, c, ldc);
-      if (!direct)
-        for (int64_t r = 0; r < rows; r++)
-          memcpy(J->y + (i + r) * m + j0, tmp + r * wdt, (size_t)valid * sizeof(float));
-    }
-    if (wdt == 8) break;
-  }
-  if (J->act == SC_ACT_SILU) {
-    float *y = J->y + r0 * m;
-    for (int64_t i = 0, e = (r1 - r0) * m; i < e; i++) y[i] = sc_vsiluf(y[i]);
-  }
+  ROWS_BLOCK_BODY(block16)
 }
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(SC_NO_DISPATCH)
@@ -175,32 +180,7 @@ static inline V4 __attribute__((always_inline)) void block16_v16(int64_t k, cons
 
 /* rows_block with block16_v16 (block8 and the epilogue as there) */
 static V4 void rows_block_v16(const job *J, int64_t r0, int64_t r1) {
-  int64_t m = J->m, k = J->k;
-  float tmp[MR * 16] = {0};
-  for (int64_t j0 = 0; j0 < m; j0 += 16) {
-    int64_t wdt = panel_width(m, j0);
-    int64_t valid = m - j0 < wdt ? m - j0 : wdt;
-    const float *w = J->wp + j0 * k, *b = J->bp + j0;
-    for (int64_t i = r0; i < r1; i += MR) {
-      const float *xr[MR];
-      int64_t rows = r1 - i < MR ? r1 - i : MR;
-      for (int r = 0; r < MR; r++)
-        xr[r] = J->x + (i + (r < rows ? r : rows - 1)) * J->sn;
-      int direct = rows == MR && valid == wdt;
-      float *c = direct ? J->y + i * m + j0 : tmp;
-      int64_t ldc = direct ? m : wdt;
-      if (wdt == 16) block16_v16(k, xr, J->sk, w, b, c, ldc);
-      else block8(k, xr, J->sk, w, b, c, ldc);
-      if (!direct)
-        for (int64_t r = 0; r < rows; r++)
-          memcpy(J->y + (i + r) * m + j0, tmp + r * wdt, (size_t)valid * sizeof(float));
-    }
-    if (wdt == 8) break;
-  }
-  if (J->act == SC_ACT_SILU) {
-    float *y = J->y + r0 * m;
-    for (int64_t i = 0, e = (r1 - r0) * m; i < e; i++) y[i] = sc_vsiluf(y[i]);
-  }
+  ROWS_BLOCK_BODY(block16_v16)
 }
 #endif
 
