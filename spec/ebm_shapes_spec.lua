@@ -10,7 +10,7 @@
 local sc = require "scorch"
 local H = require "helpers"
 
-local EXE = os.getenv("SCORCH_BIN") or "bin/scorch"
+local EXE = H.host()
 local SHAPES = { "square", "circle", "rings", "triangle" }
 
 local function f64(t) return sc.tensor(t, { dtype = "float64" }) end
@@ -136,20 +136,10 @@ end)
 
 -- ---- the example, end to end ------------------------------------------------------------
 
-local function write_classifier(dir, seed)
-  local model = sc.models.Classifier { classes = #SHAPES, channels = { 4, 8 }, size = 28, features = 8,
-    generator = sc.Generator(seed) }
-  model:eval()
-  assert(model:save(dir .. "/classifiers/shapes.safetensors", { data = "shapes", class_names = SHAPES }))
-end
+local function write_classifier(dir, seed) H.write_classifier(dir, "shapes", SHAPES, seed) end
 
 local function run(dir, args)
-  local cmd = ("SCORCH_CACHE=%s %s examples/ebm_shapes.lua %s 2>&1; echo \"__status=$?\""):format(H.quote(dir),
-    H.quote(EXE), args)
-  local p = assert(io.popen(cmd, "r"))
-  local out = p:read("a")
-  p:close()
-  return tonumber(out:match("__status=(%d+)%s*$")), (out:gsub("__status=%d+%s*$", ""))
+  return H.sh(("SCORCH_CACHE=%s %s examples/ebm_shapes.lua %s"):format(H.quote(dir), H.quote(EXE), args))
 end
 
 local function read(path)
@@ -160,12 +150,7 @@ local function read(path)
   return s
 end
 
-local function is_png(path)
-  local s = read(path)
-  return s ~= nil and s:sub(1, 8) == "\137PNG\r\n\26\n"
-end
-
-local function finite(v) return v ~= nil and v == v and v ~= math.huge and v ~= -math.huge end
+local is_png, finite = H.is_png, H.finite
 
 -- the printed numbers without timings and paths
 local function numbers(out)

@@ -1,14 +1,11 @@
 -- examples/families_2d.lua at tiny settings: every family it is asked for
 -- trains through the runtime and lands in one table, NLL and entropy on the
 -- same test points, and a bad family name stops it with the known ones.
-local sc = require "scorch"
+local H = require "helpers"
 
-local function exe() return os.getenv("SCORCH_BIN") or "bin/scorch" end
 local function run(args)
-  local p = io.popen(exe() .. " examples/families_2d.lua " .. args .. " 2>&1; echo \"rc=$?\"")
-  local out = p:read("a")
-  p:close()
-  return out, tonumber(out:match("rc=(%d+)%s*$"))
+  local status, out = H.sh(H.quote(H.host()) .. " examples/families_2d.lua " .. args)
+  return out, status
 end
 
 describe("examples/families_2d.lua", function()
@@ -48,10 +45,7 @@ describe("examples/families_2d.lua", function()
     assert.is_true(flow_nll > h and ebm_nll > h)
     assert.matches("^| WGAN%-GP | %d+ | – |", rows[3])
     for _, name in ipairs({ "flow", "ebm", "gan" }) do
-      local png = io.open(dir .. "/" .. name .. "_samples.png", "rb")
-      assert.is_truthy(png, name)
-      assert.are.equal("\137PNG", png:read(4))
-      png:close()
+      assert.is_true(H.is_png(dir .. "/" .. name .. "_samples.png"), name)
     end
   end)
 

@@ -9,26 +9,14 @@
 local sc = require "scorch"
 local H = require "helpers"
 
-local EXE = os.getenv("SCORCH_BIN") or "bin/scorch"
+local EXE = H.host()
 local SHAPES = { "square", "circle", "rings", "triangle" }
 
--- a small untrained classifier with 8 features, so 60 samples give a FID
-local function write_classifier(dir, data, names, seed)
-  local model = sc.models.Classifier { classes = #names, channels = { 4, 8 }, size = 28, features = 8,
-    generator = sc.Generator(seed) }
-  model:eval()
-  assert(model:save(("%s/classifiers/%s.safetensors"):format(dir, data), { data = data, class_names = names }))
-end
+local write_classifier = H.write_classifier -- (dir, data, names, seed)
 
 -- runs an example with the cache at dir; returns its exit status and output
 local function run(dir, script, args)
-  local cmd = ("SCORCH_CACHE=%s %s %s %s 2>&1; echo \"__status=$?\""):format(H.quote(dir), H.quote(EXE),
-    script, args)
-  local p = assert(io.popen(cmd, "r"))
-  local out = p:read("a")
-  p:close()
-  local status = tonumber(out:match("__status=(%d+)%s*$"))
-  return status, (out:gsub("__status=%d+%s*$", ""))
+  return H.sh(("SCORCH_CACHE=%s %s %s %s"):format(H.quote(dir), H.quote(EXE), script, args))
 end
 
 local function read(path)
@@ -39,22 +27,12 @@ local function read(path)
   return s
 end
 
-local function is_png(path)
-  local s = read(path)
-  return s ~= nil and s:sub(1, 8) == "\137PNG\r\n\26\n"
-end
+local is_png = H.is_png
 
 -- the printed numbers without the timings and paths: every line but those
 -- that report seconds or name files
 local function numbers(out)
-  local keep = {}
-  for line in out:gmatch("[^\n]*") do
-    if not (line:match("^trained in") or line:match("^sampled ") or line:match("^report in")
-        or line:match("^time:") or line:match("^report:") or line:match("^pictures:")) then
-      keep[#keep + 1] = line
-    end
-  end
-  return table.concat(keep, "\n")
+  return H.drop_lines(out, { "trained in", "sampled ", "report in", "time:", "report:", "pictures:" })
 end
 
 -- the FID of the report's samples row (nil when printed as "-")
@@ -64,7 +42,7 @@ local function samples_fid(out)
   return tonumber(line:match("^(%S+)"))
 end
 
-local function finite(v) return v ~= nil and v == v and v ~= math.huge and v ~= -math.huge end
+local finite = H.finite
 
 -- checks a run's grids: one per point, at steps (steps·k) // grids
 local function check_grids(dir, steps, grids)

@@ -151,6 +151,59 @@ function H.read_bytes(path)
   return s
 end
 
+-- The host under test: make test points SCORCH_BIN at the tree's own.
+function H.host()
+  return os.getenv("SCORCH_BIN") or "bin/scorch"
+end
+
+-- Runs a shell command; returns its exit status and its output (stdout
+-- and stderr together).
+function H.sh(cmd)
+  local p = assert(io.popen("( " .. cmd .. " ) 2>&1; echo \"__status=$?\"", "r"))
+  local out = p:read("a")
+  p:close()
+  local status = tonumber(out:match("__status=(%d+)%s*$"))
+  return status, (out:gsub("__status=%d+%s*$", ""))
+end
+
+-- Whether path holds a PNG file (by its signature).
+function H.is_png(path)
+  local f = io.open(path, "rb")
+  if not f then return false end
+  local s = f:read(8)
+  f:close()
+  return s == "\137PNG\r\n\26\n"
+end
+
+-- Whether v is a finite number.
+function H.finite(v) return v ~= nil and v == v and v ~= math.huge and v ~= -math.huge end
+
+-- A small untrained classifier with 8 features in dir/classifiers/DATA.safetensors,
+-- standing in for the trained one of an image example (a private
+-- SCORCH_CACHE): no classifier is trained, and 60 samples give a FID.
+function H.write_classifier(dir, data, names, seed)
+  local sc = require "scorch"
+  assert(sc.util.mkdir(dir .. "/classifiers"))
+  local model = sc.models.Classifier { classes = #names, channels = { 4, 8 }, size = 28, features = 8,
+    generator = sc.Generator(seed) }
+  model:eval()
+  assert(model:save(("%s/classifiers/%s.safetensors"):format(dir, data), { data = data, class_names = names }))
+end
+
+-- out without its lines that start with one of the prefixes (Lua patterns):
+-- an example's printed numbers without its timings and paths.
+function H.drop_lines(out, prefixes)
+  local keep = {}
+  for line in out:gmatch("[^\n]*") do
+    local drop = false
+    for _, pre in ipairs(prefixes) do
+      if line:match("^" .. pre) then drop = true break end
+    end
+    if not drop then keep[#keep + 1] = line end
+  end
+  return table.concat(keep, "\n")
+end
+
 -- This process's resident memory in kB (VmRSS).
 function H.rss_kb()
   for line in io.lines("/proc/self/status") do

@@ -4,6 +4,7 @@
 -- from the linear recursion) and their samples; one integrator step written
 -- out by hand; bad input; determinism.
 local sc = require "scorch"
+local H = require "helpers"
 
 local S = sc.samplers
 local sqrt = math.sqrt
@@ -251,14 +252,8 @@ describe("sc.samplers.underdamped_langevin mechanics", function()
 end)
 
 describe("examples/langevin_bias.lua", function()
-  local EXE = os.getenv("SCORCH_BIN") or "bin/scorch"
-  local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-  local function sh(cmd)
-    local p = io.popen("( " .. cmd .. " ) 2>&1; echo \"__status=$?\"")
-    local out = p:read("a")
-    p:close()
-    return tonumber(out:match("__status=(%d+)%s*$")), out
-  end
+  local EXE = H.host()
+  local q, sh = H.quote, H.sh
   local tmp
   setup(function()
     local p = io.popen("mktemp -d /tmp/scorch_langevin_bias.XXXXXX")

@@ -10,16 +10,11 @@
 local sc = require "scorch"
 local H = require "helpers"
 
-local EXE = os.getenv("SCORCH_BIN") or "bin/scorch"
+local EXE = H.host()
 local D_LN2 = 784 * math.log(2)
 
--- a small untrained classifier with 8 features, so 60 samples give a FID
 local function write_classifier(dir)
-  local model = sc.models.Classifier { classes = 10, channels = { 4, 8 }, size = 28, features = 8,
-    generator = sc.Generator(4) }
-  model:eval()
-  assert(model:save(dir .. "/classifiers/fashion_mnist.safetensors",
-    { data = "fashion_mnist", class_names = sc.data.fashion_mnist_classes }))
+  H.write_classifier(dir, "fashion_mnist", sc.data.fashion_mnist_classes, 4)
 end
 
 -- A small copy of Fashion-MNIST in dir/data (the first n_train and n_test
@@ -47,37 +42,16 @@ end
 
 -- runs an example with the cache at dir and the small data copy; returns its exit status and output
 local function run(dir, script, args)
-  local cmd = ("SCORCH_CACHE=%s SCORCH_FASHION_MNIST=%s %s %s %s 2>&1; echo \"__status=$?\""):format(H.quote(dir),
-    H.quote(dir .. "/data"), H.quote(EXE), script, args)
-  local p = assert(io.popen(cmd, "r"))
-  local out = p:read("a")
-  p:close()
-  local status = tonumber(out:match("__status=(%d+)%s*$"))
-  return status, (out:gsub("__status=%d+%s*$", ""))
+  return H.sh(("SCORCH_CACHE=%s SCORCH_FASHION_MNIST=%s %s %s %s"):format(H.quote(dir), H.quote(dir .. "/data"),
+    H.quote(EXE), script, args))
 end
 
-local function is_png(path)
-  local f = io.open(path, "rb")
-  if not f then return false end
-  local s = f:read(8)
-  f:close()
-  return s == "\137PNG\r\n\26\n"
-end
+local is_png, finite = H.is_png, H.finite
 
 -- the printed numbers without the timings and paths
 local function numbers(out)
-  local keep = {}
-  for line in out:gmatch("[^\n]*") do
-    if not (line:match("^trained in") or line:match("^sampled ") or line:match("^report in")
-        or line:match("^time:") or line:match("^report:") or line:match("^pictures:")
-        or line:match("^checkpoint:")) then
-      keep[#keep + 1] = line
-    end
-  end
-  return table.concat(keep, "\n")
+  return H.drop_lines(out, { "trained in", "sampled ", "report in", "time:", "report:", "pictures:", "checkpoint:" })
 end
-
-local function finite(v) return v ~= nil and v == v and v ~= math.huge and v ~= -math.huge end
 
 -- the FID of the report's samples row
 local function samples_fid(out)
