@@ -80,9 +80,7 @@ local gen = sc.Generator(int(opts.seed))
 
 local pool01, pool_labels, names = sc.data.shapes { n = int(opts.train_size), weights = weights, generator = gen }
 local K, N_pool = #names, pool01:size(1)
-local train_frac = {}
-for k = 1, K do train_frac[k] = 0 end
-for _, c in ipairs(pool_labels:values()) do train_frac[int(c)] = train_frac[int(c)] + 1 / N_pool end
+local train_frac = sc.metrics.class_mix(pool_labels, K).frac
 local loader = sc.data.image_loader(pool01, { batch_size = batch, shuffle = true, generator = gen,
   drop_last = true }):forever()
 local E = sc.models.ConvEnergy { channels = channels, generator = gen }
@@ -229,20 +227,14 @@ if has_classifier then
   print(("report in %.1f s"):format(report_time))
   -- total variation between a class mix and the training mix: the floor's
   -- is what a real set of this size shows by chance
-  local function tv(frac)
-    local s = 0
-    for k = 1, K do s = s + 0.5 * math.abs(frac[k] - train_frac[k]) end
-    return s
-  end
+  local function tv(frac) return sc.metrics.tv_distance(frac, train_frac) end
   -- the replay buffer's mix by the same classifier: what the persistent
   -- chains hold, beside what chains from noise reach
   local classifier = sc.models.load_classifier("shapes")
   classifier:eval()
   local held = math.min(buf.count, 2000)
   local buf_labels = classifier:predict(buf.data:narrow(1, 1, held))
-  local buf_frac = {}
-  for k = 1, K do buf_frac[k] = 0 end
-  for _, c in ipairs(buf_labels) do buf_frac[c] = buf_frac[c] + 1 / held end
+  local buf_frac = sc.metrics.class_mix(buf_labels, K).frac
   local tv_samples, tv_floor, tv_buffer = tv(rep.class_mix.frac), tv(rep.floor.class_mix.frac), tv(buf_frac)
   print(("\nclass mix against the training mix (total variation): samples %.3f, held-out real %.3f")
     :format(tv_samples, tv_floor))

@@ -49,9 +49,7 @@ local gen = sc.Generator(int(opts.seed))
 
 local pool01, pool_labels, names = sc.data.shapes { n = int(opts.train_size), weights = weights, generator = gen }
 local K, N_pool = #names, pool01:size(1)
-local train_frac = {}
-for k = 1, K do train_frac[k] = 0 end
-for _, c in ipairs(pool_labels:values()) do train_frac[int(c)] = train_frac[int(c)] + 1 / N_pool end
+local train_frac = sc.metrics.class_mix(pool_labels, K).frac
 local loader = sc.data.image_loader(pool01, { batch_size = batch, shuffle = true, generator = gen,
   drop_last = true }):forever()
 local G = sc.models.DCGenerator { z_dim = int(opts.z_dim), channels = int(opts.g_channels), generator = gen }
@@ -127,11 +125,7 @@ if has_classifier then
   print(("report in %.1f s"):format(report_time))
   -- total variation between a class mix and the training mix: the floor's
   -- is what a real set of this size shows by chance
-  local function tv(frac)
-    local s = 0
-    for k = 1, K do s = s + 0.5 * math.abs(frac[k] - train_frac[k]) end
-    return s
-  end
+  local function tv(frac) return sc.metrics.tv_distance(frac, train_frac) end
   local tv_samples, tv_floor = tv(rep.class_mix.frac), tv(rep.floor.class_mix.frac)
   print(("\nclass mix against the training mix (total variation): samples %.3f, held-out real %.3f")
     :format(tv_samples, tv_floor))
