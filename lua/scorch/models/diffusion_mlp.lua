@@ -89,11 +89,8 @@ function DiffusionMLP:features(c, n, dtype)
   return sc.cat({ arg:sin(), arg:cos() }, 2)
 end
 
--- F(x, c) for x [N, dim] and c the level column of sc.param.level ([N, 1]; a
--- shared level is embedded once and broadcast over the batch) -> [N, dim].
--- A number or an [N] tensor is also accepted.  y: the class labels of a
--- class-conditional network (N labels or one number, 0 = ∅; nil = ∅).
--- The last hidden layer silu(h), shared by the output heads.
+-- The last hidden layer silu(h), shared by the output heads; level is the
+-- error level for a missing c.
 local function trunk(self, x, c, y, level)
   if c == nil then
     error("scorch.models.DiffusionMLP: call as model(x, c) with the conditioning c", level)
@@ -109,6 +106,13 @@ local function trunk(self, x, c, y, level)
   return h:silu()
 end
 
+--- F(x, c): the network's output for x at the conditioning c (a shared level
+-- is embedded once and broadcast over the batch).
+-- @param x tensor [N, dim]
+-- @param c the level column of sc.param.level ([N, 1]); a number or an [N] tensor is also accepted
+-- @param y the class labels of a class-conditional network (N labels or one number, 0 = ∅; nil = ∅)
+-- @return tensor [N, dim]
+-- @usage local out = net(x, sc.param.level(10, x))
 function DiffusionMLP:forward(x, c, y)
   return self.output(trunk(self, x, c, y, 3))
 end

@@ -72,12 +72,19 @@ function M.row_noise(seed, first)
   return setmetatable({ seed = seed, first = first, count = 0 }, RowNoise)
 end
 
---- Whether v is a row_noise source.
+--- Whether v is a row_noise source (rather than a Generator).
+-- @param v any value
+-- @return boolean
+-- @usage if common.is_row_noise(opts.generator) then ... end
 function M.is_row_noise(v)
   return getmetatable(v) == RowNoise
 end
 
--- The next draw for a batch shaped like x: rows of x's trailing size.
+--- The next draw for a batch shaped like x: row i of it depends only on the
+-- seed, the row's global index (first + i − 1) and how many draws came before.
+-- @param x tensor [N, ...]: the shape and dtype of the draw
+-- @return tensor like x, standard normal
+-- @usage local z = sc.samplers.row_noise(7, 1):like(x)
 function RowNoise:like(x)
   local n = x:size(1)
   local d = n > 0 and x:numel() // n or 0
@@ -91,7 +98,7 @@ function RowNoise:like(x)
 end
 
 function M.noise_like(x, gen)
-  if getmetatable(gen) == RowNoise then return gen:like(x) end
+  if M.is_row_noise(gen) then return gen:like(x) end
   return sc.randn(x:shape(), { generator = gen, dtype = x:dtype() })
 end
 
