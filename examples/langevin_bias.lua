@@ -81,6 +81,15 @@ local closed = {
 
 -- ---- runs ----------------------------------------------------------------------------------
 local target = sc.param.wrap(function(x) return x * (-1 / (s * s)) end, { kind = "score" })
+-- kinetic Langevin by one splitting scheme, from the same starts as ULA
+local function kinetic(scheme)
+  return function(h, steps, gen, cb)
+    local x0 = sc.randn({ chains, dim }, { generator = gen, dtype = "float64" }) * s
+    return sc.samplers.underdamped_langevin(target, x0, nil, { step_size = h, steps = steps, friction = gamma,
+      scheme = scheme, generator = gen, callback = cb, progress = false })
+  end
+end
+
 local samplers = {
   { key = "ula", name = "ULA", scale = s * s,
     run = function(eta, steps, gen, cb)
@@ -88,18 +97,8 @@ local samplers = {
       return sc.samplers.langevin(target, x0, nil, { step_size = 2 * eta, steps = steps, generator = gen,
         callback = cb, progress = false })
     end },
-  { key = "obabo", name = "kinetic OBABO", scale = s,
-    run = function(h, steps, gen, cb)
-      local x0 = sc.randn({ chains, dim }, { generator = gen, dtype = "float64" }) * s
-      return sc.samplers.underdamped_langevin(target, x0, nil, { step_size = h, steps = steps, friction = gamma,
-        scheme = "obabo", generator = gen, callback = cb, progress = false })
-    end },
-  { key = "baoab", name = "kinetic BAOAB", scale = s,
-    run = function(h, steps, gen, cb)
-      local x0 = sc.randn({ chains, dim }, { generator = gen, dtype = "float64" }) * s
-      return sc.samplers.underdamped_langevin(target, x0, nil, { step_size = h, steps = steps, friction = gamma,
-        scheme = "baoab", generator = gen, callback = cb, progress = false })
-    end },
+  { key = "obabo", name = "kinetic OBABO", scale = s, run = kinetic("obabo") },
+  { key = "baoab", name = "kinetic BAOAB", scale = s, run = kinetic("baoab") },
 }
 
 local function plan(sm, eta)
