@@ -397,6 +397,7 @@ for _, n in ipairs({ "softmax_core", "log_softmax_core" }) do
 end
 FUNCTION_BAD._set_fused_backward = function() return { P(nil), P(1), P("x") } end
 FUNCTION_BAD._set_small_linear_avx512 = function() return { P(nil), P(1), P("x") } end
+FUNCTION_BAD._set_gemm_avx512 = function() return { P(nil), P(1), P("x") } end
 do -- the linear algebra behind sc.metrics (csrc/lua/linalg.c)
   local function D(...) return sc.zeros({ ... }, { dtype = "float64" }) end
   FUNCTION_BAD.linalg_eigh = function()

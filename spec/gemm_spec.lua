@@ -1,9 +1,27 @@
--- Matrix products split over scorch's threads (csrc/core/gemm.c): OpenBLAS
--- runs single-threaded and a large product is cut into blocks of whole rows
--- of the output at multiples of 48.  Each block must land where it belongs
--- (checked against a plain float64 triple loop) and the bits must not depend
--- on the thread count.
+-- Matrix products split over scorch's threads (csrc/core/gemm.c): a large
+-- product is cut into blocks of whole rows of the output at multiples of
+-- 48, each done by OpenBLAS (single-threaded) or, for float32 on a CPU with
+-- AVX-512, by the core's own kernels (csrc/core/gemm512.c).  Each block
+-- must land where it belongs (checked against a plain float64 triple loop)
+-- and the bits must not depend on the thread count.  The float32 cases run
+-- on both paths where the CPU has both.
 local sc = require "scorch"
+local core = require "scorch.core"
+
+-- the float32 paths this CPU can take: "own" only where it has AVX-512
+local function float32_paths()
+  local was = core._set_gemm_avx512(true)
+  local has_own = core._set_gemm_avx512(was)
+  return has_own and { "own", "openblas" } or { "openblas" }
+end
+
+-- f() with the float32 product path set, restored afterwards
+local function on_path(path, f)
+  local was = core._set_gemm_avx512(path == "own")
+  local ok, err = pcall(f)
+  core._set_gemm_avx512(was)
+  if not ok then error(err, 0) end
+end
 
 local function max_diff(a, b) return (a - b):abs():max():item() end
 
@@ -36,22 +54,30 @@ describe("matrix products split over threads", function()
   after_each(function() sc.set_num_threads(saved) end)
 
   -- every shape is past the split threshold (m n k >= 262144); the ragged
-  -- sizes leave a last block that is not a multiple of 48
+  -- sizes leave a last block that is not a multiple of 48, and for the own
+  -- kernels a last register block of fewer than 8 rows, a last panel of
+  -- 16 columns or fewer (47 = 32 + 15, 333 = 320 + 13), k in several
+  -- slices of 256 (600) and columns in several blocks of 2048 (2100)
   local shapes = {
     { 301, 47, 40, "tall: split 144 | 157 rows" },
     { 100, 333, 30, "wide: split 48 | 52 rows" },
     { 97, 35, 400, "long k: split 48 | 49 rows" },
     { 45, 333, 30, "too few rows to split" },
+    { 101, 40, 600, "k in three slices: split 48 | 53 rows" },
+    { 9, 2100, 20, "columns in two blocks" },
   }
-  for _, dt in ipairs({ "float32", "float64" }) do
+  local cases = { { "float64", "openblas" } }
+  for _, path in ipairs(float32_paths()) do table.insert(cases, 1, { "float32", path }) end
+  for _, case in ipairs(cases) do
+    local dt, path = case[1], case[2]
     local tol = dt == "float32" and 1e-4 or 1e-11
     for _, s in ipairs(shapes) do
       local m, n, k, what = s[1], s[2], s[3], s[4]
       for _, ta in ipairs({ false, true }) do
         for _, tb in ipairs({ false, true }) do
-          it(("[%d,%d]x[%d,%d] %s, %s, a %s, b %s: the triple loop, same bits at 1 and 2 threads")
-              :format(m, k, k, n, what, dt, ta and "transposed" or "as stored",
-                tb and "transposed" or "as stored"), function()
+          it(("[%d,%d]x[%d,%d] %s, %s by %s, a %s, b %s: the triple loop, same bits at 1 and 2 threads")
+              :format(m, k, k, n, what, dt, path, ta and "transposed" or "as stored",
+                tb and "transposed" or "as stored"), function() on_path(path, function()
             local g = sc.Generator(m + n + k)
             local a, b = operand(m, k, ta, dt, g), operand(k, n, tb, dt, g)
             local ref = reference(a, b)
@@ -62,7 +88,7 @@ describe("matrix products split over threads", function()
             -- relative to the size of the terms: sqrt(k) for unit normals
             assert.is_true(max_diff(two:double(), ref) < tol * math.sqrt(k))
             assert.are.equal(0, max_diff(two, one))
-          end)
+          end) end)
         end
       end
     end
@@ -82,6 +108,46 @@ describe("matrix products split over threads", function()
     assert.is_true(max_diff(two, ref) < 1e-10)
     assert.are.equal(0, max_diff(two, one))
   end)
+
+  for _, path in ipairs(float32_paths()) do
+    it("float32 by " .. path .. ": adds onto the bias (beta = 1) in each of three k slices", function()
+      on_path(path, function()
+        local g = sc.Generator(14)
+        local x = sc.randn(150, 600, { generator = g })
+        local w = sc.randn(70, 600, { generator = g })
+        local b = sc.randn(70, { generator = g })
+        local ref = reference(x, w:t()) + b:double()
+        sc.set_num_threads(1)
+        local one = sc.linear(x, w, b)
+        sc.set_num_threads(2)
+        local two = sc.linear(x, w, b)
+        assert.is_true(max_diff(two:double(), ref) < 1e-4 * math.sqrt(600))
+        assert.are.equal(0, max_diff(two, one))
+      end)
+    end)
+
+    it("float32 by " .. path .. ": an infinity in one row of a spoils only that row", function()
+      on_path(path, function()
+        local g = sc.Generator(15)
+        local A = sc.randn(37, 50, { generator = g }):totable()
+        A[5][7] = math.huge
+        local a = sc.tensor(A, { dtype = "float32" })
+        local b = sc.randn(50, 45, { generator = g })
+        local y = sc.matmul(a, b):double():totable()
+        local ref = reference(a, b):totable()
+        for i = 1, 37 do
+          for j = 1, 45 do
+            local v, r = y[i][j], ref[i][j]
+            if i == 5 then
+              assert.is_true(v ~= v and r ~= r or v == r) -- the same infinity or NaN
+            else
+              assert.is_true(math.abs(v - r) < 1e-3)
+            end
+          end
+        end
+      end)
+    end)
+  end
 
   it("batched products: every batch entry split and placed", function()
     local g = sc.Generator(12)

@@ -24,6 +24,7 @@
 
 #include <cblas.h>
 #include "pool.h"
+#include "gemm512.h"
 
 /* Below this many multiply-adds a product runs on the calling thread, the
    threshold OpenBLAS itself uses before it threads a gemm (65536 * 4). */
@@ -35,6 +36,10 @@ static void gemm_one(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t 
                      const char *a, int64_t lda, const char *b, int64_t ldb, double beta,
                      char *c, int64_t ldc) {
   CBLAS_TRANSPOSE A = ta ? CblasTrans : CblasNoTrans, B = tb ? CblasTrans : CblasNoTrans;
+  if (dt == SC_FLOAT32 &&
+      sc_sgemm_own(ta, tb, m, n, k, (const float *)a, lda, (const float *)b, ldb,
+                   (float)beta, (float *)c, ldc) == 0)
+    return;
   if (dt == SC_FLOAT64)
     cblas_dgemm(CblasRowMajor, A, B, (int)m, (int)n, (int)k, 1.0, (const double *)a,
                 (int)lda, (const double *)b, (int)ldb, beta, (double *)c, (int)ldc);

@@ -17,6 +17,7 @@
 #include "../core/autograd.h"
 #include "../core/pool.h"
 #include "../core/smallgemm.h"
+#include "../core/gemm512.h"
 
 /* ---- userdata ----------------------------------------------------------------- */
 
@@ -1207,6 +1208,15 @@ static int l_set_small_linear_avx512(lua_State *L) {
   return 1;
 }
 
+/* _set_gemm_avx512(on) -> previous: whether float32 products use the
+   core's own AVX-512 kernels (gemm512.c) instead of OpenBLAS's sgemm, for
+   the specs that check both against a float64 reference. */
+static int l_set_gemm_avx512(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TBOOLEAN);
+  lua_pushboolean(L, sc_gemm_avx512(lua_toboolean(L, 1)));
+  return 1;
+}
+
 /* Internal ops exposed for gradient checks of the op table. */
 static int l_sum_to(lua_State *L) {
   sc_tensor *t = sc_lua_check(L, 1);
@@ -1411,6 +1421,7 @@ static const luaL_Reg functions[] = {
     {"is_grad_enabled", l_is_grad_enabled}, {"op_names", l_op_names},
     {"_op_table", l_op_table}, {"_set_fused_backward", l_set_fused_backward},
     {"_set_small_linear_avx512", l_set_small_linear_avx512},
+    {"_set_gemm_avx512", l_set_gemm_avx512},
     {"set_num_threads", l_set_num_threads},
     {"get_num_threads", l_get_num_threads}, {"time", l_time},
     {"set_wait_policy", l_set_wait_policy}, {"pool_stats", l_pool_stats},

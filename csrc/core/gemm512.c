@@ -1,0 +1,261 @@
+/*
+ * scorch core: a float32 matrix product of scorch's own for CPUs with
+ * AVX-512, used by sc_gemm (gemm.c) in place of OpenBLAS's sgemm.
+ *
+ * Why: OpenBLAS chooses its kernels once, at load, from the CPU or from
+ * OPENBLAS_CORETYPE, and a machine that names an older core there (this
+ * project's development machine sets Haswell) runs every product on 8-float
+ * registers.  The products scorch's models make are also small (a few
+ * hundred per side), where OpenBLAS's fixed cost of packing into large
+ * blocks is a visible share of the time.
+ *
+ * How (the blocked layout of Goto & van de Geijn, "Anatomy of
+ * high-performance matrix multiplication", 2008): op(B) is packed KC rows at
+ * a time into panels of NR = 32 columns, op(A) into panels of MR = 8 rows,
+ * and a register block of 8 x 32 outputs (16 registers of 16 floats) is
+ * kept in registers across the KC products: per step, two loads of B, eight
+ * broadcasts of A and sixteen fused multiply-adds.  A last panel of at most
+ * 16 columns uses half the block.
+ *
+ * The numbers: an element of C is the fused multiply-add chain over each
+ * KC-long slice of k, in order, from zero, and the slices are added to C in
+ * order (the first as acc + beta*C, or acc alone when beta is 0, so C is
+ * not read).  KC is fixed, so the result depends neither on where the
+ * element sits in its tile nor on how the rows are shared among threads:
+ * gemm_spec checks 1 against 2 threads bit for bit, and every shape against
+ * a float64 triple loop.
+ */
+#include "gemm512.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(SC_NO_DISPATCH)
+#define SC_G512 1
+#include <immintrin.h>
+#define V4 __attribute__((target("arch=x86-64-v4")))
+#endif
+
+#define MR 8      /* rows of a register block */
+#define NR 32     /* columns of a register block */
+#define KC 256    /* k per packed slice: a B panel of KC x NR floats is 32 KB */
+#define MC 192    /* rows of A packed at once (KC x MC floats, 192 KB) */
+#define NC 2048   /* columns of B packed at once */
+
+/* -1: not decided yet; 0: OpenBLAS; 1: this file's kernels */
+static int use_g512 = -1;
+
+static int g512_available(void) {
+#ifdef SC_G512
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+#else
+  return 0;
+#endif
+}
+
+int sc_gemm_avx512(int on) {
+  int prev = use_g512 < 0 ? g512_available() : use_g512;
+  use_g512 = on < 0 ? g512_available() : (on && g512_available());
+  return prev;
+}
+
+#ifdef SC_G512
+
+/* Packing buffers, one per thread (products also run inside parallel
+   kernels, where the core's allocator may not be called), kept between
+   products and freed when the thread ends. */
+static __thread float *tbuf;
+static __thread size_t tcap;
+static pthread_key_t tkey;
+static pthread_once_t tkey_once = PTHREAD_ONCE_INIT;
+
+static void tkey_make(void) { (void)pthread_key_create(&tkey, free); }
+
+static float *thread_buffer(size_t bytes) {
+  if (bytes <= tcap) return tbuf;
+  pthread_once(&tkey_once, tkey_make);
+  size_t cap = (bytes + 4095) & ~(size_t)4095;
+  float *p = aligned_alloc(64, cap);
+  if (!p) return NULL;
+  free(tbuf);
+  tbuf = p;
+  tcap = cap;
+  (void)pthread_setspecific(tkey, p);
+  return p;
+}
+
+/* A rows i0.. (mr of them, mr <= MR), k pc..pc+kc, into dst[p*MR + r],
+   rows past mr zero */
+static void pack_a(int ta, const float *a, int64_t lda, int64_t i0, int64_t mr, int64_t pc,
+                   int64_t kc, float *dst) {
+  if (ta) { /* op(A)(i, p) = a[p*lda + i]: MR contiguous floats per p */
+    for (int64_t p = 0; p < kc; p++) {
+      const float *s = a + (pc + p) * lda + i0;
+      float *d = dst + p * MR;
+      int64_t r = 0;
+      for (; r < mr; r++) d[r] = s[r];
+      for (; r < MR; r++) d[r] = 0.0f;
+    }
+  } else { /* op(A)(i, p) = a[i*lda + p]: one row at a time, strided writes */
+    for (int64_t r = 0; r < MR; r++) {
+      float *d = dst + r;
+      if (r < mr) {
+        const float *s = a + (i0 + r) * lda + pc;
+        for (int64_t p = 0; p < kc; p++) d[p * MR] = s[p];
+      } else {
+        for (int64_t p = 0; p < kc; p++) d[p * MR] = 0.0f;
+      }
+    }
+  }
+}
+
+/* B columns j0.. (nr of them, nr <= w), k pc..pc+kc, into dst[p*w + c],
+   columns past nr zero; w is NR, or 16 for a last narrow panel */
+static void pack_b(int tb, const float *b, int64_t ldb, int64_t j0, int64_t nr, int64_t w,
+                   int64_t pc, int64_t kc, float *dst) {
+  if (!tb) { /* op(B)(p, j) = b[p*ldb + j]: a row segment per p */
+    for (int64_t p = 0; p < kc; p++) {
+      const float *s = b + (pc + p) * ldb + j0;
+      float *d = dst + p * w;
+      memcpy(d, s, (size_t)nr * sizeof(float));
+      for (int64_t c = nr; c < w; c++) d[c] = 0.0f;
+    }
+  } else { /* op(B)(p, j) = b[j*ldb + p]: a column of the panel per row of b */
+    for (int64_t c = 0; c < w; c++) {
+      float *d = dst + c;
+      if (c < nr) {
+        const float *s = b + (j0 + c) * ldb + pc;
+        for (int64_t p = 0; p < kc; p++) d[p * w] = s[p];
+      } else {
+        for (int64_t p = 0; p < kc; p++) d[p * w] = 0.0f;
+      }
+    }
+  }
+}
+
+/* How a slice's sums meet C: the first slice stores them (beta 0) or adds
+   beta*C; later slices add C. */
+enum { ST_SET, ST_BETA, ST_ADD };
+
+static inline V4 __attribute__((always_inline)) __m512 merge(__m512 acc, const float *c,
+                                                            __mmask16 mk, int mode,
+                                                            __m512 vb) {
+  if (mode == ST_SET) return acc;
+  __m512 old = _mm512_maskz_loadu_ps(mk, c);
+  if (mode == ST_BETA) old = _mm512_mul_ps(vb, old);
+  return _mm512_add_ps(acc, old);
+}
+
+#define ROW2(i)                                                \
+  {                                                            \
+    __m512 ai = _mm512_set1_ps(ap[i]);                         \
+    c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0);                \
+    c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1);                \
+  }
+#define STORE2(i)                                                               \
+  if (i < rows) {                                                               \
+    float *ci = c + (int64_t)i * ldc;                                           \
+    _mm512_mask_storeu_ps(ci, m0, merge(c##i##0, ci, m0, mode, vb));            \
+    _mm512_mask_storeu_ps(ci + 16, m1, merge(c##i##1, ci + 16, m1, mode, vb));  \
+  }
+
+/* c[0..rows)[0..cols) (+)= the 8 x 32 block of a (kc x MR) times b (kc x 32) */
+static V4 void kernel_8x32(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc,
+                           int rows, int cols, int mode, float beta) {
+  __m512 z = _mm512_setzero_ps();
+  __m512 c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
+  __m512 c40 = z, c41 = z, c50 = z, c51 = z, c60 = z, c61 = z, c70 = z, c71 = z;
+  for (int64_t p = 0; p < kc; p++, ap += MR, bp += NR) {
+    __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
+    ROW2(0) ROW2(1) ROW2(2) ROW2(3) ROW2(4) ROW2(5) ROW2(6) ROW2(7)
+  }
+  __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1u);
+  __mmask16 m1 = cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : (__mmask16)((1u << (cols - 16)) - 1u);
+  __m512 vb = _mm512_set1_ps(beta);
+  STORE2(0) STORE2(1) STORE2(2) STORE2(3) STORE2(4) STORE2(5) STORE2(6) STORE2(7)
+}
+
+#define ROW1(i)                                       \
+  c##i##0 = _mm512_fmadd_ps(_mm512_set1_ps(ap[i]), b0, c##i##0);
+#define STORE1(i)                                                    \
+  if (i < rows) {                                                    \
+    float *ci = c + (int64_t)i * ldc;                                \
+    _mm512_mask_storeu_ps(ci, m0, merge(c##i##0, ci, m0, mode, vb)); \
+  }
+
+/* the same for a last panel of at most 16 columns */
+static V4 void kernel_8x16(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc,
+                           int rows, int cols, int mode, float beta) {
+  __m512 z = _mm512_setzero_ps();
+  __m512 c00 = z, c10 = z, c20 = z, c30 = z, c40 = z, c50 = z, c60 = z, c70 = z;
+  for (int64_t p = 0; p < kc; p++, ap += MR, bp += 16) {
+    __m512 b0 = _mm512_load_ps(bp);
+    ROW1(0) ROW1(1) ROW1(2) ROW1(3) ROW1(4) ROW1(5) ROW1(6) ROW1(7)
+  }
+  __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1u);
+  __m512 vb = _mm512_set1_ps(beta);
+  STORE1(0) STORE1(1) STORE1(2) STORE1(3) STORE1(4) STORE1(5) STORE1(6) STORE1(7)
+}
+
+/* The whole product on the calling thread.  Returns -1 when the packing
+   buffers cannot be had (the caller then falls back to OpenBLAS). */
+static V4 int g512_run(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
+                       int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                       int64_t ldc) {
+  int64_t nc_max = n < NC ? (n + NR - 1) / NR * NR : NC;
+  int64_t kc_max = k < KC ? k : KC;
+  int64_t mc_max = m < MC ? (m + MR - 1) / MR * MR : MC;
+  if (k == 0) return -1; /* C = beta C: OpenBLAS does that */
+  float *bpk = thread_buffer((size_t)(kc_max * (nc_max + mc_max)) * sizeof(float));
+  if (!bpk) return -1;
+  float *apk = bpk + kc_max * nc_max;
+  for (int64_t jc = 0; jc < n; jc += NC) {
+    int64_t nc = n - jc < NC ? n - jc : NC;
+    for (int64_t pc = 0; pc < k; pc += KC) {
+      int64_t kc = k - pc < KC ? k - pc : KC;
+      int mode = pc > 0 ? ST_ADD : beta == 0.0f ? ST_SET : ST_BETA;
+      /* B panels: full ones NR wide, a last one 16 wide when it fits */
+      for (int64_t jr = 0; jr < nc; jr += NR) {
+        int64_t nr = nc - jr < NR ? nc - jr : NR;
+        pack_b(tb, b, ldb, jc + jr, nr, nr <= 16 ? 16 : NR, pc, kc, bpk + jr * kc);
+      }
+      for (int64_t ic = 0; ic < m; ic += MC) {
+        int64_t mc = m - ic < MC ? m - ic : MC;
+        for (int64_t ir = 0; ir < mc; ir += MR) {
+          int64_t mr = mc - ir < MR ? mc - ir : MR;
+          pack_a(ta, a, lda, ic + ir, mr, pc, kc, apk + ir * kc);
+        }
+        for (int64_t jr = 0; jr < nc; jr += NR) {
+          int64_t nr = nc - jr < NR ? nc - jr : NR;
+          const float *bp = bpk + jr * kc;
+          for (int64_t ir = 0; ir < mc; ir += MR) {
+            int64_t mr = mc - ir < MR ? mc - ir : MR;
+            float *cp = c + (ic + ir) * ldc + jc + jr;
+            if (nr > 16)
+              kernel_8x32(kc, apk + ir * kc, bp, cp, ldc, (int)mr, (int)nr, mode, beta);
+            else
+              kernel_8x16(kc, apk + ir * kc, bp, cp, ldc, (int)mr, (int)nr, mode, beta);
+          }
+        }
+      }
+    }
+  }
+  return 0;
+}
+#endif
+
+int sc_sgemm_own(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                 const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+#ifdef SC_G512
+  if (use_g512 < 0) use_g512 = g512_available();
+  if (!use_g512) return -1;
+  return g512_run(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
+#else
+  (void)ta; (void)tb; (void)m; (void)n; (void)k; (void)a; (void)lda; (void)b; (void)ldb;
+  (void)beta; (void)c; (void)ldc;
+  return -1;
+#endif
+}

@@ -1,0 +1,15 @@
+/* scorch core: the float32 matrix product of the core's own (gemm512.c) */
+#ifndef SC_GEMM512_H
+#define SC_GEMM512_H
+
+#include <stdint.h>
+
+/* float32 products by gemm512.c's AVX-512 kernels: 0 when done, -1 when
+   the CPU lacks AVX-512 (or the path is off) and OpenBLAS must do it */
+int sc_sgemm_own(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                 const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+/* on: 1 use gemm512.c where the CPU allows, 0 never, -1 decide from the
+   CPU; returns whether it was in use */
+int sc_gemm_avx512(int on);
+
+#endif
