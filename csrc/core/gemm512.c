@@ -87,53 +87,77 @@ static float *thread_buffer(size_t bytes) {
   return p;
 }
 
+/* Eight rows of eight floats, s[r*ld + q] for r, q < 8, written transposed:
+   d[q*ldd + r].  (The unpack/shuffle/permute transpose of 8 x 8 floats.) */
+static inline V4 __attribute__((always_inline)) void transpose8(const float *s, int64_t ld,
+                                                               float *d, int64_t ldd) {
+  __m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + ld);
+  __m256 r2 = _mm256_loadu_ps(s + 2 * ld), r3 = _mm256_loadu_ps(s + 3 * ld);
+  __m256 r4 = _mm256_loadu_ps(s + 4 * ld), r5 = _mm256_loadu_ps(s + 5 * ld);
+  __m256 r6 = _mm256_loadu_ps(s + 6 * ld), r7 = _mm256_loadu_ps(s + 7 * ld);
+  __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+  __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+  __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+  __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+  __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  _mm256_storeu_ps(d, _mm256_permute2f128_ps(u0, u4, 0x20));
+  _mm256_storeu_ps(d + ldd, _mm256_permute2f128_ps(u1, u5, 0x20));
+  _mm256_storeu_ps(d + 2 * ldd, _mm256_permute2f128_ps(u2, u6, 0x20));
+  _mm256_storeu_ps(d + 3 * ldd, _mm256_permute2f128_ps(u3, u7, 0x20));
+  _mm256_storeu_ps(d + 4 * ldd, _mm256_permute2f128_ps(u0, u4, 0x31));
+  _mm256_storeu_ps(d + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
+  _mm256_storeu_ps(d + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
+  _mm256_storeu_ps(d + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+
 /* A rows i0.. (mr of them, mr <= MR), k pc..pc+kc, into dst[p*MR + r],
    rows past mr zero */
-static void pack_a(int ta, const float *a, int64_t lda, int64_t i0, int64_t mr, int64_t pc,
-                   int64_t kc, float *dst) {
+static V4 void pack_a(int ta, const float *a, int64_t lda, int64_t i0, int64_t mr, int64_t pc,
+                      int64_t kc, float *dst) {
   if (ta) { /* op(A)(i, p) = a[p*lda + i]: MR contiguous floats per p */
-    for (int64_t p = 0; p < kc; p++) {
-      const float *s = a + (pc + p) * lda + i0;
-      float *d = dst + p * MR;
-      int64_t r = 0;
-      for (; r < mr; r++) d[r] = s[r];
-      for (; r < MR; r++) d[r] = 0.0f;
-    }
-  } else { /* op(A)(i, p) = a[i*lda + p]: one row at a time, strided writes */
-    for (int64_t r = 0; r < MR; r++) {
-      float *d = dst + r;
-      if (r < mr) {
-        const float *s = a + (i0 + r) * lda + pc;
-        for (int64_t p = 0; p < kc; p++) d[p * MR] = s[p];
-      } else {
-        for (int64_t p = 0; p < kc; p++) d[p * MR] = 0.0f;
-      }
-    }
+    __mmask8 mk = (__mmask8)((1u << mr) - 1u);
+    for (int64_t p = 0; p < kc; p++)
+      _mm256_store_ps(dst + p * MR, _mm256_maskz_loadu_ps(mk, a + (pc + p) * lda + i0));
+    return;
   }
+  /* op(A)(i, p) = a[i*lda + p]: 8 x 8 blocks transposed, then the rest */
+  const float *s = a + i0 * lda + pc;
+  int64_t p = 0;
+  if (mr == MR)
+    for (; p + 8 <= kc; p += 8) transpose8(s + p, lda, dst + p * MR, MR);
+  for (int64_t r = 0; r < MR; r++)
+    for (int64_t q = p; q < kc; q++) dst[q * MR + r] = r < mr ? s[r * lda + q] : 0.0f;
 }
 
 /* B columns j0.. (nr of them, nr <= w), k pc..pc+kc, into dst[p*w + c],
    columns past nr zero; w is NR, or 16 for a last narrow panel */
-static void pack_b(int tb, const float *b, int64_t ldb, int64_t j0, int64_t nr, int64_t w,
-                   int64_t pc, int64_t kc, float *dst) {
+static V4 void pack_b(int tb, const float *b, int64_t ldb, int64_t j0, int64_t nr, int64_t w,
+                      int64_t pc, int64_t kc, float *dst) {
   if (!tb) { /* op(B)(p, j) = b[p*ldb + j]: a row segment per p */
-    for (int64_t p = 0; p < kc; p++) {
-      const float *s = b + (pc + p) * ldb + j0;
+    __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1u);
+    __mmask16 m1 = nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1u);
+    const float *s = b + pc * ldb + j0;
+    for (int64_t p = 0; p < kc; p++, s += ldb) {
       float *d = dst + p * w;
-      memcpy(d, s, (size_t)nr * sizeof(float));
-      for (int64_t c = nr; c < w; c++) d[c] = 0.0f;
+      _mm512_store_ps(d, _mm512_maskz_loadu_ps(m0, s));
+      if (w == NR) _mm512_store_ps(d + 16, _mm512_maskz_loadu_ps(m1, s + 16));
     }
-  } else { /* op(B)(p, j) = b[j*ldb + p]: a column of the panel per row of b */
-    for (int64_t c = 0; c < w; c++) {
-      float *d = dst + c;
-      if (c < nr) {
-        const float *s = b + (j0 + c) * ldb + pc;
-        for (int64_t p = 0; p < kc; p++) d[p * w] = s[p];
-      } else {
-        for (int64_t p = 0; p < kc; p++) d[p * w] = 0.0f;
-      }
-    }
+    return;
   }
+  /* op(B)(p, j) = b[j*ldb + p]: 8 x 8 blocks of whole columns transposed */
+  const float *s = b + j0 * ldb + pc;
+  int64_t c = 0;
+  for (; c + 8 <= nr; c += 8) {
+    int64_t p = 0;
+    for (; p + 8 <= kc; p += 8) transpose8(s + c * ldb + p, ldb, dst + p * w + c, w);
+    for (; p < kc; p++)
+      for (int64_t q = 0; q < 8; q++) dst[p * w + c + q] = s[(c + q) * ldb + p];
+  }
+  for (; c < w; c++)
+    for (int64_t p = 0; p < kc; p++) dst[p * w + c] = c < nr ? s[c * ldb + p] : 0.0f;
 }
 
 /* How a slice's sums meet C: the first slice stores them (beta 0) or adds
