@@ -41,7 +41,7 @@
 #define NR 32     /* columns of a register block */
 #define KC 256    /* k per packed slice: a B panel of KC x NR floats is 32 KB */
 #define MC 192    /* rows of A packed at once (KC x MC floats, 192 KB) */
-#define NC 2048   /* columns of B packed at once */
+#define NC 512    /* columns of B packed at once (KC x NC floats, 512 KB) */
 
 /* -1: not decided yet; 0: OpenBLAS; 1: this file's kernels */
 static int use_g512 = -1;
