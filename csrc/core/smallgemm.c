@@ -178,9 +178,69 @@ static inline V4 __attribute__((always_inline)) void block16_v16(int64_t k, cons
   st16(c, c5);
 }
 
-/* rows_block with block16_v16 (block8 and the epilogue as there) */
+/* Two 16-column panels at once: 12 accumulators, enough independent
+   chains to keep both FMA pipes busy (6 are not), the same chain per
+   element as block16. */
+static inline V4 __attribute__((always_inline)) void block32_v16(int64_t k, const float *const *x,
+                                                                 int64_t sk, const float *w,
+                                                                 const float *w2,
+                                                                 const float *bias, float *c,
+                                                                 int64_t ldc) {
+  v16 b = ld16(bias), b2 = ld16(bias + 16);
+  v16 c0 = b, c1 = b, c2 = b, c3 = b, c4 = b, c5 = b;
+  v16 d0 = b2, d1 = b2, d2 = b2, d3 = b2, d4 = b2, d5 = b2;
+  const float *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3], *x4 = x[4], *x5 = x[5];
+  for (int64_t p = 0, o = 0; p < k; p++, o += sk, w += 16, w2 += 16) {
+    v16 w0 = ld16(w), w1 = ld16(w2);
+    float a;
+    a = x0[o]; c0 += a * w0; d0 += a * w1;
+    a = x1[o]; c1 += a * w0; d1 += a * w1;
+    a = x2[o]; c2 += a * w0; d2 += a * w1;
+    a = x3[o]; c3 += a * w0; d3 += a * w1;
+    a = x4[o]; c4 += a * w0; d4 += a * w1;
+    a = x5[o]; c5 += a * w0; d5 += a * w1;
+  }
+  st16(c, c0); st16(c + 16, d0); c += ldc;
+  st16(c, c1); st16(c + 16, d1); c += ldc;
+  st16(c, c2); st16(c + 16, d2); c += ldc;
+  st16(c, c3); st16(c + 16, d3); c += ldc;
+  st16(c, c4); st16(c + 16, d4); c += ldc;
+  st16(c, c5); st16(c + 16, d5);
+}
+
+/* Rows [r0, r1) on the AVX-512 path: pairs of full 16-column panels by
+   block32_v16, a last single panel by block16_v16 or block8 (the epilogue
+   as in ROWS_BLOCK_BODY). */
 static V4 void rows_block_v16(const job *J, int64_t r0, int64_t r1) {
-  ROWS_BLOCK_BODY(block16_v16)
+  int64_t m = J->m, k = J->k;
+  float tmp[MR * 32] = {0}; /* only partial blocks use it */
+  for (int64_t j0 = 0; j0 < m;) {
+    int64_t wdt = panel_width(m, j0);
+    int pair = wdt == 16 && j0 + 16 < m && panel_width(m, j0 + 16) == 16;
+    int64_t span = pair ? 32 : wdt;
+    int64_t valid = m - j0 < span ? m - j0 : span;
+    const float *w = J->wp + j0 * k, *b = J->bp + j0;
+    for (int64_t i = r0; i < r1; i += MR) {
+      const float *xr[MR];
+      int64_t rows = r1 - i < MR ? r1 - i : MR;
+      for (int r = 0; r < MR; r++) /* missing rows repeat the last real one */
+        xr[r] = J->x + (i + (r < rows ? r : rows - 1)) * J->sn;
+      int direct = rows == MR && valid == span;
+      float *c = direct ? J->y + i * m + j0 : tmp;
+      int64_t ldc = direct ? m : span;
+      if (pair) block32_v16(k, xr, J->sk, w, w + 16 * k, b, c, ldc);
+      else if (wdt == 16) block16_v16(k, xr, J->sk, w, b, c, ldc);
+      else block8(k, xr, J->sk, w, b, c, ldc);
+      if (!direct)
+        for (int64_t r = 0; r < rows; r++)
+          memcpy(J->y + (i + r) * m + j0, tmp + r * span, (size_t)valid * sizeof(float));
+    }
+    j0 += span;
+  }
+  if (J->act == SC_ACT_SILU) {
+    float *y = J->y + r0 * m;
+    for (int64_t i = 0, e = (r1 - r0) * m; i < e; i++) y[i] = sc_vsiluf(y[i]);
+  }
 }
 #endif
 
