@@ -7,7 +7,13 @@
 --   W1 W2 W3 W4, W5 (plain inputs), W5g (requires_grad inputs),
 --   W6_1024, W6_256 (sgemm via sc.matmul), W8 (FID + precision/recall),
 --   W9f (RealNVP step), W9v (VAE step),
---   W10 (WGAN-GP critic + generator step)
+--   W10 (WGAN-GP critic + generator step),
+--   W7t, W7s (the Fashion-MNIST DDPM example's U-Net: training step,
+--   sampling step; weights from build/bench/w7_unet.safetensors)
+--
+-- Not benchmarks: make-w7-weights writes that file (the U-Net's initial
+-- parameters at seed 0; bench/run.py runs it once), and w7-forward --in F
+-- --out G is the scorch half of bench/torch/check_w7.py.
 --
 -- Every definition mirrors bench/torch/workloads.py line for line: same
 -- shapes, same math, same init distributions.  Change both or neither.
@@ -34,6 +40,8 @@ do
     elseif a == "--quick" then A.quick = true; i = i + 1
     elseif a == "--min-iters" then A.min_iters = math.tointeger(tonumber(argv[i + 1])); i = i + 2
     elseif a == "--min-time" then A.min_time = tonumber(argv[i + 1]); i = i + 2
+    elseif a == "--in" then A.input = argv[i + 1]; i = i + 2
+    elseif a == "--out" then A.output = argv[i + 1]; i = i + 2
     elseif A.workload == nil and not a:match("^%-%-") then A.workload = a; i = i + 1
     else
       io.stderr:write("unknown argument: " .. tostring(a) .. "\n"); os.exit(2)
@@ -41,7 +49,7 @@ do
   end
 end
 if not A.workload then
-  io.stderr:write("usage: workloads.lua --workload W1|W2|W3|W4|W5|W5g|W6_1024|W6_256 --threads N [--quick]\n")
+  io.stderr:write("usage: workloads.lua --workload W1|W2|W3|W4|W5|W5g|W6_1024|W6_256|W7t|W7s|W8|W9f|W9v|W10 --threads N [--quick]\n")
   os.exit(2)
 end
 
@@ -484,6 +492,99 @@ local function w9v()
   run_bench("W9v", step)
 end
 
+---------------------------------------------------------------------------
+-- W7 unet_fmnist_ddpm: the U-Net of examples/ddpm_fashion_mnist.lua's full
+-- preset (channels 24, mults 1,2,2, one block per level, no attention,
+-- sinusoidal t embedding), its weights read from one safetensors file that
+-- bench/torch/workloads.py loads too.  W7t: one training step at batch 64
+-- (Ho et al. 2020, Algorithm 1: t ~ U{1..T}, ε-loss, Adam lr 2e-4).  W7s:
+-- one ancestral step (Algorithm 2) at batch 250 and t = 500, no gradients.
+---------------------------------------------------------------------------
+local W7_FILE = "build/bench/w7_unet.safetensors"
+local W7_T, W7S_STEP = 1000, 500
+
+local function w7_net()
+  return sc.models.UNet { channels = 24, mults = { 1, 2, 2 }, attention = { false, false, false },
+    blocks = 1, mid_attention = false, out = "eps", cond = "t" }
+end
+
+local function w7_load()
+  local sd, err = sc.load(W7_FILE)
+  if not sd then
+    io.stderr:write(("%s: %s (bench/run.py writes it; or --workload make-w7-weights)\n")
+      :format(W7_FILE, tostring(err)))
+    os.exit(1)
+  end
+  return w7_net():load_state_dict(sd)
+end
+
+-- the initial parameters at seed 0, written once for both sides
+local function make_w7_weights()
+  sc.manual_seed(0)
+  assert(sc.util.mkdir("build/bench"))
+  local tmp = W7_FILE .. ".tmp"
+  assert(sc.save(tmp, w7_net():state_dict(), { model = "scorch.models.UNet", channels = "24",
+    mults = "1,2,2", blocks = "1", seed = "0" }))
+  assert(os.rename(tmp, W7_FILE))
+  print(W7_FILE)
+end
+
+local function w7t()
+  sc.manual_seed(0)
+  local B = 64
+  local net = w7_load()
+  local sched = sc.schedules.ddpm { kind = "linear", T = W7_T }
+  local opt = sc.optim.Adam(net:parameters(), { lr = 2e-4 })
+  local x0 = sc.rand(B, 1, 28, 28) * 2.0 - 1.0      -- fixed, U[-1, 1)
+
+  local function step()
+    local t = sc.randint(1, W7_T + 1, { B, 1 }):float()   -- hi exclusive, as torch.randint
+    local eps = sc.randn(B, 1, 28, 28)
+    local a, s = sched:marginal(t)                       -- √ᾱ_t, √(1 − ᾱ_t): [B, 1]
+    local xt = x0 * a:view(B, 1, 1, 1) + eps * s:view(B, 1, 1, 1)
+    local loss = (net(xt, t) - eps):square():mean()
+    opt:zero_grad()
+    loss:backward()
+    opt:step()
+  end
+
+  run_bench("W7t", step)
+end
+
+local function w7s()
+  sc.manual_seed(0)
+  local B, t = 250, W7S_STEP
+  local net = w7_load():eval()
+  local sched = sc.schedules.ddpm { kind = "linear", T = W7_T }
+  local beta, ab = sched.betas[t], sched.alpha_bars[t]
+  local c_eps, inv_sqrt_a, sigma = beta / math.sqrt(1.0 - ab), 1.0 / math.sqrt(1.0 - beta), math.sqrt(beta)
+  local x = sc.randn(B, 1, 28, 28)                       -- fixed x_t
+
+  -- x_{t-1} = (x_t − β_t/√(1 − ᾱ_t) ε_θ(x_t, t))/√α_t + √β_t z
+  local function step()
+    return sc.no_grad(function()
+      local eps = net(x, t)
+      return (x - eps * c_eps) * inv_sqrt_a + sc.randn(B, 1, 28, 28) * sigma
+    end)
+  end
+
+  run_bench("W7s", step)
+end
+
+-- bench/torch/check_w7.py: the network on its inputs (x, t per example;
+-- xs at the shared step ts), the ε-loss's parameter gradients, all saved
+local function w7_forward()
+  local inp = assert(sc.load((assert(A.input, "--in FILE"))))
+  local net = w7_load()
+  local out = net(inp.x, inp.t)
+  local loss = (out - inp.eps):square():mean()
+  loss:backward()
+  local res = { out = out:detach(), loss = loss:detach():reshape(1) }
+  for _, nt in ipairs(net:named_parameters()) do res["grad." .. nt[1]] = nt[2].grad end
+  res.out_shared = sc.no_grad(function() return net(inp.xs, inp.ts:item()) end)
+  assert(sc.save((assert(A.output, "--out FILE")), res))
+end
+
 local CASES = {
   W1 = w1, W2 = w2, W3 = w3, W4 = w4,
   W5 = function() w5(false) end,
@@ -493,12 +594,15 @@ local CASES = {
   W8 = w8,
   W9f = w9f, W9v = w9v,
   W10 = w10,
+  W7t = w7t, W7s = w7s,
+  ["make-w7-weights"] = make_w7_weights,
+  ["w7-forward"] = w7_forward,
 }
 
 local f = CASES[A.workload]
 if not f then
   io.stderr:write("unknown workload " .. tostring(A.workload) ..
-                  "; known: W1 W2 W3 W4 W5 W5g W6_1024 W6_256\n")
+                  "; known: W1 W2 W3 W4 W5 W5g W6_1024 W6_256 W7t W7s W8 W9f W9v W10\n")
   os.exit(2)
 end
 f()

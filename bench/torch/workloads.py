@@ -16,9 +16,13 @@ Cases (one process = one case = one JSON line on stdout):
     W8        eval_fid_pr: FID + precision/recall of 10,000 vs 10,000 x 256
               (run with --make-w8-data once to write build/bench/w8_features.safetensors)
     W10       wgan_gp_step: WGAN-GP critic step (double backward) + generator step
+    W7t, W7s  unet_fmnist_ddpm: the Fashion-MNIST DDPM example's U-Net, a training
+              step at batch 64 and an ancestral sampling step at batch 250, with the
+              weights scorch wrote to build/bench/w7_unet.safetensors
 
 The thread count is put into the environment *before* torch is imported, and
-torch.set_num_threads is called as well.  Every definition here is mirrored
+torch.set_num_threads is called as well.  Imported as a module (by
+bench/torch/check_w7.py) it parses no arguments and sets no threads.  Every definition here is mirrored
 line for line by bench/scorch/workloads.lua; change both or neither.
 """
 import argparse
@@ -40,15 +44,19 @@ def parse_args():
     return p.parse_args()
 
 
-ARGS = parse_args()
-# Thread counts must be set before torch (and its OpenMP / OpenBLAS) load.
-for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_v] = str(ARGS.threads)
+if __name__ == "__main__":
+    ARGS = parse_args()
+    # Thread counts must be set before torch (and its OpenMP / OpenBLAS) load.
+    for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_v] = str(ARGS.threads)
+else:
+    ARGS = None
 
 import gc  # noqa: E402
 import torch  # noqa: E402
 
-torch.set_num_threads(ARGS.threads)
+if ARGS is not None:
+    torch.set_num_threads(ARGS.threads)
 
 # --------------------------------------------------------------------------
 # timing rules (identical in bench/scorch/workloads.lua and sgemm_openblas.c)
@@ -353,6 +361,46 @@ W8_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
                        "build", "bench", "w8_features.safetensors")
 
 
+def write_safetensors(path, tensors):
+    """Writes {name: float32 NumPy array} as safetensors (8-byte little-endian
+    header length, JSON header, raw little-endian data), atomically."""
+    header, off = {}, 0
+    for k, v in tensors.items():
+        header[k] = {"dtype": "F32", "shape": list(v.shape), "data_offsets": [off, off + v.nbytes]}
+        off += v.nbytes
+    hb = json.dumps(header).encode()
+    hb += b" " * ((8 - len(hb) % 8) % 8)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(len(hb).to_bytes(8, "little"))
+        f.write(hb)
+        for v in tensors.values():
+            f.write(v.astype("<f4", copy=False).tobytes())
+    os.replace(tmp, path)
+
+
+SAFETENSORS_DTYPES = {"F32": "<f4", "F64": "<f8", "I64": "<i8", "I32": "<i4", "U8": "u1"}
+
+
+def read_safetensors(path):
+    """{name: torch tensor} of a safetensors file (no `safetensors` package
+    here: the format is parsed by hand; __metadata__ is skipped)."""
+    import numpy as np
+    with open(path, "rb") as f:
+        hlen = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(hlen))
+        data = f.read()
+    out = {}
+    for k, h in header.items():
+        if k == "__metadata__":
+            continue
+        a, b = h["data_offsets"]
+        arr = np.frombuffer(data[a:b], dtype=SAFETENSORS_DTYPES[h["dtype"]]).reshape(h["shape"])
+        out[k] = torch.from_numpy(arr.copy())
+    return out
+
+
 def make_w8_features(path=W8_FILE, n=10000, d=256):
     """The fixed feature file both sides read: real = z W + cluster mean,
     fake = the same with a wider spread and moved means (seeded NumPy),
@@ -367,34 +415,12 @@ def make_w8_features(path=W8_FILE, n=10000, d=256):
         c = centres[rng.integers(0, 10, n)] + shift
         return np.maximum((z @ w) * scale + c, -0.5).astype(np.float32)
 
-    tensors = {"real": draw(1.0, 0.0), "fake": draw(1.2, 0.1)}
-    header, off = {}, 0
-    for k, v in tensors.items():
-        header[k] = {"dtype": "F32", "shape": list(v.shape), "data_offsets": [off, off + v.nbytes]}
-        off += v.nbytes
-    hb = json.dumps(header).encode()
-    hb += b" " * ((8 - len(hb) % 8) % 8)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(len(hb).to_bytes(8, "little"))
-        f.write(hb)
-        for v in tensors.values():
-            f.write(v.tobytes())
-    os.replace(tmp, path)
+    write_safetensors(path, {"real": draw(1.0, 0.0), "fake": draw(1.2, 0.1)})
 
 
 def load_w8_features(path=W8_FILE):
-    import numpy as np
-    with open(path, "rb") as f:
-        hlen = int.from_bytes(f.read(8), "little")
-        header = json.loads(f.read(hlen))
-        data = f.read()
-    out = {}
-    for k in ("real", "fake"):
-        a, b = header[k]["data_offsets"]
-        out[k] = torch.from_numpy(np.frombuffer(data[a:b], dtype=np.float32).reshape(header[k]["shape"]).copy())
-    return out["real"], out["fake"]
+    t = read_safetensors(path)
+    return t["real"], t["fake"]
 
 
 def w8():
@@ -562,6 +588,179 @@ def w9v():
     run_bench("W9v", step)
 
 
+# --------------------------------------------------------------------------
+# W7 unet_fmnist_ddpm: scorch.models.UNet (lua/scorch/models/unet.lua) with
+# the full preset of examples/ddpm_fashion_mnist.lua, op for op; the weights
+# are the ones scorch wrote (bench/scorch/workloads.lua make-w7-weights).
+# bench/torch/check_w7.py checks that both networks give the same outputs.
+# --------------------------------------------------------------------------
+W7_FILE = os.path.join(os.path.dirname(W8_FILE), "w7_unet.safetensors")
+W7_T, W7S_STEP = 1000, 500
+
+
+def groups_for(c):
+    """Largest divisor of c that is at most 8: the GroupNorm group count."""
+    g = min(8, c)
+    while c % g:
+        g -= 1
+    return g
+
+
+class SinusoidalEmbedding(torch.nn.Module):
+    """[sin(c w_k), cos(c w_k)], w_k = 10000^(-k/(dim/2)) (a buffer, as in scorch)."""
+
+    def __init__(self, dim):
+        super().__init__()
+        half = dim // 2
+        w = [math.exp(-math.log(10000) * k / half) for k in range(half)]
+        self.register_buffer("freqs", torch.tensor([w], dtype=torch.float32))
+
+    def forward(self, c):
+        arg = c * self.freqs
+        return torch.cat([arg.sin(), arg.cos()], 1)
+
+
+class ResBlock(torch.nn.Module):
+    """h = conv(silu(gn(x))) + W e; h = conv(silu(gn(h))); out = h + skip(x)."""
+
+    def __init__(self, cin, cout, edim):
+        super().__init__()
+        nn = torch.nn
+        self.norm1 = nn.GroupNorm(groups_for(cin), cin)
+        self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
+        self.emb = nn.Linear(edim, cout)
+        self.norm2 = nn.GroupNorm(groups_for(cout), cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
+        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else None
+
+    def forward(self, x, e):
+        F = torch.nn.functional
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = h + self.emb(e).view(e.shape[0], h.shape[1], 1, 1)
+        h = F.silu(self.norm2(h))
+        h = self.conv2(h)
+        return h + (self.skip(x) if self.skip is not None else x)
+
+
+class UNetDDPM(torch.nn.Module):
+    """scorch.models.UNet{channels, mults, blocks, attention all false,
+    mid_attention = false, out = "eps", cond = "t"}: the same modules under
+    the same names (ModuleList indices from 0 where scorch's start at 1)."""
+
+    def __init__(self, channels=24, mults=(1, 2, 2), blocks=1):
+        super().__init__()
+        nn = torch.nn
+        ch, edim = channels, 4 * channels
+        self.cond_scale = 1.0
+        self.embed = SinusoidalEmbedding(ch)
+        self.emb1 = nn.Linear(ch, edim)
+        self.emb2 = nn.Linear(edim, edim)
+        self.input = nn.Conv2d(1, ch, 3, padding=1)
+        self.down = nn.ModuleList()
+        skips, c = [ch], ch
+        for i, m in enumerate(mults):
+            for _ in range(blocks):
+                self.down.append(nn.ModuleList([ResBlock(c, ch * m, edim)]))
+                c = ch * m
+                skips.append(c)
+            if i < len(mults) - 1:
+                self.down.append(nn.ModuleList([nn.Conv2d(c, c, 3, stride=2, padding=1)]))
+                skips.append(c)
+        self.mid1 = ResBlock(c, c, edim)
+        self.mid2 = ResBlock(c, c, edim)
+        self.up = nn.ModuleList()
+        for i in range(len(mults) - 1, -1, -1):
+            for _ in range(blocks + 1):
+                s = skips.pop()
+                self.up.append(nn.ModuleList([ResBlock(c + s, ch * mults[i], edim)]))
+                c = ch * mults[i]
+            if i > 0:
+                self.up.append(nn.ModuleList([nn.Upsample(scale_factor=2, mode="nearest"),
+                                              nn.Conv2d(c, c, 3, padding=1)]))
+        self.out_norm = nn.GroupNorm(groups_for(c), c)
+        self.output = nn.Conv2d(c, 1, 3, padding=1)
+
+    def embedding(self, c):
+        """c: [N or 1, 1] timesteps -> [N or 1, 4 ch] through SiLU."""
+        F = torch.nn.functional
+        return F.silu(self.emb2(F.silu(self.emb1(self.embed(c * self.cond_scale)))))
+
+    def forward(self, x, c):
+        e = self.embedding(c)
+        h = self.input(x)
+        skips = [h]
+        for blk in self.down:
+            h = blk[0](h, e) if isinstance(blk[0], ResBlock) else blk[0](h)
+            skips.append(h)
+        h = self.mid1(h, e)
+        h = self.mid2(h, e)
+        for blk in self.up:
+            if isinstance(blk[0], ResBlock):
+                h = blk[0](torch.cat([h, skips.pop()], 1), e)
+            else:
+                for m in blk:
+                    h = m(h)
+        return self.output(torch.nn.functional.silu(self.out_norm(h)))
+
+
+def torch_key(name):
+    """scorch's state-dict name -> this module's: list indices from 0."""
+    return ".".join(str(int(p) - 1) if p.isdigit() else p for p in name.split("."))
+
+
+def w7_load(path=W7_FILE):
+    net = UNetDDPM()
+    net.load_state_dict({torch_key(k): v for k, v in read_safetensors(path).items()}, strict=True)
+    return net
+
+
+def w7_sqrt_abar(T=W7_T):
+    """√ᾱ_t and √(1 − ᾱ_t), t = 1..T, as float32 [T] tensors."""
+    _, _, abar = ddpm_schedule(T)
+    return (torch.tensor([math.sqrt(a) for a in abar], dtype=torch.float32),
+            torch.tensor([math.sqrt(1.0 - a) for a in abar], dtype=torch.float32))
+
+
+def w7t():
+    torch.manual_seed(0)
+    B = 64
+    net = w7_load()
+    sqrt_ab, sqrt_1mab = w7_sqrt_abar()
+    opt = torch.optim.Adam(net.parameters(), lr=2e-4)
+    x0 = torch.rand(B, 1, 28, 28) * 2.0 - 1.0          # fixed, U[-1, 1)
+
+    def step():
+        t = torch.randint(1, W7_T + 1, (B, 1))
+        eps = torch.randn(B, 1, 28, 28)
+        a, s = sqrt_ab[t - 1], sqrt_1mab[t - 1]         # √ᾱ_t, √(1 − ᾱ_t): [B, 1]
+        xt = x0 * a.view(B, 1, 1, 1) + eps * s.view(B, 1, 1, 1)
+        loss = (net(xt, t.float()) - eps).square().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    run_bench("W7t", step)
+
+
+def w7s():
+    torch.manual_seed(0)
+    B, t = 250, W7S_STEP
+    net = w7_load().eval()
+    betas, _, abar = ddpm_schedule(W7_T)
+    beta, ab = betas[t - 1], abar[t - 1]
+    c_eps, inv_sqrt_a, sigma = beta / math.sqrt(1.0 - ab), 1.0 / math.sqrt(1.0 - beta), math.sqrt(beta)
+    x = torch.randn(B, 1, 28, 28)                       # fixed x_t
+    tt = torch.full((1, 1), float(t))                   # one step for the batch: embedded once
+
+    # x_{t-1} = (x_t − β_t/√(1 − ᾱ_t) ε_θ(x_t, t))/√α_t + √β_t z
+    def step():
+        with torch.no_grad():
+            eps = net(x, tt)
+            return (x - eps * c_eps) * inv_sqrt_a + torch.randn(B, 1, 28, 28) * sigma
+
+    run_bench("W7s", step)
+
+
 CASES = {
     "W1": w1,
     "W2": w2,
@@ -575,6 +774,8 @@ CASES = {
     "W9f": w9f,
     "W9v": w9v,
     "W10": w10,
+    "W7t": w7t,
+    "W7s": w7s,
 }
 
 
