@@ -168,9 +168,18 @@ static inline V4 __attribute__((always_inline)) __m512 merge(__m512 acc, const f
                                                             __mmask16 mk, int mode,
                                                             __m512 vb) {
   if (mode == ST_SET) return acc;
-  __m512 old = _mm512_maskz_loadu_ps(mk, c);
+  __m512 old = mk == 0xFFFF ? _mm512_loadu_ps(c) : _mm512_maskz_loadu_ps(mk, c);
   if (mode == ST_BETA) old = _mm512_mul_ps(vb, old);
   return _mm512_add_ps(acc, old);
+}
+
+/* a plain store for a whole row of 16 (masked stores are slower on some
+   CPUs even with every lane set) */
+static inline V4 __attribute__((always_inline)) void put(float *c, __mmask16 mk, __m512 v) {
+  if (mk == 0xFFFF)
+    _mm512_storeu_ps(c, v);
+  else
+    _mm512_mask_storeu_ps(c, mk, v);
 }
 
 #define ROW2(i)                                                \
@@ -182,8 +191,8 @@ static inline V4 __attribute__((always_inline)) __m512 merge(__m512 acc, const f
 #define STORE2(i)                                                               \
   if (i < rows) {                                                               \
     float *ci = c + (int64_t)i * ldc;                                           \
-    _mm512_mask_storeu_ps(ci, m0, merge(c##i##0, ci, m0, mode, vb));            \
-    _mm512_mask_storeu_ps(ci + 16, m1, merge(c##i##1, ci + 16, m1, mode, vb));  \
+    put(ci, m0, merge(c##i##0, ci, m0, mode, vb));                              \
+    if (m1) put(ci + 16, m1, merge(c##i##1, ci + 16, m1, mode, vb));            \
   }
 
 /* c[0..rows)[0..cols) (+)= the 8 x 32 block of a (kc x MR) times b (kc x 32) */
@@ -207,7 +216,7 @@ static V4 void kernel_8x32(int64_t kc, const float *ap, const float *bp, float *
 #define STORE1(i)                                                    \
   if (i < rows) {                                                    \
     float *ci = c + (int64_t)i * ldc;                                \
-    _mm512_mask_storeu_ps(ci, m0, merge(c##i##0, ci, m0, mode, vb)); \
+    put(ci, m0, merge(c##i##0, ci, m0, mode, vb));                   \
   }
 
 /* the same for a last panel of at most 16 columns */
