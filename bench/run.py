@@ -8,7 +8,12 @@ For every workload case and thread count it runs, one process at a time:
 scorch, torch with default settings, torch with OMP_WAIT_POLICY=PASSIVE
 ATEN_CPU_CAPABILITY=avx512 (and, when OPENBLAS_CORETYPE names pre-AVX-512
 kernels on an AVX-512 CPU, that again with OPENBLAS_CORETYPE=SKYLAKEX; the
-fastest torch is kept) and, for W6, OpenBLAS sgemm called directly from C.  Each run is checked for a quiet machine: if
+fastest torch is kept) and, for W6, OpenBLAS sgemm called directly from C.
+Before all that it measures the machine's sgemm peak (OpenBLAS, n = 1024, at
+1 thread and at each thread count used) and prints it with the CPU model at
+the top and beside every table; a 1-thread peak below 60 GFLOP/s on an
+AVX2/AVX-512 CPU (far below the class the targets assume) makes it refuse
+to report any ratio.  Each run is checked for a quiet machine: if
 other processes used more than 10% of a core meanwhile (system-wide busy time
 from /proc/stat minus the child's own CPU time from wait4) the run is repeated,
 up to --tries times, after which it is kept but marked "noisy".
@@ -130,8 +135,11 @@ def targets_text():
             s = ("<= %s" % v) if kind == "le" else (">= %.2f of OpenBLAS" % v)
             sub.append(s + ("" if n is None else " at %dt" % n))
         parts.append("%s %s" % (name, ", ".join(sub)))
+    by_value = {}
     for case, v in RSS_TARGETS.items():
-        parts.append("%s peak RSS <= %s of torch's" % (case, v))
+        by_value.setdefault(v, []).append(case)
+    for v, cs in by_value.items():
+        parts.append("%s peak RSS <= %s of torch's" % ("/".join(cs), v))
     return "; ".join(parts)
 # W3's convolution arithmetic per step, 2*N*O*(C*k*k)*(Ho*Wo) per product:
 # the forward and the weight gradient of all five convolutions, and the
@@ -781,8 +789,10 @@ def main():
         log("wrote " + args.json)
 
 
-def report(rows):
+def report(rows, machine):
     summary = []
+    refused = machine["refused"]
+    peaks = machine["peaks"]
     hdr = ["workload", "thr", "scorch", "torch", "torch cfg", "ratio s/t",
            "target", "pass", "RSS scorch", "RSS torch", "notes"]
     table = []
@@ -803,19 +813,25 @@ def report(rows):
         s_gf = s["result"].get("gflops") if s and "result" in s else None
         o_gf = o["result"].get("gflops") if o and "result" in o else None
         t_gf = t["result"].get("gflops") if t and "result" in t else None
-        kind, tv = TARGETS[case]
+        tgt = target_for(case, n)
+        kind, tv = tgt if tgt else ("le", None)
         if kind == "le":
             target_val = ratio
-            passed = None if ratio is None else ratio <= tv
-            target_s = "<= %s" % tv
+            target_s = "-" if tv is None else "<= %s" % tv
         else:
             target_val = s_gf / o_gf if s_gf and o_gf else None
-            passed = None if target_val is None else target_val >= tv
             target_s = ">= %.2f BLAS" % tv
+        passed = None
+        if target_val is not None and tv is not None:
+            passed = target_val <= tv if kind == "le" else target_val >= tv
+        if refused:
+            ratio = target_val = passed = None
         ent = {"case": case, "threads": n,
                "scorch_s": sm, "torch_s": tm, "ratio": ratio,
                "torch_config": t.get("config") if t else None,
                "target": target_s, "target_value": target_val, "pass": passed,
+               "refused": refused,
+               "sgemm_peak_gflops": peaks.get(n),
                "scorch_rss_kb": s["result"].get("peak_rss_kb") if s and "result" in s else None,
                "torch_rss_kb": t["result"].get("peak_rss_kb") if t and "result" in t else None,
                "scorch_noisy": bool(s and s.get("noisy")),
@@ -831,73 +847,100 @@ def report(rows):
             ent.update(scorch_gflops=s_gf, openblas_gflops=o_gf, torch_gflops=t_gf,
                        ratio_vs_openblas=target_val,
                        openblas_rss_kb=o["result"].get("peak_rss_kb") if o and "result" in o else None)
-        if case in ("W8", "W10") and o_gf:
-            ent["sgemm_peak_gflops"] = o_gf
-        if case == "W3" and o_gf:
-            ent["sgemm_peak_gflops"] = o_gf
+        if case == "W3":
             ent["scorch_gflops"] = w3_gflop() / sm if sm else None
             ent["torch_gflops"] = w3_gflop() / tm if tm else None
+        if case in RSS_TARGETS:
+            sr, tr = ent["scorch_rss_kb"], ent["torch_rss_kb"]
+            ent["rss_ratio"] = sr / tr if sr and tr else None
+            ent["rss_target"] = "<= %s" % RSS_TARGETS[case]
+            ent["rss_pass"] = None if ent["rss_ratio"] is None else ent["rss_ratio"] <= RSS_TARGETS[case]
         summary.append(ent)
+        if refused:
+            ratio_s, target_col, pass_s = "refused", target_s, refused_text(machine)
+        else:
+            ratio_s = "-" if ratio is None else "%.3f" % ratio
+            target_col = target_s if kind == "le" else target_s + (
+                "" if target_val is None else " (%.3f)" % target_val)
+            pass_s = "-" if passed is None else ("PASS" if passed else "FAIL")
         table.append([case, str(n), show_metric(case, sm),
                       show_metric(case, tm), ent["torch_config"] or "-",
-                      "-" if ratio is None else "%.3f" % ratio,
-                      target_s if kind == "le" else target_s + (
-                          "" if target_val is None else " (%.3f)" % target_val),
-                      "-" if passed is None else ("PASS" if passed else "FAIL"),
+                      ratio_s, target_col, pass_s,
                       fmt_mb(ent["scorch_rss_kb"]), fmt_mb(ent["torch_rss_kb"]),
                       "; ".join(notes)])
 
+    peak_s = machine_line(machine)
     widths = [max(len(hdr[i]), *(len(r[i]) for r in table)) if table else len(hdr[i])
               for i in range(len(hdr))]
     out = sys.stdout
-    out.write("\n" + "  ".join(pad(h, w) for h, w in zip(hdr, widths)).rstrip() + "\n")
+    out.write("\n" + peak_s + "\n")
+    out.write("  ".join(pad(h, w) for h, w in zip(hdr, widths)).rstrip() + "\n")
     out.write("  ".join("-" * w for w in widths) + "\n")
     for r in table:
         out.write("  ".join(pad(c, w) for c, w in zip(r, widths)).rstrip() + "\n")
     out.write("(W5: min over repeats in microseconds per chain y = (a*b + c):tanh(); "
               "others: median time per iteration. ratio = scorch / best torch.)\n")
 
+    f1 = lambda v: "-" if v is None else "%.1f" % v
     w6 = [e for e in summary if e["case"].startswith("W6")]
     if w6:
-        out.write("\nW6 sgemm GFLOP/s (2n^3 / median)\n")
+        out.write("\nW6 sgemm GFLOP/s (2n^3 / median)\n" + peak_s + "\n")
         out.write("%-8s %-4s %10s %10s %10s %14s\n" % ("case", "thr", "scorch", "openblas",
                                                       "torch", "scorch/openblas"))
         for e in w6:
-            f = lambda v: "-" if v is None else "%.1f" % v
             out.write("%-8s %-4d %10s %10s %10s %14s\n" % (
-                e["case"], e["threads"], f(e["scorch_gflops"]), f(e["openblas_gflops"]),
-                f(e["torch_gflops"]),
+                e["case"], e["threads"], f1(e["scorch_gflops"]), f1(e["openblas_gflops"]),
+                f1(e["torch_gflops"]),
+                "refused" if refused else
                 "-" if e["ratio_vs_openblas"] is None else "%.3f" % e["ratio_vs_openblas"]))
 
     w3 = [e for e in summary if e["case"] == "W3" and e.get("sgemm_peak_gflops")]
     if w3:
         out.write("\nW3 convolution arithmetic: %.2f GFLOP per step; GFLOP/s and fraction of the "
-                  "sgemm peak (OpenBLAS, n = 1024)\n" % w3_gflop())
+                  "sgemm peak (OpenBLAS, n = 1024)\n%s\n" % (w3_gflop(), peak_s))
         out.write("%-4s %10s %10s %10s %12s %12s\n" % ("thr", "peak", "scorch", "torch",
                                                       "scorch/peak", "torch/peak"))
         for e in w3:
             pk = e["sgemm_peak_gflops"]
-            f = lambda v: "-" if v is None else "%.1f" % v
             g = lambda v: "-" if v is None else "%.3f" % (v / pk)
             sr, tr = e["scorch_gflops"], e["torch_gflops"]
-            out.write("%-4d %10.1f %10s %10s %12s %12s\n" % (e["threads"], pk, f(sr), f(tr), g(sr), g(tr)))
+            out.write("%-4d %10.1f %10s %10s %12s %12s\n" % (e["threads"], pk, f1(sr), f1(tr), g(sr), g(tr)))
 
     w8 = [e for e in summary if e["case"] in ("W8", "W10")]
     if w8:
-        out.write("\nW8/W10: sgemm peak (OpenBLAS, n = 1024) beside the run; peak RSS of each side\n")
+        out.write("\nW8/W10: sgemm peak (OpenBLAS, n = 1024) beside the run; peak RSS of each side\n"
+                  + peak_s + "\n")
         for e in w8:
             out.write("%-4s %-4d peak %s GFLOP/s  RSS scorch %s  torch %s\n" % (
-                e["case"], e["threads"], "-" if not e.get("sgemm_peak_gflops") else "%.1f" % e["sgemm_peak_gflops"],
+                e["case"], e["threads"], f1(e.get("sgemm_peak_gflops")),
                 fmt_mb(e["scorch_rss_kb"]), fmt_mb(e["torch_rss_kb"])))
 
-    out.write("\ntargets: W5 <= 0.333, W6 >= 0.90 of OpenBLAS, W1 <= 0.7, W4 <= 0.7, "
-              "W2 <= 0.7, W3 <= 1.0, W8 <= 0.7, W10 <= 0.7 (scorch / torch)\n")
+    w7 = [e for e in summary if e["case"] in RSS_TARGETS]
+    if w7:
+        out.write("\nW7 peak RSS (VmHWM of each process): scorch / torch\n" + peak_s + "\n")
+        out.write("%-5s %-4s %12s %12s %10s %8s %6s\n" % ("case", "thr", "RSS scorch", "RSS torch",
+                                                         "ratio", "target", "pass"))
+        for e in w7:
+            out.write("%-5s %-4d %12s %12s %10s %8s %6s\n" % (
+                e["case"], e["threads"], fmt_mb(e["scorch_rss_kb"]), fmt_mb(e["torch_rss_kb"]),
+                "-" if e["rss_ratio"] is None else "%.3f" % e["rss_ratio"], e["rss_target"],
+                "-" if e["rss_pass"] is None else ("PASS" if e["rss_pass"] else "FAIL")))
+
+    out.write("\ntargets (scorch / torch): " + targets_text() + "\n")
     parts = []
     for e in summary:
         v = e["target_value"]
-        parts.append("%s@%dt %s %s %s" % (
-            e["case"], e["threads"], "-" if v is None else "%.3f" % v, e["target"],
-            "n/a" if e["pass"] is None else ("PASS" if e["pass"] else "FAIL")))
+        if e["refused"]:
+            parts.append("%s@%dt %s" % (e["case"], e["threads"], refused_text(machine)))
+        else:
+            parts.append("%s@%dt %s %s %s" % (
+                e["case"], e["threads"], "-" if v is None else "%.3f" % v, e["target"],
+                "n/a" if e["pass"] is None else ("PASS" if e["pass"] else "FAIL")))
+        if "rss_ratio" in e:
+            r = e["rss_ratio"]
+            parts.append("%s@%dt RSS %s %s %s" % (
+                e["case"], e["threads"], "-" if r is None else "%.3f" % r, e["rss_target"],
+                "n/a" if e["rss_pass"] is None else ("PASS" if e["rss_pass"] else "FAIL")))
     out.write("results: " + " | ".join(parts) + "\n")
     out.flush()
     return summary
