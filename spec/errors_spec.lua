@@ -398,6 +398,14 @@ end
 FUNCTION_BAD._set_fused_backward = function() return { P(nil), P(1), P("x") } end
 FUNCTION_BAD._set_small_linear_avx512 = function() return { P(nil), P(1), P("x") } end
 FUNCTION_BAD._set_gemm_avx512 = function() return { P(nil), P(1), P("x") } end
+FUNCTION_BAD._linear_chain = function()
+  local w = sc.zeros(4, 3)
+  return { P(nil), P(T(), nil), P(T(), {}), P(T(), { "x" }), P(T(), { { "x" } }), P(T(), { { w, "x" } }),
+    P(closed(), { { w, false, true } }), P(T(), { { closed(), false } }),
+    W({ "layer 2", "[5,5]", "4 input" }, T(), { { w, false, true }, { sc.zeros(5, 5), false } }),
+    W({ "layer 1", "float64" }, T(), { { sc.zeros(4, 3, { dtype = "float64" }) } }),
+    W({ "layer 1", "bias [3]" }, T(), { { w, sc.zeros(3) } }) }
+end
 do -- the linear algebra behind sc.metrics (csrc/lua/linalg.c)
   local function D(...) return sc.zeros({ ... }, { dtype = "float64" }) end
   FUNCTION_BAD.linalg_eigh = function()

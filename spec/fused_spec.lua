@@ -276,3 +276,82 @@ describe("the narrow-layer product's AVX-512 path", function()
     end
   end)
 end)
+
+describe("a chain of narrow layers run block by block (nn.Sequential without a graph)", function()
+  local core = require "scorch.core"
+  local nn = sc.nn
+
+  -- the same layers one call at a time
+  local function one_by_one(x, layers)
+    local h = x
+    for _, l in ipairs(layers) do h = sc.linear(h, l[1], l[2] or nil, l[3] and "silu" or nil) end
+    return h
+  end
+
+  local function bits_equal(a, b)
+    return a:shape()[1] == b:shape()[1] and (a - b):abs():max():item() == 0
+  end
+
+  it("gives the layer-by-layer numbers bit for bit, at 1 and 2 threads, and the float64 product", function()
+    local saved = sc.get_num_threads()
+    -- widths: 3 -> 128 (one input column), a partial pair of panels (29),
+    -- an 8-wide last panel (2 outputs); 1000 rows = 20 blocks of 48 and 40
+    local cases = {
+      { 1000, { 3, 128, 128, 2 }, { true, true, false } },
+      { 97, { 20, 29, 45, 7 }, { true, false, true } },
+      { 5, { 16, 8, 16 }, { false, true } },
+    }
+    for _, c in ipairs(cases) do
+      local n, dims, act = c[1], c[2], c[3]
+      local g = sc.Generator(n + #dims)
+      local x = sc.randn({ dims[1], n }, { generator = g }):t() -- strided input
+      local layers = {}
+      for l = 1, #dims - 1 do
+        local b = l ~= 2 and sc.randn({ dims[l + 1] }, { generator = g }) or false -- layer 2 without bias
+        layers[l] = { sc.randn({ dims[l + 1], dims[l] }, { generator = g }) * (1 / math.sqrt(dims[l])), b, act[l] }
+      end
+      sc.no_grad(function()
+        sc.set_num_threads(1)
+        local ref = one_by_one(x, layers)
+        local one = core._linear_chain(x, layers)
+        sc.set_num_threads(2)
+        local two = core._linear_chain(x, layers)
+        sc.set_num_threads(saved)
+        assert.is_true(bits_equal(one, ref), "chain vs layers, n = " .. n)
+        assert.is_true(bits_equal(two, one), "2 threads vs 1, n = " .. n)
+        -- and both are the chain: against float64
+        local h = x:to("float64")
+        for _, l in ipairs(layers) do
+          h = h:matmul(l[1]:to("float64"):t())
+          if l[2] then h = h + l[2]:to("float64") end
+          if l[3] then h = h:silu() end
+        end
+        assert.is_true((one:to("float64") - h):abs():max():item() < 1e-4, "float64, n = " .. n)
+      end)
+    end
+  end)
+
+  it("is what nn.Sequential / nn.MLP run without a graph; with one, the graph and its gradients are the usual ones", function()
+    local g = sc.Generator(5)
+    local net = nn.MLP { ["in"] = 3, hidden = { 64, 64 }, out = 2, generator = g }
+    local x = sc.randn({ 300, 3 }, { generator = g })
+    local calls = 0
+    local orig = core._linear_chain
+    core._linear_chain = function(...) calls = calls + 1; return orig(...) end
+    local ok, err = pcall(function()
+      local fast = sc.no_grad(function() return net(x) end)
+      assert.are.equal(1, calls)
+      local slow = net(x) -- grad enabled: layer by layer, recorded
+      assert.are.equal(1, calls)
+      assert.is_true(bits_equal(fast, slow:detach()))
+      slow:sum():backward()
+      assert.is_not_nil(net[1].weight.grad)
+      -- a Sequential with anything but Linear and SiLU keeps the loop
+      local other = nn.Sequential { nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 2) }
+      sc.no_grad(function() return other(x) end)
+      assert.are.equal(1, calls)
+    end)
+    core._linear_chain = orig
+    if not ok then error(err, 0) end
+  end)
+end)

@@ -356,6 +356,61 @@ sc_tensor *sc_linear_silu(sc_tensor *x, sc_tensor *w, sc_tensor *b) {
   return linear_kernel(x, w, b, 1);
 }
 
+/* Whether the chain can run block by block: float32 throughout, a
+   [n, k] input, layers that fit each other and the narrow-layer kernel,
+   and nothing to record. */
+static int chain_fusable(sc_tensor *x, int nl, sc_tensor *const *w, sc_tensor *const *b) {
+  if (nl < 2 || nl > SC_MLP_MAX_LAYERS || x->ndim != 2 || x->dtype != SC_FLOAT32) return 0;
+  int grad = sc_grad_enabled() && x->requires_grad;
+  int64_t k = x->shape[1];
+  for (int l = 0; l < nl; l++) {
+    if (w[l]->dtype != SC_FLOAT32 || w[l]->ndim != 2 || w[l]->shape[1] != k) return 0;
+    if (b[l] && (b[l]->dtype != SC_FLOAT32 || b[l]->ndim != 1 || b[l]->shape[0] != w[l]->shape[0]))
+      return 0;
+    if (!sc_small_linear_ok(k, w[l]->shape[0])) return 0;
+    grad = grad || (sc_grad_enabled() && (w[l]->requires_grad || (b[l] && b[l]->requires_grad)));
+    k = w[l]->shape[0];
+  }
+  return !grad;
+}
+
+sc_tensor *sc_linear_chain(sc_tensor *x, int nl, sc_tensor *const *w, sc_tensor *const *b,
+                           const int *silu) {
+  if (chain_fusable(x, nl, w, b)) {
+    int64_t dims[SC_MLP_MAX_LAYERS + 1], swm[SC_MLP_MAX_LAYERS], swk[SC_MLP_MAX_LAYERS],
+        sb[SC_MLP_MAX_LAYERS];
+    const float *wd[SC_MLP_MAX_LAYERS], *bd[SC_MLP_MAX_LAYERS];
+    int act[SC_MLP_MAX_LAYERS];
+    dims[0] = x->shape[1];
+    for (int l = 0; l < nl; l++) {
+      dims[l + 1] = w[l]->shape[0];
+      wd[l] = sc_data(w[l]);
+      swm[l] = w[l]->stride[0];
+      swk[l] = w[l]->stride[1];
+      bd[l] = b[l] ? sc_data(b[l]) : NULL;
+      sb[l] = b[l] ? b[l]->stride[0] : 0;
+      act[l] = silu[l] ? SC_ACT_SILU : SC_ACT_NONE;
+    }
+    int64_t ys[2] = {x->shape[0], dims[nl]};
+    sc_tensor *y = sc_empty(2, ys, SC_FLOAT32);
+    if (!y) return NULL;
+    if (sc_small_mlp_f32(x->shape[0], nl, dims, sc_data(x), x->stride[0], x->stride[1], wd, swm,
+                         swk, bd, sb, act, sc_data(y), sc_get_num_threads())) {
+      sc_set_error("linear_chain: out of memory packing %d layers", nl);
+      sc_release(y);
+      return NULL;
+    }
+    return y;
+  }
+  sc_tensor *h = sc_retain(x);
+  for (int l = 0; h && l < nl; l++) {
+    sc_tensor *next = silu[l] ? sc_linear_silu(h, w[l], b[l]) : sc_linear(h, w[l], b[l]);
+    sc_release(h);
+    h = next;
+  }
+  return h;
+}
+
 int sc_bw_linear(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
   sc_tensor *x = sc_unpack(n, 0), *w = x ? sc_unpack(n, 1) : NULL;
   int rc = w ? 0 : -1;

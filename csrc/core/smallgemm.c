@@ -279,17 +279,11 @@ static void blocks_part(void *ctx, int64_t lo, int64_t hi, int tid) {
   }
 }
 
-int sc_small_linear_f32(int64_t n, int64_t m, int64_t k, const float *x, int64_t sn,
-                        int64_t sk, const float *w, int64_t swm, int64_t swk,
-                        const float *bias, int64_t sb, float *y, int act, int nthreads) {
-  if (n <= 0 || m <= 0) return 0;
-  int64_t mp = (m + 15) / 16 * 16; /* columns with the padding of the last panel */
-  /* the core's allocator: a packing buffer of a recent size is reused */
-  size_t wbytes = (size_t)((mp * (k > 0 ? k : 1) + mp) * (int64_t)sizeof(float));
-  float *wp = sc_aligned_alloc(wbytes);
-  if (!wp) return -1;
-  float *bp = wp + mp * k;
-  /* panel j0: w[p][c] = W[j0 + c][p], zero past column m */
+/* W [m, k] (strides swm, swk) into panels of 16 (or 8) columns at wp, the
+   bias (zeros without one) at bp; wp holds mp*k + mp floats, mp = m padded
+   to 16. */
+static void pack_layer(int64_t m, int64_t k, const float *w, int64_t swm, int64_t swk,
+                       const float *bias, int64_t sb, float *wp, float *bp) {
   for (int64_t j0 = 0; j0 < m; j0 += 16) {
     int64_t wdt = panel_width(m, j0);
     float *pj = wp + j0 * k;
@@ -299,6 +293,31 @@ int sc_small_linear_f32(int64_t n, int64_t m, int64_t k, const float *x, int64_t
     for (int64_t c = 0; c < wdt; c++)
       bp[j0 + c] = bias && j0 + c < m ? bias[(j0 + c) * sb] : 0.0f;
   }
+}
+
+static inline int64_t padded16(int64_t m) { return (m + 15) / 16 * 16; }
+
+static void run_rows(const job *J, int64_t r0, int64_t r1) {
+#ifdef SC_V16
+  if (use_v16) {
+    rows_block_v16(J, r0, r1);
+    return;
+  }
+#endif
+  rows_block(J, r0, r1);
+}
+
+int sc_small_linear_f32(int64_t n, int64_t m, int64_t k, const float *x, int64_t sn,
+                        int64_t sk, const float *w, int64_t swm, int64_t swk,
+                        const float *bias, int64_t sb, float *y, int act, int nthreads) {
+  if (n <= 0 || m <= 0) return 0;
+  int64_t mp = padded16(m); /* columns with the padding of the last panel */
+  /* the core's allocator: a packing buffer of a recent size is reused */
+  size_t wbytes = (size_t)((mp * (k > 0 ? k : 1) + mp) * (int64_t)sizeof(float));
+  float *wp = sc_aligned_alloc(wbytes);
+  if (!wp) return -1;
+  float *bp = wp + mp * k;
+  pack_layer(m, k, w, swm, swk, bias, sb, wp, bp);
   if (use_v16 < 0) use_v16 = v16_available();
   job J = {n, m, k, sn, sk, x, wp, bp, y, act};
   int64_t blocks = (n + RB - 1) / RB;
@@ -307,5 +326,83 @@ int sc_small_linear_f32(int64_t n, int64_t m, int64_t k, const float *x, int64_t
   if ((double)n * (double)m * (double)k < 1e6) nt = 1;
   sc_parallel_for(nt, blocks, blocks_part, &J);
   sc_aligned_free(wp, wbytes);
+  return 0;
+}
+
+/* ---- a chain of layers, block by block ------------------------------------
+
+   y = f_L(... f_1(x)) with f_l(h) = act_l(h W_l^T + b_l), for the MLPs of
+   the 2-D models (a few hundred features, thousands of rows).  Layer by
+   layer, every activation of [10000, 128] goes out to L3 and back; here a
+   block of RB rows goes through all the layers while its activations stay
+   in L1 (two buffers of RB x width per thread).  Each layer's block is the
+   same rows_block call on the same packed panels as a single layer's, so
+   every number equals that of the layer-by-layer calls. */
+typedef struct {
+  int64_t n;
+  int nl;
+  const int64_t *dims;
+  const float *x;
+  int64_t sn, sk;
+  float *const *wp, *const *bp;
+  const int *act;
+  float *y;
+  float *scratch; /* per thread: two buffers of RB x maxw */
+  int64_t maxw;
+} chain_job;
+
+static void chain_part(void *ctx, int64_t lo, int64_t hi, int tid) {
+  const chain_job *C = ctx;
+  float *buf[2] = {C->scratch + (size_t)tid * 2 * RB * C->maxw,
+                   C->scratch + ((size_t)tid * 2 + 1) * RB * C->maxw};
+  for (int64_t bi = lo; bi < hi; bi++) {
+    int64_t r0 = bi * RB, rows = r0 + RB < C->n ? RB : C->n - r0;
+    const float *in = C->x + r0 * C->sn;
+    int64_t sn = C->sn, sk = C->sk;
+    for (int l = 0; l < C->nl; l++) {
+      int64_t k = C->dims[l], m = C->dims[l + 1];
+      float *out = l == C->nl - 1 ? C->y + r0 * m : buf[l & 1];
+      job J = {rows, m, k, sn, sk, in, C->wp[l], C->bp[l], out, C->act[l]};
+      run_rows(&J, 0, rows);
+      in = out, sn = m, sk = 1;
+    }
+  }
+}
+
+int sc_small_mlp_f32(int64_t n, int nl, const int64_t *dims, const float *x, int64_t sn,
+                     int64_t sk, const float *const *w, const int64_t *swm, const int64_t *swk,
+                     const float *const *bias, const int64_t *sb, const int *act, float *y,
+                     int nthreads) {
+  if (n <= 0 || nl <= 0) return 0;
+  if (nl > SC_MLP_MAX_LAYERS) return -1;
+  size_t total = 0;
+  int64_t maxw = 1;
+  for (int l = 0; l < nl; l++) {
+    total += (size_t)(padded16(dims[l + 1]) * (dims[l] + 1));
+    if (l < nl - 1 && dims[l + 1] > maxw) maxw = dims[l + 1];
+  }
+  int64_t blocks = (n + RB - 1) / RB;
+  int nt = nthreads < 1 ? 1 : nthreads;
+  if (nt > blocks) nt = (int)blocks;
+  double work = 0;
+  for (int l = 0; l < nl; l++) work += (double)n * (double)dims[l] * (double)dims[l + 1];
+  if (work < 1e6) nt = 1;
+  size_t scratch = (size_t)nt * 2 * RB * (size_t)maxw;
+  size_t bytes = (total + scratch) * sizeof(float);
+  float *mem = sc_aligned_alloc(bytes);
+  if (!mem) return -1;
+  float *wp[SC_MLP_MAX_LAYERS], *bp[SC_MLP_MAX_LAYERS];
+  float *at = mem;
+  for (int l = 0; l < nl; l++) {
+    int64_t k = dims[l], m = dims[l + 1];
+    wp[l] = at;
+    bp[l] = at + padded16(m) * k;
+    pack_layer(m, k, w[l], swm[l], swk[l], bias[l], sb[l], wp[l], bp[l]);
+    at += padded16(m) * (k + 1);
+  }
+  if (use_v16 < 0) use_v16 = v16_available();
+  chain_job C = {n, nl, dims, x, sn, sk, wp, bp, act, y, mem + total, maxw};
+  sc_parallel_for(nt, blocks, chain_part, &C);
+  sc_aligned_free(mem, bytes);
   return 0;
 }

@@ -22,4 +22,19 @@ int sc_small_linear_f32(int64_t n, int64_t m, int64_t k, const float *x, int64_t
                         int64_t sk, const float *w, int64_t swm, int64_t swk,
                         const float *bias, int64_t sb, float *y, int act, int nthreads);
 
+/* The most layers sc_small_mlp_f32 takes. */
+#define SC_MLP_MAX_LAYERS 16
+
+/* A chain of such layers: h_0 = x [n, dims[0]] (strides sn, sk), h_l =
+   act[l](h_{l-1} W_l^T + b_l) with W_l [dims[l+1], dims[l]] (strides swm[l],
+   swk[l]) and bias b_l (stride sb[l]) or NULL, y = h_nl a contiguous
+   [n, dims[nl]].  Block by block of rows, so the activations stay in
+   cache; the numbers are those of nl calls of sc_small_linear_f32.  Every
+   layer must pass sc_small_linear_ok.  Returns -1 when memory cannot be
+   had or nl exceeds SC_MLP_MAX_LAYERS. */
+int sc_small_mlp_f32(int64_t n, int nl, const int64_t *dims, const float *x, int64_t sn,
+                     int64_t sk, const float *const *w, const int64_t *swm, const int64_t *swk,
+                     const float *const *bias, const int64_t *sb, const int *act, float *y,
+                     int nthreads);
+
 #endif

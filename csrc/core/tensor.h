@@ -182,6 +182,13 @@ sc_tensor *sc_linear(sc_tensor *x, sc_tensor *w, sc_tensor *b);
 /* silu(x W^T + b): fused into one pass over the product when no graph is
    recorded, the composite of linear and silu (same values) otherwise. */
 sc_tensor *sc_linear_silu(sc_tensor *x, sc_tensor *w, sc_tensor *b);
+/* A chain of nl linear layers, each followed by a SiLU where silu[l]:
+   h = x; h = linear(h, w[l], b[l] or NULL) (then silu).  Without a graph to
+   record, a float32 chain of narrow layers runs block by block of rows
+   (sc_small_mlp_f32), with the same numbers; otherwise it is the same
+   calls one by one. */
+sc_tensor *sc_linear_chain(sc_tensor *x, int nl, sc_tensor *const *w, sc_tensor *const *b,
+                           const int *silu);
 
 /* ---- normalisation (norm.c) ------------------------------------------- */
 /* Group norm of x [N, C, ...] over `groups` groups of channels (and all

@@ -887,6 +887,49 @@ static int l_matmul(lua_State *L) {
 
 /* A new tensor header over the same storage that records the identity op
    (a view with its own autograd node). */
+/* _linear_chain(x, layers) -> y: layers is a list of {w, b or false,
+   silu (boolean)}; y = the layers applied in turn (sc_linear_chain: block
+   by block of rows when nothing is recorded, with the numbers of the
+   layer-by-layer calls).  Internal: nn.Sequential's forward. */
+static int l_linear_chain(lua_State *L) {
+  sc_tensor *x = sc_lua_check(L, 1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_Integer nl = luaL_len(L, 2);
+  if (nl < 1 || nl > SC_MLP_MAX_LAYERS)
+    return luaL_error(L, "_linear_chain: %d layers (1 to %d)", (int)nl, SC_MLP_MAX_LAYERS);
+  sc_tensor *w[SC_MLP_MAX_LAYERS], *b[SC_MLP_MAX_LAYERS];
+  int silu[SC_MLP_MAX_LAYERS];
+  for (int l = 0; l < nl; l++) {
+    if (lua_rawgeti(L, 2, l + 1) != LUA_TTABLE)
+      return luaL_error(L, "_linear_chain: layer %d is not a table {w, b, silu}", l + 1);
+    int top = lua_gettop(L);
+    lua_rawgeti(L, top, 1);
+    w[l] = sc_lua_test(L, top + 1);
+    lua_rawgeti(L, top, 2);
+    b[l] = lua_toboolean(L, top + 2) ? sc_lua_test(L, top + 2) : NULL;
+    if (!w[l] || (lua_toboolean(L, top + 2) && !b[l]))
+      return luaL_error(L, "_linear_chain: layer %d: the %s is not an open tensor", l + 1,
+                        w[l] ? "bias" : "weight");
+    lua_rawgeti(L, top, 3);
+    silu[l] = lua_toboolean(L, top + 3);
+    lua_settop(L, 2); /* the layers table keeps the tensors alive */
+  }
+  int64_t k = x->ndim ? x->shape[x->ndim - 1] : -1;
+  for (int l = 0; l < nl; l++) {
+    char b1[96], b2[96];
+    if (w[l]->dtype != x->dtype || (b[l] && b[l]->dtype != x->dtype))
+      return luaL_error(L, "_linear_chain: layer %d: dtypes of input (%s), weight (%s) and bias differ",
+                        l + 1, sc_dtype_name(x->dtype), sc_dtype_name(w[l]->dtype));
+    if (w[l]->ndim != 2 || w[l]->shape[1] != k ||
+        (b[l] && (b[l]->ndim != 1 || b[l]->shape[0] != w[l]->shape[0])))
+      return luaL_error(L, "_linear_chain: layer %d: weight %s%s%s does not take %I input features",
+                        l + 1, sc_shape_str(w[l], b1, sizeof b1), b[l] ? " with bias " : "",
+                        b[l] ? sc_shape_str(b[l], b2, sizeof b2) : "", (lua_Integer)k);
+    k = w[l]->shape[0];
+  }
+  RESULT(sc_linear_chain(x, (int)nl, w, b, silu));
+}
+
 static int m_alias(lua_State *L) {
   sc_tensor *t = sc_lua_check(L, 1); /* before RESULT pushes its slot */
   RESULT(sc_alias(t));
@@ -1425,6 +1468,7 @@ static const luaL_Reg functions[] = {
     {"_op_table", l_op_table}, {"_set_fused_backward", l_set_fused_backward},
     {"_set_small_linear_avx512", l_set_small_linear_avx512},
     {"_set_gemm_avx512", l_set_gemm_avx512},
+    {"_linear_chain", l_linear_chain},
     {"set_num_threads", l_set_num_threads},
     {"get_num_threads", l_get_num_threads}, {"time", l_time},
     {"set_wait_policy", l_set_wait_policy}, {"pool_stats", l_pool_stats},

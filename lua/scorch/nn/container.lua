@@ -6,6 +6,7 @@ local sc = require "scorch"
 local Module = require "scorch.nn.module"
 local Linear = require "scorch.nn.linear"
 local SiLU = require("scorch.nn.activation").SiLU
+local core = require "scorch.core"
 
 local M = {}
 
@@ -53,7 +54,30 @@ local function fusable(m, nxt)
     and rawget(m, "forward") == nil and rawget(nxt, "forward") == nil
 end
 
+-- The chain's layers as {weight, bias or false, silu} when every module is
+-- a plain Linear, optionally followed by a plain SiLU (nil otherwise).
+local function plain_chain(self)
+  local layers, i = {}, 1
+  local n = #self._modules
+  while i <= n do
+    local m, nxt = self[i], self[i + 1]
+    if getmetatable(m) ~= Linear or rawget(m, "forward") ~= nil then return nil end
+    local silu = i < n and fusable(m, nxt)
+    if i < n and not silu then return nil end
+    layers[#layers + 1] = { m.weight, m.bias or false, silu }
+    i = i + (silu and 2 or 1)
+  end
+  return #layers >= 2 and #layers <= 16 and layers or nil
+end
+
 function M.Sequential:forward(x)
+  -- Without a graph, a chain of plain Linear (+ SiLU) layers runs block by
+  -- block of rows through all of them (the activations stay in cache), with
+  -- the numbers of the layer-by-layer calls below.
+  if not sc.is_grad_enabled() and sc.is_tensor(x) and x:dim() == 2 then
+    local layers = plain_chain(self)
+    if layers then return core._linear_chain(x, layers) end
+  end
   local n, i = #self._modules, 1
   while i <= n do
     local m = self[i]
