@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include "pool.h"
+#include "vmath.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,9 +16,10 @@
 
 /* Sum of r elements starting at p with element stride s.  Dense runs use
    eight accumulators combined in a fixed order: the loop vectorises, and
-   the result still depends only on the data, never on the thread count. */
+   the result still depends only on the data, never on the thread count
+   (nor on the vector width of the clone that runs). */
 #define DENSE_SUM(T)                                                         \
-  static double dense_sum_##T(const T *x, int64_t r) {                      \
+  SC_DISPATCH static double dense_sum_##T(const T *x, int64_t r) {                      \
     double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                  \
     int64_t i = 0;                                                           \
     for (; i + 8 <= r; i += 8)                                               \
@@ -121,7 +123,8 @@ typedef struct {
   double *acc;
 } cols_job;
 
-static void cols_part(void *ctx, int64_t lo, int64_t hi, int tid) {
+/* each acc[j] adds its rows in order, whatever the vector width */
+SC_DISPATCH static void cols_part(void *ctx, int64_t lo, int64_t hi, int tid) {
   (void)tid;
   const cols_job *c = ctx;
   double *acc = c->acc;
