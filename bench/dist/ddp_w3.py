@@ -1,10 +1,12 @@
 #!/usr/bin/python3
-"""W3 (unet28_train_step) under PyTorch DistributedDataParallel with gloo:
-the counterpart of bench/dist/w3_dist.lua, same model (copied from
-bench/torch/workloads.py), same global batch split over the ranks, one
-thread per rank, Adam(lr 2e-4).  Starts its own ranks on this machine:
+"""W3 (unet28_train_step) or W7t (the Fashion-MNIST DDPM U-Net's training
+step) under PyTorch DistributedDataParallel with gloo: the counterpart of
+bench/dist/w3_dist.lua, same model (bench/torch/unet28.py, or
+bench/torch/workloads.py's UNetDDPM with the shared W7 weights), same
+global batch split over the ranks, one thread per rank, Adam(lr 2e-4).
+Starts its own ranks on this machine:
 
-    /usr/bin/python3 bench/dist/ddp_w3.py --ranks 2 [--steps 20] [--warmup 3]
+    /usr/bin/python3 bench/dist/ddp_w3.py --ranks 2 [--workload W3|W7t] [--steps 20] [--warmup 3]
 
 Rank 0 prints one JSON line (median and mean seconds per step, the slowest
 rank's time per step).
@@ -40,12 +42,27 @@ def worker(rank, size, port, args, queue):
     dist.init_process_group("gloo", rank=rank, world_size=size)
     B = args.batch // size
     torch.manual_seed(0)
-    model = torch.nn.parallel.DistributedDataParallel(UNet28())
+    if args.workload == "W7t":
+        import workloads as W  # noqa: E402  (imported as a module it sets no threads)
+        model = torch.nn.parallel.DistributedDataParallel(W.w7_load())
+        sqrt_ab, sqrt_1mab = W.w7_sqrt_abar()
+    else:
+        model = torch.nn.parallel.DistributedDataParallel(UNet28())
     opt = torch.optim.Adam(model.parameters(), lr=2e-4)
     x0 = (torch.rand(args.batch, 1, 28, 28) * 2.0 - 1.0)[rank * B:(rank + 1) * B].contiguous()
     torch.manual_seed(1 + rank)
 
-    def step():
+    def step_w7t():
+        t = torch.randint(1, 1001, (B, 1))
+        eps = torch.randn(B, 1, 28, 28)
+        a, s = sqrt_ab[t - 1], sqrt_1mab[t - 1]
+        xt = x0 * a.view(B, 1, 1, 1) + eps * s.view(B, 1, 1, 1)
+        loss = (model(xt, t.float()) - eps).square().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    def step_w3():
         ls = log_sigma(B)
         sig = torch.exp(ls)
         sig4 = sig.view(B, 1, 1, 1)
@@ -58,6 +75,7 @@ def worker(rank, size, port, args, queue):
         loss.backward()
         opt.step()
 
+    step = step_w7t if args.workload == "W7t" else step_w3
     for _ in range(args.warmup):
         step()
     dist.barrier()
@@ -90,6 +108,7 @@ def main():
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--workload", choices=["W3", "W7t"], default="W3")
     args = ap.parse_args()
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()

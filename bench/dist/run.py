@@ -1,11 +1,12 @@
 #!/usr/bin/python3
-"""Data-parallel scaling of W3 (unet28_train_step) at a fixed global batch,
-and the same against PyTorch DDP with gloo (stdlib only).
+"""Data-parallel scaling of W3 (unet28_train_step) and W7t (the
+Fashion-MNIST DDPM U-Net's training step) at a fixed global batch, and the
+same against PyTorch DDP with gloo (stdlib only).
 
-    /usr/bin/python3 bench/dist/run.py [--steps 20] [--warmup 3] [--json out.json]
-        [--scorch bin/scorch] [--no-torch] [--wait-quiet 120]
+    /usr/bin/python3 bench/dist/run.py [--workloads W3,W7t] [--steps 20] [--warmup 3]
+        [--json out.json] [--scorch bin/scorch] [--no-torch] [--wait-quiet 120]
 
-Runs, one after another: scorch on 1 rank (no mpirun) and on 2 ranks
+Runs, per workload, one after another: scorch on 1 rank (no mpirun) and on 2 ranks
 (`mpirun -np 2`), one thread per rank (bench/dist/w3_dist.lua), then
 torch DDP/gloo on 1 and 2 ranks (bench/dist/ddp_w3.py).  Prints each
 result, the speedups, scorch's all-reduce share of a step and the
@@ -84,6 +85,7 @@ def run(cmd, env, quiet=0):
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--workloads", default="W3,W7t", help="comma list of W3, W7t")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--scorch", default=os.path.join(ROOT, "bin", "scorch"))
@@ -92,39 +94,51 @@ def main():
     ap.add_argument("--wait-quiet", type=float, default=120,
                     help="before each run, wait up to this many seconds for the machine to be quiet")
     args = ap.parse_args()
+    workloads = [w for w in args.workloads.split(",") if w]
+    for w in workloads:
+        if w not in ("W3", "W7t"):
+            sys.exit("unknown workload %s (W3, W7t)" % w)
     env = dict(os.environ)
     env.setdefault("LUA_PATH", "%s/lua/?.lua;%s/lua/?/init.lua;;" % (ROOT, ROOT))
     env.setdefault("LUA_CPATH", "%s/lib/?.so;;" % ROOT)
     env["OMP_NUM_THREADS"] = "1"
-    common = ["--steps", str(args.steps), "--warmup", str(args.warmup)]
+    if "W7t" in workloads and not os.path.exists(os.path.join(ROOT, "build", "bench", "w7_unet.safetensors")):
+        subprocess.run([args.scorch, os.path.join(ROOT, "bench", "scorch", "workloads.lua"),
+                        "--workload", "make-w7-weights"], env=env, cwd=ROOT, check=True)
     script = os.path.join(ROOT, "bench", "dist", "w3_dist.lua")
     results = {"cpu": cpu_model(), "cores": os.cpu_count()}
-    results["scorch_1"] = run([args.scorch, script] + common, env, args.wait_quiet)
-    print(json.dumps(results["scorch_1"]), flush=True)
-    results["scorch_2"] = run(mpirun(2) + [args.scorch, script] + common, env, args.wait_quiet)
-    print(json.dumps(results["scorch_2"]), flush=True)
-    if not args.no_torch:
-        ddp = ["/usr/bin/python3", os.path.join(ROOT, "bench", "dist", "ddp_w3.py")] + common
-        results["torch_1"] = run(ddp + ["--ranks", "1"], env, args.wait_quiet)
-        print(json.dumps(results["torch_1"]), flush=True)
-        results["torch_2"] = run(ddp + ["--ranks", "2"], env, args.wait_quiet)
-        print(json.dumps(results["torch_2"]), flush=True)
-    s1, s2 = results["scorch_1"], results["scorch_2"]
+    for w in workloads:
+        common = ["--steps", str(args.steps), "--warmup", str(args.warmup)]
+        r = results[w] = {}
+        r["scorch_1"] = run([args.scorch, script, "--workload", w] + common, env, args.wait_quiet)
+        print(json.dumps(dict(r["scorch_1"], workload=w)), flush=True)
+        r["scorch_2"] = run(mpirun(2) + [args.scorch, script, "--workload", w] + common, env, args.wait_quiet)
+        print(json.dumps(dict(r["scorch_2"], workload=w)), flush=True)
+        if not args.no_torch:
+            ddp = ["/usr/bin/python3", os.path.join(ROOT, "bench", "dist", "ddp_w3.py"),
+                   "--workload", w] + common
+            r["torch_1"] = run(ddp + ["--ranks", "1"], env, args.wait_quiet)
+            print(json.dumps(dict(r["torch_1"], workload=w)), flush=True)
+            r["torch_2"] = run(ddp + ["--ranks", "2"], env, args.wait_quiet)
+            print(json.dumps(dict(r["torch_2"], workload=w)), flush=True)
     print("CPU: %s (%d cores)" % (results["cpu"], results["cores"]))
-    print("scorch W3, global batch %d: 1 rank %.1f ms, 2 ranks %.1f ms per step: speedup %.2fx (target >= 1.8)"
-          % (s1["global_batch"], 1e3 * s1["median_s"], 1e3 * s2["median_s"], s1["median_s"] / s2["median_s"]))
-    print("  all-reduce: %.3f ms and %d bytes sent per step per rank (%d bytes of gradients, %d bucket(s)): "
-          "%.2f%% of a step (target < 10%%)"
-          % (1e3 * s2["allreduce_s_per_step"], s2["bytes_sent_per_step"], s2["gradient_bytes"], s2["buckets"],
-             100 * s2["allreduce_s_per_step"] / s2["median_s"]))
-    if not args.no_torch:
-        t1, t2 = results["torch_1"], results["torch_2"]
-        print("torch DDP/gloo: 1 rank %.1f ms, 2 ranks %.1f ms per step: speedup %.2fx"
-              % (1e3 * t1["median_s"], 1e3 * t2["median_s"], t1["median_s"] / t2["median_s"]))
-        print("scorch / DDP time per step: 1 rank %.2f, 2 ranks %.2f (target <= 0.7 at 2 ranks)"
-              % (s1["median_s"] / t1["median_s"], s2["median_s"] / t2["median_s"]))
-    print("other processes' load during the runs (cores): %s"
-          % ", ".join("%s %.2f" % (k, v["other_load_cores"]) for k, v in results.items() if isinstance(v, dict)))
+    for w in workloads:
+        r = results[w]
+        s1, s2 = r["scorch_1"], r["scorch_2"]
+        print("scorch %s, global batch %d: 1 rank %.1f ms, 2 ranks %.1f ms per step: speedup %.2fx (target >= 1.8)"
+              % (w, s1["global_batch"], 1e3 * s1["median_s"], 1e3 * s2["median_s"], s1["median_s"] / s2["median_s"]))
+        print("  all-reduce: %.3f ms and %d bytes sent per step per rank (%d bytes of gradients, %d bucket(s)): "
+              "%.2f%% of a step (target < 10%%)"
+              % (1e3 * s2["allreduce_s_per_step"], s2["bytes_sent_per_step"], s2["gradient_bytes"], s2["buckets"],
+                 100 * s2["allreduce_s_per_step"] / s2["median_s"]))
+        if not args.no_torch:
+            t1, t2 = r["torch_1"], r["torch_2"]
+            print("  torch DDP/gloo: 1 rank %.1f ms, 2 ranks %.1f ms per step: speedup %.2fx"
+                  % (1e3 * t1["median_s"], 1e3 * t2["median_s"], t1["median_s"] / t2["median_s"]))
+            print("  scorch / DDP time per step: 1 rank %.3f, 2 ranks %.3f (target <= 0.7 at 2 ranks)"
+                  % (s1["median_s"] / t1["median_s"], s2["median_s"] / t2["median_s"]))
+        print("  other processes' load during the runs (cores): %s"
+              % ", ".join("%s %.2f" % (k, v["other_load_cores"]) for k, v in r.items()))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

@@ -1,24 +1,30 @@
 -- W3 (unet28_train_step, see /work/shared/WORKLOADS.md and
--- bench/scorch/workloads.lua, whose model this copies line for line) trained
--- data-parallel at a fixed global batch: each rank takes its rows of the
--- batch, backward, sc.dist.DataParallel sums the gradients (one bucket),
--- Adam steps.  One thread per rank.  Run alone (1 rank) or under mpirun:
+-- bench/scorch/workloads.lua, whose model this copies line for line) or W7t
+-- (the Fashion-MNIST DDPM U-Net's training step, from the weights file of
+-- bench/scorch/workloads.lua's W7) trained data-parallel at a fixed global
+-- batch: each rank takes its rows of the batch, backward,
+-- sc.dist.DataParallel sums the gradients (one bucket), Adam steps.  One
+-- thread per rank.  Run alone (1 rank) or under mpirun:
 --
---   bin/scorch bench/dist/w3_dist.lua [--steps 20] [--warmup 3] [--batch 64]
+--   bin/scorch bench/dist/w3_dist.lua [--workload W3|W7t] [--steps 20] [--warmup 3] [--batch 64]
 --   mpirun -np 2 bin/scorch bench/dist/w3_dist.lua
 --
 -- Rank 0 prints one JSON line: median and mean seconds per step, and per
 -- step the all-reduce's seconds and the bytes this rank sent.
 local sc = require "scorch"
 
-local A = { steps = 20, warmup = 3, batch = 64 }
+local A = { steps = 20, warmup = 3, batch = 64, workload = "W3" }
 do
   local i = 1
   while i <= #arg do
     local k = arg[i]:match("^%-%-(%w+)$")
     if not k or A[k] == nil then io.stderr:write("unknown argument " .. arg[i] .. "\n"); os.exit(2) end
-    A[k] = math.tointeger(tonumber(arg[i + 1]))
+    A[k] = k == "workload" and arg[i + 1] or math.tointeger(tonumber(arg[i + 1]))
+    if A[k] == nil then io.stderr:write("bad value for --" .. k .. "\n"); os.exit(2) end
     i = i + 2
+  end
+  if A.workload ~= "W3" and A.workload ~= "W7t" then
+    io.stderr:write("--workload: W3 or W7t, not " .. A.workload .. "\n"); os.exit(2)
   end
 end
 sc.set_num_threads(1)
@@ -29,29 +35,58 @@ if B * size ~= A.batch then error("the world size must divide the global batch")
 local LOG_SIG_MIN, LOG_SIG_MAX = math.log(0.01), math.log(1.0)
 local function log_sigma(n) return sc.rand(n, 1) * (LOG_SIG_MAX - LOG_SIG_MIN) + LOG_SIG_MIN end
 
--- the W3 network, as bench/scorch/workloads.lua builds it
-local UNet28 = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "../scorch/unet28.lua")
+local params, step, dp
+if A.workload == "W3" then
+  -- the W3 network, as bench/scorch/workloads.lua builds it
+  local UNet28 = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "../scorch/unet28.lua")
 
-sc.manual_seed(0)
-local model = UNet28()
-local dp = sc.dist.DataParallel(model.parameters(), { bucket_mb = 4 })
-local opt = sc.optim.Adam(model.parameters(), { lr = 2e-4 })
-local x0 = (sc.rand(A.batch, 1, 28, 28) * 2.0 - 1.0):narrow(1, rank * B + 1, B):contiguous()
-sc.manual_seed(1 + rank) -- each rank its own noise
+  sc.manual_seed(0)
+  local model = UNet28()
+  params = model.parameters()
+  dp = sc.dist.DataParallel(params, { bucket_mb = 4 })
+  local opt = sc.optim.Adam(params, { lr = 2e-4 })
+  local x0 = (sc.rand(A.batch, 1, 28, 28) * 2.0 - 1.0):narrow(1, rank * B + 1, B):contiguous()
+  sc.manual_seed(1 + rank) -- each rank its own noise
 
-local function step()
-  local ls = log_sigma(B)
-  local sig = ls:exp()
-  local sig4 = sig:view(B, 1, 1, 1)
-  local z = sc.randn(B, 1, 28, 28)
-  local xt = x0 + sig4 * z
-  local s = model.forward(xt, ls)
-  local r = s + z / sig4
-  local loss = ((r * r):view(B, 784):sum(2, true) * (sig * sig * 0.5)):mean()
-  opt:zero_grad()
-  loss:backward()
-  dp:sync_gradients()
-  opt:step()
+  step = function()
+    local ls = log_sigma(B)
+    local sig = ls:exp()
+    local sig4 = sig:view(B, 1, 1, 1)
+    local z = sc.randn(B, 1, 28, 28)
+    local xt = x0 + sig4 * z
+    local s = model.forward(xt, ls)
+    local r = s + z / sig4
+    local loss = ((r * r):view(B, 784):sum(2, true) * (sig * sig * 0.5)):mean()
+    opt:zero_grad()
+    loss:backward()
+    dp:sync_gradients()
+    opt:step()
+  end
+else
+  -- W7t: the U-Net of examples/ddpm_fashion_mnist.lua's full preset, with
+  -- the weights bench/scorch/workloads.lua --workload make-w7-weights wrote
+  local sd = assert(sc.load("build/bench/w7_unet.safetensors"))
+  local net = sc.models.UNet { channels = 24, mults = { 1, 2, 2 }, attention = { false, false, false },
+    blocks = 1, mid_attention = false, out = "eps", cond = "t" }:load_state_dict(sd)
+  params = net:parameters()
+  dp = sc.dist.DataParallel(params, { bucket_mb = 4 })
+  local opt = sc.optim.Adam(params, { lr = 2e-4 })
+  local sched = sc.schedules.ddpm { kind = "linear", T = 1000 }
+  sc.manual_seed(0)
+  local x0 = (sc.rand(A.batch, 1, 28, 28) * 2.0 - 1.0):narrow(1, rank * B + 1, B):contiguous()
+  sc.manual_seed(1 + rank)
+
+  step = function()
+    local t = sc.randint(1, 1001, { B, 1 }):float()
+    local eps = sc.randn(B, 1, 28, 28)
+    local a, s = sched:marginal(t)
+    local xt = x0 * a:view(B, 1, 1, 1) + eps * s:view(B, 1, 1, 1)
+    local loss = (net(xt, t) - eps):square():mean()
+    opt:zero_grad()
+    loss:backward()
+    dp:sync_gradients()
+    opt:step()
+  end
 end
 
 for _ = 1, A.warmup do step() end
@@ -72,7 +107,7 @@ sc.dist.all_reduce(mine, { op = "max" })
 times = mine:values()
 table.sort(times)
 local nparams = 0
-for _, p in ipairs(model.parameters()) do nparams = nparams + p:numel() end
+for _, p in ipairs(params) do nparams = nparams + p:numel() end
 if rank == 0 then
   print(("{\"impl\": \"scorch\", \"ranks\": %d, \"threads\": 1, \"global_batch\": %d, \"steps\": %d, "
     .. "\"median_s\": %.6f, \"mean_s\": %.6f, \"allreduce_s_per_step\": %.6f, \"bytes_sent_per_step\": %d, "
