@@ -26,6 +26,7 @@
  * a float64 triple loop.
  */
 #include "gemm512.h"
+#include "vmath.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -46,21 +47,7 @@
 /* -1: not decided yet; 0: OpenBLAS; 1: this file's kernels */
 static int use_g512 = -1;
 
-static int g512_available(void) {
-#ifdef SC_G512
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
-#else
-  return 0;
-#endif
-}
-
-int sc_gemm_avx512(int on) {
-  int prev = use_g512 < 0 ? g512_available() : use_g512;
-  use_g512 = on < 0 ? g512_available() : (on && g512_available());
-  return prev;
-}
+int sc_gemm_avx512(int on) { return sc_avx512_switch(&use_g512, on); }
 
 #ifdef SC_G512
 
@@ -283,7 +270,7 @@ static V4 int g512_run(int ta, int tb, int64_t m, int64_t n, int64_t k, const fl
 int sc_sgemm_own(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                  const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
 #ifdef SC_G512
-  if (use_g512 < 0) use_g512 = g512_available();
+  if (use_g512 < 0) use_g512 = sc_cpu_avx512();
   if (!use_g512) return -1;
   return g512_run(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
 #else

@@ -37,57 +37,72 @@ static inline void st8(float *p, v8 v) { memcpy(p, &v, sizeof v); }
 
 int sc_small_linear_ok(int64_t k, int64_t m) { return k <= 512 && m <= 1024; }
 
-/* c[r][0..16) = bias + sum_p x_r[p] w[p][0..16) for the MR rows x_r */
-static inline __attribute__((always_inline)) void block16(int64_t k, const float *const *x,
-                                                          int64_t sk, const float *w,
-                                                          const float *bias, float *c,
-                                                          int64_t ldc) {
-  v8 b0 = ld8(bias), b1 = ld8(bias + 8);
-  v8 c00 = b0, c01 = b1, c10 = b0, c11 = b1, c20 = b0, c21 = b1;
-  v8 c30 = b0, c31 = b1, c40 = b0, c41 = b1, c50 = b0, c51 = b1;
-  const float *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3], *x4 = x[4], *x5 = x[5];
-  for (int64_t p = 0, o = 0; p < k; p++, o += sk, w += 16) {
-    v8 w0 = ld8(w), w1 = ld8(w + 8);
-    float a;
-    a = x0[o]; c00 += a * w0; c01 += a * w1;
-    a = x1[o]; c10 += a * w0; c11 += a * w1;
-    a = x2[o]; c20 += a * w0; c21 += a * w1;
-    a = x3[o]; c30 += a * w0; c31 += a * w1;
-    a = x4[o]; c40 += a * w0; c41 += a * w1;
-    a = x5[o]; c50 += a * w0; c51 += a * w1;
-  }
-  st8(c, c00); st8(c + 8, c01); c += ldc;
-  st8(c, c10); st8(c + 8, c11); c += ldc;
-  st8(c, c20); st8(c + 8, c21); c += ldc;
-  st8(c, c30); st8(c + 8, c31); c += ldc;
-  st8(c, c40); st8(c + 8, c41); c += ldc;
-  st8(c, c50); st8(c + 8, c51);
-}
+/* Register blocks of MR rows, each output element a sequential FMA chain
+   over k from the bias, whatever the vector width V (W floats):
 
-/* the same for a panel of 8 columns */
-static inline __attribute__((always_inline)) void block8(int64_t k, const float *const *x,
-                                                         int64_t sk, const float *w,
-                                                         const float *bias, float *c,
-                                                         int64_t ldc) {
-  v8 b0 = ld8(bias);
-  v8 c0 = b0, c1 = b0, c2 = b0, c3 = b0, c4 = b0, c5 = b0;
-  const float *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3], *x4 = x[4], *x5 = x[5];
-  for (int64_t p = 0, o = 0; p < k; p++, o += sk, w += 8) {
-    v8 w0 = ld8(w);
-    c0 += x0[o] * w0;
-    c1 += x1[o] * w0;
-    c2 += x2[o] * w0;
-    c3 += x3[o] * w0;
-    c4 += x4[o] * w0;
-    c5 += x5[o] * w0;
+   BLOCK_1: one vector per row, c[r][0..W) = bias + sum_p x_r[p] w[p][0..W),
+   from a panel of W columns (the 8-column panel; on AVX-512 also 16).
+
+   BLOCK_2: two vectors per row, the first from w and the second from w2,
+   each advancing 16 floats a step: a 16-column panel in two 8-float halves
+   (w2 = w + 8), or on AVX-512 two 16-column panels at once (w2 = the next
+   panel), whose 12 accumulators are enough independent chains to keep
+   both FMA pipes busy (6 are not). */
+#define BLOCK_1(NAME, V, W, LD, ST, ATTR)                                             \
+  static inline ATTR __attribute__((always_inline)) void NAME(                        \
+      int64_t k, const float *const *x, int64_t sk, const float *w, const float *bias, \
+      float *c, int64_t ldc) {                                                        \
+    V b0 = LD(bias);                                                                  \
+    V c0 = b0, c1 = b0, c2 = b0, c3 = b0, c4 = b0, c5 = b0;                            \
+    const float *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3], *x4 = x[4], *x5 = x[5]; \
+    for (int64_t p = 0, o = 0; p < k; p++, o += sk, w += W) {                         \
+      V w0 = LD(w);                                                                   \
+      c0 += x0[o] * w0;                                                               \
+      c1 += x1[o] * w0;                                                               \
+      c2 += x2[o] * w0;                                                               \
+      c3 += x3[o] * w0;                                                               \
+      c4 += x4[o] * w0;                                                               \
+      c5 += x5[o] * w0;                                                               \
+    }                                                                                 \
+    ST(c, c0); c += ldc;                                                              \
+    ST(c, c1); c += ldc;                                                              \
+    ST(c, c2); c += ldc;                                                              \
+    ST(c, c3); c += ldc;                                                              \
+    ST(c, c4); c += ldc;                                                              \
+    ST(c, c5);                                                                        \
   }
-  st8(c, c0); c += ldc;
-  st8(c, c1); c += ldc;
-  st8(c, c2); c += ldc;
-  st8(c, c3); c += ldc;
-  st8(c, c4); c += ldc;
-  st8(c, c5);
-}
+
+#define BLOCK_2(NAME, V, W, LD, ST, ATTR)                                             \
+  static inline ATTR __attribute__((always_inline)) void NAME(                        \
+      int64_t k, const float *const *x, int64_t sk, const float *w, const float *w2,  \
+      const float *bias, float *c, int64_t ldc) {                                     \
+    V b0 = LD(bias), b1 = LD(bias + W);                                               \
+    V c00 = b0, c01 = b1, c10 = b0, c11 = b1, c20 = b0, c21 = b1;                      \
+    V c30 = b0, c31 = b1, c40 = b0, c41 = b1, c50 = b0, c51 = b1;                      \
+    const float *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3], *x4 = x[4], *x5 = x[5]; \
+    for (int64_t p = 0, o = 0; p < k; p++, o += sk, w += 16, w2 += 16) {              \
+      V w0 = LD(w), w1 = LD(w2);                                                      \
+      float a;                                                                        \
+      a = x0[o]; c00 += a * w0; c01 += a * w1;                                        \
+      a = x1[o]; c10 += a * w0; c11 += a * w1;                                        \
+      a = x2[o]; c20 += a * w0; c21 += a * w1;                                        \
+      a = x3[o]; c30 += a * w0; c31 += a * w1;                                        \
+      a = x4[o]; c40 += a * w0; c41 += a * w1;                                        \
+      a = x5[o]; c50 += a * w0; c51 += a * w1;                                        \
+    }                                                                                 \
+    ST(c, c00); ST(c + W, c01); c += ldc;                                             \
+    ST(c, c10); ST(c + W, c11); c += ldc;                                             \
+    ST(c, c20); ST(c + W, c21); c += ldc;                                             \
+    ST(c, c30); ST(c + W, c31); c += ldc;                                             \
+    ST(c, c40); ST(c + W, c41); c += ldc;                                             \
+    ST(c, c50); ST(c + W, c51);                                                       \
+  }
+
+#define NO_TARGET /* the caller's: the AVX2 clone or the baseline */
+BLOCK_1(block8, v8, 8, ld8, st8, NO_TARGET)
+BLOCK_2(block16_halves, v8, 8, ld8, st8, NO_TARGET)
+/* the 16-column panel as two 8-float halves */
+#define block16(k, x, sk, w, bias, c, ldc) block16_halves(k, x, sk, w, (w) + 8, bias, c, ldc)
 
 /* Width of the panel of output columns starting at j0: 16, or 8 for a
    last panel of at most 8 columns. */
@@ -101,46 +116,55 @@ typedef struct {
   int act;
 } job;
 
-/* Rows [r0, r1) of the output, r1 - r0 <= RB, with BLOCK16 for the full
-   16-column panels (a macro, so the AVX-512 path below is this loop with
-   its own block16 and its own target). */
-#define ROWS_BLOCK_BODY(BLOCK16)                                               \
-  int64_t m = J->m, k = J->k;                                                  \
-  float tmp[MR * 16] = {0}; /* only partial blocks use it */                   \
-  for (int64_t j0 = 0; j0 < m; j0 += 16) {                                     \
-    int64_t wdt = panel_width(m, j0);                                          \
-    int64_t valid = m - j0 < wdt ? m - j0 : wdt;                               \
-    const float *w = J->wp + j0 * k, *b = J->bp + j0;                          \
-    for (int64_t i = r0; i < r1; i += MR) {                                    \
-      const float *xr[MR];                                                     \
-      int64_t rows = r1 - i < MR ? r1 - i : MR;                                \
-      for (int r = 0; r < MR; r++) /* missing rows repeat the last real one */ \
-        xr[r] = J->x + (i + (r < rows ? r : rows - 1)) * J->sn;               \
-      int direct = rows == MR && valid == wdt;                                 \
-      float *c = direct ? J->y + i * m + j0 : tmp;                             \
-      int64_t ldc = direct ? m : wdt;                                          \
-      if (wdt == 16) BLOCK16(k, xr, J->sk, w, b, c, ldc);                      \
-      else block8(k, xr, J->sk, w, b, c, ldc);                                 \
-      if (!direct)                                                             \
-        for (int64_t r = 0; r < rows; r++)                                     \
-          memcpy(J->y + (i + r) * m + j0, tmp + r * wdt, (size_t)valid * sizeof(float)); \
-    }                                                                          \
-    if (wdt == 8) break;                                                       \
-  }                                                                            \
-  if (J->act == SC_ACT_SILU) {                                                 \
-    float *y = J->y + r0 * m;                                                  \
-    for (int64_t i = 0, e = (r1 - r0) * m; i < e; i++) y[i] = sc_vsiluf(y[i]); \
+/* Rows [r0, r1) of the output, r1 - r0 <= RB: a macro, so that the
+   AVX-512 path below is this loop with its own blocks and its own target.
+   With PAIRS, two full 16-column panels in a row go through BLOCK32 at
+   once; otherwise each 16-column panel through BLOCK16, and a last panel
+   of at most 8 columns through block8.  The SiLU runs over the block's
+   rows while they are in L1. */
+#define ROWS_BLOCK_BODY(PAIRS, BLOCK32, BLOCK16)                                       \
+  int64_t m = J->m, k = J->k;                                                          \
+  float tmp[MR * 32] = {0}; /* only partial blocks use it */                           \
+  for (int64_t j0 = 0; j0 < m;) {                                                      \
+    int64_t wdt = panel_width(m, j0);                                                  \
+    int pair = PAIRS && wdt == 16 && j0 + 16 < m && panel_width(m, j0 + 16) == 16;     \
+    int64_t span = pair ? 32 : wdt;                                                    \
+    int64_t valid = m - j0 < span ? m - j0 : span;                                     \
+    const float *w = J->wp + j0 * k, *b = J->bp + j0;                                  \
+    for (int64_t i = r0; i < r1; i += MR) {                                            \
+      const float *xr[MR];                                                             \
+      int64_t rows = r1 - i < MR ? r1 - i : MR;                                        \
+      for (int r = 0; r < MR; r++) /* missing rows repeat the last real one */         \
+        xr[r] = J->x + (i + (r < rows ? r : rows - 1)) * J->sn;                       \
+      int direct = rows == MR && valid == span;                                        \
+      float *c = direct ? J->y + i * m + j0 : tmp;                                     \
+      int64_t ldc = direct ? m : span;                                                 \
+      if (pair) BLOCK32(k, xr, J->sk, w, w + 16 * k, b, c, ldc);                       \
+      else if (wdt == 16) BLOCK16(k, xr, J->sk, w, b, c, ldc);                         \
+      else block8(k, xr, J->sk, w, b, c, ldc);                                         \
+      if (!direct)                                                                     \
+        for (int64_t r = 0; r < rows; r++)                                             \
+          memcpy(J->y + (i + r) * m + j0, tmp + r * span, (size_t)valid * sizeof(float)); \
+    }                                                                                  \
+    j0 += span;                                                                        \
+  }                                                                                    \
+  if (J->act == SC_ACT_SILU) {                                                         \
+    float *y = J->y + r0 * m;                                                          \
+    for (int64_t i = 0, e = (r1 - r0) * m; i < e; i++) y[i] = sc_vsiluf(y[i]);         \
   }
 
+#define NO_PAIRS(...) ((void)0)
+
 SC_DISPATCH static void rows_block(const job *J, int64_t r0, int64_t r1) {
-  ROWS_BLOCK_BODY(block16)
+  ROWS_BLOCK_BODY(0, NO_PAIRS, block16)
 }
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(SC_NO_DISPATCH)
-/* CPUs with AVX-512: the 16-column panel is one 16-float register per row.
-   Each output element is still the same sequential FMA chain over k from
-   the bias, so the numbers are those of the AVX2 path bit for bit
-   (fused_spec compares them); only the register width changes. */
+#ifdef SC_HAVE_V4
+/* CPUs with AVX-512: a 16-column panel is one 16-float register per row,
+   and pairs of panels run as one block of 12 accumulators.  Each output
+   element is still the same sequential FMA chain over k from the bias, so
+   the numbers are those of the AVX2 path bit for bit (fused_spec compares
+   them); only the register width changes. */
 #define SC_V16 1
 #define V4 __attribute__((target("arch=x86-64-v4")))
 typedef float v16 __attribute__((vector_size(64)));
@@ -154,129 +178,27 @@ static inline V4 __attribute__((always_inline)) void st16(float *p, v16 v) {
   memcpy(p, &v, sizeof v);
 }
 
-static inline V4 __attribute__((always_inline)) void block16_v16(int64_t k, const float *const *x,
-                                                                 int64_t sk, const float *w,
-                                                                 const float *bias, float *c,
-                                                                 int64_t ldc) {
-  v16 b = ld16(bias);
-  v16 c0 = b, c1 = b, c2 = b, c3 = b, c4 = b, c5 = b;
-  const float *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3], *x4 = x[4], *x5 = x[5];
-  for (int64_t p = 0, o = 0; p < k; p++, o += sk, w += 16) {
-    v16 w0 = ld16(w);
-    c0 += x0[o] * w0;
-    c1 += x1[o] * w0;
-    c2 += x2[o] * w0;
-    c3 += x3[o] * w0;
-    c4 += x4[o] * w0;
-    c5 += x5[o] * w0;
-  }
-  st16(c, c0); c += ldc;
-  st16(c, c1); c += ldc;
-  st16(c, c2); c += ldc;
-  st16(c, c3); c += ldc;
-  st16(c, c4); c += ldc;
-  st16(c, c5);
-}
+BLOCK_1(block16_v16, v16, 16, ld16, st16, V4)
+BLOCK_2(block32_v16, v16, 16, ld16, st16, V4)
 
-/* Two 16-column panels at once: 12 accumulators, enough independent
-   chains to keep both FMA pipes busy (6 are not), the same chain per
-   element as block16. */
-static inline V4 __attribute__((always_inline)) void block32_v16(int64_t k, const float *const *x,
-                                                                 int64_t sk, const float *w,
-                                                                 const float *w2,
-                                                                 const float *bias, float *c,
-                                                                 int64_t ldc) {
-  v16 b = ld16(bias), b2 = ld16(bias + 16);
-  v16 c0 = b, c1 = b, c2 = b, c3 = b, c4 = b, c5 = b;
-  v16 d0 = b2, d1 = b2, d2 = b2, d3 = b2, d4 = b2, d5 = b2;
-  const float *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3], *x4 = x[4], *x5 = x[5];
-  for (int64_t p = 0, o = 0; p < k; p++, o += sk, w += 16, w2 += 16) {
-    v16 w0 = ld16(w), w1 = ld16(w2);
-    float a;
-    a = x0[o]; c0 += a * w0; d0 += a * w1;
-    a = x1[o]; c1 += a * w0; d1 += a * w1;
-    a = x2[o]; c2 += a * w0; d2 += a * w1;
-    a = x3[o]; c3 += a * w0; d3 += a * w1;
-    a = x4[o]; c4 += a * w0; d4 += a * w1;
-    a = x5[o]; c5 += a * w0; d5 += a * w1;
-  }
-  st16(c, c0); st16(c + 16, d0); c += ldc;
-  st16(c, c1); st16(c + 16, d1); c += ldc;
-  st16(c, c2); st16(c + 16, d2); c += ldc;
-  st16(c, c3); st16(c + 16, d3); c += ldc;
-  st16(c, c4); st16(c + 16, d4); c += ldc;
-  st16(c, c5); st16(c + 16, d5);
-}
-
-/* Rows [r0, r1) on the AVX-512 path: pairs of full 16-column panels by
-   block32_v16, a last single panel by block16_v16 or block8 (the epilogue
-   as in ROWS_BLOCK_BODY). */
 static V4 void rows_block_v16(const job *J, int64_t r0, int64_t r1) {
-  int64_t m = J->m, k = J->k;
-  float tmp[MR * 32] = {0}; /* only partial blocks use it */
-  for (int64_t j0 = 0; j0 < m;) {
-    int64_t wdt = panel_width(m, j0);
-    int pair = wdt == 16 && j0 + 16 < m && panel_width(m, j0 + 16) == 16;
-    int64_t span = pair ? 32 : wdt;
-    int64_t valid = m - j0 < span ? m - j0 : span;
-    const float *w = J->wp + j0 * k, *b = J->bp + j0;
-    for (int64_t i = r0; i < r1; i += MR) {
-      const float *xr[MR];
-      int64_t rows = r1 - i < MR ? r1 - i : MR;
-      for (int r = 0; r < MR; r++) /* missing rows repeat the last real one */
-        xr[r] = J->x + (i + (r < rows ? r : rows - 1)) * J->sn;
-      int direct = rows == MR && valid == span;
-      float *c = direct ? J->y + i * m + j0 : tmp;
-      int64_t ldc = direct ? m : span;
-      if (pair) block32_v16(k, xr, J->sk, w, w + 16 * k, b, c, ldc);
-      else if (wdt == 16) block16_v16(k, xr, J->sk, w, b, c, ldc);
-      else block8(k, xr, J->sk, w, b, c, ldc);
-      if (!direct)
-        for (int64_t r = 0; r < rows; r++)
-          memcpy(J->y + (i + r) * m + j0, tmp + r * span, (size_t)valid * sizeof(float));
-    }
-    j0 += span;
-  }
-  if (J->act == SC_ACT_SILU) {
-    float *y = J->y + r0 * m;
-    for (int64_t i = 0, e = (r1 - r0) * m; i < e; i++) y[i] = sc_vsiluf(y[i]);
-  }
+  ROWS_BLOCK_BODY(1, block32_v16, block16_v16)
 }
 #endif
 
 /* -1: not decided yet; 0: AVX2 (or plain) path; 1: AVX-512 path */
 static int use_v16 = -1;
 
-static int v16_available(void) {
-#ifdef SC_V16
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
-#else
-  return 0;
-#endif
-}
+int sc_small_linear_avx512(int on) { return sc_avx512_switch(&use_v16, on); }
 
-int sc_small_linear_avx512(int on) {
-  int prev = use_v16 < 0 ? v16_available() : use_v16;
-  use_v16 = on < 0 ? v16_available() : (on && v16_available());
-  return prev;
-}
-
-/* row blocks lo..hi of RB rows each */
-static void blocks_part(void *ctx, int64_t lo, int64_t hi, int tid) {
-  (void)tid;
-  const job *J = ctx;
-  for (int64_t bi = lo; bi < hi; bi++) {
-    int64_t r0 = bi * RB, r1 = r0 + RB < J->n ? r0 + RB : J->n;
+static void run_rows(const job *J, int64_t r0, int64_t r1) {
 #ifdef SC_V16
-    if (use_v16) {
-      rows_block_v16(J, r0, r1);
-      continue;
-    }
-#endif
-    rows_block(J, r0, r1);
+  if (use_v16) {
+    rows_block_v16(J, r0, r1);
+    return;
   }
+#endif
+  rows_block(J, r0, r1);
 }
 
 /* W [m, k] (strides swm, swk) into panels of 16 (or 8) columns at wp, the
@@ -296,38 +218,6 @@ static void pack_layer(int64_t m, int64_t k, const float *w, int64_t swm, int64_
 }
 
 static inline int64_t padded16(int64_t m) { return (m + 15) / 16 * 16; }
-
-static void run_rows(const job *J, int64_t r0, int64_t r1) {
-#ifdef SC_V16
-  if (use_v16) {
-    rows_block_v16(J, r0, r1);
-    return;
-  }
-#endif
-  rows_block(J, r0, r1);
-}
-
-int sc_small_linear_f32(int64_t n, int64_t m, int64_t k, const float *x, int64_t sn,
-                        int64_t sk, const float *w, int64_t swm, int64_t swk,
-                        const float *bias, int64_t sb, float *y, int act, int nthreads) {
-  if (n <= 0 || m <= 0) return 0;
-  int64_t mp = padded16(m); /* columns with the padding of the last panel */
-  /* the core's allocator: a packing buffer of a recent size is reused */
-  size_t wbytes = (size_t)((mp * (k > 0 ? k : 1) + mp) * (int64_t)sizeof(float));
-  float *wp = sc_aligned_alloc(wbytes);
-  if (!wp) return -1;
-  float *bp = wp + mp * k;
-  pack_layer(m, k, w, swm, swk, bias, sb, wp, bp);
-  if (use_v16 < 0) use_v16 = v16_available();
-  job J = {n, m, k, sn, sk, x, wp, bp, y, act};
-  int64_t blocks = (n + RB - 1) / RB;
-  int nt = nthreads;
-  if (nt > blocks) nt = (int)blocks;
-  if ((double)n * (double)m * (double)k < 1e6) nt = 1;
-  sc_parallel_for(nt, blocks, blocks_part, &J);
-  sc_aligned_free(wp, wbytes);
-  return 0;
-}
 
 /* ---- a chain of layers, block by block ------------------------------------
 
@@ -384,7 +274,7 @@ int sc_small_mlp_f32(int64_t n, int nl, const int64_t *dims, const float *x, int
   int64_t blocks = (n + RB - 1) / RB;
   int nt = nthreads < 1 ? 1 : nthreads;
   if (nt > blocks) nt = (int)blocks;
-  double work = 0;
+  double work = 0; /* below a million multiply-adds, one thread */
   for (int l = 0; l < nl; l++) work += (double)n * (double)dims[l] * (double)dims[l + 1];
   if (work < 1e6) nt = 1;
   size_t scratch = (size_t)nt * 2 * RB * (size_t)maxw;
@@ -400,9 +290,18 @@ int sc_small_mlp_f32(int64_t n, int nl, const int64_t *dims, const float *x, int
     pack_layer(m, k, w[l], swm[l], swk[l], bias[l], sb[l], wp[l], bp[l]);
     at += padded16(m) * (k + 1);
   }
-  if (use_v16 < 0) use_v16 = v16_available();
+  if (use_v16 < 0) use_v16 = sc_cpu_avx512();
   chain_job C = {n, nl, dims, x, sn, sk, wp, bp, act, y, mem + total, maxw};
   sc_parallel_for(nt, blocks, chain_part, &C);
   sc_aligned_free(mem, bytes);
   return 0;
+}
+
+/* One layer is a chain of one: the same blocks, threads and numbers. */
+int sc_small_linear_f32(int64_t n, int64_t m, int64_t k, const float *x, int64_t sn,
+                        int64_t sk, const float *w, int64_t swm, int64_t swk,
+                        const float *bias, int64_t sb, float *y, int act, int nthreads) {
+  int64_t dims[2] = {k, m};
+  if (m <= 0) return 0;
+  return sc_small_mlp_f32(n, 1, dims, x, sn, sk, &w, &swm, &swk, &bias, &sb, &act, y, nthreads);
 }

@@ -172,8 +172,30 @@ static inline float sc_vtanhf(float x) {
    element's arithmetic is the same in every clone, so the numbers are too
    (the sampler fingerprints still match bit for bit). */
 #define SC_DISPATCH __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define SC_HAVE_V4 1
 #else
 #define SC_DISPATCH
 #endif
+
+/* Whether the CPU has the AVX-512 of x86-64-v4 (F, BW, DQ, VL): the test
+   behind the hand-written AVX-512 kernels (gemm512.c, smallgemm.c). */
+static inline int sc_cpu_avx512(void) {
+#ifdef SC_HAVE_V4
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+#else
+  return 0;
+#endif
+}
+
+/* The switch of such a kernel: *use is -1 (decide from the CPU at first
+   use), 0 or 1; on is 1, 0 or -1 (the CPU's default), never more than the
+   CPU has.  Returns the setting before. */
+static inline int sc_avx512_switch(int *use, int on) {
+  int prev = *use < 0 ? sc_cpu_avx512() : *use;
+  *use = on < 0 ? sc_cpu_avx512() : (on && sc_cpu_avx512());
+  return prev;
+}
 
 #endif
