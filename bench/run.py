@@ -686,8 +686,9 @@ def main():
     # project's machines set Haswell, half the sgemm rate of the AVX-512 ones
     # on a Zen 5 core).  PyTorch's matrix products go through OpenBLAS, so
     # for "PyTorch at its fastest" it is also run with OpenBLAS's AVX-512
-    # kernels; scorch keeps the environment's setting (the comparison can
-    # only get harder for scorch).
+    # kernels.  scorch keeps the environment's setting, which on such a CPU
+    # only its float64 products and gemv calls see (its float32 products
+    # are its own, csrc/core/gemm512.c).
     blas_core = os.environ.get("OPENBLAS_CORETYPE")
     if has_avx512 and blas_core is not None and blas_core.upper() not in AVX512_BLAS_CORES:
         torch_configs.append(("passive+avx512+blas-skylakex", dict(passive, OPENBLAS_CORETYPE="SKYLAKEX")))
@@ -916,7 +917,7 @@ def report(rows, machine):
 
     w8 = [e for e in summary if e["case"] in ("W8", "W10")]
     if w8:
-        out.write("\nW8/W10: sgemm peak (OpenBLAS, n = 1024) beside the run; peak RSS of each side\n"
+        out.write("\nW8/W10: the machine's sgemm peak (measured at the start) and the peak RSS of each side\n"
                   + peak_s + "\n")
         for e in w8:
             out.write("%-4s %-4d peak %s GFLOP/s  RSS scorch %s  torch %s\n" % (

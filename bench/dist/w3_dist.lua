@@ -32,14 +32,13 @@ local rank, size = sc.dist.init()
 local B = A.batch // size
 if B * size ~= A.batch then error("the world size must divide the global batch") end
 
-local LOG_SIG_MIN, LOG_SIG_MAX = math.log(0.01), math.log(1.0)
-local function log_sigma(n) return sc.rand(n, 1) * (LOG_SIG_MAX - LOG_SIG_MIN) + LOG_SIG_MIN end
+local HERE = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+local steps = dofile(HERE .. "../scorch/steps.lua")
 
 local params, step, dp
 if A.workload == "W3" then
   -- the W3 network, as bench/scorch/workloads.lua builds it
-  local UNet28 = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "../scorch/unet28.lua")
-
+  local UNet28 = dofile(HERE .. "../scorch/unet28.lua")
   sc.manual_seed(0)
   local model = UNet28()
   params = model.parameters()
@@ -47,21 +46,7 @@ if A.workload == "W3" then
   local opt = sc.optim.Adam(params, { lr = 2e-4 })
   local x0 = (sc.rand(A.batch, 1, 28, 28) * 2.0 - 1.0):narrow(1, rank * B + 1, B):contiguous()
   sc.manual_seed(1 + rank) -- each rank its own noise
-
-  step = function()
-    local ls = log_sigma(B)
-    local sig = ls:exp()
-    local sig4 = sig:view(B, 1, 1, 1)
-    local z = sc.randn(B, 1, 28, 28)
-    local xt = x0 + sig4 * z
-    local s = model.forward(xt, ls)
-    local r = s + z / sig4
-    local loss = ((r * r):view(B, 784):sum(2, true) * (sig * sig * 0.5)):mean()
-    opt:zero_grad()
-    loss:backward()
-    dp:sync_gradients()
-    opt:step()
-  end
+  step = steps.w3(model, opt, x0, function() dp:sync_gradients() end)
 else
   -- W7t: the U-Net of examples/ddpm_fashion_mnist.lua's full preset, with
   -- the weights bench/scorch/workloads.lua --workload make-w7-weights wrote
@@ -75,18 +60,7 @@ else
   sc.manual_seed(0)
   local x0 = (sc.rand(A.batch, 1, 28, 28) * 2.0 - 1.0):narrow(1, rank * B + 1, B):contiguous()
   sc.manual_seed(1 + rank)
-
-  step = function()
-    local t = sc.randint(1, 1001, { B, 1 }):float()
-    local eps = sc.randn(B, 1, 28, 28)
-    local a, s = sched:marginal(t)
-    local xt = x0 * a:view(B, 1, 1, 1) + eps * s:view(B, 1, 1, 1)
-    local loss = (net(xt, t) - eps):square():mean()
-    opt:zero_grad()
-    loss:backward()
-    dp:sync_gradients()
-    opt:step()
-  end
+  step = steps.w7t(net, opt, sched, x0, function() dp:sync_gradients() end)
 end
 
 for _ = 1, A.warmup do step() end

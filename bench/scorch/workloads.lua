@@ -189,8 +189,6 @@ local function mlp(d_in, d_out)
 end
 
 local TWO_PI_OVER_8 = 2.0 * math.pi / 8.0
-local LOG_SIG_MIN = math.log(0.01)
-local LOG_SIG_MAX = math.log(1.0)
 
 -- centres (2cos(2πk/8), 2sin(2πk/8)), k uniform in 0..7, + 0.05·N(0,I)
 local function gauss8(n)
@@ -200,10 +198,10 @@ local function gauss8(n)
   return centres + sc.randn(n, 2) * 0.05
 end
 
--- log σ ~ U[log 0.01, log 1), shape (n, 1)
-local function log_sigma(n)
-  return sc.rand(n, 1) * (LOG_SIG_MAX - LOG_SIG_MIN) + LOG_SIG_MIN
-end
+-- the W3 and W7t steps and log σ ~ U[log 0.01, log 1), shared with bench/dist/w3_dist.lua
+local HERE = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+local steps = dofile(HERE .. "steps.lua")
+local log_sigma = steps.log_sigma
 
 ---------------------------------------------------------------------------
 -- W1 mlp2d_train_step
@@ -282,7 +280,7 @@ end
 -- W3 unet28_train_step
 ---------------------------------------------------------------------------
 -- the network, shared with bench/dist/w3_dist.lua
-local UNet28 = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "unet28.lua")
+local UNet28 = dofile(HERE .. "unet28.lua")
 
 local function w3()
   sc.manual_seed(0)
@@ -290,22 +288,7 @@ local function w3()
   local model = UNet28()
   local opt = sc.optim.Adam(model.parameters(), { lr = 2e-4 })
   local x0 = sc.rand(B, 1, 28, 28) * 2.0 - 1.0      -- fixed, U[-1, 1)
-
-  local function step()
-    local ls = log_sigma(B)
-    local sig = ls:exp()
-    local sig4 = sig:view(B, 1, 1, 1)
-    local z = sc.randn(B, 1, 28, 28)
-    local xt = x0 + sig4 * z
-    local s = model.forward(xt, ls)
-    local r = s + z / sig4
-    local loss = ((r * r):view(B, 784):sum(2, true) * (sig * sig * 0.5)):mean()
-    opt:zero_grad()
-    loss:backward()
-    opt:step()
-  end
-
-  run_bench("W3", step)
+  run_bench("W3", steps.w3(model, opt, x0))
 end
 
 ---------------------------------------------------------------------------
@@ -537,18 +520,7 @@ local function w7t()
   local opt = sc.optim.Adam(net:parameters(), { lr = 2e-4 })
   local x0 = sc.rand(B, 1, 28, 28) * 2.0 - 1.0      -- fixed, U[-1, 1)
 
-  local function step()
-    local t = sc.randint(1, W7_T + 1, { B, 1 }):float()   -- hi exclusive, as torch.randint
-    local eps = sc.randn(B, 1, 28, 28)
-    local a, s = sched:marginal(t)                       -- √ᾱ_t, √(1 − ᾱ_t): [B, 1]
-    local xt = x0 * a:view(B, 1, 1, 1) + eps * s:view(B, 1, 1, 1)
-    local loss = (net(xt, t) - eps):square():mean()
-    opt:zero_grad()
-    loss:backward()
-    opt:step()
-  end
-
-  run_bench("W7t", step)
+  run_bench("W7t", steps.w7t(net, opt, sched, x0))
 end
 
 local function w7s()
