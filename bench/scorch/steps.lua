@@ -14,6 +14,14 @@ function M.log_sigma(n)
   return sc.rand(n, 1) * (LOG_SIG_MAX - LOG_SIG_MIN) + LOG_SIG_MIN
 end
 
+-- zero_grad, backward, the gradient sum if any, the optimiser's step
+local function update(opt, loss, sync)
+  opt:zero_grad()
+  loss:backward()
+  if sync then sync() end
+  opt:step()
+end
+
 -- W3: denoising score matching on the fixed images x0 [B, 1, 28, 28] with
 -- bench/scorch/unet28.lua's model; sync(), if given, runs after backward.
 function M.w3(model, opt, x0, sync)
@@ -26,11 +34,7 @@ function M.w3(model, opt, x0, sync)
     local xt = x0 + sig4 * z
     local s = model.forward(xt, ls)
     local r = s + z / sig4
-    local loss = ((r * r):view(B, 784):sum(2, true) * (sig * sig * 0.5)):mean()
-    opt:zero_grad()
-    loss:backward()
-    if sync then sync() end
-    opt:step()
+    update(opt, ((r * r):view(B, 784):sum(2, true) * (sig * sig * 0.5)):mean(), sync)
   end
 end
 
@@ -43,11 +47,7 @@ function M.w7t(net, opt, sched, x0, sync)
     local eps = sc.randn(B, 1, 28, 28)
     local a, s = sched:marginal(t)                          -- √ᾱ_t, √(1 − ᾱ_t): [B, 1]
     local xt = x0 * a:view(B, 1, 1, 1) + eps * s:view(B, 1, 1, 1)
-    local loss = (net(xt, t) - eps):square():mean()
-    opt:zero_grad()
-    loss:backward()
-    if sync then sync() end
-    opt:step()
+    update(opt, (net(xt, t) - eps):square():mean(), sync)
   end
 end
 
