@@ -151,6 +151,7 @@ local METHOD_BAD = {
       W({ "retain_graph" }, y) }
   end,
   clamp = function() return { P(T(), 1, -1), P(T(), "x"), P(T(), 0, "x"), P(T(), {}) } end,
+  leaky_relu = function() return { P(T(), "x"), P(T(), 0 / 0), P(T(), {}), P(closed(), 0.1) } end,
   copy_ = function() return { P(T(), "x"), P(T(), V4()), P(T(), nil), P(R(), T()), P(T(), closed()) } end,
   expand = function() return { P(T(), 4), P(T(), 3, 3), P(T(), "x"), P(T(), -2, 3), P(T(), 2, -2) } end,
   expand_as = function() return { P(T(), V4()), P(T(), "x"), P(T(), sc.zeros({})), P(T()) } end,
@@ -394,6 +395,13 @@ for _, n in ipairs({ "softmax_core", "log_softmax_core" }) do
     return { P(nil), P("x", 1), W({ "dimension 3" }, T(), 3), W({ "dimension -3" }, T(), -3), P(T(), 0), P(T(), "x"),
       P(T(), 1.5), W({ "no dimensions" }, sc.zeros({}), 1), P(closed(), 1), P(sc.zeros({})) }
   end
+end
+FUNCTION_BAD.leaky_relu = function()
+  return { P(nil), P("x"), P(T(), "x"), P(T(), 0 / 0), W({ "finite" }, T(), math.huge), P(closed(), 0.2) }
+end
+FUNCTION_BAD.leaky_grad = function()
+  return { P(nil, T(), 0), P(T(), nil, 0), P(T(), T()), P(T(), T(), "x"), W({ "[4]", "[2,3]" }, V4(), T(), 0),
+    W({ "float64" }, T(), T64(), 0), P(T(), T(), 0 / 0), P(closed(), T(), 0) }
 end
 FUNCTION_BAD._set_fused_backward = function() return { P(nil), P(1), P("x") } end
 FUNCTION_BAD._set_small_linear_avx512 = function() return { P(nil), P(1), P("x") } end

@@ -55,6 +55,19 @@ unary("logsigmoid", R)
 unary("silu_grad", R, function(x) return sc.core.silu_grad(x) end)
 unary("silu_grad2", R, function(x) return sc.core.silu_grad2(x) end)
 unary("step", K, function(x) return sc.core.step(x) end)
+-- slopes 0.2 and -0.3 (PyTorch allows a negative one); leaky_grad is
+-- differentiable in its first argument only (the factor is piecewise constant)
+CASES.leaky_relu = {
+  { fn = function(x) return x:leaky_relu(0.2) end, inputs = function() return { K({ 3, 4 }, 12) } end },
+  { fn = function(x) return sc.leaky_relu(x, -0.3) end, inputs = function() return { K({ 3, 4 }, 13) } end },
+  { fn = function(x) return sc.leaky_relu(x) end, inputs = function() return { K({ 3, 4 }, 14) } end },
+}
+CASES.leaky_grad = {
+  { fn = function(g) return sc.core.leaky_grad(g, K({ 3, 4 }, 15), 0.2) end,
+    inputs = function() return { R({ 3, 4 }, 16) } end },
+  { fn = function(g) return sc.core.leaky_grad(g, K({ 3, 4 }, 17), 0) * g end,
+    inputs = function() return { R({ 3, 4 }, 18) } end },
+}
 
 -- Binary ops: same shapes, then [3,1] against [4] (and the reverse).
 local function binary(name, ma, mb, bcast)
@@ -396,7 +409,7 @@ describe("gradcheck of every op", function()
     -- binary cases, where the op is the last one applied)
     for _, name in ipairs({ "exp", "log", "add", "div", "maximum", "pow_scalar", "where", "clamp", "matmul",
       "cat", "index_select", "sum_to", "narrow_backward", "index_add", "silu_grad", "silu_grad2", "step",
-      "linear", "alias", "group_norm", "layer_norm", "softmax", "log_softmax" }) do
+      "leaky_relu", "leaky_grad", "linear", "alias", "group_norm", "layer_norm", "softmax", "log_softmax" }) do
       local c = CASES[name][1]
       local xs = {}
       for i, x in ipairs(c.inputs()) do xs[i] = x:requires_grad(true) end

@@ -41,6 +41,7 @@ typedef struct sc_opdef {
 typedef union sc_op_params {
   struct { double s; int reversed; } scalar;  /* a op s, or s op a */
   struct { double lo, hi; } clamp;
+  struct { double slope; } leaky;            /* leaky_relu, leaky_grad */
   struct { int reduced[SC_MAX_DIMS]; } sum;    /* 1 for each summed dim */
   struct { int dim, keepdim; } extreme;       /* max, min; dim < 0: all */
   struct { int d1, d2; } transpose;

@@ -420,6 +420,88 @@ sc_tensor *sc_clamp(sc_tensor *x, double lo, double hi) {
   return y;
 }
 
+/* leaky_relu: y = x > 0 ? x : slope x; leaky_grad: y = x > 0 ? g : slope g.
+   With slope 0 the second is relu's backward, and gives the bits of the
+   product g * step(x) it replaces (g * 1 is g; the other branch is the
+   same product g * 0). */
+typedef struct { double slope; } leaky_ctx;
+#define LEAKY_LOOPS(T)                                                         \
+  SC_DISPATCH static void leaky_loop_##T(int64_t n, char **p, const int64_t *s, void *c) { \
+    T k = (T)((const leaky_ctx *)c)->slope;                                    \
+    if (s[0] == sizeof(T) && s[1] == sizeof(T)) {                              \
+      T *restrict yy = (T *)p[0];                                              \
+      const T *restrict xx = (const T *)p[1];                                  \
+      for (int64_t i = 0; i < n; i++) yy[i] = xx[i] > 0 ? xx[i] : xx[i] * k;   \
+    } else {                                                                   \
+      for (int64_t i = 0; i < n; i++) {                                        \
+        T x = *(const T *)(p[1] + i * s[1]);                                   \
+        *(T *)(p[0] + i * s[0]) = x > 0 ? x : x * k;                           \
+      }                                                                        \
+    }                                                                          \
+  }                                                                            \
+  SC_DISPATCH static void leaky_grad_loop_##T(int64_t n, char **p, const int64_t *s, void *c) { \
+    T k = (T)((const leaky_ctx *)c)->slope;                                    \
+    if (s[0] == sizeof(T) && s[1] == sizeof(T) && s[2] == sizeof(T)) {         \
+      T *restrict yy = (T *)p[0];                                              \
+      const T *restrict gg = (const T *)p[1], *restrict xx = (const T *)p[2];  \
+      for (int64_t i = 0; i < n; i++) yy[i] = xx[i] > 0 ? gg[i] : gg[i] * k;   \
+    } else {                                                                   \
+      for (int64_t i = 0; i < n; i++) {                                        \
+        T g = *(const T *)(p[1] + i * s[1]), x = *(const T *)(p[2] + i * s[2]); \
+        *(T *)(p[0] + i * s[0]) = x > 0 ? g : g * k;                           \
+      }                                                                        \
+    }                                                                          \
+  }
+LEAKY_LOOPS(float)
+LEAKY_LOOPS(double)
+
+static int leaky_slope_ok(const char *fn, double slope) {
+  if (!isfinite(slope)) {
+    sc_set_error("%s: negative_slope must be a finite number (got %g)", fn, slope);
+    return 0;
+  }
+  return 1;
+}
+
+sc_tensor *sc_leaky_relu(sc_tensor *x, double slope) {
+  if (!leaky_slope_ok("leaky_relu", slope)) return NULL;
+  sc_tensor *y = sc_empty(x->ndim, x->shape, x->dtype);
+  if (!y) return NULL;
+  leaky_ctx k = {slope};
+  sc_tensor *ops[2] = {y, x};
+  sc_foreach(2, ops, x->dtype == SC_FLOAT64 ? leaky_loop_double : leaky_loop_float, &k);
+  sc_node *n;
+  if (sc_record(SC_OP_leaky_relu, y, 1, &x, &n) || (n && sc_save(n, x, 0))) {
+    sc_release(y);
+    return NULL;
+  }
+  if (n) n->p.leaky.slope = slope;
+  return y;
+}
+
+sc_tensor *sc_leaky_grad(sc_tensor *g, sc_tensor *x, double slope) {
+  if (!leaky_slope_ok("leaky_grad", slope)) return NULL;
+  if (g->dtype != x->dtype || !sc_same_shape(g, x)) {
+    char b1[96], b2[96];
+    sc_set_error("leaky_grad: gradient %s (%s) and input %s (%s) must have one shape and dtype",
+                 sc_shape_str(g, b1, sizeof b1), sc_dtype_name(g->dtype),
+                 sc_shape_str(x, b2, sizeof b2), sc_dtype_name(x->dtype));
+    return NULL;
+  }
+  sc_tensor *y = sc_empty(x->ndim, x->shape, x->dtype);
+  if (!y) return NULL;
+  leaky_ctx k = {slope};
+  sc_tensor *ops[3] = {y, g, x};
+  sc_foreach(3, ops, x->dtype == SC_FLOAT64 ? leaky_grad_loop_double : leaky_grad_loop_float, &k);
+  sc_node *n;
+  if (sc_record(SC_OP_leaky_grad, y, 1, &g, &n) || (n && sc_save(n, x, 0))) {
+    sc_release(y);
+    return NULL;
+  }
+  if (n) n->p.leaky.slope = slope;
+  return y;
+}
+
 /* ---- in-place (never recorded) ---------------------------------------------------- */
 
 static void fill_loop_f(int64_t n, char **p, const int64_t *s, void *c) {
@@ -643,9 +725,11 @@ int sc_bw_sigmoid(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
 }
 
 int sc_bw_relu(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
-  (void)need;
+  (void)need; /* g * step(x) in one pass */
   sc_tensor *x = sc_unpack(n, 0);
-  return unary_times(n, g, gin, own(U(SC_STEP, x), x));
+  gin[0] = x ? sc_leaky_grad(g, x, 0.0) : NULL;
+  sc_release(x);
+  return gin[0] ? 0 : -1;
 }
 
 int sc_bw_silu(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
@@ -999,6 +1083,20 @@ int sc_bw_clamp(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
   sc_set_grad_enabled(prev);
   sc_release(lo); sc_release(hi); sc_release(x);
   return unary_times(n, g, gin, m);
+}
+
+/* d leaky_relu = leaky_grad(g, x); leaky_grad is linear in g with the same
+   factor, and its factor's derivative in x is zero (almost everywhere). */
+int sc_bw_leaky_relu(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)need;
+  sc_tensor *x = sc_unpack(n, 0);
+  gin[0] = x ? sc_leaky_grad(g, x, n->p.leaky.slope) : NULL;
+  sc_release(x);
+  return gin[0] ? 0 : -1;
+}
+
+int sc_bw_leaky_grad(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  return sc_bw_leaky_relu(n, g, need, gin);
 }
 
 /* ---- SiLU in place over rows of a fresh matrix ------------------------------------- */

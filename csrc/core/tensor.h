@@ -163,6 +163,12 @@ sc_tensor *sc_binary_scalar(sc_binary_op op, sc_tensor *a, double s,
                             int reversed);
 sc_tensor *sc_where(sc_tensor *cond, sc_tensor *a, sc_tensor *b);
 sc_tensor *sc_clamp(sc_tensor *x, double lo, double hi);
+/* x > 0 ? x : slope x (slope finite), and the product of its derivative with
+   g: x > 0 ? g : slope g (g and x of one shape and dtype; differentiable in
+   g only, since the derivative is piecewise constant).  relu's backward is
+   leaky_grad with slope 0. */
+sc_tensor *sc_leaky_relu(sc_tensor *x, double slope);
+sc_tensor *sc_leaky_grad(sc_tensor *g, sc_tensor *x, double slope);
 
 /* ---- reductions --------------------------------------------------------- */
 /* dims: n dims (0-based); n == 0 means all dims. */

@@ -880,6 +880,17 @@ static int l_clamp(lua_State *L) {
   RESULT(sc_clamp(t, lo, hi));
 }
 
+static int l_leaky_relu(lua_State *L) {
+  sc_tensor *t = sc_lua_check(L, 1);
+  double slope = lua_isnoneornil(L, 2) ? 0.01 : luaL_checknumber(L, 2);
+  RESULT(sc_leaky_relu(t, slope));
+}
+
+static int l_leaky_grad(lua_State *L) {
+  sc_tensor *g = sc_lua_check(L, 1), *x = sc_lua_check(L, 2);
+  RESULT(sc_leaky_grad(g, x, luaL_checknumber(L, 3)));
+}
+
 static int l_matmul(lua_State *L) {
   sc_tensor *a = sc_lua_check(L, 1), *b = sc_lua_check(L, 2);
   RESULT(sc_matmul(a, b));
@@ -1435,7 +1446,7 @@ static const luaL_Reg methods[] = {
 #define SC_BINARY(NAME, name, saves, expr) {#name, l_##name},
 #define SC_COMPARE(NAME, name, expr) {#name, l_##name},
 #include "../core/ops.def"
-    {"clamp", l_clamp}, {"matmul", l_matmul},
+    {"clamp", l_clamp}, {"leaky_relu", l_leaky_relu}, {"matmul", l_matmul},
     {"sum", m_sum}, {"mean", m_mean}, {"var", m_var}, {"max", m_max},
     {"min", m_min}, {"logsumexp", m_logsumexp},
     {"fill_", m_fill_}, {"zero_", m_zero_}, {"copy_", m_copy_},
@@ -1455,7 +1466,8 @@ static const luaL_Reg functions[] = {
     {"set_rng_state", g_set_state},
     {"cat", l_cat}, {"stack", l_stack}, {"matmul", l_matmul}, {"bmm", l_bmm},
     {"linear", l_linear}, {"alias", m_alias},
-    {"where", l_where}, {"clamp", l_clamp},
+    {"where", l_where}, {"clamp", l_clamp}, {"leaky_relu", l_leaky_relu},
+    {"leaky_grad", l_leaky_grad},
     /* elementwise ops: the rows of ops.def (comparisons are methods only) */
 #define SC_UNARY(NAME, name, saves, lua, expr) {#name, l_##name},
 #define SC_BINARY(NAME, name, saves, expr) {#name, l_##name},

@@ -188,6 +188,14 @@
 -- @usage local img = sc.clamp(x, 0, 1)
 -- @function clamp
 
+--- Leaky ReLU: x where x > 0, else negative_slope · x (PyTorch's
+-- F.leaky_relu); one op whose derivative is one pass, to any order.
+-- @param t tensor
+-- @param negative_slope finite number (default 0.01)
+-- @return tensor of t's shape
+-- @usage local h = sc.leaky_relu(x, 0.2)
+-- @function leaky_relu
+
 --- Matrix product, batched over leading dims with broadcasting (OpenBLAS gemm).
 -- @param a tensor [..., n, k] (1-D allowed)
 -- @param b tensor [..., k, m]

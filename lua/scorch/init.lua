@@ -20,7 +20,7 @@ local PUBLIC_CORE = {
   "add", "sub", "mul", "div", "pow", "maximum", "minimum", "neg", "exp",
   "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "silu", "softplus", "sin",
   "cos", "sign", "square", "rsqrt", "log1p", "expm1", "erfc", "logsigmoid",
-  "where", "clamp", "matmul", "bmm", "linear",
+  "where", "clamp", "leaky_relu", "matmul", "bmm", "linear",
   -- autograd
   "grad", "no_grad", "set_grad_enabled", "is_grad_enabled", "op_names",
   -- files, threads, memory

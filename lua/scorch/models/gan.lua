@@ -167,9 +167,7 @@ function DCCritic:init(opts)
   self.conv2 = nn.Conv2d(c, 2 * c, 3, co)
   self.fc = nn.Linear(2 * c * 7 * 7, 1, { dtype = opts.dtype, generator = opts.generator })
 end
--- LeakyReLU(0.2) as 0.8·relu(x) + 0.2x: four elementwise ops whose first
--- and second derivatives are cheaper than relu(x) − 0.2·relu(−x)'s
-local function leaky(x) return x:relu() * 0.8 + x * 0.2 end
+local function leaky(x) return x:leaky_relu(0.2) end
 function DCCritic:forward(x)
   if not sc.is_tensor(x) or x:dim() ~= 4 or x:size(2) ~= 1 or x:size(3) ~= 28 or x:size(4) ~= 28 then
     error(("scorch.models.DCCritic: expected images [N, 1, 28, 28] (got %s)"):format(util.shape_str(x)), 3)

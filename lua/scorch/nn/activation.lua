@@ -46,7 +46,7 @@ end
 M.LeakyReLU = Module:extend("LeakyReLU")
 function M.LeakyReLU:init(slope) self.negative_slope = slope or 0.01 end
 function M.LeakyReLU:forward(x)
-  return x:relu() - (-x):relu() * self.negative_slope
+  return x:leaky_relu(self.negative_slope)
 end
 function M.LeakyReLU:extra_repr() return ("negative_slope=%g"):format(self.negative_slope) end
 
