@@ -270,3 +270,83 @@ describe("conv2d across threads", function()
     end)
   end
 end)
+
+-- im2col and col2im against a plain gather and scatter written here, on
+-- integers (every sum exact, so equality is bitwise): geometries that take
+-- the whole-plane shifts (stride 1, "same"), the phase planes (stride s,
+-- output ceil(H/s) x ceil(W/s)) and the row-by-row loop (everything else).
+describe("im2col / col2im routes against a plain loop", function()
+  local geoms = {
+    { H = 7, W = 13, k = 3, s = 1, p = 1 },   -- same: whole-plane shifts
+    { H = 14, W = 14, k = 3, s = 2, p = 1 },  -- phase planes, 7 x 7
+    { H = 28, W = 28, k = 3, s = 2, p = 1 },  -- phase planes, 14 x 14
+    { H = 7, W = 9, k = 3, s = 2, p = 1 },    -- phase planes, odd sizes (4 x 5)
+    { H = 9, W = 10, k = 5, s = 3, p = 2 },   -- phase planes, stride 3
+    { H = 8, W = 8, k = 4, s = 2, p = 1 },    -- phase planes, even kernel
+    { H = 8, W = 7, k = 1, s = 2, p = 0 },    -- phase planes, 1 x 1 kernel
+    { H = 14, W = 14, k = 3, s = 2, p = 0 },  -- row loop (6 x 6 output)
+    { H = 9, W = 9, k = 3, s = 2, p = 2 },    -- row loop (6 x 6 output)
+    { H = 6, W = 11, k = 2, s = 1, p = 0 },   -- row loop, stride 1
+  }
+  for _, G in ipairs(geoms) do
+    for _, dt in ipairs({ "float32", "float64" }) do
+      it(("%dx%d image, kernel %d, stride %d, padding %d (%s)"):format(G.H, G.W, G.k, G.s, G.p, dt), function()
+        local N, C, k, s, p = 2, 3, G.k, G.s, G.p
+        local Ho, Wo = (G.H + 2 * p - k) // s + 1, (G.W + 2 * p - k) // s + 1
+        local geom = { kernel = k, stride = s, padding = p }
+        local x = sc.randint(-9, 10, { N, C, G.H, G.W }, { generator = sc.Generator(7) }):to(dt)
+        local xv = x:values()
+        local function xat(n, c, i, j) return xv[((n * C + c) * G.H + i) * G.W + j + 1] end
+        local cols = sc.core.im2col(x, geom)
+        assert.are.same({ N, C * k * k, Ho * Wo }, cols:shape())
+        local cv = cols:values()
+        for n = 0, N - 1 do
+          for c = 0, C - 1 do
+            for ki = 0, k - 1 do
+              for kj = 0, k - 1 do
+                for oh = 0, Ho - 1 do
+                  for ow = 0, Wo - 1 do
+                    local i, j = oh * s - p + ki, ow * s - p + kj
+                    local want = (i >= 0 and i < G.H and j >= 0 and j < G.W) and xat(n, c, i, j) or 0
+                    local row = (c * k + ki) * k + kj
+                    local got = cv[(n * C * k * k + row) * Ho * Wo + oh * Wo + ow + 1]
+                    if got ~= want then
+                      error(("im2col: n %d c %d tap (%d,%d) out (%d,%d): %g, want %g"):format(n, c, ki, kj, oh, ow,
+                        got, want))
+                    end
+                  end
+                end
+              end
+            end
+          end
+        end
+        -- col2im: the scatter-add of integer columns, and the columns untouched
+        local y = sc.randint(-9, 10, { N, C * k * k, Ho * Wo }, { generator = sc.Generator(8) }):to(dt)
+        local yv = y:values()
+        local img = sc.core.col2im(y, { G.H, G.W }, geom)
+        assert.are.same(yv, y:values())
+        local want = {}
+        for q = 1, N * C * G.H * G.W do want[q] = 0 end
+        for n = 0, N - 1 do
+          for c = 0, C - 1 do
+            for ki = 0, k - 1 do
+              for kj = 0, k - 1 do
+                for oh = 0, Ho - 1 do
+                  for ow = 0, Wo - 1 do
+                    local i, j = oh * s - p + ki, ow * s - p + kj
+                    if i >= 0 and i < G.H and j >= 0 and j < G.W then
+                      local q = ((n * C + c) * G.H + i) * G.W + j + 1
+                      local row = (c * k + ki) * k + kj
+                      want[q] = want[q] + yv[(n * C * k * k + row) * Ho * Wo + oh * Wo + ow + 1]
+                    end
+                  end
+                end
+              end
+            end
+          end
+        end
+        assert.are.same(want, img:values())
+      end)
+    end
+  end
+end)
