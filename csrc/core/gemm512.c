@@ -279,3 +279,16 @@ int sc_sgemm_own(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a
   return -1;
 #endif
 }
+
+int sc_pack_rows_t(const float *w, int64_t ld, int64_t nr, int64_t wdt, int64_t k, float *dst) {
+#ifdef SC_G512
+  static int avx512 = -1;
+  if (avx512 < 0) avx512 = sc_cpu_avx512();
+  if (!avx512 || nr > wdt) return -1;
+  pack_b(1, w, ld, 0, nr, wdt, 0, k, dst);
+  return 0;
+#else
+  (void)w; (void)ld; (void)nr; (void)wdt; (void)k; (void)dst;
+  return -1;
+#endif
+}

@@ -11,5 +11,9 @@ int sc_sgemm_own(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a
 /* on: 1 use gemm512.c where the CPU allows, 0 never, -1 decide from the
    CPU; returns whether it was in use */
 int sc_gemm_avx512(int on);
+/* nr rows of w (each k floats, ld apart), nr <= wdt, transposed into a
+   panel dst[p*wdt + c] with columns nr..wdt-1 zero, by 8 x 8 vector
+   transposes: 0 when done, -1 without AVX-512 (copy them some other way) */
+int sc_pack_rows_t(const float *w, int64_t ld, int64_t nr, int64_t wdt, int64_t k, float *dst);
 
 #endif

@@ -13,6 +13,7 @@
  * do not depend on the thread count or the tiling.
  */
 #include "smallgemm.h"
+#include "gemm512.h"
 #include "tensor.h"
 #include "vmath.h"
 #include "pool.h"
@@ -209,9 +210,12 @@ static void pack_layer(int64_t m, int64_t k, const float *w, int64_t swm, int64_
   for (int64_t j0 = 0; j0 < m; j0 += 16) {
     int64_t wdt = panel_width(m, j0);
     float *pj = wp + j0 * k;
-    for (int64_t p = 0; p < k; p++)
-      for (int64_t c = 0; c < wdt; c++)
-        pj[p * wdt + c] = j0 + c < m ? w[(j0 + c) * swm + p * swk] : 0.0f;
+    int64_t nr = m - j0 < wdt ? m - j0 : wdt;
+    /* rows of W stored whole: vector transposes where the CPU has them */
+    if (swk != 1 || sc_pack_rows_t(w + j0 * swm, swm, nr, wdt, k, pj) != 0)
+      for (int64_t p = 0; p < k; p++)
+        for (int64_t c = 0; c < wdt; c++)
+          pj[p * wdt + c] = c < nr ? w[(j0 + c) * swm + p * swk] : 0.0f;
     for (int64_t c = 0; c < wdt; c++)
       bp[j0 + c] = bias && j0 + c < m ? bias[(j0 + c) * sb] : 0.0f;
   }
