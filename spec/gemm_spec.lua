@@ -65,6 +65,12 @@ describe("matrix products split over threads", function()
     { 45, 333, 30, "too few rows to split" },
     { 101, 40, 600, "k in three slices: split 48 | 53 rows" },
     { 9, 2100, 20, "columns in two blocks" },
+    -- matrix-vector products (the own kernels' dot and axpy loops)
+    { 3001, 1, 300, "one column: split 1488 | 1513 rows" },
+    { 150, 1, 37, "one column, k not a multiple of 16" },
+    { 1, 700, 500, "one row" },
+    { 1, 133, 19, "one row, a partial block of 128 outputs" },
+    { 1, 1, 70, "one element" },
   }
   local cases = { { "float64", "openblas" } }
   for _, path in ipairs(float32_paths()) do table.insert(cases, 1, { "float32", path }) end
@@ -116,6 +122,22 @@ describe("matrix products split over threads", function()
         local x = sc.randn(150, 600, { generator = g })
         local w = sc.randn(70, 600, { generator = g })
         local b = sc.randn(70, { generator = g })
+        local ref = reference(x, w:t()) + b:double()
+        sc.set_num_threads(1)
+        local one = sc.linear(x, w, b)
+        sc.set_num_threads(2)
+        local two = sc.linear(x, w, b)
+        assert.is_true(max_diff(two:double(), ref) < 1e-4 * math.sqrt(600))
+        assert.are.equal(0, max_diff(two, one))
+      end)
+    end)
+
+    it("float32 by " .. path .. ": one output with a bias (a matrix-vector product, beta = 1)", function()
+      on_path(path, function()
+        local g = sc.Generator(15)
+        local x = sc.randn(300, 600, { generator = g })
+        local w = sc.randn(1, 600, { generator = g })
+        local b = sc.randn(1, { generator = g })
         local ref = reference(x, w:t()) + b:double()
         sc.set_num_threads(1)
         local one = sc.linear(x, w, b)

@@ -220,6 +220,92 @@ static V4 void kernel_8x16(int64_t kc, const float *ap, const float *bp, float *
   STORE1(0) STORE1(1) STORE1(2) STORE1(3) STORE1(4) STORE1(5) STORE1(6) STORE1(7)
 }
 
+/* Matrix-vector products (one output column or one output row): a packed
+   panel would be 15/16 zeros, so they get two loops of their own.
+   dots: c[i*ldc] (+)= sum_p r_i[p] u[p] over rows r_i = s + i*ld, contiguous
+   in p: four 16-lane partial sums, added in a fixed order at the end.
+   axpys: c[j*ldc] (+)= sum_p s[p*ld + j] u[p*su], 128 outputs at a time
+   with each one's sum a chain over p in order.  Either way an output
+   element's sum depends only on its own row or column, never on how the
+   rows are split between threads. */
+static inline V4 __attribute__((always_inline)) float beta_merge(float sum, const float *c,
+                                                                 float beta) {
+  return beta == 0.0f ? sum : beta == 1.0f ? *c + sum : beta * *c + sum;
+}
+
+static V4 void gemv_dots(int64_t cnt, int64_t k, const float *s, int64_t ld, const float *u,
+                         float beta, float *c, int64_t ldc) {
+  int64_t k64 = k / 64 * 64, k16 = k / 16 * 16;
+  __mmask16 mt = (__mmask16)((1u << (k - k16)) - 1u);
+  for (int64_t i = 0; i < cnt; i++) {
+    const float *r = s + i * ld;
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int64_t p = 0;
+    for (; p < k64; p += 64) {
+      s0 = _mm512_fmadd_ps(_mm512_loadu_ps(r + p), _mm512_loadu_ps(u + p), s0);
+      s1 = _mm512_fmadd_ps(_mm512_loadu_ps(r + p + 16), _mm512_loadu_ps(u + p + 16), s1);
+      s2 = _mm512_fmadd_ps(_mm512_loadu_ps(r + p + 32), _mm512_loadu_ps(u + p + 32), s2);
+      s3 = _mm512_fmadd_ps(_mm512_loadu_ps(r + p + 48), _mm512_loadu_ps(u + p + 48), s3);
+    }
+    for (; p < k16; p += 16) s0 = _mm512_fmadd_ps(_mm512_loadu_ps(r + p), _mm512_loadu_ps(u + p), s0);
+    if (mt)
+      s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mt, r + p), _mm512_maskz_loadu_ps(mt, u + p), s1);
+    float sum = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+    c[i * ldc] = beta_merge(sum, c + i * ldc, beta);
+  }
+}
+
+static V4 void gemv_axpys(int64_t cnt, int64_t k, const float *s, int64_t ld, const float *u,
+                          int64_t su, float beta, float *c, int64_t ldc) {
+  float out[128];
+  for (int64_t j0 = 0; j0 < cnt; j0 += 128) {
+    int64_t w = cnt - j0 < 128 ? cnt - j0 : 128, nv = (w + 15) / 16;
+    __mmask16 mk[8];
+    __m512 acc[8];
+    for (int v = 0; v < 8; v++) {
+      int64_t left = w - 16 * v;
+      mk[v] = left >= 16 ? 0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1u);
+      acc[v] = _mm512_setzero_ps();
+    }
+    for (int64_t p = 0; p < k; p++) {
+      const float *row = s + p * ld + j0;
+      __m512 up = _mm512_set1_ps(u[p * su]);
+      for (int v = 0; v < nv; v++)
+        acc[v] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk[v], row + 16 * v), up, acc[v]);
+    }
+    for (int v = 0; v < nv; v++) _mm512_storeu_ps(out + 16 * v, acc[v]);
+    for (int64_t j = 0; j < w; j++) c[(j0 + j) * ldc] = beta_merge(out[j], c + (j0 + j) * ldc, beta);
+  }
+}
+
+/* C [m, n] = op(A) op(B) (+ beta C) with m = 1 or n = 1; 0 when done, -1
+   when a strided vector's copy cannot be had (the caller falls back). */
+static V4 int gemv_run(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
+                       int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                       int64_t ldc) {
+  /* n = 1: the vector is op(B)(., 0), the matrix op(A); m = 1: the vector
+     op(A)(0, .), the matrix op(B)^T.  mat_t: the matrix is stored with p
+     along its rows (dots), else across (axpys). */
+  int cols = n == 1;
+  int64_t cnt = cols ? m : n;
+  const float *mat = cols ? a : b, *vec = cols ? b : a;
+  int64_t ldm = cols ? lda : ldb, sv = cols ? (tb ? 1 : ldb) : (ta ? lda : 1);
+  int along = cols ? !ta : tb;
+  int64_t ldo = cols ? ldc : 1;
+  if (!along) {
+    gemv_axpys(cnt, k, mat, ldm, vec, sv, beta, c, ldo);
+    return 0;
+  }
+  if (sv != 1) { /* the dots want the vector contiguous */
+    float *u = thread_buffer((size_t)k * sizeof(float));
+    if (!u) return -1;
+    for (int64_t p = 0; p < k; p++) u[p] = vec[p * sv];
+    vec = u;
+  }
+  gemv_dots(cnt, k, mat, ldm, vec, beta, c, ldo);
+  return 0;
+}
+
 /* The whole product on the calling thread.  Returns -1 when the packing
    buffers cannot be had (the caller then falls back to OpenBLAS). */
 static V4 int g512_run(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
@@ -272,6 +358,7 @@ int sc_sgemm_own(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a
 #ifdef SC_G512
   if (use_g512 < 0) use_g512 = sc_cpu_avx512();
   if (!use_g512) return -1;
+  if ((m == 1 || n == 1) && k > 0) return gemv_run(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
   return g512_run(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
 #else
   (void)ta; (void)tb; (void)m; (void)n; (void)k; (void)a; (void)lda; (void)b; (void)ldb;
