@@ -396,6 +396,11 @@ for _, n in ipairs({ "softmax_core", "log_softmax_core" }) do
       P(T(), 1.5), W({ "no dimensions" }, sc.zeros({}), 1), P(closed(), 1), P(sc.zeros({})) }
   end
 end
+FUNCTION_BAD.silu_linear = function()
+  return { P(T(), V4()), W({ "[2,3]", "[2,4]" }, T(), sc.zeros(2, 4)), P(T(), sc.zeros(5, 3), V4()),
+    P(T(), sc.zeros(5, 3, { dtype = "float64" })), P(nil, T()), P(T(), sc.zeros(5, 3), "x"),
+    P(closed(), sc.zeros(5, 3)) }
+end
 FUNCTION_BAD.leaky_relu = function()
   return { P(nil), P("x"), P(T(), "x"), P(T(), 0 / 0), W({ "finite" }, T(), math.huge), P(closed(), 0.2) }
 end

@@ -88,6 +88,55 @@ describe("nn.Sequential fuses Linear + SiLU", function()
     assert.are.equal(0, max_diff(m(x), chain))
   end)
 
+  -- With a graph, SiLU + Linear pairs run as core.silu_linear, whose
+  -- backward multiplies by silu' in the epilogue of the input gradient's
+  -- product: the outputs and every parameter's gradient must be those of
+  -- the modules called one by one, to the bit, on both product paths and
+  -- at 1 and 2 threads.
+  it("gives the module-by-module gradients bit for bit through its SiLU + Linear pairs", function()
+    local nn, core = sc.nn, require "scorch.core"
+    local was_own = core._set_gemm_avx512(true)
+    local has_own = core._set_gemm_avx512(was_own)
+    local saved = sc.get_num_threads()
+    for _, own in ipairs(has_own and { true, false } or { false }) do
+      for _, dt in ipairs({ "float32", "float64" }) do
+        for _, threads in ipairs({ 1, 2 }) do
+          for _, sz in ipairs({ { 1024, 1, 128, 2 }, { 37, 5, 33, 3 } }) do
+            core._set_gemm_avx512(own)
+            sc.set_num_threads(threads)
+            local net = nn.MLP { ["in"] = sz[2], out = sz[4], hidden = { sz[3], sz[3], sz[3] },
+              dtype = dt, generator = sc.Generator(5) }
+            local x = sc.randn(sz[1], sz[2], { dtype = dt, generator = sc.Generator(6) })
+            local function run(fused)
+              net:zero_grad()
+              local y = x
+              if fused then y = net(x) else for i = 1, #net._modules do y = net[i](y) end end
+              ;(y * y):sum():backward()
+              local out = { y:detach() }
+              for _, p in ipairs(net:parameters()) do out[#out + 1] = p.grad:clone() end
+              return out
+            end
+            local a, b = run(true), run(false)
+            local what = ("%s, %s products, %d thread(s), %d rows"):format(dt, own and "own" or "OpenBLAS",
+              threads, sz[1])
+            for i = 1, #a do assert.are.equal(0, max_diff(a[i], b[i]), what .. ", tensor " .. i) end
+          end
+        end
+      end
+    end
+    core._set_gemm_avx512(was_own)
+    sc.set_num_threads(saved)
+  end)
+
+  it("records silu_linear for a SiLU + Linear pair only with a graph", function()
+    local nn = sc.nn
+    local m = nn.MLP { ["in"] = 2, out = 2, hidden = { 4, 4 } }
+    local x = sc.randn(3, 2)
+    assert.are.equal("silu_linear", m(x):grad_fn())
+    local last_plain = nn.Sequential { nn.Linear(2, 4), nn.SiLU() }
+    assert.are.equal("silu", last_plain(x):grad_fn())
+  end)
+
   it("leaves a Linear with its own forward alone", function()
     local nn = sc.nn
     local lin = nn.Linear(2, 2)

@@ -225,6 +225,12 @@ CASES.linear = { -- x W^T + b, W stored [out, in]
   { fn = function(x, w, b) return sc.linear(x:t(), w, b) end,
     inputs = function() return { R({ 4, 3 }, 110), R({ 2, 4 }, 111), R({ 2 }, 112) } end },
 }
+CASES.silu_linear = { -- silu(h) W^T + b as one op (nn.Sequential's SiLU + Linear pairs)
+  { fn = sc.core.silu_linear, inputs = function() return { R({ 3, 4 }, 115), R({ 2, 4 }, 116), R({ 2 }, 117) } end },
+  { fn = sc.core.silu_linear, inputs = function() return { R({ 3, 4 }, 118), R({ 2, 4 }, 119) } end },
+  { fn = function(h, w, b) return sc.core.silu_linear(h:t(), w, b) end,
+    inputs = function() return { R({ 4, 3 }, 120), R({ 2, 4 }, 121), R({ 2 }, 122) } end },
+}
 -- Image ops on [N, C, H, W]: unfolding and its transpose, nearest
 -- upsampling and its transpose (sum pooling).
 CASES.im2col = {
@@ -409,7 +415,7 @@ describe("gradcheck of every op", function()
     -- binary cases, where the op is the last one applied)
     for _, name in ipairs({ "exp", "log", "add", "div", "maximum", "pow_scalar", "where", "clamp", "matmul",
       "cat", "index_select", "sum_to", "narrow_backward", "index_add", "silu_grad", "silu_grad2", "step",
-      "leaky_relu", "leaky_grad", "linear", "alias", "group_norm", "layer_norm", "softmax", "log_softmax" }) do
+      "leaky_relu", "leaky_grad", "linear", "silu_linear", "alias", "group_norm", "layer_norm", "softmax", "log_softmax" }) do
       local c = CASES[name][1]
       local xs = {}
       for i, x in ipairs(c.inputs()) do xs[i] = x:requires_grad(true) end
@@ -436,7 +442,7 @@ describe("fused and graph backward", function()
 
   it("the table lists the fused ops", function()
     table.sort(fused)
-    assert.are.same({ "group_norm", "layer_norm", "log_softmax", "silu", "softmax" }, fused)
+    assert.are.same({ "group_norm", "layer_norm", "log_softmax", "silu", "silu_linear", "softmax" }, fused)
   end)
 
   for _, name in ipairs(fused) do

@@ -30,10 +30,7 @@
 #define vsoftplus(x) ((x) > 20 ? (x) : log1p(exp(x)))
 #define vlogsigmoid(x) (((x) < 0 ? (x) : 0.0) - log1p(exp(-fabs(x))))
 
-static inline float silu_gradf(float x) {
-  float s = sc_vsigmoidf(x);
-  return s * (1.0f + x * (1.0f - s));
-}
+#define silu_gradf sc_silu_gradf
 static inline float silu_grad2f(float x) {
   float s = sc_vsigmoidf(x);
   return s * (1.0f - s) * (2.0f + x * (1.0f - 2.0f * s));
@@ -42,10 +39,7 @@ static inline double silu_grad2(double x) {
   double s = 1.0 / (1.0 + exp(-x));
   return s * (1.0 - s) * (2.0 + x * (1.0 - 2.0 * s));
 }
-static inline double silu_grad(double x) {
-  double s = 1.0 / (1.0 + exp(-x));
-  return s * (1.0 + x * (1.0 - s));
-}
+#define silu_grad sc_silu_grad
 
 #define UNARY_LOOP(T, NAME, EXPR)                                             \
   SC_DISPATCH static void un_##NAME##_##T(int64_t n, char **p, const int64_t *s, void *c) { \

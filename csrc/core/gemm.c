@@ -32,6 +32,7 @@
 #include <cblas.h>
 #include "pool.h"
 #include "gemm512.h"
+#include "vmath.h"
 
 /* Below this many multiply-adds a product runs on the calling thread, the
    threshold OpenBLAS itself uses before it threads a gemm (65536 * 4). */
@@ -39,13 +40,29 @@
 /* Row blocks are cut at multiples of this. */
 #define GEMM_ALIGN 48
 
+/* c *= silu'(h) after a product that had no epilogue of its own */
+SC_DISPATCH static void silu_rows_f(float *c, int64_t ldc, const float *h, int64_t ldh,
+                                    int64_t m, int64_t n) {
+  for (int64_t r = 0; r < m; r++) {
+    float *restrict cr = c + r * ldc;
+    const float *restrict hr = h + r * ldh;
+    for (int64_t j = 0; j < n; j++) cr[j] = cr[j] * sc_silu_gradf(hr[j]);
+  }
+}
+SC_DISPATCH static void silu_rows_d(double *c, int64_t ldc, const double *h, int64_t ldh, int64_t m,
+                        int64_t n) {
+  for (int64_t r = 0; r < m; r++)
+    for (int64_t j = 0; j < n; j++) c[r * ldc + j] *= sc_silu_grad(h[r * ldh + j]);
+}
+
+/* h: NULL, or the SiLU epilogue's input (sc_gemm_silu) */
 static void gemm_one(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k,
                      const char *a, int64_t lda, const char *b, int64_t ldb, double beta,
-                     char *c, int64_t ldc) {
+                     char *c, int64_t ldc, const char *h, int64_t ldh) {
   CBLAS_TRANSPOSE A = ta ? CblasTrans : CblasNoTrans, B = tb ? CblasTrans : CblasNoTrans;
   if (dt == SC_FLOAT32 &&
-      sc_sgemm_own(ta, tb, m, n, k, (const float *)a, lda, (const float *)b, ldb,
-                   (float)beta, (float *)c, ldc) == 0)
+      sc_sgemm_own_silu(ta, tb, m, n, k, (const float *)a, lda, (const float *)b, ldb,
+                        (float)beta, (float *)c, ldc, (const float *)h, ldh) == 0)
     return;
   if (dt == SC_FLOAT64)
     cblas_dgemm(CblasRowMajor, A, B, (int)m, (int)n, (int)k, 1.0, (const double *)a,
@@ -53,6 +70,10 @@ static void gemm_one(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t 
   else
     cblas_sgemm(CblasRowMajor, A, B, (int)m, (int)n, (int)k, 1.0f, (const float *)a,
                 (int)lda, (const float *)b, (int)ldb, (float)beta, (float *)c, (int)ldc);
+  if (h && dt == SC_FLOAT64)
+    silu_rows_d((double *)c, ldc, (const double *)h, ldh, m, n);
+  else if (h)
+    silu_rows_f((float *)c, ldc, (const float *)h, ldh, m, n);
 }
 
 typedef struct {
@@ -66,6 +87,8 @@ typedef struct {
   double beta;
   char *c;
   int64_t ldc, blocks;
+  const char *h;
+  int64_t ldh;
 } gemm_job;
 
 /* rows lo..hi of op(a) and of c; the last thread takes the ragged end */
@@ -77,20 +100,33 @@ static void gemm_part(void *p, int t, int nth) {
   if (hi > lo)
     gemm_one(j->dt, j->ta, j->tb, hi - lo, j->n, j->k,
              j->a + (size_t)(j->ta ? lo : lo * j->lda) * es, j->lda, j->b, j->ldb, j->beta,
-             j->c + (size_t)(lo * j->ldc) * es, j->ldc);
+             j->c + (size_t)(lo * j->ldc) * es, j->ldc,
+             j->h ? j->h + (size_t)(lo * j->ldh) * es : NULL, j->ldh);
 }
 
-void sc_gemm(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k, const void *a,
-             int64_t lda, const void *b, int64_t ldb, double beta, void *c, int64_t ldc) {
+static void gemm_any(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k,
+                     const void *a, int64_t lda, const void *b, int64_t ldb, double beta,
+                     void *c, int64_t ldc, const void *h, int64_t ldh) {
   if (m <= 0 || n <= 0) return;
   int nt = sc_get_num_threads();
   if (nt <= 1 || sc_in_parallel() || m < 2 * GEMM_ALIGN ||
       (double)m * (double)n * (double)k < GEMM_PAR_MNK) {
-    gemm_one(dt, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
+    gemm_one(dt, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc, h, ldh);
     return;
   }
   int64_t blocks = m / GEMM_ALIGN; /* whole aligned blocks to share out */
   if (nt > blocks) nt = (int)blocks;
-  gemm_job j = {dt, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc, blocks};
+  gemm_job j = {dt, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc, blocks, h, ldh};
   sc_parallel(nt, gemm_part, &j);
+}
+
+void sc_gemm(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k, const void *a,
+             int64_t lda, const void *b, int64_t ldb, double beta, void *c, int64_t ldc) {
+  gemm_any(dt, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc, NULL, 0);
+}
+
+void sc_gemm_silu(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k, const void *a,
+                  int64_t lda, const void *b, int64_t ldb, void *c, int64_t ldc, const void *h,
+                  int64_t ldh) {
+  gemm_any(dt, ta, tb, m, n, k, a, lda, b, ldb, 0.0, c, ldc, h, ldh);
 }

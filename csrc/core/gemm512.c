@@ -306,11 +306,23 @@ static V4 int gemv_run(int ta, int tb, int64_t m, int64_t n, int64_t k, const fl
   return 0;
 }
 
-/* The whole product on the calling thread.  Returns -1 when the packing
-   buffers cannot be had (the caller then falls back to OpenBLAS). */
+/* c *= silu'(h) over rows x cols (the SiLU epilogue) */
+static V4 void silu_epilogue(float *c, int64_t ldc, const float *h, int64_t ldh, int64_t rows,
+                             int64_t cols) {
+  for (int64_t r = 0; r < rows; r++) {
+    float *restrict cr = c + r * ldc;
+    const float *restrict hr = h + r * ldh;
+    for (int64_t j = 0; j < cols; j++) cr[j] = cr[j] * sc_silu_gradf(hr[j]);
+  }
+}
+
+/* The whole product on the calling thread, with the SiLU epilogue on each
+   block of rows after its last slice when h is not NULL.  Returns -1 when
+   the packing buffers cannot be had (the caller then falls back to
+   OpenBLAS). */
 static V4 int g512_run(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
                        int64_t lda, const float *b, int64_t ldb, float beta, float *c,
-                       int64_t ldc) {
+                       int64_t ldc, const float *h, int64_t ldh) {
   int64_t nc_max = n < NC ? (n + NR - 1) / NR * NR : NC;
   int64_t kc_max = k < KC ? k : KC;
   int64_t mc_max = m < MC ? (m + MR - 1) / MR * MR : MC;
@@ -346,6 +358,8 @@ static V4 int g512_run(int ta, int tb, int64_t m, int64_t n, int64_t k, const fl
               kernel_8x16(kc, apk + ir * kc, bp, cp, ldc, (int)mr, (int)nr, mode, beta);
           }
         }
+        if (h && pc + kc >= k) /* these rows' sums are final */
+          silu_epilogue(c + ic * ldc + jc, ldc, h + ic * ldh + jc, ldh, mc, nc);
       }
     }
   }
@@ -353,18 +367,28 @@ static V4 int g512_run(int ta, int tb, int64_t m, int64_t n, int64_t k, const fl
 }
 #endif
 
-int sc_sgemm_own(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
-                 const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+int sc_sgemm_own_silu(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
+                      int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
+                      const float *h, int64_t ldh) {
 #ifdef SC_G512
   if (use_g512 < 0) use_g512 = sc_cpu_avx512();
   if (!use_g512) return -1;
-  if ((m == 1 || n == 1) && k > 0) return gemv_run(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
-  return g512_run(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
+  if ((m == 1 || n == 1) && k > 0) {
+    if (gemv_run(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc)) return -1;
+    if (h) silu_epilogue(c, ldc, h, ldh, m, n);
+    return 0;
+  }
+  return g512_run(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc, h, ldh);
 #else
   (void)ta; (void)tb; (void)m; (void)n; (void)k; (void)a; (void)lda; (void)b; (void)ldb;
-  (void)beta; (void)c; (void)ldc;
+  (void)beta; (void)c; (void)ldc; (void)h; (void)ldh;
   return -1;
 #endif
+}
+
+int sc_sgemm_own(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                 const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+  return sc_sgemm_own_silu(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc, NULL, 0);
 }
 
 int sc_pack_rows_t(const float *w, int64_t ld, int64_t nr, int64_t wdt, int64_t k, float *dst) {

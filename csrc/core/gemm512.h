@@ -8,6 +8,11 @@
    the CPU lacks AVX-512 (or the path is off) and OpenBLAS must do it */
 int sc_sgemm_own(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                  const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+/* The same, then c *= silu'(h) (h laid out as c, row stride ldh) on each
+   block of rows as it is finished; h NULL: nothing more */
+int sc_sgemm_own_silu(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
+                      int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
+                      const float *h, int64_t ldh);
 /* on: 1 use gemm512.c where the CPU allows, 0 never, -1 decide from the
    CPU; returns whether it was in use */
 int sc_gemm_avx512(int on);

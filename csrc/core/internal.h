@@ -40,6 +40,12 @@ void sc_foreach(int nop, sc_tensor **op, sc_loop_fn fn, void *ctx);
    scorch's threads; OpenBLAS itself always runs single-threaded (gemm.c). */
 void sc_gemm(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k, const void *a,
              int64_t lda, const void *b, int64_t ldb, double beta, void *c, int64_t ldc);
+/* The same with beta = 0, then c *= silu'(h) elementwise, h laid out as c
+   with row stride ldh: the gradient through a SiLU, applied to each block
+   of the product while it is still in cache (same bits as a separate pass). */
+void sc_gemm_silu(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k, const void *a,
+                  int64_t lda, const void *b, int64_t ldb, void *c, int64_t ldc, const void *h,
+                  int64_t ldh);
 
 /* sc_is_contiguous, inlined for the per-op fast paths. */
 static inline int sc_dense(const sc_tensor *t) {

@@ -356,6 +356,100 @@ sc_tensor *sc_linear_silu(sc_tensor *x, sc_tensor *w, sc_tensor *b) {
   return linear_kernel(x, w, b, 1);
 }
 
+/* y = silu(h) W^T + b as one op: the SiLU in front of a Linear, which is
+   how an MLP's hidden layers pair up (Linear, then SiLU + Linear, ...).
+   The node saves h, W and a = silu(h).  Its plain backward gives
+   dh = (g W) * silu'(h) with the factor applied in the product's epilogue
+   (sc_gemm_silu), so g W is never written out and read back; dW = g^T a
+   and db = sum of g as for a Linear.  The numbers are those of the SiLU op
+   followed by a Linear, to the bit (spec/fused_spec.lua). */
+sc_tensor *sc_silu_linear(sc_tensor *h, sc_tensor *w, sc_tensor *b) {
+  if (linear_check(h, w, b)) return NULL;
+  if (h->ndim != 2) { /* other ranks: the two ops */
+    sc_tensor *a = sc_unary(SC_SILU, h);
+    sc_tensor *y = a ? sc_linear(a, w, b) : NULL;
+    sc_release(a);
+    return y;
+  }
+  int prev = sc_set_grad_enabled(0);
+  sc_tensor *a = sc_unary(SC_SILU, h);
+  sc_set_grad_enabled(prev);
+  sc_tensor *y = a ? linear_kernel(a, w, b, 0) : NULL;
+  sc_tensor *in[3] = {h, w, b};
+  sc_node *n;
+  if (y && (sc_record(SC_OP_silu_linear, y, b ? 3 : 2, in, &n) ||
+            (n && (sc_save(n, h, 0) || sc_save(n, w, 0) || sc_save(n, a, 0))))) {
+    sc_release(y);
+    y = NULL;
+  }
+  sc_release(a);
+  return y;
+}
+
+int sc_bw_silu_linear(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  sc_tensor *h = sc_unpack(n, 0), *w = h ? sc_unpack(n, 1) : NULL;
+  int rc = w ? 0 : -1;
+  if (rc == 0 && need[0]) { /* (g W) * silu'(h) */
+    sc_tensor *gw = sc_matmul(g, w), *d = gw ? sc_unary(SC_SILU_GRAD, h) : NULL;
+    if (!(gin[0] = d ? sc_binary(SC_MUL, gw, d) : NULL)) rc = -1;
+    sc_release(gw);
+    sc_release(d);
+  }
+  if (rc == 0 && need[1]) { /* g^T silu(h), silu(h) recorded anew for higher orders */
+    sc_tensor *gt = sc_transpose(g, 0, 1), *a = gt ? sc_unary(SC_SILU, h) : NULL;
+    if (!(gin[1] = a ? sc_matmul(gt, a) : NULL)) rc = -1;
+    sc_release(gt);
+    sc_release(a);
+  }
+  if (rc == 0 && n->nin > 2 && need[2] &&
+      !(gin[2] = sc_sum_to(g, n->edges[2].ndim, n->edges[2].shape)))
+    rc = -1;
+  sc_release(h);
+  sc_release(w);
+  return rc;
+}
+
+int sc_bw_fused_silu_linear(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  sc_tensor *h = sc_unpack(n, 0), *w = h ? sc_unpack(n, 1) : NULL;
+  sc_tensor *a = w ? sc_unpack(n, 2) : NULL;
+  int rc = a ? 0 : -1;
+  if (rc == 0 && need[0]) { /* the product as sc_matmul(g, w) makes it, then the epilogue */
+    int64_t ns[2] = {g->shape[0], w->shape[1]};
+    sc_tensor *ga = blas_ready(g), *wa = ga ? blas_ready(w) : NULL;
+    sc_tensor *hc = wa ? sc_contiguous(h) : NULL;
+    gin[0] = hc ? sc_empty(2, ns, h->dtype) : NULL;
+    if (gin[0] && ns[0] > 0 && ns[1] > 0) {
+      int64_t k = g->shape[1], lda, ldb;
+      CBLAS_TRANSPOSE ta, tb;
+      blas_layout(ns[0], k, ga->stride[0], ga->stride[1], &ta, &lda);
+      blas_layout(k, ns[1], wa->stride[0], wa->stride[1], &tb, &ldb);
+      if (k == 0) {
+        sc_fill_(gin[0], 0);
+      } else {
+        sc_gemm_silu(h->dtype, ta == CblasTrans, tb == CblasTrans, ns[0], ns[1], k,
+                     sc_data(ga), lda, sc_data(wa), ldb,
+                     sc_data(gin[0]), ns[1], sc_data(hc), ns[1]);
+      }
+    }
+    if (!gin[0]) rc = -1;
+    sc_release(ga);
+    sc_release(wa);
+    sc_release(hc);
+  }
+  if (rc == 0 && need[1]) {
+    sc_tensor *gt = sc_transpose(g, 0, 1);
+    if (!(gin[1] = gt ? sc_matmul(gt, a) : NULL)) rc = -1;
+    sc_release(gt);
+  }
+  if (rc == 0 && n->nin > 2 && need[2] &&
+      !(gin[2] = sc_sum_to(g, n->edges[2].ndim, n->edges[2].shape)))
+    rc = -1;
+  sc_release(h);
+  sc_release(w);
+  sc_release(a);
+  return rc;
+}
+
 /* Whether the chain can run block by block: float32 throughout, a
    [n, k] input, layers that fit each other and the narrow-layer kernel,
    and nothing to record. */

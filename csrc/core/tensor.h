@@ -188,6 +188,9 @@ sc_tensor *sc_linear(sc_tensor *x, sc_tensor *w, sc_tensor *b);
 /* silu(x W^T + b): fused into one pass over the product when no graph is
    recorded, the composite of linear and silu (same values) otherwise. */
 sc_tensor *sc_linear_silu(sc_tensor *x, sc_tensor *w, sc_tensor *b);
+/* silu(h) W^T + b as one op, whose backward puts silu' into the epilogue
+   of its input gradient's product (an MLP's SiLU + Linear pairs) */
+sc_tensor *sc_silu_linear(sc_tensor *h, sc_tensor *w, sc_tensor *b);
 /* A chain of nl linear layers, each followed by a SiLU where silu[l]:
    h = x; h = linear(h, w[l], b[l] or NULL) (then silu).  Without a graph to
    record, a float32 chain of narrow layers runs block by block of rows

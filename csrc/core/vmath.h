@@ -11,6 +11,7 @@
 #ifndef SC_VMATH_H
 #define SC_VMATH_H
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -68,6 +69,18 @@ static inline float sc_vsigmoidf(float x) {
   float r = 1.0f / (1.0f + e);
   float s = x >= 0 ? r : e * r;
   return x != x ? x : s;
+}
+
+/* silu'(x) = s (1 + x (1 - s)), s = sigmoid(x): the one definition used by
+   the silu_grad op, the fused SiLU backward and the products' SiLU
+   epilogue (gemm.c), so all three give the same bits. */
+static inline float sc_silu_gradf(float x) {
+  float s = sc_vsigmoidf(x);
+  return s * (1.0f + x * (1.0f - s));
+}
+static inline double sc_silu_grad(double x) {
+  double s = 1.0 / (1.0 + exp(-x));
+  return s * (1.0 + x * (1.0 - s));
 }
 
 /* silu(x) = x sigmoid(x) = x / (1 + e^-x), the activation of every model

@@ -958,6 +958,12 @@ static int l_linear(lua_State *L) {
   RESULT(sc_linear(x, w, b));
 }
 
+static int l_silu_linear(lua_State *L) {
+  sc_tensor *h = sc_lua_check(L, 1), *w = sc_lua_check(L, 2);
+  sc_tensor *b = lua_isnoneornil(L, 3) ? NULL : sc_lua_check(L, 3);
+  RESULT(sc_silu_linear(h, w, b));
+}
+
 static int l_bmm(lua_State *L) {
   sc_tensor *a = sc_lua_check(L, 1), *b = sc_lua_check(L, 2);
   if (a->ndim != 3 || b->ndim != 3 || a->shape[0] != b->shape[0] ||
@@ -1465,7 +1471,7 @@ static const luaL_Reg functions[] = {
     {"Generator", l_generator}, {"get_rng_state", g_get_state},
     {"set_rng_state", g_set_state},
     {"cat", l_cat}, {"stack", l_stack}, {"matmul", l_matmul}, {"bmm", l_bmm},
-    {"linear", l_linear}, {"alias", m_alias},
+    {"linear", l_linear}, {"silu_linear", l_silu_linear}, {"alias", m_alias},
     {"where", l_where}, {"clamp", l_clamp}, {"leaky_relu", l_leaky_relu},
     {"leaky_grad", l_leaky_grad},
     /* elementwise ops: the rows of ops.def (comparisons are methods only) */

@@ -54,6 +54,12 @@ local function fusable(m, nxt)
     and rawget(m, "forward") == nil and rawget(nxt, "forward") == nil
 end
 
+-- A plain SiLU followed by a plain Linear.
+local function silu_linear_pair(m, nxt)
+  return getmetatable(m) == SiLU and getmetatable(nxt) == Linear
+    and rawget(m, "forward") == nil and rawget(nxt, "forward") == nil
+end
+
 -- The chain's layers as {weight, bias or false, silu} when every module is
 -- a plain Linear, optionally followed by a plain SiLU (nil otherwise).
 local function plain_chain(self)
@@ -78,10 +84,17 @@ function M.Sequential:forward(x)
     local layers = plain_chain(self)
     if layers then return core._linear_chain(x, layers) end
   end
+  -- With a graph, a SiLU followed by a Linear is one op (core.silu_linear)
+  -- whose backward multiplies by silu' inside the input gradient's product;
+  -- a Linear then runs alone when its SiLU starts such a pair.
   local n, i = #self._modules, 1
+  local graph = sc.is_grad_enabled()
   while i <= n do
-    local m = self[i]
-    if i < n and fusable(m, self[i + 1]) then
+    local m, nxt = self[i], self[i + 1]
+    if graph and nxt and silu_linear_pair(m, nxt) and sc.is_tensor(x) and x:dim() == 2 then
+      x = core.silu_linear(x, nxt.weight, nxt.bias)
+      i = i + 2
+    elseif nxt and fusable(m, nxt) and not (graph and self[i + 2] and silu_linear_pair(nxt, self[i + 2])) then
       x = sc.linear(x, m.weight, m.bias, "silu")
       i = i + 2
     else
