@@ -739,3 +739,37 @@ describe("where, clamp", function()
     end)
   end
 end)
+
+-- max() and min() of a whole tensor take a vectorised scan (16 running
+-- extremes and a NaN flag): against Lua's own scan, for lengths around the
+-- 16-lane blocks, both dtypes, with the extreme in the tail, a NaN in a
+-- block or in the tail, and infinities.
+describe("max and min of a whole tensor", function()
+  for _, dt in ipairs({ "float32", "float64" }) do
+    for _, n in ipairs({ 1, 15, 16, 17, 33, 100, 1000 }) do
+      it(("%d elements (%s)"):format(n, dt), function()
+        local g = sc.Generator(n)
+        local t = sc.randn(n, { dtype = dt, generator = g })
+        local v = t:values()
+        local hi, lo = -math.huge, math.huge
+        for _, a in ipairs(v) do hi, lo = math.max(hi, a), math.min(lo, a) end
+        assert.are.equal(hi, t:max():item())
+        assert.are.equal(lo, t:min():item())
+        -- the extreme at the last place, then a NaN at the first or last place
+        v[n] = 2.0 ^ 90
+        assert.are.equal(2.0 ^ 90, sc.tensor(v, { dtype = dt }):max():item())
+        v[n] = -math.huge
+        assert.are.equal(-math.huge, sc.tensor(v, { dtype = dt }):min():item())
+        for _, at in ipairs({ 1, n }) do
+          local w = { table.unpack(v) }
+          w[at] = 0 / 0
+          local mx, mn = sc.tensor(w, { dtype = dt }):max():item(), sc.tensor(w, { dtype = dt }):min():item()
+          assert.is_true(mx ~= mx and mn ~= mn, ("NaN at %d"):format(at))
+        end
+        -- a strided view: the same values as its contiguous copy
+        local m = sc.randn(n, 3, { dtype = dt, generator = g }):t()
+        assert.are.equal(m:contiguous():max():item(), m:max():item())
+      end)
+    end
+  end
+end)

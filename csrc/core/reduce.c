@@ -391,6 +391,43 @@ sc_tensor *sc_var(sc_tensor *x, int n, const int *dims, int keepdim,
 
 /* ---- max / min ------------------------------------------------------------------ */
 
+/* The extreme of a whole dense run: 16 running extremes and a NaN flag, so
+   the loop vectorises; the extremes are then compared in a fixed order.
+   A NaN anywhere gives NaN; otherwise the largest (smallest) value, as the
+   element-by-element scan finds it (where +0 and -0 tie for it, either
+   may come back). */
+#define DENSE_EXTREME(T)                                                       \
+  SC_DISPATCH static double dense_extreme_##T(const T *x, int64_t r, int op) { \
+    T lane[16];                                                                \
+    int nan = 0;                                                               \
+    for (int l = 0; l < 16; l++) lane[l] = x[0];                               \
+    int64_t i = 0, r16 = r / 16 * 16;                                          \
+    if (op > 0)                                                                \
+      for (; i < r16; i += 16)                                                 \
+        for (int l = 0; l < 16; l++) {                                         \
+          T v = x[i + l];                                                      \
+          nan |= v != v;                                                       \
+          lane[l] = v > lane[l] ? v : lane[l];                                 \
+        }                                                                      \
+    else                                                                       \
+      for (; i < r16; i += 16)                                                 \
+        for (int l = 0; l < 16; l++) {                                         \
+          T v = x[i + l];                                                      \
+          nan |= v != v;                                                       \
+          lane[l] = v < lane[l] ? v : lane[l];                                 \
+        }                                                                      \
+    T best = lane[0];                                                          \
+    for (; i < r; i++) {                                                       \
+      nan |= x[i] != x[i];                                                     \
+      best = (op > 0 ? x[i] > best : x[i] < best) ? x[i] : best;               \
+    }                                                                          \
+    for (int l = 1; l < 16; l++)                                               \
+      best = (op > 0 ? lane[l] > best : lane[l] < best) ? lane[l] : best;      \
+    return nan ? (double)NAN : (double)best;                                   \
+  }
+DENSE_EXTREME(float)
+DENSE_EXTREME(double)
+
 static sc_tensor *extreme(const char *fn, int op, sc_tensor *x, int d,
                           int keepdim, sc_tensor **indices) {
   int mask[SC_MAX_DIMS];
@@ -423,6 +460,11 @@ static sc_tensor *extreme(const char *fn, int op, sc_tensor *x, int d,
     return NULL;
   }
   int64_t rs = d < 0 ? 1 : xc->stride[d];
+  if (d < 0 && !ix) { /* the whole tensor, no index wanted */
+    store(y, 0, xc->dtype == SC_FLOAT64 ? dense_extreme_double(sc_data(xc), r, op)
+                                        : dense_extreme_float(sc_data(xc), r, op));
+    K = 0;
+  }
   for (int64_t k = 0; k < K; k++) {
     int64_t base = 0;
     if (d >= 0) { /* offset of output k with dim d at 0 */

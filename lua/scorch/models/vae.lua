@@ -120,14 +120,15 @@ function VAE:check_data(x, fn)
     flows.check_input(x, nil, fn, "x")
     return
   end
-  -- one cheap pass: zero unless a value is out of range, NaN or infinite
-  -- (min and max, which name the range, run only on failure)
+  -- two passes with nothing allocated: the range, NaN (which both
+  -- propagate) or infinities out of it
   local top = self.likelihood == "bernoulli" and 1 or 255
   local xd = x:detach()
-  if (xd - sc.clamp(xd, 0, top)):abs():sum():item() ~= 0 then
+  local lo, hi = xd:min():item(), xd:max():item()
+  if not (lo >= 0 and hi <= top) then
     flows.check_input(x, nil, fn, "x")
     error(("%s: argument x %s must lie in [0, %d] for the %s decoder (got range [%g, %g])")
-      :format(fn, shape_str(x), top, self.likelihood, xd:min():item(), xd:max():item()), 3)
+      :format(fn, shape_str(x), top, self.likelihood, lo, hi), 3)
   end
 end
 
