@@ -396,6 +396,10 @@ for _, n in ipairs({ "softmax_core", "log_softmax_core" }) do
       P(T(), 1.5), W({ "no dimensions" }, sc.zeros({}), 1), P(closed(), 1), P(sc.zeros({})) }
   end
 end
+FUNCTION_BAD.bernoulli_log_prob = function()
+  return { P(T(), V4()), W({ "[2,3]", "float64" }, T(), T64()), P(V4(), V4()), P(nil, T()), P(T(), "x"),
+    P(closed(), T()) }
+end
 FUNCTION_BAD.silu_linear = function()
   return { P(T(), V4()), W({ "[2,3]", "[2,4]" }, T(), sc.zeros(2, 4)), P(T(), sc.zeros(5, 3), V4()),
     P(T(), sc.zeros(5, 3, { dtype = "float64" })), P(nil, T()), P(T(), sc.zeros(5, 3), "x"),

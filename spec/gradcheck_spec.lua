@@ -225,6 +225,11 @@ CASES.linear = { -- x W^T + b, W stored [out, in]
   { fn = function(x, w, b) return sc.linear(x:t(), w, b) end,
     inputs = function() return { R({ 4, 3 }, 110), R({ 2, 4 }, 111), R({ 2 }, 112) } end },
 }
+CASES.bernoulli_log_prob = { -- sum_j x l - softplus(l) per row, x in [0, 1] or not
+  { fn = sc.core.bernoulli_log_prob, inputs = function() return { R({ 3, 4 }, 123), R({ 3, 4 }, 124):sigmoid() } end },
+  { fn = function(l, x) return sc.core.bernoulli_log_prob(l:t(), x) end,
+    inputs = function() return { R({ 5, 2 }, 125), R({ 2, 5 }, 126) } end },
+}
 CASES.silu_linear = { -- silu(h) W^T + b as one op (nn.Sequential's SiLU + Linear pairs)
   { fn = sc.core.silu_linear, inputs = function() return { R({ 3, 4 }, 115), R({ 2, 4 }, 116), R({ 2 }, 117) } end },
   { fn = sc.core.silu_linear, inputs = function() return { R({ 3, 4 }, 118), R({ 2, 4 }, 119) } end },
@@ -415,7 +420,7 @@ describe("gradcheck of every op", function()
     -- binary cases, where the op is the last one applied)
     for _, name in ipairs({ "exp", "log", "add", "div", "maximum", "pow_scalar", "where", "clamp", "matmul",
       "cat", "index_select", "sum_to", "narrow_backward", "index_add", "silu_grad", "silu_grad2", "step",
-      "leaky_relu", "leaky_grad", "linear", "silu_linear", "alias", "group_norm", "layer_norm", "softmax", "log_softmax" }) do
+      "leaky_relu", "leaky_grad", "linear", "silu_linear", "bernoulli_log_prob", "alias", "group_norm", "layer_norm", "softmax", "log_softmax" }) do
       local c = CASES[name][1]
       local xs = {}
       for i, x in ipairs(c.inputs()) do xs[i] = x:requires_grad(true) end
@@ -442,7 +447,8 @@ describe("fused and graph backward", function()
 
   it("the table lists the fused ops", function()
     table.sort(fused)
-    assert.are.same({ "group_norm", "layer_norm", "log_softmax", "silu", "silu_linear", "softmax" }, fused)
+    assert.are.same({ "bernoulli_log_prob", "group_norm", "layer_norm", "log_softmax", "silu", "silu_linear",
+      "softmax" }, fused)
   end)
 
   for _, name in ipairs(fused) do

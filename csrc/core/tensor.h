@@ -169,6 +169,9 @@ sc_tensor *sc_clamp(sc_tensor *x, double lo, double hi);
    leaky_grad with slope 0. */
 sc_tensor *sc_leaky_relu(sc_tensor *x, double slope);
 sc_tensor *sc_leaky_grad(sc_tensor *g, sc_tensor *x, double slope);
+/* [N] = sum_j x_ij l_ij - softplus(l_ij) for logits l and data x in [0, 1],
+   both [N, D]: a Bernoulli decoder's log-likelihood per row */
+sc_tensor *sc_bernoulli_log_prob(sc_tensor *l, sc_tensor *x);
 
 /* ---- reductions --------------------------------------------------------- */
 /* dims: n dims (0-based); n == 0 means all dims. */

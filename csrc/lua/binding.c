@@ -891,6 +891,11 @@ static int l_leaky_grad(lua_State *L) {
   RESULT(sc_leaky_grad(g, x, luaL_checknumber(L, 3)));
 }
 
+static int l_bernoulli_log_prob(lua_State *L) {
+  sc_tensor *l = sc_lua_check(L, 1), *x = sc_lua_check(L, 2);
+  RESULT(sc_bernoulli_log_prob(l, x));
+}
+
 static int l_matmul(lua_State *L) {
   sc_tensor *a = sc_lua_check(L, 1), *b = sc_lua_check(L, 2);
   RESULT(sc_matmul(a, b));
@@ -1473,7 +1478,7 @@ static const luaL_Reg functions[] = {
     {"cat", l_cat}, {"stack", l_stack}, {"matmul", l_matmul}, {"bmm", l_bmm},
     {"linear", l_linear}, {"silu_linear", l_silu_linear}, {"alias", m_alias},
     {"where", l_where}, {"clamp", l_clamp}, {"leaky_relu", l_leaky_relu},
-    {"leaky_grad", l_leaky_grad},
+    {"leaky_grad", l_leaky_grad}, {"bernoulli_log_prob", l_bernoulli_log_prob},
     /* elementwise ops: the rows of ops.def (comparisons are methods only) */
 #define SC_UNARY(NAME, name, saves, lua, expr) {#name, l_##name},
 #define SC_BINARY(NAME, name, saves, expr) {#name, l_##name},

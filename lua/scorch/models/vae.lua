@@ -212,9 +212,8 @@ function VAE:log_likelihood(x, p)
   local kind = self.likelihood
   local lp
   if kind == "bernoulli" then
-    -- x log σ(l) + (1 − x) log σ(−l) = x·l − softplus(l)
-    local l = p.logits
-    lp = xf * l - l:softplus()
+    -- x log σ(l) + (1 − x) log σ(−l) = x·l − softplus(l), summed per row in one op
+    return sc.core.bernoulli_log_prob(p.logits, xf)
   elseif kind == "gaussian" then
     local s = self.sigma
     lp = ((xf - p.mean) / s):square() * -0.5 - (math.log(s) + 0.5 * LOG_2PI)
