@@ -25,7 +25,8 @@
  * others) leaves every element's sum as it was.  48 is a multiple of all of
  * them, so the numbers do not depend on the thread count
  * (spec/gemm_spec.lua checks 1 against 2 threads bit for bit).  gemm512.c's
- * sums do not depend on an element's place at all.
+ * sums do not depend on an element's place at all, so its products are cut
+ * at multiples of its 8-row register block instead.
  */
 #include "internal.h"
 
@@ -86,7 +87,7 @@ typedef struct {
   int64_t ldb;
   double beta;
   char *c;
-  int64_t ldc, blocks;
+  int64_t ldc, blocks, align;
   const char *h;
   int64_t ldh;
 } gemm_job;
@@ -95,8 +96,8 @@ typedef struct {
 static void gemm_part(void *p, int t, int nth) {
   const gemm_job *j = p;
   size_t es = sc_dtype_size(j->dt);
-  int64_t lo = j->blocks * t / nth * GEMM_ALIGN;
-  int64_t hi = t == nth - 1 ? j->m : j->blocks * (t + 1) / nth * GEMM_ALIGN;
+  int64_t lo = j->blocks * t / nth * j->align;
+  int64_t hi = t == nth - 1 ? j->m : j->blocks * (t + 1) / nth * j->align;
   if (hi > lo)
     gemm_one(j->dt, j->ta, j->tb, hi - lo, j->n, j->k,
              j->a + (size_t)(j->ta ? lo : lo * j->lda) * es, j->lda, j->b, j->ldb, j->beta,
@@ -109,14 +110,18 @@ static void gemm_any(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t 
                      void *c, int64_t ldc, const void *h, int64_t ldh) {
   if (m <= 0 || n <= 0) return;
   int nt = sc_get_num_threads();
-  if (nt <= 1 || sc_in_parallel() || m < 2 * GEMM_ALIGN ||
+  /* gemm512.c's sums do not depend on an element's place, so its rows
+     can be cut at any multiple of its 8-row register block (128 rows on 2
+     threads: 64 + 64, not 48 + 80) */
+  int64_t align = dt == SC_FLOAT32 && sc_gemm_own_active() ? 8 : GEMM_ALIGN;
+  if (nt <= 1 || sc_in_parallel() || m < 2 * align ||
       (double)m * (double)n * (double)k < GEMM_PAR_MNK) {
     gemm_one(dt, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc, h, ldh);
     return;
   }
-  int64_t blocks = m / GEMM_ALIGN; /* whole aligned blocks to share out */
+  int64_t blocks = m / align; /* whole aligned blocks to share out */
   if (nt > blocks) nt = (int)blocks;
-  gemm_job j = {dt, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc, blocks, h, ldh};
+  gemm_job j = {dt, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc, blocks, align, h, ldh};
   sc_parallel(nt, gemm_part, &j);
 }
 

@@ -367,6 +367,15 @@ static V4 int g512_run(int ta, int tb, int64_t m, int64_t n, int64_t k, const fl
 }
 #endif
 
+int sc_gemm_own_active(void) {
+#ifdef SC_G512
+  if (use_g512 < 0) use_g512 = sc_cpu_avx512();
+  return use_g512;
+#else
+  return 0;
+#endif
+}
+
 int sc_sgemm_own_silu(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
                       int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
                       const float *h, int64_t ldh) {

@@ -16,6 +16,8 @@ int sc_sgemm_own_silu(int ta, int tb, int64_t m, int64_t n, int64_t k, const flo
 /* on: 1 use gemm512.c where the CPU allows, 0 never, -1 decide from the
    CPU; returns whether it was in use */
 int sc_gemm_avx512(int on);
+/* whether float32 products take this file's kernels now */
+int sc_gemm_own_active(void);
 /* nr rows of w (each k floats, ld apart), nr <= wdt, transposed into a
    panel dst[p*wdt + c] with columns nr..wdt-1 zero, by 8 x 8 vector
    transposes: 0 when done, -1 without AVX-512 (copy them some other way) */

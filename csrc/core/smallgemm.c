@@ -242,7 +242,7 @@ typedef struct {
   const int *act;
   float *y;
   float *scratch; /* per thread: two buffers of RB x maxw */
-  int64_t maxw;
+  int64_t maxw, rb; /* rb: rows per block, at most RB */
 } chain_job;
 
 static void chain_part(void *ctx, int64_t lo, int64_t hi, int tid) {
@@ -250,7 +250,7 @@ static void chain_part(void *ctx, int64_t lo, int64_t hi, int tid) {
   float *buf[2] = {C->scratch + (size_t)tid * 2 * RB * C->maxw,
                    C->scratch + ((size_t)tid * 2 + 1) * RB * C->maxw};
   for (int64_t bi = lo; bi < hi; bi++) {
-    int64_t r0 = bi * RB, rows = r0 + RB < C->n ? RB : C->n - r0;
+    int64_t r0 = bi * C->rb, rows = r0 + C->rb < C->n ? C->rb : C->n - r0;
     const float *in = C->x + r0 * C->sn;
     int64_t sn = C->sn, sk = C->sk;
     for (int l = 0; l < C->nl; l++) {
@@ -275,12 +275,20 @@ int sc_small_mlp_f32(int64_t n, int nl, const int64_t *dims, const float *x, int
     total += (size_t)(padded16(dims[l + 1]) * (dims[l] + 1));
     if (l < nl - 1 && dims[l + 1] > maxw) maxw = dims[l + 1];
   }
-  int64_t blocks = (n + RB - 1) / RB;
+  int64_t blocks = (n + RB - 1) / RB, rb = RB;
   int nt = nthreads < 1 ? 1 : nthreads;
   if (nt > blocks) nt = (int)blocks;
   double work = 0; /* below a million multiply-adds, one thread */
   for (int l = 0; l < nl; l++) work += (double)n * (double)dims[l] * (double)dims[l + 1];
   if (work < 1e6) nt = 1;
+  if (nt > 1 && blocks % nt) {
+    /* as many blocks per thread, each a whole number of register blocks
+       (128 rows on 2 threads: 4 x 32, not 48 + 48 | 32): every row's
+       numbers are the same whatever block it falls in */
+    blocks = (blocks + nt - 1) / nt * nt;
+    rb = ((n + blocks - 1) / blocks + MR - 1) / MR * MR;
+    blocks = (n + rb - 1) / rb;
+  }
   size_t scratch = (size_t)nt * 2 * RB * (size_t)maxw;
   size_t bytes = (total + scratch) * sizeof(float);
   float *mem = sc_aligned_alloc(bytes);
@@ -295,7 +303,7 @@ int sc_small_mlp_f32(int64_t n, int nl, const int64_t *dims, const float *x, int
     at += padded16(m) * (k + 1);
   }
   if (use_v16 < 0) use_v16 = sc_cpu_avx512();
-  chain_job C = {n, nl, dims, x, sn, sk, wp, bp, act, y, mem + total, maxw};
+  chain_job C = {n, nl, dims, x, sn, sk, wp, bp, act, y, mem + total, maxw, rb};
   sc_parallel_for(nt, blocks, chain_part, &C);
   sc_aligned_free(mem, bytes);
   return 0;
