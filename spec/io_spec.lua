@@ -644,6 +644,30 @@ describe("sc.io.read_idx", function()
     end
   end)
 
+  it("keeps only the first items when asked, reading no further", function()
+    for _, name in ipairs({"images.idx", "images.idx.gz"}) do
+      local all = sc.io.read_idx(FIX .. name)
+      local one = sc.io.read_idx(FIX .. name, 1)
+      assert.are.same({1, 3, 4}, one:shape())
+      assert.are.same(all:narrow(1, 1, 1):totable(), one:totable())
+      assert.are.same({0, 3, 4}, sc.io.read_idx(FIX .. name, 0):shape())
+      assert.are.same(all:totable(), sc.io.read_idx(FIX .. name, 2):totable())
+      assert.are.same(all:totable(), sc.io.read_idx(FIX .. name, 9):totable())
+    end
+    -- the items past the first are not read: a file cut after them, or
+    -- longer than its header says, still gives them
+    local path = dir .. "/cut.idx"
+    write_bytes(path, idx(0x0B, {4}, string.pack(">hh", -3, 9) .. "x"))
+    assert.are.same({-3, 9}, sc.io.read_idx(path, 2):totable())
+    local t, msg = sc.io.read_idx(path, 3)
+    assert.is_nil(t)
+    assert.is_truthy(msg:find("shape %[3%] of short needs 6 bytes of data, the file has 5"), msg)
+    local ok, err = pcall(sc.io.read_idx, path, -2)
+    assert.is_false(ok)
+    assert.is_truthy(tostring(err):find("read_idx", 1, true) and tostring(err):find("items to keep", 1, true), err)
+    assert.has_error(function() sc.io.read_idx(path, 1.5) end)
+  end)
+
   it("refuses malformed files with nil, msg", function()
     local gz = read_bytes(FIX .. "images.idx.gz")
     local cases = {

@@ -102,7 +102,36 @@ sc_tensor *sc_idx_decode(const unsigned char *buf, size_t len) {
   return t;
 }
 
-sc_tensor *sc_idx_read(const char *path) {
+/* The bytes of a file whose header is in buf[0..n) that hold its first
+   `first` items (header included), when that is fewer than the whole data;
+   0 while the header is incomplete or when the whole file is wanted.  The
+   header's first size is then rewritten to `first`, so the prefix decodes
+   as a file of its own. */
+static size_t prefix_bytes(unsigned char *buf, size_t n, int64_t first) {
+  if (first < 0 || n < 4) return 0;
+  int ty = -1;
+  for (int k = 0; k < (int)(sizeof idx_types / sizeof *idx_types); k++)
+    if (idx_types[k].code == buf[2]) ty = k;
+  int nd = buf[3];
+  size_t hdr = 4 + 4 * (size_t)nd;
+  if (ty < 0 || buf[0] || buf[1] || nd < 1 || nd > SC_MAX_DIMS || n < hdr) return 0;
+  uint64_t item = idx_types[ty].size, n0 = be(buf + 4, 4);
+  for (int d = 1; d < nd; d++) {
+    uint64_t s = be(buf + 4 + 4 * d, 4);
+    if (s && item > SC_IDX_MAX_BYTES / s) return 0; /* decode reports it */
+    item *= s;
+  }
+  if ((uint64_t)first >= n0 || (uint64_t)first > SC_IDX_MAX_BYTES / (item ? item : 1)) return 0;
+  buf[4] = (unsigned char)(first >> 24);
+  buf[5] = (unsigned char)(first >> 16);
+  buf[6] = (unsigned char)(first >> 8);
+  buf[7] = (unsigned char)first;
+  return hdr + (size_t)first * (size_t)item;
+}
+
+sc_tensor *sc_idx_read(const char *path) { return sc_idx_read_first(path, -1); }
+
+sc_tensor *sc_idx_read_first(const char *path, int64_t first) {
   errno = 0;
   gzFile g = gzopen(path, "rb");
   if (!g) {
@@ -112,10 +141,10 @@ sc_tensor *sc_idx_read(const char *path) {
   }
   /* the decompressed size is unknown up front: grow as the data comes,
      so a lying header cannot make us allocate more than the file holds */
-  size_t cap = 1 << 16, n = 0;
+  size_t cap = 1 << 16, n = 0, stop = 0; /* stop: bytes of the prefix, once known */
   unsigned char *buf = malloc(cap);
   const char *err = buf ? NULL : "out of memory";
-  while (!err) {
+  while (!err && !(stop && n >= stop)) {
     if (n == cap) {
       if (cap >= SC_IDX_MAX_BYTES) {
         err = "file too large";
@@ -130,6 +159,9 @@ sc_tensor *sc_idx_read(const char *path) {
       cap *= 2;
     }
     size_t want = cap - n < (1u << 30) ? cap - n : (1u << 30);
+    if (stop && want > stop - n) want = stop - n;
+    if (!stop && n < 4 + 4 * (size_t)SC_MAX_DIMS && want > 4 + 4 * (size_t)SC_MAX_DIMS - n)
+      want = 4 + 4 * (size_t)SC_MAX_DIMS - n; /* the header first, to know the prefix */
     int got = gzread(g, buf + n, (unsigned)want);
     if (got <= 0) {
       int zerr;
@@ -139,7 +171,9 @@ sc_tensor *sc_idx_read(const char *path) {
       break;
     }
     n += (size_t)got;
+    if (!stop) stop = prefix_bytes(buf, n, first);
   }
+  if (!err && stop && n > stop) n = stop;
   sc_tensor *t = NULL;
   if (err)
     sc_set_error("io.read_idx: cannot read %s: %s", path, err);

@@ -11,6 +11,7 @@
 #define SC_IDX_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "tensor.h"
 
@@ -24,5 +25,10 @@
 sc_tensor *sc_idx_decode(const unsigned char *buf, size_t len);
 /* Reads a plain or gzip-compressed IDX file (zlib tells them apart). */
 sc_tensor *sc_idx_read(const char *path);
+/* The same, keeping only the first `first` items (along the first
+   dimension) when the file has more: only those bytes are read and
+   decoded (first < 0: all).  The data past them is not read, so not
+   checked either. */
+sc_tensor *sc_idx_read_first(const char *path, int64_t first);
 
 #endif

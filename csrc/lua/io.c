@@ -203,7 +203,16 @@ static int read_tensor(lua_State *L, sc_tensor *(*read)(const char *)) {
 }
 
 static int l_png_read(lua_State *L) { return read_tensor(L, sc_png_read); }
-static int l_read_idx(lua_State *L) { return read_tensor(L, sc_idx_read); }
+/* read_idx(path [, first]): first >= 0 keeps only that many items */
+static int l_read_idx(lua_State *L) {
+  const char *path = check_path(L, 1);
+  lua_Integer first = luaL_optinteger(L, 2, -1);
+  if (first < -1 || first > INT32_MAX)
+    return luaL_argerror(L, 2, "the number of items to keep must be 0 to 2^31 - 1");
+  sc_tensor **slot = sc_lua_newslot(L);
+  *slot = sc_idx_read_first(path, (int64_t)first);
+  return *slot ? 1 : push_failure(L);
+}
 
 static int l_mkdir(lua_State *L) {
   const char *path = check_path(L, 1);

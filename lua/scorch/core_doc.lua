@@ -402,8 +402,9 @@
 
 --- Reads an IDX file (MNIST, Fashion-MNIST), plain or gzip-compressed (sc.io.read_idx).
 -- @param path file name
+-- @param[opt] first keep only the first `first` items (only their bytes are read); default all
 -- @return float32 tensor of the stored values (0..255 for pixels; float64 for the double type), or nil and a message
--- @usage local imgs = sc.io.read_idx("train-images-idx3-ubyte.gz")
+-- @usage local imgs = sc.io.read_idx("train-images-idx3-ubyte.gz", 1000)
 -- @function io.read_idx
 
 -- ---- tensor methods (t:NAME) ----------------------------------------------------

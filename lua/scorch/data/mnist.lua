@@ -36,9 +36,15 @@ end
 -- malformed, or the two files disagree.
 function M.idx_dataset(images_path, labels_path, opts)
   opts = util.check_options(opts, { "limit" }, "scorch.data.idx_dataset")
-  local x, err = sc.io.read_idx(images_path)
+  -- with a limit only the first images are read: a few thousand of 60,000
+  -- cost their own memory, not the whole file's
+  local first = opts.limit
+  if first ~= nil and (math.type(first) ~= "integer" or first < 0) then
+    error(("scorch.data.idx_dataset: option limit must be an integer >= 0 (got %s)"):format(tostring(first)), 2)
+  end
+  local x, err = sc.io.read_idx(images_path, first)
   if not x then return nil, err end
-  local y, err2 = sc.io.read_idx(labels_path)
+  local y, err2 = sc.io.read_idx(labels_path, first)
   if not y then return nil, err2 end
   if x:dim() ~= 3 and x:dim() ~= 4 then
     return nil, ("%s: expected [n, h, w] images, got %d dims"):format(images_path, x:dim())
