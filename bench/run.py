@@ -10,7 +10,10 @@ ATEN_CPU_CAPABILITY=avx512 (and, when OPENBLAS_CORETYPE names pre-AVX-512
 kernels on an AVX-512 CPU, that again with OPENBLAS_CORETYPE=SKYLAKEX; the
 fastest torch is kept; each configuration runs in --torch-runs processes, 2
 by default, since one process's time can land in a slow mode) and, for W6,
-OpenBLAS sgemm called directly from C.
+OpenBLAS sgemm called directly from C.  scorch runs in --scorch-runs
+processes (2 by default), one before PyTorch's and the rest after them, and
+keeps its fastest too: the host is shared and its speed drifts by a fifth
+within minutes, so each side gets a run on either side of the drift.
 Before all that it measures the machine's sgemm peak (OpenBLAS, n = 1024, at
 1 thread and at each thread count used) and prints it with the CPU model at
 the top and beside every table; a 1-thread peak below 60 GFLOP/s on an
@@ -620,6 +623,9 @@ def main():
     ap.add_argument("--tries", type=int, default=3)
     ap.add_argument("--torch-runs", type=int, default=2,
                     help="processes per PyTorch configuration; the fastest is kept")
+    ap.add_argument("--scorch-runs", type=int, default=2,
+                    help="scorch processes per case, the first before PyTorch's and the "
+                         "rest after them; the fastest is kept")
     ap.add_argument("--timeout", type=float, default=1800.0,
                     help="seconds before a child is killed")
     ap.add_argument("--wait-quiet", type=float, default=120.0,
@@ -735,7 +741,8 @@ def main():
             log("%s (%s), %d thread%s" % (case, CASE_NAMES[case], n, "" if n == 1 else "s"))
             row = {"case": case, "threads": n}
 
-            if "scorch" in impls:
+            def scorch_run():
+                """One scorch process; the fastest of them is kept in row."""
                 if os.path.exists(args.scorch):
                     cmd = [args.scorch, SCORCH_SCRIPT, "--workload", case,
                            "--threads", str(n)] + quick
@@ -749,7 +756,18 @@ def main():
                     log("  %-34s FLAG cpu time / (threads x wall) = %.3f > 1.05"
                         % ("scorch", rec["cpu_use"]))
                 runs.append(rec)
-                row["scorch"] = rec
+                old = row.get("scorch")
+                if old is None or (metric(case, rec) is not None and (
+                        metric(case, old) is None or metric(case, rec) < metric(case, old))):
+                    row["scorch"] = rec
+
+            # scorch's processes go on either side of PyTorch's, so a change
+            # in the shared host's speed during the case reaches both sides;
+            # like each PyTorch configuration, scorch keeps its fastest
+            scorch_after = 0
+            if "scorch" in impls:
+                scorch_run()
+                scorch_after = args.scorch_runs - 1
 
             if "torch" in impls:
                 best = None
@@ -779,6 +797,9 @@ def main():
                 row["torch"] = best
                 row["torch_all"] = [r for r in runs if r.get("impl") == "torch"
                                     and r["case"] == case and r["threads"] == n]
+
+            for _ in range(scorch_after):
+                scorch_run()
 
             if "openblas" in impls and case.startswith("W6"):
                 if sgemm_err:

@@ -296,23 +296,19 @@ describe("im2col / col2im routes against a plain loop", function()
         local geom = { kernel = k, stride = s, padding = p }
         local x = sc.randint(-9, 10, { N, C, G.H, G.W }, { generator = sc.Generator(7) }):to(dt)
         local xv = x:values()
-        local function xat(n, c, i, j) return xv[((n * C + c) * G.H + i) * G.W + j + 1] end
-        local cols = sc.core.im2col(x, geom)
-        assert.are.same({ N, C * k * k, Ho * Wo }, cols:shape())
-        local cv = cols:values()
-        for n = 0, N - 1 do
-          for c = 0, C - 1 do
-            for ki = 0, k - 1 do
-              for kj = 0, k - 1 do
-                for oh = 0, Ho - 1 do
-                  for ow = 0, Wo - 1 do
-                    local i, j = oh * s - p + ki, ow * s - p + kj
-                    local want = (i >= 0 and i < G.H and j >= 0 and j < G.W) and xat(n, c, i, j) or 0
-                    local row = (c * k + ki) * k + kj
-                    local got = cv[(n * C * k * k + row) * Ho * Wo + oh * Wo + ow + 1]
-                    if got ~= want then
-                      error(("im2col: n %d c %d tap (%d,%d) out (%d,%d): %g, want %g"):format(n, c, ki, kj, oh, ow,
-                        got, want))
+        -- f(column index, image index or nil for padding) for every window
+        -- element, in the order of the columns
+        local function each_window(f)
+          for n = 0, N - 1 do
+            for c = 0, C - 1 do
+              for ki = 0, k - 1 do
+                for kj = 0, k - 1 do
+                  for oh = 0, Ho - 1 do
+                    for ow = 0, Wo - 1 do
+                      local i, j = oh * s - p + ki, ow * s - p + kj
+                      local col = (n * C * k * k + (c * k + ki) * k + kj) * Ho * Wo + oh * Wo + ow + 1
+                      local inside = i >= 0 and i < G.H and j >= 0 and j < G.W
+                      f(col, inside and ((n * C + c) * G.H + i) * G.W + j + 1 or nil)
                     end
                   end
                 end
@@ -320,6 +316,13 @@ describe("im2col / col2im routes against a plain loop", function()
             end
           end
         end
+        local cols = sc.core.im2col(x, geom)
+        assert.are.same({ N, C * k * k, Ho * Wo }, cols:shape())
+        local cv = cols:values()
+        each_window(function(col, at)
+          local want = at and xv[at] or 0
+          if cv[col] ~= want then error(("im2col: column element %d: %g, want %g"):format(col, cv[col], want)) end
+        end)
         -- col2im: the scatter-add of integer columns, and the columns untouched
         local y = sc.randint(-9, 10, { N, C * k * k, Ho * Wo }, { generator = sc.Generator(8) }):to(dt)
         local yv = y:values()
@@ -327,24 +330,7 @@ describe("im2col / col2im routes against a plain loop", function()
         assert.are.same(yv, y:values())
         local want = {}
         for q = 1, N * C * G.H * G.W do want[q] = 0 end
-        for n = 0, N - 1 do
-          for c = 0, C - 1 do
-            for ki = 0, k - 1 do
-              for kj = 0, k - 1 do
-                for oh = 0, Ho - 1 do
-                  for ow = 0, Wo - 1 do
-                    local i, j = oh * s - p + ki, ow * s - p + kj
-                    if i >= 0 and i < G.H and j >= 0 and j < G.W then
-                      local q = ((n * C + c) * G.H + i) * G.W + j + 1
-                      local row = (c * k + ki) * k + kj
-                      want[q] = want[q] + yv[(n * C * k * k + row) * Ho * Wo + oh * Wo + ow + 1]
-                    end
-                  end
-                end
-              end
-            end
-          end
-        end
+        each_window(function(col, at) if at then want[at] = want[at] + yv[col] end end)
         assert.are.same(want, img:values())
       end)
     end

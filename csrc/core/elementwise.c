@@ -457,20 +457,30 @@ static int leaky_slope_ok(const char *fn, double slope) {
   return 1;
 }
 
-sc_tensor *sc_leaky_relu(sc_tensor *x, double slope) {
-  if (!leaky_slope_ok("leaky_relu", slope)) return NULL;
+/* leaky_relu(x) (g NULL) or leaky_grad(g, x): computed, recorded with its
+   one differentiable input (x, or g), x saved and the slope kept */
+static sc_tensor *leaky_op(sc_tensor *g, sc_tensor *x, double slope) {
   sc_tensor *y = sc_empty(x->ndim, x->shape, x->dtype);
   if (!y) return NULL;
   leaky_ctx k = {slope};
-  sc_tensor *ops[2] = {y, x};
-  sc_foreach(2, ops, x->dtype == SC_FLOAT64 ? leaky_loop_double : leaky_loop_float, &k);
+  int dbl = x->dtype == SC_FLOAT64;
+  sc_tensor *in = g ? g : x, *ops[3] = {y, in, x};
+  if (g)
+    sc_foreach(3, ops, dbl ? leaky_grad_loop_double : leaky_grad_loop_float, &k);
+  else
+    sc_foreach(2, ops, dbl ? leaky_loop_double : leaky_loop_float, &k);
   sc_node *n;
-  if (sc_record(SC_OP_leaky_relu, y, 1, &x, &n) || (n && sc_save(n, x, 0))) {
+  if (sc_record(g ? SC_OP_leaky_grad : SC_OP_leaky_relu, y, 1, &in, &n) ||
+      (n && sc_save(n, x, 0))) {
     sc_release(y);
     return NULL;
   }
   if (n) n->p.leaky.slope = slope;
   return y;
+}
+
+sc_tensor *sc_leaky_relu(sc_tensor *x, double slope) {
+  return leaky_slope_ok("leaky_relu", slope) ? leaky_op(NULL, x, slope) : NULL;
 }
 
 sc_tensor *sc_leaky_grad(sc_tensor *g, sc_tensor *x, double slope) {
@@ -482,18 +492,7 @@ sc_tensor *sc_leaky_grad(sc_tensor *g, sc_tensor *x, double slope) {
                  sc_shape_str(x, b2, sizeof b2), sc_dtype_name(x->dtype));
     return NULL;
   }
-  sc_tensor *y = sc_empty(x->ndim, x->shape, x->dtype);
-  if (!y) return NULL;
-  leaky_ctx k = {slope};
-  sc_tensor *ops[3] = {y, g, x};
-  sc_foreach(3, ops, x->dtype == SC_FLOAT64 ? leaky_grad_loop_double : leaky_grad_loop_float, &k);
-  sc_node *n;
-  if (sc_record(SC_OP_leaky_grad, y, 1, &g, &n) || (n && sc_save(n, x, 0))) {
-    sc_release(y);
-    return NULL;
-  }
-  if (n) n->p.leaky.slope = slope;
-  return y;
+  return leaky_op(g, x, slope);
 }
 
 /* ---- in-place (never recorded) ---------------------------------------------------- */
