@@ -396,6 +396,12 @@ for _, n in ipairs({ "softmax_core", "log_softmax_core" }) do
       P(T(), 1.5), W({ "no dimensions" }, sc.zeros({}), 1), P(closed(), 1), P(sc.zeros({})) }
   end
 end
+FUNCTION_BAD.phase_join = function()
+  return { P(nil), P(T()), W({ "[1,3,4,4]" }, sc.zeros(1, 3, 4, 4)), P(sc.zeros(1, 4, 1, 3)), P(closed()) }
+end
+FUNCTION_BAD.phase_split = function()
+  return { P(nil), P(T()), W({ "[1,2,3,4]" }, sc.zeros(1, 2, 3, 4)), P(sc.zeros(1, 1, 0, 2)), P(closed()) }
+end
 FUNCTION_BAD.bernoulli_log_prob = function()
   return { P(T(), V4()), W({ "[2,3]", "float64" }, T(), T64()), P(V4(), V4()), P(nil, T()), P(T(), "x"),
     P(closed(), T()) }

@@ -225,6 +225,12 @@ CASES.linear = { -- x W^T + b, W stored [out, in]
   { fn = function(x, w, b) return sc.linear(x:t(), w, b) end,
     inputs = function() return { R({ 4, 3 }, 110), R({ 2, 4 }, 111), R({ 2 }, 112) } end },
 }
+CASES.phase_join = { -- [N, 4·O, H+1, W+1] -> [N, O, 2H, 2W]: four phase windows interleaved
+  { fn = sc.core.phase_join, inputs = function() return { R({ 2, 8, 3, 4 }, 127) } end },
+}
+CASES.phase_split = { -- its transpose
+  { fn = sc.core.phase_split, inputs = function() return { R({ 2, 1, 4, 6 }, 128) } end },
+}
 CASES.bernoulli_log_prob = { -- sum_j x l - softplus(l) per row, x in [0, 1] or not
   { fn = sc.core.bernoulli_log_prob, inputs = function() return { R({ 3, 4 }, 123), R({ 3, 4 }, 124):sigmoid() } end },
   { fn = function(l, x) return sc.core.bernoulli_log_prob(l:t(), x) end,
@@ -420,7 +426,7 @@ describe("gradcheck of every op", function()
     -- binary cases, where the op is the last one applied)
     for _, name in ipairs({ "exp", "log", "add", "div", "maximum", "pow_scalar", "where", "clamp", "matmul",
       "cat", "index_select", "sum_to", "narrow_backward", "index_add", "silu_grad", "silu_grad2", "step",
-      "leaky_relu", "leaky_grad", "linear", "silu_linear", "bernoulli_log_prob", "alias", "group_norm", "layer_norm", "softmax", "log_softmax" }) do
+      "leaky_relu", "leaky_grad", "linear", "silu_linear", "bernoulli_log_prob", "phase_join", "phase_split", "alias", "group_norm", "layer_norm", "softmax", "log_softmax" }) do
       local c = CASES[name][1]
       local xs = {}
       for i, x in ipairs(c.inputs()) do xs[i] = x:requires_grad(true) end

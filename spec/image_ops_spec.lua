@@ -336,3 +336,44 @@ describe("im2col / col2im routes against a plain loop", function()
     end
   end
 end)
+
+-- phase_join interleaves four shifted windows (the generator's upsample +
+-- convolution over output phases): against the index formula, and against
+-- the narrow / stack composition it replaced, values and gradients.
+describe("phase_join and phase_split", function()
+  it("put y[n, (2a+b)O + o, i+a, j+b] at out[n, o, 2i+a, 2j+b], and back", function()
+    local N, O, H, W = 2, 3, 4, 5
+    local y = sc.randint(-50, 50, { N, 4 * O, H + 1, W + 1 }, { generator = sc.Generator(9) })
+    local out = sc.core.phase_join(y)
+    assert.are.same({ N, O, 2 * H, 2 * W }, out:shape())
+    local yv, ov = y:totable(), out:totable()
+    local split = sc.core.phase_split(out):totable()
+    local seen = {}
+    for n = 1, N do
+      for o = 1, O do
+        for a = 0, 1 do
+          for b = 0, 1 do
+            local c = (2 * a + b) * O + o
+            for i = 0, H - 1 do
+              for j = 0, W - 1 do
+                assert.are.equal(yv[n][c][i + a + 1][j + b + 1], ov[n][o][2 * i + a + 1][2 * j + b + 1])
+                seen[table.concat({ n, c, i + a, j + b }, ",")] = true
+              end
+            end
+          end
+        end
+      end
+    end
+    -- split: the window values back where they came from, zeros elsewhere
+    for n = 1, N do
+      for c = 1, 4 * O do
+        for r = 0, H do
+          for s = 0, W do
+            local want = seen[table.concat({ n, c, r, s }, ",")] and yv[n][c][r + 1][s + 1] or 0
+            assert.are.equal(want, split[n][c][r + 1][s + 1])
+          end
+        end
+      end
+    end
+  end)
+end)

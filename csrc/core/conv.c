@@ -447,6 +447,102 @@ int sc_bw_sum_pool(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
   return gin[0] ? 0 : -1;
 }
 
+/* ---- the four output phases of a stride-2 upsampling, joined and split ------------- */
+
+/* join: y [N, 4·O, H+1, W+1] -> out [N, O, 2H, 2W] with
+   out[n, o, 2i+a, 2j+b] = y[n, (2a+b)·O + o, i+a, j+b]: each phase (a, b)
+   is an H x W window of its block of channels, shifted by (a, b), and the
+   four interleave.  split is its transpose (the positions no window reads
+   get 0), so each is the other's backward, to any order.  The generator
+   of WORKLOADS.md W10 computes upsample + 3x3 convolution as one
+   convolution over the phases (models/gan.lua) and joins them with this. */
+#define PHASES(T)                                                              \
+  static void phases_##T(const T *y, T *out, int64_t lo, int64_t hi, int64_t O,  \
+                         int64_t H, int64_t W, int split) {                    \
+    int64_t P = (H + 1) * (W + 1), Q = 4 * H * W;                              \
+    for (int64_t no = lo; no < hi; no++) { /* plane (n, o) of out */           \
+      int64_t n = no / O, o = no % O;                                          \
+      T *op = out + no * Q;                                                    \
+      for (int a = 0; a < 2; a++)                                              \
+        for (int b = 0; b < 2; b++) {                                          \
+          T *yp = (T *)y + (n * 4 * O + (2 * a + b) * O + o) * P;              \
+          if (split) memset(yp, 0, sizeof(T) * (size_t)P);                     \
+          for (int64_t i = 0; i < H; i++) {                                    \
+            T *yr = yp + (i + a) * (W + 1) + b, *orow = op + (2 * i + a) * 2 * W + b; \
+            if (split)                                                         \
+              for (int64_t j = 0; j < W; j++) yr[j] = orow[2 * j];             \
+            else                                                               \
+              for (int64_t j = 0; j < W; j++) orow[2 * j] = yr[j];             \
+          }                                                                    \
+        }                                                                      \
+    }                                                                          \
+  }
+PHASES(float)
+PHASES(double)
+
+typedef struct {
+  void *y, *out;
+  int64_t O, H, W;
+  int split, dbl;
+} phases_job;
+
+static void phases_part(void *ctx, int64_t lo, int64_t hi, int tid) {
+  (void)tid;
+  const phases_job *j = ctx;
+  if (j->dbl)
+    phases_double(j->y, j->out, lo, hi, j->O, j->H, j->W, j->split);
+  else
+    phases_float(j->y, j->out, lo, hi, j->O, j->H, j->W, j->split);
+}
+
+/* join (split = 0): t is y; split: t is out */
+static sc_tensor *phases_pair(sc_tensor *t, int split) {
+  const char *fn = split ? "phase_split" : "phase_join";
+  char b[96];
+  if (check_image(fn, t)) return NULL;
+  int64_t N = t->shape[0], C = t->shape[1], R = t->shape[2], S = t->shape[3];
+  if (split ? (R % 2 || S % 2 || R < 2 || S < 2) : (C % 4 || R < 2 || S < 2)) {
+    sc_set_error(split ? "%s: expected [N, O, 2H, 2W] with H, W >= 1, got %s"
+                       : "%s: expected [N, 4*O, H+1, W+1] with H, W >= 1, got %s",
+                 fn, sc_shape_str(t, b, sizeof b));
+    return NULL;
+  }
+  int64_t O = split ? C : C / 4, H = split ? R / 2 : R - 1, W = split ? S / 2 : S - 1;
+  int64_t ys[4] = {N, 4 * O, H + 1, W + 1}, os[4] = {N, O, 2 * H, 2 * W};
+  sc_tensor *tc = sc_contiguous(t);
+  sc_tensor *r = tc ? sc_empty(4, split ? ys : os, t->dtype) : NULL;
+  if (r) {
+    phases_job j = {split ? sc_data(r) : sc_data(tc), split ? sc_data(tc) : sc_data(r), O, H, W,
+                    split, t->dtype == SC_FLOAT64};
+    int nt = N * O * 4 * H * W >= SC_PAR_GRAIN ? sc_get_num_threads() : 1;
+    sc_parallel_for(nt, N * O, phases_part, &j);
+  }
+  sc_release(tc);
+  if (!r) return NULL;
+  sc_node *n;
+  if (sc_record(split ? SC_OP_phase_split : SC_OP_phase_join, r, 1, &t, &n)) {
+    sc_release(r);
+    return NULL;
+  }
+  return r;
+}
+
+sc_tensor *sc_phase_join(sc_tensor *y) { return phases_pair(y, 0); }
+
+sc_tensor *sc_phase_split(sc_tensor *x) { return phases_pair(x, 1); }
+
+int sc_bw_phase_join(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)n; (void)need;
+  gin[0] = sc_phase_split(g);
+  return gin[0] ? 0 : -1;
+}
+
+int sc_bw_phase_split(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  (void)n; (void)need;
+  gin[0] = sc_phase_join(g);
+  return gin[0] ? 0 : -1;
+}
+
 /* ---- fused convolution ------------------------------------------------------------ */
 /*
  * Three ops close under differentiation (as in PyTorch's

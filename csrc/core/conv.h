@@ -18,6 +18,11 @@ sc_tensor *sc_col2im(sc_tensor *cols, int64_t H, int64_t W,
 sc_tensor *sc_upsample_nearest(sc_tensor *x, int64_t s);
 /* Sums of non-overlapping s x s windows: the transpose of the above. */
 sc_tensor *sc_sum_pool(sc_tensor *x, int64_t s);
+/* [N, 4*O, H+1, W+1] -> [N, O, 2H, 2W]: out[n, o, 2i+a, 2j+b] =
+   y[n, (2a+b)*O + o, i+a, j+b] (four phase windows interleaved), and its
+   transpose (zeros where no window reads). */
+sc_tensor *sc_phase_join(sc_tensor *y);
+sc_tensor *sc_phase_split(sc_tensor *x);
 
 /* Convolution of [N,C,H,W] by W [O,C,kh,kw] plus an optional bias [O]
    (NULL: none; one group), one sample at a time; its two adjoints: the

@@ -125,11 +125,16 @@ static int l_conv2d_weight(lua_State *L) {
   RESULT(sc_conv2d_weight(x, gy, &g));
 }
 
+static int l_phase_join(lua_State *L) { RESULT(sc_phase_join(sc_lua_check(L, 1))); }
+
+static int l_phase_split(lua_State *L) { RESULT(sc_phase_split(sc_lua_check(L, 1))); }
+
 static const luaL_Reg conv_functions[] = {
     {"conv2d_core", l_conv2d_core}, {"conv2d_input", l_conv2d_input},
     {"conv2d_weight", l_conv2d_weight},
     {"im2col", l_im2col}, {"col2im", l_col2im},
     {"upsample_nearest", l_upsample_nearest}, {"sum_pool", l_sum_pool},
+    {"phase_join", l_phase_join}, {"phase_split", l_phase_split},
     {NULL, NULL}};
 
 void sc_lua_open_conv(lua_State *L) { luaL_setfuncs(L, conv_functions, 0); }

@@ -106,8 +106,6 @@ local function upsample_conv3x3(h, conv)
       :format(conv.in_channels, util.shape_str(h)), 2)
   end
   local w, bias = conv.weight, conv.bias
-  local O = w:size(1)
-  local N, H, W = h:size(1), h:size(3), h:size(4)
   local kernels = {}
   for a = 0, 1 do
     local rows = phase_taps(w, 3, a)
@@ -115,16 +113,8 @@ local function upsample_conv3x3(h, conv)
   end
   local k = sc.cat(kernels, 1)
   local bk = bias and sc.cat({ bias, bias, bias, bias }, 1) or nil
-  local y = sc.conv2d(h, k, bk, { padding = 1 })
-  local rows = {}
-  for a = 0, 1 do
-    local cols = {}
-    for b = 0, 1 do
-      cols[b + 1] = y:narrow(2, (2 * a + b) * O + 1, O):narrow(3, 1 + a, H):narrow(4, 1 + b, W)
-    end
-    rows[a + 1] = sc.stack(cols, 5)
-  end
-  return sc.stack(rows, 4):reshape(N, O, 2 * H, 2 * W)
+  -- phase (a, b) is the window y[:, (2a+b)·O + o, a .. a+H-1, b .. b+W-1] (O = conv's outputs)
+  return sc.core.phase_join(sc.conv2d(h, k, bk, { padding = 1 }))
 end
 --- conv(upsample×2(h)) for a 3×3, stride-1, padding-1 convolution, computed
 -- over the four output phases without upsampling (same values up to rounding).
