@@ -338,8 +338,8 @@ describe("im2col / col2im routes against a plain loop", function()
 end)
 
 -- phase_join interleaves four shifted windows (the generator's upsample +
--- convolution over output phases): against the index formula, and against
--- the narrow / stack composition it replaced, values and gradients.
+-- convolution over output phases): against the index formula, and
+-- phase_split back (gradcheck_spec checks both ops' derivatives).
 describe("phase_join and phase_split", function()
   it("put y[n, (2a+b)O + o, i+a, j+b] at out[n, o, 2i+a, 2j+b], and back", function()
     local N, O, H, W = 2, 3, 4, 5

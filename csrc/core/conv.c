@@ -457,7 +457,7 @@ int sc_bw_sum_pool(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
    of WORKLOADS.md W10 computes upsample + 3x3 convolution as one
    convolution over the phases (models/gan.lua) and joins them with this. */
 #define PHASES(T)                                                              \
-  static void phases_##T(const T *y, T *out, int64_t lo, int64_t hi, int64_t O,  \
+  static void phases_##T(T *y, T *out, int64_t lo, int64_t hi, int64_t O,        \
                          int64_t H, int64_t W, int split) {                    \
     int64_t P = (H + 1) * (W + 1), Q = 4 * H * W;                              \
     for (int64_t no = lo; no < hi; no++) { /* plane (n, o) of out */           \
@@ -465,7 +465,7 @@ int sc_bw_sum_pool(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
       T *op = out + no * Q;                                                    \
       for (int a = 0; a < 2; a++)                                              \
         for (int b = 0; b < 2; b++) {                                          \
-          T *yp = (T *)y + (n * 4 * O + (2 * a + b) * O + o) * P;              \
+          T *yp = y + (n * 4 * O + (2 * a + b) * O + o) * P;                   \
           if (split) memset(yp, 0, sizeof(T) * (size_t)P);                     \
           for (int64_t i = 0; i < H; i++) {                                    \
             T *yr = yp + (i + a) * (W + 1) + b, *orow = op + (2 * i + a) * 2 * W + b; \

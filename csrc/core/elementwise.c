@@ -25,9 +25,9 @@
 #define vlogsigmoidf sc_vlogsigmoidf
 #define vexp exp
 #define vtanh tanh
-#define vsigmoid(x) (1.0 / (1.0 + exp(-(x))))
+#define vsigmoid sc_sigmoid
 #define vsilu(x) ((x) / (1.0 + exp(-(x))))
-#define vsoftplus(x) ((x) > 20 ? (x) : log1p(exp(x)))
+#define vsoftplus sc_softplus
 #define vlogsigmoid(x) (((x) < 0 ? (x) : 0.0) - log1p(exp(-fabs(x))))
 
 #define silu_gradf sc_silu_gradf
@@ -36,7 +36,7 @@ static inline float silu_grad2f(float x) {
   return s * (1.0f - s) * (2.0f + x * (1.0f - 2.0f * s));
 }
 static inline double silu_grad2(double x) {
-  double s = 1.0 / (1.0 + exp(-x));
+  double s = sc_sigmoid(x);
   return s * (1.0 - s) * (2.0 + x * (1.0 - 2.0 * s));
 }
 #define silu_grad sc_silu_grad

@@ -41,15 +41,7 @@
 /* Row blocks are cut at multiples of this. */
 #define GEMM_ALIGN 48
 
-/* c *= silu'(h) after a product that had no epilogue of its own */
-SC_DISPATCH static void silu_rows_f(float *c, int64_t ldc, const float *h, int64_t ldh,
-                                    int64_t m, int64_t n) {
-  for (int64_t r = 0; r < m; r++) {
-    float *restrict cr = c + r * ldc;
-    const float *restrict hr = h + r * ldh;
-    for (int64_t j = 0; j < n; j++) cr[j] = cr[j] * sc_silu_gradf(hr[j]);
-  }
-}
+/* c *= silu'(h) after a float64 product (float32: sc_silu_grad_rows_f) */
 SC_DISPATCH static void silu_rows_d(double *c, int64_t ldc, const double *h, int64_t ldh, int64_t m,
                         int64_t n) {
   for (int64_t r = 0; r < m; r++)
@@ -74,7 +66,7 @@ static void gemm_one(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t 
   if (h && dt == SC_FLOAT64)
     silu_rows_d((double *)c, ldc, (const double *)h, ldh, m, n);
   else if (h)
-    silu_rows_f((float *)c, ldc, (const float *)h, ldh, m, n);
+    sc_silu_grad_rows_f((float *)c, ldc, (const float *)h, ldh, m, n);
 }
 
 typedef struct {

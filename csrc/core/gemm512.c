@@ -306,16 +306,6 @@ static V4 int gemv_run(int ta, int tb, int64_t m, int64_t n, int64_t k, const fl
   return 0;
 }
 
-/* c *= silu'(h) over rows x cols (the SiLU epilogue) */
-static V4 void silu_epilogue(float *c, int64_t ldc, const float *h, int64_t ldh, int64_t rows,
-                             int64_t cols) {
-  for (int64_t r = 0; r < rows; r++) {
-    float *restrict cr = c + r * ldc;
-    const float *restrict hr = h + r * ldh;
-    for (int64_t j = 0; j < cols; j++) cr[j] = cr[j] * sc_silu_gradf(hr[j]);
-  }
-}
-
 /* The whole product on the calling thread, with the SiLU epilogue on each
    block of rows after its last slice when h is not NULL.  Returns -1 when
    the packing buffers cannot be had (the caller then falls back to
@@ -359,13 +349,22 @@ static V4 int g512_run(int ta, int tb, int64_t m, int64_t n, int64_t k, const fl
           }
         }
         if (h && pc + kc >= k) /* these rows' sums are final */
-          silu_epilogue(c + ic * ldc + jc, ldc, h + ic * ldh + jc, ldh, mc, nc);
+          sc_silu_grad_rows_f(c + ic * ldc + jc, ldc, h + ic * ldh + jc, ldh, mc, nc);
       }
     }
   }
   return 0;
 }
 #endif
+
+SC_DISPATCH void sc_silu_grad_rows_f(float *c, int64_t ldc, const float *h, int64_t ldh,
+                                     int64_t rows, int64_t cols) {
+  for (int64_t r = 0; r < rows; r++) {
+    float *restrict cr = c + r * ldc;
+    const float *restrict hr = h + r * ldh;
+    for (int64_t j = 0; j < cols; j++) cr[j] = cr[j] * sc_silu_gradf(hr[j]);
+  }
+}
 
 int sc_gemm_own_active(void) {
 #ifdef SC_G512
@@ -380,11 +379,10 @@ int sc_sgemm_own_silu(int ta, int tb, int64_t m, int64_t n, int64_t k, const flo
                       int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
                       const float *h, int64_t ldh) {
 #ifdef SC_G512
-  if (use_g512 < 0) use_g512 = sc_cpu_avx512();
-  if (!use_g512) return -1;
+  if (!sc_gemm_own_active()) return -1;
   if ((m == 1 || n == 1) && k > 0) {
     if (gemv_run(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc)) return -1;
-    if (h) silu_epilogue(c, ldc, h, ldh, m, n);
+    if (h) sc_silu_grad_rows_f(c, ldc, h, ldh, m, n);
     return 0;
   }
   return g512_run(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc, h, ldh);

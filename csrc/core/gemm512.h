@@ -18,6 +18,10 @@ int sc_sgemm_own_silu(int ta, int tb, int64_t m, int64_t n, int64_t k, const flo
 int sc_gemm_avx512(int on);
 /* whether float32 products take this file's kernels now */
 int sc_gemm_own_active(void);
+/* c *= silu'(h) over rows x cols, h laid out as c with row stride ldh: the
+   SiLU epilogue of sc_sgemm_own_silu, and of gemm.c's OpenBLAS products */
+void sc_silu_grad_rows_f(float *c, int64_t ldc, const float *h, int64_t ldh, int64_t rows,
+                         int64_t cols);
 /* nr rows of w (each k floats, ld apart), nr <= wdt, transposed into a
    panel dst[p*wdt + c] with columns nr..wdt-1 zero, by 8 x 8 vector
    transposes: 0 when done, -1 without AVX-512 (copy them some other way) */

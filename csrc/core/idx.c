@@ -17,6 +17,13 @@ static const struct {
 } idx_types[] = {{0x08, 1, "ubyte"}, {0x09, 1, "sbyte"}, {0x0B, 2, "short"},
                  {0x0C, 4, "int"},   {0x0D, 4, "float"}, {0x0E, 8, "double"}};
 
+/* the row of idx_types for a type code, or -1 */
+static int type_index(unsigned code) {
+  for (int k = 0; k < (int)(sizeof idx_types / sizeof *idx_types); k++)
+    if (idx_types[k].code == code) return k;
+  return -1;
+}
+
 static uint64_t be(const unsigned char *p, unsigned n) {
   uint64_t v = 0;
   for (unsigned k = 0; k < n; k++) v = v << 8 | p[k];
@@ -35,9 +42,7 @@ sc_tensor *sc_idx_decode(const unsigned char *buf, size_t len) {
                  buf[3]);
     return NULL;
   }
-  int ty = -1;
-  for (int k = 0; k < (int)(sizeof idx_types / sizeof *idx_types); k++)
-    if (idx_types[k].code == buf[2]) ty = k;
+  int ty = type_index(buf[2]);
   if (ty < 0) {
     sc_set_error("io.read_idx: unsupported type code 0x%02x (known: 0x08 ubyte, "
                  "0x09 sbyte, 0x0B short, 0x0C int, 0x0D float, 0x0E double)",
@@ -109,9 +114,7 @@ sc_tensor *sc_idx_decode(const unsigned char *buf, size_t len) {
    as a file of its own. */
 static size_t prefix_bytes(unsigned char *buf, size_t n, int64_t first) {
   if (first < 0 || n < 4) return 0;
-  int ty = -1;
-  for (int k = 0; k < (int)(sizeof idx_types / sizeof *idx_types); k++)
-    if (idx_types[k].code == buf[2]) ty = k;
+  int ty = type_index(buf[2]);
   int nd = buf[3];
   size_t hdr = 4 + 4 * (size_t)nd;
   if (ty < 0 || buf[0] || buf[1] || nd < 1 || nd > SC_MAX_DIMS || n < hdr) return 0;

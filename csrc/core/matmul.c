@@ -51,8 +51,11 @@ static void gemm_raw(sc_dtype dt, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_
   sc_gemm(dt, ta == CblasTrans, tb == CblasTrans, n, m, k, a, lda, b, ldb, beta, y, ldy);
 }
 
-static void gemm_beta(const sc_tensor *a, int64_t oa, const sc_tensor *b,
-                      int64_t ob, sc_tensor *y, int64_t oy, double beta) {
+/* y = a b + beta y for operands gemm can read in place (blas_ready); with
+   h (contiguous, y's shape; beta 0) the product leaves as (a b) * silu'(h)
+   (sc_gemm_silu) */
+static void gemm_ep(const sc_tensor *a, int64_t oa, const sc_tensor *b, int64_t ob,
+                    sc_tensor *y, int64_t oy, double beta, const sc_tensor *h) {
   int na = a->ndim, nb = b->ndim;
   int64_t n = a->shape[na - 2], k = a->shape[na - 1], m = b->shape[nb - 1];
   CBLAS_TRANSPOSE ta, tb;
@@ -60,9 +63,19 @@ static void gemm_beta(const sc_tensor *a, int64_t oa, const sc_tensor *b,
   blas_layout(n, k, a->stride[na - 2], a->stride[na - 1], &ta, &lda);
   blas_layout(k, m, b->stride[nb - 2], b->stride[nb - 1], &tb, &ldb);
   size_t es = sc_dtype_size(y->dtype);
-  gemm_raw(y->dtype, ta, tb, n, m, k, (const char *)sc_data(a) + oa * (int64_t)es, lda,
-           (const char *)sc_data(b) + ob * (int64_t)es, ldb, beta,
-           (char *)sc_data(y) + oy * (int64_t)es, m > 0 ? m : 1);
+  const char *ap = (const char *)sc_data(a) + oa * (int64_t)es;
+  const char *bp = (const char *)sc_data(b) + ob * (int64_t)es;
+  char *yp = (char *)sc_data(y) + oy * (int64_t)es;
+  if (h)
+    sc_gemm_silu(y->dtype, ta == CblasTrans, tb == CblasTrans, n, m, k, ap, lda, bp, ldb, yp,
+                 m > 0 ? m : 1, sc_data(h), m > 0 ? m : 1);
+  else
+    gemm_raw(y->dtype, ta, tb, n, m, k, ap, lda, bp, ldb, beta, yp, m > 0 ? m : 1);
+}
+
+static void gemm_beta(const sc_tensor *a, int64_t oa, const sc_tensor *b,
+                      int64_t ob, sc_tensor *y, int64_t oy, double beta) {
+  gemm_ep(a, oa, b, ob, y, oy, beta, NULL);
 }
 
 static void gemm(const sc_tensor *a, int64_t oa, const sc_tensor *b, int64_t ob,
@@ -386,6 +399,21 @@ sc_tensor *sc_silu_linear(sc_tensor *h, sc_tensor *w, sc_tensor *b) {
   return y;
 }
 
+/* A linear layer's parameter gradients from its output gradient g and its
+   input x: W by g^T x, the bias by g summed to its shape */
+static int linear_param_grads(sc_node *n, sc_tensor *g, sc_tensor *x, const int *need,
+                              sc_tensor **gin) {
+  if (need[1]) {
+    sc_tensor *gt = sc_transpose(g, 0, 1);
+    gin[1] = gt ? sc_matmul(gt, x) : NULL;
+    sc_release(gt);
+    if (!gin[1]) return -1;
+  }
+  if (n->nin > 2 && need[2] && !(gin[2] = sc_sum_to(g, n->edges[2].ndim, n->edges[2].shape)))
+    return -1;
+  return 0;
+}
+
 int sc_bw_silu_linear(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
   sc_tensor *h = sc_unpack(n, 0), *w = h ? sc_unpack(n, 1) : NULL;
   int rc = w ? 0 : -1;
@@ -395,15 +423,10 @@ int sc_bw_silu_linear(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin
     sc_release(gw);
     sc_release(d);
   }
-  if (rc == 0 && need[1]) { /* g^T silu(h), silu(h) recorded anew for higher orders */
-    sc_tensor *gt = sc_transpose(g, 0, 1), *a = gt ? sc_unary(SC_SILU, h) : NULL;
-    if (!(gin[1] = a ? sc_matmul(gt, a) : NULL)) rc = -1;
-    sc_release(gt);
-    sc_release(a);
-  }
-  if (rc == 0 && n->nin > 2 && need[2] &&
-      !(gin[2] = sc_sum_to(g, n->edges[2].ndim, n->edges[2].shape)))
-    rc = -1;
+  /* the weight's from silu(h) recorded anew, for higher orders */
+  sc_tensor *a = rc == 0 && need[1] ? sc_unary(SC_SILU, h) : NULL;
+  if (rc == 0 && ((need[1] && !a) || linear_param_grads(n, g, a, need, gin))) rc = -1;
+  sc_release(a);
   sc_release(h);
   sc_release(w);
   return rc;
@@ -417,33 +440,14 @@ int sc_bw_fused_silu_linear(sc_node *n, sc_tensor *g, const int *need, sc_tensor
     int64_t ns[2] = {g->shape[0], w->shape[1]};
     sc_tensor *ga = blas_ready(g), *wa = ga ? blas_ready(w) : NULL;
     sc_tensor *hc = wa ? sc_contiguous(h) : NULL;
-    gin[0] = hc ? sc_empty(2, ns, h->dtype) : NULL;
-    if (gin[0] && ns[0] > 0 && ns[1] > 0) {
-      int64_t k = g->shape[1], lda, ldb;
-      CBLAS_TRANSPOSE ta, tb;
-      blas_layout(ns[0], k, ga->stride[0], ga->stride[1], &ta, &lda);
-      blas_layout(k, ns[1], wa->stride[0], wa->stride[1], &tb, &ldb);
-      if (k == 0) {
-        sc_fill_(gin[0], 0);
-      } else {
-        sc_gemm_silu(h->dtype, ta == CblasTrans, tb == CblasTrans, ns[0], ns[1], k,
-                     sc_data(ga), lda, sc_data(wa), ldb,
-                     sc_data(gin[0]), ns[1], sc_data(hc), ns[1]);
-      }
-    }
+    gin[0] = !hc ? NULL : g->shape[1] == 0 ? sc_zeros(2, ns, h->dtype) : sc_empty(2, ns, h->dtype);
+    if (gin[0] && g->shape[1] > 0 && ns[0] > 0 && ns[1] > 0) gemm_ep(ga, 0, wa, 0, gin[0], 0, 0.0, hc);
     if (!gin[0]) rc = -1;
     sc_release(ga);
     sc_release(wa);
     sc_release(hc);
   }
-  if (rc == 0 && need[1]) {
-    sc_tensor *gt = sc_transpose(g, 0, 1);
-    if (!(gin[1] = gt ? sc_matmul(gt, a) : NULL)) rc = -1;
-    sc_release(gt);
-  }
-  if (rc == 0 && n->nin > 2 && need[2] &&
-      !(gin[2] = sc_sum_to(g, n->edges[2].ndim, n->edges[2].shape)))
-    rc = -1;
+  if (rc == 0 && linear_param_grads(n, g, a, need, gin)) rc = -1;
   sc_release(h);
   sc_release(w);
   sc_release(a);
@@ -509,14 +513,7 @@ int sc_bw_linear(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
   sc_tensor *x = sc_unpack(n, 0), *w = x ? sc_unpack(n, 1) : NULL;
   int rc = w ? 0 : -1;
   if (rc == 0 && need[0] && !(gin[0] = sc_matmul(g, w))) rc = -1; /* g W */
-  if (rc == 0 && need[1]) { /* g^T x */
-    sc_tensor *gt = sc_transpose(g, 0, 1);
-    if (!(gin[1] = gt ? sc_matmul(gt, x) : NULL)) rc = -1;
-    sc_release(gt);
-  }
-  if (rc == 0 && n->nin > 2 && need[2] &&
-      !(gin[2] = sc_sum_to(g, n->edges[2].ndim, n->edges[2].shape)))
-    rc = -1;
+  if (rc == 0 && linear_param_grads(n, g, x, need, gin)) rc = -1;
   sc_release(x);
   sc_release(w);
   return rc;

@@ -460,12 +460,10 @@ static sc_tensor *extreme(const char *fn, int op, sc_tensor *x, int d,
     return NULL;
   }
   int64_t rs = d < 0 ? 1 : xc->stride[d];
-  if (d < 0 && !ix) { /* the whole tensor, no index wanted */
+  if (d < 0 && !ix) /* the whole tensor, no index wanted */
     store(y, 0, xc->dtype == SC_FLOAT64 ? dense_extreme_double(sc_data(xc), r, op)
                                         : dense_extreme_float(sc_data(xc), r, op));
-    K = 0;
-  }
-  for (int64_t k = 0; k < K; k++) {
+  else for (int64_t k = 0; k < K; k++) {
     int64_t base = 0;
     if (d >= 0) { /* offset of output k with dim d at 0 */
       int64_t rem = k;
@@ -620,10 +618,11 @@ typedef struct {
   int64_t d;
 } bern_job;
 
-#define BERN_SOFTPLUS_float(v) sc_vsoftplusf(v)
-#define BERN_SOFTPLUS_double(v) ((v) > 20 ? (v) : log1p(exp(v)))
-#define BERN_SIGMOID_float(v) sc_vsigmoidf(v)
-#define BERN_SIGMOID_double(v) (1.0 / (1.0 + exp(-(v))))
+/* the elementwise ops' own softplus and sigmoid (vmath.h), per dtype */
+#define BERN_SOFTPLUS_float sc_vsoftplusf
+#define BERN_SOFTPLUS_double sc_softplus
+#define BERN_SIGMOID_float sc_vsigmoidf
+#define BERN_SIGMOID_double sc_sigmoid
 #define BERN_PARTS(T)                                                            \
   SC_DISPATCH static void bern_rows_##T(void *ctx, int64_t lo, int64_t hi, int tid) { \
     (void)tid;                                                                   \

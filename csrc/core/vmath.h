@@ -70,6 +70,10 @@ static inline float sc_vsigmoidf(float x) {
   float s = x >= 0 ? r : e * r;
   return x != x ? x : s;
 }
+/* float64 sigmoid and softplus stay on libm (the op kernels, the fused
+   losses and silu' use these, so they agree to the bit) */
+static inline double sc_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+static inline double sc_softplus(double x) { return x > 20 ? x : log1p(exp(x)); }
 
 /* silu'(x) = s (1 + x (1 - s)), s = sigmoid(x): the one definition used by
    the silu_grad op, the fused SiLU backward and the products' SiLU
@@ -79,7 +83,7 @@ static inline float sc_silu_gradf(float x) {
   return s * (1.0f + x * (1.0f - s));
 }
 static inline double sc_silu_grad(double x) {
-  double s = 1.0 / (1.0 + exp(-x));
+  double s = sc_sigmoid(x);
   return s * (1.0 + x * (1.0 - s));
 }
 

@@ -46,19 +46,20 @@ function M.ModuleList:__len() return #self._modules end
 M.Sequential = M.ModuleList:extend("Sequential")
 M.Sequential.add = append
 
--- A plain Linear followed by a plain SiLU runs as one fused call: without
--- a graph the bias and the SiLU are applied in one pass over the product
--- while it is still in cache; with one it is the same two ops as before.
-local function fusable(m, nxt)
-  return getmetatable(m) == Linear and getmetatable(nxt) == SiLU
+-- m of class A followed by nxt of class B, neither with a forward of its
+-- own (so running them as one fused call changes nothing).
+local function plain_pair(m, nxt, A, B)
+  return getmetatable(m) == A and getmetatable(nxt) == B
     and rawget(m, "forward") == nil and rawget(nxt, "forward") == nil
 end
 
+-- A plain Linear followed by a plain SiLU runs as one fused call: without
+-- a graph the bias and the SiLU are applied in one pass over the product
+-- while it is still in cache; with one it is the same two ops as before.
+local function fusable(m, nxt) return plain_pair(m, nxt, Linear, SiLU) end
+
 -- A plain SiLU followed by a plain Linear.
-local function silu_linear_pair(m, nxt)
-  return getmetatable(m) == SiLU and getmetatable(nxt) == Linear
-    and rawget(m, "forward") == nil and rawget(nxt, "forward") == nil
-end
+local function silu_linear_pair(m, nxt) return plain_pair(m, nxt, SiLU, Linear) end
 
 -- The chain's layers as {weight, bias or false, silu} when every module is
 -- a plain Linear, optionally followed by a plain SiLU (nil otherwise).
