@@ -82,15 +82,23 @@ typedef struct {
   int64_t ldc, blocks, align;
   const char *h;
   int64_t ldh;
+  int bsilu;            /* c = op(a) silu(b), float32 by gemm512.c only */
+  _Atomic int failed;   /* a bsilu part that could not be done */
 } gemm_job;
 
 /* rows lo..hi of op(a) and of c; the last thread takes the ragged end */
 static void gemm_part(void *p, int t, int nth) {
-  const gemm_job *j = p;
+  gemm_job *j = p;
   size_t es = sc_dtype_size(j->dt);
   int64_t lo = j->blocks * t / nth * j->align;
   int64_t hi = t == nth - 1 ? j->m : j->blocks * (t + 1) / nth * j->align;
-  if (hi > lo)
+  if (hi > lo && j->bsilu) {
+    if (sc_sgemm_own_bsilu(j->ta, hi - lo, j->n, j->k,
+                           (const float *)(j->a + (size_t)(j->ta ? lo : lo * j->lda) * es),
+                           j->lda, j->b, j->ldb, (float *)(j->c + (size_t)(lo * j->ldc) * es),
+                           j->ldc))
+      j->failed = 1;
+  } else if (hi > lo)
     gemm_one(j->dt, j->ta, j->tb, hi - lo, j->n, j->k,
              j->a + (size_t)(j->ta ? lo : lo * j->lda) * es, j->lda, j->b, j->ldb, j->beta,
              j->c + (size_t)(lo * j->ldc) * es, j->ldc,
@@ -113,7 +121,7 @@ static void gemm_any(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t 
   }
   int64_t blocks = m / align; /* whole aligned blocks to share out */
   if (nt > blocks) nt = (int)blocks;
-  gemm_job j = {dt, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc, blocks, align, h, ldh};
+  gemm_job j = {dt, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc, blocks, align, h, ldh, 0, 0};
   sc_parallel(nt, gemm_part, &j);
 }
 
@@ -126,4 +134,18 @@ void sc_gemm_silu(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k, 
                   int64_t lda, const void *b, int64_t ldb, void *c, int64_t ldc, const void *h,
                   int64_t ldh) {
   gemm_any(dt, ta, tb, m, n, k, a, lda, b, ldb, 0.0, c, ldc, h, ldh);
+}
+
+int sc_gemm_bsilu(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                  const float *b, int64_t ldb, float *c, int64_t ldc) {
+  if (!sc_sgemm_bsilu_ok(m, n, k)) return -1;
+  int nt = sc_get_num_threads();
+  if (nt <= 1 || sc_in_parallel() || m < 16 || (double)m * (double)n * (double)k < GEMM_PAR_MNK)
+    return sc_sgemm_own_bsilu(ta, m, n, k, a, lda, b, ldb, c, ldc);
+  int64_t blocks = m / 8;
+  if (nt > blocks) nt = (int)blocks;
+  gemm_job j = {SC_FLOAT32, ta, 0, m, n, k, (const char *)a, lda, b, ldb, 0.0, (char *)c, ldc,
+                blocks, 8, NULL, 0, 1, 0};
+  sc_parallel(nt, gemm_part, &j);
+  return j.failed ? -1 : 0;
 }

@@ -147,6 +147,40 @@ static V4 void pack_b(int tb, const float *b, int64_t ldb, int64_t j0, int64_t n
     for (int64_t p = 0; p < kc; p++) dst[p * w + c] = c < nr ? s[c * ldb + p] : 0.0f;
 }
 
+/* All of B's panels for columns j0..j0+nc and k pc..pc+kc, B stored with
+   k along its columns (op(B)(p, j) = b[p*ldb + j]): the same layout as
+   pack_b panel by panel, but read row by row, so the source is one forward
+   stream.  With silu, the panels hold silu(b) (sc_vsiluf, the SiLU op's
+   own float32 formula): the weight gradient of a SiLU + Linear pair made
+   from the saved pre-activation, so the activation itself need not be
+   kept from the forward pass. */
+static V4 void pack_b_rows(const float *b, int64_t ldb, int64_t j0, int64_t nc, int64_t pc,
+                           int64_t kc, float *dst, int silu) {
+  int64_t full = nc / NR, rest = nc - full * NR, w = rest <= 16 ? 16 : NR;
+  __mmask16 m0 = rest >= 16 ? 0xFFFF : (__mmask16)((1u << rest) - 1u);
+  __mmask16 m1 = rest >= 32 ? 0xFFFF : rest <= 16 ? 0 : (__mmask16)((1u << (rest - 16)) - 1u);
+  float row[NC] __attribute__((aligned(64)));
+  const float *s = b + pc * ldb + j0;
+  float *last = dst + full * NR * kc;
+  for (int64_t p = 0; p < kc; p++, s += ldb) {
+    const float *r = s;
+    if (silu) {
+      for (int64_t j = 0; j < nc; j++) row[j] = sc_vsiluf(s[j]);
+      r = row;
+    }
+    for (int64_t q = 0; q < full; q++) {
+      float *d = dst + q * NR * kc + p * NR;
+      _mm512_store_ps(d, _mm512_loadu_ps(r + q * NR));
+      _mm512_store_ps(d + 16, _mm512_loadu_ps(r + q * NR + 16));
+    }
+    if (rest) {
+      float *d = last + p * w;
+      _mm512_store_ps(d, _mm512_maskz_loadu_ps(m0, r + full * NR));
+      if (w == NR) _mm512_store_ps(d + 16, _mm512_maskz_loadu_ps(m1, r + full * NR + 16));
+    }
+  }
+}
+
 /* How a slice's sums meet C: the first slice stores them (beta 0) or adds
    beta*C; later slices add C. */
 enum { ST_SET, ST_BETA, ST_ADD };
@@ -307,12 +341,13 @@ static V4 int gemv_run(int ta, int tb, int64_t m, int64_t n, int64_t k, const fl
 }
 
 /* The whole product on the calling thread, with the SiLU epilogue on each
-   block of rows after its last slice when h is not NULL.  Returns -1 when
+   block of rows after its last slice when h is not NULL, and silu(B) in
+   place of B when bsilu (tb must then be 0).  Returns -1 when
    the packing buffers cannot be had (the caller then falls back to
    OpenBLAS). */
 static V4 int g512_run(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
                        int64_t lda, const float *b, int64_t ldb, float beta, float *c,
-                       int64_t ldc, const float *h, int64_t ldh) {
+                       int64_t ldc, const float *h, int64_t ldh, int bsilu) {
   int64_t nc_max = n < NC ? (n + NR - 1) / NR * NR : NC;
   int64_t kc_max = k < KC ? k : KC;
   int64_t mc_max = m < MC ? (m + MR - 1) / MR * MR : MC;
@@ -326,10 +361,13 @@ static V4 int g512_run(int ta, int tb, int64_t m, int64_t n, int64_t k, const fl
       int64_t kc = k - pc < KC ? k - pc : KC;
       int mode = pc > 0 ? ST_ADD : beta == 0.0f ? ST_SET : ST_BETA;
       /* B panels: full ones NR wide, a last one 16 wide when it fits */
-      for (int64_t jr = 0; jr < nc; jr += NR) {
-        int64_t nr = nc - jr < NR ? nc - jr : NR;
-        pack_b(tb, b, ldb, jc + jr, nr, nr <= 16 ? 16 : NR, pc, kc, bpk + jr * kc);
-      }
+      if (!tb)
+        pack_b_rows(b, ldb, jc, nc, pc, kc, bpk, bsilu);
+      else
+        for (int64_t jr = 0; jr < nc; jr += NR) {
+          int64_t nr = nc - jr < NR ? nc - jr : NR;
+          pack_b(tb, b, ldb, jc + jr, nr, nr <= 16 ? 16 : NR, pc, kc, bpk + jr * kc);
+        }
       for (int64_t ic = 0; ic < m; ic += MC) {
         int64_t mc = m - ic < MC ? m - ic : MC;
         for (int64_t ir = 0; ir < mc; ir += MR) {
@@ -385,12 +423,28 @@ int sc_sgemm_own_silu(int ta, int tb, int64_t m, int64_t n, int64_t k, const flo
     if (h) sc_silu_grad_rows_f(c, ldc, h, ldh, m, n);
     return 0;
   }
-  return g512_run(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc, h, ldh);
+  return g512_run(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc, h, ldh, 0);
 #else
   (void)ta; (void)tb; (void)m; (void)n; (void)k; (void)a; (void)lda; (void)b; (void)ldb;
   (void)beta; (void)c; (void)ldc; (void)h; (void)ldh;
   return -1;
 #endif
+}
+
+int sc_sgemm_own_bsilu(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                       const float *b, int64_t ldb, float *c, int64_t ldc) {
+#ifdef SC_G512
+  if (!sc_sgemm_bsilu_ok(m, n, k)) return -1;
+  return g512_run(ta, 0, m, n, k, a, lda, b, ldb, 0.0f, c, ldc, NULL, 0, 1);
+#else
+  (void)ta; (void)m; (void)n; (void)k; (void)a; (void)lda; (void)b; (void)ldb; (void)c;
+  (void)ldc;
+  return -1;
+#endif
+}
+
+int sc_sgemm_bsilu_ok(int64_t m, int64_t n, int64_t k) {
+  return sc_gemm_own_active() && m > 1 && n > 1 && k > 0;
 }
 
 int sc_sgemm_own(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,

@@ -13,6 +13,15 @@ int sc_sgemm_own(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a
 int sc_sgemm_own_silu(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
                       int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
                       const float *h, int64_t ldh);
+/* C [m, n] = op(A) silu(B), B [k, n] row-major (the SiLU op's float32
+   formula applied as B is packed): 0 when done, -1 when it cannot be done
+   here (see sc_sgemm_bsilu_ok, or no packing buffer) and the caller must
+   make silu(B) itself */
+int sc_sgemm_own_bsilu(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                       const float *b, int64_t ldb, float *c, int64_t ldc);
+/* whether sc_sgemm_own_bsilu takes a product of this shape (AVX-512 on, a
+   product that is not a matrix-vector one) */
+int sc_sgemm_bsilu_ok(int64_t m, int64_t n, int64_t k);
 /* on: 1 use gemm512.c where the CPU allows, 0 never, -1 decide from the
    CPU; returns whether it was in use */
 int sc_gemm_avx512(int on);

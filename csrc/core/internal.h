@@ -47,6 +47,13 @@ void sc_gemm_silu(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k, 
                   int64_t lda, const void *b, int64_t ldb, void *c, int64_t ldc, const void *h,
                   int64_t ldh);
 
+/* c = op(a) silu(b) in float32, b [k, n] row-major, c [m, n] (beta 0):
+   the weight gradient of a SiLU + Linear pair from its pre-activation.
+   0 when done; -1 when only gemm512.c could and it cannot here (no
+   AVX-512, a matrix-vector shape, no buffer): make silu(b), then sc_gemm. */
+int sc_gemm_bsilu(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                  const float *b, int64_t ldb, float *c, int64_t ldc);
+
 /* sc_is_contiguous, inlined for the per-op fast paths. */
 static inline int sc_dense(const sc_tensor *t) {
   int64_t st = 1;

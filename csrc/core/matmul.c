@@ -371,11 +371,14 @@ sc_tensor *sc_linear_silu(sc_tensor *x, sc_tensor *w, sc_tensor *b) {
 
 /* y = silu(h) W^T + b as one op: the SiLU in front of a Linear, which is
    how an MLP's hidden layers pair up (Linear, then SiLU + Linear, ...).
-   The node saves h, W and a = silu(h).  Its plain backward gives
-   dh = (g W) * silu'(h) with the factor applied in the product's epilogue
-   (sc_gemm_silu), so g W is never written out and read back; dW = g^T a
-   and db = sum of g as for a Linear.  The numbers are those of the SiLU op
-   followed by a Linear, to the bit (spec/fused_spec.lua). */
+   The node saves h and W only: a = silu(h) lives for the forward product.
+   Its plain backward gives dh = (g W) * silu'(h) with the factor applied in
+   the product's epilogue (sc_gemm_silu), so g W is never written out and
+   read back; dW = g^T silu(h) with silu applied as the product packs h
+   (sc_gemm_bsilu), so a is not kept either (an MLP's saved activations
+   halve, and with them the step's memory traffic); db = sum of g as for a
+   Linear.  The numbers are those of the SiLU op followed by a Linear, to
+   the bit (spec/fused_spec.lua). */
 sc_tensor *sc_silu_linear(sc_tensor *h, sc_tensor *w, sc_tensor *b) {
   if (linear_check(h, w, b)) return NULL;
   if (h->ndim != 2) { /* other ranks: the two ops */
@@ -391,7 +394,7 @@ sc_tensor *sc_silu_linear(sc_tensor *h, sc_tensor *w, sc_tensor *b) {
   sc_tensor *in[3] = {h, w, b};
   sc_node *n;
   if (y && (sc_record(SC_OP_silu_linear, y, b ? 3 : 2, in, &n) ||
-            (n && (sc_save(n, h, 0) || sc_save(n, w, 0) || sc_save(n, a, 0))))) {
+            (n && (sc_save(n, h, 0) || sc_save(n, w, 0))))) {
     sc_release(y);
     y = NULL;
   }
@@ -432,25 +435,55 @@ int sc_bw_silu_linear(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin
   return rc;
 }
 
+/* dW = g^T silu(h) for the fused backward, h contiguous [n, in], g [n, out]:
+   silu applied as gemm512.c packs h, or (no AVX-512, float64, a
+   matrix-vector shape) silu(h) made first and multiplied as a Linear's
+   weight gradient is */
+static sc_tensor *silu_weight_grad(sc_tensor *g, sc_tensor *hc) {
+  int64_t out = g->shape[1], in = hc->shape[1], rows = g->shape[0];
+  if (hc->dtype == SC_FLOAT32 && rows > 0) {
+    sc_tensor *gt = sc_transpose(g, 0, 1), *ga = gt ? blas_ready(gt) : NULL;
+    sc_release(gt);
+    if (!ga) return NULL;
+    CBLAS_TRANSPOSE ta;
+    int64_t lda, ws[2] = {out, in};
+    blas_layout(out, rows, ga->stride[0], ga->stride[1], &ta, &lda);
+    sc_tensor *dw = sc_empty(2, ws, SC_FLOAT32);
+    int rc = !dw ? -1 : sc_gemm_bsilu(ta == CblasTrans, out, in, rows, sc_data(ga), lda,
+                                      sc_data(hc), in, sc_data(dw), in);
+    sc_release(ga);
+    if (rc == 0) return dw;
+    sc_release(dw);
+  }
+  int prev = sc_set_grad_enabled(0);
+  sc_tensor *a = sc_unary(SC_SILU, hc);
+  sc_set_grad_enabled(prev);
+  sc_tensor *gt = a ? sc_transpose(g, 0, 1) : NULL;
+  sc_tensor *dw = gt ? sc_matmul(gt, a) : NULL;
+  sc_release(gt);
+  sc_release(a);
+  return dw;
+}
+
 int sc_bw_fused_silu_linear(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
   sc_tensor *h = sc_unpack(n, 0), *w = h ? sc_unpack(n, 1) : NULL;
-  sc_tensor *a = w ? sc_unpack(n, 2) : NULL;
-  int rc = a ? 0 : -1;
+  sc_tensor *hc = w ? sc_contiguous(h) : NULL;
+  int rc = hc ? 0 : -1;
   if (rc == 0 && need[0]) { /* the product as sc_matmul(g, w) makes it, then the epilogue */
     int64_t ns[2] = {g->shape[0], w->shape[1]};
     sc_tensor *ga = blas_ready(g), *wa = ga ? blas_ready(w) : NULL;
-    sc_tensor *hc = wa ? sc_contiguous(h) : NULL;
-    gin[0] = !hc ? NULL : g->shape[1] == 0 ? sc_zeros(2, ns, h->dtype) : sc_empty(2, ns, h->dtype);
+    gin[0] = !wa ? NULL : g->shape[1] == 0 ? sc_zeros(2, ns, h->dtype) : sc_empty(2, ns, h->dtype);
     if (gin[0] && g->shape[1] > 0 && ns[0] > 0 && ns[1] > 0) gemm_ep(ga, 0, wa, 0, gin[0], 0, 0.0, hc);
     if (!gin[0]) rc = -1;
     sc_release(ga);
     sc_release(wa);
-    sc_release(hc);
   }
-  if (rc == 0 && linear_param_grads(n, g, a, need, gin)) rc = -1;
+  if (rc == 0 && need[1] && !(gin[1] = silu_weight_grad(g, hc))) rc = -1;
+  int rest[3] = {need[0], 0, n->nin > 2 ? need[2] : 0};
+  if (rc == 0 && linear_param_grads(n, g, NULL, rest, gin)) rc = -1;
   sc_release(h);
   sc_release(w);
-  sc_release(a);
+  sc_release(hc);
   return rc;
 }
 

@@ -75,26 +75,19 @@ static inline float sc_vsigmoidf(float x) {
 static inline double sc_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
 static inline double sc_softplus(double x) { return x > 20 ? x : log1p(exp(x)); }
 
-/* silu'(x) = s (1 + x (1 - s)), s = sigmoid(x): the one definition used by
-   the silu_grad op, the fused SiLU backward and the products' SiLU
-   epilogue (gemm.c), so all three give the same bits. */
-static inline float sc_silu_gradf(float x) {
-  float s = sc_vsigmoidf(x);
-  return s * (1.0f + x * (1.0f - s));
-}
+/* silu'(x) in float64 (float32: sc_silu_gradf below) */
 static inline double sc_silu_grad(double x) {
   double s = sc_sigmoid(x);
   return s * (1.0 + x * (1.0 - s));
 }
 
-/* silu(x) = x sigmoid(x) = x / (1 + e^-x), the activation of every model
-   here, so written for the fewest vector instructions: e = e^-|x| with
-   |x| capped at 86 (beyond, e is taken as 0), n = round(-|x| log2 e)
-   read straight from the bits of the rounding sum and added into the
-   exponent of the polynomial, a degree-5 near-minimax polynomial for e^r on
-   |r| <= ln2/2 (relative error 7.5e-8, fitted here).  A NaN input comes
-   through the final product. */
-static inline float sc_vsiluf(float x) {
+/* e^-|x| for the SiLU and its derivative, written for the fewest vector
+   instructions: |x| capped at 86 (beyond, e is taken as 0), n = round(-|x|
+   log2 e) read straight from the bits of the rounding sum and added into
+   the exponent of the polynomial, a degree-5 near-minimax polynomial for
+   e^r on |r| <= ln2/2 (relative error 7.5e-8, fitted here).  NaN gives 0:
+   the callers let it through their final product with x. */
+static inline float sc_vexpnegabsf(float x) {
   /* t = min(|x|, 86) on the bits (one integer min; NaN becomes 86) */
   uint32_t tb;
   memcpy(&tb, &x, sizeof tb);
@@ -120,8 +113,30 @@ static inline float sc_vsiluf(float x) {
   pb &= keep;     /* e^-|x| = 0 from |x| = 86 on, as the flushing exp did */
   float e;
   memcpy(&e, &pb, sizeof e);
+  return e;
+}
+
+/* silu(x) = x sigmoid(x) = x / (1 + e^-x), the activation of every model
+   here: with e = e^-|x| and q = 1 / (1 + e), sigmoid(x) is q for x >= 0
+   and e q below, so neither side overflows.  A NaN input comes through
+   the final product. */
+static inline float sc_vsiluf(float x) {
+  float e = sc_vexpnegabsf(x);
   float q = 1.0f / (1.0f + e);
   return x * (x < 0 ? e * q : q);
+}
+
+/* silu'(x) = s (1 + x (1 - s)) = s + x s (1 - s), s = sigmoid(x), and
+   s (1 - s) = e q^2 on both sides of 0 (e, q as for sc_vsiluf): one
+   exponential, no cancellation in 1 - s.  The one definition used by the
+   silu_grad op, the fused SiLU backward and the products' SiLU epilogue
+   (gemm.c, gemm512.c), so all three give the same bits.  NaN gives NaN;
+   +-inf gives NaN, as s (1 + x (1 - s)) does. */
+static inline float sc_silu_gradf(float x) {
+  float e = sc_vexpnegabsf(x);
+  float q = 1.0f / (1.0f + e);
+  float s = x < 0 ? e * q : q;
+  return s + x * (e * q * q);
 }
 
 /* log(1 + u) for u in [0, 1], the only range softplus and log-sigmoid need
