@@ -43,21 +43,27 @@ static inline double u53(uint32_t hi, uint32_t lo) {
 
 typedef enum { DIST_UNIFORM, DIST_NORMAL } dist_kind;
 
-/* Writes value j (0 or 1) of block c. */
-static inline double draw(dist_kind k, uint64_t key, uint64_t c, int j,
-                          double a, double b, int single) {
+/* Both values of block c: v[0] and v[1] (Box-Muller's cosine and sine
+   halves share the block's one philox, log and square root). */
+static inline void draw2(dist_kind k, uint64_t key, uint64_t c, double a, double b, int single,
+                         double v[2]) {
   uint32_t w[4];
   philox(c, key, w);
   if (k == DIST_UNIFORM) {
-    if (single) /* 24 bits, so the float never rounds up to 1 */
-      return a + (b - a) * (double)((j ? w[2] : w[0]) >> 8) * 0x1p-24;
-    double u = j ? u53(w[2], w[3]) : u53(w[0], w[1]);
-    return a + (b - a) * u;
+    if (single) { /* 24 bits, so the float never rounds up to 1 */
+      v[0] = a + (b - a) * (double)(w[0] >> 8) * 0x1p-24;
+      v[1] = a + (b - a) * (double)(w[2] >> 8) * 0x1p-24;
+    } else {
+      v[0] = a + (b - a) * u53(w[0], w[1]);
+      v[1] = a + (b - a) * u53(w[2], w[3]);
+    }
+    return;
   }
   /* Box-Muller: u1 in (0, 1] keeps the log finite */
   double u1 = 1.0 - u53(w[0], w[1]), u2 = u53(w[2], w[3]);
   double r = sqrt(-2.0 * log(u1)), th = 6.283185307179586 * u2;
-  return a + b * (j ? r * sin(th) : r * cos(th));
+  v[0] = a + b * (r * cos(th));
+  v[1] = a + b * (r * sin(th));
 }
 
 typedef struct {
@@ -68,17 +74,22 @@ typedef struct {
   double a, b;
 } fill_job;
 
+/* elements lo..hi: element i is value i & 1 of block base + i / 2, so a
+   range that starts or ends inside a block takes just its half */
 static void fill_part(void *ctx, int64_t lo, int64_t hi, int tid) {
   (void)tid;
   const fill_job *j = ctx;
-  if (j->single) {
-    float *p = j->p;
-    for (int64_t i = lo; i < hi; i++)
-      p[i] = (float)draw(j->k, j->key, j->base + (uint64_t)(i / 2), (int)(i & 1), j->a, j->b, 1);
-  } else {
-    double *p = j->p;
-    for (int64_t i = lo; i < hi; i++)
-      p[i] = draw(j->k, j->key, j->base + (uint64_t)(i / 2), (int)(i & 1), j->a, j->b, 0);
+  double v[2];
+  for (int64_t i = lo & ~(int64_t)1; i < hi; i += 2) {
+    draw2(j->k, j->key, j->base + (uint64_t)(i / 2), j->a, j->b, j->single, v);
+    for (int h = 0; h < 2; h++) {
+      int64_t e = i + h;
+      if (e < lo || e >= hi) continue;
+      if (j->single)
+        ((float *)j->p)[e] = (float)v[h];
+      else
+        ((double *)j->p)[e] = v[h];
+    }
   }
 }
 
