@@ -34,7 +34,11 @@ static inline v8 ld8(const float *p) {
 static inline void st8(float *p, v8 v) { memcpy(p, &v, sizeof v); }
 
 #define MR 6  /* rows per register block */
-#define RB 48 /* rows per cache block (a multiple of MR) */
+#define RB 48 /* rows per cache block (a multiple of RMUL) */
+/* row blocks are cut at multiples of every register block height (6 here,
+   8 on the AVX-512 path below), so no path gets a ragged register block
+   inside a row block */
+#define RMUL 24
 
 int sc_small_linear_ok(int64_t k, int64_t m) { return k <= 512 && m <= 1024; }
 
@@ -123,26 +127,26 @@ typedef struct {
    once; otherwise each 16-column panel through BLOCK16, and a last panel
    of at most 8 columns through block8.  The SiLU runs over the block's
    rows while they are in L1. */
-#define ROWS_BLOCK_BODY(PAIRS, BLOCK32, BLOCK16)                                       \
+#define ROWS_BLOCK_BODY(PAIRS, BLOCK32, BLOCK16, BLOCK8, MRB)                                \
   int64_t m = J->m, k = J->k;                                                          \
-  float tmp[MR * 32] = {0}; /* only partial blocks use it */                           \
+  float tmp[MRB * 32] = {0}; /* only partial blocks use it */                          \
   for (int64_t j0 = 0; j0 < m;) {                                                      \
     int64_t wdt = panel_width(m, j0);                                                  \
     int pair = PAIRS && wdt == 16 && j0 + 16 < m && panel_width(m, j0 + 16) == 16;     \
     int64_t span = pair ? 32 : wdt;                                                    \
     int64_t valid = m - j0 < span ? m - j0 : span;                                     \
     const float *w = J->wp + j0 * k, *b = J->bp + j0;                                  \
-    for (int64_t i = r0; i < r1; i += MR) {                                            \
-      const float *xr[MR];                                                             \
-      int64_t rows = r1 - i < MR ? r1 - i : MR;                                        \
-      for (int r = 0; r < MR; r++) /* missing rows repeat the last real one */         \
+    for (int64_t i = r0; i < r1; i += MRB) {                                           \
+      const float *xr[MRB];                                                            \
+      int64_t rows = r1 - i < MRB ? r1 - i : MRB;                                      \
+      for (int r = 0; r < MRB; r++) /* missing rows repeat the last real one */        \
         xr[r] = J->x + (i + (r < rows ? r : rows - 1)) * J->sn;                       \
-      int direct = rows == MR && valid == span;                                        \
+      int direct = rows == MRB && valid == span;                                       \
       float *c = direct ? J->y + i * m + j0 : tmp;                                     \
       int64_t ldc = direct ? m : span;                                                 \
       if (pair) BLOCK32(k, xr, J->sk, w, w + 16 * k, b, c, ldc);                       \
       else if (wdt == 16) BLOCK16(k, xr, J->sk, w, b, c, ldc);                         \
-      else block8(k, xr, J->sk, w, b, c, ldc);                                         \
+      else BLOCK8(k, xr, J->sk, w, b, c, ldc);                                         \
       if (!direct)                                                                     \
         for (int64_t r = 0; r < rows; r++)                                             \
           memcpy(J->y + (i + r) * m + j0, tmp + r * span, (size_t)valid * sizeof(float)); \
@@ -157,7 +161,7 @@ typedef struct {
 #define NO_PAIRS(...) ((void)0)
 
 SC_DISPATCH static void rows_block(const job *J, int64_t r0, int64_t r1) {
-  ROWS_BLOCK_BODY(0, NO_PAIRS, block16)
+  ROWS_BLOCK_BODY(0, NO_PAIRS, block16, block8, MR)
 }
 
 #ifdef SC_HAVE_V4
@@ -179,11 +183,59 @@ static inline V4 __attribute__((always_inline)) void st16(float *p, v16 v) {
   memcpy(p, &v, sizeof v);
 }
 
-BLOCK_1(block16_v16, v16, 16, ld16, st16, V4)
-BLOCK_2(block32_v16, v16, 16, ld16, st16, V4)
+/* Register blocks of MR16 = 8 rows here: a pair of panels is 16
+   accumulators and two loads of W for 16 multiply-adds (6 rows gave 12 for
+   12), which keeps both FMA pipes of a Zen 5 or Skylake-X core fuller; one
+   panel is 8 accumulators, as many as two pipes of four-cycle FMAs need. */
+#define MR16 8
+#define R8(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7)
+static inline V4 __attribute__((always_inline)) void block16_v16(
+    int64_t k, const float *const *x, int64_t sk, const float *w, const float *bias, float *c,
+    int64_t ldc) {
+  v16 b0 = ld16(bias);
+#define DECL1(r) v16 a##r = b0; const float *x##r = x[r];
+  R8(DECL1)
+  for (int64_t p = 0, o = 0; p < k; p++, o += sk, w += 16) {
+    v16 w0 = ld16(w);
+#define STEP1(r) a##r += x##r[o] * w0;
+    R8(STEP1)
+  }
+#define PUT1(r) st16(c + r * ldc, a##r);
+  R8(PUT1)
+}
+
+/* a last panel of at most 8 columns, 8 rows of 8-float vectors */
+static inline V4 __attribute__((always_inline)) void block8_v16(
+    int64_t k, const float *const *x, int64_t sk, const float *w, const float *bias, float *c,
+    int64_t ldc) {
+  v8 b0 = ld8(bias);
+#define DECL8(r) v8 a##r = b0; const float *x##r = x[r];
+  R8(DECL8)
+  for (int64_t p = 0, o = 0; p < k; p++, o += sk, w += 8) {
+    v8 w0 = ld8(w);
+    R8(STEP1)
+  }
+#define PUT8(r) st8(c + r * ldc, a##r);
+  R8(PUT8)
+}
+
+static inline V4 __attribute__((always_inline)) void block32_v16(
+    int64_t k, const float *const *x, int64_t sk, const float *w, const float *w2,
+    const float *bias, float *c, int64_t ldc) {
+  v16 b0 = ld16(bias), b1 = ld16(bias + 16);
+#define DECL2(r) v16 a##r = b0, d##r = b1; const float *x##r = x[r];
+  R8(DECL2)
+  for (int64_t p = 0, o = 0; p < k; p++, o += sk, w += 16, w2 += 16) {
+    v16 w0 = ld16(w), w1 = ld16(w2);
+#define STEP2(r) { float xv = x##r[o]; a##r += xv * w0; d##r += xv * w1; }
+    R8(STEP2)
+  }
+#define PUT2(r) st16(c + r * ldc, a##r); st16(c + r * ldc + 16, d##r);
+  R8(PUT2)
+}
 
 static V4 void rows_block_v16(const job *J, int64_t r0, int64_t r1) {
-  ROWS_BLOCK_BODY(1, block32_v16, block16_v16)
+  ROWS_BLOCK_BODY(1, block32_v16, block16_v16, block8_v16, MR16)
 }
 #endif
 
@@ -286,7 +338,7 @@ int sc_small_mlp_f32(int64_t n, int nl, const int64_t *dims, const float *x, int
        (128 rows on 2 threads: 4 x 32, not 48 + 48 | 32): every row's
        numbers are the same whatever block it falls in */
     blocks = (blocks + nt - 1) / nt * nt;
-    rb = ((n + blocks - 1) / blocks + MR - 1) / MR * MR;
+    rb = ((n + blocks - 1) / blocks + RMUL - 1) / RMUL * RMUL;
     blocks = (n + rb - 1) / rb;
   }
   size_t scratch = (size_t)nt * 2 * RB * (size_t)maxw;
