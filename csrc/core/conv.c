@@ -11,6 +11,7 @@
 #include "autograd.h"
 #include "conv.h"
 #include "internal.h"
+#include "gemm512.h"
 
 #include <cblas.h>
 #include "pool.h"
@@ -644,9 +645,18 @@ static void shift_forward(const shift_plan *p, sc_dtype dt, int64_t O, const cha
                           const char *bias, const char *xp, char *ybuf, char *y) {
   size_t es = sc_dtype_size(dt);
   if (bias) bias_rows(dt, bias, ybuf, O, p->grid);
-  for (int64_t t = 0; t < p->kk; t++)
-    gemm_ld(dt, 0, 0, O, p->grid, p->C, wt + (size_t)(t * O * p->C) * es, p->C,
-            xp + (size_t)p->off[t] * es, p->S, (bias || t > 0) ? 1.0 : 0.0, ybuf, p->grid);
+  /* each tap's shifted image is read by only O / 8 row blocks of the
+     weights: on one thread, gemm512.c reads it in place rather than
+     packing it (the same sums, so the same numbers) */
+  int inplace = dt == SC_FLOAT32 && (sc_in_parallel() || sc_get_num_threads() == 1);
+  for (int64_t t = 0; t < p->kk; t++) {
+    const char *wtt = wt + (size_t)(t * O * p->C) * es, *xs = xp + (size_t)p->off[t] * es;
+    double beta = (bias || t > 0) ? 1.0 : 0.0;
+    if (!inplace || sc_sgemm_own_binplace(0, O, p->grid, p->C, (const float *)wtt, p->C,
+                                          (const float *)xs, p->S, (float)beta,
+                                          (float *)ybuf, p->grid))
+      gemm_ld(dt, 0, 0, O, p->grid, p->C, wtt, p->C, xs, p->S, beta, ybuf, p->grid);
+  }
   for (int64_t o = 0; o < O; o++)
     for (int64_t h = 0; h < p->Ho; h++)
       memcpy(y + (size_t)((o * p->Ho + h) * p->Wo) * es,

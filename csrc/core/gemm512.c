@@ -216,14 +216,15 @@ static inline V4 __attribute__((always_inline)) void put(float *c, __mmask16 mk,
     if (m1) put(ci + 16, m1, merge(c##i##1, ci + 16, m1, mode, vb));            \
   }
 
-/* c[0..rows)[0..cols) (+)= the 8 x 32 block of a (kc x MR) times b (kc x 32) */
-static V4 void kernel_8x32(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc,
-                           int rows, int cols, int mode, float beta) {
+/* c[0..rows)[0..cols) (+)= the 8 x 32 block of a (kc x MR) times b (kc x 32,
+   rows bs floats apart: NR when packed, ldb when read in place) */
+static V4 void kernel_8x32(int64_t kc, const float *ap, const float *bp, int64_t bs, float *c,
+                           int64_t ldc, int rows, int cols, int mode, float beta) {
   __m512 z = _mm512_setzero_ps();
   __m512 c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
   __m512 c40 = z, c41 = z, c50 = z, c51 = z, c60 = z, c61 = z, c70 = z, c71 = z;
-  for (int64_t p = 0; p < kc; p++, ap += MR, bp += NR) {
-    __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
+  for (int64_t p = 0; p < kc; p++, ap += MR, bp += bs) {
+    __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
     ROW2(0) ROW2(1) ROW2(2) ROW2(3) ROW2(4) ROW2(5) ROW2(6) ROW2(7)
   }
   __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1u);
@@ -342,12 +343,15 @@ static V4 int gemv_run(int ta, int tb, int64_t m, int64_t n, int64_t k, const fl
 
 /* The whole product on the calling thread, with the SiLU epilogue on each
    block of rows after its last slice when h is not NULL, and silu(B) in
-   place of B when bsilu (tb must then be 0).  Returns -1 when
+   place of B when bsilu (tb must then be 0).  binplace (tb 0, not with
+   bsilu): B's full 32-column panels are read where they are, rows ldb
+   apart, instead of being packed; for B that is only ever read through a
+   few row blocks of A, such as a convolution's shifted image.  Returns -1 when
    the packing buffers cannot be had (the caller then falls back to
    OpenBLAS). */
 static V4 int g512_run(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
                        int64_t lda, const float *b, int64_t ldb, float beta, float *c,
-                       int64_t ldc, const float *h, int64_t ldh, int bsilu) {
+                       int64_t ldc, const float *h, int64_t ldh, int bsilu, int binplace) {
   int64_t nc_max = n < NC ? (n + NR - 1) / NR * NR : NC;
   int64_t kc_max = k < KC ? k : KC;
   int64_t mc_max = m < MC ? (m + MR - 1) / MR * MR : MC;
@@ -360,8 +364,15 @@ static V4 int g512_run(int ta, int tb, int64_t m, int64_t n, int64_t k, const fl
     for (int64_t pc = 0; pc < k; pc += KC) {
       int64_t kc = k - pc < KC ? k - pc : KC;
       int mode = pc > 0 ? ST_ADD : beta == 0.0f ? ST_SET : ST_BETA;
-      /* B panels: full ones NR wide, a last one 16 wide when it fits */
-      if (!tb)
+      /* B panels: full ones NR wide, a last one 16 wide when it fits;
+         in place, only a last partial panel is packed */
+      int64_t nfull = binplace ? nc / NR * NR : 0;
+      if (binplace) {
+        if (nc > nfull) {
+          int64_t nr = nc - nfull;
+          pack_b(0, b, ldb, jc + nfull, nr, nr <= 16 ? 16 : NR, pc, kc, bpk + nfull * kc);
+        }
+      } else if (!tb)
         pack_b_rows(b, ldb, jc, nc, pc, kc, bpk, bsilu);
       else
         for (int64_t jr = 0; jr < nc; jr += NR) {
@@ -376,12 +387,14 @@ static V4 int g512_run(int ta, int tb, int64_t m, int64_t n, int64_t k, const fl
         }
         for (int64_t jr = 0; jr < nc; jr += NR) {
           int64_t nr = nc - jr < NR ? nc - jr : NR;
-          const float *bp = bpk + jr * kc;
+          int inplace = jr < nfull;
+          const float *bp = inplace ? b + pc * ldb + jc + jr : bpk + jr * kc;
+          int64_t bs = inplace ? ldb : NR;
           for (int64_t ir = 0; ir < mc; ir += MR) {
             int64_t mr = mc - ir < MR ? mc - ir : MR;
             float *cp = c + (ic + ir) * ldc + jc + jr;
             if (nr > 16)
-              kernel_8x32(kc, apk + ir * kc, bp, cp, ldc, (int)mr, (int)nr, mode, beta);
+              kernel_8x32(kc, apk + ir * kc, bp, bs, cp, ldc, (int)mr, (int)nr, mode, beta);
             else
               kernel_8x16(kc, apk + ir * kc, bp, cp, ldc, (int)mr, (int)nr, mode, beta);
           }
@@ -423,7 +436,7 @@ int sc_sgemm_own_silu(int ta, int tb, int64_t m, int64_t n, int64_t k, const flo
     if (h) sc_silu_grad_rows_f(c, ldc, h, ldh, m, n);
     return 0;
   }
-  return g512_run(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc, h, ldh, 0);
+  return g512_run(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc, h, ldh, 0, 0);
 #else
   (void)ta; (void)tb; (void)m; (void)n; (void)k; (void)a; (void)lda; (void)b; (void)ldb;
   (void)beta; (void)c; (void)ldc; (void)h; (void)ldh;
@@ -435,10 +448,22 @@ int sc_sgemm_own_bsilu(int ta, int64_t m, int64_t n, int64_t k, const float *a, 
                        const float *b, int64_t ldb, float *c, int64_t ldc) {
 #ifdef SC_G512
   if (!sc_sgemm_bsilu_ok(m, n, k)) return -1;
-  return g512_run(ta, 0, m, n, k, a, lda, b, ldb, 0.0f, c, ldc, NULL, 0, 1);
+  return g512_run(ta, 0, m, n, k, a, lda, b, ldb, 0.0f, c, ldc, NULL, 0, 1, 0);
 #else
   (void)ta; (void)m; (void)n; (void)k; (void)a; (void)lda; (void)b; (void)ldb; (void)c;
   (void)ldc;
+  return -1;
+#endif
+}
+
+int sc_sgemm_own_binplace(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                          const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+#ifdef SC_G512
+  if (!sc_gemm_own_active() || m == 1 || n == 1 || k == 0) return -1;
+  return g512_run(ta, 0, m, n, k, a, lda, b, ldb, beta, c, ldc, NULL, 0, 0, 1);
+#else
+  (void)ta; (void)m; (void)n; (void)k; (void)a; (void)lda; (void)b; (void)ldb; (void)beta;
+  (void)c; (void)ldc;
   return -1;
 #endif
 }

@@ -19,6 +19,12 @@ int sc_sgemm_own_silu(int ta, int tb, int64_t m, int64_t n, int64_t k, const flo
    make silu(B) itself */
 int sc_sgemm_own_bsilu(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                        const float *b, int64_t ldb, float *c, int64_t ldc);
+/* C [m, n] = op(A) B + beta C, B [k, n] row-major, with B's full 32-column
+   panels read in place rather than packed (a convolution's shifted image,
+   read by few row blocks of A): 0 when done, -1 when the caller must use
+   sc_gemm (no AVX-512, a matrix-vector shape, no buffer) */
+int sc_sgemm_own_binplace(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                          const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 /* whether sc_sgemm_own_bsilu takes a product of this shape (AVX-512 on, a
    product that is not a matrix-vector one) */
 int sc_sgemm_bsilu_ok(int64_t m, int64_t n, int64_t k);
