@@ -671,11 +671,18 @@ static char *thread_buffers(size_t bytes, int nt, size_t *nbytes) {
   return sc_aligned_alloc(*nbytes * (size_t)nt);
 }
 
-static char *shift_buffers(const shift_plan *p, int64_t O, sc_dtype dt, int nt,
-                           size_t *nbytes) {
-  char *b = thread_buffers((size_t)(p->C * p->S + O * p->grid) * sc_dtype_size(dt), nt, nbytes);
+/* the same with `extra` more elements per thread after the grid */
+static char *shift_buffers_plus(const shift_plan *p, int64_t O, sc_dtype dt, int nt,
+                                int64_t extra, size_t *nbytes) {
+  char *b = thread_buffers((size_t)(p->C * p->S + O * p->grid + extra) * sc_dtype_size(dt), nt,
+                           nbytes);
   if (b) memset(b, 0, *nbytes * (size_t)nt);
   return b;
+}
+
+static char *shift_buffers(const shift_plan *p, int64_t O, sc_dtype dt, int nt,
+                           size_t *nbytes) {
+  return shift_buffers_plus(p, O, dt, nt, 0, nbytes);
 }
 
 /* A copy of the kernel w [O, C, kh, kw] laid out for the products:
@@ -957,6 +964,7 @@ typedef struct {
   char *x, *gc, *out;
   int64_t L, CK, csz, wsz, G;
   int parts, group;
+  int packed; /* each thread's buffer has room for sc_pack_cols_t's image */
 } wconv_job;
 
 /* chunks lo..hi of samples: each into its own partial (or into out when
@@ -992,9 +1000,18 @@ static void conv_weight_part(void *ctx, int64_t lo, int64_t hi, int tid) {
         shift_fill(pl, j->g, xn, cb, es);
         for (int64_t r = 0; r < d->O * d->Ho; r++)
           memcpy(gp + (size_t)(r * pl->Wp) * es, gn + (size_t)(r * d->Wo) * es, (size_t)d->Wo * es);
-        for (int64_t t = 0; t < pl->kk; t++)
-          gemm_ld(j->dt, 0, 1, d->O, d->C, pl->grid, gp, pl->grid, cb + (size_t)pl->off[t] * es,
-                  pl->S, beta, acc + (size_t)(t * d->O * d->C) * es, d->C);
+        /* every tap reads the transposed image from its own row on: with
+           room for it (j->packed), packed once for all of them, the same
+           panels each tap's product would pack, so the same numbers */
+        float *F = j->packed ? (float *)(gp + (size_t)(d->O * pl->grid) * es) : NULL;
+        if (F && sc_pack_cols_t((const float *)cb, pl->S, d->C, pl->S, F)) F = NULL;
+        for (int64_t t = 0; t < pl->kk; t++) {
+          char *at = acc + (size_t)(t * d->O * d->C) * es;
+          if (!F || sc_sgemm_own_bpre(0, d->O, d->C, pl->grid, (const float *)gp, pl->grid, F,
+                                      pl->S, pl->off[t], (float)beta, (float *)at, d->C))
+            gemm_ld(j->dt, 0, 1, d->O, d->C, pl->grid, gp, pl->grid, cb + (size_t)pl->off[t] * es,
+                    pl->S, beta, at, d->C);
+        }
         continue;
       }
       unfold_one(j->g, xn, cb, d->C, d->H, d->W, d->Ho, d->Wo, j->dt, 0);
@@ -1043,8 +1060,12 @@ sc_tensor *sc_conv2d_weight(sc_tensor *x0, sc_tensor *g0, const sc_conv_geom *g)
      dimension for the gemm kernel to run near its peak. */
   int64_t G = csz < d.N ? csz : d.N;
   int group = !shift && G > 1 && (size_t)G * (size_t)(CK + d.O) * (size_t)L <= ((size_t)1 << 21);
+  /* shifted products on float32 with gemm512.c, one per thread: the image
+     packed once per sample for its kh*kw products (sc_pack_cols_t) */
+  int packed = shift && x0->dtype == SC_FLOAT32 && sc_gemm_own_active() && (nt > 1 || sc_get_num_threads() == 1);
+  int64_t fsz = packed ? (d.C + 31) / 32 * 32 * pl.S : 0;
   char *col = !out ? NULL : group ? thread_buffers((size_t)(G * (CK + d.O) * L) * es, nt, &nb)
-              : shift ? shift_buffers(&pl, d.O, x0->dtype, nt, &nb)
+              : shift ? shift_buffers_plus(&pl, d.O, x0->dtype, nt, fsz, &nb)
                       : col_buffers(&d, x0->dtype, nt, &nb);
   char *part = col && pbytes ? sc_aligned_alloc(pbytes) : NULL;
   if (col && pbytes && !part) {
@@ -1053,7 +1074,7 @@ sc_tensor *sc_conv2d_weight(sc_tensor *x0, sc_tensor *g0, const sc_conv_geom *g)
   }
   if (col) {
     wconv_job j = {&d, g, shift ? &pl : NULL, col, part, nb, es, x0->dtype, sc_data(x),
-                   sc_data(gc), sc_data(out), L, CK, csz, wsz, G, parts, group};
+                   sc_data(gc), sc_data(out), L, CK, csz, wsz, G, parts, group, packed};
     sc_parallel_for(nt, nch, conv_weight_part, &j);
     if (parts) { /* partials in chunk order; tap-major ones back to [O, C, kh, kw] */
       int64_t kk = shift ? g->kh * g->kw : 1, OC = wsz / kk;

@@ -351,7 +351,8 @@ static V4 int gemv_run(int ta, int tb, int64_t m, int64_t n, int64_t k, const fl
    OpenBLAS). */
 static V4 int g512_run(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
                        int64_t lda, const float *b, int64_t ldb, float beta, float *c,
-                       int64_t ldc, const float *h, int64_t ldh, int bsilu, int binplace) {
+                       int64_t ldc, const float *h, int64_t ldh, int bsilu, int binplace,
+                       const float *bpre, int64_t pstride, int64_t roff) {
   int64_t nc_max = n < NC ? (n + NR - 1) / NR * NR : NC;
   int64_t kc_max = k < KC ? k : KC;
   int64_t mc_max = m < MC ? (m + MR - 1) / MR * MR : MC;
@@ -367,7 +368,9 @@ static V4 int g512_run(int ta, int tb, int64_t m, int64_t n, int64_t k, const fl
       /* B panels: full ones NR wide, a last one 16 wide when it fits;
          in place, only a last partial panel is packed */
       int64_t nfull = binplace ? nc / NR * NR : 0;
-      if (binplace) {
+      if (bpre) {
+        /* packed already */
+      } else if (binplace) {
         if (nc > nfull) {
           int64_t nr = nc - nfull;
           pack_b(0, b, ldb, jc + nfull, nr, nr <= 16 ? 16 : NR, pc, kc, bpk + nfull * kc);
@@ -390,6 +393,7 @@ static V4 int g512_run(int ta, int tb, int64_t m, int64_t n, int64_t k, const fl
           int inplace = jr < nfull;
           const float *bp = inplace ? b + pc * ldb + jc + jr : bpk + jr * kc;
           int64_t bs = inplace ? ldb : NR;
+          if (bpre) bp = bpre + (jc + jr) * pstride + (roff + pc) * (nr <= 16 ? 16 : NR);
           for (int64_t ir = 0; ir < mc; ir += MR) {
             int64_t mr = mc - ir < MR ? mc - ir : MR;
             float *cp = c + (ic + ir) * ldc + jc + jr;
@@ -436,7 +440,7 @@ int sc_sgemm_own_silu(int ta, int tb, int64_t m, int64_t n, int64_t k, const flo
     if (h) sc_silu_grad_rows_f(c, ldc, h, ldh, m, n);
     return 0;
   }
-  return g512_run(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc, h, ldh, 0, 0);
+  return g512_run(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc, h, ldh, 0, 0, NULL, 0, 0);
 #else
   (void)ta; (void)tb; (void)m; (void)n; (void)k; (void)a; (void)lda; (void)b; (void)ldb;
   (void)beta; (void)c; (void)ldc; (void)h; (void)ldh;
@@ -448,7 +452,7 @@ int sc_sgemm_own_bsilu(int ta, int64_t m, int64_t n, int64_t k, const float *a, 
                        const float *b, int64_t ldb, float *c, int64_t ldc) {
 #ifdef SC_G512
   if (!sc_sgemm_bsilu_ok(m, n, k)) return -1;
-  return g512_run(ta, 0, m, n, k, a, lda, b, ldb, 0.0f, c, ldc, NULL, 0, 1, 0);
+  return g512_run(ta, 0, m, n, k, a, lda, b, ldb, 0.0f, c, ldc, NULL, 0, 1, 0, NULL, 0, 0);
 #else
   (void)ta; (void)m; (void)n; (void)k; (void)a; (void)lda; (void)b; (void)ldb; (void)c;
   (void)ldc;
@@ -460,10 +464,38 @@ int sc_sgemm_own_binplace(int ta, int64_t m, int64_t n, int64_t k, const float *
                           const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
 #ifdef SC_G512
   if (!sc_gemm_own_active() || m == 1 || n == 1 || k == 0) return -1;
-  return g512_run(ta, 0, m, n, k, a, lda, b, ldb, beta, c, ldc, NULL, 0, 0, 1);
+  return g512_run(ta, 0, m, n, k, a, lda, b, ldb, beta, c, ldc, NULL, 0, 0, 1, NULL, 0, 0);
 #else
   (void)ta; (void)m; (void)n; (void)k; (void)a; (void)lda; (void)b; (void)ldb; (void)beta;
   (void)c; (void)ldc;
+  return -1;
+#endif
+}
+
+int sc_sgemm_own_bpre(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                      const float *bpre, int64_t pstride, int64_t roff, float beta, float *c,
+                      int64_t ldc) {
+#ifdef SC_G512
+  if (!sc_gemm_own_active() || m == 1 || n == 1 || k == 0) return -1;
+  return g512_run(ta, 1, m, n, k, a, lda, NULL, 0, beta, c, ldc, NULL, 0, 0, 0, bpre, pstride,
+                  roff);
+#else
+  (void)ta; (void)m; (void)n; (void)k; (void)a; (void)lda; (void)bpre; (void)pstride;
+  (void)roff; (void)beta; (void)c; (void)ldc;
+  return -1;
+#endif
+}
+
+int sc_pack_cols_t(const float *b, int64_t ldb, int64_t n, int64_t rows, float *dst) {
+#ifdef SC_G512
+  if (!sc_gemm_own_active()) return -1;
+  for (int64_t j = 0; j < n; j += NR) {
+    int64_t nr = n - j < NR ? n - j : NR;
+    pack_b(1, b, ldb, j, nr, nr <= 16 ? 16 : NR, 0, rows, dst + j * rows);
+  }
+  return 0;
+#else
+  (void)b; (void)ldb; (void)n; (void)rows; (void)dst;
   return -1;
 #endif
 }

@@ -25,6 +25,19 @@ int sc_sgemm_own_bsilu(int ta, int64_t m, int64_t n, int64_t k, const float *a, 
    sc_gemm (no AVX-512, a matrix-vector shape, no buffer) */
 int sc_sgemm_own_binplace(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                           const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+/* op(B) [rows, n] with op(B)(p, j) = b[j*ldb + p] (B's columns stored
+   whole, as a convolution's image planes are) packed once for many
+   products that read shifted row ranges of it: the panel of columns
+   j0 = 0, 32, ... at dst + j0*rows, width 32 (16 for a last panel of at
+   most 16 columns), row p at p*width; dst holds n rounded up to 32 times
+   rows floats.  0 when done, -1 without AVX-512 */
+int sc_pack_cols_t(const float *b, int64_t ldb, int64_t n, int64_t rows, float *dst);
+/* C [m, n] = op(A) op(B) + beta C with op(B) rows roff .. roff + k of
+   sc_pack_cols_t's packing at bpre (rows = pstride): 0 when done, -1 when
+   the caller must use sc_gemm */
+int sc_sgemm_own_bpre(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                      const float *bpre, int64_t pstride, int64_t roff, float beta, float *c,
+                      int64_t ldc);
 /* whether sc_sgemm_own_bsilu takes a product of this shape (AVX-512 on, a
    product that is not a matrix-vector one) */
 int sc_sgemm_bsilu_ok(int64_t m, int64_t n, int64_t k);
