@@ -245,6 +245,49 @@ describe("conv2d weight gradient in chunks of samples", function()
   end
 end)
 
+-- Shifted products (C >= 16, stride 1) in float32: each sample's image and
+-- output gradient are packed once for all nine taps' weight-gradient
+-- products, the forward and input gradient read each tap's image in place.
+-- Channel counts that leave a 16-wide or a 1-wide last panel, odd output
+-- counts (ragged 8-row blocks), one chunk of samples and two (threaded at 2),
+-- against float64 through im2col.
+describe("float32 shifted-product convolution", function()
+  for _, ch in ipairs({ { 40, 7 }, { 33, 9 }, { 17, 33 }, { 16, 16 } }) do
+    for _, n in ipairs({ 3, 11 }) do
+      it(("matches float64, %d -> %d channels, %d samples, at 1 and 2 threads alike"):format(ch[1], ch[2], n),
+        function()
+          local C, O = ch[1], ch[2]
+          local g = sc.Generator(300 + C + n)
+          local x64 = sc.randn(n, C, 10, 12, { dtype = "float64", generator = g })
+          local w64 = sc.randn(O, C, 3, 3, { dtype = "float64", generator = g })
+          local b64 = sc.randn(O, { dtype = "float64", generator = g })
+          local up64 = sc.randn(n, O, 10, 12, { dtype = "float64", generator = g })
+          local xi, w, b = x64:to("float32"):requires_grad(true), w64:to("float32"):requires_grad(true),
+            b64:to("float32"):requires_grad(true)
+          local up = up64:to("float32")
+          local saved = sc.get_num_threads()
+          local res = {}
+          for _, t in ipairs({ 1, 2 }) do
+            sc.set_num_threads(t)
+            local y = sc.conv2d(xi, w, b, { padding = 1 })
+            local gx, gw = table.unpack(sc.grad((y * up):sum(), { xi, w }))
+            res[t] = { y, gx, gw }
+          end
+          sc.set_num_threads(saved)
+          local xr, wr = x64:requires_grad(true), w64:requires_grad(true)
+          local ref = (sc.matmul(wr:reshape(O, -1), sc.core.im2col(xr, { kernel = 3, padding = 1 }))
+            + b64:view(1, O, 1)):view(n, O, 10, 12)
+          local rx, rw = table.unpack(sc.grad((ref * up64):sum(), { xr, wr }))
+          for k, want in ipairs({ ref, rx, rw }) do
+            assert.are.equal(0, (res[1][k] - res[2][k]):abs():max():item())
+            local err = (res[1][k]:to("float64") - want):abs():max():item()
+            assert.is_true(err < 2e-5 * (1 + want:abs():max():item()), ("output %d: error %g"):format(k, err))
+          end
+        end)
+    end
+  end
+end)
+
 describe("conv2d across threads", function()
   for _, ch in ipairs({ { 3, 4 }, { 16, 16 } }) do -- unfolded columns; shifted products
     it(("gives the same bits at 1 and 2 threads, %d -> %d channels (forward, input and weight gradients)")

@@ -1003,12 +1003,19 @@ static void conv_weight_part(void *ctx, int64_t lo, int64_t hi, int tid) {
         /* every tap reads the transposed image from its own row on: with
            room for it (j->packed), packed once for all of them, the same
            panels each tap's product would pack, so the same numbers */
-        float *F = j->packed ? (float *)(gp + (size_t)(d->O * pl->grid) * es) : NULL;
-        if (F && sc_pack_cols_t((const float *)cb, pl->S, d->C, pl->S, F)) F = NULL;
+        /* 64-byte aligned: the kernels load whole packed rows aligned */
+        float *F = j->packed ? (float *)(((uintptr_t)(gp + (size_t)(d->O * pl->grid) * es) + 63) &
+                                         ~(uintptr_t)63)
+                             : NULL;
+        float *Ap = F ? F + ((d->C + 31) / 32 * 32 * pl->S + 15) / 16 * 16 : NULL; /* the gradient */
+        if (F && (sc_pack_cols_t((const float *)cb, pl->S, d->C, pl->S, F) ||
+                  sc_pack_a_all(0, (const float *)gp, pl->grid, d->O, pl->grid, Ap)))
+          F = NULL;
         for (int64_t t = 0; t < pl->kk; t++) {
           char *at = acc + (size_t)(t * d->O * d->C) * es;
-          if (!F || sc_sgemm_own_bpre(0, d->O, d->C, pl->grid, (const float *)gp, pl->grid, F,
-                                      pl->S, pl->off[t], (float)beta, (float *)at, d->C))
+          if (!F || sc_sgemm_own_prepacked(0, d->O, d->C, pl->grid, (const float *)gp, pl->grid,
+                                           Ap, F, pl->S, pl->off[t], (float)beta, (float *)at,
+                                           d->C))
             gemm_ld(j->dt, 0, 1, d->O, d->C, pl->grid, gp, pl->grid, cb + (size_t)pl->off[t] * es,
                     pl->S, beta, at, d->C);
         }
@@ -1061,9 +1068,10 @@ sc_tensor *sc_conv2d_weight(sc_tensor *x0, sc_tensor *g0, const sc_conv_geom *g)
   int64_t G = csz < d.N ? csz : d.N;
   int group = !shift && G > 1 && (size_t)G * (size_t)(CK + d.O) * (size_t)L <= ((size_t)1 << 21);
   /* shifted products on float32 with gemm512.c, one per thread: the image
-     packed once per sample for its kh*kw products (sc_pack_cols_t) */
+     and the gradient packed once per sample for its kh*kw products
+     (sc_pack_cols_t, sc_pack_a_all) */
   int packed = shift && x0->dtype == SC_FLOAT32 && sc_gemm_own_active() && (nt > 1 || sc_get_num_threads() == 1);
-  int64_t fsz = packed ? (d.C + 31) / 32 * 32 * pl.S : 0;
+  int64_t fsz = packed ? (d.C + 31) / 32 * 32 * pl.S + (d.O + 7) / 8 * 8 * pl.grid + 32 : 0;
   char *col = !out ? NULL : group ? thread_buffers((size_t)(G * (CK + d.O) * L) * es, nt, &nb)
               : shift ? shift_buffers_plus(&pl, d.O, x0->dtype, nt, fsz, &nb)
                       : col_buffers(&d, x0->dtype, nt, &nb);

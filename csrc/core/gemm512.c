@@ -349,10 +349,29 @@ static V4 int gemv_run(int ta, int tb, int64_t m, int64_t n, int64_t k, const fl
    few row blocks of A, such as a convolution's shifted image.  Returns -1 when
    the packing buffers cannot be had (the caller then falls back to
    OpenBLAS). */
+/* What a product does besides C = op(A) op(B) + beta C (zero: nothing):
+   h: the SiLU epilogue, c *= silu'(h) (h laid out as c, rows ldh apart).
+   bsilu: silu(B) in place of B (tb 0).  binplace (tb 0): B's full
+   32-column panels read where they are, rows ldb apart, not packed.
+   bpre (B unused): op(B) packed already, sc_pack_cols_t's layout, rows
+   from roff on, panels pstride rows apart.  apre (A unused): op(A)
+   packed already, sc_pack_a_all's layout. */
+typedef struct {
+  const float *h;
+  int64_t ldh;
+  int bsilu, binplace;
+  const float *bpre;
+  int64_t pstride, roff;
+  const float *apre;
+} g512_opt;
+
 static V4 int g512_run(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
                        int64_t lda, const float *b, int64_t ldb, float beta, float *c,
-                       int64_t ldc, const float *h, int64_t ldh, int bsilu, int binplace,
-                       const float *bpre, int64_t pstride, int64_t roff) {
+                       int64_t ldc, const g512_opt *o) {
+  const float *h = o->h, *bpre = o->bpre, *apre = o->apre;
+  int64_t ldh = o->ldh, pstride = o->pstride, roff = o->roff;
+  int bsilu = o->bsilu, binplace = o->binplace;
+  int64_t mpad = (m + MR - 1) / MR * MR;
   int64_t nc_max = n < NC ? (n + NR - 1) / NR * NR : NC;
   int64_t kc_max = k < KC ? k : KC;
   int64_t mc_max = m < MC ? (m + MR - 1) / MR * MR : MC;
@@ -384,10 +403,13 @@ static V4 int g512_run(int ta, int tb, int64_t m, int64_t n, int64_t k, const fl
         }
       for (int64_t ic = 0; ic < m; ic += MC) {
         int64_t mc = m - ic < MC ? m - ic : MC;
-        for (int64_t ir = 0; ir < mc; ir += MR) {
-          int64_t mr = mc - ir < MR ? mc - ir : MR;
-          pack_a(ta, a, lda, ic + ir, mr, pc, kc, apk + ir * kc);
-        }
+        if (apre)
+          apk = (float *)apre + pc * mpad + ic * kc;
+        else
+          for (int64_t ir = 0; ir < mc; ir += MR) {
+            int64_t mr = mc - ir < MR ? mc - ir : MR;
+            pack_a(ta, a, lda, ic + ir, mr, pc, kc, apk + ir * kc);
+          }
         for (int64_t jr = 0; jr < nc; jr += NR) {
           int64_t nr = nc - jr < NR ? nc - jr : NR;
           int inplace = jr < nfull;
@@ -440,7 +462,8 @@ int sc_sgemm_own_silu(int ta, int tb, int64_t m, int64_t n, int64_t k, const flo
     if (h) sc_silu_grad_rows_f(c, ldc, h, ldh, m, n);
     return 0;
   }
-  return g512_run(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc, h, ldh, 0, 0, NULL, 0, 0);
+  g512_opt o = {.h = h, .ldh = ldh};
+  return g512_run(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc, &o);
 #else
   (void)ta; (void)tb; (void)m; (void)n; (void)k; (void)a; (void)lda; (void)b; (void)ldb;
   (void)beta; (void)c; (void)ldc; (void)h; (void)ldh;
@@ -452,7 +475,8 @@ int sc_sgemm_own_bsilu(int ta, int64_t m, int64_t n, int64_t k, const float *a, 
                        const float *b, int64_t ldb, float *c, int64_t ldc) {
 #ifdef SC_G512
   if (!sc_sgemm_bsilu_ok(m, n, k)) return -1;
-  return g512_run(ta, 0, m, n, k, a, lda, b, ldb, 0.0f, c, ldc, NULL, 0, 1, 0, NULL, 0, 0);
+  g512_opt o = {.bsilu = 1};
+  return g512_run(ta, 0, m, n, k, a, lda, b, ldb, 0.0f, c, ldc, &o);
 #else
   (void)ta; (void)m; (void)n; (void)k; (void)a; (void)lda; (void)b; (void)ldb; (void)c;
   (void)ldc;
@@ -464,7 +488,8 @@ int sc_sgemm_own_binplace(int ta, int64_t m, int64_t n, int64_t k, const float *
                           const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
 #ifdef SC_G512
   if (!sc_gemm_own_active() || m == 1 || n == 1 || k == 0) return -1;
-  return g512_run(ta, 0, m, n, k, a, lda, b, ldb, beta, c, ldc, NULL, 0, 0, 1, NULL, 0, 0);
+  g512_opt o = {.binplace = 1};
+  return g512_run(ta, 0, m, n, k, a, lda, b, ldb, beta, c, ldc, &o);
 #else
   (void)ta; (void)m; (void)n; (void)k; (void)a; (void)lda; (void)b; (void)ldb; (void)beta;
   (void)c; (void)ldc;
@@ -472,16 +497,32 @@ int sc_sgemm_own_binplace(int ta, int64_t m, int64_t n, int64_t k, const float *
 #endif
 }
 
-int sc_sgemm_own_bpre(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
-                      const float *bpre, int64_t pstride, int64_t roff, float beta, float *c,
-                      int64_t ldc) {
+int sc_sgemm_own_prepacked(int ta, int64_t m, int64_t n, int64_t k, const float *a,
+                           int64_t lda, const float *apre, const float *bpre, int64_t pstride,
+                           int64_t roff, float beta, float *c, int64_t ldc) {
 #ifdef SC_G512
   if (!sc_gemm_own_active() || m == 1 || n == 1 || k == 0) return -1;
-  return g512_run(ta, 1, m, n, k, a, lda, NULL, 0, beta, c, ldc, NULL, 0, 0, 0, bpre, pstride,
-                  roff);
+  g512_opt o = {.bpre = bpre, .pstride = pstride, .roff = roff, .apre = apre};
+  return g512_run(ta, 1, m, n, k, a, lda, NULL, 0, beta, c, ldc, &o);
 #else
-  (void)ta; (void)m; (void)n; (void)k; (void)a; (void)lda; (void)bpre; (void)pstride;
-  (void)roff; (void)beta; (void)c; (void)ldc;
+  (void)ta; (void)m; (void)n; (void)k; (void)a; (void)lda; (void)apre; (void)bpre;
+  (void)pstride; (void)roff; (void)beta; (void)c; (void)ldc;
+  return -1;
+#endif
+}
+
+int sc_pack_a_all(int ta, const float *a, int64_t lda, int64_t m, int64_t k, float *dst) {
+#ifdef SC_G512
+  if (!sc_gemm_own_active()) return -1;
+  int64_t mpad = (m + MR - 1) / MR * MR;
+  for (int64_t pc = 0; pc < k; pc += KC) {
+    int64_t kc = k - pc < KC ? k - pc : KC;
+    for (int64_t i = 0; i < m; i += MR)
+      pack_a(ta, a, lda, i, m - i < MR ? m - i : MR, pc, kc, dst + pc * mpad + i * kc);
+  }
+  return 0;
+#else
+  (void)ta; (void)a; (void)lda; (void)m; (void)k; (void)dst;
   return -1;
 #endif
 }

@@ -32,12 +32,17 @@ int sc_sgemm_own_binplace(int ta, int64_t m, int64_t n, int64_t k, const float *
    most 16 columns), row p at p*width; dst holds n rounded up to 32 times
    rows floats.  0 when done, -1 without AVX-512 */
 int sc_pack_cols_t(const float *b, int64_t ldb, int64_t n, int64_t rows, float *dst);
+/* op(A) [m, k] packed once for many products over the same A: per slice
+   of KC = 256 k-rows, MR = 8-row panels, m rounded up to 8 (dst holds that
+   times k floats).  0 when done, -1 without AVX-512 */
+int sc_pack_a_all(int ta, const float *a, int64_t lda, int64_t m, int64_t k, float *dst);
 /* C [m, n] = op(A) op(B) + beta C with op(B) rows roff .. roff + k of
-   sc_pack_cols_t's packing at bpre (rows = pstride): 0 when done, -1 when
-   the caller must use sc_gemm */
-int sc_sgemm_own_bpre(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
-                      const float *bpre, int64_t pstride, int64_t roff, float beta, float *c,
-                      int64_t ldc);
+   sc_pack_cols_t's packing at bpre (rows = pstride), and op(A) from
+   sc_pack_a_all's packing at apre when that is not NULL (else from a,
+   packed here): 0 when done, -1 when the caller must use sc_gemm */
+int sc_sgemm_own_prepacked(int ta, int64_t m, int64_t n, int64_t k, const float *a,
+                           int64_t lda, const float *apre, const float *bpre, int64_t pstride,
+                           int64_t roff, float beta, float *c, int64_t ldc);
 /* whether sc_sgemm_own_bsilu takes a product of this shape (AVX-512 on, a
    product that is not a matrix-vector one) */
 int sc_sgemm_bsilu_ok(int64_t m, int64_t n, int64_t k);
