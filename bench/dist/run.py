@@ -5,6 +5,7 @@ same against PyTorch DDP with gloo (stdlib only).
 
     /usr/bin/python3 bench/dist/run.py [--workloads W3,W7t] [--steps 20] [--warmup 3]
         [--json out.json] [--scorch bin/scorch] [--no-torch] [--wait-quiet 120]
+        [--run-timeout 600]
 
 Runs, per workload, one after another: scorch on 1 rank (no mpirun) and on 2 ranks
 (`mpirun -np 2`), one thread per rank (bench/dist/w3_dist.lua), then
@@ -19,6 +20,7 @@ import json
 import os
 import platform
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -64,19 +66,48 @@ def wait_quiet(limit):
             return load
 
 
-def run(cmd, env, quiet=0):
-    if quiet > 0:
-        wait_quiet(quiet)
-    hz = os.sysconf("SC_CLK_TCK")
-    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    j0, t0 = busy_jiffies(), time.time()
-    p = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
-    wall = time.time() - t0
-    j1 = busy_jiffies()
-    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if p.returncode != 0:
-        sys.exit("failed: %s\n%s%s" % (" ".join(cmd), p.stdout, p.stderr))
-    line = [l for l in p.stdout.splitlines() if l.startswith("{")][-1]
+def run_once(cmd, env, timeout):
+    """(returncode, stdout, stderr), or None when the run outlived timeout:
+    then its whole process group (mpirun's ranks, torch's spawned workers)
+    is killed, so nothing is left spinning."""
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         cwd=ROOT, start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+        return p.returncode, out, err
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        p.communicate()
+        return None
+
+
+def run(cmd, env, quiet=0, timeout=900, tries=2):
+    """One benchmark process.  A run that hangs (PyTorch's gloo rendezvous
+    has been seen to spin forever on this machine) is killed after timeout
+    seconds and started again, up to tries times in all."""
+    for attempt in range(tries):
+        if quiet > 0:
+            wait_quiet(quiet)
+        hz = os.sysconf("SC_CLK_TCK")
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        j0, t0 = busy_jiffies(), time.time()
+        got = run_once(cmd, env, timeout)
+        wall = time.time() - t0
+        j1 = busy_jiffies()
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if got is not None:
+            break
+        print("timed out after %.0f s, killed (attempt %d of %d): %s"
+              % (timeout, attempt + 1, tries, " ".join(cmd)), flush=True)
+    else:
+        sys.exit("failed: every attempt timed out: %s" % " ".join(cmd))
+    code, stdout, stderr = got
+    if code != 0:
+        sys.exit("failed: %s\n%s%s" % (" ".join(cmd), stdout, stderr))
+    line = [l for l in stdout.splitlines() if l.startswith("{")][-1]
     res = json.loads(line)
     own = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     res["other_load_cores"] = round(max(0.0, (j1 - j0) / hz - own) / wall, 3)
@@ -91,6 +122,8 @@ def main():
     ap.add_argument("--scorch", default=os.path.join(ROOT, "bin", "scorch"))
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--json")
+    ap.add_argument("--run-timeout", type=float, default=600,
+                    help="kill a benchmark process (and its ranks) that runs longer, then retry it once")
     ap.add_argument("--wait-quiet", type=float, default=120,
                     help="before each run, wait up to this many seconds for the machine to be quiet")
     args = ap.parse_args()
@@ -110,16 +143,16 @@ def main():
     for w in workloads:
         common = ["--steps", str(args.steps), "--warmup", str(args.warmup)]
         r = results[w] = {}
-        r["scorch_1"] = run([args.scorch, script, "--workload", w] + common, env, args.wait_quiet)
+        r["scorch_1"] = run([args.scorch, script, "--workload", w] + common, env, args.wait_quiet, args.run_timeout)
         print(json.dumps(dict(r["scorch_1"], workload=w)), flush=True)
-        r["scorch_2"] = run(mpirun(2) + [args.scorch, script, "--workload", w] + common, env, args.wait_quiet)
+        r["scorch_2"] = run(mpirun(2) + [args.scorch, script, "--workload", w] + common, env, args.wait_quiet, args.run_timeout)
         print(json.dumps(dict(r["scorch_2"], workload=w)), flush=True)
         if not args.no_torch:
             ddp = ["/usr/bin/python3", os.path.join(ROOT, "bench", "dist", "ddp_w3.py"),
                    "--workload", w] + common
-            r["torch_1"] = run(ddp + ["--ranks", "1"], env, args.wait_quiet)
+            r["torch_1"] = run(ddp + ["--ranks", "1"], env, args.wait_quiet, args.run_timeout)
             print(json.dumps(dict(r["torch_1"], workload=w)), flush=True)
-            r["torch_2"] = run(ddp + ["--ranks", "2"], env, args.wait_quiet)
+            r["torch_2"] = run(ddp + ["--ranks", "2"], env, args.wait_quiet, args.run_timeout)
             print(json.dumps(dict(r["torch_2"], workload=w)), flush=True)
     print("CPU: %s (%d cores)" % (results["cpu"], results["cores"]))
     for w in workloads:
