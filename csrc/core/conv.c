@@ -693,12 +693,18 @@ static char *shift_buffers(const shift_plan *p, int64_t O, sc_dtype dt, int nt,
 static char *taps_of(const char *w, int64_t O, int64_t C, int64_t kk, size_t es, int flip,
                      int tap_major) {
   char *wt = sc_aligned_alloc((size_t)(O * C * kk) * es);
+  /* element by element, by type (a memcpy of es bytes is a libc call) */
   for (int64_t o = 0; wt && o < O; o++)
     for (int64_t c = 0; c < C; c++)
       for (int64_t t = 0; t < kk; t++) {
         size_t src = flip ? (size_t)((c * O + o) * kk + kk - 1 - t) : (size_t)((o * C + c) * kk + t);
         size_t dst = tap_major ? (size_t)((t * O + o) * C + c) : (size_t)((o * C + c) * kk + t);
-        memcpy(wt + dst * es, w + src * es, es);
+        if (es == sizeof(double))
+          ((double *)wt)[dst] = ((const double *)w)[src];
+        else if (es == sizeof(float))
+          ((float *)wt)[dst] = ((const float *)w)[src];
+        else
+          memcpy(wt + dst * es, w + src * es, es);
       }
   return wt;
 }
