@@ -671,12 +671,13 @@ static char *thread_buffers(size_t bytes, int nt, size_t *nbytes) {
   return sc_aligned_alloc(*nbytes * (size_t)nt);
 }
 
-/* the same with `extra` more elements per thread after the grid */
+/* the same with `extra` more elements per thread after the grid, left
+   unset (the packed image and gradient are written whole before use) */
 static char *shift_buffers_plus(const shift_plan *p, int64_t O, sc_dtype dt, int nt,
                                 int64_t extra, size_t *nbytes) {
-  char *b = thread_buffers((size_t)(p->C * p->S + O * p->grid + extra) * sc_dtype_size(dt), nt,
-                           nbytes);
-  if (b) memset(b, 0, *nbytes * (size_t)nt);
+  size_t zero = (size_t)(p->C * p->S + O * p->grid) * sc_dtype_size(dt);
+  char *b = thread_buffers(zero + (size_t)extra * sc_dtype_size(dt), nt, nbytes);
+  for (int t = 0; b && t < nt; t++) memset(b + (size_t)t * *nbytes, 0, zero);
   return b;
 }
 
