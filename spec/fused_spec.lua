@@ -101,7 +101,7 @@ describe("nn.Sequential fuses Linear + SiLU", function()
     for _, own in ipairs(has_own and { true, false } or { false }) do
       for _, dt in ipairs({ "float32", "float64" }) do
         for _, threads in ipairs({ 1, 2 }) do
-          for _, sz in ipairs({ { 1024, 1, 128, 2 }, { 37, 5, 33, 3 } }) do
+          for _, sz in ipairs({ { 1024, 1, 128, 2 }, { 37, 5, 33, 3 }, { 50, 3, 20, 1 } }) do
             core._set_gemm_avx512(own)
             sc.set_num_threads(threads)
             local net = nn.MLP { ["in"] = sz[2], out = sz[4], hidden = { sz[3], sz[3], sz[3] },
