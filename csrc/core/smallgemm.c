@@ -189,35 +189,24 @@ static inline V4 __attribute__((always_inline)) void st16(float *p, v16 v) {
    panel is 8 accumulators, as many as two pipes of four-cycle FMAs need. */
 #define MR16 8
 #define R8(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7)
-static inline V4 __attribute__((always_inline)) void block16_v16(
-    int64_t k, const float *const *x, int64_t sk, const float *w, const float *bias, float *c,
-    int64_t ldc) {
-  v16 b0 = ld16(bias);
-#define DECL1(r) v16 a##r = b0; const float *x##r = x[r];
-  R8(DECL1)
-  for (int64_t p = 0, o = 0; p < k; p++, o += sk, w += 16) {
-    v16 w0 = ld16(w);
+/* one panel of W floats (16, or 8 for a last narrow one), 8 rows */
+#define BLOCK_1_R8(NAME, V, W, LD)                                                        \
+  static inline V4 __attribute__((always_inline)) void NAME(                              \
+      int64_t k, const float *const *x, int64_t sk, const float *w, const float *bias,     \
+      float *c, int64_t ldc) {                                                            \
+    V b0 = LD(bias);                                                                      \
+    R8(DECL1)                                                                             \
+    for (int64_t p = 0, o = 0; p < k; p++, o += sk, w += W) {                             \
+      V w0 = LD(w);                                                                       \
+      R8(STEP1)                                                                           \
+    }                                                                                     \
+    R8(PUT1)                                                                              \
+  }
+#define DECL1(r) __typeof__(b0) a##r = b0; const float *x##r = x[r];
 #define STEP1(r) a##r += x##r[o] * w0;
-    R8(STEP1)
-  }
-#define PUT1(r) st16(c + r * ldc, a##r);
-  R8(PUT1)
-}
-
-/* a last panel of at most 8 columns, 8 rows of 8-float vectors */
-static inline V4 __attribute__((always_inline)) void block8_v16(
-    int64_t k, const float *const *x, int64_t sk, const float *w, const float *bias, float *c,
-    int64_t ldc) {
-  v8 b0 = ld8(bias);
-#define DECL8(r) v8 a##r = b0; const float *x##r = x[r];
-  R8(DECL8)
-  for (int64_t p = 0, o = 0; p < k; p++, o += sk, w += 8) {
-    v8 w0 = ld8(w);
-    R8(STEP1)
-  }
-#define PUT8(r) st8(c + r * ldc, a##r);
-  R8(PUT8)
-}
+#define PUT1(r) memcpy(c + r * ldc, &a##r, sizeof a##r); /* st8 or st16 */
+BLOCK_1_R8(block16_v16, v16, 16, ld16)
+BLOCK_1_R8(block8_v16, v8, 8, ld8)
 
 static inline V4 __attribute__((always_inline)) void block32_v16(
     int64_t k, const float *const *x, int64_t sk, const float *w, const float *w2,
