@@ -11,7 +11,6 @@
 #include "autograd.h"
 #include "conv.h"
 #include "internal.h"
-#include "gemm512.h"
 
 #include <cblas.h>
 #include "pool.h"
@@ -555,22 +554,31 @@ int sc_bw_phase_split(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin
  * which stays in cache; unfolding the whole batch at once cost hundreds of
  * megabytes and a page fault per 4 KB.
  */
-/* C = alpha A B + beta C, row-major, with explicit leading dimensions. */
-static void gemm_ld(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k,
-                    const void *a, int64_t lda, const void *b, int64_t ldb, double beta,
-                    void *c, int64_t ldc) {
-  if (m == 0 || n == 0) return;
-  if (m == 1 && !ta) { /* one output row (a 1-channel convolution): a gemv,
-                          which this OpenBLAS does not choose by itself */
+/* C = alpha A B + beta C, row-major, with explicit leading dimensions, and
+   gemm512.c's extras x (NULL: none; sc_gemm_ex).  -1 when x needs gemm512.c
+   and it cannot do this product: the caller then does it without them. */
+static int gemm_ld_ex(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k,
+                      const void *a, int64_t lda, const void *b, int64_t ldb, double beta,
+                      void *c, int64_t ldc, const sc_gemm_extra *x) {
+  if (m == 0 || n == 0) return 0;
+  if (m == 1 && !ta && !sc_gemm_extra_needs_own(x)) {
+    /* one output row (a 1-channel convolution): a gemv, which this
+       OpenBLAS does not choose by itself */
     CBLAS_TRANSPOSE V = tb ? CblasNoTrans : CblasTrans;
     int rows = (int)(tb ? n : k), cols = (int)(tb ? k : n);
     if (dt == SC_FLOAT64)
       cblas_dgemv(CblasRowMajor, V, rows, cols, 1.0, b, (int)ldb, a, 1, beta, c, 1);
     else
       cblas_sgemv(CblasRowMajor, V, rows, cols, 1.0f, b, (int)ldb, a, 1, (float)beta, c, 1);
-    return;
+    return 0;
   }
-  sc_gemm(dt, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
+  return sc_gemm_ex(dt, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc, x);
+}
+
+static void gemm_ld(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k,
+                    const void *a, int64_t lda, const void *b, int64_t ldb, double beta,
+                    void *c, int64_t ldc) {
+  (void)gemm_ld_ex(dt, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc, NULL);
 }
 
 /* The same for contiguous operands (leading dimensions from the shapes). */
@@ -646,17 +654,13 @@ static void shift_forward(const shift_plan *p, sc_dtype dt, int64_t O, const cha
   size_t es = sc_dtype_size(dt);
   if (bias) bias_rows(dt, bias, ybuf, O, p->grid);
   /* each tap's shifted image is read by only O / 8 row blocks of the
-     weights: on one thread, gemm512.c reads it in place rather than
-     packing it (the same sums, so the same numbers) */
-  int inplace = dt == SC_FLOAT32 && (sc_in_parallel() || sc_get_num_threads() == 1);
-  for (int64_t t = 0; t < p->kk; t++) {
-    const char *wtt = wt + (size_t)(t * O * p->C) * es, *xs = xp + (size_t)p->off[t] * es;
-    double beta = (bias || t > 0) ? 1.0 : 0.0;
-    if (!inplace || sc_sgemm_own_binplace(0, O, p->grid, p->C, (const float *)wtt, p->C,
-                                          (const float *)xs, p->S, (float)beta,
-                                          (float *)ybuf, p->grid))
-      gemm_ld(dt, 0, 0, O, p->grid, p->C, wtt, p->C, xs, p->S, beta, ybuf, p->grid);
-  }
+     weights: gemm512.c reads it in place rather than packing it (a hint
+     with the same sums, so the same numbers) */
+  sc_gemm_extra inplace = {.binplace = 1};
+  for (int64_t t = 0; t < p->kk; t++)
+    (void)gemm_ld_ex(dt, 0, 0, O, p->grid, p->C, wt + (size_t)(t * O * p->C) * es, p->C,
+                     xp + (size_t)p->off[t] * es, p->S, (bias || t > 0) ? 1.0 : 0.0, ybuf,
+                     p->grid, &inplace);
   for (int64_t o = 0; o < O; o++)
     for (int64_t h = 0; h < p->Ho; h++)
       memcpy(y + (size_t)((o * p->Ho + h) * p->Wo) * es,
@@ -1017,14 +1021,13 @@ static void conv_weight_part(void *ctx, int64_t lo, int64_t hi, int tid) {
         float *Ap = F ? F + ((d->C + 31) / 32 * 32 * pl->S + 15) / 16 * 16 : NULL; /* the gradient */
         if (F && (sc_pack_cols_t((const float *)cb, pl->S, d->C, pl->S, F) ||
                   sc_pack_a_all(0, (const float *)gp, pl->grid, d->O, pl->grid, Ap)))
-          F = NULL;
+          F = Ap = NULL;
         for (int64_t t = 0; t < pl->kk; t++) {
-          char *at = acc + (size_t)(t * d->O * d->C) * es;
-          if (!F || sc_sgemm_own_prepacked(0, d->O, d->C, pl->grid, (const float *)gp, pl->grid,
-                                           Ap, F, pl->S, pl->off[t], (float)beta, (float *)at,
-                                           d->C))
-            gemm_ld(j->dt, 0, 1, d->O, d->C, pl->grid, gp, pl->grid, cb + (size_t)pl->off[t] * es,
-                    pl->S, beta, at, d->C);
+          sc_gemm_extra pre = {.bpre = F, .pstride = pl->S, .roff = pl->off[t], .apre = Ap,
+                               .apad = (d->O + 7) / 8 * 8};
+          (void)gemm_ld_ex(j->dt, 0, 1, d->O, d->C, pl->grid, gp, pl->grid,
+                           cb + (size_t)pl->off[t] * es, pl->S, beta,
+                           acc + (size_t)(t * d->O * d->C) * es, d->C, &pre);
         }
         continue;
       }
@@ -1074,10 +1077,10 @@ sc_tensor *sc_conv2d_weight(sc_tensor *x0, sc_tensor *g0, const sc_conv_geom *g)
      dimension for the gemm kernel to run near its peak. */
   int64_t G = csz < d.N ? csz : d.N;
   int group = !shift && G > 1 && (size_t)G * (size_t)(CK + d.O) * (size_t)L <= ((size_t)1 << 21);
-  /* shifted products on float32 with gemm512.c, one per thread: the image
-     and the gradient packed once per sample for its kh*kw products
+  /* shifted products on float32 with gemm512.c: the image and the
+     gradient packed once per sample for its kh*kw products
      (sc_pack_cols_t, sc_pack_a_all) */
-  int packed = shift && x0->dtype == SC_FLOAT32 && sc_gemm_own_active() && (nt > 1 || sc_get_num_threads() == 1);
+  int packed = shift && x0->dtype == SC_FLOAT32 && sc_gemm_own_active();
   int64_t fsz = packed ? (d.C + 31) / 32 * 32 * pl.S + (d.O + 7) / 8 * 8 * pl.grid + 32 : 0;
   char *col = !out ? NULL : group ? thread_buffers((size_t)(G * (CK + d.O) * L) * es, nt, &nb)
               : shift ? shift_buffers_plus(&pl, d.O, x0->dtype, nt, fsz, &nb)

@@ -48,15 +48,18 @@ SC_DISPATCH static void silu_rows_d(double *c, int64_t ldc, const double *h, int
     for (int64_t j = 0; j < n; j++) c[r * ldc + j] *= sc_silu_grad(h[r * ldh + j]);
 }
 
-/* h: NULL, or the SiLU epilogue's input (sc_gemm_silu) */
-static void gemm_one(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k,
-                     const char *a, int64_t lda, const char *b, int64_t ldb, double beta,
-                     char *c, int64_t ldc, const char *h, int64_t ldh) {
+/* h: NULL, or the SiLU epilogue's input (sc_gemm_silu); x: NULL, or
+   gemm512.c's extras (gemm512.h).  -1 when x needs gemm512.c and it cannot
+   do this product; nothing is done then. */
+static int gemm_one(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k,
+                    const char *a, int64_t lda, const char *b, int64_t ldb, double beta,
+                    char *c, int64_t ldc, const char *h, int64_t ldh, const sc_gemm_extra *x) {
   CBLAS_TRANSPOSE A = ta ? CblasTrans : CblasNoTrans, B = tb ? CblasTrans : CblasNoTrans;
   if (dt == SC_FLOAT32 &&
-      sc_sgemm_own_silu(ta, tb, m, n, k, (const float *)a, lda, (const float *)b, ldb,
-                        (float)beta, (float *)c, ldc, (const float *)h, ldh) == 0)
-    return;
+      sc_sgemm_own_ex(ta, tb, m, n, k, (const float *)a, lda, (const float *)b, ldb,
+                      (float)beta, (float *)c, ldc, (const float *)h, ldh, x) == 0)
+    return 0;
+  if (sc_gemm_extra_needs_own(x)) return -1;
   if (dt == SC_FLOAT64)
     cblas_dgemm(CblasRowMajor, A, B, (int)m, (int)n, (int)k, 1.0, (const double *)a,
                 (int)lda, (const double *)b, (int)ldb, beta, (double *)c, (int)ldc);
@@ -67,6 +70,7 @@ static void gemm_one(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t 
     silu_rows_d((double *)c, ldc, (const double *)h, ldh, m, n);
   else if (h)
     sc_silu_grad_rows_f((float *)c, ldc, (const float *)h, ldh, m, n);
+  return 0;
 }
 
 typedef struct {
@@ -82,8 +86,8 @@ typedef struct {
   int64_t ldc, blocks, align;
   const char *h;
   int64_t ldh;
-  int bsilu;            /* c = op(a) silu(b), float32 by gemm512.c only */
-  _Atomic int failed;   /* a bsilu part that could not be done */
+  const sc_gemm_extra *x;
+  _Atomic int failed; /* a part gemm_one could not do */
 } gemm_job;
 
 /* rows lo..hi of op(a) and of c; the last thread takes the ragged end */
@@ -92,60 +96,52 @@ static void gemm_part(void *p, int t, int nth) {
   size_t es = sc_dtype_size(j->dt);
   int64_t lo = j->blocks * t / nth * j->align;
   int64_t hi = t == nth - 1 ? j->m : j->blocks * (t + 1) / nth * j->align;
-  if (hi > lo && j->bsilu) {
-    if (sc_sgemm_own_bsilu(j->ta, hi - lo, j->n, j->k,
-                           (const float *)(j->a + (size_t)(j->ta ? lo : lo * j->lda) * es),
-                           j->lda, j->b, j->ldb, (float *)(j->c + (size_t)(lo * j->ldc) * es),
-                           j->ldc))
-      j->failed = 1;
-  } else if (hi > lo)
-    gemm_one(j->dt, j->ta, j->tb, hi - lo, j->n, j->k,
-             j->a + (size_t)(j->ta ? lo : lo * j->lda) * es, j->lda, j->b, j->ldb, j->beta,
-             j->c + (size_t)(lo * j->ldc) * es, j->ldc,
-             j->h ? j->h + (size_t)(lo * j->ldh) * es : NULL, j->ldh);
+  if (hi <= lo) return;
+  sc_gemm_extra x; /* a packed A starts at this part's first row */
+  if (j->x) {
+    x = *j->x;
+    x.arow += lo;
+  }
+  if (gemm_one(j->dt, j->ta, j->tb, hi - lo, j->n, j->k,
+               j->a + (size_t)(j->ta ? lo : lo * j->lda) * es, j->lda, j->b, j->ldb, j->beta,
+               j->c + (size_t)(lo * j->ldc) * es, j->ldc,
+               j->h ? j->h + (size_t)(lo * j->ldh) * es : NULL, j->ldh, j->x ? &x : NULL))
+    j->failed = 1;
 }
 
-static void gemm_any(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k,
-                     const void *a, int64_t lda, const void *b, int64_t ldb, double beta,
-                     void *c, int64_t ldc, const void *h, int64_t ldh) {
-  if (m <= 0 || n <= 0) return;
+static int gemm_any(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k,
+                    const void *a, int64_t lda, const void *b, int64_t ldb, double beta,
+                    void *c, int64_t ldc, const void *h, int64_t ldh, const sc_gemm_extra *x) {
+  if (m <= 0 || n <= 0) return 0;
+  if (sc_gemm_extra_needs_own(x) && (dt != SC_FLOAT32 || !sc_gemm_own_active())) return -1;
   int nt = sc_get_num_threads();
   /* gemm512.c's sums do not depend on an element's place, so its rows
      can be cut at any multiple of its 8-row register block (128 rows on 2
      threads: 64 + 64, not 48 + 80) */
   int64_t align = dt == SC_FLOAT32 && sc_gemm_own_active() ? 8 : GEMM_ALIGN;
   if (nt <= 1 || sc_in_parallel() || m < 2 * align ||
-      (double)m * (double)n * (double)k < GEMM_PAR_MNK) {
-    gemm_one(dt, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc, h, ldh);
-    return;
-  }
+      (double)m * (double)n * (double)k < GEMM_PAR_MNK)
+    return gemm_one(dt, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc, h, ldh, x);
   int64_t blocks = m / align; /* whole aligned blocks to share out */
   if (nt > blocks) nt = (int)blocks;
-  gemm_job j = {dt, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc, blocks, align, h, ldh, 0, 0};
+  gemm_job j = {dt, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc, blocks, align, h, ldh, x, 0};
   sc_parallel(nt, gemm_part, &j);
+  return j.failed ? -1 : 0;
 }
 
 void sc_gemm(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k, const void *a,
              int64_t lda, const void *b, int64_t ldb, double beta, void *c, int64_t ldc) {
-  gemm_any(dt, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc, NULL, 0);
+  (void)gemm_any(dt, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc, NULL, 0, NULL);
 }
 
 void sc_gemm_silu(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k, const void *a,
                   int64_t lda, const void *b, int64_t ldb, void *c, int64_t ldc, const void *h,
                   int64_t ldh) {
-  gemm_any(dt, ta, tb, m, n, k, a, lda, b, ldb, 0.0, c, ldc, h, ldh);
+  (void)gemm_any(dt, ta, tb, m, n, k, a, lda, b, ldb, 0.0, c, ldc, h, ldh, NULL);
 }
 
-int sc_gemm_bsilu(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
-                  const float *b, int64_t ldb, float *c, int64_t ldc) {
-  if (!sc_sgemm_bsilu_ok(m, n, k)) return -1;
-  int nt = sc_get_num_threads();
-  if (nt <= 1 || sc_in_parallel() || m < 16 || (double)m * (double)n * (double)k < GEMM_PAR_MNK)
-    return sc_sgemm_own_bsilu(ta, m, n, k, a, lda, b, ldb, c, ldc);
-  int64_t blocks = m / 8;
-  if (nt > blocks) nt = (int)blocks;
-  gemm_job j = {SC_FLOAT32, ta, 0, m, n, k, (const char *)a, lda, b, ldb, 0.0, (char *)c, ldc,
-                blocks, 8, NULL, 0, 1, 0};
-  sc_parallel(nt, gemm_part, &j);
-  return j.failed ? -1 : 0;
+int sc_gemm_ex(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k, const void *a,
+               int64_t lda, const void *b, int64_t ldb, double beta, void *c, int64_t ldc,
+               const sc_gemm_extra *x) {
+  return gemm_any(dt, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc, NULL, 0, x);
 }

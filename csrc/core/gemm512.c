@@ -341,37 +341,18 @@ static V4 int gemv_run(int ta, int tb, int64_t m, int64_t n, int64_t k, const fl
   return 0;
 }
 
-/* The whole product on the calling thread, with the SiLU epilogue on each
-   block of rows after its last slice when h is not NULL, and silu(B) in
-   place of B when bsilu (tb must then be 0).  binplace (tb 0, not with
-   bsilu): B's full 32-column panels are read where they are, rows ldb
-   apart, instead of being packed; for B that is only ever read through a
-   few row blocks of A, such as a convolution's shifted image.  Returns -1 when
-   the packing buffers cannot be had (the caller then falls back to
-   OpenBLAS). */
-/* What a product does besides C = op(A) op(B) + beta C (zero: nothing):
-   h: the SiLU epilogue, c *= silu'(h) (h laid out as c, rows ldh apart).
-   bsilu: silu(B) in place of B (tb 0).  binplace (tb 0): B's full
-   32-column panels read where they are, rows ldb apart, not packed.
-   bpre (B unused): op(B) packed already, sc_pack_cols_t's layout, rows
-   from roff on, panels pstride rows apart.  apre (A unused): op(A)
-   packed already, sc_pack_a_all's layout. */
-typedef struct {
-  const float *h;
-  int64_t ldh;
-  int bsilu, binplace;
-  const float *bpre;
-  int64_t pstride, roff;
-  const float *apre;
-} g512_opt;
-
+/* The whole product on the calling thread: C = op(A) op(B) + beta C, then
+   c *= silu'(h) on each block of rows after its last slice when h is not
+   NULL, with what x asks besides (gemm512.h; NULL: nothing).  Returns -1
+   when the packing buffers cannot be had (the caller then falls back). */
 static V4 int g512_run(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
                        int64_t lda, const float *b, int64_t ldb, float beta, float *c,
-                       int64_t ldc, const g512_opt *o) {
-  const float *h = o->h, *bpre = o->bpre, *apre = o->apre;
-  int64_t ldh = o->ldh, pstride = o->pstride, roff = o->roff;
-  int bsilu = o->bsilu, binplace = o->binplace;
-  int64_t mpad = (m + MR - 1) / MR * MR;
+                       int64_t ldc, const float *h, int64_t ldh, const sc_gemm_extra *x) {
+  static const sc_gemm_extra none = {0};
+  if (!x) x = &none;
+  const float *bpre = x->bpre, *apre = x->apre;
+  int64_t pstride = x->pstride, roff = x->roff, apad = x->apad, arow = x->arow;
+  int bsilu = x->bsilu, binplace = x->binplace && !tb;
   int64_t nc_max = n < NC ? (n + NR - 1) / NR * NR : NC;
   int64_t kc_max = k < KC ? k : KC;
   int64_t mc_max = m < MC ? (m + MR - 1) / MR * MR : MC;
@@ -404,7 +385,7 @@ static V4 int g512_run(int ta, int tb, int64_t m, int64_t n, int64_t k, const fl
       for (int64_t ic = 0; ic < m; ic += MC) {
         int64_t mc = m - ic < MC ? m - ic : MC;
         if (apre)
-          apk = (float *)apre + pc * mpad + ic * kc;
+          apk = (float *)apre + pc * apad + (arow + ic) * kc;
         else
           for (int64_t ir = 0; ir < mc; ir += MR) {
             int64_t mr = mc - ir < MR ? mc - ir : MR;
@@ -452,61 +433,21 @@ int sc_gemm_own_active(void) {
 #endif
 }
 
-int sc_sgemm_own_silu(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
-                      int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
-                      const float *h, int64_t ldh) {
+int sc_sgemm_own_ex(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
+                    int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
+                    const float *h, int64_t ldh, const sc_gemm_extra *x) {
 #ifdef SC_G512
-  if (!sc_gemm_own_active()) return -1;
-  if ((m == 1 || n == 1) && k > 0) {
-    if (gemv_run(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc)) return -1;
+  if (!sc_gemm_own_active() || k == 0 || (x && x->bsilu && tb)) return -1;
+  if (m == 1 || n == 1) { /* a matrix-vector product, unless the extras need panels */
+    if (sc_gemm_extra_needs_own(x) || gemv_run(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc))
+      return -1;
     if (h) sc_silu_grad_rows_f(c, ldc, h, ldh, m, n);
     return 0;
   }
-  g512_opt o = {.h = h, .ldh = ldh};
-  return g512_run(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc, &o);
+  return g512_run(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc, h, ldh, x);
 #else
   (void)ta; (void)tb; (void)m; (void)n; (void)k; (void)a; (void)lda; (void)b; (void)ldb;
-  (void)beta; (void)c; (void)ldc; (void)h; (void)ldh;
-  return -1;
-#endif
-}
-
-int sc_sgemm_own_bsilu(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
-                       const float *b, int64_t ldb, float *c, int64_t ldc) {
-#ifdef SC_G512
-  if (!sc_sgemm_bsilu_ok(m, n, k)) return -1;
-  g512_opt o = {.bsilu = 1};
-  return g512_run(ta, 0, m, n, k, a, lda, b, ldb, 0.0f, c, ldc, &o);
-#else
-  (void)ta; (void)m; (void)n; (void)k; (void)a; (void)lda; (void)b; (void)ldb; (void)c;
-  (void)ldc;
-  return -1;
-#endif
-}
-
-int sc_sgemm_own_binplace(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
-                          const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
-#ifdef SC_G512
-  if (!sc_gemm_own_active() || m == 1 || n == 1 || k == 0) return -1;
-  g512_opt o = {.binplace = 1};
-  return g512_run(ta, 0, m, n, k, a, lda, b, ldb, beta, c, ldc, &o);
-#else
-  (void)ta; (void)m; (void)n; (void)k; (void)a; (void)lda; (void)b; (void)ldb; (void)beta;
-  (void)c; (void)ldc;
-  return -1;
-#endif
-}
-
-int sc_sgemm_own_prepacked(int ta, int64_t m, int64_t n, int64_t k, const float *a,
-                           int64_t lda, const float *apre, const float *bpre, int64_t pstride,
-                           int64_t roff, float beta, float *c, int64_t ldc) {
-#ifdef SC_G512
-  if (!sc_gemm_own_active() || m == 1 || n == 1 || k == 0) return -1;
-  g512_opt o = {.bpre = bpre, .pstride = pstride, .roff = roff, .apre = apre};
-  return g512_run(ta, 1, m, n, k, a, lda, NULL, 0, beta, c, ldc, &o);
-#else
-  (void)ta; (void)m; (void)n; (void)k; (void)a; (void)lda; (void)apre; (void)bpre;
-  (void)pstride; (void)roff; (void)beta; (void)c; (void)ldc;
+  (void)beta; (void)c; (void)ldc; (void)h; (void)ldh; (void)x;
   return -1;
 #endif
 }
@@ -539,15 +480,6 @@ int sc_pack_cols_t(const float *b, int64_t ldb, int64_t n, int64_t rows, float *
   (void)b; (void)ldb; (void)n; (void)rows; (void)dst;
   return -1;
 #endif
-}
-
-int sc_sgemm_bsilu_ok(int64_t m, int64_t n, int64_t k) {
-  return sc_gemm_own_active() && m > 1 && n > 1 && k > 0;
-}
-
-int sc_sgemm_own(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
-                 const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
-  return sc_sgemm_own_silu(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc, NULL, 0);
 }
 
 int sc_pack_rows_t(const float *w, int64_t ld, int64_t nr, int64_t wdt, int64_t k, float *dst) {

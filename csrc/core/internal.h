@@ -3,6 +3,7 @@
 #define SC_INTERNAL_H
 
 #include "tensor.h"
+#include "gemm512.h"
 
 const char *sc_dims_str(int ndim, const int64_t *shape, char *buf, size_t len);
 int sc_check_shape(const char *fn, int ndim, const int64_t *shape);
@@ -47,12 +48,15 @@ void sc_gemm_silu(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k, 
                   int64_t lda, const void *b, int64_t ldb, void *c, int64_t ldc, const void *h,
                   int64_t ldh);
 
-/* c = op(a) silu(b) in float32, b [k, n] row-major, c [m, n] (beta 0):
-   the weight gradient of a SiLU + Linear pair from its pre-activation.
-   0 when done; -1 when only gemm512.c could and it cannot here (no
-   AVX-512, a matrix-vector shape, no buffer): make silu(b), then sc_gemm. */
-int sc_gemm_bsilu(int ta, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
-                  const float *b, int64_t ldb, float *c, int64_t ldc);
+/* sc_gemm with gemm512.c's extras (gemm512.h: silu(b), b read in place,
+   operands packed already), its rows shared among threads like sc_gemm's
+   (x->arow follows each part's rows).  0 when done; -1 when x needs
+   gemm512.c and it cannot do this product (float64, no AVX-512, a
+   matrix-vector shape, no buffer): then the caller does it another way
+   (c may have been written). */
+int sc_gemm_ex(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k, const void *a,
+               int64_t lda, const void *b, int64_t ldb, double beta, void *c, int64_t ldc,
+               const sc_gemm_extra *x);
 
 /* sc_is_contiguous, inlined for the per-op fast paths. */
 static inline int sc_dense(const sc_tensor *t) {

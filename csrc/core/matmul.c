@@ -375,7 +375,7 @@ sc_tensor *sc_linear_silu(sc_tensor *x, sc_tensor *w, sc_tensor *b) {
    Its plain backward gives dh = (g W) * silu'(h) with the factor applied in
    the product's epilogue (sc_gemm_silu), so g W is never written out and
    read back; dW = g^T silu(h) with silu applied as the product packs h
-   (sc_gemm_bsilu), so a is not kept either (an MLP's saved activations
+   (sc_gemm_ex's bsilu), so a is not kept either (an MLP's saved activations
    halve, and with them the step's memory traffic); db = sum of g as for a
    Linear.  The numbers are those of the SiLU op followed by a Linear, to
    the bit (spec/fused_spec.lua). */
@@ -449,8 +449,9 @@ static sc_tensor *silu_weight_grad(sc_tensor *g, sc_tensor *hc) {
     int64_t lda, ws[2] = {out, in};
     blas_layout(out, rows, ga->stride[0], ga->stride[1], &ta, &lda);
     sc_tensor *dw = sc_empty(2, ws, SC_FLOAT32);
-    int rc = !dw ? -1 : sc_gemm_bsilu(ta == CblasTrans, out, in, rows, sc_data(ga), lda,
-                                      sc_data(hc), in, sc_data(dw), in);
+    sc_gemm_extra x = {.bsilu = 1};
+    int rc = !dw ? -1 : sc_gemm_ex(SC_FLOAT32, ta == CblasTrans, 0, out, in, rows, sc_data(ga),
+                                   lda, sc_data(hc), in, 0.0, sc_data(dw), in, &x);
     sc_release(ga);
     if (rc == 0) return dw;
     sc_release(dw);

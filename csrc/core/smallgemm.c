@@ -31,7 +31,6 @@ static inline v8 ld8(const float *p) {
   memcpy(&v, p, sizeof v);
   return v;
 }
-static inline void st8(float *p, v8 v) { memcpy(p, &v, sizeof v); }
 
 #define MR 6  /* rows per register block */
 #define RB 48 /* rows per cache block (a multiple of RMUL) */
@@ -42,8 +41,9 @@ static inline void st8(float *p, v8 v) { memcpy(p, &v, sizeof v); }
 
 int sc_small_linear_ok(int64_t k, int64_t m) { return k <= 512 && m <= 1024; }
 
-/* Register blocks of MR rows, each output element a sequential FMA chain
-   over k from the bias, whatever the vector width V (W floats):
+/* Register blocks of ROWS rows (R6: MR = 6 here; R8 on the AVX-512 path
+   below), each output element a sequential FMA chain over k from the bias,
+   whatever the vector width V (W floats):
 
    BLOCK_1: one vector per row, c[r][0..W) = bias + sum_p x_r[p] w[p][0..W),
    from a panel of W columns (the 8-column panel; on AVX-512 also 16).
@@ -51,61 +51,47 @@ int sc_small_linear_ok(int64_t k, int64_t m) { return k <= 512 && m <= 1024; }
    BLOCK_2: two vectors per row, the first from w and the second from w2,
    each advancing 16 floats a step: a 16-column panel in two 8-float halves
    (w2 = w + 8), or on AVX-512 two 16-column panels at once (w2 = the next
-   panel), whose 12 accumulators are enough independent chains to keep
-   both FMA pipes busy (6 are not). */
-#define BLOCK_1(NAME, V, W, LD, ST, ATTR)                                             \
+   panel), whose 12 (16) accumulators are enough independent chains to
+   keep both FMA pipes busy (6 are not). */
+#define R6(M) M(0) M(1) M(2) M(3) M(4) M(5)
+#define R8(M) R6(M) M(6) M(7)
+#define DECL1(r) __typeof__(b0) a##r = b0; const float *x##r = x[r];
+#define STEP1(r) a##r += x##r[o] * w0;
+#define PUT1(r) memcpy(c + r * ldc, &a##r, sizeof a##r);
+#define DECL2(r) __typeof__(b0) a##r = b0, d##r = b1; const float *x##r = x[r];
+#define STEP2(r) { float xv = x##r[o]; a##r += xv * w0; d##r += xv * w1; }
+#define PUT2(r) memcpy(c + r * ldc, &a##r, sizeof a##r); \
+  memcpy(c + r * ldc + sizeof a##r / sizeof(float), &d##r, sizeof d##r);
+
+#define BLOCK_1(NAME, V, W, LD, ATTR, ROWS)                                           \
   static inline ATTR __attribute__((always_inline)) void NAME(                        \
       int64_t k, const float *const *x, int64_t sk, const float *w, const float *bias, \
       float *c, int64_t ldc) {                                                        \
     V b0 = LD(bias);                                                                  \
-    V c0 = b0, c1 = b0, c2 = b0, c3 = b0, c4 = b0, c5 = b0;                            \
-    const float *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3], *x4 = x[4], *x5 = x[5]; \
+    ROWS(DECL1)                                                                       \
     for (int64_t p = 0, o = 0; p < k; p++, o += sk, w += W) {                         \
       V w0 = LD(w);                                                                   \
-      c0 += x0[o] * w0;                                                               \
-      c1 += x1[o] * w0;                                                               \
-      c2 += x2[o] * w0;                                                               \
-      c3 += x3[o] * w0;                                                               \
-      c4 += x4[o] * w0;                                                               \
-      c5 += x5[o] * w0;                                                               \
+      ROWS(STEP1)                                                                     \
     }                                                                                 \
-    ST(c, c0); c += ldc;                                                              \
-    ST(c, c1); c += ldc;                                                              \
-    ST(c, c2); c += ldc;                                                              \
-    ST(c, c3); c += ldc;                                                              \
-    ST(c, c4); c += ldc;                                                              \
-    ST(c, c5);                                                                        \
+    ROWS(PUT1)                                                                        \
   }
 
-#define BLOCK_2(NAME, V, W, LD, ST, ATTR)                                             \
+#define BLOCK_2(NAME, V, W, LD, ATTR, ROWS)                                           \
   static inline ATTR __attribute__((always_inline)) void NAME(                        \
       int64_t k, const float *const *x, int64_t sk, const float *w, const float *w2,  \
       const float *bias, float *c, int64_t ldc) {                                     \
     V b0 = LD(bias), b1 = LD(bias + W);                                               \
-    V c00 = b0, c01 = b1, c10 = b0, c11 = b1, c20 = b0, c21 = b1;                      \
-    V c30 = b0, c31 = b1, c40 = b0, c41 = b1, c50 = b0, c51 = b1;                      \
-    const float *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3], *x4 = x[4], *x5 = x[5]; \
+    ROWS(DECL2)                                                                       \
     for (int64_t p = 0, o = 0; p < k; p++, o += sk, w += 16, w2 += 16) {              \
       V w0 = LD(w), w1 = LD(w2);                                                      \
-      float a;                                                                        \
-      a = x0[o]; c00 += a * w0; c01 += a * w1;                                        \
-      a = x1[o]; c10 += a * w0; c11 += a * w1;                                        \
-      a = x2[o]; c20 += a * w0; c21 += a * w1;                                        \
-      a = x3[o]; c30 += a * w0; c31 += a * w1;                                        \
-      a = x4[o]; c40 += a * w0; c41 += a * w1;                                        \
-      a = x5[o]; c50 += a * w0; c51 += a * w1;                                        \
+      ROWS(STEP2)                                                                     \
     }                                                                                 \
-    ST(c, c00); ST(c + W, c01); c += ldc;                                             \
-    ST(c, c10); ST(c + W, c11); c += ldc;                                             \
-    ST(c, c20); ST(c + W, c21); c += ldc;                                             \
-    ST(c, c30); ST(c + W, c31); c += ldc;                                             \
-    ST(c, c40); ST(c + W, c41); c += ldc;                                             \
-    ST(c, c50); ST(c + W, c51);                                                       \
+    ROWS(PUT2)                                                                        \
   }
 
 #define NO_TARGET /* the caller's: the AVX2 clone or the baseline */
-BLOCK_1(block8, v8, 8, ld8, st8, NO_TARGET)
-BLOCK_2(block16_halves, v8, 8, ld8, st8, NO_TARGET)
+BLOCK_1(block8, v8, 8, ld8, NO_TARGET, R6)
+BLOCK_2(block16_halves, v8, 8, ld8, NO_TARGET, R6)
 /* the 16-column panel as two 8-float halves */
 #define block16(k, x, sk, w, bias, c, ldc) block16_halves(k, x, sk, w, (w) + 8, bias, c, ldc)
 
@@ -179,49 +165,15 @@ static inline V4 __attribute__((always_inline)) v16 ld16(const float *p) {
   memcpy(&v, p, sizeof v);
   return v;
 }
-static inline V4 __attribute__((always_inline)) void st16(float *p, v16 v) {
-  memcpy(p, &v, sizeof v);
-}
 
 /* Register blocks of MR16 = 8 rows here: a pair of panels is 16
    accumulators and two loads of W for 16 multiply-adds (6 rows gave 12 for
    12), which keeps both FMA pipes of a Zen 5 or Skylake-X core fuller; one
    panel is 8 accumulators, as many as two pipes of four-cycle FMAs need. */
 #define MR16 8
-#define R8(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7)
-/* one panel of W floats (16, or 8 for a last narrow one), 8 rows */
-#define BLOCK_1_R8(NAME, V, W, LD)                                                        \
-  static inline V4 __attribute__((always_inline)) void NAME(                              \
-      int64_t k, const float *const *x, int64_t sk, const float *w, const float *bias,     \
-      float *c, int64_t ldc) {                                                            \
-    V b0 = LD(bias);                                                                      \
-    R8(DECL1)                                                                             \
-    for (int64_t p = 0, o = 0; p < k; p++, o += sk, w += W) {                             \
-      V w0 = LD(w);                                                                       \
-      R8(STEP1)                                                                           \
-    }                                                                                     \
-    R8(PUT1)                                                                              \
-  }
-#define DECL1(r) __typeof__(b0) a##r = b0; const float *x##r = x[r];
-#define STEP1(r) a##r += x##r[o] * w0;
-#define PUT1(r) memcpy(c + r * ldc, &a##r, sizeof a##r); /* st8 or st16 */
-BLOCK_1_R8(block16_v16, v16, 16, ld16)
-BLOCK_1_R8(block8_v16, v8, 8, ld8)
-
-static inline V4 __attribute__((always_inline)) void block32_v16(
-    int64_t k, const float *const *x, int64_t sk, const float *w, const float *w2,
-    const float *bias, float *c, int64_t ldc) {
-  v16 b0 = ld16(bias), b1 = ld16(bias + 16);
-#define DECL2(r) v16 a##r = b0, d##r = b1; const float *x##r = x[r];
-  R8(DECL2)
-  for (int64_t p = 0, o = 0; p < k; p++, o += sk, w += 16, w2 += 16) {
-    v16 w0 = ld16(w), w1 = ld16(w2);
-#define STEP2(r) { float xv = x##r[o]; a##r += xv * w0; d##r += xv * w1; }
-    R8(STEP2)
-  }
-#define PUT2(r) st16(c + r * ldc, a##r); st16(c + r * ldc + 16, d##r);
-  R8(PUT2)
-}
+BLOCK_1(block16_v16, v16, 16, ld16, V4, R8)
+BLOCK_1(block8_v16, v8, 8, ld8, V4, R8) /* a last panel of at most 8 columns */
+BLOCK_2(block32_v16, v16, 16, ld16, V4, R8)
 
 static V4 void rows_block_v16(const job *J, int64_t r0, int64_t r1) {
   ROWS_BLOCK_BODY(1, block32_v16, block16_v16, block8_v16, MR16)

@@ -54,9 +54,6 @@ function M.idx_dataset(images_path, labels_path, opts)
       y:dim() == 1 and y:size(1) or -1, x:size(1))
   end
   if x:dim() == 3 then x = x:unsqueeze(2) end
-  if opts.limit and opts.limit < x:size(1) then
-    x, y = x:narrow(1, 1, opts.limit), y:narrow(1, 1, opts.limit)
-  end
   return (x / 255):contiguous(), (y + 1):contiguous()
 end
 
