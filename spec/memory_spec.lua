@@ -91,6 +91,40 @@ print(("GROWN %.3f BYTES0 %d BYTES1 %d"):format((rss_kb() - rss0) / 1024, bytes0
       ("core bytes grew from %.1f to %.1f MB"):format(bytes0 / MB, bytes1 / MB))
   end)
 
+  -- Freed big blocks serve later requests of other sizes (tensor.c): a
+  -- loop over 40 sizes from 1.5 to 60 MB, each tensor dropped at once, kept
+  -- a cached block of every size before (about 1 GB resident).  Each tensor
+  -- is filled and summed, so a block grown or shrunk to the wrong length
+  -- shows as a wrong sum or a crash.
+  it("tensors of many sizes reuse each other's blocks: resident memory follows the live set", function()
+    local out, ok = require("helpers").run_lua([[
+local sc = require "scorch"
+local function rss_kb()
+  for line in io.lines("/proc/self/status") do
+    local v = line:match("^VmRSS:%s+(%d+)")
+    if v then return tonumber(v) end
+  end
+end
+local rss0, bad = rss_kb(), 0
+for round = 1, 3 do
+  for i = 1, 40 do
+    local k = (i * 17 + round) % 40 + 1 -- every size once a round, in a shuffled order
+    local n = k * 393216                -- k x 1.5 MB of float32
+    local t = sc.full({ n }, k)
+    if t:sum():item() ~= n * k then bad = bad + 1 end
+  end
+end
+print(("GROWN %.1f BAD %d"):format((rss_kb() - rss0) / 1024, bad))
+]])
+    assert(ok, out)
+    local grown, bad = out:match("GROWN ([%d.-]+) BAD (%d+)")
+    assert(grown, out)
+    assert.are.equal(0, tonumber(bad))
+    if not os.getenv("SCORCH_SANITIZED") then -- ASan's build keeps malloc's blocks
+      assert.is_true(tonumber(grown) < 400, ("resident memory grew by %s MB"):format(grown))
+    end
+  end)
+
   it("bytes_in_use counts allocations and releases them", function()
     collectgarbage()
     collectgarbage()
