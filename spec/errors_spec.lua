@@ -376,6 +376,17 @@ FUNCTION_BAD.group_norm_core = function()
     W({ "weight", "float64", "float32" }, X4(), 2, sc.zeros(2):double()), P(X4(), 2, "x"), P(X4(), 2, nil, closed()),
     W({ "eps" }, X4(), 2, nil, nil, -1), W({ "eps" }, X4(), 2, nil, nil, 0 / 0), P(X4(), 2, nil, nil, "x") }
 end
+FUNCTION_BAD.group_norm_silu = function()
+  return { P(nil, 2), P(X4(), 3), P(X4(), "x"), P(X4(), 2, V4()), P(X4(), 0), W({ "group_norm_silu", "eps" }, X4(), 2,
+    nil, nil, -1) }
+end
+FUNCTION_BAD.group_norm_silu_core = function()
+  return { P(nil, 2), W({ "group_norm_silu_core", "[3]" }, sc.zeros(3), 1),
+    W({ "group_norm_silu_core", "3 channels", "[2,3]", "2 groups" }, T(), 2), P(X4(), 0), P(X4(), "x"),
+    W({ "weight", "[2]", "[4]" }, X4(), 2, V4()), W({ "bias", "[2]", "[4]" }, X4(), 2, nil, V4()),
+    W({ "bias", "float64", "float32" }, X4(), 2, nil, sc.zeros(2):double()), P(X4(), 2, nil, closed()),
+    W({ "eps" }, X4(), 2, nil, nil, -1) }
+end
 FUNCTION_BAD.layer_norm_core = function()
   local X = sc.zeros(2, 3, 4)
   return { P(nil, 1), P(X, "x"), W({ "[1, 3]", "[2,3,4]", "got 4" }, X, 4), W({ "got 0" }, X, 0), P(X, 2 ^ 60),

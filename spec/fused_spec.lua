@@ -404,3 +404,95 @@ describe("a chain of narrow layers run block by block (nn.Sequential without a g
     if not ok then error(err, 0) end
   end)
 end)
+
+-- GroupNorm + SiLU as one op (sc.group_norm_silu, the U-Net's blocks): it
+-- saves x instead of x and the norm's output, and its backward makes each
+-- row of the norm's output again.  The same kernels' expressions, so the
+-- output and every gradient must equal the two ops', to the bit.
+describe("sc.group_norm_silu", function()
+  local function max_abs(a, b) return (a - b):abs():max():item() end
+  local function run(f, x, w, b, u)
+    local xx = x:clone():requires_grad(true)
+    local ww = w and w:clone():requires_grad(true)
+    local bb = b and b:clone():requires_grad(true)
+    local y = f(xx, ww, bb)
+    ;(y * u):sum():backward()
+    return { y:detach(), xx.grad, ww and ww.grad or false, bb and bb.grad or false }
+  end
+
+  it("gives group_norm then silu's output and gradients bit for bit, at 1 and 2 threads", function()
+    local saved = sc.get_num_threads()
+    for _, dt in ipairs({ "float32", "float64" }) do
+      for _, threads in ipairs({ 1, 2 }) do
+        -- 64 x 24 x 28 x 28 is over the kernels' thread grain; 3 x 6 x 5 is under it
+        for _, shape in ipairs({ { 8, 24, 28, 28 }, { 3, 6, 5 } }) do
+          for _, affine in ipairs({ "wb", "w", "b", "" }) do
+            sc.set_num_threads(threads)
+            local g = sc.Generator(11)
+            local x = sc.randn(shape, { dtype = dt, generator = g }) * 2.5 + 0.5
+            local C = shape[2]
+            local w = affine:find("w") and sc.randn({ C }, { dtype = dt, generator = g }) or nil
+            local b = affine:find("b") and sc.randn({ C }, { dtype = dt, generator = g }) or nil
+            local u = sc.randn(shape, { dtype = dt, generator = g })
+            local a = run(function(xx, ww, bb) return sc.group_norm(xx, 3, ww, bb):silu() end, x, w, b, u)
+            local f = run(function(xx, ww, bb) return sc.group_norm_silu(xx, 3, ww, bb) end, x, w, b, u)
+            for i = 1, 4 do
+              if a[i] then
+                assert.are.equal(0, max_abs(a[i], f[i]), ("%s, %d thread(s), %s, affine %q, tensor %d")
+                  :format(dt, threads, table.concat(shape, "x"), affine, i))
+              end
+            end
+          end
+        end
+      end
+    end
+    sc.set_num_threads(saved)
+  end)
+
+  it("keeps one tensor of x's size for the backward where the two ops keep two", function()
+    local x = sc.randn(16, 24, 32, 32):requires_grad(true) -- 1.5 MB
+    local w, b = sc.ones(24):requires_grad(true), sc.zeros(24):requires_grad(true)
+    collectgarbage()
+    collectgarbage()
+    local b0 = sc.bytes_in_use()
+    local y1 = sc.group_norm(x, 8, w, b):silu() -- saves x (held anyway), the norm's output, y1
+    local two = sc.bytes_in_use() - b0
+    y1 = nil -- luacheck: ignore
+    collectgarbage()
+    collectgarbage()
+    b0 = sc.bytes_in_use()
+    local y2 = sc.group_norm_silu(x, 8, w, b) -- luacheck: ignore (saves x, y2 only)
+    local one = sc.bytes_in_use() - b0
+    local mb = 16 * 24 * 32 * 32 * 4
+    assert.is_true(two >= 2 * mb and two < 2 * mb + 65536, "two ops: " .. two)
+    assert.is_true(one >= mb and one < mb + 65536, "one op: " .. one)
+  end)
+
+  it("is what nn.Sequential runs for a GroupNorm + SiLU pair, and the U-Net's blocks use", function()
+    local nn = sc.nn
+    local m = nn.Sequential { nn.GroupNorm(2, 4), nn.SiLU() }
+    assert.are.equal("group_norm_silu", m(sc.randn(2, 4, 3, 3)):grad_fn())
+    -- the U-Net's norms go through forward_silu: count the calls
+    local GN = require("scorch.nn.norm").GroupNorm
+    local orig, calls = GN.forward_silu, 0
+    GN.forward_silu = function(self, x) calls = calls + 1; return orig(self, x) end
+    local ok, err = pcall(function()
+      local net = sc.models.UNet { channels = 8, mults = { 1 }, attention = { false }, blocks = 1,
+        mid_attention = false, generator = sc.Generator(1) }
+      net(sc.randn(2, 1, 8, 8), sc.ones(2))
+    end)
+    GN.forward_silu = orig
+    assert(ok, err)
+    -- one level: a down block, a middle of two blocks, two up blocks (two
+    -- norms each), and the output norm
+    assert.are.equal(11, calls)
+  end)
+
+  it("rejects bad input naming group_norm_silu", function()
+    local x = sc.randn(2, 6, 3)
+    assert.has_error(function() sc.group_norm_silu(x, 4) end,
+      "scorch.group_norm_silu: 6 channels are not divisible into 4 groups")
+    assert.has_error(function() sc.group_norm_silu(x, 3, sc.ones(5)) end)
+    assert.has_error(function() sc.group_norm_silu(sc.randn(6), 3) end)
+  end)
+end)

@@ -304,6 +304,20 @@ CASES.group_norm = {
     end,
     inputs = function() return { R({ 2, 3, 4, 3 }, 141), R({ 4 }, 142), R({ 4 }, 143) } end },
 }
+CASES.group_norm_silu = { -- silu(group_norm(x)) as one op (the U-Net's blocks)
+  { fn = function(x, w, b) return sc.core.group_norm_silu_core(x, 2, w, b) end,
+    inputs = function() return { R({ 2, 4, 3, 3 }, 160), R({ 4 }, 161), R({ 4 }, 162) } end },
+  { fn = function(x) return sc.core.group_norm_silu_core(x, 3, nil, nil, 1e-3) end,
+    inputs = function() return { R({ 3, 6, 5 }, 163) } end },
+  { fn = function(x, b) return sc.core.group_norm_silu_core(x, 1, nil, b) end, -- bias without weight
+    inputs = function() return { R({ 2, 3, 4 }, 164), R({ 3 }, 165) } end },
+  { fn = function(x, w) return sc.core.group_norm_silu_core(x, 2, w) end, -- weight without bias
+    inputs = function() return { R({ 2, 4, 3 }, 166), R({ 4 }, 167) } end },
+  { fn = function(x, w, b) -- a permuted input
+      return sc.core.group_norm_silu_core(x:permute(1, 3, 2, 4), 4, w, b)
+    end,
+    inputs = function() return { R({ 2, 3, 4, 3 }, 168), R({ 4 }, 169), R({ 4 }, 170) } end },
+}
 CASES.layer_norm = {
   { fn = function(x, w, b) return sc.core.layer_norm_core(x, 1, w, b) end,
     inputs = function() return { R({ 3, 4 }, 144), R({ 4 }, 145), R({ 4 }, 146) } end },
@@ -426,7 +440,7 @@ describe("gradcheck of every op", function()
     -- binary cases, where the op is the last one applied)
     for _, name in ipairs({ "exp", "log", "add", "div", "maximum", "pow_scalar", "where", "clamp", "matmul",
       "cat", "index_select", "sum_to", "narrow_backward", "index_add", "silu_grad", "silu_grad2", "step",
-      "leaky_relu", "leaky_grad", "linear", "silu_linear", "bernoulli_log_prob", "phase_join", "phase_split", "alias", "group_norm", "layer_norm", "softmax", "log_softmax" }) do
+      "leaky_relu", "leaky_grad", "linear", "silu_linear", "bernoulli_log_prob", "phase_join", "phase_split", "alias", "group_norm", "group_norm_silu", "layer_norm", "softmax", "log_softmax" }) do
       local c = CASES[name][1]
       local xs = {}
       for i, x in ipairs(c.inputs()) do xs[i] = x:requires_grad(true) end
@@ -453,7 +467,7 @@ describe("fused and graph backward", function()
 
   it("the table lists the fused ops", function()
     table.sort(fused)
-    assert.are.same({ "bernoulli_log_prob", "group_norm", "layer_norm", "log_softmax", "silu", "silu_linear",
+    assert.are.same({ "bernoulli_log_prob", "group_norm", "group_norm_silu", "layer_norm", "log_softmax", "silu", "silu_linear",
       "softmax" }, fused)
   end)
 

@@ -53,7 +53,9 @@ typedef union sc_op_params {
   struct { int64_t kh, kw, sh, sw, ph, pw, dh, dw, H, W; } conv; /* H x W:
                                                  the image size */
   struct { int64_t scale; } nearest;          /* upsample_nearest, sum_pool */
-  struct { int64_t k; double eps; } norm;     /* k: groups or trailing dims */
+  struct { int64_t k; double eps; int affine; } norm; /* k: groups or trailing
+                                                 dims; affine (group_norm_silu):
+                                                 1 w saved, 2 b saved */
   struct { int dim; } softmax;
 } sc_op_params;
 

@@ -26,7 +26,7 @@
 #define vexp exp
 #define vtanh tanh
 #define vsigmoid sc_sigmoid
-#define vsilu(x) ((x) / (1.0 + exp(-(x))))
+#define vsilu sc_silu
 #define vsoftplus sc_softplus
 #define vlogsigmoid(x) (((x) < 0 ? (x) : 0.0) - log1p(exp(-fabs(x))))
 

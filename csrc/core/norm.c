@@ -122,6 +122,22 @@ static sc_tensor *dense(sc_tensor *t) { return t ? sc_contiguous(t) : NULL; }
 NORM_KERNELS(float)
 NORM_KERNELS(double)
 
+/* For group_norm_silu: y = silu(y) over a row the norm has just written,
+   and u = g silu'(u) over a row of the norm's output made again; the
+   expressions of the silu op's kernel and of its fused backward. */
+#define SILU_ROWS(T, SILU, GRAD)                                              \
+  SC_DISPATCH static void silu_row_##T(T *y, int64_t n) {                    \
+    for (int64_t i = 0; i < n; i++) y[i] = SILU(y[i]);                        \
+  }                                                                           \
+  SC_DISPATCH static void silu_bw_row_##T(const T *g, T *u, int64_t n) {     \
+    for (int64_t i = 0; i < n; i++) {                                         \
+      T d = GRAD(u[i]);                                                       \
+      u[i] = g[i] * d;                                                        \
+    }                                                                         \
+  }
+SILU_ROWS(float, sc_vsiluf, sc_silu_gradf)
+SILU_ROWS(double, sc_silu, sc_silu_grad)
+
 /* Layer norm rows: the affine parameters are full rows (w and b of M
    values; ones and zeros stand in for absent ones). */
 #define LAYER_KERNELS(T)                                                      \
@@ -303,10 +319,12 @@ typedef struct {
 
 /* The forward's node for group and layer norm: inputs x, w, b; saved x,
    the per-row statistics st and w; k (groups or trailing dims) and eps.
-   Takes y and st (either may be NULL after a failure) and returns y or
-   NULL. */
+   With save_b (group_norm_silu), b is saved after w and norm.affine says
+   which of the two are there.  Takes y and st (either may be NULL after a
+   failure) and returns y or NULL. */
 static sc_tensor *norm_record(int op, sc_tensor *y, sc_tensor *st, sc_tensor *x,
-                              sc_tensor *w, sc_tensor *b, int64_t k, double eps) {
+                              sc_tensor *w, sc_tensor *b, int64_t k, double eps,
+                              int save_b) {
   if (!st) {
     sc_release(y);
     return NULL;
@@ -315,9 +333,11 @@ static sc_tensor *norm_record(int op, sc_tensor *y, sc_tensor *st, sc_tensor *x,
   sc_node *n;
   int rc = sc_record(op, y, 3, in, &n);
   if (rc == 0 && n) {
-    rc = sc_save(n, x, 0) || sc_save(n, st, 0) || (w && sc_save(n, w, 0));
+    rc = sc_save(n, x, 0) || sc_save(n, st, 0) || (w && sc_save(n, w, 0)) ||
+         (save_b && b && sc_save(n, b, 0));
     n->p.norm.k = k;
     n->p.norm.eps = eps;
+    n->p.norm.affine = (w ? 1 : 0) | (b ? 2 : 0);
   }
   sc_release(st);
   if (rc) {
@@ -371,6 +391,8 @@ typedef struct {
   double eps;
   size_t es;
   int dbl, lg;
+  int act;       /* group_norm_silu: SiLU after the norm */
+  void *scratch; /* its backward: one row of M values per thread */
 } norm_job;
 
 static void gn_forward_part(void *ctx, int64_t lo, int64_t hi, int tid) {
@@ -387,16 +409,17 @@ static void gn_forward_part(void *ctx, int64_t lo, int64_t hi, int tid) {
       const double *wr = wp ? (const double *)wp + c0 : NULL, *br = bp ? (const double *)bp + c0 : NULL;
       stats_double((const double *)xp + r * M, M, j->eps, st + 2 * r);
       gn_row_double((const double *)xp + r * M, (double *)yp + r * M, d->Cg, d->S, st + 2 * r, wr, br);
+      if (j->act) silu_row_double((double *)yp + r * M, M);
     } else {
       const float *wr = wp ? (const float *)wp + c0 : NULL, *br = bp ? (const float *)bp + c0 : NULL;
       stats_float((const float *)xp + r * M, M, j->eps, st + 2 * r);
       gn_row_float((const float *)xp + r * M, (float *)yp + r * M, d->Cg, d->S, st + 2 * r, wr, br);
+      if (j->act) silu_row_float((float *)yp + r * M, M);
     }
   }
 }
 
 static void gn_backward_part(void *ctx, int64_t lo, int64_t hi, int tid) {
-  (void)tid;
   const norm_job *j = ctx;
   const gn_dims *d = j->gd;
   int64_t M = j->M;
@@ -406,7 +429,21 @@ static void gn_backward_part(void *ctx, int64_t lo, int64_t hi, int tid) {
   double *P = j->P, *Q = j->Q;
   for (int64_t r = lo; r < hi; r++) {
     int64_t c0 = (r % d->G) * d->Cg, pc = (r / d->G) * d->C + c0;
-    if (j->dbl)
+    if (j->act && j->dbl) { /* the gradient at the norm's output, g silu'(u) */
+      double *u = (double *)j->scratch + tid * M;
+      gn_row_double((const double *)xp + r * M, u, d->Cg, d->S, sp + 2 * r,
+                    wp ? (const double *)wp + c0 : NULL, j->b ? (const double *)j->b + c0 : NULL);
+      silu_bw_row_double((const double *)gp + r * M, u, M);
+      gn_row_bw_double((const double *)xp + r * M, u, dp ? (double *)dp + r * M : NULL, d->Cg,
+                       d->S, sp + 2 * r, wp ? (const double *)wp + c0 : NULL, P + pc, Q + pc);
+    } else if (j->act) {
+      float *u = (float *)j->scratch + tid * M;
+      gn_row_float((const float *)xp + r * M, u, d->Cg, d->S, sp + 2 * r,
+                   wp ? (const float *)wp + c0 : NULL, j->b ? (const float *)j->b + c0 : NULL);
+      silu_bw_row_float((const float *)gp + r * M, u, M);
+      gn_row_bw_float((const float *)xp + r * M, u, dp ? (float *)dp + r * M : NULL, d->Cg,
+                      d->S, sp + 2 * r, wp ? (const float *)wp + c0 : NULL, P + pc, Q + pc);
+    } else if (j->dbl)
       gn_row_bw_double((const double *)xp + r * M, (const double *)gp + r * M,
                        dp ? (double *)dp + r * M : NULL, d->Cg, d->S, sp + 2 * r,
                        wp ? (const double *)wp + c0 : NULL, P + pc, Q + pc);
@@ -417,23 +454,25 @@ static void gn_backward_part(void *ctx, int64_t lo, int64_t hi, int tid) {
   }
 }
 
-/* y and the per-row statistics st (2 doubles a row) of contiguous x. */
+/* y and the per-row statistics st (2 doubles a row) of contiguous x; with
+   act, y = silu(the norm's output). */
 static void gn_forward(const gn_dims *d, const sc_tensor *x, sc_tensor *y,
                        const sc_tensor *w, const sc_tensor *b, double eps,
-                       double *st) {
+                       double *st, int act) {
   int64_t rows = d->N * d->G, M = d->Cg * d->S;
   int nt = sc_get_num_threads();
   int dbl = x->dtype == SC_FLOAT64;
   const void *xp = sc_data(x), *wp = w ? sc_data(w) : NULL, *bp = b ? sc_data(b) : NULL;
   void *yp = sc_data(y);
   norm_job j = {.x = xp, .w = wp, .b = bp, .y = yp, .st = st, .gd = d, .M = M, .eps = eps,
-                .dbl = dbl};
+                .dbl = dbl, .act = act};
   sc_parallel_for(rows * M >= SC_PAR_GRAIN ? nt : 1, rows, gn_forward_part, &j);
 }
 
-sc_tensor *sc_group_norm(sc_tensor *x, int64_t groups, sc_tensor *w,
-                         sc_tensor *b, double eps) {
-  const char *fn = "group_norm_core";
+/* group_norm (act 0) and group_norm_silu (act 1). */
+static sc_tensor *group_norm_op(sc_tensor *x, int64_t groups, sc_tensor *w,
+                                sc_tensor *b, double eps, int act) {
+  const char *fn = act ? "group_norm_silu_core" : "group_norm_core";
   char buf[96];
   if (x->ndim < 2) {
     sc_set_error("%s: input must be [N, C, ...], got shape %s", fn,
@@ -455,37 +494,56 @@ sc_tensor *sc_group_norm(sc_tensor *x, int64_t groups, sc_tensor *w,
   sc_tensor *xc = dense(x), *wc = xc ? dense(w) : NULL, *bc = xc ? dense(b) : NULL;
   sc_tensor *y = xc && (wc || !w) && (bc || !b) ? sc_empty(x->ndim, x->shape, x->dtype) : NULL;
   sc_tensor *st = y ? sc_empty(1, ss, SC_FLOAT64) : NULL;
-  if (st) gn_forward(&d, xc, y, wc, bc, eps, sc_data(st));
+  if (st) gn_forward(&d, xc, y, wc, bc, eps, sc_data(st), act);
   sc_release(xc);
   sc_release(wc);
   sc_release(bc);
-  return norm_record(SC_OP_group_norm, y, st, x, w, b, groups, eps);
+  /* group_norm_silu also saves b, to make the norm's output again */
+  return norm_record(act ? SC_OP_group_norm_silu : SC_OP_group_norm, y, st, x, w, b, groups,
+                     eps, act);
+}
+
+sc_tensor *sc_group_norm(sc_tensor *x, int64_t groups, sc_tensor *w,
+                         sc_tensor *b, double eps) {
+  return group_norm_op(x, groups, w, b, eps, 0);
+}
+
+sc_tensor *sc_group_norm_silu(sc_tensor *x, int64_t groups, sc_tensor *w,
+                              sc_tensor *b, double eps) {
+  return group_norm_op(x, groups, w, b, eps, 1);
 }
 
 /* The fused backward: dx (if need[0]) and the [N, C] partial sums
-   P = sum g xhat, Q = sum g per sample, folded over samples in order. */
+   P = sum g xhat, Q = sum g per sample, folded over samples in order.
+   With b_act (group_norm_silu: *b_act is b or NULL), g is the gradient at
+   silu's output and each row of the norm's output is made again first. */
 static int gn_backward_fused(const gn_dims *d, sc_tensor *x, sc_tensor *w,
                              sc_tensor *st, sc_tensor *g, const int *need,
-                             sc_tensor **gin) {
+                             sc_tensor **gin, sc_tensor *const *b_act) {
   sc_tensor *xc = sc_contiguous(x), *gc = xc ? sc_contiguous(g) : NULL;
   sc_tensor *wc = gc ? dense(w) : NULL;
-  sc_tensor *dx = gc && (wc || !w) && need[0] ? sc_empty(x->ndim, x->shape, x->dtype) : NULL;
+  sc_tensor *bc = wc || !w ? (b_act ? dense(*b_act) : NULL) : NULL;
+  int ok = gc && (wc || !w) && (!b_act || bc || !*b_act);
+  sc_tensor *dx = ok && need[0] ? sc_empty(x->ndim, x->shape, x->dtype) : NULL;
+  int64_t rows = d->N * d->G, M = d->Cg * d->S;
+  int nt = rows * M >= SC_PAR_GRAIN ? sc_get_num_threads() : 1;
   size_t nb = sizeof(double) * (size_t)(2 * d->N * d->C);
-  double *P = gc && (wc || !w) && (dx || !need[0]) ? sc_aligned_alloc(nb ? nb : 1) : NULL;
-  if (!P) {
-    sc_release(xc); sc_release(gc); sc_release(wc); sc_release(dx);
+  size_t sb = b_act ? (size_t)nt * (size_t)M * sc_dtype_size(x->dtype) : 0;
+  double *P = ok && (dx || !need[0]) ? sc_aligned_alloc(nb ? nb : 1) : NULL;
+  void *U = P && sb ? sc_aligned_alloc(sb) : NULL;
+  if (!P || (sb && !U)) {
+    sc_aligned_free(P, nb ? nb : 1);
+    sc_release(xc); sc_release(gc); sc_release(wc); sc_release(bc); sc_release(dx);
     return -1;
   }
   double *Q = P + d->N * d->C;
-  int64_t rows = d->N * d->G, M = d->Cg * d->S;
-  int nt = sc_get_num_threads();
   int dbl = x->dtype == SC_FLOAT64;
   const double *sp = sc_data(st);
   const void *xp = sc_data(xc), *gp = sc_data(gc), *wp = wc ? sc_data(wc) : NULL;
   void *dp = dx ? sc_data(dx) : NULL;
-  norm_job j = {.x = xp, .g = gp, .w = wp, .y = dp, .sp = sp, .P = P, .Q = Q, .gd = d, .M = M,
-                .dbl = dbl};
-  sc_parallel_for(rows * M >= SC_PAR_GRAIN ? nt : 1, rows, gn_backward_part, &j);
+  norm_job j = {.x = xp, .g = gp, .w = wp, .b = bc ? sc_data(bc) : NULL, .y = dp, .sp = sp,
+                .P = P, .Q = Q, .gd = d, .M = M, .dbl = dbl, .act = b_act != NULL, .scratch = U};
+  sc_parallel_for(nt, rows, gn_backward_part, &j);
   int rc = 0;
   gin[0] = dx;
   for (int k = 1; k <= 2 && rc == 0; k++) {
@@ -503,7 +561,8 @@ static int gn_backward_fused(const gn_dims *d, sc_tensor *x, sc_tensor *w,
     if (!gin[k]) rc = -1;
   }
   sc_aligned_free(P, nb ? nb : 1);
-  sc_release(xc); sc_release(gc); sc_release(wc);
+  if (U) sc_aligned_free(U, sb);
+  sc_release(xc); sc_release(gc); sc_release(wc); sc_release(bc);
   return rc;
 }
 
@@ -566,38 +625,69 @@ done:
 }
 
 /* The saved x, statistics and weight (NULL when absent) of a group or
-   layer norm node; -1 if any cannot be unpacked. */
-static int norm_unpack(sc_node *n, sc_tensor **x, sc_tensor **st, sc_tensor **w) {
+   layer norm node, and with b (group_norm_silu) its bias; -1 if any cannot
+   be unpacked. */
+static int norm_unpack(sc_node *n, sc_tensor **x, sc_tensor **st, sc_tensor **w,
+                       sc_tensor **b) {
+  int hw = n->p.norm.affine & 1, hb = b && (n->p.norm.affine & 2);
   *x = sc_unpack(n, 0);
   *st = *x ? sc_unpack(n, 1) : NULL;
-  *w = *st && n->nsaved > 2 ? sc_unpack(n, 2) : NULL;
-  if (*st && (*w || n->nsaved == 2)) return 0;
+  *w = *st && hw ? sc_unpack(n, 2) : NULL;
+  if (b) *b = *st && (*w || !hw) && hb ? sc_unpack(n, 2 + hw) : NULL;
+  if (*st && (*w || !hw) && (!b || *b || !hb)) return 0;
   sc_release(*x);
   sc_release(*st);
+  sc_release(*w);
   return -1;
 }
 
-/* The group norm backward by either route (fused: kernels, else ops). */
+/* The gradients of silu(group_norm(x)) in differentiable ops: the norm's
+   output u made again (recorded, so higher orders see it), g silu'(u) the
+   gradient at u, then the group norm's own formulas. */
+static int gns_backward_graph(const gn_dims *d, sc_node *n, sc_tensor *x, sc_tensor *w,
+                              sc_tensor *b, sc_tensor *g, const int *need, sc_tensor **gin) {
+  sc_tensor *u = sc_group_norm(x, d->G, w, b, n->p.norm.eps);
+  sc_tensor *s = u ? sc_unary(SC_SILU_GRAD, u) : NULL;
+  sc_tensor *gu = s ? sc_binary(SC_MUL, g, s) : NULL;
+  int rc = gu ? gn_backward_graph(d, n, x, w, gu, need, gin) : -1;
+  sc_release(u);
+  sc_release(s);
+  sc_release(gu);
+  return rc;
+}
+
+/* The group norm (act 0) or group_norm_silu (act 1) backward by either
+   route (fused: kernels, else ops). */
 static int gn_backward(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin,
-                       int fused) {
-  sc_tensor *x, *st, *w;
-  if (norm_unpack(n, &x, &st, &w)) return -1;
+                       int fused, int act) {
+  sc_tensor *x, *st, *w, *b = NULL;
+  if (norm_unpack(n, &x, &st, &w, act ? &b : NULL)) return -1;
   gn_dims d;
   gn_dims_of(x, n->p.norm.k, &d);
-  int rc = fused ? gn_backward_fused(&d, x, w, st, g, need, gin)
+  int rc = fused ? gn_backward_fused(&d, x, w, st, g, need, gin, act ? &b : NULL)
+           : act ? gns_backward_graph(&d, n, x, w, b, g, need, gin)
                  : gn_backward_graph(&d, n, x, w, g, need, gin);
   sc_release(x);
   sc_release(st);
   sc_release(w);
+  sc_release(b);
   return rc;
 }
 
 int sc_bw_group_norm(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
-  return gn_backward(n, g, need, gin, 0);
+  return gn_backward(n, g, need, gin, 0, 0);
 }
 
 int sc_bw_fused_group_norm(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
-  return gn_backward(n, g, need, gin, 1);
+  return gn_backward(n, g, need, gin, 1, 0);
+}
+
+int sc_bw_group_norm_silu(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  return gn_backward(n, g, need, gin, 0, 1);
+}
+
+int sc_bw_fused_group_norm_silu(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
+  return gn_backward(n, g, need, gin, 1, 1);
 }
 
 /* ---- layer norm ------------------------------------------------------------------ */
@@ -708,7 +798,7 @@ sc_tensor *sc_layer_norm(sc_tensor *x, int nd, sc_tensor *w, sc_tensor *b,
   sc_release(xc);
   sc_release(wc);
   sc_release(bc);
-  return norm_record(SC_OP_layer_norm, y, st, x, w, b, nd, eps);
+  return norm_record(SC_OP_layer_norm, y, st, x, w, b, nd, eps, 0);
 }
 
 /* Weight and bias gradients: column sums of g xhat and g, by tiles of
@@ -809,7 +899,7 @@ done:
 static int ln_backward(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin,
                        int fused) {
   sc_tensor *x, *st, *w;
-  if (norm_unpack(n, &x, &st, &w)) return -1;
+  if (norm_unpack(n, &x, &st, &w, NULL)) return -1;
   ln_dims d;
   ln_dims_of(x, (int)n->p.norm.k, &d);
   int rc = fused ? ln_backward_fused(&d, x, w, st, g, need, gin)

@@ -207,6 +207,10 @@ sc_tensor *sc_linear_chain(sc_tensor *x, int nl, sc_tensor *const *w, sc_tensor 
    positions) of each sample, then y * w[c] + b[c]; w and b are [C] or NULL. */
 sc_tensor *sc_group_norm(sc_tensor *x, int64_t groups, sc_tensor *w,
                          sc_tensor *b, double eps);
+/* silu(sc_group_norm(x, groups, w, b, eps)) as one op that saves x and not
+   the norm's output (same numbers as the two ops). */
+sc_tensor *sc_group_norm_silu(sc_tensor *x, int64_t groups, sc_tensor *w,
+                              sc_tensor *b, double eps);
 /* Layer norm of x over its trailing nd dims, then y * w + b elementwise;
    w and b have the shape of those dims, or are NULL. */
 sc_tensor *sc_layer_norm(sc_tensor *x, int nd, sc_tensor *w, sc_tensor *b,

@@ -23,6 +23,16 @@ static int l_group_norm_core(lua_State *L) {
   RESULT(sc_group_norm(x, (int64_t)groups, w, b, eps));
 }
 
+/* group_norm_silu_core(x, groups [, weight, bias [, eps=1e-5]]): silu of
+   group_norm_core's result, as one op */
+static int l_group_norm_silu_core(lua_State *L) {
+  sc_tensor *x = sc_lua_check(L, 1);
+  lua_Integer groups = luaL_checkinteger(L, 2);
+  sc_tensor *w = opt_tensor(L, 3), *b = opt_tensor(L, 4);
+  double eps = luaL_optnumber(L, 5, 1e-5);
+  RESULT(sc_group_norm_silu(x, (int64_t)groups, w, b, eps));
+}
+
 /* layer_norm_core(x, nd [, weight, bias [, eps=1e-5]]): over the trailing nd dims */
 static int l_layer_norm_core(lua_State *L) {
   sc_tensor *x = sc_lua_check(L, 1);
@@ -51,7 +61,8 @@ static int l_log_softmax_core(lua_State *L) {
 }
 
 static const luaL_Reg norm_functions[] = {
-    {"group_norm_core", l_group_norm_core}, {"layer_norm_core", l_layer_norm_core},
+    {"group_norm_core", l_group_norm_core}, {"group_norm_silu_core", l_group_norm_silu_core},
+    {"layer_norm_core", l_layer_norm_core},
     {"softmax_core", l_softmax_core}, {"log_softmax_core", l_log_softmax_core},
     {NULL, NULL}};
 

@@ -240,26 +240,49 @@ function F.upsample(x, opts)
   return sc.matmul(sc.matmul(Ah, x), Aw:t()) -- separable: rows, then columns
 end
 
+-- The checks of group_norm and group_norm_silu (fn names the caller); the
+-- groups count as an integer.
+local function check_group_norm(fn, x, groups, w, b, eps)
+  check_tensor(x, fn, "input")
+  local shape = x:shape()
+  if #shape < 2 then error(("scorch.%s: input must be [N, C, ...], got shape %s"):format(fn, shape_str(x)), 3) end
+  local C = shape[2]
+  if not is_int(groups, 1) then
+    error(("scorch.%s: groups must be a positive integer, got %s"):format(fn, describe(groups)), 3)
+  end
+  if C % groups ~= 0 then
+    error(("scorch.%s: %d channels are not divisible into %d groups"):format(fn, C, groups), 3)
+  end
+  check_vector(w, C, x, fn, "weight")
+  check_vector(b, C, x, fn, "bias")
+  if type(eps) ~= "number" or not (eps >= 0) then error(("scorch.%s: eps must be a number >= 0"):format(fn), 3) end
+  return math.tointeger(groups)
+end
+
 --- group_norm(x, groups [, weight, bias] [, eps=1e-5]) (Wu & He 2018):
 -- normalise over each group of channels and the spatial dims, then scale by
 -- weight and shift by bias (each optional, per channel).
 function F.group_norm(x, groups, w, b, eps)
   eps = eps or 1e-5
-  check_tensor(x, "group_norm", "input")
-  local shape = x:shape()
-  if #shape < 2 then error(("scorch.group_norm: input must be [N, C, ...], got shape %s"):format(shape_str(x)), 2) end
-  local C = shape[2]
-  if not is_int(groups, 1) then
-    error(("scorch.group_norm: groups must be a positive integer, got %s"):format(describe(groups)), 2)
-  end
-  if C % groups ~= 0 then
-    error(("scorch.group_norm: %d channels are not divisible into %d groups"):format(C, groups), 2)
-  end
-  groups = math.tointeger(groups)
-  check_vector(w, C, x, "group_norm", "weight")
-  check_vector(b, C, x, "group_norm", "bias")
-  if type(eps) ~= "number" or not (eps >= 0) then error("scorch.group_norm: eps must be a number >= 0", 2) end
+  groups = check_group_norm("group_norm", x, groups, w, b, eps)
   return core.group_norm_core(x, groups, w, b, eps) -- one kernel (csrc/core/norm.c)
+end
+
+--- group_norm_silu(x, groups [, weight, bias] [, eps=1e-5]): silu(group_norm(x, ...))
+-- as one op, the norm-then-activation of the U-Net's blocks.  Same numbers
+-- as the two calls; it keeps only x for the backward (not the norm's
+-- output as well), which makes each row of the norm's output again.
+-- @param x tensor [N, C, ...]
+-- @param groups integer dividing C
+-- @param w tensor [C] or nil (scale, default none)
+-- @param b tensor [C] or nil (shift, default none)
+-- @param eps number (1e-5)
+-- @return tensor of x's shape
+-- @usage local h = sc.group_norm_silu(x, 8, gn.weight, gn.bias)
+function F.group_norm_silu(x, groups, w, b, eps)
+  eps = eps or 1e-5
+  groups = check_group_norm("group_norm_silu", x, groups, w, b, eps)
+  return core.group_norm_silu_core(x, groups, w, b, eps)
 end
 
 --- layer_norm(x, n_last_dims [, weight, bias] [, eps=1e-5]) (Ba et al. 2016):

@@ -39,10 +39,10 @@ end
 
 -- x [N, cin, H, W], e [N or 1, edim] (already through SiLU).
 function ResBlock:forward(x, e)
-  local h = self.conv1(self.norm1(x):silu())
+  local h = self.conv1(self.norm1:forward_silu(x)) -- silu(norm1(x)), one op
   local n, c = e:size(1), h:size(2)
   h = h + self.emb(e):view(n, c, 1, 1)
-  h = self.norm2(h):silu()
+  h = self.norm2:forward_silu(h)
   if self.drop then h = self.drop(h) end
   h = self.conv2(h)
   return h + (self.skip and self.skip(x) or x)
@@ -211,7 +211,7 @@ function UNet:forward(x, c, y)
     end
     h = stage(blk, h, e)
   end
-  local out = self.output(self.out_norm(h):silu())
+  local out = self.output(self.out_norm:forward_silu(h))
   if self.prediction == "score" and self.cond == "sigma" then
     out = out / col:view(col:size(1), 1, 1, 1)
   end

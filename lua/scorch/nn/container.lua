@@ -6,6 +6,7 @@ local sc = require "scorch"
 local Module = require "scorch.nn.module"
 local Linear = require "scorch.nn.linear"
 local SiLU = require("scorch.nn.activation").SiLU
+local GroupNorm = require("scorch.nn.norm").GroupNorm
 local core = require "scorch.core"
 
 local M = {}
@@ -97,6 +98,9 @@ function M.Sequential:forward(x)
       i = i + 2
     elseif nxt and fusable(m, nxt) and not (graph and self[i + 2] and silu_linear_pair(nxt, self[i + 2])) then
       x = sc.linear(x, m.weight, m.bias, "silu")
+      i = i + 2
+    elseif nxt and plain_pair(m, nxt, GroupNorm, SiLU) then -- one op, same numbers
+      x = m:forward_silu(x)
       i = i + 2
     else
       x = m(x)

@@ -36,6 +36,15 @@ function GroupNorm:forward(x)
   return sc.group_norm(x, self.groups, self.weight, self.bias, self.eps)
 end
 
+--- gn:forward_silu(x): silu(gn(x)) as one op (sc.group_norm_silu), which
+-- saves only x for the backward; same numbers as gn(x):silu().
+-- @param x tensor [N, channels, ...]
+-- @return tensor of x's shape
+-- @usage local h = block.norm1:forward_silu(x)
+function GroupNorm:forward_silu(x)
+  return sc.group_norm_silu(x, self.groups, self.weight, self.bias, self.eps)
+end
+
 function GroupNorm:extra_repr()
   return ("%d, %d, eps=%g"):format(self.groups, self.channels, self.eps)
 end
