@@ -81,15 +81,18 @@ static size_t rounded(size_t nbytes) {
    which took a third of an MLP training step, so recently freed blocks are
    kept (bounded in count and bytes) and reused.  Blocks under BIG_MIN come
    from malloc and serve only a request of their own rounded size.  On
-   Linux, blocks of BIG_MIN and more are mappings of their own, and any of
-   them can serve any big request: the smallest cached one that is large
-   enough is taken as it is (newest first, the likeliest to be in cache)
-   unless it is over 4 times too large, when mremap shrinks it (the pages
-   past the new end go back to the system); if none is large enough, the
-   largest grows (only the added pages are fresh).  With exact sizes only,
-   a network whose tensors come in many sizes (the Fashion-MNIST U-Net's
-   sampling step) kept a cached block of every size it had ever freed:
-   500 MB of RSS for 150 MB of live tensors (now 280 MB). */
+   Linux, blocks of BIG_MIN and more are mappings of their own, and one may
+   serve a request of another size.  A request takes the smallest cached
+   block that is large enough but not over 4 times too large (newest first:
+   the likeliest to be in cache); failing that, the largest smaller one
+   grows with mremap (only the added pages are fresh); failing that, a new
+   mapping is made, unless the cache holds over twice the live bytes: then
+   a larger block is shrunk (its pages past the new end go back to the
+   system).  With exact sizes only, a network whose tensors come in many
+   sizes (the Fashion-MNIST U-Net's sampling step, W7s) kept a cached block
+   of every size it had ever freed: 500 MB of RSS for 150 MB of live
+   tensors (now 270 MB).  Shrinking whenever a block was over 4 times too
+   large kept RSS lower still but faulted 2 to 4 times as many pages. */
 #define LARGE_KEEP 1024
 #define LARGE_BUDGET ((size_t)1 << 30)
 static struct { void *p; size_t n; } large_free[LARGE_KEEP];
@@ -126,15 +129,17 @@ static void large_drop(void *p, size_t n) {
 
 #ifdef BIG_MAP
 static void *big_take(size_t n) {
-  size_t need = n + 4096;
-  int best = -1, big = -1;
+  size_t need = n + 4096; /* the head, rounded to a page */
+  int fit = -1, under = -1;
   for (int k = n_large - 1; k >= 0; k--) { /* newest first: warmest */
     size_t m = large_free[k].n;
     if (m < BIG_MIN) continue;
-    if (m >= need && (best < 0 || m < large_free[best].n)) best = k;
-    if (big < 0 || m > large_free[big].n) big = k;
+    if (m >= need && (fit < 0 || m < large_free[fit].n)) fit = k;
+    if (m < need && (under < 0 || m > large_free[under].n)) under = k;
   }
-  int k = best >= 0 ? best : big;
+  int k = fit >= 0 && large_free[fit].n / 4 <= need ? fit : under;
+  if (k < 0 && fit >= 0 && large_bytes > 2 * (size_t)(bytes_in_use > 0 ? bytes_in_use : 0))
+    k = fit; /* shrunk below, rather than a new mapping beside it */
   char *p;
   size_t m;
   if (k < 0) {
@@ -146,7 +151,7 @@ static void *big_take(size_t n) {
     m = large_free[k].n;
     large_free[k] = large_free[--n_large];
     large_bytes -= m;
-    if (m < need || m / 4 > need) { /* grow; or shrink what wastes 3/4 */
+    if (m < need || m / 4 > need) {
       void *q = mremap(p, m, need, MREMAP_MAYMOVE);
       if (q == MAP_FAILED) {
         munmap(p, m);
