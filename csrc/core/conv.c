@@ -648,19 +648,24 @@ static void bias_rows(sc_dtype dt, const char *bias, char *y, int64_t O, int64_t
 }
 
 /* y [O, Ho, Wo] = sum_ij wt[ij] [O, C] @ shift_ij(xp) (+ bias[o], if not
-   NULL); ybuf [O, grid] is scratch. */
+   NULL); ybuf [O, grid] is scratch; wpk NULL or wt as packed_taps made it. */
 static void shift_forward(const shift_plan *p, sc_dtype dt, int64_t O, const char *wt,
-                          const char *bias, const char *xp, char *ybuf, char *y) {
+                          const float *wpk, const char *bias, const char *xp, char *ybuf,
+                          char *y) {
   size_t es = sc_dtype_size(dt);
   if (bias) bias_rows(dt, bias, ybuf, O, p->grid);
   /* each tap's shifted image is read by only O / 8 row blocks of the
-     weights: gemm512.c reads it in place rather than packing it (a hint
-     with the same sums, so the same numbers) */
-  sc_gemm_extra inplace = {.binplace = 1};
-  for (int64_t t = 0; t < p->kk; t++)
+     weights: gemm512.c reads it in place rather than packing it, and the
+     weights come packed already (hints with the same sums, so the same
+     numbers) */
+  int64_t apad = (O + 7) / 8 * 8;
+  for (int64_t t = 0; t < p->kk; t++) {
+    sc_gemm_extra x = {.binplace = 1, .apre = wpk ? wpk + t * apad * p->C : NULL,
+                       .apad = apad};
     (void)gemm_ld_ex(dt, 0, 0, O, p->grid, p->C, wt + (size_t)(t * O * p->C) * es, p->C,
                      xp + (size_t)p->off[t] * es, p->S, (bias || t > 0) ? 1.0 : 0.0, ybuf,
-                     p->grid, &inplace);
+                     p->grid, &x);
+  }
   for (int64_t o = 0; o < O; o++)
     for (int64_t h = 0; h < p->Ho; h++)
       memcpy(y + (size_t)((o * p->Ho + h) * p->Wo) * es,
@@ -712,6 +717,25 @@ static char *taps_of(const char *w, int64_t O, int64_t C, int64_t kk, size_t es,
           memcpy(wt + dst * es, w + src * es, es);
       }
   return wt;
+}
+
+/* The tap-major kernel wt [kh*kw][O][C] packed for gemm512.c, one tap
+   after another (apad = O rounded up to 8 rows each): the shifted
+   products of every sample then read it as it is, instead of packing
+   each tap's weights again per sample.  NULL where gemm512.c does not run
+   (float64, no AVX-512, out of memory): the products pack as usual. */
+static float *packed_taps(const char *wt, sc_dtype dt, int64_t O, int64_t C, int64_t kk,
+                          size_t *bytes) {
+  int64_t apad = (O + 7) / 8 * 8;
+  *bytes = (size_t)(kk * apad * C) * sizeof(float);
+  if (dt != SC_FLOAT32 || !wt || !sc_gemm_own_active() || *bytes == 0) return NULL;
+  float *p = sc_aligned_alloc(*bytes);
+  for (int64_t t = 0; p && t < kk; t++)
+    if (sc_pack_a_all(0, (const float *)wt + t * O * C, C, O, C, p + t * apad * C)) {
+      sc_aligned_free(p, *bytes);
+      return NULL;
+    }
+  return p;
 }
 
 /* Shifted products pay when every product has a few channels to sum. */
@@ -795,6 +819,7 @@ typedef struct {
   char *in, *out, *w, *b, *wt;
   int64_t L, CK;
   int flip;
+  const float *wpk; /* wt packed (packed_taps), or NULL */
 } conv_job;
 
 static void conv_forward_part(void *ctx, int64_t lo, int64_t hi, int tid) {
@@ -807,7 +832,8 @@ static void conv_forward_part(void *ctx, int64_t lo, int64_t hi, int tid) {
     char *yn = j->out + (size_t)(n * d->O * j->L) * es;
     if (j->pl) {
       shift_fill(j->pl, j->g, xn, cb, es);
-      shift_forward(j->pl, j->dt, d->O, j->wt, j->b, cb, cb + (size_t)(d->C * j->pl->S) * es, yn);
+      shift_forward(j->pl, j->dt, d->O, j->wt, j->wpk, j->b, cb,
+                    cb + (size_t)(d->C * j->pl->S) * es, yn);
       continue;
     }
     unfold_one(j->g, xn, cb, d->C, d->H, d->W, d->Ho, d->Wo, j->dt, 0);
@@ -842,9 +868,12 @@ sc_tensor *sc_conv2d_fused(sc_tensor *x0, sc_tensor *w0, sc_tensor *b0,
               : shift ? shift_buffers(&pl, d.O, x0->dtype, nt, &nb)
                       : col_buffers(&d, x0->dtype, nt, &nb);
   if (col) {
+    size_t pb;
+    float *wpk = shift ? packed_taps(wt, x0->dtype, d.O, d.C, pl.kk, &pb) : NULL;
     conv_job j = {&d, g, shift ? &pl : NULL, col, nb, es, x0->dtype, sc_data(x), sc_data(y),
-                  sc_data(w), b ? sc_data(b) : NULL, wt, L, CK, 0};
+                  sc_data(w), b ? sc_data(b) : NULL, wt, L, CK, 0, wpk};
     sc_parallel_for(nt, d.N, conv_forward_part, &j);
+    if (wpk) sc_aligned_free(wpk, pb);
     sc_aligned_free(col, nb * (size_t)nt);
   }
   if (wt) sc_aligned_free(wt, (size_t)(d.O * CK) * es);
@@ -881,7 +910,8 @@ static void conv_input_part(void *ctx, int64_t lo, int64_t hi, int tid) {
     char *on = j->out + (size_t)(n * d->C * H * W) * es;
     if (j->pl) {
       shift_fill(j->pl, j->g, gn, cb, es);
-      shift_forward(j->pl, j->dt, d->C, j->wt, NULL, cb, cb + (size_t)(d->O * j->pl->S) * es, on);
+      shift_forward(j->pl, j->dt, d->C, j->wt, j->wpk, NULL, cb,
+                    cb + (size_t)(d->O * j->pl->S) * es, on);
       continue;
     }
     if (j->flip) {
@@ -942,9 +972,13 @@ sc_tensor *sc_conv2d_input(sc_tensor *g0, sc_tensor *w0, int64_t H, int64_t W,
   }
   if (col) {
     /* g = the flipped geometry when flip; CK = O*kk then, for the product */
+    size_t pb;
+    float *wpk = shift ? packed_taps(wf, g0->dtype, d.C, d.O, kk, &pb) : NULL;
     conv_job j = {&d, flip ? &fg : g, shift ? &pl : NULL, col, nb, es, g0->dtype,
-                  sc_data(gc), sc_data(out), sc_data(w), NULL, wf, L, flip ? d.O * kk : CK, flip};
+                  sc_data(gc), sc_data(out), sc_data(w), NULL, wf, L, flip ? d.O * kk : CK, flip,
+                  wpk};
     sc_parallel_for(nt, d.N, conv_input_part, &j);
+    if (wpk) sc_aligned_free(wpk, pb);
     sc_aligned_free(col, nb * (size_t)nt);
   }
   if (wf) sc_aligned_free(wf, fbytes);
