@@ -6,13 +6,9 @@ local sc = require "scorch"
 
 local MB = 1024 * 1024
 
-describe("memory", function()
-  -- In a fresh interpreter, as the test below and for the same reason: the
-  -- collector's pace follows the Lua heap, and inside busted the core's peak
-  -- grew with the number of spec files loaded before this one (256.5 MB
-  -- once the suite reached 1,890 specs, against 245 MB before).
-  it("100,000 dropped 1 MB tensors keep resident memory flat, no collectgarbage", function()
-    local out, ok = require("helpers").run_lua([[
+-- The start of each fresh interpreter's script below: scorch and the
+-- process's resident memory in KB.
+local PRELUDE = [[
 local sc = require "scorch"
 local function rss_kb()
   for line in io.lines("/proc/self/status") do
@@ -20,6 +16,15 @@ local function rss_kb()
     if v then return tonumber(v) end
   end
 end
+]]
+
+describe("memory", function()
+  -- In a fresh interpreter, as the test below and for the same reason: the
+  -- collector's pace follows the Lua heap, and inside busted the core's peak
+  -- grew with the number of spec files loaded before this one (256.5 MB
+  -- once the suite reached 1,890 specs, against 245 MB before).
+  it("100,000 dropped 1 MB tensors keep resident memory flat, no collectgarbage", function()
+    local out, ok = require("helpers").run_lua(PRELUDE .. [[
 for _ = 1, 1000 do local _ = sc.zeros(262144) end -- warm-up
 local rss0, bytes0 = rss_kb(), sc.bytes_in_use()
 local peak = bytes0
@@ -54,14 +59,7 @@ print(("GROWN %.3f PEAK %d BYTES0 %d BYTES1 %d SECS %.1f"):format((rss_kb() - rs
   -- heap (binding.c lets core bytes grow to 16x it before a full collection),
   -- and inside busted that heap holds every spec file loaded before this one.
   it("training-like loops (graphs, views, grads) stay flat too", function()
-    local out, ok = require("helpers").run_lua([[
-local sc = require "scorch"
-local function rss_kb()
-  for line in io.lines("/proc/self/status") do
-    local v = line:match("^VmRSS:%s+(%d+)")
-    if v then return tonumber(v) end
-  end
-end
+    local out, ok = require("helpers").run_lua(PRELUDE .. [[
 local w = sc.randn(128, 128):requires_grad(true)
 local function step()
   local x = sc.randn(64, 128)
@@ -97,14 +95,7 @@ print(("GROWN %.3f BYTES0 %d BYTES1 %d"):format((rss_kb() - rss0) / 1024, bytes0
   -- is filled and summed, so a block grown or shrunk to the wrong length
   -- shows as a wrong sum or a crash.
   it("tensors of many sizes reuse each other's blocks: resident memory follows the live set", function()
-    local out, ok = require("helpers").run_lua([[
-local sc = require "scorch"
-local function rss_kb()
-  for line in io.lines("/proc/self/status") do
-    local v = line:match("^VmRSS:%s+(%d+)")
-    if v then return tonumber(v) end
-  end
-end
+    local out, ok = require("helpers").run_lua(PRELUDE .. [[
 local rss0, bad = rss_kb(), 0
 for round = 1, 3 do
   for i = 1, 40 do

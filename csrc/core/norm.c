@@ -138,6 +138,20 @@ NORM_KERNELS(double)
 SILU_ROWS(float, sc_vsiluf, sc_silu_gradf)
 SILU_ROWS(double, sc_silu, sc_silu_grad)
 
+/* One row of group_norm_silu's backward: the norm's output u made again in
+   the thread's row buffer, the gradient there g silu'(u), then the group
+   norm's own row backward on it. */
+#define GNS_ROW_BW(T)                                                          \
+  static void gns_row_bw_##T(const T *x, const T *g, T *u, T *dx, int64_t Cg,  \
+                             int64_t S, const double *st, const T *w,          \
+                             const T *b, double *P, double *Q) {               \
+    gn_row_##T(x, u, Cg, S, st, w, b);                                         \
+    silu_bw_row_##T(g, u, Cg * S);                                             \
+    gn_row_bw_##T(x, u, dx, Cg, S, st, w, P, Q);                               \
+  }
+GNS_ROW_BW(float)
+GNS_ROW_BW(double)
+
 /* Layer norm rows: the affine parameters are full rows (w and b of M
    values; ones and zeros stand in for absent ones). */
 #define LAYER_KERNELS(T)                                                      \
@@ -429,21 +443,17 @@ static void gn_backward_part(void *ctx, int64_t lo, int64_t hi, int tid) {
   double *P = j->P, *Q = j->Q;
   for (int64_t r = lo; r < hi; r++) {
     int64_t c0 = (r % d->G) * d->Cg, pc = (r / d->G) * d->C + c0;
-    if (j->act && j->dbl) { /* the gradient at the norm's output, g silu'(u) */
-      double *u = (double *)j->scratch + tid * M;
-      gn_row_double((const double *)xp + r * M, u, d->Cg, d->S, sp + 2 * r,
-                    wp ? (const double *)wp + c0 : NULL, j->b ? (const double *)j->b + c0 : NULL);
-      silu_bw_row_double((const double *)gp + r * M, u, M);
-      gn_row_bw_double((const double *)xp + r * M, u, dp ? (double *)dp + r * M : NULL, d->Cg,
-                       d->S, sp + 2 * r, wp ? (const double *)wp + c0 : NULL, P + pc, Q + pc);
-    } else if (j->act) {
-      float *u = (float *)j->scratch + tid * M;
-      gn_row_float((const float *)xp + r * M, u, d->Cg, d->S, sp + 2 * r,
-                   wp ? (const float *)wp + c0 : NULL, j->b ? (const float *)j->b + c0 : NULL);
-      silu_bw_row_float((const float *)gp + r * M, u, M);
-      gn_row_bw_float((const float *)xp + r * M, u, dp ? (float *)dp + r * M : NULL, d->Cg,
-                      d->S, sp + 2 * r, wp ? (const float *)wp + c0 : NULL, P + pc, Q + pc);
-    } else if (j->dbl)
+    if (j->act && j->dbl)
+      gns_row_bw_double((const double *)xp + r * M, (const double *)gp + r * M,
+                        (double *)j->scratch + tid * M, dp ? (double *)dp + r * M : NULL, d->Cg,
+                        d->S, sp + 2 * r, wp ? (const double *)wp + c0 : NULL,
+                        j->b ? (const double *)j->b + c0 : NULL, P + pc, Q + pc);
+    else if (j->act)
+      gns_row_bw_float((const float *)xp + r * M, (const float *)gp + r * M,
+                       (float *)j->scratch + tid * M, dp ? (float *)dp + r * M : NULL, d->Cg,
+                       d->S, sp + 2 * r, wp ? (const float *)wp + c0 : NULL,
+                       j->b ? (const float *)j->b + c0 : NULL, P + pc, Q + pc);
+    else if (j->dbl)
       gn_row_bw_double((const double *)xp + r * M, (const double *)gp + r * M,
                        dp ? (double *)dp + r * M : NULL, d->Cg, d->S, sp + 2 * r,
                        wp ? (const double *)wp + c0 : NULL, P + pc, Q + pc);
