@@ -658,7 +658,7 @@ static void shift_forward(const shift_plan *p, sc_dtype dt, int64_t O, const cha
      weights: gemm512.c reads it in place rather than packing it, and the
      weights come packed already (hints with the same sums, so the same
      numbers) */
-  int64_t apad = (O + 7) / 8 * 8;
+  int64_t apad = sc_packed_rows(O);
   for (int64_t t = 0; t < p->kk; t++) {
     sc_gemm_extra x = {.binplace = 1, .apre = wpk ? wpk + t * apad * p->C : NULL,
                        .apad = apad};
@@ -726,9 +726,9 @@ static char *taps_of(const char *w, int64_t O, int64_t C, int64_t kk, size_t es,
    (float64, no AVX-512, out of memory): the products pack as usual. */
 static float *packed_taps(const char *wt, sc_dtype dt, int64_t O, int64_t C, int64_t kk,
                           size_t *bytes) {
-  int64_t apad = (O + 7) / 8 * 8;
+  int64_t apad = sc_packed_rows(O);
   *bytes = (size_t)(kk * apad * C) * sizeof(float);
-  if (dt != SC_FLOAT32 || !wt || !sc_gemm_own_active() || *bytes == 0) return NULL;
+  if (dt != SC_FLOAT32 || !sc_gemm_own_active() || *bytes == 0) return NULL;
   float *p = sc_aligned_alloc(*bytes);
   for (int64_t t = 0; p && t < kk; t++)
     if (sc_pack_a_all(0, (const float *)wt + t * O * C, C, O, C, p + t * apad * C)) {
@@ -1058,7 +1058,7 @@ static void conv_weight_part(void *ctx, int64_t lo, int64_t hi, int tid) {
           F = Ap = NULL;
         for (int64_t t = 0; t < pl->kk; t++) {
           sc_gemm_extra pre = {.bpre = F, .pstride = pl->S, .roff = pl->off[t], .apre = Ap,
-                               .apad = (d->O + 7) / 8 * 8};
+                               .apad = sc_packed_rows(d->O)};
           (void)gemm_ld_ex(j->dt, 0, 1, d->O, d->C, pl->grid, gp, pl->grid,
                            cb + (size_t)pl->off[t] * es, pl->S, beta,
                            acc + (size_t)(t * d->O * d->C) * es, d->C, &pre);
@@ -1115,7 +1115,7 @@ sc_tensor *sc_conv2d_weight(sc_tensor *x0, sc_tensor *g0, const sc_conv_geom *g)
      gradient packed once per sample for its kh*kw products
      (sc_pack_cols_t, sc_pack_a_all) */
   int packed = shift && x0->dtype == SC_FLOAT32 && sc_gemm_own_active();
-  int64_t fsz = packed ? (d.C + 31) / 32 * 32 * pl.S + (d.O + 7) / 8 * 8 * pl.grid + 32 : 0;
+  int64_t fsz = packed ? (d.C + 31) / 32 * 32 * pl.S + sc_packed_rows(d.O) * pl.grid + 32 : 0;
   char *col = !out ? NULL : group ? thread_buffers((size_t)(G * (CK + d.O) * L) * es, nt, &nb)
               : shift ? shift_buffers_plus(&pl, d.O, x0->dtype, nt, fsz, &nb)
                       : col_buffers(&d, x0->dtype, nt, &nb);

@@ -26,7 +26,7 @@
 #define vexp exp
 #define vtanh tanh
 #define vsigmoid sc_sigmoid
-#define vsilu sc_silu
+#define vsilu(x) ((x) / (1.0 + exp(-(x))))
 #define vsoftplus sc_softplus
 #define vlogsigmoid(x) (((x) < 0 ? (x) : 0.0) - log1p(exp(-fabs(x))))
 
@@ -738,19 +738,29 @@ typedef struct {
   void *y;
 } silu_bw_job;
 
-#define SILU_BW_PART(T, GRAD)                                                  \
-  SC_DISPATCH static void silu_bw_##T(void *ctx, int64_t lo, int64_t hi, int tid) { \
-    (void)tid;                                                                 \
-    const silu_bw_job *j = ctx;                                                \
-    const T *restrict G = j->g, *restrict X = j->x;                            \
-    T *restrict Y = j->y;                                                      \
-    for (int64_t i = lo; i < hi; i++) {                                        \
-      T d = GRAD(X[i]);                                                        \
-      Y[i] = G[i] * d;                                                         \
+/* y = g silu'(x) over n values; y may be x (group_norm_silu's backward,
+   norm.c, works in place on its row buffer) */
+#define SILU_BW_ROW(T, SUF, GRAD)                                              \
+  SC_DISPATCH void sc_silu_bw_row_##SUF(const T *g, const T *x, T *y, int64_t n) { \
+    for (int64_t i = 0; i < n; i++) {                                          \
+      T d = GRAD(x[i]);                                                        \
+      y[i] = g[i] * d;                                                         \
     }                                                                          \
   }
-SILU_BW_PART(float, silu_gradf)
-SILU_BW_PART(double, silu_grad)
+SILU_BW_ROW(float, f, silu_gradf)
+SILU_BW_ROW(double, d, silu_grad)
+
+static void silu_bw_float(void *ctx, int64_t lo, int64_t hi, int tid) {
+  (void)tid;
+  const silu_bw_job *j = ctx;
+  sc_silu_bw_row_f((const float *)j->g + lo, (const float *)j->x + lo, (float *)j->y + lo, hi - lo);
+}
+static void silu_bw_double(void *ctx, int64_t lo, int64_t hi, int tid) {
+  (void)tid;
+  const silu_bw_job *j = ctx;
+  sc_silu_bw_row_d((const double *)j->g + lo, (const double *)j->x + lo, (double *)j->y + lo,
+                   hi - lo);
+}
 
 int sc_bw_fused_silu(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
   sc_tensor *x = sc_unpack(n, 0);
@@ -1094,20 +1104,21 @@ int sc_bw_leaky_grad(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin)
 
 /* ---- SiLU in place over rows of a fresh matrix ------------------------------------- */
 
-/* y[i, j] = silu(y[i, j]) for rows r0 <= i < r1 of a contiguous [n, m] y
-   whose tile a matrix product has just written (so it is still in cache):
-   the epilogue of the fused inference linear + SiLU (matmul.c). */
-SC_DISPATCH static void silu_rows_float(float *y, int64_t n) {
+/* y = silu(y) over n values just written (so still in cache): the
+   epilogue of the fused inference linear + SiLU (matmul.c, by rows r0 <= i
+   < r1 of a contiguous [n, m] y) and of group_norm_silu (norm.c, by norm
+   rows). */
+SC_DISPATCH void sc_silu_row_f(float *y, int64_t n) {
   for (int64_t i = 0; i < n; i++) y[i] = vsiluf(y[i]);
 }
-SC_DISPATCH static void silu_rows_double(double *y, int64_t n) {
+SC_DISPATCH void sc_silu_row_d(double *y, int64_t n) {
   for (int64_t i = 0; i < n; i++) y[i] = vsilu(y[i]);
 }
 
 void sc_silu_rows_(sc_tensor *y, int64_t r0, int64_t r1) {
   int64_t m = y->shape[1];
   if (y->dtype == SC_FLOAT32)
-    silu_rows_float((float *)sc_data(y) + r0 * m, (r1 - r0) * m);
+    sc_silu_row_f((float *)sc_data(y) + r0 * m, (r1 - r0) * m);
   else
-    silu_rows_double((double *)sc_data(y) + r0 * m, (r1 - r0) * m);
+    sc_silu_row_d((double *)sc_data(y) + r0 * m, (r1 - r0) * m);
 }

@@ -455,7 +455,7 @@ int sc_sgemm_own_ex(int ta, int tb, int64_t m, int64_t n, int64_t k, const float
 int sc_pack_a_all(int ta, const float *a, int64_t lda, int64_t m, int64_t k, float *dst) {
 #ifdef SC_G512
   if (!sc_gemm_own_active()) return -1;
-  int64_t mpad = (m + MR - 1) / MR * MR;
+  int64_t mpad = sc_packed_rows(m);
   for (int64_t pc = 0; pc < k; pc += KC) {
     int64_t kc = k - pc < KC ? k - pc : KC;
     for (int64_t i = 0; i < m; i += MR)

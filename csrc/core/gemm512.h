@@ -51,6 +51,8 @@ int sc_pack_cols_t(const float *b, int64_t ldb, int64_t n, int64_t rows, float *
    of KC = 256 k-rows, MR = 8-row panels, m rounded up to 8 (dst holds that
    times k floats).  0 when done, -1 without AVX-512 */
 int sc_pack_a_all(int ta, const float *a, int64_t lda, int64_t m, int64_t k, float *dst);
+/* m rounded up to sc_pack_a_all's 8-row panels: its rows per k-row (apad) */
+static inline int64_t sc_packed_rows(int64_t m) { return (m + 7) / 8 * 8; }
 /* on: 1 use gemm512.c where the CPU allows, 0 never, -1 decide from the
    CPU; returns whether it was in use */
 int sc_gemm_avx512(int on);

@@ -15,6 +15,12 @@ int64_t sc_linear_offset(const sc_tensor *t, int64_t i);
 /* y[i, j] = silu(y[i, j]) in place for rows r0 <= i < r1 of a contiguous
    [n, m] y; one thread */
 void sc_silu_rows_(sc_tensor *y, int64_t r0, int64_t r1);
+/* y = silu(y) and y = g silu'(x) (y may be x) over n contiguous values,
+   with the silu op's kernel and fused backward's expressions (elementwise.c) */
+void sc_silu_row_f(float *y, int64_t n);
+void sc_silu_row_d(double *y, int64_t n);
+void sc_silu_bw_row_f(const float *g, const float *x, float *y, int64_t n);
+void sc_silu_bw_row_d(const double *g, const double *x, double *y, int64_t n);
 void sc_set_linear(sc_tensor *t, int64_t i, double v);
 
 /* Broadcast shape of a and b into out (ndim in *nd); -1 + error if the

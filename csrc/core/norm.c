@@ -122,35 +122,19 @@ static sc_tensor *dense(sc_tensor *t) { return t ? sc_contiguous(t) : NULL; }
 NORM_KERNELS(float)
 NORM_KERNELS(double)
 
-/* For group_norm_silu: y = silu(y) over a row the norm has just written,
-   and u = g silu'(u) over a row of the norm's output made again; the
-   expressions of the silu op's kernel and of its fused backward. */
-#define SILU_ROWS(T, SILU, GRAD)                                              \
-  SC_DISPATCH static void silu_row_##T(T *y, int64_t n) {                    \
-    for (int64_t i = 0; i < n; i++) y[i] = SILU(y[i]);                        \
-  }                                                                           \
-  SC_DISPATCH static void silu_bw_row_##T(const T *g, T *u, int64_t n) {     \
-    for (int64_t i = 0; i < n; i++) {                                         \
-      T d = GRAD(u[i]);                                                       \
-      u[i] = g[i] * d;                                                        \
-    }                                                                         \
-  }
-SILU_ROWS(float, sc_vsiluf, sc_silu_gradf)
-SILU_ROWS(double, sc_silu, sc_silu_grad)
-
 /* One row of group_norm_silu's backward: the norm's output u made again in
    the thread's row buffer, the gradient there g silu'(u), then the group
    norm's own row backward on it. */
-#define GNS_ROW_BW(T)                                                          \
+#define GNS_ROW_BW(T, SUF)                                                     \
   static void gns_row_bw_##T(const T *x, const T *g, T *u, T *dx, int64_t Cg,  \
                              int64_t S, const double *st, const T *w,          \
                              const T *b, double *P, double *Q) {               \
     gn_row_##T(x, u, Cg, S, st, w, b);                                         \
-    silu_bw_row_##T(g, u, Cg * S);                                             \
+    sc_silu_bw_row_##SUF(g, u, u, Cg * S);                                     \
     gn_row_bw_##T(x, u, dx, Cg, S, st, w, P, Q);                               \
   }
-GNS_ROW_BW(float)
-GNS_ROW_BW(double)
+GNS_ROW_BW(float, f)
+GNS_ROW_BW(double, d)
 
 /* Layer norm rows: the affine parameters are full rows (w and b of M
    values; ones and zeros stand in for absent ones). */
@@ -351,7 +335,7 @@ static sc_tensor *norm_record(int op, sc_tensor *y, sc_tensor *st, sc_tensor *x,
          (save_b && b && sc_save(n, b, 0));
     n->p.norm.k = k;
     n->p.norm.eps = eps;
-    n->p.norm.affine = (w ? 1 : 0) | (b ? 2 : 0);
+    n->p.norm.affine = (w ? 1 : 0) | (save_b && b ? 2 : 0);
   }
   sc_release(st);
   if (rc) {
@@ -423,12 +407,12 @@ static void gn_forward_part(void *ctx, int64_t lo, int64_t hi, int tid) {
       const double *wr = wp ? (const double *)wp + c0 : NULL, *br = bp ? (const double *)bp + c0 : NULL;
       stats_double((const double *)xp + r * M, M, j->eps, st + 2 * r);
       gn_row_double((const double *)xp + r * M, (double *)yp + r * M, d->Cg, d->S, st + 2 * r, wr, br);
-      if (j->act) silu_row_double((double *)yp + r * M, M);
+      if (j->act) sc_silu_row_d((double *)yp + r * M, M);
     } else {
       const float *wr = wp ? (const float *)wp + c0 : NULL, *br = bp ? (const float *)bp + c0 : NULL;
       stats_float((const float *)xp + r * M, M, j->eps, st + 2 * r);
       gn_row_float((const float *)xp + r * M, (float *)yp + r * M, d->Cg, d->S, st + 2 * r, wr, br);
-      if (j->act) silu_row_float((float *)yp + r * M, M);
+      if (j->act) sc_silu_row_f((float *)yp + r * M, M);
     }
   }
 }

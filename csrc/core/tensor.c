@@ -245,9 +245,8 @@ void sc_aligned_free(void *p, size_t nbytes) {
     n = *(size_t *)p;
   }
 #endif
-  if (c < 0 && large_keep(p, n)) return;
-  if (c < 0) large_drop(p, n);
-  else free(p);
+  if (c >= 0) free(p);
+  else if (!large_keep(p, n)) large_drop(p, n);
 }
 
 /* Tensor headers and storage records are recycled the same way. */

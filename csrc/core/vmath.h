@@ -74,8 +74,6 @@ static inline float sc_vsigmoidf(float x) {
    losses and silu' use these, so they agree to the bit) */
 static inline double sc_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
 static inline double sc_softplus(double x) { return x > 20 ? x : log1p(exp(x)); }
-/* float64 silu(x) = x / (1 + e^-x) (float32: sc_vsiluf below) */
-static inline double sc_silu(double x) { return x / (1.0 + exp(-x)); }
 
 /* silu'(x) in float64 (float32: sc_silu_gradf below) */
 static inline double sc_silu_grad(double x) {

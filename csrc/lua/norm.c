@@ -14,24 +14,18 @@ static sc_tensor *opt_tensor(lua_State *L, int idx) {
   return lua_isnoneornil(L, idx) ? NULL : sc_lua_check(L, idx);
 }
 
-/* group_norm_core(x, groups [, weight, bias [, eps=1e-5]]) */
-static int l_group_norm_core(lua_State *L) {
+/* group_norm_core(x, groups [, weight, bias [, eps=1e-5]]), and
+   group_norm_silu_core with the same arguments: silu of that, as one op */
+static int group_norm_common(lua_State *L, int act) {
   sc_tensor *x = sc_lua_check(L, 1);
   lua_Integer groups = luaL_checkinteger(L, 2);
   sc_tensor *w = opt_tensor(L, 3), *b = opt_tensor(L, 4);
   double eps = luaL_optnumber(L, 5, 1e-5);
-  RESULT(sc_group_norm(x, (int64_t)groups, w, b, eps));
+  RESULT((act ? sc_group_norm_silu : sc_group_norm)(x, (int64_t)groups, w, b, eps));
 }
 
-/* group_norm_silu_core(x, groups [, weight, bias [, eps=1e-5]]): silu of
-   group_norm_core's result, as one op */
-static int l_group_norm_silu_core(lua_State *L) {
-  sc_tensor *x = sc_lua_check(L, 1);
-  lua_Integer groups = luaL_checkinteger(L, 2);
-  sc_tensor *w = opt_tensor(L, 3), *b = opt_tensor(L, 4);
-  double eps = luaL_optnumber(L, 5, 1e-5);
-  RESULT(sc_group_norm_silu(x, (int64_t)groups, w, b, eps));
-}
+static int l_group_norm_core(lua_State *L) { return group_norm_common(L, 0); }
+static int l_group_norm_silu_core(lua_State *L) { return group_norm_common(L, 1); }
 
 /* layer_norm_core(x, nd [, weight, bias [, eps=1e-5]]): over the trailing nd dims */
 static int l_layer_norm_core(lua_State *L) {
