@@ -861,10 +861,16 @@ sc_tensor *sc_conv2d_fused(sc_tensor *x0, sc_tensor *w0, sc_tensor *b0,
   sc_tensor *y = w && (b || !b0) ? sc_empty(4, ys, x0->dtype) : NULL;
   size_t nb = 0, es = sc_dtype_size(x0->dtype);
   int nt = per_sample_threads(d.N);
+  /* 3x3 at stride 1 in float32: Winograd's F(2x2, 3x3) (wino.c) */
+  int wino = y && x0->dtype == SC_FLOAT32 &&
+             sc_wino_ok(d.C, d.O, d.H, d.W, g->kh, g->kw, g->sh, g->sw, g->ph, g->pw, g->dh,
+                        g->dw) &&
+             sc_wino_conv3x3_f32(sc_data(x), d.N, d.C, d.H, d.W, sc_data(w), d.O,
+                                 b ? sc_data(b) : NULL, g->ph, g->pw, sc_data(y)) == 0;
   shift_plan pl;
-  int shift = d.C >= SHIFT_MIN_C && shift_plan_of(&pl, g, d.C, d.H, d.W);
+  int shift = !wino && d.C >= SHIFT_MIN_C && shift_plan_of(&pl, g, d.C, d.H, d.W);
   char *wt = y && shift ? taps_of(sc_data(w), d.O, d.C, pl.kk, es, 0, 1) : NULL;
-  char *col = !y || (shift && !wt) ? NULL
+  char *col = !y || wino || (shift && !wt) ? NULL
               : shift ? shift_buffers(&pl, d.O, x0->dtype, nt, &nb)
                       : col_buffers(&d, x0->dtype, nt, &nb);
   if (col) {
@@ -880,7 +886,7 @@ sc_tensor *sc_conv2d_fused(sc_tensor *x0, sc_tensor *w0, sc_tensor *b0,
   sc_release(x);
   sc_release(w);
   sc_release(b);
-  if (!col) {
+  if (!col && !wino) {
     sc_release(y);
     return NULL;
   }
@@ -960,9 +966,19 @@ sc_tensor *sc_conv2d_input(sc_tensor *g0, sc_tensor *w0, int64_t H, int64_t W,
   char *col = NULL, *wf = NULL;
   shift_plan pl; /* with enough channels in g: shifted products, no columns */
   int shift = flip && d.O >= SHIFT_MIN_C && shift_plan_of(&pl, &fg, d.O, d.Ho, d.Wo);
+  /* 3x3 in float32: Winograd's F(2x2, 3x3) (wino.c) on g and that kernel */
+  int wino = 0;
+  if (flip && g0->dtype == SC_FLOAT32 &&
+      sc_wino_ok(d.O, d.C, d.Ho, d.Wo, fg.kh, fg.kw, 1, 1, fg.ph, fg.pw, fg.dh, fg.dw))
+    shift = 0, wino = 1;
   /* the flipped kernel [C][O][kh*kw], tap-major for shifted products */
   if (out && flip) wf = taps_of(sc_data(w), d.C, d.O, kk, es, 1, shift);
-  if (out && shift) {
+  wino = wino && wf &&
+         sc_wino_conv3x3_f32(sc_data(gc), d.N, d.O, d.Ho, d.Wo, (const float *)wf, d.C, NULL,
+                             fg.ph, fg.pw, sc_data(out)) == 0;
+  if (wino) {
+    /* done */
+  } else if (out && shift) {
     col = wf ? shift_buffers(&pl, d.C, g0->dtype, nt, &nb) : NULL;
   } else if (out && flip) {
     nb = ((size_t)(d.O * kk * H * W) * es + 63) & ~(size_t)63;
@@ -984,7 +1000,7 @@ sc_tensor *sc_conv2d_input(sc_tensor *g0, sc_tensor *w0, int64_t H, int64_t W,
   if (wf) sc_aligned_free(wf, fbytes);
   sc_release(gc);
   sc_release(w);
-  if (!col) {
+  if (!col && !wino) {
     sc_release(out);
     return NULL;
   }
