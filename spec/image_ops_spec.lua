@@ -424,11 +424,12 @@ end)
 -- 3x3 convolutions at stride 1 in float32 go through Winograd's F(2x2, 3x3)
 -- (csrc/core/wino.c) where gemm512.c runs: against the float64 convolution
 -- (the shifted products, a different algorithm), forward and input
--- gradient, on shapes that cut its work every way: odd output sizes (a
+-- gradient and weight gradient, on shapes that cut its work every way: odd output sizes (a
 -- half tile at the edge), tile rows longer than one 16-tile vector (W = 40),
 -- output channels not a multiple of 8, input channels over one 256-row
 -- slice of the product, paddings 0, 1 and 2, and sample counts that leave
--- a short last group.  Then 1 against 2 threads, bit for bit.
+-- a short last group (and, for the weight gradient, a short last chunk of
+-- the sum over samples: 21 samples).  Then 1 against 2 threads, bit for bit.
 describe("conv2d 3x3 by Winograd F(2x2, 3x3)", function()
   local cases = {
     { N = 3, C = 8, O = 8, H = 5, W = 5, p = 1 },
@@ -437,6 +438,7 @@ describe("conv2d 3x3 by Winograd F(2x2, 3x3)", function()
     { N = 1, C = 9, O = 20, H = 6, W = 11, p = 0 },
     { N = 2, C = 10, O = 8, H = 5, W = 6, p = 2 },
     { N = 7, C = 48, O = 48, H = 14, W = 14, p = 1 },
+    { N = 21, C = 8, O = 16, H = 7, W = 7, p = 1 },
     { N = 2, C = 260, O = 16, H = 9, W = 9, p = 1 },
     { N = 3, C = 12, O = 10, H = 1, W = 9, p = 1 },
   }
@@ -447,15 +449,15 @@ describe("conv2d 3x3 by Winograd F(2x2, 3x3)", function()
       local x = sc.randn(c.N, c.C, c.H, c.W, { dtype = "float64", generator = g })
       local w = sc.randn(c.O, c.C, 3, 3, { dtype = "float64", generator = g }) * (1 / math.sqrt(9 * c.C))
       local b = sc.randn(c.O, { dtype = "float64", generator = g })
-      local x32 = x:float():requires_grad(true)
-      local x64 = x:clone():requires_grad(true)
-      local y64 = sc.conv2d(x64, w, b, { padding = c.p })
-      local y32 = sc.conv2d(x32, w:float(), b:float(), { padding = c.p })
+      local x32, w32 = x:float():requires_grad(true), w:float():requires_grad(true)
+      local x64, w64 = x:clone():requires_grad(true), w:clone():requires_grad(true)
+      local y64 = sc.conv2d(x64, w64, b, { padding = c.p })
+      local y32 = sc.conv2d(x32, w32, b:float(), { padding = c.p })
       local s = y64:shape()
       local up = sc.randn(s[1], s[2], s[3], s[4], { dtype = "float64", generator = g })
-      local g64 = sc.grad((y64 * up):sum(), { x64 })[1]
-      local g32 = sc.grad((y32 * up:float()):sum(), { x32 })[1]
-      for _, pair in ipairs({ { y32, y64 }, { g32, g64 } }) do
+      local g64 = sc.grad((y64 * up):sum(), { x64, w64 })
+      local g32 = sc.grad((y32 * up:float()):sum(), { x32, w32 })
+      for _, pair in ipairs({ { y32, y64 }, { g32[1], g64[1] }, { g32[2], g64[2] } }) do
         local got, want = pair[1]:double(), pair[2]
         assert.are.same(want:shape(), got:shape())
         local scale = want:abs():max():item()
@@ -465,20 +467,22 @@ describe("conv2d 3x3 by Winograd F(2x2, 3x3)", function()
     end)
   end
 
-  it("gives the same bits at 1 and 2 threads (forward and input gradient)", function()
+  it("gives the same bits at 1 and 2 threads (forward, input and weight gradients)", function()
     local saved = sc.get_num_threads()
     local g = sc.Generator(3)
-    local x = sc.randn(9, 16, 11, 37, { generator = g }):requires_grad(true)
-    local w = sc.randn(12, 16, 3, 3, { generator = g }) * 0.1
+    -- 19 samples: three chunks of the weight gradient's sum, the last short
+    local x = sc.randn(19, 16, 11, 37, { generator = g }):requires_grad(true)
+    local w = (sc.randn(12, 16, 3, 3, { generator = g }) * 0.1):requires_grad(true)
     local b = sc.randn(12, { generator = g })
     local res = {}
     for _, t in ipairs({ 1, 2 }) do
       sc.set_num_threads(t)
       local y = sc.conv2d(x, w, b, { padding = 1 })
-      res[t] = { y, sc.grad((y * y):sum(), { x })[1] }
+      local gx, gw = table.unpack(sc.grad((y * y):sum(), { x, w }))
+      res[t] = { y, gx, gw }
     end
     sc.set_num_threads(saved)
-    for k = 1, 2 do assert.are.equal(0, (res[1][k] - res[2][k]):abs():max():item()) end
+    for k = 1, 3 do assert.are.equal(0, (res[1][k] - res[2][k]):abs():max():item()) end
   end)
 
   it("agrees with the shifted products it replaces (gemm512.c off)", function()

@@ -1087,6 +1087,72 @@ static void conv_weight_part(void *ctx, int64_t lo, int64_t hi, int tid) {
   }
 }
 
+/* dW = the weight gradient by products of unfolded columns or shifted
+   images (see sc_conv2d_weight), added into out (zeros): 0 when done, -1
+   out of memory. */
+static int weight_products(const conv_dims *d, const sc_conv_geom *g, sc_dtype dt, sc_tensor *x,
+                           sc_tensor *gc, sc_tensor *out) {
+  int64_t L = d->Ho * d->Wo, CK = d->C * g->kh * g->kw;
+  /* The sum over samples runs in fixed chunks (at least 8 samples, at
+     most 16 chunks, set by N alone): each chunk's partial sum is built in
+     sample order, the partials are added in chunk order, and threads take
+     whole chunks, so the bits do not depend on the thread count. */
+  int64_t csz = (d->N + 15) / 16 < 8 ? 8 : (d->N + 15) / 16;
+  int64_t nch = (d->N + csz - 1) / csz, wsz = d->O * CK;
+  int nt = sc_get_num_threads();
+  if (nt > nch) nt = (int)nch;
+  if (nt < 1) nt = 1;
+  size_t nb = 0, es = sc_dtype_size(dt);
+  /* shifted products (see shift_plan) build each partial in tap-major
+     order, [kh*kw][O][C], so they always go through the partials */
+  shift_plan pl;
+  int shift = d->C >= SHIFT_MIN_C && shift_plan_of(&pl, g, d->C, d->H, d->W);
+  int parts = nch > 1 || shift;
+  size_t pbytes = parts ? (size_t)(nch * wsz) * es : 0;
+  /* Otherwise a chunk's samples are laid side by side, columns [CK, G*L]
+     and gradients [O, G*L], for one product with G*L to sum over: on small
+     maps (7x7: L = 49) a per-sample product has too short an inner
+     dimension for the gemm kernel to run near its peak. */
+  int64_t G = csz < d->N ? csz : d->N;
+  int group = !shift && G > 1 && (size_t)G * (size_t)(CK + d->O) * (size_t)L <= ((size_t)1 << 21);
+  /* shifted products on float32 with gemm512.c: the image and the
+     gradient packed once per sample for its kh*kw products
+     (sc_pack_cols_t, sc_pack_a_all) */
+  int packed = shift && dt == SC_FLOAT32 && sc_gemm_own_active();
+  int64_t fsz = packed ? (d->C + 31) / 32 * 32 * pl.S + sc_packed_rows(d->O) * pl.grid + 32 : 0;
+  char *col = group ? thread_buffers((size_t)(G * (CK + d->O) * L) * es, nt, &nb)
+              : shift ? shift_buffers_plus(&pl, d->O, dt, nt, fsz, &nb)
+                      : col_buffers(d, dt, nt, &nb);
+  char *part = col && pbytes ? sc_aligned_alloc(pbytes) : NULL;
+  if (col && pbytes && !part) {
+    sc_aligned_free(col, nb * (size_t)nt);
+    col = NULL;
+  }
+  if (col) {
+    wconv_job j = {d, g, shift ? &pl : NULL, col, part, nb, es, dt, sc_data(x),
+                   sc_data(gc), sc_data(out), L, CK, csz, wsz, G, parts, group, packed};
+    sc_parallel_for(nt, nch, conv_weight_part, &j);
+    if (parts) { /* partials in chunk order; tap-major ones back to [O, C, kh, kw] */
+      int64_t kk = shift ? g->kh * g->kw : 1, OC = wsz / kk;
+      for (int64_t c = 0; c < nch; c++)
+        for (int64_t t = 0; t < kk; t++) {
+          if (dt == SC_FLOAT64) {
+            double *o = (double *)sc_data(out) + t;
+            const double *pp = (const double *)part + c * wsz + t * OC;
+            for (int64_t i = 0; i < OC; i++) o[i * kk] += pp[i];
+          } else {
+            float *o = (float *)sc_data(out) + t;
+            const float *pp = (const float *)part + c * wsz + t * OC;
+            for (int64_t i = 0; i < OC; i++) o[i * kk] += pp[i];
+          }
+        }
+      sc_aligned_free(part, pbytes);
+    }
+    sc_aligned_free(col, nb * (size_t)nt);
+  }
+  return col ? 0 : -1;
+}
+
 /* dW [O, C, kh, kw] = sum_n g[n] [O, L] @ cols(x[n])^T [L, CK] */
 sc_tensor *sc_conv2d_weight(sc_tensor *x0, sc_tensor *g0, const sc_conv_geom *g) {
   char b1[96], b2[96];
@@ -1102,69 +1168,19 @@ sc_tensor *sc_conv2d_weight(sc_tensor *x0, sc_tensor *g0, const sc_conv_geom *g)
                  sc_shape_str(x0, b1, sizeof b1), sc_shape_str(g0, b2, sizeof b2));
     return NULL;
   }
-  int64_t ws[4] = {d.O, d.C, g->kh, g->kw}, L = d.Ho * d.Wo, CK = d.C * g->kh * g->kw;
+  int64_t ws[4] = {d.O, d.C, g->kh, g->kw};
   sc_tensor *x = sc_contiguous(x0), *gc = x ? sc_contiguous(g0) : NULL;
   sc_tensor *out = gc ? sc_zeros(4, ws, x0->dtype) : NULL;
-  /* The sum over samples runs in fixed chunks (at least 8 samples, at
-     most 16 chunks, set by N alone): each chunk's partial sum is built in
-     sample order, the partials are added in chunk order, and threads take
-     whole chunks, so the bits do not depend on the thread count. */
-  int64_t csz = (d.N + 15) / 16 < 8 ? 8 : (d.N + 15) / 16;
-  int64_t nch = (d.N + csz - 1) / csz, wsz = d.O * CK;
-  int nt = sc_get_num_threads();
-  if (nt > nch) nt = (int)nch;
-  if (nt < 1) nt = 1;
-  size_t nb = 0, es = sc_dtype_size(x0->dtype);
-  /* shifted products (see shift_plan) build each partial in tap-major
-     order, [kh*kw][O][C], so they always go through the partials */
-  shift_plan pl;
-  int shift = d.C >= SHIFT_MIN_C && shift_plan_of(&pl, g, d.C, d.H, d.W);
-  int parts = nch > 1 || shift;
-  size_t pbytes = parts ? (size_t)(nch * wsz) * es : 0;
-  /* Otherwise a chunk's samples are laid side by side, columns [CK, G*L]
-     and gradients [O, G*L], for one product with G*L to sum over: on small
-     maps (7x7: L = 49) a per-sample product has too short an inner
-     dimension for the gemm kernel to run near its peak. */
-  int64_t G = csz < d.N ? csz : d.N;
-  int group = !shift && G > 1 && (size_t)G * (size_t)(CK + d.O) * (size_t)L <= ((size_t)1 << 21);
-  /* shifted products on float32 with gemm512.c: the image and the
-     gradient packed once per sample for its kh*kw products
-     (sc_pack_cols_t, sc_pack_a_all) */
-  int packed = shift && x0->dtype == SC_FLOAT32 && sc_gemm_own_active();
-  int64_t fsz = packed ? (d.C + 31) / 32 * 32 * pl.S + sc_packed_rows(d.O) * pl.grid + 32 : 0;
-  char *col = !out ? NULL : group ? thread_buffers((size_t)(G * (CK + d.O) * L) * es, nt, &nb)
-              : shift ? shift_buffers_plus(&pl, d.O, x0->dtype, nt, fsz, &nb)
-                      : col_buffers(&d, x0->dtype, nt, &nb);
-  char *part = col && pbytes ? sc_aligned_alloc(pbytes) : NULL;
-  if (col && pbytes && !part) {
-    sc_aligned_free(col, nb * (size_t)nt);
-    col = NULL;
-  }
-  if (col) {
-    wconv_job j = {&d, g, shift ? &pl : NULL, col, part, nb, es, x0->dtype, sc_data(x),
-                   sc_data(gc), sc_data(out), L, CK, csz, wsz, G, parts, group, packed};
-    sc_parallel_for(nt, nch, conv_weight_part, &j);
-    if (parts) { /* partials in chunk order; tap-major ones back to [O, C, kh, kw] */
-      int64_t kk = shift ? g->kh * g->kw : 1, OC = wsz / kk;
-      for (int64_t c = 0; c < nch; c++)
-        for (int64_t t = 0; t < kk; t++) {
-          if (x0->dtype == SC_FLOAT64) {
-            double *o = (double *)sc_data(out) + t;
-            const double *pp = (const double *)part + c * wsz + t * OC;
-            for (int64_t i = 0; i < OC; i++) o[i * kk] += pp[i];
-          } else {
-            float *o = (float *)sc_data(out) + t;
-            const float *pp = (const float *)part + c * wsz + t * OC;
-            for (int64_t i = 0; i < OC; i++) o[i * kk] += pp[i];
-          }
-        }
-      sc_aligned_free(part, pbytes);
-    }
-    sc_aligned_free(col, nb * (size_t)nt);
-  }
+  /* 3x3 at stride 1 in float32: in Winograd's domain (wino.c) */
+  int ok = out && ((x0->dtype == SC_FLOAT32 &&
+                    sc_wino_ok(d.C, d.O, d.H, d.W, g->kh, g->kw, g->sh, g->sw, g->ph, g->pw,
+                               g->dh, g->dw) &&
+                    sc_wino_conv3x3_weight_f32(sc_data(x), sc_data(gc), d.N, d.C, d.H, d.W, d.O,
+                                               g->ph, g->pw, sc_data(out)) == 0) ||
+                   weight_products(&d, g, x0->dtype, x, gc, out) == 0);
   sc_release(x);
   sc_release(gc);
-  if (!col) {
+  if (!ok) {
     sc_release(out);
     return NULL;
   }

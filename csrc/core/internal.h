@@ -78,6 +78,14 @@ int sc_wino_conv3x3_f32(const float *x, int64_t N, int64_t C, int64_t H, int64_t
                         const float *w, int64_t O, const float *bias, int64_t ph, int64_t pw,
                         float *y);
 
+/* dw [O, C, 3, 3] = the weight gradient of that convolution from x [N, C,
+   H, W] and the output's gradient gy [N, O, Ho, Wo] (contiguous float32),
+   in Winograd's domain: 0 when done, -1 when out of memory or not
+   available (dw untouched then). */
+int sc_wino_conv3x3_weight_f32(const float *x, const float *gy, int64_t N, int64_t C,
+                               int64_t H, int64_t W, int64_t O, int64_t ph, int64_t pw,
+                               float *dw);
+
 /* sc_is_contiguous, inlined for the per-op fast paths. */
 static inline int sc_dense(const sc_tensor *t) {
   int64_t st = 1;

@@ -27,7 +27,6 @@
 #include "pool.h"
 #include "tensor.h"
 
-#include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(SC_NO_DISPATCH)
 #define SC_WINO 1
@@ -56,40 +55,70 @@ int sc_wino_ok(int64_t C, int64_t O, int64_t H, int64_t W, int64_t kh, int64_t k
 #ifdef SC_WINO
 
 typedef struct {
-  int64_t N, C, H, W, O, ph, pw, Ho, Wo, th, tw, Hq, Wq;
+  int64_t N, C, H, W, O, ph, pw, Ho, Wo, th, tw;
   int64_t G, nt, ldv; /* samples per group, tiles per group, V's and M's row stride */
   const float *x, *bias, *u, *upk;
   int64_t apad;
   float *y;
   char *scratch;
-  size_t sbytes; /* per thread: plane, V, M */
+  size_t sbytes; /* per thread: V, then M (or Z) */
 } wjob;
 
 static V4 inline __m512i idx_even(void) {
   return _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
 }
 
-/* V for the tiles of one padded plane P (Hq x Wq, zero borders) into
-   v + xi*xs + ty*tw + tx: 16 tiles of a tile row at a time, each of the 4
-   rows read as its even and odd columns at offsets 0 and 2. */
-static V4 void wino_in(const float *P, const wjob *J, float *v, int64_t xs) {
+/* Lanes l of a 16-float vector at column s of a row W wide with
+   0 <= s + l < W (the rest read as padding). */
+static inline __mmask16 cols_mask(int64_t s, int64_t W) {
+  int64_t lo = s < 0 ? -s : 0, hi = W - s < 16 ? W - s : 16;
+  if (hi <= lo) return 0;
+  return (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+}
+
+/* Row r of the plane xp from column c0 on (zero where r or a column is
+   outside the plane), as its even and odd columns from c0 and from c0 + 2:
+   the 4 columns of 16 tiles' rows. */
+static inline V4 __attribute__((always_inline)) void load_row(
+    const float *xp, const wjob *J, int64_t r, int64_t c0, __mmask16 ma, __mmask16 mb,
+    __mmask16 mc, __mmask16 me, __m512 *d) {
+  if (r < 0 || r >= J->H) {
+    d[0] = d[1] = d[2] = d[3] = _mm512_setzero_ps();
+    return;
+  }
   const __m512i ie = idx_even(), io = _mm512_add_epi32(ie, _mm512_set1_epi32(1));
-  for (int64_t ty = 0; ty < J->th; ty++) {
-    const float *r = P + 2 * ty * J->Wq;
-    for (int64_t tx = 0; tx < J->tw; tx += 16) {
-      int64_t cnt = J->tw - tx < 16 ? J->tw - tx : 16;
-      __mmask16 mk = (__mmask16)((1u << cnt) - 1u);
-      __m512 d[4][4];
+  const float *q = xp + r * J->W + c0;
+  __m512 a = _mm512_maskz_loadu_ps(ma, q), b = _mm512_maskz_loadu_ps(mb, q + 16);
+  __m512 c = _mm512_maskz_loadu_ps(mc, q + 2), e = _mm512_maskz_loadu_ps(me, q + 18);
+  d[0] = _mm512_permutex2var_ps(a, ie, b);
+  d[1] = _mm512_permutex2var_ps(a, io, b);
+  d[2] = _mm512_permutex2var_ps(c, ie, e);
+  d[3] = _mm512_permutex2var_ps(c, io, e);
+}
+
+/* V for the tiles of one image plane xp (H x W, padded by ph x pw on
+   reading: masked loads, whose masked-off lanes never touch memory) into
+   v + xi*xs + ty*tw + tx: 16 tiles of a tile row at a time, each of the 4
+   rows read as its even and odd columns from the tile's first column and
+   from two further on. */
+static V4 void wino_in(const float *xp, const wjob *J, float *v, int64_t xs) {
+  for (int64_t tx = 0; tx < J->tw; tx += 16) {
+    int64_t cnt = J->tw - tx < 16 ? J->tw - tx : 16, c0 = 2 * tx - J->pw;
+    __mmask16 mk = (__mmask16)((1u << cnt) - 1u);
+    __mmask16 ma = cols_mask(c0, J->W), mb = cols_mask(c0 + 16, J->W);
+    __mmask16 mc = cols_mask(c0 + 2, J->W), me = cols_mask(c0 + 18, J->W);
+    /* rows 2ty + 2 and 2ty + 3 of one tile row are rows 2ty' and 2ty' + 1
+       of the next: read once, carried over */
+    __m512 d[4][4];
+#pragma GCC unroll 2
+    for (int i = 0; i < 2; i++) load_row(xp, J, -J->ph + i, c0, ma, mb, mc, me, d[i]);
+    for (int64_t ty = 0; ty < J->th; ty++) {
+      if (ty > 0) {
 #pragma GCC unroll 4
-      for (int i = 0; i < 4; i++) {
-        const float *q = r + i * J->Wq + 2 * tx;
-        __m512 a = _mm512_loadu_ps(q), b = _mm512_loadu_ps(q + 16);
-        __m512 c = _mm512_loadu_ps(q + 2), e = _mm512_loadu_ps(q + 18);
-        d[i][0] = _mm512_permutex2var_ps(a, ie, b);
-        d[i][1] = _mm512_permutex2var_ps(a, io, b);
-        d[i][2] = _mm512_permutex2var_ps(c, ie, e);
-        d[i][3] = _mm512_permutex2var_ps(c, io, e);
+        for (int j = 0; j < 4; j++) d[0][j] = d[2][j], d[1][j] = d[3][j];
       }
+#pragma GCC unroll 2
+      for (int i = 2; i < 4; i++) load_row(xp, J, 2 * ty - J->ph + i, c0, ma, mb, mc, me, d[i]);
       __m512 t[4][4];
 #pragma GCC unroll 4
       for (int j = 0; j < 4; j++) { /* B^T d */
@@ -153,21 +182,84 @@ static V4 void wino_out(const float *m, int64_t xs, const wjob *J, float b, floa
   }
 }
 
+/* A dY A^T for the tiles of one output-gradient plane gy (Ho x Wo) into
+   z + xi*xs + ty*tw + tx, with A^T as above: the 2x2 block of each tile
+   (zero past the plane's last row or column) becomes 4 x 4,
+   rows (g0, g0 + g1, g0 - g1, -g1) and the same on columns. */
+static V4 void wino_grad_in(const float *gy, const wjob *J, float *z, int64_t xs) {
+  const __m512i ie = idx_even(), io = _mm512_add_epi32(ie, _mm512_set1_epi32(1));
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t ty = 0; ty < J->th; ty++) {
+    for (int64_t tx = 0; tx < J->tw; tx += 16) {
+      int64_t cnt = J->tw - tx < 16 ? J->tw - tx : 16;
+      __mmask16 mk = (__mmask16)((1u << cnt) - 1u);
+      int64_t cols = J->Wo - 2 * tx;
+      if (cols > 32) cols = 32;
+      __mmask16 ml = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1u);
+      __mmask16 mh = cols <= 16 ? 0 : cols >= 32 ? 0xFFFF : (__mmask16)((1u << (cols - 16)) - 1u);
+      __m512 g[2][2];
+#pragma GCC unroll 2
+      for (int a = 0; a < 2; a++) {
+        if (2 * ty + a < J->Ho) {
+          const float *row = gy + (2 * ty + a) * J->Wo + 2 * tx;
+          __m512 lo = _mm512_maskz_loadu_ps(ml, row), hi = _mm512_maskz_loadu_ps(mh, row + 16);
+          g[a][0] = _mm512_permutex2var_ps(lo, ie, hi);
+          g[a][1] = _mm512_permutex2var_ps(lo, io, hi);
+        } else {
+          g[a][0] = g[a][1] = zero;
+        }
+      }
+      __m512 r[4][2];
+#pragma GCC unroll 2
+      for (int b = 0; b < 2; b++) {
+        r[0][b] = g[0][b];
+        r[1][b] = _mm512_add_ps(g[0][b], g[1][b]);
+        r[2][b] = _mm512_sub_ps(g[0][b], g[1][b]);
+        r[3][b] = _mm512_sub_ps(zero, g[1][b]);
+      }
+      float *o = z + ty * J->tw + tx;
+#pragma GCC unroll 4
+      for (int i = 0; i < 4; i++) {
+        _mm512_mask_storeu_ps(o + (4 * i + 0) * xs, mk, r[i][0]);
+        _mm512_mask_storeu_ps(o + (4 * i + 1) * xs, mk, _mm512_add_ps(r[i][0], r[i][1]));
+        _mm512_mask_storeu_ps(o + (4 * i + 2) * xs, mk, _mm512_sub_ps(r[i][0], r[i][1]));
+        _mm512_mask_storeu_ps(o + (4 * i + 3) * xs, mk, _mm512_sub_ps(zero, r[i][1]));
+      }
+    }
+  }
+}
+
+/* The tiling of an H x W image padded by ph x pw: output size, tiles,
+   samples per group and the products' row stride. */
+static void wino_geom(wjob *J, int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
+                      int64_t ph, int64_t pw) {
+  J->N = N, J->C = C, J->H = H, J->W = W, J->O = O, J->ph = ph, J->pw = pw;
+  J->Ho = H + 2 * ph - 2, J->Wo = W + 2 * pw - 2;
+  J->th = (J->Ho + 1) / 2, J->tw = (J->Wo + 1) / 2;
+  int64_t per = J->th * J->tw;
+  J->G = (WINO_MIN_TILES + per - 1) / per;
+  if (J->G > N) J->G = N;
+  J->nt = J->G * per;
+  J->ldv = (J->nt + 15) / 16 * 16;
+  J->apad = sc_packed_rows(O);
+}
+
+/* V for samples n0 .. n0 + cnt - 1 of x into V [16][C][ldv] */
+static void wino_inputs(const wjob *J, const float *x, int64_t n0, int64_t cnt, float *V) {
+  int64_t per = J->th * J->tw, plane = J->H * J->W;
+  for (int64_t s = 0; s < cnt; s++)
+    for (int64_t c = 0; c < J->C; c++)
+      wino_in(x + ((n0 + s) * J->C + c) * plane, J, V + c * J->ldv + s * per, J->C * J->ldv);
+}
+
 static void wino_part(void *ctx, int64_t lo, int64_t hi, int tid) {
   const wjob *J = ctx;
-  float *P = (float *)(J->scratch + (size_t)tid * J->sbytes);
-  float *V = P + ((J->Hq * J->Wq + 64 + 15) / 16 * 16);
+  float *V = (float *)(J->scratch + (size_t)tid * J->sbytes);
   float *M = V + 16 * J->C * J->ldv;
-  int64_t per = J->th * J->tw, plane = J->H * J->W, oplane = J->Ho * J->Wo;
+  int64_t per = J->th * J->tw, oplane = J->Ho * J->Wo;
   for (int64_t gi = lo; gi < hi; gi++) {
     int64_t n0 = gi * J->G, cnt = J->N - n0 < J->G ? J->N - n0 : J->G, nt = cnt * per;
-    for (int64_t s = 0; s < cnt; s++)
-      for (int64_t c = 0; c < J->C; c++) {
-        const float *xc = J->x + ((n0 + s) * J->C + c) * plane;
-        for (int64_t h = 0; h < J->H; h++) /* the interior; borders stay zero */
-          memcpy(P + (h + J->ph) * J->Wq + J->pw, xc + h * J->W, (size_t)J->W * sizeof(float));
-        wino_in(P, J, V + c * J->ldv + s * per, J->C * J->ldv);
-      }
+    wino_inputs(J, J->x, n0, cnt, V);
     for (int xi = 0; xi < 16; xi++) {
       sc_gemm_extra ex = {.binplace = 1, .apre = J->upk ? J->upk + xi * J->apad * J->C : NULL,
                           .apad = J->apad};
@@ -207,25 +299,13 @@ static void wino_weights(const float *g, int64_t O, int64_t C, float *u) {
 int sc_wino_conv3x3_f32(const float *x, int64_t N, int64_t C, int64_t H, int64_t W,
                         const float *w, int64_t O, const float *bias, int64_t ph, int64_t pw,
                         float *y) {
-  wjob J = {.N = N, .C = C, .H = H, .W = W, .O = O, .ph = ph, .pw = pw, .x = x,
-            .bias = bias, .y = y};
-  J.Ho = H + 2 * ph - 2, J.Wo = W + 2 * pw - 2;
-  J.th = (J.Ho + 1) / 2, J.tw = (J.Wo + 1) / 2;
-  /* the padded plane covers every tile (2 t + 2 rows and columns), and its
-     rows are read 34 columns past a tile row's start */
-  J.Hq = 2 * J.th + 2, J.Wq = 2 * J.tw + 2;
-  int64_t per = J.th * J.tw;
-  J.G = (WINO_MIN_TILES + per - 1) / per;
-  if (J.G > N) J.G = N;
-  J.nt = J.G * per;
-  J.ldv = (J.nt + 15) / 16 * 16;
-  J.apad = sc_packed_rows(O);
+  wjob J = {.x = x, .bias = bias, .y = y};
+  wino_geom(&J, N, C, H, W, O, ph, pw);
   int64_t groups = (N + J.G - 1) / J.G;
   int nth = sc_get_num_threads();
   if (nth > groups) nth = (int)groups;
   if (nth < 1) nth = 1;
-  size_t pfl = (size_t)((J.Hq * J.Wq + 64 + 15) / 16 * 16);
-  J.sbytes = ((pfl + (size_t)(16 * (C + O) * J.ldv)) * sizeof(float) + 63) & ~(size_t)63;
+  J.sbytes = ((size_t)(16 * (C + O) * J.ldv) * sizeof(float) + 63) & ~(size_t)63;
   size_t ubytes = (size_t)(16 * O * C) * sizeof(float);
   size_t pkbytes = (size_t)(16 * J.apad * C) * sizeof(float);
   float *u = sc_aligned_alloc(ubytes);
@@ -236,7 +316,6 @@ int sc_wino_conv3x3_f32(const float *x, int64_t N, int64_t C, int64_t H, int64_t
     if (u) sc_aligned_free(u, ubytes);
     return -1;
   }
-  for (int t = 0; t < nth; t++) memset(J.scratch + (size_t)t * J.sbytes, 0, pfl * sizeof(float));
   wino_weights(w, O, C, u);
   for (int xi = 0; xi < 16; xi++)
     if (sc_pack_a_all(0, u + xi * O * C, C, O, C, upk + xi * J.apad * C)) {
@@ -252,6 +331,97 @@ int sc_wino_conv3x3_f32(const float *x, int64_t N, int64_t C, int64_t H, int64_t
   return 0;
 }
 
+/* ---- the weight gradient ---------------------------------------------------
+
+   dW = G^T [sum over tiles of (A dY A^T) ⊙ V] G for each (o, c), the
+   transpose of the forward (dL/dU = A dY A^T ⊙ V, dL/dg = G^T dL/dU G):
+   per tile position xi, dU_xi [O, C] = Z_xi [O, tiles] @ V_xi^T, 16
+   products whose inner dimension is the tiles.  The sum over samples runs
+   in conv.c's fixed chunks (at least 8 samples, at most 16 chunks, set by
+   N alone); within a chunk, group by group in sample order, each group's
+   product added to the chunk's partial; the partials in chunk order; then
+   the kernel transform once.  Threads take whole chunks, so the bits do
+   not depend on the thread count. */
+typedef struct {
+  wjob J;
+  const float *gy;
+  float *part; /* nch partials of 16 x O x C */
+  int64_t csz;
+} wgjob;
+
+static void wino_wgrad_part(void *ctx, int64_t lo, int64_t hi, int tid) {
+  const wgjob *K = ctx;
+  const wjob *J = &K->J;
+  float *V = (float *)(J->scratch + (size_t)tid * J->sbytes);
+  float *Z = V + 16 * J->C * J->ldv;
+  int64_t per = J->th * J->tw, oplane = J->Ho * J->Wo, OC = J->O * J->C;
+  for (int64_t ch = lo; ch < hi; ch++) {
+    float *acc = K->part + ch * 16 * OC;
+    int64_t end = (ch + 1) * K->csz < J->N ? (ch + 1) * K->csz : J->N;
+    for (int64_t n0 = ch * K->csz; n0 < end; n0 += J->G) {
+      int64_t cnt = end - n0 < J->G ? end - n0 : J->G, nt = cnt * per;
+      wino_inputs(J, J->x, n0, cnt, V);
+      for (int64_t s = 0; s < cnt; s++)
+        for (int64_t o = 0; o < J->O; o++)
+          wino_grad_in(K->gy + ((n0 + s) * J->O + o) * oplane, J, Z + o * J->ldv + s * per,
+                       J->O * J->ldv);
+      for (int xi = 0; xi < 16; xi++)
+        (void)sc_gemm_ex(SC_FLOAT32, 0, 1, J->O, J->C, nt, Z + xi * J->O * J->ldv, J->ldv,
+                         V + xi * J->C * J->ldv, J->ldv, n0 == ch * K->csz ? 0.0 : 1.0,
+                         acc + xi * OC, J->C, NULL);
+    }
+  }
+}
+
+int sc_wino_conv3x3_weight_f32(const float *x, const float *gy, int64_t N, int64_t C,
+                               int64_t H, int64_t W, int64_t O, int64_t ph, int64_t pw,
+                               float *dw) {
+  wgjob K = {.gy = gy};
+  wjob *J = &K.J;
+  J->x = x;
+  wino_geom(J, N, C, H, W, O, ph, pw);
+  K.csz = (N + 15) / 16 < 8 ? 8 : (N + 15) / 16;
+  if (J->G > K.csz) J->G = K.csz, J->nt = J->G * J->th * J->tw, J->ldv = (J->nt + 15) / 16 * 16;
+  int64_t nch = (N + K.csz - 1) / K.csz, OC = O * C;
+  int nth = sc_get_num_threads();
+  if (nth > nch) nth = (int)nch;
+  if (nth < 1) nth = 1;
+  J->sbytes = ((size_t)(16 * (C + O) * J->ldv) * sizeof(float) + 63) & ~(size_t)63;
+  size_t pbytes = (size_t)(nch * 16 * OC) * sizeof(float);
+  K.part = sc_aligned_alloc(pbytes);
+  J->scratch = K.part ? sc_aligned_alloc(J->sbytes * (size_t)nth) : NULL;
+  if (!J->scratch) {
+    if (K.part) sc_aligned_free(K.part, pbytes);
+    return -1;
+  }
+  sc_parallel_for(nth, nch, wino_wgrad_part, &K);
+  sc_aligned_free(J->scratch, J->sbytes * (size_t)nth);
+  float *dU = K.part; /* the partials in chunk order, into the first */
+  for (int64_t ch = 1; ch < nch; ch++)
+    for (int64_t i = 0; i < 16 * OC; i++) dU[i] += K.part[ch * 16 * OC + i];
+  /* G^T dU G, G as above: rows (u0 + (u1 + u2)/2, (u1 - u2)/2, (u1 + u2)/2 + u3),
+     then the same on columns */
+  for (int64_t i = 0; i < OC; i++) {
+    float u[4][4], t[3][4];
+    for (int xi = 0; xi < 16; xi++) u[xi / 4][xi % 4] = dU[xi * OC + i];
+    for (int j = 0; j < 4; j++) {
+      float p = 0.5f * (u[1][j] + u[2][j]);
+      t[0][j] = u[0][j] + p;
+      t[1][j] = 0.5f * (u[1][j] - u[2][j]);
+      t[2][j] = p + u[3][j];
+    }
+    float *k = dw + i * 9;
+    for (int a = 0; a < 3; a++) {
+      float p = 0.5f * (t[a][1] + t[a][2]);
+      k[a * 3 + 0] = t[a][0] + p;
+      k[a * 3 + 1] = 0.5f * (t[a][1] - t[a][2]);
+      k[a * 3 + 2] = p + t[a][3];
+    }
+  }
+  sc_aligned_free(K.part, pbytes);
+  return 0;
+}
+
 #else
 
 int sc_wino_conv3x3_f32(const float *x, int64_t N, int64_t C, int64_t H, int64_t W,
@@ -259,6 +429,13 @@ int sc_wino_conv3x3_f32(const float *x, int64_t N, int64_t C, int64_t H, int64_t
                         float *y) {
   (void)x, (void)N, (void)C, (void)H, (void)W, (void)w, (void)O, (void)bias, (void)ph;
   (void)pw, (void)y;
+  return -1;
+}
+
+int sc_wino_conv3x3_weight_f32(const float *x, const float *gy, int64_t N, int64_t C,
+                               int64_t H, int64_t W, int64_t O, int64_t ph, int64_t pw,
+                               float *dw) {
+  (void)x, (void)gy, (void)N, (void)C, (void)H, (void)W, (void)O, (void)ph, (void)pw, (void)dw;
   return -1;
 }
 
