@@ -36,8 +36,11 @@
 
 /* fewer channels than this and the transforms cost more than they save */
 #define WINO_MIN_C 8
-/* tiles per group: at least this many, so each product has columns enough */
-#define WINO_MIN_TILES 128
+/* a unit's transformed tiles, 16 x (C + O) x tiles floats, at most this
+   (512 KB, half of a Zen 4/5 core's L2), but at least WINO_MIN_TILES
+   tiles, so each product keeps columns enough */
+#define WINO_UNIT_FLOATS (128 * 1024)
+#define WINO_MIN_TILES 32
 
 int sc_wino_ok(int64_t C, int64_t O, int64_t H, int64_t W, int64_t kh, int64_t kw,
                int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw) {
@@ -56,7 +59,9 @@ int sc_wino_ok(int64_t C, int64_t O, int64_t H, int64_t W, int64_t kh, int64_t k
 
 typedef struct {
   int64_t N, C, H, W, O, ph, pw, Ho, Wo, th, tw;
-  int64_t G, nt, ldv; /* samples per group, tiles per group, V's and M's row stride */
+  /* a unit of work: G whole samples (nb = 1), or R tile rows of one sample
+     (one of its nb blocks); nt tiles at most, V's and M's row stride ldv */
+  int64_t G, R, nb, nt, ldv;
   const float *x, *bias, *u, *upk;
   int64_t apad;
   float *y;
@@ -98,10 +103,11 @@ static inline V4 __attribute__((always_inline)) void load_row(
 
 /* V for the tiles of one image plane xp (H x W, padded by ph x pw on
    reading: masked loads, whose masked-off lanes never touch memory) into
-   v + xi*xs + ty*tw + tx: 16 tiles of a tile row at a time, each of the 4
+   v + xi*xs + (ty - ty0)*tw + tx for tile rows ty0 <= ty < ty1: 16 tiles of a tile row at a time, each of the 4
    rows read as its even and odd columns from the tile's first column and
    from two further on. */
-static V4 void wino_in(const float *xp, const wjob *J, float *v, int64_t xs) {
+static V4 void wino_in(const float *xp, const wjob *J, int64_t ty0, int64_t ty1, float *v,
+                       int64_t xs) {
   for (int64_t tx = 0; tx < J->tw; tx += 16) {
     int64_t cnt = J->tw - tx < 16 ? J->tw - tx : 16, c0 = 2 * tx - J->pw;
     __mmask16 mk = (__mmask16)((1u << cnt) - 1u);
@@ -109,11 +115,11 @@ static V4 void wino_in(const float *xp, const wjob *J, float *v, int64_t xs) {
     __mmask16 mc = cols_mask(c0 + 2, J->W), me = cols_mask(c0 + 18, J->W);
     /* rows 2ty + 2 and 2ty + 3 of one tile row are rows 2ty' and 2ty' + 1
        of the next: read once, carried over */
-    __m512 d[4][4];
+    __m512 d[4][4] = {{_mm512_setzero_ps()}}; /* rows 2 and 3: read below */
 #pragma GCC unroll 2
-    for (int i = 0; i < 2; i++) load_row(xp, J, -J->ph + i, c0, ma, mb, mc, me, d[i]);
-    for (int64_t ty = 0; ty < J->th; ty++) {
-      if (ty > 0) {
+    for (int i = 0; i < 2; i++) load_row(xp, J, 2 * ty0 - J->ph + i, c0, ma, mb, mc, me, d[i]);
+    for (int64_t ty = ty0; ty < ty1; ty++) {
+      if (ty > ty0) {
 #pragma GCC unroll 4
         for (int j = 0; j < 4; j++) d[0][j] = d[2][j], d[1][j] = d[3][j];
       }
@@ -127,7 +133,7 @@ static V4 void wino_in(const float *xp, const wjob *J, float *v, int64_t xs) {
         t[2][j] = _mm512_sub_ps(d[2][j], d[1][j]);
         t[3][j] = _mm512_sub_ps(d[1][j], d[3][j]);
       }
-      float *o = v + ty * J->tw + tx;
+      float *o = v + (ty - ty0) * J->tw + tx;
 #pragma GCC unroll 4
       for (int i = 0; i < 4; i++) { /* (B^T d) B */
         _mm512_mask_storeu_ps(o + (4 * i + 0) * xs, mk, _mm512_sub_ps(t[i][0], t[i][2]));
@@ -139,18 +145,19 @@ static V4 void wino_in(const float *xp, const wjob *J, float *v, int64_t xs) {
   }
 }
 
-/* The output plane y (Ho x Wo) of one channel from its M columns m + xi*xs
-   + ty*tw + tx, plus the bias b: A^T M A, the 2x2 blocks interleaved into
+/* Tile rows ty0 <= ty < ty1 of the output plane y (Ho x Wo) of one
+   channel from its M columns m + xi*xs + (ty - ty0)*tw + tx, plus the bias b: A^T M A, the 2x2 blocks interleaved into
    rows 2ty and 2ty + 1, columns past Wo (and a row Ho) left out. */
-static V4 void wino_out(const float *m, int64_t xs, const wjob *J, float b, float *y) {
+static V4 void wino_out(const float *m, int64_t xs, const wjob *J, int64_t ty0, int64_t ty1,
+                        float b, float *y) {
   const __m512i il = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
   const __m512i ih = _mm512_add_epi32(il, _mm512_set1_epi32(8));
   const __m512 vb = _mm512_set1_ps(b);
-  for (int64_t ty = 0; ty < J->th; ty++) {
+  for (int64_t ty = ty0; ty < ty1; ty++) {
     for (int64_t tx = 0; tx < J->tw; tx += 16) {
       int64_t cnt = J->tw - tx < 16 ? J->tw - tx : 16;
       __mmask16 mk = (__mmask16)((1u << cnt) - 1u);
-      const float *s = m + ty * J->tw + tx;
+      const float *s = m + (ty - ty0) * J->tw + tx;
       __m512 u[2][4];
 #pragma GCC unroll 4
       for (int j = 0; j < 4; j++) { /* A^T M */
@@ -182,14 +189,15 @@ static V4 void wino_out(const float *m, int64_t xs, const wjob *J, float b, floa
   }
 }
 
-/* A dY A^T for the tiles of one output-gradient plane gy (Ho x Wo) into
-   z + xi*xs + ty*tw + tx, with A^T as above: the 2x2 block of each tile
+/* A dY A^T for tile rows ty0 <= ty < ty1 of one output-gradient plane gy
+   (Ho x Wo) into z + xi*xs + (ty - ty0)*tw + tx, with A^T as above: the 2x2 block of each tile
    (zero past the plane's last row or column) becomes 4 x 4,
    rows (g0, g0 + g1, g0 - g1, -g1) and the same on columns. */
-static V4 void wino_grad_in(const float *gy, const wjob *J, float *z, int64_t xs) {
+static V4 void wino_grad_in(const float *gy, const wjob *J, int64_t ty0, int64_t ty1, float *z,
+                            int64_t xs) {
   const __m512i ie = idx_even(), io = _mm512_add_epi32(ie, _mm512_set1_epi32(1));
   const __m512 zero = _mm512_setzero_ps();
-  for (int64_t ty = 0; ty < J->th; ty++) {
+  for (int64_t ty = ty0; ty < ty1; ty++) {
     for (int64_t tx = 0; tx < J->tw; tx += 16) {
       int64_t cnt = J->tw - tx < 16 ? J->tw - tx : 16;
       __mmask16 mk = (__mmask16)((1u << cnt) - 1u);
@@ -217,7 +225,7 @@ static V4 void wino_grad_in(const float *gy, const wjob *J, float *z, int64_t xs
         r[2][b] = _mm512_sub_ps(g[0][b], g[1][b]);
         r[3][b] = _mm512_sub_ps(zero, g[1][b]);
       }
-      float *o = z + ty * J->tw + tx;
+      float *o = z + (ty - ty0) * J->tw + tx;
 #pragma GCC unroll 4
       for (int i = 0; i < 4; i++) {
         _mm512_mask_storeu_ps(o + (4 * i + 0) * xs, mk, r[i][0]);
@@ -229,37 +237,66 @@ static V4 void wino_grad_in(const float *gy, const wjob *J, float *z, int64_t xs
   }
 }
 
-/* The tiling of an H x W image padded by ph x pw: output size, tiles,
-   samples per group and the products' row stride. */
+/* The tiling of an H x W image padded by ph x pw (output size, tiles) and
+   its units of work.  A unit's V and M (or Z), 16 x (C + O) x nt floats,
+   are kept within WINO_UNIT_FLOATS so they stay in a core's L2 cache
+   between the transforms and the products: whole samples when one fits
+   (as many as fit), else blocks of tile rows of even size. */
 static void wino_geom(wjob *J, int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
                       int64_t ph, int64_t pw) {
   J->N = N, J->C = C, J->H = H, J->W = W, J->O = O, J->ph = ph, J->pw = pw;
   J->Ho = H + 2 * ph - 2, J->Wo = W + 2 * pw - 2;
   J->th = (J->Ho + 1) / 2, J->tw = (J->Wo + 1) / 2;
-  int64_t per = J->th * J->tw;
-  J->G = (WINO_MIN_TILES + per - 1) / per;
-  if (J->G > N) J->G = N;
-  J->nt = J->G * per;
+  int64_t per = J->th * J->tw, fit = WINO_UNIT_FLOATS / (16 * (C + O));
+  if (fit < WINO_MIN_TILES) fit = WINO_MIN_TILES;
+  if (per <= fit) {
+    J->nb = 1, J->R = J->th, J->G = fit / per;
+    if (J->G > N) J->G = N;
+    J->nt = J->G * per;
+  } else {
+    int64_t rmax = fit / J->tw < 1 ? 1 : fit / J->tw;
+    J->nb = (J->th + rmax - 1) / rmax, J->R = (J->th + J->nb - 1) / J->nb, J->G = 1;
+    J->nt = J->R * J->tw;
+  }
   J->ldv = (J->nt + 15) / 16 * 16;
   J->apad = sc_packed_rows(O);
 }
 
-/* V for samples n0 .. n0 + cnt - 1 of x into V [16][C][ldv] */
-static void wino_inputs(const wjob *J, const float *x, int64_t n0, int64_t cnt, float *V) {
-  int64_t per = J->th * J->tw, plane = J->H * J->W;
+/* Unit u: samples n0 .. n0 + cnt - 1, tile rows ty0 .. ty1 - 1 of each. */
+static void wino_unit(const wjob *J, int64_t u, int64_t *n0, int64_t *cnt, int64_t *ty0,
+                      int64_t *ty1) {
+  if (J->nb > 1) {
+    *n0 = u / J->nb, *cnt = 1, *ty0 = u % J->nb * J->R;
+    *ty1 = *ty0 + J->R < J->th ? *ty0 + J->R : J->th;
+  } else {
+    *n0 = u * J->G, *cnt = J->N - *n0 < J->G ? J->N - *n0 : J->G, *ty0 = 0, *ty1 = J->th;
+  }
+}
+
+static int64_t wino_units(const wjob *J) {
+  return J->nb > 1 ? J->N * J->nb : (J->N + J->G - 1) / J->G;
+}
+
+/* V for a unit's tiles of x into V [16][C][ldv] */
+static void wino_inputs(const wjob *J, const float *x, int64_t n0, int64_t cnt, int64_t ty0,
+                        int64_t ty1, float *V) {
+  int64_t per = (ty1 - ty0) * J->tw, plane = J->H * J->W;
   for (int64_t s = 0; s < cnt; s++)
     for (int64_t c = 0; c < J->C; c++)
-      wino_in(x + ((n0 + s) * J->C + c) * plane, J, V + c * J->ldv + s * per, J->C * J->ldv);
+      wino_in(x + ((n0 + s) * J->C + c) * plane, J, ty0, ty1, V + c * J->ldv + s * per,
+              J->C * J->ldv);
 }
 
 static void wino_part(void *ctx, int64_t lo, int64_t hi, int tid) {
   const wjob *J = ctx;
   float *V = (float *)(J->scratch + (size_t)tid * J->sbytes);
   float *M = V + 16 * J->C * J->ldv;
-  int64_t per = J->th * J->tw, oplane = J->Ho * J->Wo;
-  for (int64_t gi = lo; gi < hi; gi++) {
-    int64_t n0 = gi * J->G, cnt = J->N - n0 < J->G ? J->N - n0 : J->G, nt = cnt * per;
-    wino_inputs(J, J->x, n0, cnt, V);
+  int64_t oplane = J->Ho * J->Wo;
+  for (int64_t u = lo; u < hi; u++) {
+    int64_t n0, cnt, ty0, ty1;
+    wino_unit(J, u, &n0, &cnt, &ty0, &ty1);
+    int64_t per = (ty1 - ty0) * J->tw, nt = cnt * per;
+    wino_inputs(J, J->x, n0, cnt, ty0, ty1, V);
     for (int xi = 0; xi < 16; xi++) {
       sc_gemm_extra ex = {.binplace = 1, .apre = J->upk ? J->upk + xi * J->apad * J->C : NULL,
                           .apad = J->apad};
@@ -268,7 +305,7 @@ static void wino_part(void *ctx, int64_t lo, int64_t hi, int tid) {
     }
     for (int64_t s = 0; s < cnt; s++)
       for (int64_t o = 0; o < J->O; o++)
-        wino_out(M + o * J->ldv + s * per, J->O * J->ldv, J,
+        wino_out(M + o * J->ldv + s * per, J->O * J->ldv, J, ty0, ty1,
                  J->bias ? J->bias[o] : 0.0f, J->y + ((n0 + s) * J->O + o) * oplane);
   }
 }
@@ -301,7 +338,7 @@ int sc_wino_conv3x3_f32(const float *x, int64_t N, int64_t C, int64_t H, int64_t
                         float *y) {
   wjob J = {.x = x, .bias = bias, .y = y};
   wino_geom(&J, N, C, H, W, O, ph, pw);
-  int64_t groups = (N + J.G - 1) / J.G;
+  int64_t groups = wino_units(&J);
   int nth = sc_get_num_threads();
   if (nth > groups) nth = (int)groups;
   if (nth < 1) nth = 1;
@@ -338,8 +375,8 @@ int sc_wino_conv3x3_f32(const float *x, int64_t N, int64_t C, int64_t H, int64_t
    per tile position xi, dU_xi [O, C] = Z_xi [O, tiles] @ V_xi^T, 16
    products whose inner dimension is the tiles.  The sum over samples runs
    in conv.c's fixed chunks (at least 8 samples, at most 16 chunks, set by
-   N alone); within a chunk, group by group in sample order, each group's
-   product added to the chunk's partial; the partials in chunk order; then
+   N alone); within a chunk, unit by unit (wino_geom) in sample order, each
+   unit's products added to the chunk's partial; the partials in chunk order; then
    the kernel transform once.  Threads take whole chunks, so the bits do
    not depend on the thread count. */
 typedef struct {
@@ -354,21 +391,26 @@ static void wino_wgrad_part(void *ctx, int64_t lo, int64_t hi, int tid) {
   const wjob *J = &K->J;
   float *V = (float *)(J->scratch + (size_t)tid * J->sbytes);
   float *Z = V + 16 * J->C * J->ldv;
-  int64_t per = J->th * J->tw, oplane = J->Ho * J->Wo, OC = J->O * J->C;
+  int64_t oplane = J->Ho * J->Wo, OC = J->O * J->C;
   for (int64_t ch = lo; ch < hi; ch++) {
     float *acc = K->part + ch * 16 * OC;
     int64_t end = (ch + 1) * K->csz < J->N ? (ch + 1) * K->csz : J->N;
-    for (int64_t n0 = ch * K->csz; n0 < end; n0 += J->G) {
-      int64_t cnt = end - n0 < J->G ? end - n0 : J->G, nt = cnt * per;
-      wino_inputs(J, J->x, n0, cnt, V);
+    /* the chunk's units in order (a chunk is a whole number of groups) */
+    int64_t u0 = J->nb > 1 ? ch * K->csz * J->nb : ch * K->csz / J->G;
+    int64_t u1 = J->nb > 1 ? end * J->nb : (end + J->G - 1) / J->G;
+    for (int64_t u = u0; u < u1; u++) {
+      int64_t n0, cnt, ty0, ty1;
+      wino_unit(J, u, &n0, &cnt, &ty0, &ty1);
+      int64_t per = (ty1 - ty0) * J->tw, nt = cnt * per;
+      wino_inputs(J, J->x, n0, cnt, ty0, ty1, V);
       for (int64_t s = 0; s < cnt; s++)
         for (int64_t o = 0; o < J->O; o++)
-          wino_grad_in(K->gy + ((n0 + s) * J->O + o) * oplane, J, Z + o * J->ldv + s * per,
-                       J->O * J->ldv);
+          wino_grad_in(K->gy + ((n0 + s) * J->O + o) * oplane, J, ty0, ty1,
+                       Z + o * J->ldv + s * per, J->O * J->ldv);
       for (int xi = 0; xi < 16; xi++)
         (void)sc_gemm_ex(SC_FLOAT32, 0, 1, J->O, J->C, nt, Z + xi * J->O * J->ldv, J->ldv,
-                         V + xi * J->C * J->ldv, J->ldv, n0 == ch * K->csz ? 0.0 : 1.0,
-                         acc + xi * OC, J->C, NULL);
+                         V + xi * J->C * J->ldv, J->ldv, u == u0 ? 0.0 : 1.0, acc + xi * OC,
+                         J->C, NULL);
     }
   }
 }
@@ -381,7 +423,10 @@ int sc_wino_conv3x3_weight_f32(const float *x, const float *gy, int64_t N, int64
   J->x = x;
   wino_geom(J, N, C, H, W, O, ph, pw);
   K.csz = (N + 15) / 16 < 8 ? 8 : (N + 15) / 16;
-  if (J->G > K.csz) J->G = K.csz, J->nt = J->G * J->th * J->tw, J->ldv = (J->nt + 15) / 16 * 16;
+  if (J->nb == 1) { /* groups that divide the chunk, so no group spans two */
+    while (K.csz % J->G) J->G--;
+    J->nt = J->G * J->th * J->tw, J->ldv = (J->nt + 15) / 16 * 16;
+  }
   int64_t nch = (N + K.csz - 1) / K.csz, OC = O * C;
   int nth = sc_get_num_threads();
   if (nth > nch) nth = (int)nch;
