@@ -106,8 +106,8 @@ static inline V4 __attribute__((always_inline)) void load_row(
    v + xi*xs + (ty - ty0)*tw + tx for tile rows ty0 <= ty < ty1: 16 tiles of a tile row at a time, each of the 4
    rows read as its even and odd columns from the tile's first column and
    from two further on. */
-static V4 void wino_in(const float *xp, const wjob *J, int64_t ty0, int64_t ty1, float *v,
-                       int64_t xs) {
+static V4 void wino_in_1(const float *xp, const wjob *J, int64_t ty0, int64_t ty1, float *v,
+                         int64_t xs) {
   for (int64_t tx = 0; tx < J->tw; tx += 16) {
     int64_t cnt = J->tw - tx < 16 ? J->tw - tx : 16, c0 = 2 * tx - J->pw;
     __mmask16 mk = (__mmask16)((1u << cnt) - 1u);
@@ -148,8 +148,8 @@ static V4 void wino_in(const float *xp, const wjob *J, int64_t ty0, int64_t ty1,
 /* Tile rows ty0 <= ty < ty1 of the output plane y (Ho x Wo) of one
    channel from its M columns m + xi*xs + (ty - ty0)*tw + tx, plus the bias b: A^T M A, the 2x2 blocks interleaved into
    rows 2ty and 2ty + 1, columns past Wo (and a row Ho) left out. */
-static V4 void wino_out(const float *m, int64_t xs, const wjob *J, int64_t ty0, int64_t ty1,
-                        float b, float *y) {
+static V4 void wino_out_1(const float *m, int64_t xs, const wjob *J, int64_t ty0, int64_t ty1,
+                          float b, float *y) {
   const __m512i il = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
   const __m512i ih = _mm512_add_epi32(il, _mm512_set1_epi32(8));
   const __m512 vb = _mm512_set1_ps(b);
@@ -193,8 +193,8 @@ static V4 void wino_out(const float *m, int64_t xs, const wjob *J, int64_t ty0, 
    (Ho x Wo) into z + xi*xs + (ty - ty0)*tw + tx, with A^T as above: the 2x2 block of each tile
    (zero past the plane's last row or column) becomes 4 x 4,
    rows (g0, g0 + g1, g0 - g1, -g1) and the same on columns. */
-static V4 void wino_grad_in(const float *gy, const wjob *J, int64_t ty0, int64_t ty1, float *z,
-                            int64_t xs) {
+static V4 void wino_grad_in_1(const float *gy, const wjob *J, int64_t ty0, int64_t ty1,
+                              float *z, int64_t xs) {
   const __m512i ie = idx_even(), io = _mm512_add_epi32(ie, _mm512_set1_epi32(1));
   const __m512 zero = _mm512_setzero_ps();
   for (int64_t ty = ty0; ty < ty1; ty++) {
@@ -235,6 +235,215 @@ static V4 void wino_grad_in(const float *gy, const wjob *J, int64_t ty0, int64_t
       }
     }
   }
+}
+
+/* ---- narrow planes: K tile rows to a vector -------------------------------
+
+   With tw <= 8 (or 4) tiles to a row, one tile row fills half (a quarter)
+   of a vector, so K = 2 (4) tile rows share one: lane k*L + l (L = 16/K)
+   is tile (ty + k, l).  Each row segment of 2L columns is a masked load
+   into its own lanes; the sums are those of the one-row path, term for
+   term, so the bits are the same.  Between the lanes and the products'
+   columns, where tw < L, a fixed permutation closes the gaps. */
+#define AI __attribute__((always_inline))
+
+/* Rows r, r + 2, ... (nh of them, those past `valid` or outside 0..H-1
+   zero) from column c, each 2L = w2 columns into lanes h*w2 on (mask m
+   for one segment's columns). */
+static inline V4 AI __m512 rows_load(const float *p, int64_t H, int64_t W, int64_t r, int nh,
+                                     int w2, int valid, int64_t c, __mmask16 m) {
+  __m512 v = _mm512_setzero_ps();
+  for (int h = 0; h < nh; h++) {
+    int64_t rr = r + 2 * h;
+    if (h < valid && rr >= 0 && rr < H)
+      v = _mm512_mask_loadu_ps(v, (__mmask16)(m << (h * w2)), p + rr * W + c - h * w2);
+  }
+  return v;
+}
+
+/* lane p of the products' columns <- lane (p / tw) * L + p % tw */
+static inline V4 AI __m512i gap_close(int64_t tw, int L) {
+  int32_t ix[16];
+  for (int q = 0; q < 16; q++) ix[q] = (int32_t)(q / tw * L + q % tw) & 15;
+  return _mm512_loadu_si512(ix);
+}
+
+/* and back: lane k*L + l <- k*tw + l */
+static inline V4 AI __m512i gap_open(int64_t tw, int L) {
+  int32_t ix[16];
+  for (int q = 0; q < 16; q++) ix[q] = (int32_t)((q / L) * tw + (q % L < tw ? q % L : 0)) & 15;
+  return _mm512_loadu_si512(ix);
+}
+
+static inline V4 AI void stacked_in(const float *xp, const wjob *J, int64_t ty0, int64_t ty1,
+                                    float *v, int64_t xs, const int K) {
+  const int L = 16 / K, w2 = 2 * L, nh = K / 2;
+  const __m512i ie = idx_even(), io = _mm512_add_epi32(ie, _mm512_set1_epi32(1));
+  const __m512i cl = gap_close(J->tw, L);
+  const __mmask16 seg = (__mmask16)((1u << w2) - 1u);
+  int64_t c0 = -J->pw;
+  __mmask16 ma = cols_mask(c0, J->W) & seg, mc = cols_mask(c0 + 2, J->W) & seg;
+  for (int64_t ty = ty0; ty < ty1; ty += K) {
+    int rows = ty1 - ty < K ? (int)(ty1 - ty) : K;
+    __mmask16 mk = (__mmask16)((1u << (rows * J->tw)) - 1u);
+    __m512 d[4][4];
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+      int64_t r = 2 * ty - J->ph + i; /* of tile row ty; ty + k reads r + 2k */
+      __m512 a = rows_load(xp, J->H, J->W, r, nh, w2, rows, c0, ma);
+      __m512 b = rows_load(xp, J->H, J->W, r + 2 * nh, nh, w2, rows - nh, c0, ma);
+      __m512 c = rows_load(xp, J->H, J->W, r, nh, w2, rows, c0 + 2, mc);
+      __m512 e = rows_load(xp, J->H, J->W, r + 2 * nh, nh, w2, rows - nh, c0 + 2, mc);
+      d[i][0] = _mm512_permutex2var_ps(a, ie, b);
+      d[i][1] = _mm512_permutex2var_ps(a, io, b);
+      d[i][2] = _mm512_permutex2var_ps(c, ie, e);
+      d[i][3] = _mm512_permutex2var_ps(c, io, e);
+    }
+    __m512 t[4][4];
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) { /* B^T d */
+      t[0][j] = _mm512_sub_ps(d[0][j], d[2][j]);
+      t[1][j] = _mm512_add_ps(d[1][j], d[2][j]);
+      t[2][j] = _mm512_sub_ps(d[2][j], d[1][j]);
+      t[3][j] = _mm512_sub_ps(d[1][j], d[3][j]);
+    }
+    float *o = v + (ty - ty0) * J->tw;
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) { /* (B^T d) B */
+      _mm512_mask_storeu_ps(o + (4 * i + 0) * xs, mk,
+                            _mm512_permutexvar_ps(cl, _mm512_sub_ps(t[i][0], t[i][2])));
+      _mm512_mask_storeu_ps(o + (4 * i + 1) * xs, mk,
+                            _mm512_permutexvar_ps(cl, _mm512_add_ps(t[i][1], t[i][2])));
+      _mm512_mask_storeu_ps(o + (4 * i + 2) * xs, mk,
+                            _mm512_permutexvar_ps(cl, _mm512_sub_ps(t[i][2], t[i][1])));
+      _mm512_mask_storeu_ps(o + (4 * i + 3) * xs, mk,
+                            _mm512_permutexvar_ps(cl, _mm512_sub_ps(t[i][1], t[i][3])));
+    }
+  }
+}
+
+static inline V4 AI void stacked_out(const float *m, int64_t xs, const wjob *J, int64_t ty0,
+                                     int64_t ty1, float b, float *y, const int K) {
+  const int L = 16 / K, w2 = 2 * L;
+  const __m512i il = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i ih = _mm512_add_epi32(il, _mm512_set1_epi32(8));
+  const __m512i op = gap_open(J->tw, L);
+  const __m512 vb = _mm512_set1_ps(b);
+  const __mmask16 cm = (__mmask16)((1u << J->Wo) - 1u); /* Wo <= 2L */
+  for (int64_t ty = ty0; ty < ty1; ty += K) {
+    int rows = ty1 - ty < K ? (int)(ty1 - ty) : K;
+    __mmask16 mk = (__mmask16)((1u << (rows * J->tw)) - 1u);
+    const float *s = m + (ty - ty0) * J->tw;
+    __m512 u[2][4];
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) { /* A^T M */
+      __m512 m0 = _mm512_permutexvar_ps(op, _mm512_maskz_loadu_ps(mk, s + (0 + j) * xs));
+      __m512 m1 = _mm512_permutexvar_ps(op, _mm512_maskz_loadu_ps(mk, s + (4 + j) * xs));
+      __m512 m2 = _mm512_permutexvar_ps(op, _mm512_maskz_loadu_ps(mk, s + (8 + j) * xs));
+      __m512 m3 = _mm512_permutexvar_ps(op, _mm512_maskz_loadu_ps(mk, s + (12 + j) * xs));
+      u[0][j] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+      u[1][j] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+    }
+#pragma GCC unroll 2
+    for (int i = 0; i < 2; i++) { /* (A^T M) A + b: output rows 2(ty + k) + i */
+      __m512 e = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(u[i][0], u[i][1]), u[i][2]), vb);
+      __m512 f = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(u[i][1], u[i][2]), u[i][3]), vb);
+      __m512 lo = _mm512_permutex2var_ps(e, il, f), hi = _mm512_permutex2var_ps(e, ih, f);
+      for (int k = 0; k < rows; k++) {
+        int64_t orow = 2 * (ty + k) + i;
+        if (orow >= J->Ho) break;
+        int off = (k * w2) % 16;
+        _mm512_mask_storeu_ps(y + orow * J->Wo - off, (__mmask16)(cm << off),
+                              k * w2 < 16 ? lo : hi);
+      }
+    }
+  }
+}
+
+static inline V4 AI void stacked_grad_in(const float *gy, const wjob *J, int64_t ty0,
+                                         int64_t ty1, float *z, int64_t xs, const int K) {
+  const int L = 16 / K, w2 = 2 * L, nh = K / 2;
+  const __m512i ie = idx_even(), io = _mm512_add_epi32(ie, _mm512_set1_epi32(1));
+  const __m512i cl = gap_close(J->tw, L);
+  const __m512 zero = _mm512_setzero_ps();
+  const __mmask16 cm = (__mmask16)((1u << J->Wo) - 1u); /* Wo <= 2L */
+  for (int64_t ty = ty0; ty < ty1; ty += K) {
+    int rows = ty1 - ty < K ? (int)(ty1 - ty) : K;
+    __mmask16 mk = (__mmask16)((1u << (rows * J->tw)) - 1u);
+    __m512 g[2][2];
+#pragma GCC unroll 2
+    for (int a = 0; a < 2; a++) {
+      int64_t r = 2 * ty + a;
+      __m512 lo = rows_load(gy, J->Ho, J->Wo, r, nh, w2, rows, 0, cm);
+      __m512 hi = rows_load(gy, J->Ho, J->Wo, r + 2 * nh, nh, w2, rows - nh, 0, cm);
+      g[a][0] = _mm512_permutex2var_ps(lo, ie, hi);
+      g[a][1] = _mm512_permutex2var_ps(lo, io, hi);
+    }
+    __m512 r[4][2];
+#pragma GCC unroll 2
+    for (int c = 0; c < 2; c++) {
+      r[0][c] = g[0][c];
+      r[1][c] = _mm512_add_ps(g[0][c], g[1][c]);
+      r[2][c] = _mm512_sub_ps(g[0][c], g[1][c]);
+      r[3][c] = _mm512_sub_ps(zero, g[1][c]);
+    }
+    float *o = z + (ty - ty0) * J->tw;
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+      _mm512_mask_storeu_ps(o + (4 * i + 0) * xs, mk, _mm512_permutexvar_ps(cl, r[i][0]));
+      _mm512_mask_storeu_ps(o + (4 * i + 1) * xs, mk,
+                            _mm512_permutexvar_ps(cl, _mm512_add_ps(r[i][0], r[i][1])));
+      _mm512_mask_storeu_ps(o + (4 * i + 2) * xs, mk,
+                            _mm512_permutexvar_ps(cl, _mm512_sub_ps(r[i][0], r[i][1])));
+      _mm512_mask_storeu_ps(o + (4 * i + 3) * xs, mk,
+                            _mm512_permutexvar_ps(cl, _mm512_sub_ps(zero, r[i][1])));
+    }
+  }
+}
+
+static V4 void wino_in_2(const float *xp, const wjob *J, int64_t ty0, int64_t ty1, float *v,
+                         int64_t xs) {
+  stacked_in(xp, J, ty0, ty1, v, xs, 2);
+}
+static V4 void wino_in_4(const float *xp, const wjob *J, int64_t ty0, int64_t ty1, float *v,
+                         int64_t xs) {
+  stacked_in(xp, J, ty0, ty1, v, xs, 4);
+}
+static V4 void wino_out_2(const float *m, int64_t xs, const wjob *J, int64_t ty0, int64_t ty1,
+                          float b, float *y) {
+  stacked_out(m, xs, J, ty0, ty1, b, y, 2);
+}
+static V4 void wino_out_4(const float *m, int64_t xs, const wjob *J, int64_t ty0, int64_t ty1,
+                          float b, float *y) {
+  stacked_out(m, xs, J, ty0, ty1, b, y, 4);
+}
+static V4 void wino_grad_in_2(const float *gy, const wjob *J, int64_t ty0, int64_t ty1,
+                              float *z, int64_t xs) {
+  stacked_grad_in(gy, J, ty0, ty1, z, xs, 2);
+}
+static V4 void wino_grad_in_4(const float *gy, const wjob *J, int64_t ty0, int64_t ty1,
+                              float *z, int64_t xs) {
+  stacked_grad_in(gy, J, ty0, ty1, z, xs, 4);
+}
+
+/* the transforms for this plane's width: 1, 2 or 4 tile rows to a vector */
+static void wino_in(const float *xp, const wjob *J, int64_t ty0, int64_t ty1, float *v,
+                    int64_t xs) {
+  if (J->tw <= 4) wino_in_4(xp, J, ty0, ty1, v, xs);
+  else if (J->tw <= 8) wino_in_2(xp, J, ty0, ty1, v, xs);
+  else wino_in_1(xp, J, ty0, ty1, v, xs);
+}
+static void wino_out(const float *m, int64_t xs, const wjob *J, int64_t ty0, int64_t ty1,
+                     float b, float *y) {
+  if (J->tw <= 4) wino_out_4(m, xs, J, ty0, ty1, b, y);
+  else if (J->tw <= 8) wino_out_2(m, xs, J, ty0, ty1, b, y);
+  else wino_out_1(m, xs, J, ty0, ty1, b, y);
+}
+static void wino_grad_in(const float *gy, const wjob *J, int64_t ty0, int64_t ty1, float *z,
+                         int64_t xs) {
+  if (J->tw <= 4) wino_grad_in_4(gy, J, ty0, ty1, z, xs);
+  else if (J->tw <= 8) wino_grad_in_2(gy, J, ty0, ty1, z, xs);
+  else wino_grad_in_1(gy, J, ty0, ty1, z, xs);
 }
 
 /* The tiling of an H x W image padded by ph x pw (output size, tiles) and
