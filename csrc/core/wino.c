@@ -81,6 +81,21 @@ static inline __mmask16 cols_mask(int64_t s, int64_t W) {
   return (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
 }
 
+/* Rows r .. r + n - 1 of a plane W wide, `bytes` of each from column c,
+   asked into L1 ahead of their loads (the masked loads that read them
+   leave the hardware prefetchers behind: 25-35% of a 28 x 28 convolution
+   measured).  Rows past the plane are the next plane's first ones, which
+   come next; prefetches never fault, and the address is formed as an
+   integer so no pointer leaves its object. */
+static inline V4 __attribute__((always_inline)) void prefetch_rows(const float *p, int64_t r,
+                                                                  int n, int64_t W, int64_t c,
+                                                                  int bytes) {
+  for (int i = 0; i < n; i++) {
+    uintptr_t a = (uintptr_t)p + (uintptr_t)(((r + i) * W + c) * (int64_t)sizeof(float));
+    for (int b = 0; b < bytes; b += 64) _mm_prefetch((const char *)(a + (uintptr_t)b), _MM_HINT_T0);
+  }
+}
+
 /* Row r of the plane xp from column c0 on (zero where r or a column is
    outside the plane), as its even and odd columns from c0 and from c0 + 2:
    the 4 columns of 16 tiles' rows. */
@@ -125,6 +140,7 @@ static V4 void wino_in_1(const float *xp, const wjob *J, int64_t ty0, int64_t ty
       }
 #pragma GCC unroll 2
       for (int i = 2; i < 4; i++) load_row(xp, J, 2 * ty - J->ph + i, c0, ma, mb, mc, me, d[i]);
+      prefetch_rows(xp, 2 * ty - J->ph + 6, 2, J->W, c0, 128);
       __m512 t[4][4];
 #pragma GCC unroll 4
       for (int j = 0; j < 4; j++) { /* B^T d */
@@ -205,6 +221,7 @@ static V4 void wino_grad_in_1(const float *gy, const wjob *J, int64_t ty0, int64
       if (cols > 32) cols = 32;
       __mmask16 ml = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1u);
       __mmask16 mh = cols <= 16 ? 0 : cols >= 32 ? 0xFFFF : (__mmask16)((1u << (cols - 16)) - 1u);
+      prefetch_rows(gy, 2 * ty + 4, 2, J->Wo, 2 * tx, 128);
       __m512 g[2][2];
 #pragma GCC unroll 2
       for (int a = 0; a < 2; a++) {
@@ -286,6 +303,7 @@ static inline V4 AI void stacked_in(const float *xp, const wjob *J, int64_t ty0,
   for (int64_t ty = ty0; ty < ty1; ty += K) {
     int rows = ty1 - ty < K ? (int)(ty1 - ty) : K;
     __mmask16 mk = (__mmask16)((1u << (rows * J->tw)) - 1u);
+    prefetch_rows(xp, 2 * (ty + K) - J->ph + 2, 2 * K, J->W, c0, 4 * w2 + 64);
     __m512 d[4][4];
 #pragma GCC unroll 4
     for (int i = 0; i < 4; i++) {
@@ -370,6 +388,7 @@ static inline V4 AI void stacked_grad_in(const float *gy, const wjob *J, int64_t
   for (int64_t ty = ty0; ty < ty1; ty += K) {
     int rows = ty1 - ty < K ? (int)(ty1 - ty) : K;
     __mmask16 mk = (__mmask16)((1u << (rows * J->tw)) - 1u);
+    prefetch_rows(gy, 2 * (ty + K), 2 * K, J->Wo, 0, 4 * w2);
     __m512 g[2][2];
 #pragma GCC unroll 2
     for (int a = 0; a < 2; a++) {
