@@ -738,6 +738,12 @@ static float *packed_taps(const char *wt, sc_dtype dt, int64_t O, int64_t C, int
   return p;
 }
 
+/* A 1x1 kernel at stride 1 without padding: the image is its own column
+   matrix ([C, H*W]), so the products read and write the tensors in place. */
+static int identity_cols(const sc_conv_geom *g) {
+  return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
+}
+
 /* Shifted products pay when every product has a few channels to sum. */
 #define SHIFT_MIN_C 16
 
@@ -820,6 +826,7 @@ typedef struct {
   int64_t L, CK;
   int flip;
   const float *wpk; /* wt packed (packed_taps), or NULL */
+  int ident;        /* identity_cols: no unfolding */
 } conv_job;
 
 static void conv_forward_part(void *ctx, int64_t lo, int64_t hi, int tid) {
@@ -836,9 +843,9 @@ static void conv_forward_part(void *ctx, int64_t lo, int64_t hi, int tid) {
                     cb + (size_t)(d->C * j->pl->S) * es, yn);
       continue;
     }
-    unfold_one(j->g, xn, cb, d->C, d->H, d->W, d->Ho, d->Wo, j->dt, 0);
+    if (!j->ident) unfold_one(j->g, xn, cb, d->C, d->H, d->W, d->Ho, d->Wo, j->dt, 0);
     if (j->b) bias_rows(j->dt, j->b, yn, d->O, j->L);
-    gemm_rm(j->dt, 0, 0, d->O, j->L, j->CK, j->w, cb, j->b ? 1.0 : 0.0, yn);
+    gemm_rm(j->dt, 0, 0, d->O, j->L, j->CK, j->w, j->ident ? xn : cb, j->b ? 1.0 : 0.0, yn);
   }
 }
 
@@ -868,7 +875,8 @@ sc_tensor *sc_conv2d_fused(sc_tensor *x0, sc_tensor *w0, sc_tensor *b0,
              sc_wino_conv3x3_f32(sc_data(x), d.N, d.C, d.H, d.W, sc_data(w), d.O,
                                  b ? sc_data(b) : NULL, g->ph, g->pw, sc_data(y)) == 0;
   shift_plan pl;
-  int shift = !wino && d.C >= SHIFT_MIN_C && shift_plan_of(&pl, g, d.C, d.H, d.W);
+  int ident = identity_cols(g);
+  int shift = !wino && !ident && d.C >= SHIFT_MIN_C && shift_plan_of(&pl, g, d.C, d.H, d.W);
   char *wt = y && shift ? taps_of(sc_data(w), d.O, d.C, pl.kk, es, 0, 1) : NULL;
   char *col = !y || wino || (shift && !wt) ? NULL
               : shift ? shift_buffers(&pl, d.O, x0->dtype, nt, &nb)
@@ -877,7 +885,7 @@ sc_tensor *sc_conv2d_fused(sc_tensor *x0, sc_tensor *w0, sc_tensor *b0,
     size_t pb;
     float *wpk = shift ? packed_taps(wt, x0->dtype, d.O, d.C, pl.kk, &pb) : NULL;
     conv_job j = {&d, g, shift ? &pl : NULL, col, nb, es, x0->dtype, sc_data(x), sc_data(y),
-                  sc_data(w), b ? sc_data(b) : NULL, wt, L, CK, 0, wpk};
+                  sc_data(w), b ? sc_data(b) : NULL, wt, L, CK, 0, wpk, ident};
     sc_parallel_for(nt, d.N, conv_forward_part, &j);
     if (wpk) sc_aligned_free(wpk, pb);
     sc_aligned_free(col, nb * (size_t)nt);
@@ -918,6 +926,10 @@ static void conv_input_part(void *ctx, int64_t lo, int64_t hi, int tid) {
       shift_fill(j->pl, j->g, gn, cb, es);
       shift_forward(j->pl, j->dt, d->C, j->wt, j->wpk, NULL, cb,
                     cb + (size_t)(d->O * j->pl->S) * es, on);
+      continue;
+    }
+    if (j->ident) { /* dx[n] = W^T [C, O] @ g[n] [O, H*W], in place */
+      gemm_rm(j->dt, 1, 0, d->C, H * W, d->O, j->w, gn, 0.0, on);
       continue;
     }
     if (j->flip) {
@@ -965,7 +977,8 @@ sc_tensor *sc_conv2d_input(sc_tensor *g0, sc_tensor *w0, int64_t H, int64_t W,
   int nt = per_sample_threads(d.N);
   char *col = NULL, *wf = NULL;
   shift_plan pl; /* with enough channels in g: shifted products, no columns */
-  int shift = flip && d.O >= SHIFT_MIN_C && shift_plan_of(&pl, &fg, d.O, d.Ho, d.Wo);
+  int ident = identity_cols(g);
+  int shift = flip && !ident && d.O >= SHIFT_MIN_C && shift_plan_of(&pl, &fg, d.O, d.Ho, d.Wo);
   /* 3x3 in float32: Winograd's F(2x2, 3x3) (wino.c) on g and that kernel */
   int wino = 0;
   if (flip && g0->dtype == SC_FLOAT32 &&
@@ -992,7 +1005,7 @@ sc_tensor *sc_conv2d_input(sc_tensor *g0, sc_tensor *w0, int64_t H, int64_t W,
     float *wpk = shift ? packed_taps(wf, g0->dtype, d.C, d.O, kk, &pb) : NULL;
     conv_job j = {&d, flip ? &fg : g, shift ? &pl : NULL, col, nb, es, g0->dtype,
                   sc_data(gc), sc_data(out), sc_data(w), NULL, wf, L, flip ? d.O * kk : CK, flip,
-                  wpk};
+                  wpk, ident};
     sc_parallel_for(nt, d.N, conv_input_part, &j);
     if (wpk) sc_aligned_free(wpk, pb);
     sc_aligned_free(col, nb * (size_t)nt);
@@ -1026,6 +1039,7 @@ typedef struct {
   int64_t L, CK, csz, wsz, G;
   int parts, group;
   int packed; /* each thread's buffer has room for sc_pack_cols_t's image */
+  int ident;  /* identity_cols: x[n] is its own column matrix */
 } wconv_job;
 
 /* chunks lo..hi of samples: each into its own partial (or into out when
@@ -1081,8 +1095,8 @@ static void conv_weight_part(void *ctx, int64_t lo, int64_t hi, int tid) {
         }
         continue;
       }
-      unfold_one(j->g, xn, cb, d->C, d->H, d->W, d->Ho, d->Wo, j->dt, 0);
-      gemm_rm(j->dt, 0, 1, d->O, CK, L, gn, cb, beta, acc);
+      if (!j->ident) unfold_one(j->g, xn, cb, d->C, d->H, d->W, d->Ho, d->Wo, j->dt, 0);
+      gemm_rm(j->dt, 0, 1, d->O, CK, L, gn, j->ident ? xn : cb, beta, acc);
     }
   }
 }
@@ -1106,7 +1120,8 @@ static int weight_products(const conv_dims *d, const sc_conv_geom *g, sc_dtype d
   /* shifted products (see shift_plan) build each partial in tap-major
      order, [kh*kw][O][C], so they always go through the partials */
   shift_plan pl;
-  int shift = d->C >= SHIFT_MIN_C && shift_plan_of(&pl, g, d->C, d->H, d->W);
+  int ident = identity_cols(g);
+  int shift = !ident && d->C >= SHIFT_MIN_C && shift_plan_of(&pl, g, d->C, d->H, d->W);
   int parts = nch > 1 || shift;
   size_t pbytes = parts ? (size_t)(nch * wsz) * es : 0;
   /* Otherwise a chunk's samples are laid side by side, columns [CK, G*L]
@@ -1130,7 +1145,7 @@ static int weight_products(const conv_dims *d, const sc_conv_geom *g, sc_dtype d
   }
   if (col) {
     wconv_job j = {d, g, shift ? &pl : NULL, col, part, nb, es, dt, sc_data(x),
-                   sc_data(gc), sc_data(out), L, CK, csz, wsz, G, parts, group, packed};
+                   sc_data(gc), sc_data(out), L, CK, csz, wsz, G, parts, group, packed, ident};
     sc_parallel_for(nt, nch, conv_weight_part, &j);
     if (parts) { /* partials in chunk order; tap-major ones back to [O, C, kh, kw] */
       int64_t kk = shift ? g->kh * g->kw : 1, OC = wsz / kk;
