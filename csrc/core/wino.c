@@ -62,6 +62,7 @@ typedef struct {
   /* a unit of work: G whole samples (nb = 1), or R tile rows of one sample
      (one of its nb blocks); nt tiles at most, V's and M's row stride ldv */
   int64_t G, R, nb, nt, ldv;
+  int64_t vs, ms; /* strides of V's and M's (Z's) 16 tile positions */
   const float *x, *bias, *u, *upk;
   int64_t apad;
   float *y;
@@ -465,6 +466,18 @@ static void wino_grad_in(const float *gy, const wjob *J, int64_t ty0, int64_t ty
   else wino_grad_in_1(gy, J, ty0, ty1, z, xs);
 }
 
+/* The transforms write (and read) 16 tile positions at once, one row of
+   each, vs (ms) floats apart: as multiples of 4 KB these would all fall in
+   one set of the L1 cache, which holds 8 to 12, and evict each other on
+   every store, so a position's stride is set one cache line past a
+   multiple of 4 KB. */
+static int64_t off_4k(int64_t floats) {
+  return (floats + 1023) / 1024 * 1024 + 16;
+}
+static void wino_strides(wjob *J) {
+  J->vs = off_4k(J->C * J->ldv), J->ms = off_4k(J->O * J->ldv);
+}
+
 /* The tiling of an H x W image padded by ph x pw (output size, tiles) and
    its units of work.  A unit's V and M (or Z), 16 x (C + O) x nt floats,
    are kept within WINO_UNIT_FLOATS so they stay in a core's L2 cache
@@ -487,6 +500,7 @@ static void wino_geom(wjob *J, int64_t N, int64_t C, int64_t H, int64_t W, int64
     J->nt = J->R * J->tw;
   }
   J->ldv = (J->nt + 15) / 16 * 16;
+  wino_strides(J);
   J->apad = sc_packed_rows(O);
 }
 
@@ -512,13 +526,13 @@ static void wino_inputs(const wjob *J, const float *x, int64_t n0, int64_t cnt, 
   for (int64_t s = 0; s < cnt; s++)
     for (int64_t c = 0; c < J->C; c++)
       wino_in(x + ((n0 + s) * J->C + c) * plane, J, ty0, ty1, V + c * J->ldv + s * per,
-              J->C * J->ldv);
+              J->vs);
 }
 
 static void wino_part(void *ctx, int64_t lo, int64_t hi, int tid) {
   const wjob *J = ctx;
   float *V = (float *)(J->scratch + (size_t)tid * J->sbytes);
-  float *M = V + 16 * J->C * J->ldv;
+  float *M = V + 16 * J->vs;
   int64_t oplane = J->Ho * J->Wo;
   for (int64_t u = lo; u < hi; u++) {
     int64_t n0, cnt, ty0, ty1;
@@ -529,11 +543,11 @@ static void wino_part(void *ctx, int64_t lo, int64_t hi, int tid) {
       sc_gemm_extra ex = {.binplace = 1, .apre = J->upk ? J->upk + xi * J->apad * J->C : NULL,
                           .apad = J->apad};
       (void)sc_gemm_ex(SC_FLOAT32, 0, 0, J->O, nt, J->C, J->u + xi * J->O * J->C, J->C,
-                       V + xi * J->C * J->ldv, J->ldv, 0.0, M + xi * J->O * J->ldv, J->ldv, &ex);
+                       V + xi * J->vs, J->ldv, 0.0, M + xi * J->ms, J->ldv, &ex);
     }
     for (int64_t s = 0; s < cnt; s++)
       for (int64_t o = 0; o < J->O; o++)
-        wino_out(M + o * J->ldv + s * per, J->O * J->ldv, J, ty0, ty1,
+        wino_out(M + o * J->ldv + s * per, J->ms, J, ty0, ty1,
                  J->bias ? J->bias[o] : 0.0f, J->y + ((n0 + s) * J->O + o) * oplane);
   }
 }
@@ -570,7 +584,7 @@ int sc_wino_conv3x3_f32(const float *x, int64_t N, int64_t C, int64_t H, int64_t
   int nth = sc_get_num_threads();
   if (nth > groups) nth = (int)groups;
   if (nth < 1) nth = 1;
-  J.sbytes = ((size_t)(16 * (C + O) * J.ldv) * sizeof(float) + 63) & ~(size_t)63;
+  J.sbytes = ((size_t)(16 * (J.vs + J.ms)) * sizeof(float) + 63) & ~(size_t)63;
   size_t ubytes = (size_t)(16 * O * C) * sizeof(float);
   size_t pkbytes = (size_t)(16 * J.apad * C) * sizeof(float);
   float *u = sc_aligned_alloc(ubytes);
@@ -618,7 +632,7 @@ static void wino_wgrad_part(void *ctx, int64_t lo, int64_t hi, int tid) {
   const wgjob *K = ctx;
   const wjob *J = &K->J;
   float *V = (float *)(J->scratch + (size_t)tid * J->sbytes);
-  float *Z = V + 16 * J->C * J->ldv;
+  float *Z = V + 16 * J->vs;
   int64_t oplane = J->Ho * J->Wo, OC = J->O * J->C;
   for (int64_t ch = lo; ch < hi; ch++) {
     float *acc = K->part + ch * 16 * OC;
@@ -634,10 +648,10 @@ static void wino_wgrad_part(void *ctx, int64_t lo, int64_t hi, int tid) {
       for (int64_t s = 0; s < cnt; s++)
         for (int64_t o = 0; o < J->O; o++)
           wino_grad_in(K->gy + ((n0 + s) * J->O + o) * oplane, J, ty0, ty1,
-                       Z + o * J->ldv + s * per, J->O * J->ldv);
+                       Z + o * J->ldv + s * per, J->ms);
       for (int xi = 0; xi < 16; xi++)
-        (void)sc_gemm_ex(SC_FLOAT32, 0, 1, J->O, J->C, nt, Z + xi * J->O * J->ldv, J->ldv,
-                         V + xi * J->C * J->ldv, J->ldv, u == u0 ? 0.0 : 1.0, acc + xi * OC,
+        (void)sc_gemm_ex(SC_FLOAT32, 0, 1, J->O, J->C, nt, Z + xi * J->ms, J->ldv,
+                         V + xi * J->vs, J->ldv, u == u0 ? 0.0 : 1.0, acc + xi * OC,
                          J->C, NULL);
     }
   }
@@ -654,12 +668,13 @@ int sc_wino_conv3x3_weight_f32(const float *x, const float *gy, int64_t N, int64
   if (J->nb == 1) { /* groups that divide the chunk, so no group spans two */
     while (K.csz % J->G) J->G--;
     J->nt = J->G * J->th * J->tw, J->ldv = (J->nt + 15) / 16 * 16;
+    wino_strides(J);
   }
   int64_t nch = (N + K.csz - 1) / K.csz, OC = O * C;
   int nth = sc_get_num_threads();
   if (nth > nch) nth = (int)nch;
   if (nth < 1) nth = 1;
-  J->sbytes = ((size_t)(16 * (C + O) * J->ldv) * sizeof(float) + 63) & ~(size_t)63;
+  J->sbytes = ((size_t)(16 * (J->vs + J->ms)) * sizeof(float) + 63) & ~(size_t)63;
   size_t pbytes = (size_t)(nch * 16 * OC) * sizeof(float);
   K.part = sc_aligned_alloc(pbytes);
   J->scratch = K.part ? sc_aligned_alloc(J->sbytes * (size_t)nth) : NULL;
