@@ -37,9 +37,11 @@
 /* fewer channels than this and the transforms cost more than they save */
 #define WINO_MIN_C 8
 /* a unit's transformed tiles, 16 x (C + O) x tiles floats, at most this
-   (512 KB, half of a Zen 4/5 core's L2), but at least WINO_MIN_TILES
-   tiles, so each product keeps columns enough */
-#define WINO_UNIT_FLOATS (128 * 1024)
+   (2 MB: of 0.5, 1, 2 and 4 MB, the fastest for W3 and W7t on a Zen 5
+   core with 1 MB of L2, the longer products outweighing the L2 misses),
+   but at least WINO_MIN_TILES tiles, so each product keeps columns
+   enough */
+#define WINO_UNIT_FLOATS (512 * 1024)
 #define WINO_MIN_TILES 32
 
 int sc_wino_ok(int64_t C, int64_t O, int64_t H, int64_t W, int64_t kh, int64_t kw,
@@ -480,9 +482,9 @@ static void wino_strides(wjob *J) {
 
 /* The tiling of an H x W image padded by ph x pw (output size, tiles) and
    its units of work.  A unit's V and M (or Z), 16 x (C + O) x nt floats,
-   are kept within WINO_UNIT_FLOATS so they stay in a core's L2 cache
-   between the transforms and the products: whole samples when one fits
-   (as many as fit), else blocks of tile rows of even size. */
+   are kept within WINO_UNIT_FLOATS: whole samples when one fits (as many
+   as fit), else blocks of tile rows of even size, so that one large image
+   still splits across threads. */
 static void wino_geom(wjob *J, int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
                       int64_t ph, int64_t pw) {
   J->N = N, J->C = C, J->H = H, J->W = W, J->O = O, J->ph = ph, J->pw = pw;
