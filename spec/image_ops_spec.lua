@@ -491,6 +491,17 @@ describe("conv2d 3x3 by Winograd F(2x2, 3x3)", function()
     end
   end)
 
+  it("takes an empty batch: empty output, empty input gradient, zero weight gradient", function()
+    local x = sc.randn(0, 16, 8, 8):requires_grad(true)
+    local w = sc.randn(16, 16, 3, 3):requires_grad(true)
+    local y = sc.conv2d(x, w, sc.randn(16), { padding = 1 })
+    assert.are.same({ 0, 16, 8, 8 }, y:shape())
+    local gx, gw = table.unpack(sc.grad(y:sum(), { x, w }))
+    assert.are.same({ 0, 16, 8, 8 }, gx:shape())
+    assert.are.same({ 16, 16, 3, 3 }, gw:shape())
+    assert.are.equal(0, gw:abs():sum():item())
+  end)
+
   it("agrees with the shifted products it replaces (gemm512.c off)", function()
     local core = sc.core
     local g = sc.Generator(5)

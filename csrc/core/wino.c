@@ -27,6 +27,8 @@
 #include "pool.h"
 #include "tensor.h"
 
+#include <string.h>
+
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(SC_NO_DISPATCH)
 #define SC_WINO 1
@@ -580,6 +582,7 @@ static void wino_weights(const float *g, int64_t O, int64_t C, float *u) {
 int sc_wino_conv3x3_f32(const float *x, int64_t N, int64_t C, int64_t H, int64_t W,
                         const float *w, int64_t O, const float *bias, int64_t ph, int64_t pw,
                         float *y) {
+  if (N <= 0) return 0; /* an empty batch: nothing to write */
   wjob J = {.x = x, .bias = bias, .y = y};
   wino_geom(&J, N, C, H, W, O, ph, pw);
   int64_t groups = wino_units(&J);
@@ -662,6 +665,10 @@ static void wino_wgrad_part(void *ctx, int64_t lo, int64_t hi, int tid) {
 int sc_wino_conv3x3_weight_f32(const float *x, const float *gy, int64_t N, int64_t C,
                                int64_t H, int64_t W, int64_t O, int64_t ph, int64_t pw,
                                float *dw) {
+  if (N <= 0) { /* no samples: the gradient is zero */
+    memset(dw, 0, (size_t)(O * C * 9) * sizeof(float));
+    return 0;
+  }
   wgjob K = {.gy = gy};
   wjob *J = &K.J;
   J->x = x;
