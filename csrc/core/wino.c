@@ -13,11 +13,15 @@
  * 4 multiply-adds per output pixel and channel pair where the 9 shifted
  * products of conv.c take 9 (and compute the padding columns besides).
  *
- * Work is cut into groups of whole samples, the group size set by the
- * image size alone; each group's tiles are the columns of its 16 products.
- * gemm512.c's columns do not depend on their place in a product, and the
- * transforms are adds and subtracts in a fixed order, so every output is
- * the same whichever thread or group computes it.
+ * The weight gradient is the transpose: per tile position, the tiles of
+ * A dY A^T times those of V, summed over tiles, then G^T (.) G.
+ *
+ * Work is cut into units (wino_geom): groups of whole samples, or blocks
+ * of one sample's tile rows, set by the shapes alone; a unit's tiles are
+ * the columns of its 16 products.  gemm512.c's columns do not depend on
+ * their place in a product, and the transforms are adds and subtracts in
+ * a fixed order, so every output is the same whichever thread or unit
+ * computes it; the weight gradient's sums run in a fixed order of units.
  *
  * Only on CPUs where gemm512.c runs (AVX-512): the transforms are written
  * with its intrinsics, and elsewhere conv.c's paths stay as they are.
@@ -28,7 +32,6 @@
 #include "tensor.h"
 
 #include <string.h>
-
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(SC_NO_DISPATCH)
 #define SC_WINO 1
@@ -86,19 +89,27 @@ static inline __mmask16 cols_mask(int64_t s, int64_t W) {
   return (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
 }
 
+/* p + off floats as an address: masked loads and prefetches reach before
+   a plane (its padding, masked off) or past it, so the address is formed
+   as an integer and no pointer arithmetic leaves its object. */
+static inline const float *at(const float *p, int64_t off) {
+  return (const float *)((uintptr_t)p + (uintptr_t)(off * (int64_t)sizeof(float)));
+}
+static inline float *at_w(float *p, int64_t off) {
+  return (float *)((uintptr_t)p + (uintptr_t)(off * (int64_t)sizeof(float)));
+}
+
 /* Rows r .. r + n - 1 of a plane W wide, `bytes` of each from column c,
    asked into L1 ahead of their loads (the masked loads that read them
    leave the hardware prefetchers behind: 25-35% of a 28 x 28 convolution
    measured).  Rows past the plane are the next plane's first ones, which
-   come next; prefetches never fault, and the address is formed as an
-   integer so no pointer leaves its object. */
+   come next; prefetches never fault. */
 static inline V4 __attribute__((always_inline)) void prefetch_rows(const float *p, int64_t r,
                                                                   int n, int64_t W, int64_t c,
                                                                   int bytes) {
-  for (int i = 0; i < n; i++) {
-    uintptr_t a = (uintptr_t)p + (uintptr_t)(((r + i) * W + c) * (int64_t)sizeof(float));
-    for (int b = 0; b < bytes; b += 64) _mm_prefetch((const char *)(a + (uintptr_t)b), _MM_HINT_T0);
-  }
+  for (int i = 0; i < n; i++)
+    for (int b = 0; b < bytes; b += 64)
+      _mm_prefetch((const char *)at(p, (r + i) * W + c + b / 4), _MM_HINT_T0);
 }
 
 /* Row r of the plane xp from column c0 on (zero where r or a column is
@@ -112,20 +123,20 @@ static inline V4 __attribute__((always_inline)) void load_row(
     return;
   }
   const __m512i ie = idx_even(), io = _mm512_add_epi32(ie, _mm512_set1_epi32(1));
-  const float *q = xp + r * J->W + c0;
-  __m512 a = _mm512_maskz_loadu_ps(ma, q), b = _mm512_maskz_loadu_ps(mb, q + 16);
-  __m512 c = _mm512_maskz_loadu_ps(mc, q + 2), e = _mm512_maskz_loadu_ps(me, q + 18);
+  const float *q = at(xp, r * J->W + c0);
+  __m512 a = _mm512_maskz_loadu_ps(ma, q), b = _mm512_maskz_loadu_ps(mb, at(q, 16));
+  __m512 c = _mm512_maskz_loadu_ps(mc, at(q, 2)), e = _mm512_maskz_loadu_ps(me, at(q, 18));
   d[0] = _mm512_permutex2var_ps(a, ie, b);
   d[1] = _mm512_permutex2var_ps(a, io, b);
   d[2] = _mm512_permutex2var_ps(c, ie, e);
   d[3] = _mm512_permutex2var_ps(c, io, e);
 }
 
-/* V for the tiles of one image plane xp (H x W, padded by ph x pw on
-   reading: masked loads, whose masked-off lanes never touch memory) into
-   v + xi*xs + (ty - ty0)*tw + tx for tile rows ty0 <= ty < ty1: 16 tiles of a tile row at a time, each of the 4
-   rows read as its even and odd columns from the tile's first column and
-   from two further on. */
+/* V for tile rows ty0 <= ty < ty1 of one image plane xp (H x W, padded by
+   ph x pw on reading: masked loads, whose masked-off lanes never touch
+   memory) into v + xi*xs + (ty - ty0)*tw + tx: 16 tiles of a tile row at a
+   time, each of the 4 rows read as its even and odd columns from the
+   tile's first column and from two further on. */
 static V4 void wino_in_1(const float *xp, const wjob *J, int64_t ty0, int64_t ty1, float *v,
                          int64_t xs) {
   for (int64_t tx = 0; tx < J->tw; tx += 16) {
@@ -167,8 +178,9 @@ static V4 void wino_in_1(const float *xp, const wjob *J, int64_t ty0, int64_t ty
 }
 
 /* Tile rows ty0 <= ty < ty1 of the output plane y (Ho x Wo) of one
-   channel from its M columns m + xi*xs + (ty - ty0)*tw + tx, plus the bias b: A^T M A, the 2x2 blocks interleaved into
-   rows 2ty and 2ty + 1, columns past Wo (and a row Ho) left out. */
+   channel from its M columns m + xi*xs + (ty - ty0)*tw + tx, plus the
+   bias b: A^T M A, the 2x2 blocks interleaved into rows 2ty and 2ty + 1,
+   columns past Wo (and a row Ho) left out. */
 static V4 void wino_out_1(const float *m, int64_t xs, const wjob *J, int64_t ty0, int64_t ty1,
                           float b, float *y) {
   const __m512i il = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
@@ -198,22 +210,23 @@ static V4 void wino_out_1(const float *m, int64_t xs, const wjob *J, int64_t ty0
       __m512 e = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(u[0][0], u[0][1]), u[0][2]), vb);
       __m512 f = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(u[0][1], u[0][2]), u[0][3]), vb);
       _mm512_mask_storeu_ps(row, ml, _mm512_permutex2var_ps(e, il, f));
-      _mm512_mask_storeu_ps(row + 16, mh, _mm512_permutex2var_ps(e, ih, f));
+      _mm512_mask_storeu_ps(at_w(row, 16), mh, _mm512_permutex2var_ps(e, ih, f));
       if (2 * ty + 1 < J->Ho) {
         row += J->Wo;
         e = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(u[1][0], u[1][1]), u[1][2]), vb);
         f = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(u[1][1], u[1][2]), u[1][3]), vb);
         _mm512_mask_storeu_ps(row, ml, _mm512_permutex2var_ps(e, il, f));
-        _mm512_mask_storeu_ps(row + 16, mh, _mm512_permutex2var_ps(e, ih, f));
+        _mm512_mask_storeu_ps(at_w(row, 16), mh, _mm512_permutex2var_ps(e, ih, f));
       }
     }
   }
 }
 
 /* A dY A^T for tile rows ty0 <= ty < ty1 of one output-gradient plane gy
-   (Ho x Wo) into z + xi*xs + (ty - ty0)*tw + tx, with A^T as above: the 2x2 block of each tile
-   (zero past the plane's last row or column) becomes 4 x 4,
-   rows (g0, g0 + g1, g0 - g1, -g1) and the same on columns. */
+   (Ho x Wo) into z + xi*xs + (ty - ty0)*tw + tx, with A^T as above: the
+   2x2 block of each tile (zero past the plane's last row or column)
+   becomes 4 x 4, rows (g0, g0 + g1, g0 - g1, -g1) and the same on
+   columns. */
 static V4 void wino_grad_in_1(const float *gy, const wjob *J, int64_t ty0, int64_t ty1,
                               float *z, int64_t xs) {
   const __m512i ie = idx_even(), io = _mm512_add_epi32(ie, _mm512_set1_epi32(1));
@@ -232,7 +245,8 @@ static V4 void wino_grad_in_1(const float *gy, const wjob *J, int64_t ty0, int64
       for (int a = 0; a < 2; a++) {
         if (2 * ty + a < J->Ho) {
           const float *row = gy + (2 * ty + a) * J->Wo + 2 * tx;
-          __m512 lo = _mm512_maskz_loadu_ps(ml, row), hi = _mm512_maskz_loadu_ps(mh, row + 16);
+          __m512 lo = _mm512_maskz_loadu_ps(ml, row);
+          __m512 hi = _mm512_maskz_loadu_ps(mh, at(row, 16));
           g[a][0] = _mm512_permutex2var_ps(lo, ie, hi);
           g[a][1] = _mm512_permutex2var_ps(lo, io, hi);
         } else {
@@ -278,7 +292,7 @@ static inline V4 AI __m512 rows_load(const float *p, int64_t H, int64_t W, int64
   for (int h = 0; h < nh; h++) {
     int64_t rr = r + 2 * h;
     if (h < valid && rr >= 0 && rr < H)
-      v = _mm512_mask_loadu_ps(v, (__mmask16)(m << (h * w2)), p + rr * W + c - h * w2);
+      v = _mm512_mask_loadu_ps(v, (__mmask16)(m << (h * w2)), at(p, rr * W + c - h * w2));
   }
   return v;
 }
@@ -376,7 +390,7 @@ static inline V4 AI void stacked_out(const float *m, int64_t xs, const wjob *J, 
         int64_t orow = 2 * (ty + k) + i;
         if (orow >= J->Ho) break;
         int off = (k * w2) % 16;
-        _mm512_mask_storeu_ps(y + orow * J->Wo - off, (__mmask16)(cm << off),
+        _mm512_mask_storeu_ps(at_w(y, orow * J->Wo - off), (__mmask16)(cm << off),
                               k * w2 < 16 ? lo : hi);
       }
     }
