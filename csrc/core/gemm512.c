@@ -143,8 +143,17 @@ static V4 void pack_b(int tb, const float *b, int64_t ldb, int64_t j0, int64_t n
     for (; p < kc; p++)
       for (int64_t q = 0; q < 8; q++) dst[p * w + c + q] = s[(c + q) * ldb + p];
   }
-  for (; c < w; c++)
-    for (int64_t p = 0; p < kc; p++) dst[p * w + c] = c < nr ? s[c * ldb + p] : 0.0f;
+  for (; c < nr; c++)
+    for (int64_t p = 0; p < kc; p++) dst[p * w + c] = s[c * ldb + p];
+  if (nr < w) { /* the panel's columns past nr are zero: a masked store per row */
+    __mmask16 z0 = nr >= 16 ? 0 : (__mmask16)(0xFFFFu << nr);
+    __mmask16 z1 = w < NR ? 0 : nr <= 16 ? 0xFFFF : (__mmask16)(0xFFFFu << (nr - 16));
+    const __m512 zero = _mm512_setzero_ps();
+    for (int64_t p = 0; p < kc; p++) {
+      _mm512_mask_store_ps(dst + p * w, z0, zero);
+      if (z1) _mm512_mask_store_ps(dst + p * w + 16, z1, zero);
+    }
+  }
 }
 
 /* All of B's panels for columns j0..j0+nc and k pc..pc+kc, B stored with
