@@ -145,13 +145,15 @@ static V4 void pack_b(int tb, const float *b, int64_t ldb, int64_t j0, int64_t n
   }
   for (; c < nr; c++)
     for (int64_t p = 0; p < kc; p++) dst[p * w + c] = s[c * ldb + p];
-  if (nr < w) { /* the panel's columns past nr are zero: a masked store per row */
-    __mmask16 z0 = nr >= 16 ? 0 : (__mmask16)(0xFFFFu << nr);
-    __mmask16 z1 = w < NR ? 0 : nr <= 16 ? 0xFFFF : (__mmask16)(0xFFFFu << (nr - 16));
+  if (nr < w) { /* the panel's columns nr .. w-1 are zero: masked stores per row
+                   (w is 8, 16 or 32; sc_pack_rows_t's panels need not be aligned) */
+    uint32_t lo = nr < 16 ? nr : 16, hi = w < 16 ? (uint32_t)w : 16;
+    __mmask16 z0 = (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+    __mmask16 z1 = w <= 16 ? 0 : (__mmask16)(0xFFFFu << (nr > 16 ? nr - 16 : 0));
     const __m512 zero = _mm512_setzero_ps();
     for (int64_t p = 0; p < kc; p++) {
-      _mm512_mask_store_ps(dst + p * w, z0, zero);
-      if (z1) _mm512_mask_store_ps(dst + p * w + 16, z1, zero);
+      if (z0) _mm512_mask_storeu_ps(dst + p * w, z0, zero);
+      if (z1) _mm512_mask_storeu_ps(dst + p * w + 16, z1, zero);
     }
   }
 }
