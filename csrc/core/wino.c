@@ -132,6 +132,56 @@ static inline V4 __attribute__((always_inline)) void load_row(
   d[3] = _mm512_permutex2var_ps(c, io, e);
 }
 
+/* V = B^T d B of 16 tiles' rows d[i][j] (row i, column j), stored at
+   o + xi*xs for tile position xi = 4i + j, mk's lanes; with `close`, the
+   lanes first closed up by the permutation cl (stacked tile rows). */
+static inline V4 __attribute__((always_inline)) void store_v(__m512 d[4][4], float *o,
+                                                            int64_t xs, __mmask16 mk,
+                                                            const int close, __m512i cl) {
+  __m512 t[4][4];
+#pragma GCC unroll 4
+  for (int j = 0; j < 4; j++) { /* B^T d */
+    t[0][j] = _mm512_sub_ps(d[0][j], d[2][j]);
+    t[1][j] = _mm512_add_ps(d[1][j], d[2][j]);
+    t[2][j] = _mm512_sub_ps(d[2][j], d[1][j]);
+    t[3][j] = _mm512_sub_ps(d[1][j], d[3][j]);
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; i++) { /* (B^T d) B */
+    __m512 v[4] = {_mm512_sub_ps(t[i][0], t[i][2]), _mm512_add_ps(t[i][1], t[i][2]),
+                   _mm512_sub_ps(t[i][2], t[i][1]), _mm512_sub_ps(t[i][1], t[i][3])};
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++)
+      _mm512_mask_storeu_ps(o + (4 * i + j) * xs, mk,
+                            close ? _mm512_permutexvar_ps(cl, v[j]) : v[j]);
+  }
+}
+
+/* Z = A g A^T of 16 tiles' 2x2 gradient blocks g[a][b], stored as store_v
+   stores V: rows (g0, g0 + g1, g0 - g1, -g1), then the same on columns. */
+static inline V4 __attribute__((always_inline)) void store_z(__m512 g[2][2], float *o,
+                                                            int64_t xs, __mmask16 mk,
+                                                            const int close, __m512i cl) {
+  const __m512 zero = _mm512_setzero_ps();
+  __m512 r[4][2];
+#pragma GCC unroll 2
+  for (int c = 0; c < 2; c++) {
+    r[0][c] = g[0][c];
+    r[1][c] = _mm512_add_ps(g[0][c], g[1][c]);
+    r[2][c] = _mm512_sub_ps(g[0][c], g[1][c]);
+    r[3][c] = _mm512_sub_ps(zero, g[1][c]);
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; i++) {
+    __m512 z[4] = {r[i][0], _mm512_add_ps(r[i][0], r[i][1]), _mm512_sub_ps(r[i][0], r[i][1]),
+                   _mm512_sub_ps(zero, r[i][1])};
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++)
+      _mm512_mask_storeu_ps(o + (4 * i + j) * xs, mk,
+                            close ? _mm512_permutexvar_ps(cl, z[j]) : z[j]);
+  }
+}
+
 /* V for tile rows ty0 <= ty < ty1 of one image plane xp (H x W, padded by
    ph x pw on reading: masked loads, whose masked-off lanes never touch
    memory) into v + xi*xs + (ty - ty0)*tw + tx: 16 tiles of a tile row at a
@@ -157,22 +207,7 @@ static V4 void wino_in_1(const float *xp, const wjob *J, int64_t ty0, int64_t ty
 #pragma GCC unroll 2
       for (int i = 2; i < 4; i++) load_row(xp, J, 2 * ty - J->ph + i, c0, ma, mb, mc, me, d[i]);
       prefetch_rows(xp, 2 * ty - J->ph + 6, 2, J->W, c0, 128);
-      __m512 t[4][4];
-#pragma GCC unroll 4
-      for (int j = 0; j < 4; j++) { /* B^T d */
-        t[0][j] = _mm512_sub_ps(d[0][j], d[2][j]);
-        t[1][j] = _mm512_add_ps(d[1][j], d[2][j]);
-        t[2][j] = _mm512_sub_ps(d[2][j], d[1][j]);
-        t[3][j] = _mm512_sub_ps(d[1][j], d[3][j]);
-      }
-      float *o = v + (ty - ty0) * J->tw + tx;
-#pragma GCC unroll 4
-      for (int i = 0; i < 4; i++) { /* (B^T d) B */
-        _mm512_mask_storeu_ps(o + (4 * i + 0) * xs, mk, _mm512_sub_ps(t[i][0], t[i][2]));
-        _mm512_mask_storeu_ps(o + (4 * i + 1) * xs, mk, _mm512_add_ps(t[i][1], t[i][2]));
-        _mm512_mask_storeu_ps(o + (4 * i + 2) * xs, mk, _mm512_sub_ps(t[i][2], t[i][1]));
-        _mm512_mask_storeu_ps(o + (4 * i + 3) * xs, mk, _mm512_sub_ps(t[i][1], t[i][3]));
-      }
+      store_v(d, v + (ty - ty0) * J->tw + tx, xs, mk, 0, _mm512_setzero_si512());
     }
   }
 }
@@ -253,22 +288,7 @@ static V4 void wino_grad_in_1(const float *gy, const wjob *J, int64_t ty0, int64
           g[a][0] = g[a][1] = zero;
         }
       }
-      __m512 r[4][2];
-#pragma GCC unroll 2
-      for (int b = 0; b < 2; b++) {
-        r[0][b] = g[0][b];
-        r[1][b] = _mm512_add_ps(g[0][b], g[1][b]);
-        r[2][b] = _mm512_sub_ps(g[0][b], g[1][b]);
-        r[3][b] = _mm512_sub_ps(zero, g[1][b]);
-      }
-      float *o = z + (ty - ty0) * J->tw + tx;
-#pragma GCC unroll 4
-      for (int i = 0; i < 4; i++) {
-        _mm512_mask_storeu_ps(o + (4 * i + 0) * xs, mk, r[i][0]);
-        _mm512_mask_storeu_ps(o + (4 * i + 1) * xs, mk, _mm512_add_ps(r[i][0], r[i][1]));
-        _mm512_mask_storeu_ps(o + (4 * i + 2) * xs, mk, _mm512_sub_ps(r[i][0], r[i][1]));
-        _mm512_mask_storeu_ps(o + (4 * i + 3) * xs, mk, _mm512_sub_ps(zero, r[i][1]));
-      }
+      store_z(g, z + (ty - ty0) * J->tw + tx, xs, mk, 0, _mm512_setzero_si512());
     }
   }
 }
@@ -336,26 +356,7 @@ static inline V4 AI void stacked_in(const float *xp, const wjob *J, int64_t ty0,
       d[i][2] = _mm512_permutex2var_ps(c, ie, e);
       d[i][3] = _mm512_permutex2var_ps(c, io, e);
     }
-    __m512 t[4][4];
-#pragma GCC unroll 4
-    for (int j = 0; j < 4; j++) { /* B^T d */
-      t[0][j] = _mm512_sub_ps(d[0][j], d[2][j]);
-      t[1][j] = _mm512_add_ps(d[1][j], d[2][j]);
-      t[2][j] = _mm512_sub_ps(d[2][j], d[1][j]);
-      t[3][j] = _mm512_sub_ps(d[1][j], d[3][j]);
-    }
-    float *o = v + (ty - ty0) * J->tw;
-#pragma GCC unroll 4
-    for (int i = 0; i < 4; i++) { /* (B^T d) B */
-      _mm512_mask_storeu_ps(o + (4 * i + 0) * xs, mk,
-                            _mm512_permutexvar_ps(cl, _mm512_sub_ps(t[i][0], t[i][2])));
-      _mm512_mask_storeu_ps(o + (4 * i + 1) * xs, mk,
-                            _mm512_permutexvar_ps(cl, _mm512_add_ps(t[i][1], t[i][2])));
-      _mm512_mask_storeu_ps(o + (4 * i + 2) * xs, mk,
-                            _mm512_permutexvar_ps(cl, _mm512_sub_ps(t[i][2], t[i][1])));
-      _mm512_mask_storeu_ps(o + (4 * i + 3) * xs, mk,
-                            _mm512_permutexvar_ps(cl, _mm512_sub_ps(t[i][1], t[i][3])));
-    }
+    store_v(d, v + (ty - ty0) * J->tw, xs, mk, 1, cl);
   }
 }
 
@@ -402,7 +403,6 @@ static inline V4 AI void stacked_grad_in(const float *gy, const wjob *J, int64_t
   const int L = 16 / K, w2 = 2 * L, nh = K / 2;
   const __m512i ie = idx_even(), io = _mm512_add_epi32(ie, _mm512_set1_epi32(1));
   const __m512i cl = gap_close(J->tw, L);
-  const __m512 zero = _mm512_setzero_ps();
   const __mmask16 cm = (__mmask16)((1u << J->Wo) - 1u); /* Wo <= 2L */
   for (int64_t ty = ty0; ty < ty1; ty += K) {
     int rows = ty1 - ty < K ? (int)(ty1 - ty) : K;
@@ -417,25 +417,7 @@ static inline V4 AI void stacked_grad_in(const float *gy, const wjob *J, int64_t
       g[a][0] = _mm512_permutex2var_ps(lo, ie, hi);
       g[a][1] = _mm512_permutex2var_ps(lo, io, hi);
     }
-    __m512 r[4][2];
-#pragma GCC unroll 2
-    for (int c = 0; c < 2; c++) {
-      r[0][c] = g[0][c];
-      r[1][c] = _mm512_add_ps(g[0][c], g[1][c]);
-      r[2][c] = _mm512_sub_ps(g[0][c], g[1][c]);
-      r[3][c] = _mm512_sub_ps(zero, g[1][c]);
-    }
-    float *o = z + (ty - ty0) * J->tw;
-#pragma GCC unroll 4
-    for (int i = 0; i < 4; i++) {
-      _mm512_mask_storeu_ps(o + (4 * i + 0) * xs, mk, _mm512_permutexvar_ps(cl, r[i][0]));
-      _mm512_mask_storeu_ps(o + (4 * i + 1) * xs, mk,
-                            _mm512_permutexvar_ps(cl, _mm512_add_ps(r[i][0], r[i][1])));
-      _mm512_mask_storeu_ps(o + (4 * i + 2) * xs, mk,
-                            _mm512_permutexvar_ps(cl, _mm512_sub_ps(r[i][0], r[i][1])));
-      _mm512_mask_storeu_ps(o + (4 * i + 3) * xs, mk,
-                            _mm512_permutexvar_ps(cl, _mm512_sub_ps(zero, r[i][1])));
-    }
+    store_z(g, z + (ty - ty0) * J->tw, xs, mk, 1, cl);
   }
 }
 
