@@ -14,6 +14,7 @@
 
 #include <cblas.h>
 #include "pool.h"
+#include "wino.h"
 #include <string.h>
 
 static int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) {
@@ -869,9 +870,7 @@ sc_tensor *sc_conv2d_fused(sc_tensor *x0, sc_tensor *w0, sc_tensor *b0,
   size_t nb = 0, es = sc_dtype_size(x0->dtype);
   int nt = per_sample_threads(d.N);
   /* 3x3 at stride 1 in float32: Winograd's F(2x2, 3x3) (wino.c) */
-  int wino = y && x0->dtype == SC_FLOAT32 &&
-             sc_wino_ok(d.C, d.O, d.H, d.W, g->kh, g->kw, g->sh, g->sw, g->ph, g->pw, g->dh,
-                        g->dw) &&
+  int wino = y && sc_wino_ok(x0->dtype, d.C, d.O, d.H, d.W, g) &&
              sc_wino_conv3x3_f32(sc_data(x), d.N, d.C, d.H, d.W, sc_data(w), d.O,
                                  b ? sc_data(b) : NULL, g->ph, g->pw, sc_data(y)) == 0;
   shift_plan pl;
@@ -880,6 +879,7 @@ sc_tensor *sc_conv2d_fused(sc_tensor *x0, sc_tensor *w0, sc_tensor *b0,
   char *wt = y && shift ? taps_of(sc_data(w), d.O, d.C, pl.kk, es, 0, 1) : NULL;
   char *col = !y || wino || (shift && !wt) ? NULL
               : shift ? shift_buffers(&pl, d.O, x0->dtype, nt, &nb)
+              : ident ? thread_buffers(0, nt, &nb) /* no columns to make */
                       : col_buffers(&d, x0->dtype, nt, &nb);
   if (col) {
     size_t pb;
@@ -978,19 +978,20 @@ sc_tensor *sc_conv2d_input(sc_tensor *g0, sc_tensor *w0, int64_t H, int64_t W,
   char *col = NULL, *wf = NULL;
   shift_plan pl; /* with enough channels in g: shifted products, no columns */
   int ident = identity_cols(g);
-  int shift = flip && !ident && d.O >= SHIFT_MIN_C && shift_plan_of(&pl, &fg, d.O, d.Ho, d.Wo);
   /* 3x3 in float32: Winograd's F(2x2, 3x3) (wino.c) on g and that kernel */
-  int wino = 0;
-  if (flip && g0->dtype == SC_FLOAT32 &&
-      sc_wino_ok(d.O, d.C, d.Ho, d.Wo, fg.kh, fg.kw, 1, 1, fg.ph, fg.pw, fg.dh, fg.dw))
-    shift = 0, wino = 1;
-  /* the flipped kernel [C][O][kh*kw], tap-major for shifted products */
-  if (out && flip) wf = taps_of(sc_data(w), d.C, d.O, kk, es, 1, shift);
+  int wino = flip && sc_wino_ok(g0->dtype, d.O, d.C, d.Ho, d.Wo, &fg);
+  int shift = flip && !wino && !ident && d.O >= SHIFT_MIN_C &&
+              shift_plan_of(&pl, &fg, d.O, d.Ho, d.Wo);
+  /* the flipped kernel [C][O][kh*kw], tap-major for shifted products (a 1x1
+     kernel is read as it is) */
+  if (out && flip && !ident) wf = taps_of(sc_data(w), d.C, d.O, kk, es, 1, shift);
   wino = wino && wf &&
          sc_wino_conv3x3_f32(sc_data(gc), d.N, d.O, d.Ho, d.Wo, (const float *)wf, d.C, NULL,
                              fg.ph, fg.pw, sc_data(out)) == 0;
   if (wino) {
     /* done */
+  } else if (out && ident) {
+    col = thread_buffers(0, nt, &nb); /* no columns to make */
   } else if (out && shift) {
     col = wf ? shift_buffers(&pl, d.C, g0->dtype, nt, &nb) : NULL;
   } else if (out && flip) {
@@ -1107,11 +1108,9 @@ static void conv_weight_part(void *ctx, int64_t lo, int64_t hi, int tid) {
 static int weight_products(const conv_dims *d, const sc_conv_geom *g, sc_dtype dt, sc_tensor *x,
                            sc_tensor *gc, sc_tensor *out) {
   int64_t L = d->Ho * d->Wo, CK = d->C * g->kh * g->kw;
-  /* The sum over samples runs in fixed chunks (at least 8 samples, at
-     most 16 chunks, set by N alone): each chunk's partial sum is built in
-     sample order, the partials are added in chunk order, and threads take
+  /* The sum over samples runs in sc_conv_chunk's chunks; threads take
      whole chunks, so the bits do not depend on the thread count. */
-  int64_t csz = (d->N + 15) / 16 < 8 ? 8 : (d->N + 15) / 16;
+  int64_t csz = sc_conv_chunk(d->N);
   int64_t nch = (d->N + csz - 1) / csz, wsz = d->O * CK;
   int nt = sc_get_num_threads();
   if (nt > nch) nt = (int)nch;
@@ -1187,9 +1186,7 @@ sc_tensor *sc_conv2d_weight(sc_tensor *x0, sc_tensor *g0, const sc_conv_geom *g)
   sc_tensor *x = sc_contiguous(x0), *gc = x ? sc_contiguous(g0) : NULL;
   sc_tensor *out = gc ? sc_zeros(4, ws, x0->dtype) : NULL;
   /* 3x3 at stride 1 in float32: in Winograd's domain (wino.c) */
-  int ok = out && ((x0->dtype == SC_FLOAT32 &&
-                    sc_wino_ok(d.C, d.O, d.H, d.W, g->kh, g->kw, g->sh, g->sw, g->ph, g->pw,
-                               g->dh, g->dw) &&
+  int ok = out && ((sc_wino_ok(x0->dtype, d.C, d.O, d.H, d.W, g) &&
                     sc_wino_conv3x3_weight_f32(sc_data(x), sc_data(gc), d.N, d.C, d.H, d.W, d.O,
                                                g->ph, g->pw, sc_data(out)) == 0) ||
                    weight_products(&d, g, x0->dtype, x, gc, out) == 0);

@@ -64,28 +64,6 @@ int sc_gemm_ex(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k, con
                int64_t lda, const void *b, int64_t ldb, double beta, void *c, int64_t ldc,
                const sc_gemm_extra *x);
 
-/* Whether a convolution of C input and O output channels on H x W images
-   with this kernel, stride, padding and dilation can go through
-   wino.c (3x3, stride 1, no dilation, padding <= 2, enough channels, and
-   gemm512.c running), for float32. */
-int sc_wino_ok(int64_t C, int64_t O, int64_t H, int64_t W, int64_t kh, int64_t kw,
-               int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw);
-/* y [N, O, Ho, Wo] = x [N, C, H, W] convolved with w [O, C, 3, 3] (+ bias
-   [O] when not NULL), stride 1, padding ph x pw, all contiguous float32, by
-   Winograd's F(2x2, 3x3): 0 when done, -1 when out of memory or not
-   available (y untouched then).  Only where sc_wino_ok says so. */
-int sc_wino_conv3x3_f32(const float *x, int64_t N, int64_t C, int64_t H, int64_t W,
-                        const float *w, int64_t O, const float *bias, int64_t ph, int64_t pw,
-                        float *y);
-
-/* dw [O, C, 3, 3] = the weight gradient of that convolution from x [N, C,
-   H, W] and the output's gradient gy [N, O, Ho, Wo] (contiguous float32),
-   in Winograd's domain: 0 when done, -1 when out of memory or not
-   available (dw untouched then). */
-int sc_wino_conv3x3_weight_f32(const float *x, const float *gy, int64_t N, int64_t C,
-                               int64_t H, int64_t W, int64_t O, int64_t ph, int64_t pw,
-                               float *dw);
-
 /* sc_is_contiguous, inlined for the per-op fast paths. */
 static inline int sc_dense(const sc_tensor *t) {
   int64_t st = 1;

@@ -30,6 +30,7 @@
 #include "internal.h"
 #include "pool.h"
 #include "tensor.h"
+#include "wino.h"
 
 #include <string.h>
 
@@ -49,22 +50,28 @@
 #define WINO_UNIT_FLOATS (512 * 1024)
 #define WINO_MIN_TILES 32
 
-int sc_wino_ok(int64_t C, int64_t O, int64_t H, int64_t W, int64_t kh, int64_t kw,
-               int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw) {
+int sc_wino_ok(sc_dtype dt, int64_t C, int64_t O, int64_t H, int64_t W, const sc_conv_geom *g) {
 #ifdef SC_WINO
-  return sc_gemm_own_active() && kh == 3 && kw == 3 && sh == 1 && sw == 1 && dh == 1 &&
-         dw == 1 && ph <= 2 && pw <= 2 && C >= WINO_MIN_C && O >= WINO_MIN_C &&
-         H + 2 * ph >= 4 && W + 2 * pw >= 4;
+  return dt == SC_FLOAT32 && sc_gemm_own_active() && g->kh == 3 && g->kw == 3 && g->sh == 1 &&
+         g->sw == 1 && g->dh == 1 && g->dw == 1 && g->ph <= 2 && g->pw <= 2 &&
+         C >= WINO_MIN_C && O >= WINO_MIN_C && H + 2 * g->ph >= 4 && W + 2 * g->pw >= 4;
 #else
-  (void)C, (void)O, (void)H, (void)W, (void)kh, (void)kw, (void)sh, (void)sw, (void)ph;
-  (void)pw, (void)dh, (void)dw;
+  (void)dt, (void)C, (void)O, (void)H, (void)W, (void)g;
   return 0;
 #endif
 }
 
 #ifdef SC_WINO
 
-typedef struct {
+typedef struct wjob wjob;
+/* the transforms of one plane, for tile rows ty0 <= ty < ty1 (see wino_in_1,
+   wino_out_1, wino_grad_in_1) */
+typedef void (*wino_in_fn)(const float *xp, const wjob *J, int64_t ty0, int64_t ty1, float *v,
+                           int64_t xs);
+typedef void (*wino_out_fn)(const float *m, int64_t xs, const wjob *J, int64_t ty0, int64_t ty1,
+                            float b, float *y);
+
+struct wjob {
   int64_t N, C, H, W, O, ph, pw, Ho, Wo, th, tw;
   /* a unit of work: G whole samples (nb = 1), or R tile rows of one sample
      (one of its nb blocks); nt tiles at most, V's and M's row stride ldv */
@@ -75,7 +82,10 @@ typedef struct {
   float *y;
   char *scratch;
   size_t sbytes; /* per thread: V, then M (or Z) */
-} wjob;
+  /* this plane width's transforms: 1, 2 or 4 tile rows to a vector */
+  wino_in_fn in, grad_in;
+  wino_out_fn out;
+};
 
 static V4 inline __m512i idx_even(void) {
   return _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -446,26 +456,6 @@ static V4 void wino_grad_in_4(const float *gy, const wjob *J, int64_t ty0, int64
   stacked_grad_in(gy, J, ty0, ty1, z, xs, 4);
 }
 
-/* the transforms for this plane's width: 1, 2 or 4 tile rows to a vector */
-static void wino_in(const float *xp, const wjob *J, int64_t ty0, int64_t ty1, float *v,
-                    int64_t xs) {
-  if (J->tw <= 4) wino_in_4(xp, J, ty0, ty1, v, xs);
-  else if (J->tw <= 8) wino_in_2(xp, J, ty0, ty1, v, xs);
-  else wino_in_1(xp, J, ty0, ty1, v, xs);
-}
-static void wino_out(const float *m, int64_t xs, const wjob *J, int64_t ty0, int64_t ty1,
-                     float b, float *y) {
-  if (J->tw <= 4) wino_out_4(m, xs, J, ty0, ty1, b, y);
-  else if (J->tw <= 8) wino_out_2(m, xs, J, ty0, ty1, b, y);
-  else wino_out_1(m, xs, J, ty0, ty1, b, y);
-}
-static void wino_grad_in(const float *gy, const wjob *J, int64_t ty0, int64_t ty1, float *z,
-                         int64_t xs) {
-  if (J->tw <= 4) wino_grad_in_4(gy, J, ty0, ty1, z, xs);
-  else if (J->tw <= 8) wino_grad_in_2(gy, J, ty0, ty1, z, xs);
-  else wino_grad_in_1(gy, J, ty0, ty1, z, xs);
-}
-
 /* The transforms write (and read) 16 tile positions at once, one row of
    each, vs (ms) floats apart: as multiples of 4 KB these would all fall in
    one set of the L1 cache, which holds 8 to 12, and evict each other on
@@ -474,17 +464,21 @@ static void wino_grad_in(const float *gy, const wjob *J, int64_t ty0, int64_t ty
 static int64_t off_4k(int64_t floats) {
   return (floats + 1023) / 1024 * 1024 + 16;
 }
-static void wino_strides(wjob *J) {
+static void wino_layout(wjob *J) {
+  J->ldv = (J->nt + 15) / 16 * 16;
   J->vs = off_4k(J->C * J->ldv), J->ms = off_4k(J->O * J->ldv);
+  J->sbytes = ((size_t)(16 * (J->vs + J->ms)) * sizeof(float) + 63) & ~(size_t)63;
 }
 
 /* The tiling of an H x W image padded by ph x pw (output size, tiles) and
    its units of work.  A unit's V and M (or Z), 16 x (C + O) x nt floats,
    are kept within WINO_UNIT_FLOATS: whole samples when one fits (as many
    as fit), else blocks of tile rows of even size, so that one large image
-   still splits across threads. */
+   still splits across threads.  With chunk > 0 (the weight gradient's sum
+   in chunks of samples), a group of samples divides the chunk, so no group
+   spans two. */
 static void wino_geom(wjob *J, int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
-                      int64_t ph, int64_t pw) {
+                      int64_t ph, int64_t pw, int64_t chunk) {
   J->N = N, J->C = C, J->H = H, J->W = W, J->O = O, J->ph = ph, J->pw = pw;
   J->Ho = H + 2 * ph - 2, J->Wo = W + 2 * pw - 2;
   J->th = (J->Ho + 1) / 2, J->tw = (J->Wo + 1) / 2;
@@ -493,15 +487,19 @@ static void wino_geom(wjob *J, int64_t N, int64_t C, int64_t H, int64_t W, int64
   if (per <= fit) {
     J->nb = 1, J->R = J->th, J->G = fit / per;
     if (J->G > N) J->G = N;
+    while (chunk > 0 && chunk % J->G) J->G--;
     J->nt = J->G * per;
   } else {
     int64_t rmax = fit / J->tw < 1 ? 1 : fit / J->tw;
     J->nb = (J->th + rmax - 1) / rmax, J->R = (J->th + J->nb - 1) / J->nb, J->G = 1;
     J->nt = J->R * J->tw;
   }
-  J->ldv = (J->nt + 15) / 16 * 16;
-  wino_strides(J);
+  wino_layout(J);
   J->apad = sc_packed_rows(O);
+  int k = J->tw <= 4 ? 4 : J->tw <= 8 ? 2 : 1;
+  J->in = k == 4 ? wino_in_4 : k == 2 ? wino_in_2 : wino_in_1;
+  J->out = k == 4 ? wino_out_4 : k == 2 ? wino_out_2 : wino_out_1;
+  J->grad_in = k == 4 ? wino_grad_in_4 : k == 2 ? wino_grad_in_2 : wino_grad_in_1;
 }
 
 /* Unit u: samples n0 .. n0 + cnt - 1, tile rows ty0 .. ty1 - 1 of each. */
@@ -525,8 +523,14 @@ static void wino_inputs(const wjob *J, const float *x, int64_t n0, int64_t cnt, 
   int64_t per = (ty1 - ty0) * J->tw, plane = J->H * J->W;
   for (int64_t s = 0; s < cnt; s++)
     for (int64_t c = 0; c < J->C; c++)
-      wino_in(x + ((n0 + s) * J->C + c) * plane, J, ty0, ty1, V + c * J->ldv + s * per,
-              J->vs);
+      J->in(x + ((n0 + s) * J->C + c) * plane, J, ty0, ty1, V + c * J->ldv + s * per, J->vs);
+}
+
+/* threads for n units: the pool's, at most n, at least 1 */
+static int wino_threads(int64_t n) {
+  int nth = sc_get_num_threads();
+  if (nth > n) nth = (int)n;
+  return nth < 1 ? 1 : nth;
 }
 
 static void wino_part(void *ctx, int64_t lo, int64_t hi, int tid) {
@@ -547,8 +551,8 @@ static void wino_part(void *ctx, int64_t lo, int64_t hi, int tid) {
     }
     for (int64_t s = 0; s < cnt; s++)
       for (int64_t o = 0; o < J->O; o++)
-        wino_out(M + o * J->ldv + s * per, J->ms, J, ty0, ty1,
-                 J->bias ? J->bias[o] : 0.0f, J->y + ((n0 + s) * J->O + o) * oplane);
+        J->out(M + o * J->ldv + s * per, J->ms, J, ty0, ty1, J->bias ? J->bias[o] : 0.0f,
+               J->y + ((n0 + s) * J->O + o) * oplane);
   }
 }
 
@@ -580,12 +584,9 @@ int sc_wino_conv3x3_f32(const float *x, int64_t N, int64_t C, int64_t H, int64_t
                         float *y) {
   if (N <= 0) return 0; /* an empty batch: nothing to write */
   wjob J = {.x = x, .bias = bias, .y = y};
-  wino_geom(&J, N, C, H, W, O, ph, pw);
-  int64_t groups = wino_units(&J);
-  int nth = sc_get_num_threads();
-  if (nth > groups) nth = (int)groups;
-  if (nth < 1) nth = 1;
-  J.sbytes = ((size_t)(16 * (J.vs + J.ms)) * sizeof(float) + 63) & ~(size_t)63;
+  wino_geom(&J, N, C, H, W, O, ph, pw, 0);
+  int64_t units = wino_units(&J);
+  int nth = wino_threads(units);
   size_t ubytes = (size_t)(16 * O * C) * sizeof(float);
   size_t pkbytes = (size_t)(16 * J.apad * C) * sizeof(float);
   float *u = sc_aligned_alloc(ubytes);
@@ -604,7 +605,7 @@ int sc_wino_conv3x3_f32(const float *x, int64_t N, int64_t C, int64_t H, int64_t
       break;
     }
   J.u = u, J.upk = upk;
-  sc_parallel_for(nth, groups, wino_part, &J);
+  sc_parallel_for(nth, units, wino_part, &J);
   sc_aligned_free(J.scratch, J.sbytes * (size_t)nth);
   if (upk) sc_aligned_free(upk, pkbytes);
   sc_aligned_free(u, ubytes);
@@ -617,8 +618,7 @@ int sc_wino_conv3x3_f32(const float *x, int64_t N, int64_t C, int64_t H, int64_t
    transpose of the forward (dL/dU = A dY A^T ⊙ V, dL/dg = G^T dL/dU G):
    per tile position xi, dU_xi [O, C] = Z_xi [O, tiles] @ V_xi^T, 16
    products whose inner dimension is the tiles.  The sum over samples runs
-   in conv.c's fixed chunks (at least 8 samples, at most 16 chunks, set by
-   N alone); within a chunk, unit by unit (wino_geom) in sample order, each
+   in sc_conv_chunk's chunks, as conv.c's does; within a chunk, unit by unit (wino_geom) in sample order, each
    unit's products added to the chunk's partial; the partials in chunk order; then
    the kernel transform once.  Threads take whole chunks, so the bits do
    not depend on the thread count. */
@@ -648,8 +648,8 @@ static void wino_wgrad_part(void *ctx, int64_t lo, int64_t hi, int tid) {
       wino_inputs(J, J->x, n0, cnt, ty0, ty1, V);
       for (int64_t s = 0; s < cnt; s++)
         for (int64_t o = 0; o < J->O; o++)
-          wino_grad_in(K->gy + ((n0 + s) * J->O + o) * oplane, J, ty0, ty1,
-                       Z + o * J->ldv + s * per, J->ms);
+          J->grad_in(K->gy + ((n0 + s) * J->O + o) * oplane, J, ty0, ty1,
+                     Z + o * J->ldv + s * per, J->ms);
       for (int xi = 0; xi < 16; xi++)
         (void)sc_gemm_ex(SC_FLOAT32, 0, 1, J->O, J->C, nt, Z + xi * J->ms, J->ldv,
                          V + xi * J->vs, J->ldv, u == u0 ? 0.0 : 1.0, acc + xi * OC,
@@ -668,18 +668,10 @@ int sc_wino_conv3x3_weight_f32(const float *x, const float *gy, int64_t N, int64
   wgjob K = {.gy = gy};
   wjob *J = &K.J;
   J->x = x;
-  wino_geom(J, N, C, H, W, O, ph, pw);
-  K.csz = (N + 15) / 16 < 8 ? 8 : (N + 15) / 16;
-  if (J->nb == 1) { /* groups that divide the chunk, so no group spans two */
-    while (K.csz % J->G) J->G--;
-    J->nt = J->G * J->th * J->tw, J->ldv = (J->nt + 15) / 16 * 16;
-    wino_strides(J);
-  }
+  K.csz = sc_conv_chunk(N);
+  wino_geom(J, N, C, H, W, O, ph, pw, K.csz);
   int64_t nch = (N + K.csz - 1) / K.csz, OC = O * C;
-  int nth = sc_get_num_threads();
-  if (nth > nch) nth = (int)nch;
-  if (nth < 1) nth = 1;
-  J->sbytes = ((size_t)(16 * (J->vs + J->ms)) * sizeof(float) + 63) & ~(size_t)63;
+  int nth = wino_threads(nch);
   size_t pbytes = (size_t)(nch * 16 * OC) * sizeof(float);
   K.part = sc_aligned_alloc(pbytes);
   J->scratch = K.part ? sc_aligned_alloc(J->sbytes * (size_t)nth) : NULL;
