@@ -171,7 +171,7 @@ static const unsigned char unary_saves[SC_NUM_UNARY] = {
 };
 
 static sc_tensor *unary_kernel(sc_unary_op op, sc_tensor *x) {
-  sc_tensor *y = sc_empty(x->ndim, x->shape, x->dtype);
+  sc_tensor *y = sc_empty_as(x);
   if (!y) return NULL;
   if (sc_serial(x->numel) && sc_dense(x)) { /* small dense ops: no plan */
     int64_t es = (int64_t)(x->dtype == SC_FLOAT64 ? sizeof(double) : sizeof(float));
@@ -212,7 +212,7 @@ static sc_tensor *binary_kernel(sc_binary_op op, sc_tensor *a, sc_tensor *b) {
   }
   if (sc_same_shape(a, b) && sc_dense(a) && sc_dense(b)) {
     /* the common case, with no views to build */
-    sc_tensor *y = sc_empty(a->ndim, a->shape, a->dtype);
+    sc_tensor *y = sc_empty_as(a);
     if (!y) return NULL;
     if (sc_serial(a->numel)) {
       int64_t es = (int64_t)(a->dtype == SC_FLOAT64 ? sizeof(double) : sizeof(float));

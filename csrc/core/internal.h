@@ -64,6 +64,10 @@ int sc_gemm_ex(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k, con
                int64_t lda, const void *b, int64_t ldb, double beta, void *c, int64_t ldc,
                const sc_gemm_extra *x);
 
+/* A new contiguous tensor of x's shape and dtype, without sc_empty's shape
+   checks (x's shape passed them): the per-op fast paths' result. */
+sc_tensor *sc_empty_as(const sc_tensor *x);
+
 /* sc_is_contiguous, inlined for the per-op fast paths. */
 static inline int sc_dense(const sc_tensor *t) {
   int64_t st = 1;
