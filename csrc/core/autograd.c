@@ -90,6 +90,18 @@ static sc_node **pending;
 static size_t npending, pending_cap;
 static int draining;
 
+/* Nodes are recycled like tensor headers (tensor.c): a recorded op costs
+   malloc + free otherwise, a tenth of a small op under requires_grad. */
+#define NODE_KEEP 4096
+static sc_node *free_nodes[NODE_KEEP];
+static int n_free_nodes;
+
+static sc_node *node_alloc(void) {
+  sc_node *n = n_free_nodes ? free_nodes[--n_free_nodes] : malloc(sizeof *n);
+  if (n) sc_zero_record(n, sizeof *n);
+  return n;
+}
+
 static void node_free(sc_node *n) {
   for (int i = 0; i < n->nin; i++) {
     if (n->edges[i].node) sc_node_release(n->edges[i].node);
@@ -99,7 +111,10 @@ static void node_free(sc_node *n) {
   sc_release(n->acc);
   if (n->edges != n->inline_edges) free(n->edges);
   free(n->index);
-  free(n);
+  if (n_free_nodes < NODE_KEEP)
+    free_nodes[n_free_nodes++] = n;
+  else
+    free(n);
 }
 
 void sc_node_release(sc_node *n) {
@@ -129,7 +144,7 @@ int sc_record(int op, sc_tensor *out, int nin, sc_tensor *const *in,
   for (int i = 0; i < nin; i++)
     if (in[i] && in[i]->requires_grad) any = 1;
   if (!any) return 0;
-  sc_node *n = calloc(1, sizeof *n);
+  sc_node *n = node_alloc();
   sc_edge *e = !n ? NULL : nin <= 2 ? n->inline_edges : calloc((size_t)nin, sizeof *e);
   if (!e) {
     free(n);

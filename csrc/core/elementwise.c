@@ -291,7 +291,7 @@ sc_tensor *sc_binary_scalar(sc_binary_op op, sc_tensor *a, double s,
   /* a stack scalar with stride 0 stands in for a broadcast tensor */
   union { float f; double d; } v;
   if (a->dtype == SC_FLOAT64) v.d = s; else v.f = (float)s;
-  sc_storage st = {1, 0, sizeof v, &v};
+  sc_storage st = {1, 0, sizeof v, &v, 0};
   sc_tensor sv;
   memset(&sv, 0, sizeof sv);
   sv.refcount = 1;

@@ -194,11 +194,25 @@ static int large_keep(void *p, size_t n) {
   return 1;
 }
 
+/* Tiny storages (64 data bytes or fewer) hold their record and their data
+   in one 128-byte block from a free list of their own: one allocation, not
+   two, for every small op's result.  They count as a 64-byte block in
+   sc_bytes_in_use, as the data alone would. */
+#define TINY_DATA 64
+typedef struct {
+  sc_storage s;
+  _Alignas(64) unsigned char data[TINY_DATA];
+} tiny_block;
+#define TINY_KEEP 16384
+static tiny_block *free_tinies[TINY_KEEP];
+static int n_free_tinies;
+
 /* Drops every cached block, small and large (before reporting out of
    memory). */
 static void caches_release(void) {
   for (int c = 0; c < SMALL_CLASSES; c++)
     while (small_count[c] > 0) free(small_free[c][--small_count[c]]);
+  while (n_free_tinies > 0) free(free_tinies[--n_free_tinies]);
   while (n_large > 0) {
     n_large--;
     large_drop(large_free[n_large].p, large_free[n_large].n);
@@ -262,16 +276,7 @@ sc_tensor *sc_tensor_alloc(void) {
     sc_set_error("out of memory");
     return NULL;
   }
-  /* Zeroed by 16-byte stores, not memset: for this size GCC emits `rep
-     stos`, whose start-up cost was a tenth of a 16-element op (W5).  The
-     empty asm keeps GCC from turning the loop back into memset. */
-  typedef long long zero16 __attribute__((vector_size(16), may_alias, aligned(8)));
-  _Static_assert(sizeof *t % 16 == 0, "sc_tensor is a whole number of 16-byte blocks");
-  zero16 *d = (zero16 *)t;
-  for (size_t i = 0; i < sizeof *t / 16; i++) {
-    d[i] = (zero16){0, 0};
-    __asm__("" : : "r"(d) : "memory");
-  }
+  sc_zero_record(t, sizeof *t);
   t->refcount = 1;
   return t;
 }
@@ -289,7 +294,34 @@ const char *sc_dtype_name(sc_dtype dt) {
   return dt == SC_FLOAT64 ? "float64" : "float32";
 }
 
+static sc_storage *tiny_new(size_t nbytes) {
+  tiny_block *b = n_free_tinies ? free_tinies[--n_free_tinies]
+                                : aligned_alloc(64, sizeof(tiny_block));
+  if (!b) { /* as sc_aligned_alloc does */
+    caches_release();
+    if (reclaim_hook) reclaim_hook(hook_ud);
+    b = aligned_alloc(64, sizeof(tiny_block));
+  }
+  if (!b) {
+    sc_set_error("out of memory allocating %zu bytes", nbytes);
+    return NULL;
+  }
+  bytes_in_use += TINY_DATA;
+  if (pressure_hook) pressure_hook(hook_ud, TINY_DATA);
+  b->s = (sc_storage){.refcount = 1, .nbytes = nbytes, .data = b->data, .tiny = 1};
+  return &b->s;
+}
+
+static void tiny_free(sc_storage *s) {
+  bytes_in_use -= TINY_DATA;
+  if (n_free_tinies < TINY_KEEP)
+    free_tinies[n_free_tinies++] = (tiny_block *)s;
+  else
+    free(s);
+}
+
 static sc_storage *storage_new(size_t nbytes) {
+  if (nbytes <= TINY_DATA) return tiny_new(nbytes);
   sc_storage *s = n_free_storages ? free_storages[--n_free_storages] : malloc(sizeof *s);
   if (!s) {
     sc_set_error("out of memory");
@@ -303,11 +335,16 @@ static sc_storage *storage_new(size_t nbytes) {
   s->refcount = 1;
   s->version = 0;
   s->nbytes = nbytes;
+  s->tiny = 0;
   return s;
 }
 
 static void storage_release(sc_storage *s) {
   if (s && --s->refcount == 0) {
+    if (s->tiny) {
+      tiny_free(s);
+      return;
+    }
     sc_aligned_free(s->data, s->nbytes);
     if (n_free_storages < HEADER_KEEP)
       free_storages[n_free_storages++] = s;

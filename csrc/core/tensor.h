@@ -22,6 +22,7 @@ typedef struct sc_storage {
   uint32_t version;
   size_t nbytes;
   void *data;
+  int tiny; /* data lies in the same block (tensor.c: tiny storages) */
 } sc_storage;
 
 struct sc_node;
