@@ -132,4 +132,79 @@ print(("GROWN %.1f BAD %d"):format((rss_kb() - rss0) / 1024, bad))
     collectgarbage()
     assert.is_true(sc.bytes_in_use() - b0 < MB, "storage not freed")
   end)
+
+  -- Tensors carry no __gc: the allocator releases a tensor when Lua frees
+  -- its userdata (csrc/lua/binding.c).  These pin down what __gc gave.
+  describe("release by the collector", function()
+    local function settle()
+      collectgarbage()
+      collectgarbage()
+    end
+
+    it("releases tiny, small and large tensors and their graphs", function()
+      settle()
+      local b0 = sc.bytes_in_use()
+      for _, n in ipairs({ 1, 16, 17, 1000, 300000 }) do
+        for _ = 1, 200 do
+          local a = sc.randn(n):requires_grad(true)
+          local y = (a * a + a):tanh():sum() -- a graph holding saved tensors
+          assert.is_true(y:item() == y:item())
+        end
+      end
+      local peak = sc.bytes_in_use() - b0
+      settle()
+      assert.are.equal(0, sc.bytes_in_use() - b0,
+                       ("%d bytes held after collection (peak %d)"):format(
+                         sc.bytes_in_use() - b0, peak))
+    end)
+
+    it("keeps a tensor alive for the finalizer of a table that holds it", function()
+      settle()
+      local seen
+      do
+        local t = sc.full({ 4 }, 2.5)
+        setmetatable({ t = t }, { __gc = function(o) seen = o.t:sum():item() end })
+      end
+      settle()
+      assert.are.equal(10, seen)
+      settle()
+    end)
+
+    it("clears a tensor from a weak table once collected", function()
+      local weak = setmetatable({}, { __mode = "v" })
+      weak[1] = sc.ones(8)
+      local kept = sc.ones(8)
+      weak[2] = kept
+      settle()
+      assert.is_nil(weak[1])
+      assert.are.equal(kept, weak[2])
+    end)
+
+    it("does not take other userdata of a tensor's size for tensors", function()
+      local g = sc.Generator(1)
+      assert.is_false(sc.is_tensor(g))
+      assert.is_false(sc.is_tensor(io.stdout))
+      assert.has_error(function() return sc.ones(2) + g end)
+    end)
+
+    it("closes a tensor once, by <close> or by hand, then collects it", function()
+      settle()
+      local b0 = sc.bytes_in_use()
+      do
+        local t <close> = sc.zeros(1000) -- luacheck: ignore
+      end
+      assert.are.equal(0, sc.bytes_in_use() - b0)
+      local u = sc.zeros(1000)
+      getmetatable(u).__close(u)
+      assert.are.equal(0, sc.bytes_in_use() - b0)
+      getmetatable(u).__close(u) -- a second close is harmless
+      u = nil -- luacheck: ignore
+      settle()
+      assert.are.equal(0, sc.bytes_in_use() - b0)
+    end)
+
+    it("has no finalizer on the tensor metatable", function()
+      assert.is_nil(getmetatable(sc.ones(1)).__gc)
+    end)
+  end)
 end)
