@@ -270,12 +270,25 @@ static int n_free_headers;
 static sc_storage *free_storages[HEADER_KEEP];
 static int n_free_storages;
 
-sc_tensor *sc_tensor_alloc(void) {
-  sc_tensor *t = n_free_headers ? free_headers[--n_free_headers] : malloc(sizeof *t);
-  if (!t) {
-    sc_set_error("out of memory");
-    return NULL;
+/* A 64-byte aligned record of n bytes (rounded up to whole lines), with
+   sc_aligned_alloc's retry: on failure the caches are dropped and the host
+   asked to reclaim before a second try. */
+static void *record_alloc(size_t n) {
+  n = (n + 63) & ~(size_t)63;
+  void *p = aligned_alloc(64, n);
+  if (!p) {
+    caches_release();
+    if (reclaim_hook) reclaim_hook(hook_ud);
+    p = aligned_alloc(64, n);
   }
+  if (!p) sc_set_error("out of memory allocating %zu bytes", n);
+  return p;
+}
+
+sc_tensor *sc_tensor_alloc(void) {
+  sc_tensor *t = n_free_headers ? free_headers[--n_free_headers]
+                                : record_alloc(sizeof *t);
+  if (!t) return NULL;
   sc_zero_record(t, sizeof *t);
   t->refcount = 1;
   return t;
@@ -296,16 +309,8 @@ const char *sc_dtype_name(sc_dtype dt) {
 
 static sc_storage *tiny_new(size_t nbytes) {
   tiny_block *b = n_free_tinies ? free_tinies[--n_free_tinies]
-                                : aligned_alloc(64, sizeof(tiny_block));
-  if (!b) { /* as sc_aligned_alloc does */
-    caches_release();
-    if (reclaim_hook) reclaim_hook(hook_ud);
-    b = aligned_alloc(64, sizeof(tiny_block));
-  }
-  if (!b) {
-    sc_set_error("out of memory allocating %zu bytes", nbytes);
-    return NULL;
-  }
+                                : record_alloc(sizeof(tiny_block));
+  if (!b) return NULL;
   bytes_in_use += TINY_DATA;
   if (pressure_hook) pressure_hook(hook_ud, TINY_DATA);
   b->s = (sc_storage){.refcount = 1, .nbytes = nbytes, .data = b->data, .tiny = 1};

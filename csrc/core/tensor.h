@@ -28,19 +28,22 @@ typedef struct sc_storage {
 struct sc_node;
 
 typedef struct sc_tensor {
+  /* the fields a release reads come first, in one cache line (headers are
+     64-byte aligned): the collector releases temporaries long after they
+     were made, when their headers are no longer in cache */
   int refcount;
   sc_dtype dtype;
   int ndim;
-  int64_t numel;
-  int64_t shape[SC_MAX_DIMS];
-  int64_t stride[SC_MAX_DIMS]; /* in elements */
-  int64_t offset;              /* in elements, into storage */
-  sc_storage *storage;
   /* autograd: a leaf has grad_fn == NULL; requires_grad is set on leaves by
      the user and on results of recorded ops. */
   int requires_grad;
+  int64_t numel;
+  int64_t offset;              /* in elements, into storage */
+  sc_storage *storage;
   struct sc_tensor *grad;   /* accumulated gradient of a leaf */
   struct sc_node *grad_fn;  /* node that produced this tensor */
+  int64_t shape[SC_MAX_DIMS];
+  int64_t stride[SC_MAX_DIMS]; /* in elements */
 } sc_tensor;
 
 /* ---- errors ------------------------------------------------------------ */
