@@ -34,11 +34,7 @@ typedef struct {
   int decoupled;
 } adam_job;
 
-/* sqrt(v) / sqrt(1 - b2^t) is taken as sqrt(v) times the reciprocal (one
-   rounding apart from PyTorch's division): the loop is bound by its
-   divisions and square roots, not by memory, and this drops one of three
-   (Adam was a tenth of the VAE step, W9v).
-   The loop body once per weight-decay mode (none, L2 into the gradient,
+/* The loop body once per weight-decay mode (none, L2 into the gradient,
    decoupled), so no branch stays inside the loop and it vectorises:
    restrict pointers and the constants in locals, not read through `j`. */
 #define ADAM_LOOP(T, SQRT, WD_L2, WD_DECOUPLED)                              \
@@ -48,7 +44,7 @@ typedef struct {
     if (WD_DECOUPLED) pi = pi * shrink;                                      \
     T mi = M[i] + (gi - M[i]) * one_b1;                                      \
     T vi = V[i] * b2 + gi * gi * one_b2;                                     \
-    T den = SQRT(vi) * inv_bc2s + eps;                                       \
+    T den = SQRT(vi) / bc2s + eps;                                           \
     M[i] = mi;                                                               \
     V[i] = vi;                                                               \
     P[i] = pi - step_size * (mi / den);                                      \
@@ -62,8 +58,7 @@ typedef struct {
     const T *restrict G = j->g;                                              \
     const T wd = (T)j->wd, shrink = (T)(1 - j->lr * j->wd);                  \
     const T one_b1 = (T)(1 - j->b1), b2 = (T)j->b2, one_b2 = (T)(1 - j->b2); \
-    const T inv_bc2s = (T)(1 / j->bc2s), eps = (T)j->eps;                    \
-    const T step_size = (T)j->step_size;                                     \
+    const T bc2s = (T)j->bc2s, eps = (T)j->eps, step_size = (T)j->step_size; \
     if (j->wd == 0) {                                                        \
       ADAM_LOOP(T, SQRT, 0, 0)                                               \
     } else if (!j->decoupled) {                                              \
