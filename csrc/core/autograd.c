@@ -92,12 +92,11 @@ static int draining;
 
 /* Nodes are recycled like tensor headers (tensor.c): a recorded op costs
    malloc + free otherwise, a tenth of a small op under requires_grad. */
-#define NODE_KEEP 4096
-static sc_node *free_nodes[NODE_KEEP];
-static int n_free_nodes;
+SC_RECYCLER(free_nodes, 4096);
 
 static sc_node *node_alloc(void) {
-  sc_node *n = n_free_nodes ? free_nodes[--n_free_nodes] : malloc(sizeof *n);
+  sc_node *n = sc_recycled(&free_nodes);
+  if (!n) n = malloc(sizeof *n);
   if (n) sc_zero_record(n, sizeof *n);
   return n;
 }
@@ -111,10 +110,7 @@ static void node_free(sc_node *n) {
   sc_release(n->acc);
   if (n->edges != n->inline_edges) free(n->edges);
   free(n->index);
-  if (n_free_nodes < NODE_KEEP)
-    free_nodes[n_free_nodes++] = n;
-  else
-    free(n);
+  sc_recycle(&free_nodes, n);
 }
 
 void sc_node_release(sc_node *n) {

@@ -2,6 +2,8 @@
 #ifndef SC_INTERNAL_H
 #define SC_INTERNAL_H
 
+#include <stdlib.h>
+
 #include "tensor.h"
 #include "gemm512.h"
 
@@ -63,6 +65,29 @@ void sc_gemm_silu(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k, 
 int sc_gemm_ex(sc_dtype dt, int ta, int tb, int64_t m, int64_t n, int64_t k, const void *a,
                int64_t lda, const void *b, int64_t ldb, double beta, void *c, int64_t ldc,
                const sc_gemm_extra *x);
+
+/* A free list of fixed-size records (tensor headers, storage records, tiny
+   storages, autograd nodes), kept instead of freed so that small ops do not
+   go through malloc: sc_recycled gives a kept record or NULL, sc_recycle
+   keeps one, or frees it once cap are kept.  Main thread only. */
+typedef struct {
+  void **kept;
+  int n, cap;
+} sc_recycler;
+#define SC_RECYCLER(name, cap_)                                             \
+  static void *name##_kept[cap_];                                           \
+  static sc_recycler name = {name##_kept, 0, cap_}
+
+static inline void *sc_recycled(sc_recycler *r) {
+  return r->n ? r->kept[--r->n] : NULL;
+}
+
+static inline void sc_recycle(sc_recycler *r, void *p) {
+  if (r->n < r->cap)
+    r->kept[r->n++] = p;
+  else
+    free(p);
+}
 
 /* Zeroes a small record of n bytes (n a multiple of 8, p 8-aligned) by
    16-byte stores.  For records of a few hundred bytes GCC's memset is `rep

@@ -203,16 +203,14 @@ typedef struct {
   sc_storage s;
   _Alignas(64) unsigned char data[TINY_DATA];
 } tiny_block;
-#define TINY_KEEP 16384
-static tiny_block *free_tinies[TINY_KEEP];
-static int n_free_tinies;
+SC_RECYCLER(free_tinies, 16384);
 
 /* Drops every cached block, small and large (before reporting out of
    memory). */
 static void caches_release(void) {
   for (int c = 0; c < SMALL_CLASSES; c++)
     while (small_count[c] > 0) free(small_free[c][--small_count[c]]);
-  while (n_free_tinies > 0) free(free_tinies[--n_free_tinies]);
+  for (void *b; (b = sc_recycled(&free_tinies));) free(b);
   while (n_large > 0) {
     n_large--;
     large_drop(large_free[n_large].p, large_free[n_large].n);
@@ -264,11 +262,8 @@ void sc_aligned_free(void *p, size_t nbytes) {
 }
 
 /* Tensor headers and storage records are recycled the same way. */
-#define HEADER_KEEP 16384
-static sc_tensor *free_headers[HEADER_KEEP];
-static int n_free_headers;
-static sc_storage *free_storages[HEADER_KEEP];
-static int n_free_storages;
+SC_RECYCLER(free_headers, 16384);
+SC_RECYCLER(free_storages, 16384);
 
 /* A 64-byte aligned record of n bytes (rounded up to whole lines), with
    sc_aligned_alloc's retry: on failure the caches are dropped and the host
@@ -286,20 +281,15 @@ static void *record_alloc(size_t n) {
 }
 
 sc_tensor *sc_tensor_alloc(void) {
-  sc_tensor *t = n_free_headers ? free_headers[--n_free_headers]
-                                : record_alloc(sizeof *t);
+  sc_tensor *t = sc_recycled(&free_headers);
+  if (!t) t = record_alloc(sizeof *t);
   if (!t) return NULL;
   sc_zero_record(t, sizeof *t);
   t->refcount = 1;
   return t;
 }
 
-static void tensor_free(sc_tensor *t) {
-  if (n_free_headers < HEADER_KEEP)
-    free_headers[n_free_headers++] = t;
-  else
-    free(t);
-}
+static void tensor_free(sc_tensor *t) { sc_recycle(&free_headers, t); }
 
 /* ---- lifetime ---------------------------------------------------------------- */
 
@@ -308,8 +298,8 @@ const char *sc_dtype_name(sc_dtype dt) {
 }
 
 static sc_storage *tiny_new(size_t nbytes) {
-  tiny_block *b = n_free_tinies ? free_tinies[--n_free_tinies]
-                                : record_alloc(sizeof(tiny_block));
+  tiny_block *b = sc_recycled(&free_tinies);
+  if (!b) b = record_alloc(sizeof *b);
   if (!b) return NULL;
   bytes_in_use += TINY_DATA;
   if (pressure_hook) pressure_hook(hook_ud, TINY_DATA);
@@ -319,15 +309,13 @@ static sc_storage *tiny_new(size_t nbytes) {
 
 static void tiny_free(sc_storage *s) {
   bytes_in_use -= TINY_DATA;
-  if (n_free_tinies < TINY_KEEP)
-    free_tinies[n_free_tinies++] = (tiny_block *)s;
-  else
-    free(s);
+  sc_recycle(&free_tinies, s); /* s is its block's first member */
 }
 
 static sc_storage *storage_new(size_t nbytes) {
   if (nbytes <= TINY_DATA) return tiny_new(nbytes);
-  sc_storage *s = n_free_storages ? free_storages[--n_free_storages] : malloc(sizeof *s);
+  sc_storage *s = sc_recycled(&free_storages);
+  if (!s) s = malloc(sizeof *s);
   if (!s) {
     sc_set_error("out of memory");
     return NULL;
@@ -351,10 +339,7 @@ static void storage_release(sc_storage *s) {
       return;
     }
     sc_aligned_free(s->data, s->nbytes);
-    if (n_free_storages < HEADER_KEEP)
-      free_storages[n_free_storages++] = s;
-    else
-      free(s);
+    sc_recycle(&free_storages, s);
   }
 }
 
@@ -415,10 +400,8 @@ int sc_check_shape(const char *fn, int ndim, const int64_t *shape) {
   return 0;
 }
 
-sc_tensor *sc_empty(int ndim, const int64_t *shape, sc_dtype dt) {
-  if (sc_check_shape("empty", ndim, shape)) return NULL;
-  int64_t n = 1;
-  for (int d = 0; d < ndim; d++) n *= shape[d];
+/* A new contiguous tensor of n elements and the given (checked) shape. */
+static sc_tensor *empty_of(int ndim, const int64_t *shape, int64_t n, sc_dtype dt) {
   sc_storage *s = storage_new((size_t)n * sc_dtype_size(dt));
   if (!s) return NULL;
   sc_tensor *t = sc_header(s, ndim, shape, dt);
@@ -426,12 +409,13 @@ sc_tensor *sc_empty(int ndim, const int64_t *shape, sc_dtype dt) {
   return t;
 }
 
+sc_tensor *sc_empty(int ndim, const int64_t *shape, sc_dtype dt) {
+  if (sc_check_shape("empty", ndim, shape)) return NULL;
+  return empty_of(ndim, shape, sc_prod(shape, 0, ndim), dt);
+}
+
 sc_tensor *sc_empty_as(const sc_tensor *x) {
-  sc_storage *s = storage_new((size_t)x->numel * sc_dtype_size(x->dtype));
-  if (!s) return NULL;
-  sc_tensor *t = sc_header(s, x->ndim, x->shape, x->dtype);
-  storage_release(s);
-  return t;
+  return empty_of(x->ndim, x->shape, x->numel, x->dtype);
 }
 
 sc_tensor *sc_full(int ndim, const int64_t *shape, double v, sc_dtype dt) {

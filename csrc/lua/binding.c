@@ -25,9 +25,6 @@
 
 /* Registry reference of the tensor metatable, fetched once per call. */
 static int tensor_mt_ref = LUA_NOREF;
-/* The metatable lives in the registry for the state's lifetime, so its
-   address identifies tensors without a registry lookup per check. */
-static const void *tensor_mt_ptr;
 
 /* ---- releasing tensors without finalizers ----------------------------------
    A tensor's userdata holds its pointer and a seal: a per-process secret
@@ -53,17 +50,17 @@ static size_t slot_off;   /* where the payload sits in that block */
 typedef struct {
   lua_Alloc f;
   void *ud;
-  int probing; /* set while measuring slot_block / slot_off */
-  void *last;  /* the probe's block */
 } alloc_wrap;
 static alloc_wrap wraps[WRAP_MAX];
 static int n_wraps;
+static void *probe_block;  /* while measuring the layout: the userdata's */
+static size_t probe_size;  /* block and its size, as Lua asked for them */
 
 static uintptr_t seal_of(const sc_slot *s) { return seal_key ^ (uintptr_t)s; }
 
 static void *wrapped_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   alloc_wrap *w = ud;
-  if (nsize == 0 && ptr && osize == slot_block) {
+  if (nsize == 0 && ptr && osize == slot_block && slot_block) {
     sc_slot *s = (sc_slot *)((char *)ptr + slot_off);
     if (s->seal == seal_of(s)) {
       s->seal = 0;
@@ -73,46 +70,41 @@ static void *wrapped_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     }
   }
   void *q = w->f(w->ud, ptr, osize, nsize);
-  if (w->probing && !ptr && osize == LUA_TUSERDATA) {
-    w->last = q;
-    slot_block = nsize;
+  /* Lua names the kind of object when it allocates one (ptr NULL) */
+  if (!slot_block && !ptr && osize == LUA_TUSERDATA) {
+    probe_block = q;
+    probe_size = nsize;
   }
   return q;
 }
 
-/* Wraps L's allocator; returns 0 if the state keeps finalizers instead. */
+/* Wraps L's allocator; returns 0 if the state keeps finalizers instead.
+   The first call measures where a slot's payload sits in its block, on
+   one unsealed userdata (Lua's layout, the same for every state). */
 static int wrap_allocator(lua_State *L) {
   void *ud;
   lua_Alloc f = lua_getallocf(L, &ud);
   if (f == wrapped_alloc) return 1; /* opened twice in one state */
   if (n_wraps == WRAP_MAX) return 0;
-  if (!seal_key) {
-    uintptr_t k = (uintptr_t)&seal_key * 0x9E3779B97F4A7C15u;
-    if (getentropy(&seal_key, sizeof seal_key) != 0) seal_key = 0;
-    seal_key ^= k ^ ((uintptr_t)time(NULL) << 20) ^ (uintptr_t)getpid();
-    if (!seal_key) seal_key = 0x5c0c4u;
-  }
+  if (!seal_key && getentropy(&seal_key, sizeof seal_key) != 0)
+    seal_key = ((uintptr_t)&seal_key * 0x9E3779B97F4A7C15u) ^
+               ((uintptr_t)time(NULL) << 20) ^ (uintptr_t)getpid();
   alloc_wrap *w = &wraps[n_wraps++];
-  w->f = f;
-  w->ud = ud;
-  w->probing = 1;
-  w->last = NULL;
+  *w = (alloc_wrap){f, ud};
   lua_setallocf(L, wrapped_alloc, w);
-  /* measure the layout on one slot-sized userdata (no seal: freed as is) */
-  size_t block = slot_block;
-  char *p = lua_newuserdatauv(L, sizeof(sc_slot), 0);
-  w->probing = 0;
-  if (!w->last || p < (char *)w->last ||
-      (block && block != slot_block)) { /* cannot happen with Lua 5.4 */
+  if (!slot_block) {
+    probe_block = NULL;
+    char *p = lua_newuserdatauv(L, sizeof(sc_slot), 0);
+    memset(p, 0, sizeof(sc_slot));
     lua_pop(L, 1);
-    slot_block = (size_t)-1;
-    lua_setallocf(L, f, ud);
-    n_wraps--;
-    return 0;
+    if (!probe_block || p < (char *)probe_block) { /* not Lua 5.4's layout */
+      lua_setallocf(L, f, ud);
+      n_wraps--;
+      return 0;
+    }
+    slot_off = (size_t)(p - (char *)probe_block);
+    slot_block = probe_size;
   }
-  slot_off = (size_t)(p - (char *)w->last);
-  memset(p, 0, sizeof(sc_slot));
-  lua_pop(L, 1);
   return 1;
 }
 
@@ -1627,7 +1619,6 @@ int luaopen_scorch_core(lua_State *L) {
   /* tensor metatable: __index closes over the methods table */
   luaL_newmetatable(L, SC_TENSOR_MT);
   lua_pushvalue(L, -1);
-  tensor_mt_ptr = lua_topointer(L, -1);
   tensor_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   luaL_setfuncs(L, metamethods, 0);
   if (wrap_allocator(L)) { /* the allocator releases tensors: no __gc */

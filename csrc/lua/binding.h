@@ -14,8 +14,9 @@
 sc_tensor *sc_lua_check(lua_State *L, int idx);
 /* The tensor at idx, or NULL if the value is not a tensor. */
 sc_tensor *sc_lua_test(lua_State *L, int idx);
-/* Pushes an empty tensor userdata (metatable and __gc set, holding NULL),
-   to be filled by the caller: an error after this leaks nothing. */
+/* Pushes an empty tensor userdata (metatable set, sealed, holding NULL),
+   to be filled by the caller: an error after this leaks nothing (the
+   allocator releases the tensor when Lua frees the userdata). */
 sc_tensor **sc_lua_newslot(lua_State *L);
 /* Fills the slot on top of the stack with t; if t is NULL raises the core's
    error message as "scorch.<message>". */
