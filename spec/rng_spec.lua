@@ -192,6 +192,19 @@ describe("thread independence", function()
     end)
   end
 
+  it("normals split at their own smaller grain: odd sizes, a split inside a block", function()
+    -- normals go parallel from 4,096 elements (uniforms from 32,768): sizes
+    -- around that, odd ones so a thread's range starts inside a Box-Muller pair
+    for _, n in ipairs({ 4095, 4096, 4097, 5001, 20000, 20001 }) do
+      local a, b = at_threads(function()
+        local g = sc.Generator(n)
+        return { sc.randn(n, { generator = g }), sc.randn(n, { generator = g, dtype = "float64" }) }
+      end)
+      assert_identical(a[1], b[1], "float32 n = " .. n)
+      assert_identical(a[2], b[2], "float64 n = " .. n)
+    end
+  end)
+
   it("the global generator too", function()
     local a, b = at_threads(function()
       sc.manual_seed(31)

@@ -411,6 +411,35 @@ describe("cat, stack, index_select", function()
       assert.has_error(function() sc.cat({ a, sc.zeros(1, 3, o) }, 1) end)
     end)
 
+    it("cat of contiguous chunks of every width, element by element (" .. dt .. ")", function()
+      -- inputs [3, w, 2] cat along dim 2: rows of w*2 elements each, so
+      -- chunks of 2..10 elements, an empty input, and a narrowed input
+      -- (contiguous with an offset) beside a strided one
+      local widths = { 1, 2, 0, 3, 5 }
+      local ins, base = {}, 0
+      for k, w in ipairs(widths) do
+        local t = sc.arange(3 * w * 2, o):view(3, w, 2) + base
+        if k == 4 then t = (sc.arange(4 * w * 2, o):view(4, w, 2) + base):narrow(1, 2, 3) end
+        ins[#ins + 1] = t
+        base = base + 1000
+      end
+      ins[#ins + 1] = sc.arange(2 * 3, o):view(1, 2, 3):transpose(2, 3):transpose(1, 2) -- strided [3, 1, 2]
+      local r = sc.cat(ins, 2)
+      assert.are.same({ 3, 12, 2 }, r:shape())
+      local got = r:totable()
+      for i = 1, 3 do
+        local col = 0
+        for _, t in ipairs(ins) do
+          local tt = t:totable()
+          for j = 1, t:shape()[2] do
+            col = col + 1
+            for e = 1, 2 do assert.are.equal(tt[i][j][e], got[i][col][e]) end
+          end
+        end
+        assert.are.equal(12, col)
+      end
+    end)
+
     it("stack adds a dim (" .. dt .. ")", function()
       local a, b = sc.tensor({ 1, 2, 3 }, o), sc.tensor({ 4, 5, 6 }, o)
       assert.are.same({ { 1, 2, 3 }, { 4, 5, 6 } }, sc.stack({ a, b }, 1):totable())
