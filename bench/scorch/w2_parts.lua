@@ -1,0 +1,60 @@
+-- Where a W2 step's time goes (bench/scorch/workloads.lua's W2 loop, timed
+-- part by part): the network's input (a full column of t/T beside x), the
+-- network, the update of x, and the noise.  Not a paired workload: a
+-- profile of scorch alone, for the small ops around the chain kernel.
+--
+--   bin/scorch bench/scorch/w2_parts.lua [--steps 300] [--threads 1]
+--
+-- Prints microseconds per step for each part and the whole step.
+local sc = require "scorch"
+
+local A = { steps = 300, threads = 1 }
+do
+  local i = 1
+  while i <= #arg do
+    local k = arg[i]:match("^%-%-(%w+)$")
+    local v = k and A[k] ~= nil and math.tointeger(tonumber(arg[i + 1]))
+    if not v or v < 1 then
+      io.stderr:write("usage: w2_parts.lua [--steps N] [--threads N] (bad: " .. arg[i] .. ")\n")
+      os.exit(2)
+    end
+    A[k] = v
+    i = i + 2
+  end
+end
+sc.set_num_threads(A.threads)
+sc.manual_seed(0)
+local nn = sc.nn
+local model = nn.Sequential {
+  nn.Linear(3, 128), nn.SiLU(), nn.Linear(128, 128), nn.SiLU(),
+  nn.Linear(128, 128), nn.SiLU(), nn.Linear(128, 2),
+}
+local T, n = 1000, 10000
+local beta = function(t) return 1e-4 + (0.02 - 1e-4) * (t - 1) / (T - 1) end
+local abar = { }
+do
+  local p = 1.0
+  for t = 1, T do p = p * (1 - beta(t)); abar[t] = p end
+end
+local t_in, t_net, t_upd, t_noise = 0, 0, 0, 0
+sc.no_grad(function()
+  local x = sc.randn(n, 2)
+  local start = sc.time()
+  for t = T, T - A.steps + 1, -1 do
+    local b = beta(t)
+    local a0 = sc.time()
+    local inp = sc.cat({ x, sc.full({ n, 1 }, t / T) }, 2)
+    local a1 = sc.time()
+    local eps = model(inp)
+    local a2 = sc.time()
+    x = (x - eps * (b / math.sqrt(1 - abar[t]))) * (1 / math.sqrt(1 - b))
+    local a3 = sc.time()
+    if t > 1 then x = x + sc.randn(n, 2) * math.sqrt(b) end
+    local a4 = sc.time()
+    t_in, t_net, t_upd, t_noise = t_in + a1 - a0, t_net + a2 - a1, t_upd + a3 - a2, t_noise + a4 - a3
+  end
+  local us = function(v) return v / A.steps * 1e6 end
+  print(string.format("W2 parts, %d threads, us per step: whole %.0f | input (full + cat) %.0f | "
+    .. "network %.0f | update %.0f | noise %.0f", A.threads, us(sc.time() - start), us(t_in),
+    us(t_net), us(t_upd), us(t_noise)))
+end)
