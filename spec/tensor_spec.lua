@@ -440,6 +440,30 @@ describe("cat, stack, index_select", function()
       end
     end)
 
+    it("elementwise ops over short strided rows, element by element (" .. dt .. ")", function()
+      -- rows of 1 to 3 elements with a row stride of 5 (the iterator runs
+      -- such ops along the long dimension), beside a broadcast column
+      local base = sc.arange(400 * 5, o):view(400, 5)
+      for w = 1, 3 do
+        local a = base:narrow(2, 2, w)           -- [400, w], strides (5, 1)
+        local c = sc.arange(400, o):view(400, 1) -- broadcast along the row
+        local r = (a * 2 - c):totable()
+        local at = a:totable()
+        for i = 1, 400 do
+          for j = 1, w do assert.are.equal(at[i][j] * 2 - (i - 1), r[i][j]) end
+        end
+        local dst = sc.zeros(400, 5, o)
+        dst:narrow(2, 3, w):copy_(a)             -- a strided output too
+        local d = dst:totable()
+        for i = 1, 400 do
+          for j = 1, 5 do
+            local want = (j >= 3 and j < 3 + w) and at[i][j - 2] or 0
+            assert.are.equal(want, d[i][j])
+          end
+        end
+      end
+    end)
+
     it("stack adds a dim (" .. dt .. ")", function()
       local a, b = sc.tensor({ 1, 2, 3 }, o), sc.tensor({ 4, 5, 6 }, o)
       assert.are.same({ { 1, 2, 3 }, { 4, 5, 6 } }, sc.stack({ a, b }, 1):totable())

@@ -163,7 +163,7 @@ def main():
             print(json.dumps(dict(two, workload=w, round=k + 1)), flush=True)
             # one rank alone on a rank's share of the batch: what a rank of
             # the 2-rank run would take with the machine to itself
-            half = run([args.scorch, script, "--workload", w, "--batch", str(64 // 2)] + common, env,
+            half = run([args.scorch, script, "--workload", w, "--batch", str(one["global_batch"] // 2)] + common, env,
                        args.wait_quiet, args.run_timeout)
             print(json.dumps(dict(half, workload=w, round=k + 1, alone_on_half_batch=True)), flush=True)
             pairs.append((one, two, half))

@@ -30,18 +30,15 @@ local model = nn.Sequential {
   nn.Linear(128, 128), nn.SiLU(), nn.Linear(128, 2),
 }
 local T, n = 1000, 10000
-local beta = function(t) return 1e-4 + (0.02 - 1e-4) * (t - 1) / (T - 1) end
-local abar = { }
-do
-  local p = 1.0
-  for t = 1, T do p = p * (1 - beta(t)); abar[t] = p end
-end
+local betas = sc.schedules.linear_betas(T) -- W2's: 1e-4 ... 0.02
+local abar, prod = {}, 1.0
+for t = 1, T do prod = prod * (1 - betas[t]); abar[t] = prod end
 local t_in, t_net, t_upd, t_noise = 0, 0, 0, 0
 sc.no_grad(function()
   local x = sc.randn(n, 2)
   local start = sc.time()
   for t = T, T - A.steps + 1, -1 do
-    local b = beta(t)
+    local b = betas[t]
     local a0 = sc.time()
     local inp = sc.cat({ x, sc.full({ n, 1 }, t / T) }, 2)
     local a1 = sc.time()

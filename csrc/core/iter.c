@@ -88,6 +88,36 @@ static void plan_coalesce(loop_plan *p) {
   p->ndim = nd;
 }
 
+/* A run shorter than this along the innermost dimension is not worth a
+   call of fn per run (below). */
+#define SHORT_RUN 16
+
+/* When the innermost run is short (the 2 or 3 values of a row of points
+   written into a wider tensor, as cat does) fn is called once per row, and
+   the call and the pointer arithmetic around it cost more than the few
+   elements: run along the longest dimension instead, so fn gets long
+   strided runs.  The elements are independent, so the order does not
+   change a result, except where the output overlaps itself (a zero
+   stride), which keeps its order.  Serial runs only: split across threads
+   in this order, two threads would write into the same cache lines. */
+static void plan_long_inner(loop_plan *p) {
+  int nd = p->ndim, last = nd - 1, best = last;
+  if (nd < 2 || p->shape[last] >= SHORT_RUN) return;
+  for (int d = 0; d < last; d++) {
+    if (p->stride[0][d] == 0) return;
+    if (p->shape[d] > p->shape[best]) best = d;
+  }
+  if (best == last || p->stride[0][last] == 0) return;
+  int64_t t = p->shape[best];
+  p->shape[best] = p->shape[last];
+  p->shape[last] = t;
+  for (int k = 0; k < p->nop; k++) {
+    t = p->stride[k][best];
+    p->stride[k][best] = p->stride[k][last];
+    p->stride[k][last] = t;
+  }
+}
+
 /* Runs the flat element range [start, end) row by row. */
 static void plan_run(const loop_plan *p, int64_t start, int64_t end);
 
@@ -172,6 +202,7 @@ void sc_foreach(int nop, sc_tensor **op, sc_loop_fn fn, void *ctx) {
   plan_coalesce(&p);
   int nt = num_threads;
   if (nt <= 1 || total < SC_PAR_GRAIN) {
+    plan_long_inner(&p);
     plan_run(&p, 0, total);
     return;
   }

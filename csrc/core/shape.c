@@ -302,44 +302,6 @@ sc_tensor *sc_to_dtype(sc_tensor *t, sc_dtype dt) {
   return record1(SC_OP_to_dtype, sc_to_dtype_kernel(t, dt), t, NULL);
 }
 
-/* Copies n b-byte chunks src, src + b, ... to dst, dst + ld, ...: chunk
-   sizes of one to four floats (a 2-D point beside its time, say) as fixed
-   moves, since a memcpy call per row of 8 bytes costs more than the move. */
-static void copy_chunks(char *dst, int64_t ld, const char *src, size_t b, int64_t n) {
-#define CHUNKS(B)                                          \
-  for (int64_t o = 0; o < n; o++) memcpy(dst + o * ld, src + o * (B), (B)); \
-  return;
-  switch (b) {
-  case 4: CHUNKS(4)
-  case 8: CHUNKS(8)
-  case 12: CHUNKS(12)
-  case 16: CHUNKS(16)
-  default:
-    for (int64_t o = 0; o < n; o++) memcpy(dst + o * ld, src + o * (int64_t)b, b);
-  }
-#undef CHUNKS
-}
-
-/* cat of contiguous tensors into the new contiguous y: row o of the
-   dimensions before d is input 1's chunk o, then input 2's, ...  Returns
-   whether it did it (0: some input is strided; the caller copies then). */
-static int cat_contiguous(int n, sc_tensor **ts, int d, sc_tensor *y) {
-  for (int k = 0; k < n; k++)
-    if (!sc_is_contiguous(ts[k])) return 0;
-  int64_t outer = 1, inner = 1;
-  for (int e = 0; e < d; e++) outer *= y->shape[e];
-  for (int e = d + 1; e < y->ndim; e++) inner *= y->shape[e];
-  size_t es = sc_dtype_size(y->dtype);
-  int64_t row = y->shape[d] * inner * (int64_t)es; /* bytes of an output row */
-  char *dst = sc_data(y);
-  for (int k = 0; k < n; k++) {
-    size_t b = (size_t)(ts[k]->shape[d] * inner) * es;
-    if (b > 0 && outer > 0) copy_chunks(dst, row, sc_data(ts[k]), b, outer);
-    dst += b;
-  }
-  return 1;
-}
-
 sc_tensor *sc_cat(int n, sc_tensor **ts, int d) {
   if (n < 1) {
     sc_set_error("cat: expected a non-empty list of tensors");
@@ -368,8 +330,7 @@ sc_tensor *sc_cat(int n, sc_tensor **ts, int d) {
   sc_tensor *y = sc_empty(f->ndim, s, f->dtype);
   if (!y) return NULL;
   int64_t off = 0;
-  if (cat_contiguous(n, ts, d, y)) off = s[d]; /* done */
-  for (int k = 0; k < n && off < s[d]; k++) {
+  for (int k = 0; k < n; k++) {
     int64_t ss[SC_MAX_DIMS];
     memcpy(ss, y->shape, sizeof ss);
     ss[d] = ts[k]->shape[d];
