@@ -674,10 +674,13 @@ static void shift_forward(const shift_plan *p, sc_dtype dt, int64_t O, const cha
 }
 
 /* Zeroed padded planes (C of them) and an output grid (O rows) per thread. */
-/* nt scratch buffers of the given bytes each, every one rounded up to whole
-   cache lines so threads never share a line; *nbytes gets the stride. */
+/* nt scratch buffers of the given bytes each, rounded up to whole cache
+   lines, and on several threads sc_thread_stride apart (pool.h: a gap
+   between one thread's buffer and the next's); *nbytes gets the stride,
+   and the allocation is nt strides. */
 static char *thread_buffers(size_t bytes, int nt, size_t *nbytes) {
-  *nbytes = (bytes + 63) & ~(size_t)63;
+  bytes = (bytes + 63) & ~(size_t)63;
+  *nbytes = nt > 1 ? sc_thread_stride(bytes) : bytes;
   return sc_aligned_alloc(*nbytes * (size_t)nt);
 }
 

@@ -390,7 +390,8 @@ typedef struct {
   size_t es;
   int dbl, lg;
   int act;       /* group_norm_silu: SiLU after the norm */
-  void *scratch; /* its backward: one row of M values per thread */
+  void *scratch; /* its backward: one row of M values per thread, ustride bytes apart */
+  size_t ustride;
 } norm_job;
 
 static void gn_forward_part(void *ctx, int64_t lo, int64_t hi, int tid) {
@@ -425,16 +426,17 @@ static void gn_backward_part(void *ctx, int64_t lo, int64_t hi, int tid) {
   void *dp = j->y;
   const double *sp = j->sp;
   double *P = j->P, *Q = j->Q;
+  void *u = j->scratch ? (char *)j->scratch + (size_t)tid * j->ustride : NULL;
   for (int64_t r = lo; r < hi; r++) {
     int64_t c0 = (r % d->G) * d->Cg, pc = (r / d->G) * d->C + c0;
     if (j->act && j->dbl)
       gns_row_bw_double((const double *)xp + r * M, (const double *)gp + r * M,
-                        (double *)j->scratch + tid * M, dp ? (double *)dp + r * M : NULL, d->Cg,
+                        (double *)u, dp ? (double *)dp + r * M : NULL, d->Cg,
                         d->S, sp + 2 * r, wp ? (const double *)wp + c0 : NULL,
                         j->b ? (const double *)j->b + c0 : NULL, P + pc, Q + pc);
     else if (j->act)
       gns_row_bw_float((const float *)xp + r * M, (const float *)gp + r * M,
-                       (float *)j->scratch + tid * M, dp ? (float *)dp + r * M : NULL, d->Cg,
+                       (float *)u, dp ? (float *)dp + r * M : NULL, d->Cg,
                        d->S, sp + 2 * r, wp ? (const float *)wp + c0 : NULL,
                        j->b ? (const float *)j->b + c0 : NULL, P + pc, Q + pc);
     else if (j->dbl)
@@ -522,7 +524,8 @@ static int gn_backward_fused(const gn_dims *d, sc_tensor *x, sc_tensor *w,
   int64_t rows = d->N * d->G, M = d->Cg * d->S;
   int nt = rows * M >= SC_PAR_GRAIN ? sc_get_num_threads() : 1;
   size_t nb = sizeof(double) * (size_t)(2 * d->N * d->C);
-  size_t sb = b_act ? (size_t)nt * (size_t)M * sc_dtype_size(x->dtype) : 0;
+  size_t row = (size_t)M * sc_dtype_size(x->dtype);
+  size_t sb = b_act ? sc_thread_scratch(row, nt) : 0;
   double *P = ok && (dx || !need[0]) ? sc_aligned_alloc(nb ? nb : 1) : NULL;
   void *U = P && sb ? sc_aligned_alloc(sb) : NULL;
   if (!P || (sb && !U)) {
@@ -536,7 +539,8 @@ static int gn_backward_fused(const gn_dims *d, sc_tensor *x, sc_tensor *w,
   const void *xp = sc_data(xc), *gp = sc_data(gc), *wp = wc ? sc_data(wc) : NULL;
   void *dp = dx ? sc_data(dx) : NULL;
   norm_job j = {.x = xp, .g = gp, .w = wp, .b = bc ? sc_data(bc) : NULL, .y = dp, .sp = sp,
-                .P = P, .Q = Q, .gd = d, .M = M, .dbl = dbl, .act = b_act != NULL, .scratch = U};
+                .P = P, .Q = Q, .gd = d, .M = M, .dbl = dbl, .act = b_act != NULL, .scratch = U,
+                .ustride = sc_thread_stride(row)};
   sc_parallel_for(nt, rows, gn_backward_part, &j);
   int rc = 0;
   gin[0] = dx;

@@ -234,14 +234,15 @@ typedef struct {
   float *const *wp, *const *bp;
   const int *act;
   float *y;
-  float *scratch; /* per thread: two buffers of RB x maxw */
+  float *scratch;   /* thread t's two buffers of RB x maxw at scratch + t * tstride */
   int64_t maxw, rb; /* rb: rows per block, at most RB */
+  size_t tstride;   /* in floats: sc_thread_stride */
 } chain_job;
 
 static void chain_part(void *ctx, int64_t lo, int64_t hi, int tid) {
   const chain_job *C = ctx;
-  float *buf[2] = {C->scratch + (size_t)tid * 2 * RB * C->maxw,
-                   C->scratch + ((size_t)tid * 2 + 1) * RB * C->maxw};
+  float *buf[2] = {C->scratch + (size_t)tid * C->tstride,
+                   C->scratch + (size_t)tid * C->tstride + (size_t)RB * C->maxw};
   for (int64_t bi = lo; bi < hi; bi++) {
     int64_t r0 = bi * C->rb, rows = r0 + C->rb < C->n ? C->rb : C->n - r0;
     const float *in = C->x + r0 * C->sn;
@@ -282,8 +283,9 @@ int sc_small_mlp_f32(int64_t n, int nl, const int64_t *dims, const float *x, int
     rb = ((n + blocks - 1) / blocks + RMUL - 1) / RMUL * RMUL;
     blocks = (n + rb - 1) / rb;
   }
-  size_t scratch = (size_t)nt * 2 * RB * (size_t)maxw;
-  size_t bytes = (total + scratch) * sizeof(float);
+  /* a single layer writes y directly and needs no buffers */
+  size_t tbytes = nl > 1 ? (size_t)2 * RB * (size_t)maxw * sizeof(float) : 0;
+  size_t bytes = total * sizeof(float) + sc_thread_scratch(tbytes, nt);
   float *mem = sc_aligned_alloc(bytes);
   if (!mem) return -1;
   float *wp[SC_MLP_MAX_LAYERS], *bp[SC_MLP_MAX_LAYERS];
@@ -296,7 +298,8 @@ int sc_small_mlp_f32(int64_t n, int nl, const int64_t *dims, const float *x, int
     at += padded16(m) * (k + 1);
   }
   if (use_v16 < 0) use_v16 = sc_cpu_avx512();
-  chain_job C = {n, nl, dims, x, sn, sk, wp, bp, act, y, mem + total, maxw, rb};
+  chain_job C = {n, nl, dims, x, sn, sk, wp, bp, act, y, mem + total, maxw, rb,
+                 sc_thread_stride(tbytes) / sizeof(float)};
   sc_parallel_for(nt, blocks, chain_part, &C);
   sc_aligned_free(mem, bytes);
   return 0;
