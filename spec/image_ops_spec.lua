@@ -101,6 +101,47 @@ describe("image ops by hand", function()
     local rhs = (a * sc.core.sum_pool(b, 2)):sum():item()
     assert.is_true(math.abs(lhs - rhs) < 1e-12)
   end)
+  it("nearest up and sum_pool read channel slices in place, element by element", function()
+    -- a slice along the channels (as a cat's gradient is) is read without a
+    -- copy; the results are checked against sums written out here, in the
+    -- order the kernel adds them (row by row from zero), bit for bit
+    sc.manual_seed(11)
+    for _, dt in ipairs({ "float32", "float64" }) do
+      for _, s in ipairs({ 2, 3 }) do
+        local big = sc.randn(2, 7, 2 * s, 3 * s):to(dt)
+        local sl = big:narrow(2, 3, 4) -- channels 3..6 of 7: planes contiguous, the whole not
+        local got = sc.core.sum_pool(sl, s):totable()
+        local v = sl:contiguous():totable()
+        local round = dt == "float32" and function(a) return sc.tensor({ a }):float():totable()[1] end
+          or function(a) return a end
+        for n = 1, 2 do
+          for c = 1, 4 do
+            for h = 1, 2 do
+              for w = 1, 3 do
+                local acc = 0.0
+                for di = 1, s do
+                  for dj = 1, s do acc = round(acc + v[n][c][(h - 1) * s + di][(w - 1) * s + dj]) end
+                end
+                assert.are.equal(acc, got[n][c][h][w])
+              end
+            end
+          end
+        end
+        local small = sc.randn(2, 5, 2, 3):to(dt)
+        local up = sc.core.upsample_nearest(small:narrow(2, 2, 3), s):totable()
+        local sv = small:totable()
+        for n = 1, 2 do
+          for c = 1, 3 do
+            for i = 1, 2 * s do
+              for j = 1, 3 * s do
+                assert.are.equal(sv[n][c + 1][(i - 1) // s + 1][(j - 1) // s + 1], up[n][c][i][j])
+              end
+            end
+          end
+        end
+      end
+    end
+  end)
   it("float32 conv2d agrees with float64", function()
     local w = w_of { 3, 4, 3, 3 }
     local d = sc.conv2d(x:float(), w:float(), { padding = 1 }):double() - sc.conv2d(x, w, { padding = 1 })

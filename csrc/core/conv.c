@@ -341,34 +341,53 @@ int sc_bw_col2im(sc_node *n, sc_tensor *g, const int *need, sc_tensor **gin) {
 
 /* ---- nearest upsampling and its adjoint ------------------------------------------ */
 
-#define NEAREST(T)                                                           \
-  static void nearest_##T(const T *x, T *y, int64_t p0, int64_t p1, int64_t H, \
-                          int64_t W, int64_t s, int back) {                  \
-    int64_t Y = H * s, X = W * s;                                            \
-    for (int64_t p = p0; p < p1; p++) {                                      \
-      const T *xp = x + p * (back ? Y * X : H * W);                          \
-      T *yp = y + p * (back ? H * W : Y * X);                                \
-      /* by input pixel, so no division per element: up writes one output \
-         row and copies it s - 1 times; back sums each s x s block in the  \
-         row-major order a per-element loop would add it */                 \
-      for (int64_t h = 0; h < H; h++) {                                      \
-        if (back) {                                                          \
-          const T *blk = xp + h * s * X;                                     \
-          for (int64_t w = 0; w < W; w++) {                                  \
-            T acc = 0;                                                       \
-            for (int64_t di = 0; di < s; di++)                               \
-              for (int64_t dj = 0; dj < s; dj++) acc += blk[di * X + w * s + dj]; \
-            yp[h * W + w] += acc;                                            \
-          }                                                                  \
-          continue;                                                          \
-        }                                                                    \
-        T *row = yp + h * s * X;                                             \
-        for (int64_t w = 0; w < W; w++)                                      \
-          for (int64_t dj = 0; dj < s; dj++) row[w * s + dj] = xp[h * W + w]; \
-        for (int64_t di = 1; di < s; di++)                                   \
-          memcpy(row + di * X, row, sizeof(T) * (size_t)X);                  \
-      }                                                                      \
-    }                                                                        \
+/* Planes p0..p1 of x, plane p = (n, c) at x + n * sn + c * sc (C planes a
+   sample; each plane's rows contiguous), up by s into y (back = 0) or
+   summed down by s (back = 1); y is contiguous.  By input pixel, so no
+   division per element: up writes one output row and copies it s - 1
+   times; back sums each s x s block from zero in row-major order and
+   stores the sum (the order a per-element loop adds it in). */
+#define NEAREST(T)                                                                  \
+  static void nearest_##T(const T *x, T *y, int64_t p0, int64_t p1, int64_t C,        \
+                          int64_t sn, int64_t sc, int64_t H, int64_t W, int64_t s,    \
+                          int back) {                                                 \
+    int64_t Y = H * s, X = W * s;                                                   \
+    for (int64_t p = p0; p < p1; p++) {                                             \
+      const T *xp = x + (p / C) * sn + (p % C) * sc;                                \
+      T *yp = y + p * (back ? H * W : Y * X);                                       \
+      for (int64_t h = 0; h < H; h++) {                                             \
+        if (back && s == 2) {                                                       \
+          const T *b0 = xp + h * 2 * X, *b1 = b0 + X;                               \
+          T *o = yp + h * W;                                                        \
+          for (int64_t w = 0; w < W; w++) {                                         \
+            T acc = (T)0 + b0[2 * w];                                               \
+            acc += b0[2 * w + 1];                                                   \
+            acc += b1[2 * w];                                                       \
+            o[w] = acc + b1[2 * w + 1];                                             \
+          }                                                                         \
+          continue;                                                                 \
+        }                                                                           \
+        if (back) {                                                                 \
+          const T *blk = xp + h * s * X;                                            \
+          for (int64_t w = 0; w < W; w++) {                                         \
+            T acc = 0;                                                              \
+            for (int64_t di = 0; di < s; di++)                                      \
+              for (int64_t dj = 0; dj < s; dj++) acc += blk[di * X + w * s + dj];   \
+            yp[h * W + w] = acc;                                                    \
+          }                                                                         \
+          continue;                                                                 \
+        }                                                                           \
+        T *row = yp + h * s * X;                                                    \
+        const T *in = xp + h * W;                                                   \
+        if (s == 2)                                                                 \
+          for (int64_t w = 0; w < W; w++) row[2 * w] = row[2 * w + 1] = in[w];      \
+        else                                                                        \
+          for (int64_t w = 0; w < W; w++)                                           \
+            for (int64_t dj = 0; dj < s; dj++) row[w * s + dj] = in[w];             \
+        for (int64_t di = 1; di < s; di++)                                          \
+          memcpy(row + di * X, row, sizeof(T) * (size_t)X);                         \
+      }                                                                             \
+    }                                                                               \
   }
 NEAREST(float)
 NEAREST(double)
@@ -376,7 +395,7 @@ NEAREST(double)
 typedef struct {
   const void *x;
   void *y;
-  int64_t H, W, s;
+  int64_t C, sn, sc, H, W, s;
   int back, dbl;
 } nearest_job;
 
@@ -384,20 +403,14 @@ static void nearest_part(void *ctx, int64_t lo, int64_t hi, int tid) {
   (void)tid;
   const nearest_job *j = ctx;
   if (j->dbl)
-    nearest_double(j->x, j->y, lo, hi, j->H, j->W, j->s, j->back);
+    nearest_double(j->x, j->y, lo, hi, j->C, j->sn, j->sc, j->H, j->W, j->s, j->back);
   else
-    nearest_float(j->x, j->y, lo, hi, j->H, j->W, j->s, j->back);
+    nearest_float(j->x, j->y, lo, hi, j->C, j->sn, j->sc, j->H, j->W, j->s, j->back);
 }
 
-/* planes [H,W] images of x up by s (or summed down by s when back) into y */
-static void nearest_all(int dbl, const void *x, void *y, int64_t planes, int64_t H, int64_t W,
-                        int64_t s, int back) {
-  nearest_job j = {x, y, H, W, s, back, dbl};
-  int nt = planes * H * s * W * s >= SC_PAR_GRAIN ? sc_get_num_threads() : 1;
-  sc_parallel_for(nt, planes, nearest_part, &j);
-}
-
-/* up: [N,C,H,W] -> [N,C,sH,sW] (back = 0); sum_pool: the reverse (back = 1) */
+/* up: [N,C,H,W] -> [N,C,sH,sW] (back = 0); sum_pool: the reverse (back = 1).
+   x is read in place when each of its planes is contiguous (a slice along
+   the channels, as the gradient of a cat is); otherwise copied first. */
 static sc_tensor *nearest_pair(int op, sc_tensor *x, int64_t s, int back) {
   const char *fn = back ? "sum_pool" : "upsample_nearest";
   if (check_image(fn, x)) return NULL;
@@ -410,11 +423,24 @@ static sc_tensor *nearest_pair(int op, sc_tensor *x, int64_t s, int back) {
   int64_t H = back ? x->shape[2] / s : x->shape[2];
   int64_t W = back ? x->shape[3] / s : x->shape[3];
   int64_t os[4] = {x->shape[0], x->shape[1], back ? H : H * s, back ? W : W * s};
-  sc_tensor *xc = sc_contiguous(x);
-  sc_tensor *y = xc ? (back ? sc_zeros(4, os, x->dtype) : sc_empty(4, os, x->dtype)) : NULL;
+  int planar = x->stride[3] == 1 && (x->shape[2] == 1 || x->stride[2] == x->shape[3]);
+  sc_tensor *xc = planar ? sc_retain(x) : sc_contiguous(x);
+  sc_tensor *y = xc ? sc_empty(4, os, x->dtype) : NULL;
   if (y) {
-    int64_t planes = x->shape[0] * x->shape[1];
-    nearest_all(x->dtype == SC_FLOAT64, sc_data(xc), sc_data(y), planes, H, W, s, back);
+    int64_t C = x->shape[1], plane = x->shape[2] * x->shape[3];
+    nearest_job j = {sc_data(xc),
+                     sc_data(y),
+                     C,
+                     planar ? xc->stride[0] : C * plane,
+                     planar ? xc->stride[1] : plane,
+                     H,
+                     W,
+                     s,
+                     back,
+                     x->dtype == SC_FLOAT64};
+    int64_t planes = x->shape[0] * C;
+    int nt = planes * H * s * W * s >= SC_PAR_GRAIN ? sc_get_num_threads() : 1;
+    sc_parallel_for(nt, planes, nearest_part, &j);
   }
   sc_release(xc);
   if (!y) return NULL;
