@@ -106,14 +106,14 @@ describe("image ops by hand", function()
     -- copy; the results are checked against sums written out here, in the
     -- order the kernel adds them (row by row from zero), bit for bit
     sc.manual_seed(11)
+    local function to_f32(a) return string.unpack("f", string.pack("f", a)) end
     for _, dt in ipairs({ "float32", "float64" }) do
+      local round = dt == "float32" and to_f32 or function(a) return a end
       for _, s in ipairs({ 2, 3 }) do
         local big = sc.randn(2, 7, 2 * s, 3 * s):to(dt)
         local sl = big:narrow(2, 3, 4) -- channels 3..6 of 7: planes contiguous, the whole not
         local got = sc.core.sum_pool(sl, s):totable()
         local v = sl:contiguous():totable()
-        local round = dt == "float32" and function(a) return sc.tensor({ a }):float():totable()[1] end
-          or function(a) return a end
         for n = 1, 2 do
           for c = 1, 4 do
             for h = 1, 2 do

@@ -428,16 +428,8 @@ static sc_tensor *nearest_pair(int op, sc_tensor *x, int64_t s, int back) {
   sc_tensor *y = xc ? sc_empty(4, os, x->dtype) : NULL;
   if (y) {
     int64_t C = x->shape[1], plane = x->shape[2] * x->shape[3];
-    nearest_job j = {sc_data(xc),
-                     sc_data(y),
-                     C,
-                     planar ? xc->stride[0] : C * plane,
-                     planar ? xc->stride[1] : plane,
-                     H,
-                     W,
-                     s,
-                     back,
-                     x->dtype == SC_FLOAT64};
+    nearest_job j = {sc_data(xc), sc_data(y), C, planar ? xc->stride[0] : C * plane,
+                     planar ? xc->stride[1] : plane, H, W, s, back, x->dtype == SC_FLOAT64};
     int64_t planes = x->shape[0] * C;
     int nt = planes * H * s * W * s >= SC_PAR_GRAIN ? sc_get_num_threads() : 1;
     sc_parallel_for(nt, planes, nearest_part, &j);
@@ -701,12 +693,9 @@ static void shift_forward(const shift_plan *p, sc_dtype dt, int64_t O, const cha
 
 /* Zeroed padded planes (C of them) and an output grid (O rows) per thread. */
 /* nt scratch buffers of the given bytes each, rounded up to whole cache
-   lines, and on several threads sc_thread_stride apart (pool.h: a gap
-   between one thread's buffer and the next's); *nbytes gets the stride,
-   and the allocation is nt strides. */
+   lines and sc_thread_stride apart (pool.h); *nbytes gets the stride. */
 static char *thread_buffers(size_t bytes, int nt, size_t *nbytes) {
-  bytes = (bytes + 63) & ~(size_t)63;
-  *nbytes = nt > 1 ? sc_thread_stride(bytes) : bytes;
+  *nbytes = sc_thread_stride((bytes + 63) & ~(size_t)63, nt);
   return sc_aligned_alloc(*nbytes * (size_t)nt);
 }
 

@@ -524,8 +524,8 @@ static int gn_backward_fused(const gn_dims *d, sc_tensor *x, sc_tensor *w,
   int64_t rows = d->N * d->G, M = d->Cg * d->S;
   int nt = rows * M >= SC_PAR_GRAIN ? sc_get_num_threads() : 1;
   size_t nb = sizeof(double) * (size_t)(2 * d->N * d->C);
-  size_t row = (size_t)M * sc_dtype_size(x->dtype);
-  size_t sb = b_act ? sc_thread_scratch(row, nt) : 0;
+  size_t ustride = sc_thread_stride((size_t)M * sc_dtype_size(x->dtype), nt);
+  size_t sb = b_act ? ustride * (size_t)nt : 0;
   double *P = ok && (dx || !need[0]) ? sc_aligned_alloc(nb ? nb : 1) : NULL;
   void *U = P && sb ? sc_aligned_alloc(sb) : NULL;
   if (!P || (sb && !U)) {
@@ -540,7 +540,7 @@ static int gn_backward_fused(const gn_dims *d, sc_tensor *x, sc_tensor *w,
   void *dp = dx ? sc_data(dx) : NULL;
   norm_job j = {.x = xp, .g = gp, .w = wp, .b = bc ? sc_data(bc) : NULL, .y = dp, .sp = sp,
                 .P = P, .Q = Q, .gd = d, .M = M, .dbl = dbl, .act = b_act != NULL, .scratch = U,
-                .ustride = sc_thread_stride(row)};
+                .ustride = ustride};
   sc_parallel_for(nt, rows, gn_backward_part, &j);
   int rc = 0;
   gin[0] = dx;

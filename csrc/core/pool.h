@@ -22,10 +22,10 @@ void sc_parallel_for(int nth, int64_t n, sc_range_fn fn, void *ctx);
    asks next (schedule(dynamic, 1)): fn(ctx, i, i + 1, tid). */
 void sc_parallel_dynamic(int nth, int64_t n, sc_range_fn fn, void *ctx);
 
-/* Scratch for each of nt threads in one allocation: thread t's `bytes`
-   start at t * sc_thread_stride(bytes), and sc_thread_scratch(bytes, nt)
-   is the allocation's size.  Each buffer is followed by SC_THREAD_GAP
-   bytes that no thread touches.  Measured on a Zen 5 VM: a 2-thread MLP
+/* Scratch for each of nt threads in one allocation of nt strides: thread
+   t's `bytes` start at t * sc_thread_stride(bytes, nt).  On several
+   threads each buffer is followed by SC_THREAD_GAP bytes that no thread
+   touches (on one thread the stride is `bytes`).  Measured on a Zen 5 VM: a 2-thread MLP
    chain whose two threads' buffers were 0 or 4 KB apart had its second
    thread 20% slower than the first, and at 32 KB apart or more the two
    ran alike (the 2-thread chain 2.9 -> 2.55 ms).  The cause is state the
@@ -33,11 +33,8 @@ void sc_parallel_dynamic(int nth, int64_t n, sc_range_fn fn, void *ctx);
    the page-table entries (one cache line of them covers 32 KB); this VM
    has no counters to tell which. */
 #define SC_THREAD_GAP ((size_t)65536)
-static inline size_t sc_thread_stride(size_t bytes) {
-  return bytes ? ((bytes + 4095) & ~(size_t)4095) + SC_THREAD_GAP : 0;
-}
-static inline size_t sc_thread_scratch(size_t bytes, int nt) {
-  return nt <= 1 ? bytes : (size_t)(nt - 1) * sc_thread_stride(bytes) + bytes;
+static inline size_t sc_thread_stride(size_t bytes, int nt) {
+  return nt > 1 && bytes ? ((bytes + 4095) & ~(size_t)4095) + SC_THREAD_GAP : bytes;
 }
 
 /* Whether the calling thread is inside a parallel call. */

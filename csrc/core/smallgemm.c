@@ -236,7 +236,7 @@ typedef struct {
   float *y;
   float *scratch;   /* thread t's two buffers of RB x maxw at scratch + t * tstride */
   int64_t maxw, rb; /* rb: rows per block, at most RB */
-  size_t tstride;   /* in floats: sc_thread_stride */
+  size_t tstride;   /* in floats: sc_thread_stride(its bytes, threads) */
 } chain_job;
 
 static void chain_part(void *ctx, int64_t lo, int64_t hi, int tid) {
@@ -285,7 +285,8 @@ int sc_small_mlp_f32(int64_t n, int nl, const int64_t *dims, const float *x, int
   }
   /* a single layer writes y directly and needs no buffers */
   size_t tbytes = nl > 1 ? (size_t)2 * RB * (size_t)maxw * sizeof(float) : 0;
-  size_t bytes = total * sizeof(float) + sc_thread_scratch(tbytes, nt);
+  size_t tstride = sc_thread_stride(tbytes, nt);
+  size_t bytes = total * sizeof(float) + tstride * (size_t)nt;
   float *mem = sc_aligned_alloc(bytes);
   if (!mem) return -1;
   float *wp[SC_MLP_MAX_LAYERS], *bp[SC_MLP_MAX_LAYERS];
@@ -299,7 +300,7 @@ int sc_small_mlp_f32(int64_t n, int nl, const int64_t *dims, const float *x, int
   }
   if (use_v16 < 0) use_v16 = sc_cpu_avx512();
   chain_job C = {n, nl, dims, x, sn, sk, wp, bp, act, y, mem + total, maxw, rb,
-                 sc_thread_stride(tbytes) / sizeof(float)};
+                 tstride / sizeof(float)};
   sc_parallel_for(nt, blocks, chain_part, &C);
   sc_aligned_free(mem, bytes);
   return 0;

@@ -81,7 +81,8 @@ struct wjob {
   int64_t apad;
   float *y;
   char *scratch;
-  size_t sbytes; /* per thread: V, then M (or Z), sc_thread_stride(sbytes) apart */
+  size_t sbytes;  /* per thread: V, then M (or Z) */
+  size_t sstride; /* between two threads' scratch: sc_thread_stride(sbytes, threads) */
   /* this plane width's transforms: 1, 2 or 4 tile rows to a vector */
   wino_in_fn in, grad_in;
   wino_out_fn out;
@@ -535,7 +536,7 @@ static int wino_threads(int64_t n) {
 
 static void wino_part(void *ctx, int64_t lo, int64_t hi, int tid) {
   const wjob *J = ctx;
-  float *V = (float *)(J->scratch + (size_t)tid * sc_thread_stride(J->sbytes));
+  float *V = (float *)(J->scratch + (size_t)tid * J->sstride);
   float *M = V + 16 * J->vs;
   int64_t oplane = J->Ho * J->Wo;
   for (int64_t u = lo; u < hi; u++) {
@@ -591,7 +592,8 @@ int sc_wino_conv3x3_f32(const float *x, int64_t N, int64_t C, int64_t H, int64_t
   size_t pkbytes = (size_t)(16 * J.apad * C) * sizeof(float);
   float *u = sc_aligned_alloc(ubytes);
   float *upk = u ? sc_aligned_alloc(pkbytes) : NULL;
-  J.scratch = upk ? sc_aligned_alloc(sc_thread_scratch(J.sbytes, nth)) : NULL;
+  J.sstride = sc_thread_stride(J.sbytes, nth);
+  J.scratch = upk ? sc_aligned_alloc(J.sstride * (size_t)nth) : NULL;
   if (!J.scratch) {
     if (upk) sc_aligned_free(upk, pkbytes);
     if (u) sc_aligned_free(u, ubytes);
@@ -606,7 +608,7 @@ int sc_wino_conv3x3_f32(const float *x, int64_t N, int64_t C, int64_t H, int64_t
     }
   J.u = u, J.upk = upk;
   sc_parallel_for(nth, units, wino_part, &J);
-  sc_aligned_free(J.scratch, sc_thread_scratch(J.sbytes, nth));
+  sc_aligned_free(J.scratch, J.sstride * (size_t)nth);
   if (upk) sc_aligned_free(upk, pkbytes);
   sc_aligned_free(u, ubytes);
   return 0;
@@ -632,7 +634,7 @@ typedef struct {
 static void wino_wgrad_part(void *ctx, int64_t lo, int64_t hi, int tid) {
   const wgjob *K = ctx;
   const wjob *J = &K->J;
-  float *V = (float *)(J->scratch + (size_t)tid * sc_thread_stride(J->sbytes));
+  float *V = (float *)(J->scratch + (size_t)tid * J->sstride);
   float *Z = V + 16 * J->vs;
   int64_t oplane = J->Ho * J->Wo, OC = J->O * J->C;
   for (int64_t ch = lo; ch < hi; ch++) {
@@ -674,13 +676,14 @@ int sc_wino_conv3x3_weight_f32(const float *x, const float *gy, int64_t N, int64
   int nth = wino_threads(nch);
   size_t pbytes = (size_t)(nch * 16 * OC) * sizeof(float);
   K.part = sc_aligned_alloc(pbytes);
-  J->scratch = K.part ? sc_aligned_alloc(sc_thread_scratch(J->sbytes, nth)) : NULL;
+  J->sstride = sc_thread_stride(J->sbytes, nth);
+  J->scratch = K.part ? sc_aligned_alloc(J->sstride * (size_t)nth) : NULL;
   if (!J->scratch) {
     if (K.part) sc_aligned_free(K.part, pbytes);
     return -1;
   }
   sc_parallel_for(nth, nch, wino_wgrad_part, &K);
-  sc_aligned_free(J->scratch, sc_thread_scratch(J->sbytes, nth));
+  sc_aligned_free(J->scratch, J->sstride * (size_t)nth);
   float *dU = K.part; /* the partials in chunk order, into the first */
   for (int64_t ch = 1; ch < nch; ch++)
     for (int64_t i = 0; i < 16 * OC; i++) dU[i] += K.part[ch * 16 * OC + i];
