@@ -147,7 +147,12 @@ sc_tensor *sc_lua_check(lua_State *L, int idx) {
    Lua, a full collection every two steps.  So a young collection goes
    first, and the full one runs only when the young one left the core over
    the slack (dead tensors that had grown old): W9v 5.8-6.0 -> 5.4-5.5 ms
-   a step, W9f 14.9-15.5 -> 12.3-12.5 ms, W2 unchanged. */
+   a step, W9f 14.9-15.5 -> 12.3-12.5 ms, W2 unchanged.  The core's bytes
+   keep the same bound; peak RSS may not (the DDPM example's --quick run
+   340 -> 386 MB, in blocks the allocator keeps for reuse).  Tried and
+   dropped: young collections only where the Lua heap sets the slack (the
+   same 386 MB), and lowering gc_base after a young one (358 MB, but W9v
+   and W9f slower). */
 static lua_State *main_L;
 static size_t gc_debt;
 static int64_t gc_base; /* core bytes after the last full collection */
