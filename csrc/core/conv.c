@@ -427,9 +427,9 @@ static sc_tensor *nearest_pair(int op, sc_tensor *x, int64_t s, int back) {
   sc_tensor *xc = planar ? sc_retain(x) : sc_contiguous(x);
   sc_tensor *y = xc ? sc_empty(4, os, x->dtype) : NULL;
   if (y) {
-    int64_t C = x->shape[1], plane = x->shape[2] * x->shape[3];
-    nearest_job j = {sc_data(xc), sc_data(y), C, planar ? xc->stride[0] : C * plane,
-                     planar ? xc->stride[1] : plane, H, W, s, back, x->dtype == SC_FLOAT64};
+    int64_t C = x->shape[1]; /* a copy's strides are those of a contiguous x */
+    nearest_job j = {sc_data(xc), sc_data(y), C, xc->stride[0], xc->stride[1],
+                     H, W, s, back, x->dtype == SC_FLOAT64};
     int64_t planes = x->shape[0] * C;
     int nt = planes * H * s * W * s >= SC_PAR_GRAIN ? sc_get_num_threads() : 1;
     sc_parallel_for(nt, planes, nearest_part, &j);
@@ -691,7 +691,6 @@ static void shift_forward(const shift_plan *p, sc_dtype dt, int64_t O, const cha
              ybuf + (size_t)(o * p->grid + h * p->Wp) * es, (size_t)p->Wo * es);
 }
 
-/* Zeroed padded planes (C of them) and an output grid (O rows) per thread. */
 /* nt scratch buffers of the given bytes each, rounded up to whole cache
    lines and sc_thread_stride apart (pool.h); *nbytes gets the stride. */
 static char *thread_buffers(size_t bytes, int nt, size_t *nbytes) {
@@ -699,8 +698,9 @@ static char *thread_buffers(size_t bytes, int nt, size_t *nbytes) {
   return sc_aligned_alloc(*nbytes * (size_t)nt);
 }
 
-/* the same with `extra` more elements per thread after the grid, left
-   unset (the packed image and gradient are written whole before use) */
+/* Zeroed padded planes (C of them) and an output grid (O rows) per
+   thread, and `extra` more elements per thread after the grid, left unset
+   (the packed image and gradient are written whole before use). */
 static char *shift_buffers_plus(const shift_plan *p, int64_t O, sc_dtype dt, int nt,
                                 int64_t extra, size_t *nbytes) {
   size_t zero = (size_t)(p->C * p->S + O * p->grid) * sc_dtype_size(dt);

@@ -25,10 +25,10 @@ void sc_parallel_dynamic(int nth, int64_t n, sc_range_fn fn, void *ctx);
 /* Scratch for each of nt threads in one allocation of nt strides: thread
    t's `bytes` start at t * sc_thread_stride(bytes, nt).  On several
    threads each buffer is followed by SC_THREAD_GAP bytes that no thread
-   touches (on one thread the stride is `bytes`).  Measured on a Zen 5 VM: a 2-thread MLP
-   chain whose two threads' buffers were 0 or 4 KB apart had its second
-   thread 20% slower than the first, and at 32 KB apart or more the two
-   ran alike (the 2-thread chain 2.9 -> 2.55 ms).  The cause is state the
+   touches (on one thread the stride is `bytes`).  Measured on a Zen 5
+   VM: a 2-thread MLP chain whose two threads' buffers were 0 or 4 KB
+   apart had its second thread 20% slower than the first, and at 32 KB
+   apart or more the two ran alike (the 2-thread chain 2.9 -> 2.55 ms).  The cause is state the
    two cores share for neighbouring addresses, most likely prefetchers or
    the page-table entries (one cache line of them covers 32 KB); this VM
    has no counters to tell which. */

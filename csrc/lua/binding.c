@@ -132,8 +132,8 @@ sc_tensor *sc_lua_check(lua_State *L, int idx) {
    sixteen times the Lua heap: a full collection costs more per byte of Lua
    heap than filling a tensor costs per byte, so this keeps collections a
    small fraction of the work even under busted's large heap), a
-   collection runs: a young one, then a full one if needed (below).  Dead tensors thus wait for at most about an eighth of
-   the live set.  (Letting the core double first, as before, cost the U-Net
+   collection runs: a young one, then a full one if needed (below).  Dead
+   tensors thus wait for at most about an eighth of the live set.  (Letting the core double first, as before, cost the U-Net
    training step of W7t a third of its peak RSS, 575 -> 376 MB, at the same
    speed.)  Small steps per megabyte instead ran a whole cycle over a large
    Lua heap for every tensor of a megabyte.  The floor was 16 MB: a DDPM
