@@ -131,7 +131,7 @@ end
 -- Functions that take no argument or accept any value.
 local ACCEPTS_ANYTHING = { bytes_in_use = true, get_num_threads = true, is_grad_enabled = true,
   is_tensor = true, op_names = true, set_grad_enabled = true, time = true, _op_table = true,
-  pool_stats = true }
+  pool_stats = true, get_matmul_precision = true, cpu_has_bf16 = true }
 -- The fused optimiser kernels name the update they perform.
 local NAMES = { adam_step = "adam", sgd_step = "sgd" }
 
@@ -300,6 +300,10 @@ local FUNCTION_BAD = {
   end,
   sum_to = function() return { P(T(), { 4 }), P(T(), { 2, 3, 4 }), P(T(), "x"), P(nil, { 1 }), P(T(), { 2, 2 }) } end,
   set_num_threads = function() return { P(0), P("x"), P(2000), P(nil), P(-1) } end,
+  set_matmul_precision = function()
+    return { W({ "set_matmul_precision", "'bf16'", "highest, medium" }, "bf16"), P(nil), P({}), P("MEDIUM"),
+      P("high") }
+  end,
   set_wait_policy = function() return { W({ "invalid option" }, "busy"), P(nil), P({}), P(5),
     P("SPIN") } end,
   save = function()

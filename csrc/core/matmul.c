@@ -266,17 +266,34 @@ static void linear_silu_tiles(const sc_tensor *xa, const sc_tensor *wa, const sc
   sc_parallel_for(nt, tiles, silu_tiles_part, &j);
 }
 
+/* Whether a linear layer's product records nothing for backward, so that
+   matmul precision "medium" may run it in bfloat16. */
+static int no_graph(sc_tensor *x, sc_tensor *w, sc_tensor *b) {
+  return !(sc_grad_enabled() && (x->requires_grad || w->requires_grad || (b && b->requires_grad)));
+}
+
 static sc_tensor *linear_kernel(sc_tensor *x, sc_tensor *w, sc_tensor *b, int fuse_silu) {
   int64_t n = x->shape[0], out = w->shape[0];
   int64_t ys[2] = {n, out};
   sc_tensor *y = sc_empty(2, ys, x->dtype);
   if (!y) return NULL;
   if (x->dtype == SC_FLOAT32 && sc_small_linear_ok(x->shape[1], out)) {
-    /* narrow layers: scorch's own kernel, fused or not, the same numbers */
-    if (sc_small_linear_f32(n, out, x->shape[1], sc_data(x), x->stride[0], x->stride[1],
-                            sc_data(w), w->stride[0], w->stride[1], b ? sc_data(b) : NULL,
-                            b ? b->stride[0] : 0, sc_data(y),
-                            fuse_silu ? SC_ACT_SILU : SC_ACT_NONE, sc_get_num_threads())) {
+    /* narrow layers: scorch's own kernel, fused or not, the same numbers;
+       in bfloat16 under matmul precision "medium" when nothing is recorded */
+    int64_t k = x->shape[1];
+    int act = fuse_silu ? SC_ACT_SILU : SC_ACT_NONE;
+    int rc = sc_matmul_bf16(-1) && no_graph(x, w, b)
+                 ? sc_small_mlp_bf16(n, 1, (int64_t[]){k, out}, sc_data(x), x->stride[0],
+                                     x->stride[1], (const float *const[]){sc_data(w)},
+                                     (int64_t[]){w->stride[0]}, (int64_t[]){w->stride[1]},
+                                     (const float *const[]){b ? sc_data(b) : NULL},
+                                     (int64_t[]){b ? b->stride[0] : 0}, &act, sc_data(y),
+                                     sc_get_num_threads())
+                 : sc_small_linear_f32(n, out, k, sc_data(x), x->stride[0], x->stride[1],
+                                       sc_data(w), w->stride[0], w->stride[1],
+                                       b ? sc_data(b) : NULL, b ? b->stride[0] : 0, sc_data(y),
+                                       act, sc_get_num_threads());
+    if (rc) {
       sc_set_error("linear: out of memory packing a [%lld, %lld] weight",
                    (long long)out, (long long)x->shape[1]);
       sc_release(y);
@@ -526,8 +543,13 @@ sc_tensor *sc_linear_chain(sc_tensor *x, int nl, sc_tensor *const *w, sc_tensor 
     int64_t ys[2] = {x->shape[0], dims[nl]};
     sc_tensor *y = sc_empty(2, ys, SC_FLOAT32);
     if (!y) return NULL;
-    if (sc_small_mlp_f32(x->shape[0], nl, dims, sc_data(x), x->stride[0], x->stride[1], wd, swm,
-                         swk, bd, sb, act, sc_data(y), sc_get_num_threads())) {
+    /* matmul precision "medium" lets the chain multiply in bfloat16 */
+    int (*run)(int64_t, int, const int64_t *, const float *, int64_t, int64_t,
+               const float *const *, const int64_t *, const int64_t *, const float *const *,
+               const int64_t *, const int *, float *, int) =
+        sc_matmul_bf16(-1) ? sc_small_mlp_bf16 : sc_small_mlp_f32;
+    if (run(x->shape[0], nl, dims, sc_data(x), x->stride[0], x->stride[1], wd, swm, swk, bd, sb,
+            act, sc_data(y), sc_get_num_threads())) {
       sc_set_error("linear_chain: out of memory packing %d layers", nl);
       sc_release(y);
       return NULL;

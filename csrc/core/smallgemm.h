@@ -37,4 +37,22 @@ int sc_small_mlp_f32(int64_t n, int nl, const int64_t *dims, const float *x, int
                      const float *const *bias, const int64_t *sb, const int *act, float *y,
                      int nthreads);
 
+/* The same chain with matmul precision "medium": layers of at least 16
+   inputs multiply bfloat16-rounded inputs and weights (AVX512-BF16) with
+   float32 sums, bias and activations; the others as sc_small_mlp_f32.  On
+   a CPU without AVX512-BF16 it is sc_small_mlp_f32.  Same rows, same
+   numbers at any thread count. */
+int sc_small_mlp_bf16(int64_t n, int nl, const int64_t *dims, const float *x, int64_t sn,
+                      int64_t sk, const float *const *w, const int64_t *swm, const int64_t *swk,
+                      const float *const *bias, const int64_t *sb, const int *act, float *y,
+                      int nthreads);
+
+/* Whether this CPU has AVX512-BF16 (and the build its kernel). */
+int sc_cpu_bf16(void);
+
+/* The matmul precision setting: on = 1 ("medium": chains may use
+   sc_small_mlp_bf16), 0 ("highest", the default), or -1 to only ask.
+   Returns the setting before. */
+int sc_matmul_bf16(int on);
+
 #endif

@@ -1441,6 +1441,33 @@ static int l_get_num_threads(lua_State *L) {
   return 1;
 }
 
+static const char *const matmul_precisions[] = {"highest", "medium", NULL};
+
+/* core.set_matmul_precision("highest" | "medium") -> the previous setting:
+   whether no-grad chains of linear layers may multiply in bfloat16
+   (smallgemm.h, sc_small_mlp_bf16). */
+static int l_set_matmul_precision(lua_State *L) {
+  const char *s = luaL_checkstring(L, 1);
+  int on = -1;
+  for (int i = 0; matmul_precisions[i]; i++)
+    if (strcmp(s, matmul_precisions[i]) == 0) on = i;
+  if (on < 0)
+    return luaL_error(L, "set_matmul_precision: precision '%s' is not one of: highest, medium", s);
+  lua_pushstring(L, matmul_precisions[sc_matmul_bf16(on)]);
+  return 1;
+}
+
+static int l_get_matmul_precision(lua_State *L) {
+  lua_pushstring(L, matmul_precisions[sc_matmul_bf16(-1)]);
+  return 1;
+}
+
+/* core.cpu_has_bf16() -> whether "medium" runs bfloat16 products here */
+static int l_cpu_has_bf16(lua_State *L) {
+  lua_pushboolean(L, sc_cpu_bf16());
+  return 1;
+}
+
 static const char *const wait_policies[] = {"auto", "spin", "sleep", NULL};
 
 /* core.set_wait_policy("auto" | "spin" | "sleep"): how the pool's idle
@@ -1596,6 +1623,8 @@ static const luaL_Reg functions[] = {
     {"_linear_chain", l_linear_chain},
     {"set_num_threads", l_set_num_threads},
     {"get_num_threads", l_get_num_threads}, {"time", l_time},
+    {"set_matmul_precision", l_set_matmul_precision},
+    {"get_matmul_precision", l_get_matmul_precision}, {"cpu_has_bf16", l_cpu_has_bf16},
     {"set_wait_policy", l_set_wait_policy}, {"pool_stats", l_pool_stats},
     {"bytes_in_use", l_bytes_in_use}, {"is_tensor", l_is_tensor},
     {NULL, NULL}};

@@ -25,7 +25,7 @@ local PUBLIC_CORE = {
   "grad", "no_grad", "set_grad_enabled", "is_grad_enabled", "op_names",
   -- files, threads, memory
   "save", "load", "set_num_threads", "get_num_threads", "time",
-  "bytes_in_use",
+  "bytes_in_use", "set_matmul_precision", "get_matmul_precision",
 }
 
 local sc = { core = core }
