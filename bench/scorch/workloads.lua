@@ -4,7 +4,8 @@
 --   bin/scorch bench/scorch/workloads.lua --workload W1 --threads 1 [--quick]
 --
 -- Cases (one process = one case = one JSON line on stdout):
---   W1 W2 W3 W4, W5 (plain inputs), W5g (requires_grad inputs),
+--   W1 W2 W3 W4, W2b (W2 with matmul precision "medium": bfloat16
+--   products), W5 (plain inputs), W5g (requires_grad inputs),
 --   W6_1024, W6_256 (sgemm via sc.matmul), W8 (FID + precision/recall),
 --   W9f (RealNVP step), W9v (VAE step),
 --   W10 (WGAN-GP critic + generator step),
@@ -49,7 +50,7 @@ do
   end
 end
 if not A.workload then
-  io.stderr:write("usage: workloads.lua --workload W1|W2|W3|W4|W5|W5g|W6_1024|W6_256|W7t|W7s|W8|W9f|W9v|W10 --threads N [--quick]\n")
+  io.stderr:write("usage: workloads.lua --workload W1|W2|W2b|W3|W4|W5|W5g|W6_1024|W6_256|W7t|W7s|W8|W9f|W9v|W10 --threads N [--quick]\n")
   os.exit(2)
 end
 
@@ -246,7 +247,11 @@ local function ddpm_schedule(T)
   return betas, alphas, abar
 end
 
-local function w2()
+-- bf16: W2b, the same sampler with matmul precision "medium" (the network's
+-- products in bfloat16, sc.set_matmul_precision), against PyTorch's own
+-- bfloat16 autocast on the CPU
+local function w2(bf16)
+  if bf16 then sc.set_matmul_precision("medium") end
   sc.manual_seed(0)
   local n = 10000
   local T = W2_T
@@ -272,7 +277,7 @@ local function w2()
   end
 
   -- warm-up: the first 100 of the 1000 steps (a full iteration is ~15 s)
-  run_bench("W2", function() return sample(T) end,
+  run_bench(bf16 and "W2b" or "W2", function() return sample(T) end,
             { warmup = function() return sample(100) end, declared_slow = true })
 end
 
@@ -558,7 +563,7 @@ local function w7_forward()
 end
 
 local CASES = {
-  W1 = w1, W2 = w2, W3 = w3, W4 = w4,
+  W1 = w1, W2 = function() w2(false) end, W2b = function() w2(true) end, W3 = w3, W4 = w4,
   W5 = function() w5(false) end,
   W5g = function() w5(true) end,
   W6_1024 = function() w6(1024) end,
