@@ -5,8 +5,8 @@
 -- Loads the EMA weights of an examples/ddpm_fashion_mnist.lua checkpoint
 -- (its metadata gives the U-Net), draws the same images from the same x_T
 -- and noise with float32 products ("highest") and with bfloat16 ones
--- ("medium": the narrow linear layers, among them the 1x1 convolutions run
--- as products; the 3x3 convolutions stay float32), for each seed, and
+-- ("medium": in the U-Net only the noise embedding's linear layers, since
+-- convolutions and attention stay float32), for each seed, and
 -- prints FID, KID, precision and recall against Fashion-MNIST's reference
 -- features (the trained classifier's, scripts/train_classifier.lua), the
 -- sampling time, and how far apart the two draws' pixels are.
