@@ -152,10 +152,22 @@ sc_tensor *sc_lua_check(lua_State *L, int idx) {
    340 -> 386 MB, in blocks the allocator keeps for reuse).  Tried and
    dropped: young collections only where the Lua heap sets the slack (the
    same 386 MB), and lowering gc_base after a young one (358 MB, but W9v
-   and W9f slower). */
+   and W9f slower).
+   The Lua heap that sets the slack is at most twice the one the last full
+   collection left (its live part): the heap as counted also holds the
+   garbage of every object since, and after a training loop that can be
+   26 MB of dead Lua objects over a 1 MB live heap.  Young collections free the dead
+   tensors without touching those, so with the counted heap the slack
+   stayed at 16 x 26 MB: the sampling after a 2-D DDPM's training let
+   416 MB of dead tensors pile up before each collection, its first draws
+   took 4-5 times as long as the later ones (page faults on fresh memory
+   and cold caches), and the process peaked at 1.29 GB.  (The live heap
+   alone, without the factor of two, made W9v and W9f about 1% slower:
+   more young collections.) */
 static lua_State *main_L;
 static size_t gc_debt;
-static int64_t gc_base; /* core bytes after the last full collection */
+static int64_t gc_base;  /* core bytes after the last full collection */
+static int64_t lua_base; /* Lua heap bytes after it */
 
 static void on_alloc(void *ud, size_t bytes) {
   (void)ud;
@@ -174,6 +186,7 @@ static void pay_debt(lua_State *L) {
   gc_debt = 0;
   int64_t grown = sc_bytes_in_use() - gc_base;
   int64_t lua_bytes = (int64_t)lua_gc(L, LUA_GCCOUNT, 0) * 1024;
+  if (lua_bytes > 2 * lua_base) lua_bytes = 2 * lua_base;
   int64_t slack = gc_base / 8 > ((int64_t)4 << 20) ? gc_base / 8 : ((int64_t)4 << 20);
   if (slack < 16 * lua_bytes) slack = 16 * lua_bytes;
   if (grown <= slack) return;
@@ -184,6 +197,7 @@ static void pay_debt(lua_State *L) {
   if (sc_bytes_in_use() - gc_base <= slack) return;
   lua_gc(L, LUA_GCCOLLECT);
   gc_base = sc_bytes_in_use();
+  lua_base = (int64_t)lua_gc(L, LUA_GCCOUNT, 0) * 1024;
 }
 
 sc_tensor **sc_lua_newslot(lua_State *L) {
