@@ -101,6 +101,19 @@ describe("sc.set_matmul_precision", function()
     assert.is_true(max_diff(y32, exact) < 1e-5)
   end)
 
+  it("under \"medium\": a strided input and no bias give the same products", function()
+    local g = sc.Generator(14)
+    local xt = sc.randn({ 40, 21 }, { generator = g }) -- x = xt:t(), [21, 40] read down columns
+    local w = sc.randn({ 18, 40 }, { generator = g }) * (1 / math.sqrt(40))
+    sc.set_matmul_precision("medium")
+    local y = sc.no_grad(function() return sc.linear(xt:t(), w) end)
+    local yc = sc.no_grad(function() return sc.linear(xt:t():contiguous(), w) end)
+    assert.are.equal(0, max_diff(y, yc))
+    if HAS_BF16 then
+      assert.is_true(max_diff(y, reference(xt:t():contiguous(), w, nil, false)) < 2e-5)
+    end
+  end)
+
   it("under \"medium\": nn.Sequential chains, the same bits at 1 and 2 threads", function()
     local g = sc.Generator(12)
     local net = sc.nn.Sequential { sc.nn.Linear(3, 64), sc.nn.SiLU(), sc.nn.Linear(64, 64), sc.nn.SiLU(),
