@@ -126,44 +126,37 @@ sc_tensor *sc_lua_check(lua_State *L, int idx) {
 }
 
 /* Collector pressure.  Lua cannot see the bytes the core holds, so the
-   binding makes up for it at a safe point, the start of every op: once the
-   core has grown, since the last full collection, by more than an eighth
-   of what it held after that collection (at least 4 MB, and at least
-   sixteen times the Lua heap: a full collection costs more per byte of Lua
-   heap than filling a tensor costs per byte, so this keeps collections a
-   small fraction of the work even under busted's large heap), a
-   collection runs: a young one, then a full one if needed (below).  Dead
-   tensors thus wait for at most about an eighth of the live set.  (Letting the core double first, as before, cost the U-Net
-   training step of W7t a third of its peak RSS, 575 -> 376 MB, at the same
-   speed.)  Small steps per megabyte instead ran a whole cycle over a large
-   Lua heap for every tensor of a megabyte.  The floor was 16 MB: a DDPM
-   sampling step over 10,000 2-D points (0.7 MB of temporaries, a 0.2 MB
-   Lua heap) then wrote every new tensor into blocks that 16 MB of others
-   had pushed out of the caches; filling 10,000 floats took 27 us, and
-   with 4 MB 9 us.
-   A full collection walks every Lua object (three times in generational
-   mode), and after the products have flushed the caches that walk misses
-   on most of them: W9v's 0.8 MB heap took about 0.4 ms a step of 5.6 in
-   Lua, a full collection every two steps.  So a young collection goes
-   first, and the full one runs only when the young one left the core over
-   the slack (dead tensors that had grown old): W9v 5.8-6.0 -> 5.4-5.5 ms
-   a step, W9f 14.9-15.5 -> 12.3-12.5 ms, W2 unchanged.  The core's bytes
-   keep the same bound; peak RSS may not (the DDPM example's --quick run
-   340 -> 386 MB, in blocks the allocator keeps for reuse).  Tried and
-   dropped: young collections only where the Lua heap sets the slack (the
-   same 386 MB), and lowering gc_base after a young one (358 MB, but W9v
-   and W9f slower).
-   The Lua heap that sets the slack is at most twice the one the last full
-   collection left (its live part): the heap as counted also holds the
-   garbage of every object since, and after a training loop that can be
-   26 MB of dead Lua objects over a 1 MB live heap.  Young collections free the dead
-   tensors without touching those, so with the counted heap the slack
-   stayed at 16 x 26 MB: the sampling after a 2-D DDPM's training let
-   416 MB of dead tensors pile up before each collection, its first draws
-   took 4-5 times as long as the later ones (page faults on fresh memory
-   and cold caches), and the process peaked at 1.29 GB.  (The live heap
-   alone, without the factor of two, made W9v and W9f about 1% slower:
-   more young collections.) */
+   binding makes up for it at a safe point, the start of every op (at most
+   once per megabyte the core hands out).  Two thresholds, both counted
+   from gc_base, the core's bytes after the last full collection:
+   - the floor, an eighth of gc_base and at least 4 MB: past it a young
+     collection runs (generational mode; in incremental mode one step).  It
+     walks only the objects made since the last collection, where nearly
+     all dead tensors are, so it is cheap whatever the Lua heap.  Dead
+     tensors thus wait for at most about an eighth of the live set.
+   - the slack, the floor or sixteen times the Lua heap if that is more: a
+     full collection runs only when the core is still past it after the
+     young one (dead tensors that had grown old).  A full collection walks
+     every Lua object (three times in generational mode), cache-cold after
+     the products, so a large Lua heap, busted's say, keeps it rare.  The
+     Lua heap counted there is at most twice what the last full collection
+     left, its live part: the heap as counted also holds every dead object
+     since, and after a training loop that was 26 MB of dead Lua objects
+     over a 1 MB live heap.
+   History.  Letting the core double first cost the U-Net training step of
+   W7t a third of its peak RSS (575 -> 376 MB at the same speed).  A floor
+   of 16 MB made a DDPM sampling step over 10,000 2-D points (0.7 MB of
+   temporaries) write every new tensor into blocks that 16 MB of others had
+   pushed out of the caches: filling 10,000 floats took 27 us, with 4 MB
+   9 us.  Full collections at the slack, before young ones came first, took
+   W9v about 0.4 ms of a 5.6 ms step (W9v 5.8-6.0 -> 5.4-5.5 ms, W9f
+   14.9-15.5 -> 12.3-12.5 ms).  Young collections at the slack too (not at
+   the floor) let a large Lua heap hold back every collection: a full one
+   run while a figure's tables were live set the slack to hundreds of MB,
+   and a 2-D DDPM's 3,000 training steps (`scorch train
+   configs/ddpm_2d.lua`) peaked at 600 MB with 191 MB of dead tensors (now
+   70 MB), the sampling after it let 416 MB pile up between collections
+   and ran its first draws 4-5 times slower than its last. */
 static lua_State *main_L;
 static size_t gc_debt;
 static int64_t gc_base;  /* core bytes after the last full collection */
@@ -184,16 +177,15 @@ static int on_oom(void *ud) {
 static void pay_debt(lua_State *L) {
   if (gc_debt < ((size_t)1 << 20)) return;
   gc_debt = 0;
-  int64_t grown = sc_bytes_in_use() - gc_base;
-  int64_t lua_bytes = (int64_t)lua_gc(L, LUA_GCCOUNT, 0) * 1024;
-  if (lua_bytes > 2 * lua_base) lua_bytes = 2 * lua_base;
-  int64_t slack = gc_base / 8 > ((int64_t)4 << 20) ? gc_base / 8 : ((int64_t)4 << 20);
-  if (slack < 16 * lua_bytes) slack = 16 * lua_bytes;
-  if (grown <= slack) return;
+  int64_t floor = gc_base / 8 > ((int64_t)4 << 20) ? gc_base / 8 : ((int64_t)4 << 20);
+  if (sc_bytes_in_use() - gc_base <= floor) return;
   /* a young collection first (generational mode; in incremental mode one
      step): it walks only the objects made since the last one, which is
      where most dead tensors are */
   lua_gc(L, LUA_GCSTEP, 0);
+  int64_t lua_bytes = (int64_t)lua_gc(L, LUA_GCCOUNT, 0) * 1024;
+  if (lua_bytes > 2 * lua_base) lua_bytes = 2 * lua_base;
+  int64_t slack = 16 * lua_bytes > floor ? 16 * lua_bytes : floor;
   if (sc_bytes_in_use() - gc_base <= slack) return;
   lua_gc(L, LUA_GCCOLLECT);
   gc_base = sc_bytes_in_use();
