@@ -116,6 +116,36 @@ print(("BYTES0 %d PEAK %d"):format(bytes0, peak))
       ("core bytes grew from %.1f to %.1f MB"):format(bytes0 / MB, peak / MB))
   end)
 
+  -- Young collections must not wait on the Lua heap: a full collection
+  -- that runs while 24 MB of Lua tables are live (a figure being drawn,
+  -- say) made the next threshold 16 x that, and tensors that die young
+  -- then piled up by hundreds of megabytes (binding.c, pay_debt).  Here
+  -- the tables die after such a collection, and 2,000 tensors of 1 MB are
+  -- made and dropped one by one: the core must stay near its live set.
+  it("a large Lua heap does not hold back the young collections", function()
+    local out, ok = require("helpers").run_lua(PRELUDE .. [[
+local big = {}
+for i = 1, 400000 do big[i] = { i } end -- about 24 MB of Lua tables
+local ring = {}
+for i = 1, 40 do ring[i] = sc.zeros(262144) end -- 40 MB of tensors kept: full collections run
+for i = 1, 40 do ring[i] = sc.zeros(262144) end
+big = nil
+local bytes0, peak = sc.bytes_in_use(), 0
+for i = 1, 2000 do
+  local t = sc.zeros(262144) -- 1 MB, dead at once
+  local b = sc.bytes_in_use()
+  if b > peak then peak = b end
+end
+print(("BYTES0 %d PEAK %d LUA %d"):format(bytes0, peak, collectgarbage("count") // 1024))
+]])
+    assert(ok, out)
+    local bytes0, peak = out:match("BYTES0 (%d+) PEAK (%d+)")
+    assert(bytes0, out)
+    bytes0, peak = tonumber(bytes0), tonumber(peak)
+    assert.is_true(peak - bytes0 < 32 * MB,
+      ("core bytes grew from %.1f to %.1f MB"):format(bytes0 / MB, peak / MB))
+  end)
+
   -- Freed big blocks serve later requests of other sizes (tensor.c): a
   -- loop over 40 sizes from 1.5 to 60 MB, each tensor dropped at once, kept
   -- a cached block of every size before (about 1 GB resident).  Each tensor
