@@ -283,8 +283,9 @@
 -- nn.Sequential chains under sc.no_grad) round their inputs and weights to
 -- bfloat16 and multiply with AVX512-BF16, summing in float32; bias,
 -- activations and outputs stay float32.  About 2^-9 relative error per
--- operand; about 1.5x faster sampling of 2-D MLPs.  Training (a recorded
--- graph), convolutions and float64 are never affected; on a CPU without
+-- operand; a 2-D MLP samples 1.2-1.4x faster (README, Mixed precision).
+-- Training (a recorded graph), convolutions and float64 are never
+-- affected; on a CPU without
 -- AVX512-BF16 "medium" gives the "highest" numbers.  Results do not
 -- depend on the thread count either way.
 -- @param precision string: "highest" or "medium"
