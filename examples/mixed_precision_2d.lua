@@ -30,21 +30,10 @@ local int = math.tointeger
 sc.set_num_threads(int(opts.threads))
 
 -- ---- the model: configs/ddpm_2d.lua's run, shorter ----------------------------------------------
-local here = (arg and arg[0] or ""):match("^(.*)/examples/[^/]*$") or "."
-local cfg = run.config.load_file(here .. "/configs/ddpm_2d.lua")
-cfg.out, cfg.seed, cfg.threads = opts.out .. "/run", int(opts.seed), int(opts.threads)
-cfg.steps, cfg.model.width = int(opts.steps), int(opts.width)
-cfg.checkpoint = { every = math.max(1, cfg.steps // 4), keep = 1 }
-cfg.sample = nil
-cfg.log = { every = math.max(1, cfg.steps // 50) }
-cfg = run.config.resolve(cfg, "examples/mixed_precision_2d.lua")
-local ok, job = pcall(run.trainer.open, cfg, { resume = true })
-if not ok then
-  io.stderr:write(("examples/mixed_precision_2d.lua: %s\n(pass --out DIR to train elsewhere)\n"):format(job))
-  os.exit(1)
-end
-local status = run.trainer.train(job)
-if status ~= 0 then os.exit(status, true) end
+local job = run.example.train { script = "examples/mixed_precision_2d.lua", config = "ddpm_2d",
+  out = opts.out .. "/run", fields = { seed = int(opts.seed), threads = int(opts.threads), steps = int(opts.steps),
+    model = { width = int(opts.width) }, sample = { every = 0 } } }
+local cfg = job.cfg
 local net, sched, data = job.net, job.fam.process, job.data.density
 job.ema:copy_to(job.params)
 net:eval()

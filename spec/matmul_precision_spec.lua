@@ -15,20 +15,9 @@ local function bf16(v)
   return string.unpack("<f", string.pack("<I4", (u >> 16) << 16 & 0xffffffff))
 end
 
-local function rows(t)
-  local n, k = t:size(1), t:size(2)
-  local out = {}
-  for i = 1, n do
-    local r = {}
-    for j = 1, k do r[j] = t[i][j]:item() end
-    out[i] = r
-  end
-  return out
-end
-
 -- float64 reference of silu?(x W^T + b) from the operands' bfloat16 values
 local function reference(x, w, b, silu)
-  local X, W = rows(x), rows(w)
+  local X, W = x:double():totable(), w:double():totable()
   local n, m, k = #X, #W, #X[1]
   for i = 1, n do for p = 1, k do X[i][p] = bf16(X[i][p]) end end
   for j = 1, m do for p = 1, k do W[j][p] = bf16(W[j][p]) end end

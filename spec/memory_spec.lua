@@ -18,6 +18,16 @@ local function rss_kb()
 end
 ]]
 
+-- Runs script (after PRELUDE) in a fresh interpreter; it prints "BYTES0 b
+-- PEAK p", the core's bytes before its loop and their peak in it.
+local function core_growth(script)
+  local out, ok = require("helpers").run_lua(PRELUDE .. script)
+  assert(ok, out)
+  local bytes0, peak = out:match("BYTES0 (%d+) PEAK (%d+)")
+  assert(bytes0, out)
+  return tonumber(bytes0), tonumber(peak)
+end
+
 describe("memory", function()
   -- In a fresh interpreter, as the test below and for the same reason: the
   -- collector's pace follows the Lua heap, and inside busted the core's peak
@@ -96,7 +106,7 @@ print(("GROWN %.3f BYTES0 %d BYTES1 %d"):format((rss_kb() - rss0) / 1024, bytes0
   -- live 1 MB tensors: the core must stay near the live set, not grow by
   -- a megabyte a step (the loop stops at 1 GB instead of exhausting memory).
   it("tensors that die old are freed too (the young collection's fallback)", function()
-    local out, ok = require("helpers").run_lua(PRELUDE .. [[
+    local bytes0, peak = core_growth([[
 local ring, peak = {}, 0
 for i = 1, 64 do ring[i] = sc.zeros(262144) end
 local bytes0 = sc.bytes_in_use()
@@ -108,10 +118,6 @@ for i = 1, 20000 do
 end
 print(("BYTES0 %d PEAK %d"):format(bytes0, peak))
 ]])
-    assert(ok, out)
-    local bytes0, peak = out:match("BYTES0 (%d+) PEAK (%d+)")
-    assert(bytes0, out)
-    bytes0, peak = tonumber(bytes0), tonumber(peak)
     assert.is_true(peak - bytes0 < 128 * MB,
       ("core bytes grew from %.1f to %.1f MB"):format(bytes0 / MB, peak / MB))
   end)
@@ -123,7 +129,7 @@ print(("BYTES0 %d PEAK %d"):format(bytes0, peak))
   -- the tables die after such a collection, and 2,000 tensors of 1 MB are
   -- made and dropped one by one: the core must stay near its live set.
   it("a large Lua heap does not hold back the young collections", function()
-    local out, ok = require("helpers").run_lua(PRELUDE .. [[
+    local bytes0, peak = core_growth([[
 local big = {}
 for i = 1, 400000 do big[i] = { i } end -- about 24 MB of Lua tables
 local ring = {}
@@ -136,12 +142,8 @@ for i = 1, 2000 do
   local b = sc.bytes_in_use()
   if b > peak then peak = b end
 end
-print(("BYTES0 %d PEAK %d LUA %d"):format(bytes0, peak, collectgarbage("count") // 1024))
+print(("BYTES0 %d PEAK %d"):format(bytes0, peak))
 ]])
-    assert(ok, out)
-    local bytes0, peak = out:match("BYTES0 (%d+) PEAK (%d+)")
-    assert(bytes0, out)
-    bytes0, peak = tonumber(bytes0), tonumber(peak)
     assert.is_true(peak - bytes0 < 32 * MB,
       ("core bytes grew from %.1f to %.1f MB"):format(bytes0 / MB, peak / MB))
   end)

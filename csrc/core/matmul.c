@@ -266,8 +266,8 @@ static void linear_silu_tiles(const sc_tensor *xa, const sc_tensor *wa, const sc
   sc_parallel_for(nt, tiles, silu_tiles_part, &j);
 }
 
-/* Whether a linear layer's product records nothing for backward, so that
-   matmul precision "medium" may run it in bfloat16. */
+/* Whether a linear layer records nothing for backward: what the fused SiLU
+   path and, under matmul precision "medium", the bfloat16 product need. */
 static int no_graph(sc_tensor *x, sc_tensor *w, sc_tensor *b) {
   return !(sc_grad_enabled() && (x->requires_grad || w->requires_grad || (b && b->requires_grad)));
 }
@@ -280,20 +280,10 @@ static sc_tensor *linear_kernel(sc_tensor *x, sc_tensor *w, sc_tensor *b, int fu
   if (x->dtype == SC_FLOAT32 && sc_small_linear_ok(x->shape[1], out)) {
     /* narrow layers: scorch's own kernel, fused or not, the same numbers;
        in bfloat16 under matmul precision "medium" when nothing is recorded */
-    int64_t k = x->shape[1];
-    int act = fuse_silu ? SC_ACT_SILU : SC_ACT_NONE;
-    int rc = sc_matmul_bf16(-1) && no_graph(x, w, b)
-                 ? sc_small_mlp_bf16(n, 1, (int64_t[]){k, out}, sc_data(x), x->stride[0],
-                                     x->stride[1], (const float *const[]){sc_data(w)},
-                                     (int64_t[]){w->stride[0]}, (int64_t[]){w->stride[1]},
-                                     (const float *const[]){b ? sc_data(b) : NULL},
-                                     (int64_t[]){b ? b->stride[0] : 0}, &act, sc_data(y),
-                                     sc_get_num_threads())
-                 : sc_small_linear_f32(n, out, k, sc_data(x), x->stride[0], x->stride[1],
-                                       sc_data(w), w->stride[0], w->stride[1],
-                                       b ? sc_data(b) : NULL, b ? b->stride[0] : 0, sc_data(y),
-                                       act, sc_get_num_threads());
-    if (rc) {
+    if ((sc_matmul_bf16(-1) && no_graph(x, w, b) ? sc_small_linear_bf16 : sc_small_linear_f32)(
+            n, out, x->shape[1], sc_data(x), x->stride[0], x->stride[1], sc_data(w),
+            w->stride[0], w->stride[1], b ? sc_data(b) : NULL, b ? b->stride[0] : 0, sc_data(y),
+            fuse_silu ? SC_ACT_SILU : SC_ACT_NONE, sc_get_num_threads())) {
       sc_set_error("linear: out of memory packing a [%lld, %lld] weight",
                    (long long)out, (long long)x->shape[1]);
       sc_release(y);
@@ -375,9 +365,7 @@ sc_tensor *sc_linear(sc_tensor *x, sc_tensor *w, sc_tensor *b) {
 
 sc_tensor *sc_linear_silu(sc_tensor *x, sc_tensor *w, sc_tensor *b) {
   if (linear_check(x, w, b)) return NULL;
-  int records = sc_grad_enabled() && (x->requires_grad || w->requires_grad ||
-                                      (b && b->requires_grad));
-  if (records || x->ndim != 2) {
+  if (!no_graph(x, w, b) || x->ndim != 2) {
     sc_tensor *y = sc_linear(x, w, b);
     sc_tensor *z = y ? sc_unary(SC_SILU, y) : NULL;
     sc_release(y);
@@ -544,11 +532,8 @@ sc_tensor *sc_linear_chain(sc_tensor *x, int nl, sc_tensor *const *w, sc_tensor 
     sc_tensor *y = sc_empty(2, ys, SC_FLOAT32);
     if (!y) return NULL;
     /* matmul precision "medium" lets the chain multiply in bfloat16 */
-    int (*run)(int64_t, int, const int64_t *, const float *, int64_t, int64_t,
-               const float *const *, const int64_t *, const int64_t *, const float *const *,
-               const int64_t *, const int *, float *, int) =
-        sc_matmul_bf16(-1) ? sc_small_mlp_bf16 : sc_small_mlp_f32;
-    if (run(x->shape[0], nl, dims, sc_data(x), x->stride[0], x->stride[1], wd, swm, swk, bd, sb,
+    if ((sc_matmul_bf16(-1) ? sc_small_mlp_bf16 : sc_small_mlp_f32)(
+            x->shape[0], nl, dims, sc_data(x), x->stride[0], x->stride[1], wd, swm, swk, bd, sb,
             act, sc_data(y), sc_get_num_threads())) {
       sc_set_error("linear_chain: out of memory packing %d layers", nl);
       sc_release(y);

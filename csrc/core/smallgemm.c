@@ -195,6 +195,14 @@ static void run_rows(const job *J, int64_t r0, int64_t r1) {
   rows_block(J, r0, r1);
 }
 
+static inline int64_t padded16(int64_t m) { return (m + 15) / 16 * 16; }
+
+/* The bias [m] (stride sb, or NULL: zeros) as padded16(m) floats at bp,
+   zeros past m. */
+static void pack_bias(int64_t m, const float *bias, int64_t sb, float *bp) {
+  for (int64_t j = 0; j < padded16(m); j++) bp[j] = bias && j < m ? bias[j * sb] : 0.0f;
+}
+
 /* W [m, k] (strides swm, swk) into panels of 16 (or 8) columns at wp, the
    bias (zeros without one) at bp; wp holds mp*k + mp floats, mp = m padded
    to 16. */
@@ -209,12 +217,9 @@ static void pack_layer(int64_t m, int64_t k, const float *w, int64_t swm, int64_
       for (int64_t p = 0; p < k; p++)
         for (int64_t c = 0; c < wdt; c++)
           pj[p * wdt + c] = c < nr ? w[(j0 + c) * swm + p * swk] : 0.0f;
-    for (int64_t c = 0; c < wdt; c++)
-      bp[j0 + c] = bias && j0 + c < m ? bias[(j0 + c) * sb] : 0.0f;
   }
+  pack_bias(m, bias, sb, bp);
 }
-
-static inline int64_t padded16(int64_t m) { return (m + 15) / 16 * 16; }
 
 /* ---- bfloat16 products (opt-in, inference only) ---------------------------
 
@@ -478,8 +483,7 @@ static int mlp_run(int64_t n, int nl, const int64_t *dims, const float *x, int64
       wb[l] = bat;
       pack_layer_bf16(m, k, w[l], swm[l], swk[l], bat);
       bat += padded16(m) * even_up(k);
-      for (int64_t j = 0; j < padded16(m); j++)
-        bp[l][j] = bias[l] && j < m ? bias[l][j * sb[l]] : 0.0f;
+      pack_bias(m, bias[l], sb[l], bp[l]);
     } else {
       pack_layer(m, k, w[l], swm[l], swk[l], bias[l], sb[l], wp[l], bp[l]);
     }
@@ -509,10 +513,18 @@ int sc_small_mlp_bf16(int64_t n, int nl, const int64_t *dims, const float *x, in
 }
 
 /* One layer is a chain of one: the same blocks, threads and numbers. */
+#define ONE_LAYER(bf16)                                                                \
+  int64_t dims[2] = {k, m};                                                            \
+  return m <= 0 ? 0 : mlp_run(n, 1, dims, x, sn, sk, &w, &swm, &swk, &bias, &sb, &act, y, \
+                              nthreads, bf16)
 int sc_small_linear_f32(int64_t n, int64_t m, int64_t k, const float *x, int64_t sn,
                         int64_t sk, const float *w, int64_t swm, int64_t swk,
                         const float *bias, int64_t sb, float *y, int act, int nthreads) {
-  int64_t dims[2] = {k, m};
-  if (m <= 0) return 0;
-  return sc_small_mlp_f32(n, 1, dims, x, sn, sk, &w, &swm, &swk, &bias, &sb, &act, y, nthreads);
+  ONE_LAYER(0);
 }
+int sc_small_linear_bf16(int64_t n, int64_t m, int64_t k, const float *x, int64_t sn,
+                         int64_t sk, const float *w, int64_t swm, int64_t swk,
+                         const float *bias, int64_t sb, float *y, int act, int nthreads) {
+  ONE_LAYER(1);
+}
+#undef ONE_LAYER

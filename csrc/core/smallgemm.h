@@ -47,6 +47,11 @@ int sc_small_mlp_bf16(int64_t n, int nl, const int64_t *dims, const float *x, in
                       const float *const *bias, const int64_t *sb, const int *act, float *y,
                       int nthreads);
 
+/* The same layer with matmul precision "medium" (as sc_small_mlp_bf16). */
+int sc_small_linear_bf16(int64_t n, int64_t m, int64_t k, const float *x, int64_t sn,
+                         int64_t sk, const float *w, int64_t swm, int64_t swk,
+                         const float *bias, int64_t sb, float *y, int act, int nthreads);
+
 /* Whether this CPU has AVX512-BF16 (and the build its kernel). */
 int sc_cpu_bf16(void);
 
