@@ -65,6 +65,10 @@ describe("matrix products split over threads", function()
     { 45, 333, 30, "too few rows to split" },
     { 101, 40, 600, "k in three slices: split 48 | 53 rows" },
     { 9, 2100, 20, "columns in two blocks" },
+    -- the own kernels read B where it is when few rows of A read it (at
+    -- most 256), except where B's rows are a multiple of 4 KB apart
+    { 64, 1024, 40, "rows of B 4 KB apart: B packed" },
+    { 256, 200, 300, "256 rows: B read in place, its last 8 columns packed" },
     -- matrix-vector products (the own kernels' dot and axpy loops)
     { 3001, 1, 300, "one column: split 1488 | 1513 rows" },
     { 150, 1, 37, "one column, k not a multiple of 16" },
@@ -98,6 +102,23 @@ describe("matrix products split over threads", function()
         end
       end
     end
+  end
+
+  for _, path in ipairs(float32_paths()) do
+    it("float32 by " .. path .. ": B a column slice of a wider matrix (rows 300 floats apart)", function()
+      on_path(path, function()
+        local g = sc.Generator(7)
+        local a = sc.randn(40, 90, { generator = g })
+        local b = sc.randn(90, 300, { generator = g }):narrow(2, 5, 250)
+        local ref = reference(a, b)
+        sc.set_num_threads(1)
+        local one = sc.matmul(a, b)
+        sc.set_num_threads(2)
+        local two = sc.matmul(a, b)
+        assert.is_true(max_diff(one:double(), ref) < 1e-4 * math.sqrt(90))
+        assert.are.equal(0, max_diff(two, one))
+      end)
+    end)
   end
 
   it("adds onto the bias (beta = 1) in every block: linear with a bias at 2 threads", function()

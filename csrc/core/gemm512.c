@@ -43,6 +43,7 @@
 #define KC 256    /* k per packed slice: a B panel of KC x NR floats is 32 KB */
 #define MC 192    /* rows of A packed at once (KC x MC floats, 192 KB) */
 #define NC 512    /* columns of B packed at once (KC x NC floats, 512 KB) */
+#define INPLACE_M 256 /* at most this many rows of C: B read where it is (g512_run) */
 
 /* -1: not decided yet; 0: OpenBLAS; 1: this file's kernels */
 static int use_g512 = -1;
@@ -363,7 +364,12 @@ static V4 int g512_run(int ta, int tb, int64_t m, int64_t n, int64_t k, const fl
   if (!x) x = &none;
   const float *bpre = x->bpre, *apre = x->apre;
   int64_t pstride = x->pstride, roff = x->roff, apad = x->apad, arow = x->arow;
-  int bsilu = x->bsilu, binplace = x->binplace && !tb;
+  int bsilu = x->bsilu;
+  /* B read in place also when few row blocks read it (m <= INPLACE_M):
+     packing it would cost more than the strided reads save.  Not at
+     strides that are multiples of 4 KB, where a panel's rows would share
+     a handful of cache sets. */
+  int binplace = !tb && (x->binplace || (!bsilu && m <= INPLACE_M && ldb % 1024 != 0));
   int64_t nc_max = n < NC ? (n + NR - 1) / NR * NR : NC;
   int64_t kc_max = k < KC ? k : KC;
   int64_t mc_max = m < MC ? (m + MR - 1) / MR * MR : MC;
