@@ -121,6 +121,32 @@ describe("matrix products split over threads", function()
     end)
   end
 
+  it("float32 by own kernels: operands read in place or packed, the same bits", function()
+    local was = core._set_gemm_avx512(true)
+    local has_own = core._set_gemm_avx512(was)
+    if not has_own then return end -- no AVX-512: one path only
+    on_path("own", function()
+      local g = sc.Generator(9)
+      -- A read in place (few panels of B), stored and transposed, with a
+      -- last partial block of rows; B read in place (few rows of A); both
+      for _, s in ipairs({ { 45, 40, 300 }, { 200, 24, 70 }, { 37, 250, 90 }, { 100, 48, 600 } }) do
+        local m, n, k = s[1], s[2], s[3]
+        for _, ta in ipairs({ false, true }) do
+          for _, tb in ipairs({ false, true }) do
+            local a, b = operand(m, k, ta, "float32", g), operand(k, n, tb, "float32", g)
+            local prev = core._set_gemm_inplace(false)
+            local ok, packed = pcall(sc.matmul, a, b)
+            core._set_gemm_inplace(prev)
+            assert(ok, packed)
+            local direct = sc.matmul(a, b)
+            assert.are.equal(0, max_diff(direct, packed))
+            assert.is_true(max_diff(direct:double(), reference(a, b)) < 1e-4 * math.sqrt(k))
+          end
+        end
+      end
+    end)
+  end)
+
   it("adds onto the bias (beta = 1) in every block: linear with a bias at 2 threads", function()
     local g = sc.Generator(11)
     -- 600 inputs take OpenBLAS rather than the narrow-layer kernel

@@ -541,6 +541,31 @@ describe("conv2d 3x3 by Winograd F(2x2, 3x3)", function()
     end
   end)
 
+  it("gives the same weight gradient bits with its products either way round (dU or dU^T)", function()
+    local core = sc.core
+    local g = sc.Generator(11)
+    -- more input channels than output, fewer, equal; one over a 256-tile slice
+    for _, sh in ipairs({ { 3, 40, 12, 9, 9 }, { 2, 12, 40, 10, 7 }, { 4, 16, 16, 6, 6 }, { 2, 24, 9, 30, 30 } }) do
+      local N, C, O, H, W = table.unpack(sh)
+      local x = sc.randn(N, C, H, W, { generator = g })
+      local gy = sc.randn(N, O, H, W, { generator = g })
+      local got = {}
+      for k, mode in ipairs({ 0, 1, -1 }) do
+        local was = core._set_wino_wgrad_transposed(mode)
+        local ok, r = pcall(core.conv2d_weight, x, gy, { kernel = { 3, 3 }, padding = { 1, 1 } })
+        core._set_wino_wgrad_transposed(was)
+        assert(ok, r)
+        got[k] = r
+      end
+      assert.are.equal(0, (got[1] - got[2]):abs():max():item())
+      assert.are.equal(0, (got[1] - got[3]):abs():max():item())
+      -- and right: against the float64 weight gradient
+      local want = core.conv2d_weight(x:double(), gy:double(), { kernel = { 3, 3 }, padding = { 1, 1 } })
+      local scale = want:abs():max():item()
+      assert.is_true((got[1]:double() - want):abs():max():item() < 2e-6 * (1 + scale))
+    end
+  end)
+
   it("takes an empty batch: empty output, empty input gradient, zero weight gradient", function()
     local x = sc.randn(0, 16, 8, 8):requires_grad(true)
     local w = sc.randn(16, 16, 3, 3):requires_grad(true)

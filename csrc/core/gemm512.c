@@ -44,11 +44,22 @@
 #define MC 192    /* rows of A packed at once (KC x MC floats, 192 KB) */
 #define NC 512    /* columns of B packed at once (KC x NC floats, 512 KB) */
 #define INPLACE_M 256 /* at most this many rows of C: B read where it is (g512_run) */
+#define AINPLACE_PANELS 2 /* at most this many panels of B: A read where it is */
 
 /* -1: not decided yet; 0: OpenBLAS; 1: this file's kernels */
 static int use_g512 = -1;
 
 int sc_gemm_avx512(int on) { return sc_avx512_switch(&use_g512, on); }
+
+/* whether g512_run may read A or B where they are (the rules at their
+   use); off, it packs both, as the caller's own hints still ask: the same
+   sums either way, which gemm_spec checks */
+static int use_inplace = 1;
+int sc_gemm_inplace(int on) {
+  int was = use_inplace;
+  use_inplace = on != 0;
+  return was;
+}
 
 #ifdef SC_G512
 
@@ -217,7 +228,7 @@ static inline V4 __attribute__((always_inline)) void put(float *c, __mmask16 mk,
 
 #define ROW2(i)                                                \
   {                                                            \
-    __m512 ai = _mm512_set1_ps(ap[i]);                         \
+    __m512 ai = _mm512_set1_ps(AEL(i));                        \
     c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0);                \
     c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1);                \
   }
@@ -228,43 +239,78 @@ static inline V4 __attribute__((always_inline)) void put(float *c, __mmask16 mk,
     if (m1) put(ci + 16, m1, merge(c##i##1, ci + 16, m1, mode, vb));            \
   }
 
-/* c[0..rows)[0..cols) (+)= the 8 x 32 block of a (kc x MR) times b (kc x 32,
-   rows bs floats apart: NR when packed, ldb when read in place) */
-static V4 void kernel_8x32(int64_t kc, const float *ap, const float *bp, int64_t bs, float *c,
-                           int64_t ldc, int rows, int cols, int mode, float beta) {
-  __m512 z = _mm512_setzero_ps();
-  __m512 c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
-  __m512 c40 = z, c41 = z, c50 = z, c51 = z, c60 = z, c61 = z, c70 = z, c71 = z;
-  for (int64_t p = 0; p < kc; p++, ap += MR, bp += bs) {
-    __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
-    ROW2(0) ROW2(1) ROW2(2) ROW2(3) ROW2(4) ROW2(5) ROW2(6) ROW2(7)
-  }
-  __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1u);
-  __mmask16 m1 = cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : (__mmask16)((1u << (cols - 16)) - 1u);
-  __m512 vb = _mm512_set1_ps(beta);
+/* The 8 x 32 block: its 16 registers set to zero, the kc products, C (+)=
+   them.  A(i, p) is AEL(i) at step p, ADV steps A and B on. */
+#define BLOCK_8x32(ADV)                                                         \
+  __m512 z = _mm512_setzero_ps();                                               \
+  __m512 c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z; \
+  __m512 c40 = z, c41 = z, c50 = z, c51 = z, c60 = z, c61 = z, c70 = z, c71 = z; \
+  for (int64_t p = 0; p < kc; p++, ADV) {                                       \
+    __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);             \
+    ROW2(0) ROW2(1) ROW2(2) ROW2(3) ROW2(4) ROW2(5) ROW2(6) ROW2(7)             \
+  }                                                                             \
+  __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1u);          \
+  __mmask16 m1 = cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : (__mmask16)((1u << (cols - 16)) - 1u); \
+  __m512 vb = _mm512_set1_ps(beta);                                             \
   STORE2(0) STORE2(1) STORE2(2) STORE2(3) STORE2(4) STORE2(5) STORE2(6) STORE2(7)
-}
 
 #define ROW1(i)                                       \
-  c##i##0 = _mm512_fmadd_ps(_mm512_set1_ps(ap[i]), b0, c##i##0);
+  c##i##0 = _mm512_fmadd_ps(_mm512_set1_ps(AEL(i)), b0, c##i##0);
 #define STORE1(i)                                                    \
   if (i < rows) {                                                    \
     float *ci = c + (int64_t)i * ldc;                                \
     put(ci, m0, merge(c##i##0, ci, m0, mode, vb));                   \
   }
-
-/* the same for a last panel of at most 16 columns */
-static V4 void kernel_8x16(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc,
-                           int rows, int cols, int mode, float beta) {
-  __m512 z = _mm512_setzero_ps();
-  __m512 c00 = z, c10 = z, c20 = z, c30 = z, c40 = z, c50 = z, c60 = z, c70 = z;
-  for (int64_t p = 0; p < kc; p++, ap += MR, bp += 16) {
-    __m512 b0 = _mm512_load_ps(bp);
-    ROW1(0) ROW1(1) ROW1(2) ROW1(3) ROW1(4) ROW1(5) ROW1(6) ROW1(7)
-  }
-  __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1u);
-  __m512 vb = _mm512_set1_ps(beta);
+/* the same for a last panel of at most 16 columns (packed, 16 wide) */
+#define BLOCK_8x16(ADV)                                                         \
+  __m512 z = _mm512_setzero_ps();                                               \
+  __m512 c00 = z, c10 = z, c20 = z, c30 = z, c40 = z, c50 = z, c60 = z, c70 = z; \
+  for (int64_t p = 0; p < kc; p++, ADV) {                                       \
+    __m512 b0 = _mm512_load_ps(bp);                                             \
+    ROW1(0) ROW1(1) ROW1(2) ROW1(3) ROW1(4) ROW1(5) ROW1(6) ROW1(7)             \
+  }                                                                             \
+  __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1u);          \
+  __m512 vb = _mm512_set1_ps(beta);                                             \
   STORE1(0) STORE1(1) STORE1(2) STORE1(3) STORE1(4) STORE1(5) STORE1(6) STORE1(7)
+
+/* c[0..rows)[0..cols) (+)= the 8 x 32 block of a times b (kc x 32, rows bs
+   floats apart: NR when packed, ldb when read in place).  A is a packed
+   panel (as = MR) or A stored transposed and read in place (as = lda):
+   A(i, p) = ap[p*as + i]. */
+static V4 void kernel_8x32(int64_t kc, const float *ap, int64_t as, const float *bp, int64_t bs,
+                           float *c, int64_t ldc, int rows, int cols, int mode, float beta) {
+#define AEL(i) ap[i]
+  BLOCK_8x32((ap += as, bp += bs))
+#undef AEL
+}
+
+static V4 void kernel_8x16(int64_t kc, const float *ap, int64_t as, const float *bp, float *c,
+                           int64_t ldc, int rows, int cols, int mode, float beta) {
+#define AEL(i) ap[i]
+  BLOCK_8x16((ap += as, bp += 16))
+#undef AEL
+}
+
+/* The same with A stored as is and read in place: A(i, p) = r[i][p], eight
+   row pointers (a block of fewer rows repeats its last row; those sums are
+   not stored). */
+static V4 void kernel_8x32_rows(int64_t kc, const float *const *r, const float *bp, int64_t bs,
+                                float *c, int64_t ldc, int rows, int cols, int mode,
+                                float beta) {
+  const float *r0 = r[0], *r1 = r[1], *r2 = r[2], *r3 = r[3], *r4 = r[4], *r5 = r[5],
+              *r6 = r[6], *r7 = r[7];
+#define AEL(i) r##i[p]
+  BLOCK_8x32((bp += bs))
+#undef AEL
+}
+
+static V4 void kernel_8x16_rows(int64_t kc, const float *const *r, const float *bp, float *c,
+                                int64_t ldc, int rows, int cols, int mode, float beta) {
+  const float *r0 = r[0], *r1 = r[1], *r2 = r[2], *r3 = r[3], *r4 = r[4], *r5 = r[5],
+              *r6 = r[6], *r7 = r[7];
+#define AEL(i) r##i[p]
+  BLOCK_8x16((bp += 16))
+#undef AEL
 }
 
 /* Matrix-vector products (one output column or one output row): a packed
@@ -369,7 +415,8 @@ static V4 int g512_run(int ta, int tb, int64_t m, int64_t n, int64_t k, const fl
      packing it would cost more than the strided reads save.  Not at
      strides that are multiples of 4 KB, where a panel's rows would share
      a handful of cache sets. */
-  int binplace = !tb && (x->binplace || (!bsilu && m <= INPLACE_M && ldb % 1024 != 0));
+  int binplace =
+      !tb && (x->binplace || (use_inplace && !bsilu && m <= INPLACE_M && ldb % 1024 != 0));
   int64_t nc_max = n < NC ? (n + NR - 1) / NR * NR : NC;
   int64_t kc_max = k < KC ? k : KC;
   int64_t mc_max = m < MC ? (m + MR - 1) / MR * MR : MC;
@@ -399,6 +446,12 @@ static V4 int g512_run(int ta, int tb, int64_t m, int64_t n, int64_t k, const fl
           int64_t nr = nc - jr < NR ? nc - jr : NR;
           pack_b(tb, b, ldb, jc + jr, nr, nr <= 16 ? 16 : NR, pc, kc, bpk + jr * kc);
         }
+      /* A read in place when few panels of B read each of its blocks
+         (packing it would cost about what the kernels' reads of it do);
+         stored transposed, only whole blocks of 8 rows: a last partial
+         block is packed */
+      int ainplace = use_inplace && !apre && (nc + NR - 1) / NR <= AINPLACE_PANELS &&
+                     lda % 1024 != 0;
       for (int64_t ic = 0; ic < m; ic += MC) {
         int64_t mc = m - ic < MC ? m - ic : MC;
         if (apre)
@@ -406,7 +459,7 @@ static V4 int g512_run(int ta, int tb, int64_t m, int64_t n, int64_t k, const fl
         else
           for (int64_t ir = 0; ir < mc; ir += MR) {
             int64_t mr = mc - ir < MR ? mc - ir : MR;
-            pack_a(ta, a, lda, ic + ir, mr, pc, kc, apk + ir * kc);
+            if (!ainplace || (ta && mr < MR)) pack_a(ta, a, lda, ic + ir, mr, pc, kc, apk + ir * kc);
           }
         for (int64_t jr = 0; jr < nc; jr += NR) {
           int64_t nr = nc - jr < NR ? nc - jr : NR;
@@ -417,10 +470,23 @@ static V4 int g512_run(int ta, int tb, int64_t m, int64_t n, int64_t k, const fl
           for (int64_t ir = 0; ir < mc; ir += MR) {
             int64_t mr = mc - ir < MR ? mc - ir : MR;
             float *cp = c + (ic + ir) * ldc + jc + jr;
+            if (ainplace && !ta) {
+              const float *r[MR];
+              for (int q = 0; q < MR; q++)
+                r[q] = a + (ic + ir + (q < mr ? q : mr - 1)) * lda + pc;
+              if (nr > 16)
+                kernel_8x32_rows(kc, r, bp, bs, cp, ldc, (int)mr, (int)nr, mode, beta);
+              else
+                kernel_8x16_rows(kc, r, bp, cp, ldc, (int)mr, (int)nr, mode, beta);
+              continue;
+            }
+            const float *ap = apk + ir * kc;
+            int64_t as = MR;
+            if (ainplace && mr == MR) ap = a + pc * lda + ic + ir, as = lda;
             if (nr > 16)
-              kernel_8x32(kc, apk + ir * kc, bp, bs, cp, ldc, (int)mr, (int)nr, mode, beta);
+              kernel_8x32(kc, ap, as, bp, bs, cp, ldc, (int)mr, (int)nr, mode, beta);
             else
-              kernel_8x16(kc, apk + ir * kc, bp, cp, ldc, (int)mr, (int)nr, mode, beta);
+              kernel_8x16(kc, ap, as, bp, cp, ldc, (int)mr, (int)nr, mode, beta);
           }
         }
         if (h && pc + kc >= k) /* these rows' sums are final */

@@ -627,9 +627,32 @@ int sc_wino_conv3x3_f32(const float *x, int64_t N, int64_t C, int64_t H, int64_t
 typedef struct {
   wjob J;
   const float *gy;
-  float *part; /* nch partials of 16 x O x C */
+  float *part; /* nch partials of 16 x O x C (16 x C x O when ct) */
   int64_t csz;
+  /* dU^T = V Z^T (wgrad_cost): each sum is the same chain of the same
+     products as in dU = Z V^T, so the same bits either way */
+  int ct;
 } wgjob;
+
+/* A product of m x n outputs over the tiles, its second operand (n rows of
+   tiles) packed transposed: the kernels' work, m in blocks of 8 rows and n
+   in panels of 32 (a last one of 16 when it fits), plus the packing, per
+   tile, at about 13 outputs' worth per packed row (fitted on W3's and
+   W7t's shapes on a Zen 5 core).  The orientation with the smaller cost
+   is taken. */
+static int64_t wgrad_cost(int64_t m, int64_t n) {
+  int64_t rest = n % 32, npad = n - rest + (rest == 0 ? 0 : rest <= 16 ? 16 : 32);
+  return (m + 7) / 8 * 8 * npad + 13 * n;
+}
+
+/* -1: the orientation of smaller wgrad_cost (the default); 0: dU = Z V^T;
+   1: dU^T = V Z^T */
+static int ct_mode = -1;
+int sc_wino_wgrad_transposed(int mode) {
+  int was = ct_mode;
+  ct_mode = mode < 0 ? -1 : mode > 0;
+  return was;
+}
 
 static void wino_wgrad_part(void *ctx, int64_t lo, int64_t hi, int tid) {
   const wgjob *K = ctx;
@@ -652,10 +675,16 @@ static void wino_wgrad_part(void *ctx, int64_t lo, int64_t hi, int tid) {
         for (int64_t o = 0; o < J->O; o++)
           J->grad_in(K->gy + ((n0 + s) * J->O + o) * oplane, J, ty0, ty1,
                      Z + o * J->ldv + s * per, J->ms);
-      for (int xi = 0; xi < 16; xi++)
-        (void)sc_gemm_ex(SC_FLOAT32, 0, 1, J->O, J->C, nt, Z + xi * J->ms, J->ldv,
-                         V + xi * J->vs, J->ldv, u == u0 ? 0.0 : 1.0, acc + xi * OC,
-                         J->C, NULL);
+      for (int xi = 0; xi < 16; xi++) {
+        if (K->ct)
+          (void)sc_gemm_ex(SC_FLOAT32, 0, 1, J->C, J->O, nt, V + xi * J->vs, J->ldv,
+                           Z + xi * J->ms, J->ldv, u == u0 ? 0.0 : 1.0, acc + xi * OC,
+                           J->O, NULL);
+        else
+          (void)sc_gemm_ex(SC_FLOAT32, 0, 1, J->O, J->C, nt, Z + xi * J->ms, J->ldv,
+                           V + xi * J->vs, J->ldv, u == u0 ? 0.0 : 1.0, acc + xi * OC,
+                           J->C, NULL);
+      }
     }
   }
 }
@@ -671,6 +700,7 @@ int sc_wino_conv3x3_weight_f32(const float *x, const float *gy, int64_t N, int64
   wjob *J = &K.J;
   J->x = x;
   K.csz = sc_conv_chunk(N);
+  K.ct = ct_mode < 0 ? wgrad_cost(C, O) < wgrad_cost(O, C) : ct_mode;
   wino_geom(J, N, C, H, W, O, ph, pw, K.csz);
   int64_t nch = (N + K.csz - 1) / K.csz, OC = O * C;
   int nth = wino_threads(nch);
@@ -691,7 +721,8 @@ int sc_wino_conv3x3_weight_f32(const float *x, const float *gy, int64_t N, int64
      then the same on columns */
   for (int64_t i = 0; i < OC; i++) {
     float u[4][4], t[3][4];
-    for (int xi = 0; xi < 16; xi++) u[xi / 4][xi % 4] = dU[xi * OC + i];
+    int64_t at = K.ct ? i % C * O + i / C : i; /* (o, c) in dU */
+    for (int xi = 0; xi < 16; xi++) u[xi / 4][xi % 4] = dU[xi * OC + at];
     for (int j = 0; j < 4; j++) {
       float p = 0.5f * (u[1][j] + u[2][j]);
       t[0][j] = u[0][j] + p;
@@ -711,6 +742,11 @@ int sc_wino_conv3x3_weight_f32(const float *x, const float *gy, int64_t N, int64
 }
 
 #else
+
+int sc_wino_wgrad_transposed(int mode) {
+  (void)mode;
+  return -1;
+}
 
 int sc_wino_conv3x3_f32(const float *x, int64_t N, int64_t C, int64_t H, int64_t W,
                         const float *w, int64_t O, const float *bias, int64_t ph, int64_t pw,

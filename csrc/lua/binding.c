@@ -20,6 +20,7 @@
 #include "../core/pool.h"
 #include "../core/smallgemm.h"
 #include "../core/gemm512.h"
+#include "../core/wino.h"
 
 /* ---- userdata ----------------------------------------------------------------- */
 
@@ -1393,6 +1394,25 @@ static int l_set_gemm_avx512(lua_State *L) {
   return 1;
 }
 
+/* _set_gemm_inplace(on) -> previous: whether gemm512.c may read an operand
+   where it is instead of packing it, for the specs that check both ways
+   give the same bits. */
+static int l_set_gemm_inplace(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TBOOLEAN);
+  lua_pushboolean(L, sc_gemm_inplace(lua_toboolean(L, 1)));
+  return 1;
+}
+
+/* _set_wino_wgrad_transposed(mode) -> previous: the orientation of the
+   Winograd weight gradient's products (-1 automatic, 0 or 1), for the spec
+   that checks every orientation gives the same bits. */
+static int l_set_wino_wgrad_transposed(lua_State *L) {
+  lua_Integer mode = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, mode >= -1 && mode <= 1, 1, "must be -1, 0 or 1");
+  lua_pushinteger(L, sc_wino_wgrad_transposed((int)mode));
+  return 1;
+}
+
 /* Internal ops exposed for gradient checks of the op table. */
 static int l_sum_to(lua_State *L) {
   sc_tensor *t = sc_lua_check(L, 1);
@@ -1626,6 +1646,8 @@ static const luaL_Reg functions[] = {
     {"_op_table", l_op_table}, {"_set_fused_backward", l_set_fused_backward},
     {"_set_small_linear_avx512", l_set_small_linear_avx512},
     {"_set_gemm_avx512", l_set_gemm_avx512},
+    {"_set_gemm_inplace", l_set_gemm_inplace},
+    {"_set_wino_wgrad_transposed", l_set_wino_wgrad_transposed},
     {"_linear_chain", l_linear_chain},
     {"set_num_threads", l_set_num_threads},
     {"get_num_threads", l_get_num_threads}, {"time", l_time},
