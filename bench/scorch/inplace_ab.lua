@@ -6,7 +6,7 @@
 --
 --   bin/scorch bench/scorch/inplace_ab.lua [--rounds 8] [--steps 4] [--threads 1]
 --
--- Runs W3's and W7t's training steps (bench/scorch/steps.lua, W7t's net
+-- Runs W1's step (its network and loss), W3's and W7t's training steps (bench/scorch/steps.lua, W7t's net
 -- from random weights: the step's time does not depend on them) and W9v's
 -- VAE step, each setting for `steps` steps per round; prints the median
 -- and fastest round of each, in ms per step, and their ratio.
@@ -38,6 +38,28 @@ local function set(on)
 end
 
 local cases = {}
+
+cases[#cases + 1] = { "W1", function()
+  sc.manual_seed(0)
+  local nn = sc.nn
+  local model = nn.Sequential { nn.Linear(3, 128), nn.SiLU(), nn.Linear(128, 128), nn.SiLU(),
+    nn.Linear(128, 128), nn.SiLU(), nn.Linear(128, 2) }
+  local opt = sc.optim.Adam(model:parameters(), { lr = 1e-3 })
+  local n = 1024
+  return function()
+    local k = sc.randint(0, 8, { n }):float() * (2 * math.pi / 8)
+    local x0 = sc.stack({ k:cos() * 2.0, k:sin() * 2.0 }, 2) + sc.randn(n, 2) * 0.05
+    local ls = steps.log_sigma(n)
+    local sig = ls:exp()
+    local z = sc.randn(n, 2)
+    local s = model(sc.cat({ x0 + sig * z, ls }, 2))
+    local r = s + z / sig
+    local loss = ((r * r):sum(2, true) * (sig * sig * 0.5)):mean()
+    opt:zero_grad()
+    loss:backward()
+    opt:step()
+  end
+end }
 
 cases[#cases + 1] = { "W3", function()
   sc.manual_seed(0)
@@ -84,7 +106,7 @@ print(("%d thread(s), %d rounds of %d steps per setting; ms per step"):format(A.
 print(("%-5s %17s %17s %8s"):format("", "packed: median", "in place: median", "ratio"))
 for _, c in ipairs(cases) do
   local step = c[2]()
-  local reps = c[1] == "W9v" and A.steps * 25 or A.steps
+  local reps = (c[1] == "W9v" or c[1] == "W1") and A.steps * 25 or A.steps
   for _ = 1, 2 do set(false); step(); set(true); step() end
   local T = { [false] = {}, [true] = {} }
   for _ = 1, A.rounds do
