@@ -15,7 +15,9 @@
  * and a register block of 8 x 32 outputs (16 registers of 16 floats) is
  * kept in registers across the KC products: per step, two loads of B, eight
  * broadcasts of A and sixteen fused multiply-adds.  A last panel of at most
- * 16 columns uses half the block.
+ * 16 columns uses half the block.  Where few blocks read an operand, it is
+ * read where it is instead (g512_run: B when A has few rows, A when B has
+ * few panels), the same products in the same order.
  *
  * The numbers: an element of C is the fused multiply-add chain over each
  * KC-long slice of k, in order, from zero, and the slices are added to C in
@@ -459,7 +461,8 @@ static V4 int g512_run(int ta, int tb, int64_t m, int64_t n, int64_t k, const fl
         else
           for (int64_t ir = 0; ir < mc; ir += MR) {
             int64_t mr = mc - ir < MR ? mc - ir : MR;
-            if (!ainplace || (ta && mr < MR)) pack_a(ta, a, lda, ic + ir, mr, pc, kc, apk + ir * kc);
+            if (!ainplace || (ta && mr < MR))
+              pack_a(ta, a, lda, ic + ir, mr, pc, kc, apk + ir * kc);
           }
         for (int64_t jr = 0; jr < nc; jr += NR) {
           int64_t nr = nc - jr < NR ? nc - jr : NR;
