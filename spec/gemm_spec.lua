@@ -127,9 +127,11 @@ describe("matrix products split over threads", function()
     if not has_own then return end -- no AVX-512: one path only
     on_path("own", function()
       local g = sc.Generator(9)
-      -- A read in place (few panels of B), stored and transposed, with a
-      -- last partial block of rows; B read in place (few rows of A); both
-      for _, s in ipairs({ { 45, 40, 300 }, { 200, 24, 70 }, { 37, 250, 90 }, { 100, 48, 600 } }) do
+      -- A read in place, stored and transposed, with and without a last
+      -- partial block of rows; B read in place (at most 256 rows of A) or
+      -- packed (300); k over one slice of 256 (600)
+      for _, s in ipairs({ { 45, 40, 300 }, { 200, 24, 70 }, { 37, 250, 90 }, { 100, 48, 600 },
+        { 300, 70, 50 } }) do
         local m, n, k = s[1], s[2], s[3]
         for _, ta in ipairs({ false, true }) do
           for _, tb in ipairs({ false, true }) do

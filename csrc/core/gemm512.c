@@ -15,9 +15,9 @@
  * and a register block of 8 x 32 outputs (16 registers of 16 floats) is
  * kept in registers across the KC products: per step, two loads of B, eight
  * broadcasts of A and sixteen fused multiply-adds.  A last panel of at most
- * 16 columns uses half the block.  Where few blocks read an operand, it is
- * read where it is instead (g512_run: B when A has few rows, A when B has
- * few panels), the same products in the same order.
+ * 16 columns uses half the block.  Where packing does not pay, an operand
+ * is read where it is instead (g512_run: B when A has few rows, A nearly
+ * always), the same products in the same order.
  *
  * The numbers: an element of C is the fused multiply-add chain over each
  * KC-long slice of k, in order, from zero, and the slices are added to C in
@@ -46,7 +46,6 @@
 #define MC 192    /* rows of A packed at once (KC x MC floats, 192 KB) */
 #define NC 512    /* columns of B packed at once (KC x NC floats, 512 KB) */
 #define INPLACE_M 256 /* at most this many rows of C: B read where it is (g512_run) */
-#define AINPLACE_PANELS 2 /* at most this many panels of B: A read where it is */
 
 /* -1: not decided yet; 0: OpenBLAS; 1: this file's kernels */
 static int use_g512 = -1;
@@ -448,12 +447,14 @@ static V4 int g512_run(int ta, int tb, int64_t m, int64_t n, int64_t k, const fl
           int64_t nr = nc - jr < NR ? nc - jr : NR;
           pack_b(tb, b, ldb, jc + jr, nr, nr <= 16 ? 16 : NR, pc, kc, bpk + jr * kc);
         }
-      /* A read in place when few panels of B read each of its blocks
-         (packing it would cost about what the kernels' reads of it do);
-         stored transposed, only whole blocks of 8 rows: a last partial
-         block is packed */
-      int ainplace = use_inplace && !apre && (nc + NR - 1) / NR <= AINPLACE_PANELS &&
-                     lda % 1024 != 0;
+      /* A read in place: a block's 8 rows (or, stored transposed, 8
+         floats of each row) come from L1 or L2 for every panel of B
+         whether packed or not, so packing them only adds a copy (measured
+         level or faster on every shape tried, up to 6% on one core).  Not
+         at strides of a multiple of 4 KB (the rows would share cache
+         sets); stored transposed, only whole blocks of 8 rows: a last
+         partial block is packed. */
+      int ainplace = use_inplace && !apre && lda % 1024 != 0;
       for (int64_t ic = 0; ic < m; ic += MC) {
         int64_t mc = m - ic < MC ? m - ic : MC;
         if (apre)
