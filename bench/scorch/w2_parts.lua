@@ -8,27 +8,11 @@
 -- Prints microseconds per step for each part and the whole step.
 local sc = require "scorch"
 
-local A = { steps = 300, threads = 1 }
-do
-  local i = 1
-  while i <= #arg do
-    local k = arg[i]:match("^%-%-(%w+)$")
-    local v = k and A[k] ~= nil and math.tointeger(tonumber(arg[i + 1]))
-    if not v or v < 1 then
-      io.stderr:write("usage: w2_parts.lua [--steps N] [--threads N] (bad: " .. arg[i] .. ")\n")
-      os.exit(2)
-    end
-    A[k] = v
-    i = i + 2
-  end
-end
+local HERE = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+local A = dofile(HERE .. "args.lua")({ steps = 300, threads = 1 }, "w2_parts.lua")
 sc.set_num_threads(A.threads)
 sc.manual_seed(0)
-local nn = sc.nn
-local model = nn.Sequential {
-  nn.Linear(3, 128), nn.SiLU(), nn.Linear(128, 128), nn.SiLU(),
-  nn.Linear(128, 128), nn.SiLU(), nn.Linear(128, 2),
-}
+local model = dofile(HERE .. "steps.lua").mlp(3, 2) -- W2's network
 local T, n = 1000, 10000
 local betas = sc.schedules.linear_betas(T) -- W2's: 1e-4 ... 0.02
 local abar, prod = {}, 1.0

@@ -8,27 +8,13 @@
 -- warm-up steps.
 local sc = require "scorch"
 
-local A = { steps = 1000, threads = 1 }
-do
-  local i = 1
-  while i <= #arg do
-    local k = arg[i]:match("^%-%-(%w+)$")
-    local v = k and A[k] ~= nil and math.tointeger(tonumber(arg[i + 1]))
-    if not v or v < 1 then
-      io.stderr:write("usage: w9v_parts.lua [--steps N] [--threads N] (bad: " .. arg[i] .. ")\n")
-      os.exit(2)
-    end
-    A[k] = v
-    i = i + 2
-  end
-end
+local HERE = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+local A = dofile(HERE .. "args.lua")({ steps = 1000, threads = 1 }, "w9v_parts.lua")
 sc.set_num_threads(A.threads)
 sc.manual_seed(0)
-local IMAGES, BATCH = 8192, 128 -- W9v's
-local images = sc.data.fashion_mnist("train", { limit = IMAGES }):reshape(IMAGES, 784)
-local vae = sc.models.VAE { x_dim = 784, latent = 32, hidden = { 512, 256 }, act = "relu",
-  likelihood = "bernoulli" }
-local opt = sc.optim.Adam(vae:parameters(), { lr = 1e-3 })
+local steps = dofile(HERE .. "steps.lua")
+local IMAGES, BATCH = steps.W9V_IMAGES, steps.W9V_BATCH
+local images, vae, opt = steps.w9v_setup()
 local T = { fwd = 0, zero = 0, bwd = 0, adam = 0 }
 local i = 0
 local function step(acc)

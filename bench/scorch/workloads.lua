@@ -177,55 +177,21 @@ end
 ---------------------------------------------------------------------------
 -- shared pieces
 ---------------------------------------------------------------------------
--- sc.nn.Linear must use PyTorch's default init: weights and biases
--- U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
-local function mlp(d_in, d_out)
-  local nn = sc.nn
-  return nn.Sequential{
-    nn.Linear(d_in, 128), nn.SiLU(),
-    nn.Linear(128, 128), nn.SiLU(),
-    nn.Linear(128, 128), nn.SiLU(),
-    nn.Linear(128, d_out),
-  }
-end
-
-local TWO_PI_OVER_8 = 2.0 * math.pi / 8.0
-
--- centres (2cos(2πk/8), 2sin(2πk/8)), k uniform in 0..7, + 0.05·N(0,I)
-local function gauss8(n)
-  local k = sc.randint(0, 8, { n })          -- hi exclusive, as torch.randint
-  local ang = k:float() * TWO_PI_OVER_8
-  local centres = sc.stack({ ang:cos() * 2.0, ang:sin() * 2.0 }, 2)
-  return centres + sc.randn(n, 2) * 0.05
-end
-
--- the W3 and W7t steps and log σ ~ U[log 0.01, log 1), shared with bench/dist/w3_dist.lua
+-- the models and steps of W1, W3, W7t and W9v, the 8-Gaussians data and
+-- log σ ~ U[log 0.01, log 1), shared with bench/dist/w3_dist.lua and the
+-- profiles beside this file
 local HERE = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 local steps = dofile(HERE .. "steps.lua")
-local log_sigma = steps.log_sigma
+local mlp, gauss8 = steps.mlp, steps.gauss8
 
 ---------------------------------------------------------------------------
 -- W1 mlp2d_train_step
 ---------------------------------------------------------------------------
 local function w1()
   sc.manual_seed(0)
-  local n = 1024
   local model = mlp(3, 2)
   local opt = sc.optim.Adam(model:parameters(), { lr = 1e-3 })
-
-  local function step()
-    local x0 = gauss8(n)
-    local ls = log_sigma(n)
-    local sig = ls:exp()
-    local z = sc.randn(n, 2)
-    local xt = x0 + sig * z
-    local s = model(sc.cat({ xt, ls }, 2))
-    local r = s + z / sig
-    local loss = ((r * r):sum(2, true) * (sig * sig * 0.5)):mean()
-    opt:zero_grad()
-    loss:backward()
-    opt:step()
-  end
+  local step = steps.w1(model, opt, 1024)
 
   run_bench("W1", step)
 end
@@ -458,25 +424,9 @@ local function w9f()
   run_bench("W9f", step)
 end
 
-local W9V_IMAGES, W9V_BATCH = 8192, 128
-
 local function w9v()
   sc.manual_seed(0)
-  local images = sc.data.fashion_mnist("train", { limit = W9V_IMAGES }):reshape(W9V_IMAGES, 784)
-  local vae = sc.models.VAE { x_dim = 784, latent = 32, hidden = { 512, 256 }, act = "relu",
-    likelihood = "bernoulli" }
-  local opt = sc.optim.Adam(vae:parameters(), { lr = 1e-3 })
-  local i = 0
-
-  local function step()
-    local x = images:narrow(1, i * W9V_BATCH + 1, W9V_BATCH)
-    i = (i + 1) % (W9V_IMAGES // W9V_BATCH)
-    local loss = sc.losses.elbo(vae, x)
-    opt:zero_grad()
-    loss:backward()
-    opt:step()
-  end
-
+  local step = steps.w9v(steps.w9v_setup())
   run_bench("W9v", step)
 end
 
@@ -491,10 +441,7 @@ end
 local W7_FILE = "build/bench/w7_unet.safetensors"
 local W7_T, W7S_STEP = 1000, 500
 
-local function w7_net()
-  return sc.models.UNet { channels = 24, mults = { 1, 2, 2 }, attention = { false, false, false },
-    blocks = 1, mid_attention = false, out = "eps", cond = "t" }
-end
+local w7_net = steps.w7_net
 
 local function w7_load()
   local sd, err = sc.load(W7_FILE)

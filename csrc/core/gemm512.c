@@ -418,6 +418,13 @@ static V4 int g512_run(int ta, int tb, int64_t m, int64_t n, int64_t k, const fl
      a handful of cache sets. */
   int binplace =
       !tb && (x->binplace || (use_inplace && !bsilu && m <= INPLACE_M && ldb % 1024 != 0));
+  /* A read in place: a block's 8 rows (or, stored transposed, 8 floats of
+     each row) come from L1 or L2 for every panel of B whether packed or
+     not, so packing them only adds a copy (measured level or faster on
+     every shape tried, up to 6% on one core).  Not at strides of a
+     multiple of 4 KB (the rows would share cache sets); stored transposed,
+     only whole blocks of 8 rows: a last partial block is packed. */
+  int ainplace = use_inplace && !apre && lda % 1024 != 0;
   int64_t nc_max = n < NC ? (n + NR - 1) / NR * NR : NC;
   int64_t kc_max = k < KC ? k : KC;
   int64_t mc_max = m < MC ? (m + MR - 1) / MR * MR : MC;
@@ -447,14 +454,6 @@ static V4 int g512_run(int ta, int tb, int64_t m, int64_t n, int64_t k, const fl
           int64_t nr = nc - jr < NR ? nc - jr : NR;
           pack_b(tb, b, ldb, jc + jr, nr, nr <= 16 ? 16 : NR, pc, kc, bpk + jr * kc);
         }
-      /* A read in place: a block's 8 rows (or, stored transposed, 8
-         floats of each row) come from L1 or L2 for every panel of B
-         whether packed or not, so packing them only adds a copy (measured
-         level or faster on every shape tried, up to 6% on one core).  Not
-         at strides of a multiple of 4 KB (the rows would share cache
-         sets); stored transposed, only whole blocks of 8 rows: a last
-         partial block is packed. */
-      int ainplace = use_inplace && !apre && lda % 1024 != 0;
       for (int64_t ic = 0; ic < m; ic += MC) {
         int64_t mc = m - ic < MC ? m - ic : MC;
         if (apre)

@@ -56,8 +56,9 @@ static inline int64_t sc_packed_rows(int64_t m) { return (m + 7) / 8 * 8; }
 /* on: 1 use gemm512.c where the CPU allows, 0 never, -1 decide from the
    CPU; returns whether it was in use */
 int sc_gemm_avx512(int on);
-/* whether gemm512.c may read A or B in place where few blocks read them
-   (on by default; the same sums either way): returns the previous setting */
+/* whether gemm512.c may read A or B where they are instead of packing them
+   (g512_run's rules; on by default; the same sums either way): returns the
+   previous setting */
 int sc_gemm_inplace(int on);
 /* whether float32 products take this file's kernels now */
 int sc_gemm_own_active(void);

@@ -33,9 +33,9 @@ int sc_wino_conv3x3_weight_f32(const float *x, const float *gy, int64_t N, int64
                                int64_t H, int64_t W, int64_t O, int64_t ph, int64_t pw,
                                float *dw);
 
-/* How the weight gradient's products are oriented: -1 as it chooses (dU^T
-   = V Z^T when C > O), 0 dU = Z V^T, 1 always dU^T; the same bits every
-   way (image_ops_spec).  Returns the previous mode. */
+/* How the weight gradient's products are oriented: -1 by the cost model
+   (wino.c's wgrad_cost), 0 always dU = Z V^T, 1 always dU^T = V Z^T; the
+   same bits every way (image_ops_spec).  Returns the previous mode. */
 int sc_wino_wgrad_transposed(int mode);
 
 #endif
