@@ -476,15 +476,29 @@ describe("phase_join and phase_split", function()
 end)
 
 -- 3x3 convolutions at stride 1 in float32 go through Winograd's F(2x2, 3x3)
--- (csrc/core/wino.c) where gemm512.c runs: against the float64 convolution
--- (the shifted products, a different algorithm), forward and input
--- gradient and weight gradient, on shapes that cut its work every way: odd output sizes (a
--- half tile at the edge), tile rows longer than one 16-tile vector (W = 40),
--- output channels not a multiple of 8, input channels over one 256-row
--- slice of the product, paddings 0, 1 and 2, and sample counts that leave
--- a short last group (and, for the weight gradient, a short last chunk of
--- the sum over samples: 21 samples).  Then 1 against 2 threads, bit for bit.
-describe("conv2d 3x3 by Winograd F(2x2, 3x3)", function()
+-- or F(4x2, 3x3) (csrc/core/wino.c) where gemm512.c runs: each tiling,
+-- forced, against the float64 convolution (the shifted products, a
+-- different algorithm), forward and input gradient and weight gradient, on
+-- shapes that cut its work every way: odd output sizes (a part tile at the
+-- edge), tile rows longer than one 16-tile vector (W = 40), output
+-- channels not a multiple of 8, input channels over one 256-row slice of
+-- the product, paddings 0, 1 and 2, and sample counts that leave a short
+-- last group (and, for the weight gradient, a short last chunk of the sum
+-- over samples: 21 samples).  F(4x2, 3x3)'s longer transform down the rows
+-- (points up to 2, A^T's entries up to 8) rounds more: its bound is 3x
+-- F(2x2, 3x3)'s (measured: at most 2.0e-6 against 5.8e-7).  Then 1 against
+-- 2 threads, bit for bit, and which tiling the rule takes.
+describe("conv2d 3x3 by Winograd F(2x2, 3x3) and F(4x2, 3x3)", function()
+  local core = sc.core
+  local TOL = { [2] = 2e-6, [4] = 6e-6 }
+  -- f() with the tiling forced to mode (0: the rule), restored after
+  local function tiled(mode, f)
+    local was = core._set_wino_tile(mode)
+    local ok, r = pcall(f)
+    core._set_wino_tile(was)
+    assert(ok, r)
+    return r
+  end
   local cases = {
     { N = 3, C = 8, O = 8, H = 5, W = 5, p = 1 },
     { N = 5, C = 24, O = 12, H = 28, W = 28, p = 1 },
@@ -497,9 +511,9 @@ describe("conv2d 3x3 by Winograd F(2x2, 3x3)", function()
     { N = 2, C = 260, O = 16, H = 9, W = 9, p = 1 },
     { N = 3, C = 12, O = 10, H = 1, W = 9, p = 1 },
   }
-  for _, c in ipairs(cases) do
-    it(("agrees with float64: %d samples, %d -> %d channels, %dx%d, padding %d")
-      :format(c.N, c.C, c.O, c.H, c.W, c.p), function()
+  for _, c in ipairs(cases) do for _, mode in ipairs({ 2, 4 }) do
+    it(("F(%dx2, 3x3) agrees with float64: %d samples, %d -> %d channels, %dx%d, padding %d")
+      :format(mode, c.N, c.C, c.O, c.H, c.W, c.p), function()
       local g = sc.Generator(7)
       local x = sc.randn(c.N, c.C, c.H, c.W, { dtype = "float64", generator = g })
       local w = sc.randn(c.O, c.C, 3, 3, { dtype = "float64", generator = g }) * (1 / math.sqrt(9 * c.C))
@@ -507,63 +521,96 @@ describe("conv2d 3x3 by Winograd F(2x2, 3x3)", function()
       local x32, w32 = x:float():requires_grad(true), w:float():requires_grad(true)
       local x64, w64 = x:clone():requires_grad(true), w:clone():requires_grad(true)
       local y64 = sc.conv2d(x64, w64, b, { padding = c.p })
-      local y32 = sc.conv2d(x32, w32, b:float(), { padding = c.p })
       local s = y64:shape()
       local up = sc.randn(s[1], s[2], s[3], s[4], { dtype = "float64", generator = g })
       local g64 = sc.grad((y64 * up):sum(), { x64, w64 })
-      local g32 = sc.grad((y32 * up:float()):sum(), { x32, w32 })
+      local y32, g32 = table.unpack(tiled(mode, function()
+        local y = sc.conv2d(x32, w32, b:float(), { padding = c.p })
+        return { y, sc.grad((y * up:float()):sum(), { x32, w32 }) }
+      end))
       for _, pair in ipairs({ { y32, y64 }, { g32[1], g64[1] }, { g32[2], g64[2] } }) do
         local got, want = pair[1]:double(), pair[2]
         assert.are.same(want:shape(), got:shape())
         local scale = want:abs():max():item()
         assert.is_true(scale > 0.5)
-        assert.is_true((got - want):abs():max():item() < 2e-6 * (1 + scale))
+        assert.is_true((got - want):abs():max():item() < TOL[mode] * (1 + scale))
       end
     end)
-  end
+  end end
 
   it("gives the same bits at 1 and 2 threads (forward, input and weight gradients)", function()
     local g = sc.Generator(3)
     -- 19 samples: three chunks of the weight gradient's sum, the last short,
     -- in groups of whole samples; 4 samples of 36 x 36 with 96 -> 64
-    -- channels, each cut into blocks of tile rows
-    for _, sh in ipairs({ { 19, 16, 12, 11, 37 }, { 4, 96, 64, 36, 36 } }) do
-      local N, C, O, H, W = table.unpack(sh)
+    -- channels, each cut into blocks of tile rows; each tiling
+    for _, sh in ipairs({ { 19, 16, 12, 11, 37, 2 }, { 4, 96, 64, 36, 36, 2 },
+                          { 19, 16, 12, 11, 37, 4 }, { 4, 96, 64, 36, 36, 4 } }) do
+      local N, C, O, H, W, mode = table.unpack(sh)
       local x = sc.randn(N, C, H, W, { generator = g }):requires_grad(true)
       local w = (sc.randn(O, C, 3, 3, { generator = g }) * 0.1):requires_grad(true)
       local b = sc.randn(O, { generator = g })
       local res = at_1_and_2_threads(function()
-        local y = sc.conv2d(x, w, b, { padding = 1 })
-        local gx, gw = table.unpack(sc.grad((y * y):sum(), { x, w }))
-        return { y, gx, gw }
+        return tiled(mode, function()
+          local y = sc.conv2d(x, w, b, { padding = 1 })
+          local gx, gw = table.unpack(sc.grad((y * y):sum(), { x, w }))
+          return { y, gx, gw }
+        end)
       end)
       for k = 1, 3 do assert.are.equal(0, (res[1][k] - res[2][k]):abs():max():item()) end
     end
   end)
 
   it("gives the same weight gradient bits with its products either way round (dU or dU^T)", function()
-    local core = sc.core
     local g = sc.Generator(11)
-    -- more input channels than output, fewer, equal; one over a 256-tile slice
+    -- more input channels than output, fewer, equal; one over a 256-tile
+    -- slice; each tiling
     for _, sh in ipairs({ { 3, 40, 12, 9, 9 }, { 2, 12, 40, 10, 7 }, { 4, 16, 16, 6, 6 }, { 2, 24, 9, 30, 30 } }) do
-      local N, C, O, H, W = table.unpack(sh)
-      local x = sc.randn(N, C, H, W, { generator = g })
-      local gy = sc.randn(N, O, H, W, { generator = g })
-      local got = {}
-      for k, mode in ipairs({ 0, 1, -1 }) do
-        local was = core._set_wino_wgrad_transposed(mode)
-        local ok, r = pcall(core.conv2d_weight, x, gy, { kernel = { 3, 3 }, padding = { 1, 1 } })
-        core._set_wino_wgrad_transposed(was)
-        assert(ok, r)
-        got[k] = r
+      for _, tile in ipairs({ 2, 4 }) do
+        local N, C, O, H, W = table.unpack(sh)
+        local x = sc.randn(N, C, H, W, { generator = g })
+        local gy = sc.randn(N, O, H, W, { generator = g })
+        local got = {}
+        for k, mode in ipairs({ 0, 1, -1 }) do
+          local was = core._set_wino_wgrad_transposed(mode)
+          local ok, r = pcall(tiled, tile, function()
+            return core.conv2d_weight(x, gy, { kernel = { 3, 3 }, padding = { 1, 1 } })
+          end)
+          core._set_wino_wgrad_transposed(was)
+          assert(ok, r)
+          got[k] = r
+        end
+        assert.are.equal(0, (got[1] - got[2]):abs():max():item())
+        assert.are.equal(0, (got[1] - got[3]):abs():max():item())
+        -- and right: against the float64 weight gradient
+        local want = core.conv2d_weight(x:double(), gy:double(), { kernel = { 3, 3 }, padding = { 1, 1 } })
+        local scale = want:abs():max():item()
+        assert.is_true((got[1]:double() - want):abs():max():item() < TOL[tile] * (1 + scale))
       end
-      assert.are.equal(0, (got[1] - got[2]):abs():max():item())
-      assert.are.equal(0, (got[1] - got[3]):abs():max():item())
-      -- and right: against the float64 weight gradient
-      local want = core.conv2d_weight(x:double(), gy:double(), { kernel = { 3, 3 }, padding = { 1, 1 } })
-      local scale = want:abs():max():item()
-      assert.is_true((got[1]:double() - want):abs():max():item() < 2e-6 * (1 + scale))
     end
+  end)
+
+  it("takes F(4x2, 3x3) where its products are fewer, F(2x2, 3x3) elsewhere", function()
+    -- 28 rows: 7 tiles of 4 against 14 of 2, F(4x2); 2 rows: 1 tile either
+    -- way, F(2x2); the weight gradient of a 7 x 7 plane (8 tiles of F(4x2)
+    -- to a sample): F(2x2), its forward F(4x2)
+    local function run(N, C, O, H, W, mode)
+      return tiled(mode, function()
+        local x = sc.randn(N, C, H, W, { generator = sc.Generator(1) })
+        local w = sc.randn(O, C, 3, 3, { generator = sc.Generator(2) }) * 0.1
+        local gy = sc.randn(N, O, H, W, { generator = sc.Generator(3) })
+        return { sc.conv2d(x, w, { padding = 1 }),
+                 core.conv2d_weight(x, gy, { kernel = { 3, 3 }, padding = { 1, 1 } }) }
+      end)
+    end
+    local function same(a, b) return (a - b):abs():max():item() == 0 end
+    local auto, f2, f4 = run(4, 16, 16, 28, 28, 0), run(4, 16, 16, 28, 28, 2), run(4, 16, 16, 28, 28, 4)
+    assert.is_true(same(auto[1], f4[1]) and not same(auto[1], f2[1]))
+    assert.is_true(same(auto[2], f4[2]) and not same(auto[2], f2[2]))
+    auto, f2, f4 = run(4, 16, 16, 2, 9, 0), run(4, 16, 16, 2, 9, 2), run(4, 16, 16, 2, 9, 4)
+    assert.is_true(same(auto[1], f2[1]) and not same(auto[1], f4[1]))
+    auto, f2, f4 = run(4, 16, 16, 7, 7, 0), run(4, 16, 16, 7, 7, 2), run(4, 16, 16, 7, 7, 4)
+    assert.is_true(same(auto[1], f4[1]) and not same(auto[1], f2[1]))
+    assert.is_true(same(auto[2], f2[2]) and not same(auto[2], f4[2]))
   end)
 
   it("takes an empty batch: empty output, empty input gradient, zero weight gradient", function()
@@ -578,7 +625,6 @@ describe("conv2d 3x3 by Winograd F(2x2, 3x3)", function()
   end)
 
   it("agrees with the shifted products it replaces (gemm512.c off)", function()
-    local core = sc.core
     local g = sc.Generator(5)
     local x = sc.randn(4, 24, 14, 14, { generator = g })
     local w = sc.randn(24, 24, 3, 3, { generator = g }) * 0.07
@@ -586,6 +632,7 @@ describe("conv2d 3x3 by Winograd F(2x2, 3x3)", function()
     local was = core._set_gemm_avx512(false)
     local slow = sc.conv2d(x, w, { padding = 1 })
     core._set_gemm_avx512(was)
-    assert.is_true((fast - slow):abs():max():item() < 2e-6 * (1 + slow:abs():max():item()))
+    -- 14 x 14: F(4x2, 3x3) by the rule
+    assert.is_true((fast - slow):abs():max():item() < TOL[4] * (1 + slow:abs():max():item()))
   end)
 end)

@@ -887,7 +887,7 @@ sc_tensor *sc_conv2d_fused(sc_tensor *x0, sc_tensor *w0, sc_tensor *b0,
   sc_tensor *y = w && (b || !b0) ? sc_empty(4, ys, x0->dtype) : NULL;
   size_t nb = 0, es = sc_dtype_size(x0->dtype);
   int nt = per_sample_threads(d.N);
-  /* 3x3 at stride 1 in float32: Winograd's F(2x2, 3x3) (wino.c) */
+  /* 3x3 at stride 1 in float32: Winograd's F(2x2, 3x3) or F(4x2, 3x3) (wino.c) */
   int wino = y && sc_wino_ok(x0->dtype, d.C, d.O, d.H, d.W, g) &&
              sc_wino_conv3x3_f32(sc_data(x), d.N, d.C, d.H, d.W, sc_data(w), d.O,
                                  b ? sc_data(b) : NULL, g->ph, g->pw, sc_data(y)) == 0;
@@ -996,7 +996,7 @@ sc_tensor *sc_conv2d_input(sc_tensor *g0, sc_tensor *w0, int64_t H, int64_t W,
   char *col = NULL, *wf = NULL;
   shift_plan pl; /* with enough channels in g: shifted products, no columns */
   int ident = identity_cols(g);
-  /* 3x3 in float32: Winograd's F(2x2, 3x3) (wino.c) on g and that kernel */
+  /* 3x3 in float32: Winograd (wino.c) on g and that kernel */
   int wino = flip && sc_wino_ok(g0->dtype, d.O, d.C, d.Ho, d.Wo, &fg);
   int shift = flip && !wino && !ident && d.O >= SHIFT_MIN_C &&
               shift_plan_of(&pl, &fg, d.O, d.Ho, d.Wo);

@@ -1,5 +1,5 @@
-/* scorch core: 3x3 convolutions by Winograd's F(2x2, 3x3) (wino.c), for
-   conv.c */
+/* scorch core: 3x3 convolutions by Winograd's F(2x2, 3x3) and F(4x2, 3x3)
+   (wino.c), for conv.c */
 #ifndef SC_WINO_H
 #define SC_WINO_H
 
@@ -37,5 +37,10 @@ int sc_wino_conv3x3_weight_f32(const float *x, const float *gy, int64_t N, int64
    (wino.c's wgrad_cost), 0 always dU = Z V^T, 1 always dU^T = V Z^T; the
    same bits every way (image_ops_spec).  Returns the previous mode. */
 int sc_wino_wgrad_transposed(int mode);
+
+/* The tiling: 0 by the rule of wino.c's wino_tile_of (the default), 2
+   always F(2x2, 3x3), 4 always F(4x2, 3x3) (4 output rows by 2 columns to
+   a tile).  Returns the previous mode. */
+int sc_wino_tile(int mode);
 
 #endif

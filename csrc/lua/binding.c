@@ -1413,6 +1413,16 @@ static int l_set_wino_wgrad_transposed(lua_State *L) {
   return 1;
 }
 
+/* _set_wino_tile(mode) -> previous: the Winograd tiling of 3x3 convolutions
+   (0 by wino.c's rule, 2 for F(2x2, 3x3), 4 for F(4x2, 3x3)), for the specs
+   that check each against float64. */
+static int l_set_wino_tile(lua_State *L) {
+  lua_Integer mode = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, mode == 0 || mode == 2 || mode == 4, 1, "must be 0, 2 or 4");
+  lua_pushinteger(L, sc_wino_tile((int)mode));
+  return 1;
+}
+
 /* Internal ops exposed for gradient checks of the op table. */
 static int l_sum_to(lua_State *L) {
   sc_tensor *t = sc_lua_check(L, 1);
@@ -1648,6 +1658,7 @@ static const luaL_Reg functions[] = {
     {"_set_gemm_avx512", l_set_gemm_avx512},
     {"_set_gemm_inplace", l_set_gemm_inplace},
     {"_set_wino_wgrad_transposed", l_set_wino_wgrad_transposed},
+    {"_set_wino_tile", l_set_wino_tile},
     {"_linear_chain", l_linear_chain},
     {"set_num_threads", l_set_num_threads},
     {"get_num_threads", l_get_num_threads}, {"time", l_time},
