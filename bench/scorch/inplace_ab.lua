@@ -3,8 +3,10 @@
 -- in one process with both switched off and on in turn, so the host's
 -- slow and fast phases fall on both alike.  Off is the packing every
 -- product did before (csrc/core/gemm512.c's g512_run; wino.c's dU = Z V^T).
+-- With --tile 1, the switch is Winograd's tiling instead: off is F(2x2,
+-- 3x3) everywhere, on is wino.c's rule (F(4x2, 3x3) where it is cheaper).
 --
---   bin/scorch bench/scorch/inplace_ab.lua [--rounds 8] [--steps 4] [--threads 1]
+--   bin/scorch bench/scorch/inplace_ab.lua [--rounds 8] [--steps 4] [--threads 1] [--tile 1]
 --
 -- Runs the steps of W1, W3, W7t and W9v (bench/scorch/steps.lua; W7t's net
 -- from random weights: the step's time does not depend on them), each
@@ -15,14 +17,18 @@ local sc = require "scorch"
 local core = require "scorch.core"
 
 local HERE = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
-local A = dofile(HERE .. "args.lua")({ rounds = 8, steps = 4, threads = 1 }, "inplace_ab.lua")
+local A = dofile(HERE .. "args.lua")({ rounds = 8, steps = 4, threads = 1, tile = 0 }, "inplace_ab.lua")
 sc.set_num_threads(A.threads)
 local steps = dofile(HERE .. "steps.lua")
 local UNet28 = dofile(HERE .. "unet28.lua")
 
 local function set(on)
-  core._set_gemm_inplace(on)
-  core._set_wino_wgrad_transposed(on and -1 or 0)
+  if A.tile > 0 then
+    core._set_wino_tile(on and 0 or 2)
+  else
+    core._set_gemm_inplace(on)
+    core._set_wino_wgrad_transposed(on and -1 or 0)
+  end
 end
 
 -- name, steps per round as a multiple of A.steps, and the step's maker
@@ -53,7 +59,9 @@ local function median(t)
 end
 
 print(("%d thread(s), %d rounds of %d steps per setting; ms per step"):format(A.threads, A.rounds, A.steps))
-print(("%-5s %17s %17s %8s"):format("", "packed: median", "in place: median", "ratio"))
+local off, on = "packed", "in place"
+if A.tile > 0 then off, on = "F(2x2)", "rule" end
+print(("%-5s %17s %17s %8s"):format("", off .. ": median", on .. ": median", "ratio"))
 for _, c in ipairs(cases) do
   sc.manual_seed(0)
   local step = c[3]()
