@@ -934,8 +934,8 @@ def report(rows, machine):
         out.write("\nW3 convolution arithmetic: %.2f GFLOP per step; GFLOP/s and fraction of the "
                   "sgemm peak (OpenBLAS, n = 1024)\n%s\n" % (w3_gflop(), peak_s))
         out.write("(the direct convolutions' count: scorch runs its float32 3x3 stride-1 convolutions "
-                  "by Winograd's F(2x2, 3x3), 4 multiply-adds per output and channel pair where the "
-                  "count has 9, so its rate here can pass the sgemm peak)\n")
+                  "by Winograd's F(4x2, 3x3) or F(2x2, 3x3), 3 or 4 multiply-adds per output and "
+                  "channel pair where the count has 9, so its rate here can pass the sgemm peak)\n")
         out.write("%-4s %10s %10s %10s %12s %12s\n" % ("thr", "peak", "scorch", "torch",
                                                       "scorch/peak", "torch/peak"))
         for e in w3:
