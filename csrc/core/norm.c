@@ -38,7 +38,6 @@ static double fold16(const double *a) {
   return fold8(b);
 }
 
-
 /* A tensor's data as contiguous memory: retains t or makes a copy. */
 static sc_tensor *dense(sc_tensor *t) { return t ? sc_contiguous(t) : NULL; }
 

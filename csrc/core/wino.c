@@ -559,6 +559,20 @@ static inline V4 AI void stacked_grad_in(const float *gy, const wjob *J, int64_t
 WINO_INSTANCES(2)
 WINO_INSTANCES(4)
 
+/* [MH == 4][K = 1, 2, 4]: input, output and gradient transforms */
+static const struct {
+  wino_in_fn in;
+  wino_out_fn out;
+  wino_in_fn grad_in;
+} WINO_FNS[2][3] = {
+    {{wino_in_1_2, wino_out_1_2, wino_grad_in_1_2},
+     {wino_in_2_2, wino_out_2_2, wino_grad_in_2_2},
+     {wino_in_4_2, wino_out_4_2, wino_grad_in_4_2}},
+    {{wino_in_1_4, wino_out_1_4, wino_grad_in_1_4},
+     {wino_in_2_4, wino_out_2_4, wino_grad_in_2_4},
+     {wino_in_4_4, wino_out_4_4, wino_grad_in_4_4}},
+};
+
 /* 0: the tiling by wino_tile_of's rule; 2 or 4: that one always */
 static int tile_mode = 0;
 int sc_wino_tile(int mode) {
@@ -666,16 +680,10 @@ static void wino_geom(wjob *J, int64_t N, int64_t C, int64_t H, int64_t W, int64
   wino_layout(J);
   J->ob = wino_oblock(J);
   J->apad = sc_packed_rows(O);
-  int k = J->tw <= 4 ? 4 : J->tw <= 8 ? 2 : 1;
-  if (J->m == 4) {
-    J->in = k == 4 ? wino_in_4_4 : k == 2 ? wino_in_2_4 : wino_in_1_4;
-    J->out = k == 4 ? wino_out_4_4 : k == 2 ? wino_out_2_4 : wino_out_1_4;
-    J->grad_in = k == 4 ? wino_grad_in_4_4 : k == 2 ? wino_grad_in_2_4 : wino_grad_in_1_4;
-  } else {
-    J->in = k == 4 ? wino_in_4_2 : k == 2 ? wino_in_2_2 : wino_in_1_2;
-    J->out = k == 4 ? wino_out_4_2 : k == 2 ? wino_out_2_2 : wino_out_1_2;
-    J->grad_in = k == 4 ? wino_grad_in_4_2 : k == 2 ? wino_grad_in_2_2 : wino_grad_in_1_2;
-  }
+  int k = J->tw <= 4 ? 2 : J->tw <= 8 ? 1 : 0; /* K = 4, 2, 1 tile rows to a vector */
+  J->in = WINO_FNS[J->m == 4][k].in;
+  J->out = WINO_FNS[J->m == 4][k].out;
+  J->grad_in = WINO_FNS[J->m == 4][k].grad_in;
 }
 
 /* Unit u: samples n0 .. n0 + cnt - 1, tile rows ty0 .. ty1 - 1 of each. */
@@ -738,8 +746,9 @@ static void wino_part(void *ctx, int64_t lo, int64_t hi, int tid) {
 }
 
 /* F(4, 3)'s G (Lavin & Gray, section 4.2: points 0, 1, -1, 2, -2 and
-   infinity), for the weight gradient's last transform; its B^T, A^T and A
-   are written out in vbt, vat and va, and G again in wino_weights. */
+   infinity), for the weight gradient's last transform (in double); its
+   B^T, A^T and A are written out in vbt, vat and va, and wino_weights
+   applies G in float, term by term. */
 static const double G4[6][3] = {{1.0 / 4, 0, 0},
                                 {-1.0 / 6, -1.0 / 6, -1.0 / 6},
                                 {-1.0 / 6, 1.0 / 6, -1.0 / 6},
@@ -747,63 +756,90 @@ static const double G4[6][3] = {{1.0 / 4, 0, 0},
                                 {1.0 / 24, -1.0 / 12, 1.0 / 6},
                                 {0, 0, 1}};
 
-/* U [np][O][C] from g [O][C][3][3]: G g G^T, row by row then column by
-   column, in float (F(2x2, 3x3)'s halves are exact). */
+/* U = G k G^T of one 3x3 kernel k into r[xi], xi = 4i + j (np = 4(m + 2)
+   positions), in float: down the rows F(2, 3)'s G (the halves are exact)
+   or F(4, 3)'s (k0/4, -(k0 + k1 + k2)/6, -(k0 - k1 + k2)/6,
+   (k0 + 2 k1 + 4 k2)/24, (k0 - 2 k1 + 4 k2)/24, k2), across F(2, 3)'s. */
+static void kernel_u(const float *k, int m, float *r) {
+  float t[6][3];
+  for (int j = 0; j < 3; j++) {
+    float a0 = k[j], a1 = k[3 + j], a2 = k[6 + j];
+    if (m == 4) {
+      float s02 = a0 + a2, f02 = a0 + 4.0f * a2;
+      t[0][j] = 0.25f * a0;
+      t[1][j] = (s02 + a1) * (-1.0f / 6.0f);
+      t[2][j] = (s02 - a1) * (-1.0f / 6.0f);
+      t[3][j] = (f02 + 2.0f * a1) * (1.0f / 24.0f);
+      t[4][j] = (f02 - 2.0f * a1) * (1.0f / 24.0f);
+      t[5][j] = a2;
+    } else {
+      t[0][j] = a0;
+      t[1][j] = 0.5f * (a0 + a1 + a2);
+      t[2][j] = 0.5f * (a0 - a1 + a2);
+      t[3][j] = a2;
+    }
+  }
+  for (int i = 0; i < m + 2; i++) {
+    r[4 * i + 0] = t[i][0];
+    r[4 * i + 1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+    r[4 * i + 2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+    r[4 * i + 3] = t[i][2];
+  }
+}
+
+/* U [np][O][C] from g [O][C][3][3], kernel_u of each: 16 input channels at
+   a time into tmp, then each position's 16 as one run (np positions O x C
+   floats apart, often a multiple of 4 KB, one cache set, stored one float
+   at a time would evict each other). */
 static void wino_weights(const float *g, int64_t O, int64_t C, int m, float *u) {
+  int np = 4 * (m + 2);
+  float tmp[24][16], r[24];
+  for (int64_t o = 0; o < O; o++)
+    for (int64_t c0 = 0; c0 < C; c0 += 16) {
+      int64_t nc = C - c0 < 16 ? C - c0 : 16;
+      for (int64_t l = 0; l < nc; l++) {
+        kernel_u(g + (o * C + c0 + l) * 9, m, r);
+        for (int xi = 0; xi < np; xi++) tmp[xi][l] = r[xi];
+      }
+      for (int xi = 0; xi < np; xi++)
+        memcpy(u + (xi * O + o) * C + c0, tmp[xi], (size_t)nc * sizeof(float));
+    }
+}
+
+/* dW = G^T dU G of one pair's np positions u[xi] into k [3][3]: F(2x2,
+   3x3) down the rows then across, in float, rows (u0 + (u1 + u2)/2,
+   (u1 - u2)/2, (u1 + u2)/2 + u3); F(4x2, 3x3) across as that, then down
+   by G4 in double. */
+static void kernel_dw(const float *u, int m, float *k) {
   if (m == 4) {
-    /* 16 input channels at a time into tmp, then each position's 16 as one
-       run: 24 positions O x C floats apart (often a multiple of 4 KB, one
-       cache set) stored one float at a time would evict each other */
-    float tmp[24][16];
-    for (int64_t o = 0; o < O; o++)
-      for (int64_t c0 = 0; c0 < C; c0 += 16) {
-        int64_t nc = C - c0 < 16 ? C - c0 : 16;
-        for (int64_t l = 0; l < nc; l++) {
-          /* down the rows F(4, 3)'s G: k0/4, -(k0 + k1 + k2)/6,
-             -(k0 - k1 + k2)/6, (k0 + 2 k1 + 4 k2)/24, (k0 - 2 k1 + 4 k2)/24,
-             k2; across, F(2, 3)'s as below */
-          const float *k = g + (o * C + c0 + l) * 9;
-          for (int j = 0; j < 3; j++) {
-            float a0 = k[j], a1 = k[3 + j], a2 = k[6 + j], s02 = a0 + a2, f02 = a0 + 4.0f * a2;
-            float t[6] = {0.25f * a0,
-                          (s02 + a1) * (-1.0f / 6.0f),
-                          (s02 - a1) * (-1.0f / 6.0f),
-                          (f02 + 2.0f * a1) * (1.0f / 24.0f),
-                          (f02 - 2.0f * a1) * (1.0f / 24.0f),
-                          a2};
-            for (int i = 0; i < 6; i++) tmp[4 * i + j][l] = t[i]; /* columns 0..2: t, for now */
-          }
-          for (int i = 0; i < 6; i++) {
-            float t0 = tmp[4 * i][l], t1 = tmp[4 * i + 1][l], t2 = tmp[4 * i + 2][l];
-            tmp[4 * i + 0][l] = t0;
-            tmp[4 * i + 1][l] = 0.5f * (t0 + t1 + t2);
-            tmp[4 * i + 2][l] = 0.5f * (t0 - t1 + t2);
-            tmp[4 * i + 3][l] = t2;
-          }
-        }
-        for (int xi = 0; xi < 24; xi++)
-          memcpy(u + (xi * O + o) * C + c0, tmp[xi], (size_t)nc * sizeof(float));
+    double h[6][3];
+    for (int a = 0; a < 6; a++) {
+      float u1 = u[4 * a + 1], u2 = u[4 * a + 2], p = 0.5f * (u1 + u2);
+      h[a][0] = u[4 * a] + p;
+      h[a][1] = 0.5f * (u1 - u2);
+      h[a][2] = p + u[4 * a + 3];
+    }
+    for (int r = 0; r < 3; r++)
+      for (int c = 0; c < 3; c++) {
+        double acc = 0;
+        for (int a = 0; a < 6; a++) acc += G4[a][r] * h[a][c];
+        k[r * 3 + c] = (float)acc;
       }
     return;
   }
-  for (int64_t o = 0; o < O; o++)
-    for (int64_t c = 0; c < C; c++) {
-      const float *k = g + (o * C + c) * 9;
-      float t[4][3], r[4][4];
-      for (int j = 0; j < 3; j++) {
-        t[0][j] = k[j];
-        t[1][j] = 0.5f * (k[j] + k[3 + j] + k[6 + j]);
-        t[2][j] = 0.5f * (k[j] - k[3 + j] + k[6 + j]);
-        t[3][j] = k[6 + j];
-      }
-      for (int i = 0; i < 4; i++) {
-        r[i][0] = t[i][0];
-        r[i][1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
-        r[i][2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
-        r[i][3] = t[i][2];
-      }
-      for (int xi = 0; xi < 16; xi++) u[(xi * O + o) * C + c] = r[xi / 4][xi % 4];
-    }
+  float t[3][4];
+  for (int j = 0; j < 4; j++) {
+    float p = 0.5f * (u[4 + j] + u[8 + j]);
+    t[0][j] = u[j] + p;
+    t[1][j] = 0.5f * (u[4 + j] - u[8 + j]);
+    t[2][j] = p + u[12 + j];
+  }
+  for (int a = 0; a < 3; a++) {
+    float p = 0.5f * (t[a][1] + t[a][2]);
+    k[a * 3 + 0] = t[a][0] + p;
+    k[a * 3 + 1] = 0.5f * (t[a][1] - t[a][2]);
+    k[a * 3 + 2] = p + t[a][3];
+  }
 }
 
 int sc_wino_conv3x3_f32(const float *x, int64_t N, int64_t C, int64_t H, int64_t W,
@@ -867,8 +903,7 @@ typedef struct {
    W7t's shapes on a Zen 5 core).  The orientation with the smaller cost
    is taken. */
 static int64_t wgrad_cost(int64_t m, int64_t n) {
-  int64_t rest = n % 32, npad = n - rest + (rest == 0 ? 0 : rest <= 16 ? 16 : 32);
-  return (m + 7) / 8 * 8 * npad + 13 * n;
+  return (m + 7) / 8 * 8 * padded_cols(n) + 13 * n;
 }
 
 /* -1: the orientation of smaller wgrad_cost (the default); 0: dU = Z V^T;
@@ -944,54 +979,19 @@ int sc_wino_conv3x3_weight_f32(const float *x, const float *gy, int64_t N, int64
   int64_t np = J->np;
   for (int64_t ch = 1; ch < nch; ch++)
     for (int64_t i = 0; i < np * OC; i++) dU[i] += K.part[ch * np * OC + i];
-  if (J->m == 4) { /* G^T dU G: across F(2, 3)'s (as below), down G4's in
-                       double; 16 (o, c) pairs at a time, each position's 16
-                       read as one run (see wino_weights) */
-    float tmp[24][16];
-    for (int64_t i0 = 0; i0 < OC; i0 += 16) {
-      int64_t n = OC - i0 < 16 ? OC - i0 : 16;
-      for (int xi = 0; xi < 24; xi++)
-        for (int64_t l = 0; l < n; l++) {
-          int64_t i = i0 + l, at = K.ct ? i % C * O + i / C : i;
-          tmp[xi][l] = dU[xi * OC + at];
-        }
+  /* kernel_dw of each (o, c) pair, 16 at a time, each position's 16 read
+     as one run (see wino_weights) */
+  float tmp[24][16], r[24];
+  for (int64_t i0 = 0; i0 < OC; i0 += 16) {
+    int64_t n = OC - i0 < 16 ? OC - i0 : 16;
+    for (int xi = 0; xi < np; xi++)
       for (int64_t l = 0; l < n; l++) {
-        double h[6][3];
-        for (int a = 0; a < 6; a++) {
-          float u1 = tmp[4 * a + 1][l], u2 = tmp[4 * a + 2][l], p = 0.5f * (u1 + u2);
-          h[a][0] = tmp[4 * a][l] + p;
-          h[a][1] = 0.5f * (u1 - u2);
-          h[a][2] = p + tmp[4 * a + 3][l];
-        }
-        for (int r = 0; r < 3; r++)
-          for (int c = 0; c < 3; c++) {
-            double acc = 0;
-            for (int a = 0; a < 6; a++) acc += G4[a][r] * h[a][c];
-            dw[(i0 + l) * 9 + r * 3 + c] = (float)acc;
-          }
+        int64_t i = i0 + l, at = K.ct ? i % C * O + i / C : i; /* (o, c) in dU */
+        tmp[xi][l] = dU[xi * OC + at];
       }
-    }
-    sc_aligned_free(K.part, pbytes);
-    return 0;
-  }
-  /* G^T dU G, G as above: rows (u0 + (u1 + u2)/2, (u1 - u2)/2, (u1 + u2)/2 + u3),
-     then the same on columns */
-  for (int64_t i = 0; i < OC; i++) {
-    float u[4][4], t[3][4];
-    int64_t at = K.ct ? i % C * O + i / C : i; /* (o, c) in dU */
-    for (int xi = 0; xi < 16; xi++) u[xi / 4][xi % 4] = dU[xi * OC + at];
-    for (int j = 0; j < 4; j++) {
-      float p = 0.5f * (u[1][j] + u[2][j]);
-      t[0][j] = u[0][j] + p;
-      t[1][j] = 0.5f * (u[1][j] - u[2][j]);
-      t[2][j] = p + u[3][j];
-    }
-    float *k = dw + i * 9;
-    for (int a = 0; a < 3; a++) {
-      float p = 0.5f * (t[a][1] + t[a][2]);
-      k[a * 3 + 0] = t[a][0] + p;
-      k[a * 3 + 1] = 0.5f * (t[a][1] - t[a][2]);
-      k[a * 3 + 2] = p + t[a][3];
+    for (int64_t l = 0; l < n; l++) {
+      for (int xi = 0; xi < np; xi++) r[xi] = tmp[xi][l];
+      kernel_dw(r, J->m, dw + (i0 + l) * 9);
     }
   }
   sc_aligned_free(K.part, pbytes);
