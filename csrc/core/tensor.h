@@ -232,6 +232,10 @@ sc_generator *sc_default_generator(void);
 void sc_generator_seed(sc_generator *g, uint64_t seed);
 sc_tensor *sc_rand(sc_generator *g, int ndim, const int64_t *shape,
                    sc_dtype dt);
+/* Whether float32 N(0, 1) fills use rng.c's vector lanes (1, the
+   default) or libm alone (0): the same bits either way, for the spec that
+   checks it.  Returns the setting before. */
+int sc_randn_lanes(int on);
 sc_tensor *sc_randn(sc_generator *g, int ndim, const int64_t *shape,
                     sc_dtype dt);
 sc_tensor *sc_randint(sc_generator *g, int64_t lo, int64_t hi, int ndim,

@@ -1423,6 +1423,15 @@ static int l_set_wino_tile(lua_State *L) {
   return 1;
 }
 
+/* _set_randn_lanes(on) -> previous: whether float32 randn uses rng.c's
+   vector Box-Muller (checked against libm's, value by value) or libm's
+   alone, for the spec that checks both give the same bits. */
+static int l_set_randn_lanes(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TBOOLEAN);
+  lua_pushboolean(L, sc_randn_lanes(lua_toboolean(L, 1)));
+  return 1;
+}
+
 /* Internal ops exposed for gradient checks of the op table. */
 static int l_sum_to(lua_State *L) {
   sc_tensor *t = sc_lua_check(L, 1);
@@ -1659,6 +1668,7 @@ static const luaL_Reg functions[] = {
     {"_set_gemm_inplace", l_set_gemm_inplace},
     {"_set_wino_wgrad_transposed", l_set_wino_wgrad_transposed},
     {"_set_wino_tile", l_set_wino_tile},
+    {"_set_randn_lanes", l_set_randn_lanes},
     {"_linear_chain", l_linear_chain},
     {"set_num_threads", l_set_num_threads},
     {"get_num_threads", l_get_num_threads}, {"time", l_time},
