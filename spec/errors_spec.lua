@@ -440,6 +440,7 @@ FUNCTION_BAD._set_gemm_inplace = function() return { P(nil), P(1), P("x") } end
 FUNCTION_BAD._set_wino_wgrad_transposed = function() return { P(nil), P("x"), P(2), P(-2), P(0.5) } end
 FUNCTION_BAD._set_wino_tile = function() return { P(nil), P("x"), P(1), P(3), P(-1), P(2.5) } end
 FUNCTION_BAD._set_randn_lanes = function() return { P(nil), P(1), P("x") } end
+FUNCTION_BAD._set_thin_conv = function() return { P(nil), P(1), P("x") } end
 FUNCTION_BAD._linear_chain = function()
   local w = sc.zeros(4, 3)
   return { P(nil), P(T(), nil), P(T(), {}), P(T(), { "x" }), P(T(), { { "x" } }), P(T(), { { w, "x" } }),

@@ -636,3 +636,82 @@ describe("conv2d 3x3 by Winograd F(2x2, 3x3) and F(4x2, 3x3)", function()
     assert.is_true((fast - slow):abs():max():item() < TOL[4] * (1 + slow:abs():max():item()))
   end)
 end)
+
+-- 3x3 convolutions at stride 1 and padding 1 with one channel on a side
+-- (a U-Net's first and last) go through csrc/core/thinconv.c where
+-- gemm512.c runs: forward, input gradient (a thin convolution the other
+-- way round) and weight gradient against float64, on rows of 1 to 64
+-- pixels (one to four vectors, partial ones), 1 to 29 rows, both sides
+-- single, and batches that split across threads; then 1 against 2 threads,
+-- bit for bit, and the same numbers as conv.c's other paths within rounding.
+describe("conv2d 3x3 with one channel on a side (thinconv.c)", function()
+  local core = sc.core
+  local TOL = 2e-6
+  local function thin(on, f)
+    local was = core._set_thin_conv(on)
+    local ok, r = pcall(f)
+    core._set_thin_conv(was)
+    assert(ok, r)
+    return r
+  end
+  local function run(x, w, b, up)
+    local y = sc.conv2d(x, w, b, { padding = 1 })
+    return { y, table.unpack(sc.grad((y * up):sum(), { x, w })) }
+  end
+  local cases = {
+    { N = 5, C = 1, O = 32, H = 28, W = 28 },
+    { N = 5, C = 32, O = 1, H = 28, W = 28 },
+    { N = 3, C = 1, O = 1, H = 7, W = 5 },
+    { N = 2, C = 1, O = 7, H = 1, W = 1 },
+    { N = 2, C = 5, O = 1, H = 2, W = 16 },
+    { N = 2, C = 1, O = 3, H = 9, W = 17 },
+    { N = 2, C = 3, O = 1, H = 29, W = 33 },
+    { N = 1, C = 24, O = 1, H = 6, W = 64 },
+    { N = 9, C = 1, O = 24, H = 16, W = 48 },
+  }
+  for _, c in ipairs(cases) do
+    it(("agrees with float64: %d samples, %d -> %d channels, %dx%d"):format(c.N, c.C, c.O, c.H, c.W), function()
+      local g = sc.Generator(17)
+      local x = sc.randn(c.N, c.C, c.H, c.W, { dtype = "float64", generator = g })
+      local w = sc.randn(c.O, c.C, 3, 3, { dtype = "float64", generator = g }) * (1 / math.sqrt(9 * c.C))
+      local b = sc.randn(c.O, { dtype = "float64", generator = g })
+      local up = sc.randn(c.N, c.O, c.H, c.W, { dtype = "float64", generator = g })
+      local want = run(x:clone():requires_grad(true), w:clone():requires_grad(true), b, up)
+      local got = run(x:float():requires_grad(true), w:float():requires_grad(true), b:float(), up:float())
+      for k = 1, 3 do
+        assert.are.same(want[k]:shape(), got[k]:shape())
+        local scale = want[k]:abs():max():item()
+        assert.is_true(scale > 0.3)
+        assert.is_true((got[k]:double() - want[k]):abs():max():item() < TOL * (1 + scale))
+      end
+    end)
+  end
+
+  it("gives the same bits at 1 and 2 threads, and conv.c's numbers within rounding", function()
+    local g = sc.Generator(4)
+    for _, sh in ipairs({ { 19, 1, 32, 28, 28 }, { 19, 32, 1, 28, 28 }, { 6, 1, 1, 40, 50 } }) do
+      local N, C, O, H, W = table.unpack(sh)
+      local x = sc.randn(N, C, H, W, { generator = g }):requires_grad(true)
+      local w = (sc.randn(O, C, 3, 3, { generator = g }) * 0.2):requires_grad(true)
+      local b = sc.randn(O, { generator = g })
+      local up = sc.randn(N, O, H, W, { generator = g })
+      local res = at_1_and_2_threads(function() return run(x, w, b, up) end)
+      for k = 1, 3 do assert.are.equal(0, (res[1][k] - res[2][k]):abs():max():item()) end
+      local other = thin(false, function() return run(x, w, b, up) end)
+      for k = 1, 3 do
+        local scale = other[k]:abs():max():item()
+        assert.is_true((res[1][k] - other[k]):abs():max():item() < 4 * TOL * (1 + scale))
+      end
+    end
+  end)
+
+  it("takes an empty batch: empty output, zero weight gradient", function()
+    local x = sc.randn(0, 1, 8, 8):requires_grad(true)
+    local w = sc.randn(4, 1, 3, 3):requires_grad(true)
+    local y = sc.conv2d(x, w, sc.randn(4), { padding = 1 })
+    assert.are.same({ 0, 4, 8, 8 }, y:shape())
+    local gx, gw = table.unpack(sc.grad(y:sum(), { x, w }))
+    assert.are.same({ 0, 1, 8, 8 }, gx:shape())
+    assert.are.equal(0, gw:abs():sum():item())
+  end)
+end)

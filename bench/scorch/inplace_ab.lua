@@ -5,8 +5,11 @@
 -- product did before (csrc/core/gemm512.c's g512_run; wino.c's dU = Z V^T).
 -- With --tile 1, the switch is Winograd's tiling instead: off is F(2x2,
 -- 3x3) everywhere, on is wino.c's rule (F(4x2, 3x3) where it is cheaper).
+-- With --thin 1, the switch is thinconv.c: off, 3x3 convolutions with one
+-- channel on a side (W3's first and last, W7t's too) take conv.c's other
+-- paths; on, thinconv.c's direct kernels.
 --
---   bin/scorch bench/scorch/inplace_ab.lua [--rounds 8] [--steps 4] [--threads 1] [--tile 1]
+--   bin/scorch bench/scorch/inplace_ab.lua [--rounds 8] [--steps 4] [--threads 1] [--tile 1] [--thin 1]
 --
 -- Runs the steps of W1, W3, W7t and W9v (bench/scorch/steps.lua; W7t's net
 -- from random weights: the step's time does not depend on them), each
@@ -17,13 +20,15 @@ local sc = require "scorch"
 local core = require "scorch.core"
 
 local HERE = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
-local A = dofile(HERE .. "args.lua")({ rounds = 8, steps = 4, threads = 1, tile = 0 }, "inplace_ab.lua")
+local A = dofile(HERE .. "args.lua")({ rounds = 8, steps = 4, threads = 1, tile = 0, thin = 0 }, "inplace_ab.lua")
 sc.set_num_threads(A.threads)
 local steps = dofile(HERE .. "steps.lua")
 local UNet28 = dofile(HERE .. "unet28.lua")
 
 local function set(on)
-  if A.tile > 0 then
+  if A.thin > 0 then
+    core._set_thin_conv(on)
+  elseif A.tile > 0 then
     core._set_wino_tile(on and 0 or 2)
   else
     core._set_gemm_inplace(on)
@@ -60,7 +65,7 @@ end
 
 print(("%d thread(s), %d rounds of %d steps per setting; ms per step"):format(A.threads, A.rounds, A.steps))
 local off, on = "packed", "in place"
-if A.tile > 0 then off, on = "F(2x2)", "rule" end
+if A.thin > 0 then off, on = "conv.c", "thinconv" elseif A.tile > 0 then off, on = "F(2x2)", "rule" end
 print(("%-5s %17s %17s %8s"):format("", off .. ": median", on .. ": median", "ratio"))
 for _, c in ipairs(cases) do
   sc.manual_seed(0)

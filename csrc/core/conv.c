@@ -14,6 +14,7 @@
 
 #include <cblas.h>
 #include "pool.h"
+#include "thinconv.h"
 #include "wino.h"
 #include <string.h>
 
@@ -887,15 +888,19 @@ sc_tensor *sc_conv2d_fused(sc_tensor *x0, sc_tensor *w0, sc_tensor *b0,
   sc_tensor *y = w && (b || !b0) ? sc_empty(4, ys, x0->dtype) : NULL;
   size_t nb = 0, es = sc_dtype_size(x0->dtype);
   int nt = per_sample_threads(d.N);
-  /* 3x3 at stride 1 in float32: Winograd's F(2x2, 3x3) or F(4x2, 3x3) (wino.c) */
-  int wino = y && sc_wino_ok(x0->dtype, d.C, d.O, d.H, d.W, g) &&
+  /* 3x3 at stride 1 in float32: with one channel in or out, straight from
+     the rows (thinconv.c); else Winograd's F(2x2, 3x3) or F(4x2, 3x3) (wino.c) */
+  int thin = y && sc_thin_ok(x0->dtype, d.C, d.O, d.H, d.W, g) &&
+             sc_thin_conv3x3_f32(sc_data(x), d.N, d.C, d.H, d.W, sc_data(w), d.O,
+                                 b ? sc_data(b) : NULL, sc_data(y)) == 0;
+  int wino = y && !thin && sc_wino_ok(x0->dtype, d.C, d.O, d.H, d.W, g) &&
              sc_wino_conv3x3_f32(sc_data(x), d.N, d.C, d.H, d.W, sc_data(w), d.O,
                                  b ? sc_data(b) : NULL, g->ph, g->pw, sc_data(y)) == 0;
   shift_plan pl;
   int ident = identity_cols(g);
-  int shift = !wino && !ident && d.C >= SHIFT_MIN_C && shift_plan_of(&pl, g, d.C, d.H, d.W);
+  int shift = !thin && !wino && !ident && d.C >= SHIFT_MIN_C && shift_plan_of(&pl, g, d.C, d.H, d.W);
   char *wt = y && shift ? taps_of(sc_data(w), d.O, d.C, pl.kk, es, 0, 1) : NULL;
-  char *col = !y || wino || (shift && !wt) ? NULL
+  char *col = !y || thin || wino || (shift && !wt) ? NULL
               : shift ? shift_buffers(&pl, d.O, x0->dtype, nt, &nb)
               : ident ? thread_buffers(0, nt, &nb) /* no columns to make */
                       : col_buffers(&d, x0->dtype, nt, &nb);
@@ -912,7 +917,7 @@ sc_tensor *sc_conv2d_fused(sc_tensor *x0, sc_tensor *w0, sc_tensor *b0,
   sc_release(x);
   sc_release(w);
   sc_release(b);
-  if (!col && !wino) {
+  if (!col && !wino && !thin) {
     sc_release(y);
     return NULL;
   }
@@ -997,16 +1002,21 @@ sc_tensor *sc_conv2d_input(sc_tensor *g0, sc_tensor *w0, int64_t H, int64_t W,
   shift_plan pl; /* with enough channels in g: shifted products, no columns */
   int ident = identity_cols(g);
   /* 3x3 in float32: Winograd (wino.c) on g and that kernel */
-  int wino = flip && sc_wino_ok(g0->dtype, d.O, d.C, d.Ho, d.Wo, &fg);
-  int shift = flip && !wino && !ident && d.O >= SHIFT_MIN_C &&
+  /* or, with one channel on a side, straight from the rows (thinconv.c) */
+  int thin = flip && sc_thin_ok(g0->dtype, d.O, d.C, d.Ho, d.Wo, &fg);
+  int wino = flip && !thin && sc_wino_ok(g0->dtype, d.O, d.C, d.Ho, d.Wo, &fg);
+  int shift = flip && !thin && !wino && !ident && d.O >= SHIFT_MIN_C &&
               shift_plan_of(&pl, &fg, d.O, d.Ho, d.Wo);
   /* the flipped kernel [C][O][kh*kw], tap-major for shifted products (a 1x1
      kernel is read as it is) */
   if (out && flip && !ident) wf = taps_of(sc_data(w), d.C, d.O, kk, es, 1, shift);
+  thin = thin && wf &&
+         sc_thin_conv3x3_f32(sc_data(gc), d.N, d.O, d.Ho, d.Wo, (const float *)wf, d.C, NULL,
+                             sc_data(out)) == 0;
   wino = wino && wf &&
          sc_wino_conv3x3_f32(sc_data(gc), d.N, d.O, d.Ho, d.Wo, (const float *)wf, d.C, NULL,
                              fg.ph, fg.pw, sc_data(out)) == 0;
-  if (wino) {
+  if (thin || wino) {
     /* done */
   } else if (out && ident) {
     col = thread_buffers(0, nt, &nb); /* no columns to make */
@@ -1032,7 +1042,7 @@ sc_tensor *sc_conv2d_input(sc_tensor *g0, sc_tensor *w0, int64_t H, int64_t W,
   if (wf) sc_aligned_free(wf, fbytes);
   sc_release(gc);
   sc_release(w);
-  if (!col && !wino) {
+  if (!col && !wino && !thin) {
     sc_release(out);
     return NULL;
   }
@@ -1203,8 +1213,12 @@ sc_tensor *sc_conv2d_weight(sc_tensor *x0, sc_tensor *g0, const sc_conv_geom *g)
   int64_t ws[4] = {d.O, d.C, g->kh, g->kw};
   sc_tensor *x = sc_contiguous(x0), *gc = x ? sc_contiguous(g0) : NULL;
   sc_tensor *out = gc ? sc_zeros(4, ws, x0->dtype) : NULL;
-  /* 3x3 at stride 1 in float32: in Winograd's domain (wino.c) */
-  int ok = out && ((sc_wino_ok(x0->dtype, d.C, d.O, d.H, d.W, g) &&
+  /* 3x3 at stride 1 in float32: with one channel on a side straight from
+     the rows (thinconv.c), else in Winograd's domain (wino.c) */
+  int ok = out && ((sc_thin_ok(x0->dtype, d.C, d.O, d.H, d.W, g) &&
+                    sc_thin_conv3x3_weight_f32(sc_data(x), sc_data(gc), d.N, d.C, d.H, d.W, d.O,
+                                               sc_data(out)) == 0) ||
+                   (sc_wino_ok(x0->dtype, d.C, d.O, d.H, d.W, g) &&
                     sc_wino_conv3x3_weight_f32(sc_data(x), sc_data(gc), d.N, d.C, d.H, d.W, d.O,
                                                g->ph, g->pw, sc_data(out)) == 0) ||
                    weight_products(&d, g, x0->dtype, x, gc, out) == 0);

@@ -19,6 +19,7 @@
 #include "../core/autograd.h"
 #include "../core/pool.h"
 #include "../core/smallgemm.h"
+#include "../core/thinconv.h"
 #include "../core/gemm512.h"
 #include "../core/wino.h"
 
@@ -1423,6 +1424,15 @@ static int l_set_wino_tile(lua_State *L) {
   return 1;
 }
 
+/* _set_thin_conv(on) -> previous: whether 3x3 convolutions with one
+   channel on a side go through thinconv.c or conv.c's other paths, for the
+   specs that check both against float64. */
+static int l_set_thin_conv(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TBOOLEAN);
+  lua_pushboolean(L, sc_thin_conv(lua_toboolean(L, 1)));
+  return 1;
+}
+
 /* _set_randn_lanes(on) -> previous: whether float32 randn uses rng.c's
    vector Box-Muller (checked against libm's, value by value) or libm's
    alone, for the spec that checks both give the same bits. */
@@ -1669,6 +1679,7 @@ static const luaL_Reg functions[] = {
     {"_set_wino_wgrad_transposed", l_set_wino_wgrad_transposed},
     {"_set_wino_tile", l_set_wino_tile},
     {"_set_randn_lanes", l_set_randn_lanes},
+    {"_set_thin_conv", l_set_thin_conv},
     {"_linear_chain", l_linear_chain},
     {"set_num_threads", l_set_num_threads},
     {"get_num_threads", l_get_num_threads}, {"time", l_time},
