@@ -375,9 +375,15 @@ end)
 describe("im2col / col2im routes against a plain loop", function()
   local geoms = {
     { H = 7, W = 13, k = 3, s = 1, p = 1 },   -- same: whole-plane shifts
-    { H = 14, W = 14, k = 3, s = 2, p = 1 },  -- phase planes, 7 x 7
-    { H = 28, W = 28, k = 3, s = 2, p = 1 },  -- phase planes, 14 x 14
-    { H = 7, W = 9, k = 3, s = 2, p = 1 },    -- phase planes, odd sizes (4 x 5)
+    -- 3x3, stride 2, padding 1, rows of at most 32: in float32 on AVX-512,
+    -- permutes of each image row (conv.c's s2_plane); else phase planes
+    { H = 14, W = 14, k = 3, s = 2, p = 1 },  -- 7 x 7
+    { H = 28, W = 28, k = 3, s = 2, p = 1 },  -- 14 x 14
+    { H = 7, W = 9, k = 3, s = 2, p = 1 },    -- odd sizes (4 x 5)
+    { H = 5, W = 32, k = 3, s = 2, p = 1 },   -- the widest row: two full vectors
+    { H = 4, W = 17, k = 3, s = 2, p = 1 },   -- one pixel into the second vector
+    { H = 1, W = 1, k = 3, s = 2, p = 1 },    -- a single pixel
+    { H = 3, W = 33, k = 3, s = 2, p = 1 },   -- phase planes: rows too wide
     { H = 9, W = 10, k = 5, s = 3, p = 2 },   -- phase planes, stride 3
     { H = 8, W = 8, k = 4, s = 2, p = 1 },    -- phase planes, even kernel
     { H = 8, W = 7, k = 1, s = 2, p = 0 },    -- phase planes, 1 x 1 kernel
