@@ -791,10 +791,11 @@ static void kernel_u(const float *k, int m, float *r) {
    a time into tmp, then each position's 16 as one run (np positions O x C
    floats apart, often a multiple of 4 KB, one cache set, stored one float
    at a time would evict each other). */
-static void wino_weights(const float *g, int64_t O, int64_t C, int m, float *u) {
+static void wino_weights(const float *g, int64_t O, int64_t C, int m, float *u, int64_t o0,
+                         int64_t o1) {
   int np = 4 * (m + 2);
   float tmp[24][16], r[24];
-  for (int64_t o = 0; o < O; o++)
+  for (int64_t o = o0; o < o1; o++)
     for (int64_t c0 = 0; c0 < C; c0 += 16) {
       int64_t nc = C - c0 < 16 ? C - c0 : 16;
       for (int64_t l = 0; l < nc; l++) {
@@ -842,6 +843,37 @@ static void kernel_dw(const float *u, int m, float *k) {
   }
 }
 
+/* The forward's kernels, U and its packed panels, split across threads:
+   items 0 .. O-1 are wino_weights' output channels, then (a second call)
+   items 0 .. np-1 its positions' packings.  Each item's numbers are the
+   same whichever thread makes them. */
+typedef struct {
+  const float *g;
+  float *u, *upk;
+  int64_t O, C, apad;
+  int m;
+} uprep;
+
+static void uprep_weights(void *ctx, int64_t lo, int64_t hi, int tid) {
+  (void)tid;
+  uprep *P = ctx;
+  wino_weights(P->g, P->O, P->C, P->m, P->u, lo, hi);
+}
+
+/* (sc_pack_a_all fails only where gemm512.c is off, which the caller checks) */
+static void uprep_pack(void *ctx, int64_t lo, int64_t hi, int tid) {
+  (void)tid;
+  uprep *P = ctx;
+  for (int64_t xi = lo; xi < hi; xi++)
+    (void)sc_pack_a_all(0, P->u + xi * P->O * P->C, P->C, P->O, P->C, P->upk + xi * P->apad * P->C);
+}
+
+/* threads for n items of about `per` floats of work each */
+static int prep_threads(int64_t n, int64_t per) {
+  int nt = n * per < SC_PAR_GRAIN ? 1 : sc_get_num_threads();
+  return nt > n ? (int)n : nt < 1 ? 1 : nt;
+}
+
 int sc_wino_conv3x3_f32(const float *x, int64_t N, int64_t C, int64_t H, int64_t W,
                         const float *w, int64_t O, const float *bias, int64_t ph, int64_t pw,
                         float *y) {
@@ -861,13 +893,14 @@ int sc_wino_conv3x3_f32(const float *x, int64_t N, int64_t C, int64_t H, int64_t
     if (u) sc_aligned_free(u, ubytes);
     return -1;
   }
-  wino_weights(w, O, C, J.m, u);
-  for (int xi = 0; xi < J.np; xi++)
-    if (sc_pack_a_all(0, u + xi * O * C, C, O, C, upk + xi * J.apad * C)) {
-      sc_aligned_free(upk, pkbytes);
-      upk = NULL;
-      break;
-    }
+  uprep P = {w, u, upk, O, C, J.apad, (int)J.m};
+  sc_parallel_for(prep_threads(O, J.np * C), O, uprep_weights, &P);
+  if (sc_gemm_own_active())
+    sc_parallel_for(prep_threads(J.np, O * C), J.np, uprep_pack, &P);
+  else { /* the products pack U themselves then */
+    sc_aligned_free(upk, pkbytes);
+    upk = NULL;
+  }
   J.u = u, J.upk = upk;
   sc_parallel_for(nth, units, wino_part, &J);
   sc_aligned_free(J.scratch, J.sstride * (size_t)nth);
@@ -950,6 +983,39 @@ static void wino_wgrad_part(void *ctx, int64_t lo, int64_t hi, int tid) {
   }
 }
 
+/* The weight gradient's last stage, blocks of 16 (o, c) pairs split across
+   threads: each position's sum of the chunks' partials, in chunk order,
+   then kernel_dw of each pair (the 16 pairs' values of a position read
+   as one run: see wino_weights) */
+typedef struct {
+  const float *part;
+  float *dw;
+  int64_t nch, np, OC, C, O;
+  int ct, m;
+} dwjob;
+
+static void dw_part(void *ctx, int64_t lo, int64_t hi, int tid) {
+  (void)tid;
+  const dwjob *D = ctx;
+  int64_t OC = D->OC, span = D->np * OC;
+  float tmp[24][16], r[24];
+  for (int64_t b = lo; b < hi; b++) {
+    int64_t i0 = 16 * b, n = OC - i0 < 16 ? OC - i0 : 16;
+    for (int64_t xi = 0; xi < D->np; xi++)
+      for (int64_t l = 0; l < n; l++) {
+        int64_t i = i0 + l, at = D->ct ? i % D->C * D->O + i / D->C : i; /* (o, c) in dU */
+        const float *p = D->part + xi * OC + at;
+        float v = p[0];
+        for (int64_t ch = 1; ch < D->nch; ch++) v += p[ch * span];
+        tmp[xi][l] = v;
+      }
+    for (int64_t l = 0; l < n; l++) {
+      for (int64_t xi = 0; xi < D->np; xi++) r[xi] = tmp[xi][l];
+      kernel_dw(r, D->m, D->dw + (i0 + l) * 9);
+    }
+  }
+}
+
 int sc_wino_conv3x3_weight_f32(const float *x, const float *gy, int64_t N, int64_t C,
                                int64_t H, int64_t W, int64_t O, int64_t ph, int64_t pw,
                                float *dw) {
@@ -975,25 +1041,9 @@ int sc_wino_conv3x3_weight_f32(const float *x, const float *gy, int64_t N, int64
   }
   sc_parallel_for(nth, nch, wino_wgrad_part, &K);
   sc_aligned_free(J->scratch, J->sstride * (size_t)nth);
-  float *dU = K.part; /* the partials in chunk order, into the first */
-  int64_t np = J->np;
-  for (int64_t ch = 1; ch < nch; ch++)
-    for (int64_t i = 0; i < np * OC; i++) dU[i] += K.part[ch * np * OC + i];
-  /* kernel_dw of each (o, c) pair, 16 at a time, each position's 16 read
-     as one run (see wino_weights) */
-  float tmp[24][16], r[24];
-  for (int64_t i0 = 0; i0 < OC; i0 += 16) {
-    int64_t n = OC - i0 < 16 ? OC - i0 : 16;
-    for (int xi = 0; xi < np; xi++)
-      for (int64_t l = 0; l < n; l++) {
-        int64_t i = i0 + l, at = K.ct ? i % C * O + i / C : i; /* (o, c) in dU */
-        tmp[xi][l] = dU[xi * OC + at];
-      }
-    for (int64_t l = 0; l < n; l++) {
-      for (int xi = 0; xi < np; xi++) r[xi] = tmp[xi][l];
-      kernel_dw(r, J->m, dw + (i0 + l) * 9);
-    }
-  }
+  int64_t nblk = (OC + 15) / 16;
+  dwjob D = {K.part, dw, nch, J->np, OC, C, O, K.ct, (int)J->m};
+  sc_parallel_for(prep_threads(nblk, 16 * J->np * nch), nblk, dw_part, &D);
   sc_aligned_free(K.part, pbytes);
   return 0;
 }
