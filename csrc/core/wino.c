@@ -756,52 +756,55 @@ static const double G4[6][3] = {{1.0 / 4, 0, 0},
                                 {1.0 / 24, -1.0 / 12, 1.0 / 6},
                                 {0, 0, 1}};
 
-/* U = G k G^T of one 3x3 kernel k into r[xi], xi = 4i + j (np = 4(m + 2)
-   positions), in float: down the rows F(2, 3)'s G (the halves are exact)
-   or F(4, 3)'s (k0/4, -(k0 + k1 + k2)/6, -(k0 - k1 + k2)/6,
-   (k0 + 2 k1 + 4 k2)/24, (k0 - 2 k1 + 4 k2)/24, k2), across F(2, 3)'s. */
-static void kernel_u(const float *k, int m, float *r) {
-  float t[6][3];
-  for (int j = 0; j < 3; j++) {
-    float a0 = k[j], a1 = k[3 + j], a2 = k[6 + j];
-    if (m == 4) {
-      float s02 = a0 + a2, f02 = a0 + 4.0f * a2;
-      t[0][j] = 0.25f * a0;
-      t[1][j] = (s02 + a1) * (-1.0f / 6.0f);
-      t[2][j] = (s02 - a1) * (-1.0f / 6.0f);
-      t[3][j] = (f02 + 2.0f * a1) * (1.0f / 24.0f);
-      t[4][j] = (f02 - 2.0f * a1) * (1.0f / 24.0f);
-      t[5][j] = a2;
-    } else {
-      t[0][j] = a0;
-      t[1][j] = 0.5f * (a0 + a1 + a2);
-      t[2][j] = 0.5f * (a0 - a1 + a2);
-      t[3][j] = a2;
-    }
-  }
-  for (int i = 0; i < m + 2; i++) {
-    r[4 * i + 0] = t[i][0];
-    r[4 * i + 1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
-    r[4 * i + 2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
-    r[4 * i + 3] = t[i][2];
-  }
-}
-
-/* U [np][O][C] from g [O][C][3][3], kernel_u of each: 16 input channels at
+/* U [np][O][C] from g [O][C][3][3], by kernel_u16: 16 input channels at
    a time into tmp, then each position's 16 as one run (np positions O x C
    floats apart, often a multiple of 4 KB, one cache set, stored one float
    at a time would evict each other). */
+/* U = G k G^T of n <= 16 3x3 kernels k (9 floats each, end to end) into
+   r[xi][l] for kernel l, xi = 4i + j (np = 4(m + 2) positions), in float: down the rows F(2, 3)'s G (the halves are exact)
+   or F(4, 3)'s (k0/4, -(k0 + k1 + k2)/6, -(k0 - k1 + k2)/6,
+   (k0 + 2 k1 + 4 k2)/24, (k0 - 2 k1 + 4 k2)/24, k2), across F(2, 3)'s.
+   A kernel to a vector lane; the multiplications by 2 and 4 are exact,
+   so a fused multiply-add rounds them as the separate operations do. */
+static V4 void kernel_u16(const float *k, int64_t n, int m, float r[24][16]) {
+  float a[9][16], t[6][3][16];
+  for (int e = 0; e < 9; e++)
+    for (int l = 0; l < 16; l++) a[e][l] = l < n ? k[l * 9 + e] : 0.0f;
+  for (int j = 0; j < 3; j++)
+    for (int l = 0; l < 16; l++) {
+      float a0 = a[j][l], a1 = a[3 + j][l], a2 = a[6 + j][l];
+      if (m == 4) {
+        float s02 = a0 + a2, f02 = a0 + 4.0f * a2;
+        t[0][j][l] = 0.25f * a0;
+        t[1][j][l] = (s02 + a1) * (-1.0f / 6.0f);
+        t[2][j][l] = (s02 - a1) * (-1.0f / 6.0f);
+        t[3][j][l] = (f02 + 2.0f * a1) * (1.0f / 24.0f);
+        t[4][j][l] = (f02 - 2.0f * a1) * (1.0f / 24.0f);
+        t[5][j][l] = a2;
+      } else {
+        t[0][j][l] = a0;
+        t[1][j][l] = 0.5f * (a0 + a1 + a2);
+        t[2][j][l] = 0.5f * (a0 - a1 + a2);
+        t[3][j][l] = a2;
+      }
+    }
+  for (int i = 0; i < m + 2; i++)
+    for (int l = 0; l < 16; l++) {
+      r[4 * i + 0][l] = t[i][0][l];
+      r[4 * i + 1][l] = 0.5f * (t[i][0][l] + t[i][1][l] + t[i][2][l]);
+      r[4 * i + 2][l] = 0.5f * (t[i][0][l] - t[i][1][l] + t[i][2][l]);
+      r[4 * i + 3][l] = t[i][2][l];
+    }
+}
+
 static void wino_weights(const float *g, int64_t O, int64_t C, int m, float *u, int64_t o0,
                          int64_t o1) {
   int np = 4 * (m + 2);
-  float tmp[24][16], r[24];
+  float tmp[24][16];
   for (int64_t o = o0; o < o1; o++)
     for (int64_t c0 = 0; c0 < C; c0 += 16) {
       int64_t nc = C - c0 < 16 ? C - c0 : 16;
-      for (int64_t l = 0; l < nc; l++) {
-        kernel_u(g + (o * C + c0 + l) * 9, m, r);
-        for (int xi = 0; xi < np; xi++) tmp[xi][l] = r[xi];
-      }
+      kernel_u16(g + (o * C + c0) * 9, nc, m, tmp);
       for (int xi = 0; xi < np; xi++)
         memcpy(u + (xi * O + o) * C + c0, tmp[xi], (size_t)nc * sizeof(float));
     }
@@ -983,31 +986,47 @@ static void wino_wgrad_part(void *ctx, int64_t lo, int64_t hi, int tid) {
   }
 }
 
-/* The weight gradient's last stage, blocks of 16 (o, c) pairs split across
-   threads: each position's sum of the chunks' partials, in chunk order,
-   then kernel_dw of each pair (the 16 pairs' values of a position read
-   as one run: see wino_weights) */
+/* The weight gradient's last stage, split across threads in two passes:
+   the chunks' partials summed into the first, in chunk order, over ranges
+   of 4096 elements (sum_part; streaming, so the scattered reads after it
+   hit a dU the size of one partial); then kernel_dw of each (o, c) pair,
+   16 pairs at a time, each position's 16 values read as one run (see
+   wino_weights) (dw_part). */
 typedef struct {
-  const float *part;
+  float *part;
   float *dw;
   int64_t nch, np, OC, C, O;
   int ct, m;
 } dwjob;
 
+#define DW_SUM_BLOCK 4096
+
+static void sum_part(void *ctx, int64_t lo, int64_t hi, int tid) {
+  (void)tid;
+  const dwjob *D = ctx;
+  int64_t span = D->np * D->OC;
+  for (int64_t b = lo; b < hi; b++) {
+    int64_t i0 = b * DW_SUM_BLOCK, i1 = i0 + DW_SUM_BLOCK < span ? i0 + DW_SUM_BLOCK : span;
+    float *dU = D->part;
+    for (int64_t ch = 1; ch < D->nch; ch++) {
+      const float *p = D->part + ch * span;
+      for (int64_t i = i0; i < i1; i++) dU[i] += p[i];
+    }
+  }
+}
+
 static void dw_part(void *ctx, int64_t lo, int64_t hi, int tid) {
   (void)tid;
   const dwjob *D = ctx;
-  int64_t OC = D->OC, span = D->np * OC;
+  int64_t OC = D->OC;
+  const float *dU = D->part;
   float tmp[24][16], r[24];
   for (int64_t b = lo; b < hi; b++) {
     int64_t i0 = 16 * b, n = OC - i0 < 16 ? OC - i0 : 16;
     for (int64_t xi = 0; xi < D->np; xi++)
       for (int64_t l = 0; l < n; l++) {
         int64_t i = i0 + l, at = D->ct ? i % D->C * D->O + i / D->C : i; /* (o, c) in dU */
-        const float *p = D->part + xi * OC + at;
-        float v = p[0];
-        for (int64_t ch = 1; ch < D->nch; ch++) v += p[ch * span];
-        tmp[xi][l] = v;
+        tmp[xi][l] = dU[xi * OC + at];
       }
     for (int64_t l = 0; l < n; l++) {
       for (int64_t xi = 0; xi < D->np; xi++) r[xi] = tmp[xi][l];
@@ -1041,9 +1060,10 @@ int sc_wino_conv3x3_weight_f32(const float *x, const float *gy, int64_t N, int64
   }
   sc_parallel_for(nth, nch, wino_wgrad_part, &K);
   sc_aligned_free(J->scratch, J->sstride * (size_t)nth);
-  int64_t nblk = (OC + 15) / 16;
+  int64_t nblk = (OC + 15) / 16, nsum = (J->np * OC + DW_SUM_BLOCK - 1) / DW_SUM_BLOCK;
   dwjob D = {K.part, dw, nch, J->np, OC, C, O, K.ct, (int)J->m};
-  sc_parallel_for(prep_threads(nblk, 16 * J->np * nch), nblk, dw_part, &D);
+  if (nch > 1) sc_parallel_for(prep_threads(nsum, DW_SUM_BLOCK * nch), nsum, sum_part, &D);
+  sc_parallel_for(prep_threads(nblk, 16 * J->np * 8), nblk, dw_part, &D);
   sc_aligned_free(K.part, pbytes);
   return 0;
 }
