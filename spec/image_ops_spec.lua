@@ -548,9 +548,12 @@ describe("conv2d 3x3 by Winograd F(2x2, 3x3) and F(4x2, 3x3)", function()
     local g = sc.Generator(3)
     -- 19 samples: three chunks of the weight gradient's sum, the last short,
     -- in groups of whole samples; 4 samples of 36 x 36 with 96 -> 64
-    -- channels, each cut into blocks of tile rows; each tiling
+    -- channels, each cut into blocks of tile rows; each tiling; and 64
+    -- samples of 14 x 14, whose forward groups 6 samples to a unit at one
+    -- thread and 4 at two (wino_balance)
     for _, sh in ipairs({ { 19, 16, 12, 11, 37, 2 }, { 4, 96, 64, 36, 36, 2 },
-                          { 19, 16, 12, 11, 37, 4 }, { 4, 96, 64, 36, 36, 4 } }) do
+                          { 19, 16, 12, 11, 37, 4 }, { 4, 96, 64, 36, 36, 4 },
+                          { 64, 64, 64, 14, 14, 0 } }) do
       local N, C, O, H, W, mode = table.unpack(sh)
       local x = sc.randn(N, C, H, W, { generator = g }):requires_grad(true)
       local w = (sc.randn(O, C, 3, 3, { generator = g }) * 0.1):requires_grad(true)
