@@ -443,6 +443,50 @@ end)
 -- phase_join interleaves four shifted windows (the generator's upsample +
 -- convolution over output phases): against the index formula, and
 -- phase_split back (gradcheck_spec checks both ops' derivatives).
+-- conv2d, conv2d_input and conv2d_weight read an input whose samples are
+-- each one contiguous block (a slice along the channels, as the gradient
+-- of a cat is) where it lies: the same bits as from a contiguous copy, on
+-- every route (Winograd, one channel on a side, stride 2, 1x1, float64).
+describe("convolutions of a slice along the channels", function()
+  local core = sc.core
+  local routes = {
+    { C = 16, O = 12, H = 9, W = 9, k = 3, s = 1, p = 1 },
+    { C = 1, O = 8, H = 10, W = 7, k = 3, s = 1, p = 1 },
+    { C = 8, O = 1, H = 10, W = 7, k = 3, s = 1, p = 1 },
+    { C = 6, O = 5, H = 14, W = 14, k = 3, s = 2, p = 1 },
+    { C = 7, O = 9, H = 6, W = 5, k = 1, s = 1, p = 0 },
+    { C = 5, O = 4, H = 6, W = 6, k = 3, s = 1, p = 1, dt = "float64" },
+  }
+  for _, r in ipairs(routes) do
+    it(("%d -> %d channels, %dx%d kernel, stride %d (%s)"):format(r.C, r.O, r.k, r.k, r.s, r.dt or "float32"), function()
+      local g = sc.Generator(21)
+      local o = { generator = g, dtype = r.dt or "float32" }
+      local N = 3
+      local big = sc.randn({ N, r.C + 5, r.H, r.W }, o)
+      local x = big:narrow(2, 3, r.C) -- channels 3 .. C + 2 of each sample
+      assert.is_false(x:is_contiguous())
+      local w = sc.randn({ r.O, r.C, r.k, r.k }, o)
+      local b = sc.randn({ r.O }, o)
+      local opts = { stride = r.s, padding = r.p }
+      local y = sc.conv2d(x, w, b, opts)
+      local s = y:shape()
+      local gbig = sc.randn({ N, r.O + 3, s[3], s[4] }, o)
+      local gy = gbig:narrow(2, 2, r.O)
+      local geom = { kernel = { r.k, r.k }, stride = { r.s, r.s }, padding = { r.p, r.p } }
+      local got = { y, core.conv2d_input(gy, w, { r.H, r.W }, { stride = geom.stride, padding = geom.padding }),
+                    core.conv2d_weight(x, gy, geom) }
+      local xc, gc = x:contiguous(), gy:contiguous()
+      local want = { sc.conv2d(xc, w, b, opts),
+                     core.conv2d_input(gc, w, { r.H, r.W }, { stride = geom.stride, padding = geom.padding }),
+                     core.conv2d_weight(xc, gc, geom) }
+      for k = 1, 3 do
+        assert.are.same(want[k]:shape(), got[k]:shape())
+        assert.are.equal(0, (got[k] - want[k]):abs():max():item())
+      end
+    end)
+  end
+end)
+
 describe("phase_join and phase_split", function()
   it("put y[n, (2a+b)O + o, i+a, j+b] at out[n, o, 2i+a, 2j+b], and back", function()
     local N, O, H, W = 2, 3, 4, 5

@@ -883,6 +883,19 @@ static void unfold_one(const sc_conv_geom *g, void *img, void *col, int64_t C,
   unfold_ld(g, img, col, C, H, W, Ho, Wo, Ho * Wo, dt, back);
 }
 
+/* t itself where each sample's [C, H, W] block is contiguous (a slice
+   along the channels, as a cat's gradient is), with *sn its samples'
+   stride in elements; else a contiguous copy (*sn = C H W).  NULL when out
+   of memory. */
+static sc_tensor *sample_blocks(sc_tensor *t, int64_t *sn) {
+  int64_t C = t->shape[1], H = t->shape[2], W = t->shape[3];
+  int ok = t->stride[0] >= 0 && (W == 1 || t->stride[3] == 1) &&
+           (H == 1 || t->stride[2] == W) && (C == 1 || t->stride[1] == H * W);
+  sc_tensor *r = ok ? sc_retain(t) : sc_contiguous(t);
+  *sn = ok && t->shape[0] > 1 ? t->stride[0] : C * H * W;
+  return r;
+}
+
 typedef struct {
   sc_conv_geom g;
   int64_t N, C, H, W, O, Ho, Wo;
@@ -943,6 +956,7 @@ typedef struct {
   int flip;
   const float *wpk; /* wt packed (packed_taps), or NULL */
   int ident;        /* identity_cols: no unfolding */
+  int64_t isn;      /* the input's (x's or g's) sample stride, in elements */
 } conv_job;
 
 static void conv_forward_part(void *ctx, int64_t lo, int64_t hi, int tid) {
@@ -951,7 +965,7 @@ static void conv_forward_part(void *ctx, int64_t lo, int64_t hi, int tid) {
   size_t es = j->es;
   char *cb = j->col + (size_t)tid * j->nb;
   for (int64_t n = lo; n < hi; n++) {
-    char *xn = j->in + (size_t)(n * d->C * d->H * d->W) * es;
+    char *xn = j->in + (size_t)(n * j->isn) * es;
     char *yn = j->out + (size_t)(n * d->O * j->L) * es;
     if (j->pl) {
       shift_fill(j->pl, j->g, xn, cb, es);
@@ -979,7 +993,8 @@ sc_tensor *sc_conv2d_fused(sc_tensor *x0, sc_tensor *w0, sc_tensor *b0,
     return NULL;
   }
   int64_t ys[4] = {d.N, d.O, d.Ho, d.Wo}, L = d.Ho * d.Wo, CK = d.C * g->kh * g->kw;
-  sc_tensor *x = sc_contiguous(x0), *w = x ? sc_contiguous(w0) : NULL;
+  int64_t xsn;
+  sc_tensor *x = sample_blocks(x0, &xsn), *w = x ? sc_contiguous(w0) : NULL;
   sc_tensor *b = w && b0 ? sc_contiguous(b0) : NULL;
   sc_tensor *y = w && (b || !b0) ? sc_empty(4, ys, x0->dtype) : NULL;
   size_t nb = 0, es = sc_dtype_size(x0->dtype);
@@ -987,10 +1002,10 @@ sc_tensor *sc_conv2d_fused(sc_tensor *x0, sc_tensor *w0, sc_tensor *b0,
   /* 3x3 at stride 1 in float32: with one channel in or out, straight from
      the rows (thinconv.c); else Winograd's F(2x2, 3x3) or F(4x2, 3x3) (wino.c) */
   int thin = y && sc_thin_ok(x0->dtype, d.C, d.O, d.H, d.W, g) &&
-             sc_thin_conv3x3_f32(sc_data(x), d.N, d.C, d.H, d.W, sc_data(w), d.O,
+             sc_thin_conv3x3_f32(sc_data(x), xsn, d.N, d.C, d.H, d.W, sc_data(w), d.O,
                                  b ? sc_data(b) : NULL, sc_data(y)) == 0;
   int wino = y && !thin && sc_wino_ok(x0->dtype, d.C, d.O, d.H, d.W, g) &&
-             sc_wino_conv3x3_f32(sc_data(x), d.N, d.C, d.H, d.W, sc_data(w), d.O,
+             sc_wino_conv3x3_f32(sc_data(x), xsn, d.N, d.C, d.H, d.W, sc_data(w), d.O,
                                  b ? sc_data(b) : NULL, g->ph, g->pw, sc_data(y)) == 0;
   shift_plan pl;
   int ident = identity_cols(g);
@@ -1004,7 +1019,7 @@ sc_tensor *sc_conv2d_fused(sc_tensor *x0, sc_tensor *w0, sc_tensor *b0,
     size_t pb;
     float *wpk = shift ? packed_taps(wt, x0->dtype, d.O, d.C, pl.kk, &pb) : NULL;
     conv_job j = {&d, g, shift ? &pl : NULL, col, nb, es, x0->dtype, sc_data(x), sc_data(y),
-                  sc_data(w), b ? sc_data(b) : NULL, wt, L, CK, 0, wpk, ident};
+                  sc_data(w), b ? sc_data(b) : NULL, wt, L, CK, 0, wpk, ident, xsn};
     sc_parallel_for(nt, d.N, conv_forward_part, &j);
     if (wpk) sc_aligned_free(wpk, pb);
     sc_aligned_free(col, nb * (size_t)nt);
@@ -1039,7 +1054,7 @@ static void conv_input_part(void *ctx, int64_t lo, int64_t hi, int tid) {
   int64_t H = d->H, W = d->W;
   char *cb = j->col + (size_t)tid * j->nb;
   for (int64_t n = lo; n < hi; n++) {
-    char *gn = j->in + (size_t)(n * d->O * j->L) * es;
+    char *gn = j->in + (size_t)(n * j->isn) * es;
     char *on = j->out + (size_t)(n * d->C * H * W) * es;
     if (j->pl) {
       shift_fill(j->pl, j->g, gn, cb, es);
@@ -1090,7 +1105,8 @@ sc_tensor *sc_conv2d_input(sc_tensor *g0, sc_tensor *w0, int64_t H, int64_t W,
   sc_conv_geom fg = {g->kh, g->kw, 1, 1, g->dh * (g->kh - 1) - g->ph,
                      g->dw * (g->kw - 1) - g->pw, g->dh, g->dw};
   size_t es = sc_dtype_size(g0->dtype);
-  sc_tensor *gc = sc_contiguous(g0), *w = gc ? sc_contiguous(w0) : NULL;
+  int64_t gsn;
+  sc_tensor *gc = sample_blocks(g0, &gsn), *w = gc ? sc_contiguous(w0) : NULL;
   sc_tensor *out = w ? (flip ? sc_empty(4, xs, g0->dtype) : sc_zeros(4, xs, g0->dtype)) : NULL;
   size_t nb = 0, fbytes = flip ? (size_t)(d.O * CK) * es : 0;
   int nt = per_sample_threads(d.N);
@@ -1107,10 +1123,10 @@ sc_tensor *sc_conv2d_input(sc_tensor *g0, sc_tensor *w0, int64_t H, int64_t W,
      kernel is read as it is) */
   if (out && flip && !ident) wf = taps_of(sc_data(w), d.C, d.O, kk, es, 1, shift);
   thin = thin && wf &&
-         sc_thin_conv3x3_f32(sc_data(gc), d.N, d.O, d.Ho, d.Wo, (const float *)wf, d.C, NULL,
+         sc_thin_conv3x3_f32(sc_data(gc), gsn, d.N, d.O, d.Ho, d.Wo, (const float *)wf, d.C, NULL,
                              sc_data(out)) == 0;
   wino = wino && wf &&
-         sc_wino_conv3x3_f32(sc_data(gc), d.N, d.O, d.Ho, d.Wo, (const float *)wf, d.C, NULL,
+         sc_wino_conv3x3_f32(sc_data(gc), gsn, d.N, d.O, d.Ho, d.Wo, (const float *)wf, d.C, NULL,
                              fg.ph, fg.pw, sc_data(out)) == 0;
   if (thin || wino) {
     /* done */
@@ -1130,7 +1146,7 @@ sc_tensor *sc_conv2d_input(sc_tensor *g0, sc_tensor *w0, int64_t H, int64_t W,
     float *wpk = shift ? packed_taps(wf, g0->dtype, d.C, d.O, kk, &pb) : NULL;
     conv_job j = {&d, flip ? &fg : g, shift ? &pl : NULL, col, nb, es, g0->dtype,
                   sc_data(gc), sc_data(out), sc_data(w), NULL, wf, L, flip ? d.O * kk : CK, flip,
-                  wpk, ident};
+                  wpk, ident, gsn};
     sc_parallel_for(nt, d.N, conv_input_part, &j);
     if (wpk) sc_aligned_free(wpk, pb);
     sc_aligned_free(col, nb * (size_t)nt);
@@ -1165,6 +1181,7 @@ typedef struct {
   int parts, group;
   int packed; /* each thread's buffer has room for sc_pack_cols_t's image */
   int ident;  /* identity_cols: x[n] is its own column matrix */
+  int64_t xsn, gsn; /* the sample strides of x and of the gradient, in elements */
 } wconv_job;
 
 /* chunks lo..hi of samples: each into its own partial (or into out when
@@ -1182,8 +1199,8 @@ static void conv_weight_part(void *ctx, int64_t lo, int64_t hi, int tid) {
       int64_t n0 = c * csz, cnt = d->N - n0 < csz ? d->N - n0 : csz, GL = cnt * L;
       char *gb = cb + (size_t)(j->G * CK * L) * es;
       for (int64_t k = 0; k < cnt; k++) {
-        char *xn = j->x + (size_t)((n0 + k) * d->C * d->H * d->W) * es;
-        char *gn = j->gc + (size_t)((n0 + k) * d->O * L) * es;
+        char *xn = j->x + (size_t)((n0 + k) * j->xsn) * es;
+        char *gn = j->gc + (size_t)((n0 + k) * j->gsn) * es;
         unfold_ld(j->g, xn, cb + (size_t)(k * L) * es, d->C, d->H, d->W, d->Ho, d->Wo, GL, j->dt, 0);
         for (int64_t o = 0; o < d->O; o++)
           memcpy(gb + (size_t)(o * GL + k * L) * es, gn + (size_t)(o * L) * es, (size_t)L * es);
@@ -1192,8 +1209,8 @@ static void conv_weight_part(void *ctx, int64_t lo, int64_t hi, int tid) {
       continue;
     }
     for (int64_t n = c * csz; n < d->N && n < (c + 1) * csz; n++) {
-      char *xn = j->x + (size_t)(n * d->C * d->H * d->W) * es;
-      char *gn = j->gc + (size_t)(n * d->O * L) * es;
+      char *xn = j->x + (size_t)(n * j->xsn) * es;
+      char *gn = j->gc + (size_t)(n * j->gsn) * es;
       double beta = n == c * csz && j->parts ? 0.0 : 1.0;
       if (pl) { /* g onto the grid (its extra columns stay zero) */
         char *gp = cb + (size_t)(d->C * pl->S) * es;
@@ -1230,7 +1247,7 @@ static void conv_weight_part(void *ctx, int64_t lo, int64_t hi, int tid) {
    images (see sc_conv2d_weight), added into out (zeros): 0 when done, -1
    out of memory. */
 static int weight_products(const conv_dims *d, const sc_conv_geom *g, sc_dtype dt, sc_tensor *x,
-                           sc_tensor *gc, sc_tensor *out) {
+                           int64_t xsn, sc_tensor *gc, int64_t gsn, sc_tensor *out) {
   int64_t L = d->Ho * d->Wo, CK = d->C * g->kh * g->kw;
   /* The sum over samples runs in sc_conv_chunk's chunks; threads take
      whole chunks, so the bits do not depend on the thread count. */
@@ -1268,7 +1285,8 @@ static int weight_products(const conv_dims *d, const sc_conv_geom *g, sc_dtype d
   }
   if (col) {
     wconv_job j = {d, g, shift ? &pl : NULL, col, part, nb, es, dt, sc_data(x),
-                   sc_data(gc), sc_data(out), L, CK, csz, wsz, G, parts, group, packed, ident};
+                   sc_data(gc), sc_data(out), L, CK, csz, wsz, G, parts, group, packed, ident,
+                   xsn, gsn};
     sc_parallel_for(nt, nch, conv_weight_part, &j);
     if (parts) { /* partials in chunk order; tap-major ones back to [O, C, kh, kw] */
       int64_t kk = shift ? g->kh * g->kw : 1, OC = wsz / kk;
@@ -1307,17 +1325,18 @@ sc_tensor *sc_conv2d_weight(sc_tensor *x0, sc_tensor *g0, const sc_conv_geom *g)
     return NULL;
   }
   int64_t ws[4] = {d.O, d.C, g->kh, g->kw};
-  sc_tensor *x = sc_contiguous(x0), *gc = x ? sc_contiguous(g0) : NULL;
+  int64_t xsn = 0, gsn = 0;
+  sc_tensor *x = sample_blocks(x0, &xsn), *gc = x ? sample_blocks(g0, &gsn) : NULL;
   sc_tensor *out = gc ? sc_zeros(4, ws, x0->dtype) : NULL;
   /* 3x3 at stride 1 in float32: with one channel on a side straight from
      the rows (thinconv.c), else in Winograd's domain (wino.c) */
   int ok = out && ((sc_thin_ok(x0->dtype, d.C, d.O, d.H, d.W, g) &&
-                    sc_thin_conv3x3_weight_f32(sc_data(x), sc_data(gc), d.N, d.C, d.H, d.W, d.O,
+                    sc_thin_conv3x3_weight_f32(sc_data(x), xsn, sc_data(gc), gsn, d.N, d.C, d.H, d.W, d.O,
                                                sc_data(out)) == 0) ||
                    (sc_wino_ok(x0->dtype, d.C, d.O, d.H, d.W, g) &&
-                    sc_wino_conv3x3_weight_f32(sc_data(x), sc_data(gc), d.N, d.C, d.H, d.W, d.O,
+                    sc_wino_conv3x3_weight_f32(sc_data(x), xsn, sc_data(gc), gsn, d.N, d.C, d.H, d.W, d.O,
                                                g->ph, g->pw, sc_data(out)) == 0) ||
-                   weight_products(&d, g, x0->dtype, x, gc, out) == 0);
+                   weight_products(&d, g, x0->dtype, x, xsn, gc, gsn, out) == 0);
   sc_release(x);
   sc_release(gc);
   if (!ok) {

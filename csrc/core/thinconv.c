@@ -92,6 +92,7 @@ static void masks_of(int64_t W, tap_masks mk) {
 typedef struct {
   const float *x, *w, *b, *gy;
   float *y;
+  int64_t xsn, gsn; /* sample strides of x and gy, in floats */
   int64_t N, C, H, W, O, units;
   tap_masks mk;
 } thin_job;
@@ -190,7 +191,7 @@ static V4 void forward_part(void *ctx, int64_t lo, int64_t hi, int tid) {
   const thin_job *J = ctx;
   int64_t HW = J->H * J->W, nv = (J->W + 15) / 16;
   for (int64_t n = lo; n < hi; n++) {
-    const float *x = J->x + n * J->C * HW;
+    const float *x = J->x + n * J->xsn;
     float *y = J->y + n * J->O * HW;
     if (J->C == 1) {
 #define C1(K) sample_c1(J, x, y, K)
@@ -240,7 +241,7 @@ static V4 void weight_part(void *ctx, int64_t lo, int64_t hi, int tid) {
     int64_t o = J->C == 1 ? u : 0, c = J->C == 1 ? 0 : u;
     double s[9] = {0};
     for (int64_t n = 0; n < J->N; n++) {
-      const float *x = J->x + (n * J->C + c) * HW, *g = J->gy + (n * J->O + o) * HW;
+      const float *x = J->x + n * J->xsn + c * HW, *g = J->gy + n * J->gsn + o * HW;
 #define WS(K) wsample(J, x, g, s, K)
       BY_NV(WS, nv)
 #undef WS
@@ -256,21 +257,21 @@ static int threads_for(int64_t units, int64_t macs) {
   return nt < 1 ? 1 : nt;
 }
 
-int sc_thin_conv3x3_f32(const float *x, int64_t N, int64_t C, int64_t H, int64_t W,
-                        const float *w, int64_t O, const float *bias, float *y) {
+int sc_thin_conv3x3_f32(const float *x, int64_t xsn, int64_t N, int64_t C, int64_t H,
+                        int64_t W, const float *w, int64_t O, const float *bias, float *y) {
   if (!(C == 1 || O == 1) || W > THIN_MAX_W || !sc_gemm_own_active()) return -1;
   if (N == 0) return 0;
-  thin_job J = {x, w, bias, NULL, y, N, C, H, W, O, N, {{0}}};
+  thin_job J = {x, w, bias, NULL, y, xsn, 0, N, C, H, W, O, N, {{0}}};
   masks_of(W, J.mk);
   sc_parallel_for(threads_for(N, N * C * O * H * W * 9), N, forward_part, &J);
   return 0;
 }
 
-int sc_thin_conv3x3_weight_f32(const float *x, const float *gy, int64_t N, int64_t C,
-                               int64_t H, int64_t W, int64_t O, float *dw) {
+int sc_thin_conv3x3_weight_f32(const float *x, int64_t xsn, const float *gy, int64_t gsn,
+                               int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, float *dw) {
   if (!(C == 1 || O == 1) || W > THIN_MAX_W || !sc_gemm_own_active()) return -1;
   int64_t units = C == 1 ? O : C;
-  thin_job J = {x, NULL, NULL, gy, dw, N, C, H, W, O, units, {{0}}};
+  thin_job J = {x, NULL, NULL, gy, dw, xsn, gsn, N, C, H, W, O, units, {{0}}};
   masks_of(W, J.mk);
   sc_parallel_for(threads_for(units, N * C * O * H * W * 9), units, weight_part, &J);
   return 0;
@@ -278,15 +279,15 @@ int sc_thin_conv3x3_weight_f32(const float *x, const float *gy, int64_t N, int64
 
 #else
 
-int sc_thin_conv3x3_f32(const float *x, int64_t N, int64_t C, int64_t H, int64_t W,
-                        const float *w, int64_t O, const float *bias, float *y) {
-  (void)x, (void)N, (void)C, (void)H, (void)W, (void)w, (void)O, (void)bias, (void)y;
+int sc_thin_conv3x3_f32(const float *x, int64_t xsn, int64_t N, int64_t C, int64_t H,
+                        int64_t W, const float *w, int64_t O, const float *bias, float *y) {
+  (void)xsn, (void)x, (void)N, (void)C, (void)H, (void)W, (void)w, (void)O, (void)bias, (void)y;
   return -1;
 }
 
-int sc_thin_conv3x3_weight_f32(const float *x, const float *gy, int64_t N, int64_t C,
-                               int64_t H, int64_t W, int64_t O, float *dw) {
-  (void)x, (void)gy, (void)N, (void)C, (void)H, (void)W, (void)O, (void)dw;
+int sc_thin_conv3x3_weight_f32(const float *x, int64_t xsn, const float *gy, int64_t gsn,
+                               int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, float *dw) {
+  (void)xsn, (void)gsn, (void)x, (void)gy, (void)N, (void)C, (void)H, (void)W, (void)O, (void)dw;
   return -1;
 }
 

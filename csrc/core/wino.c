@@ -77,6 +77,7 @@ typedef void (*wino_out_fn)(const float *m, int64_t xs, const wjob *J, int64_t t
 
 struct wjob {
   int64_t N, C, H, W, O, ph, pw, Ho, Wo, th, tw;
+  int64_t xsn; /* x's sample stride in floats (C H W when contiguous) */
   /* a unit of work: G whole samples (nb = 1), or R tile rows of one sample
      (one of its nb blocks); nt tiles at most, V's and M's row stride ldv */
   int64_t G, R, nb, nt, ldv;
@@ -723,7 +724,7 @@ static void wino_inputs(const wjob *J, const float *x, int64_t n0, int64_t cnt, 
   int64_t per = (ty1 - ty0) * J->tw, plane = J->H * J->W;
   for (int64_t s = 0; s < cnt; s++)
     for (int64_t c = 0; c < J->C; c++)
-      J->in(x + ((n0 + s) * J->C + c) * plane, J, ty0, ty1, V + c * J->ldv + s * per, J->vs);
+      J->in(x + (n0 + s) * J->xsn + c * plane, J, ty0, ty1, V + c * J->ldv + s * per, J->vs);
 }
 
 /* threads for n units: the pool's, at most n, at least 1 */
@@ -893,11 +894,11 @@ static int prep_threads(int64_t n, int64_t per) {
   return nt > n ? (int)n : nt < 1 ? 1 : nt;
 }
 
-int sc_wino_conv3x3_f32(const float *x, int64_t N, int64_t C, int64_t H, int64_t W,
-                        const float *w, int64_t O, const float *bias, int64_t ph, int64_t pw,
-                        float *y) {
+int sc_wino_conv3x3_f32(const float *x, int64_t xsn, int64_t N, int64_t C, int64_t H,
+                        int64_t W, const float *w, int64_t O, const float *bias, int64_t ph,
+                        int64_t pw, float *y) {
   if (N <= 0) return 0; /* an empty batch: nothing to write */
-  wjob J = {.x = x, .bias = bias, .y = y};
+  wjob J = {.x = x, .xsn = xsn, .bias = bias, .y = y};
   wino_geom(&J, N, C, H, W, O, ph, pw, 0);
   int64_t units = wino_units(&J);
   int nth = wino_threads(units);
@@ -941,6 +942,7 @@ int sc_wino_conv3x3_f32(const float *x, int64_t N, int64_t C, int64_t H, int64_t
 typedef struct {
   wjob J;
   const float *gy;
+  int64_t gsn; /* gy's sample stride in floats */
   float *part; /* nch partials of 16 x O x C (16 x C x O when ct) */
   int64_t csz;
   /* dU^T = V Z^T (wgrad_cost): each sum is the same chain of the same
@@ -986,7 +988,7 @@ static void wino_wgrad_part(void *ctx, int64_t lo, int64_t hi, int tid) {
       wino_inputs(J, J->x, n0, cnt, ty0, ty1, V);
       for (int64_t s = 0; s < cnt; s++)
         for (int64_t o = 0; o < J->O; o++)
-          J->grad_in(K->gy + ((n0 + s) * J->O + o) * oplane, J, ty0, ty1,
+          J->grad_in(K->gy + (n0 + s) * K->gsn + o * oplane, J, ty0, ty1,
                      Z + o * J->ldv + s * per, J->ms);
       for (int xi = 0; xi < J->np; xi++) {
         if (K->ct)
@@ -1051,16 +1053,17 @@ static void dw_part(void *ctx, int64_t lo, int64_t hi, int tid) {
   }
 }
 
-int sc_wino_conv3x3_weight_f32(const float *x, const float *gy, int64_t N, int64_t C,
-                               int64_t H, int64_t W, int64_t O, int64_t ph, int64_t pw,
-                               float *dw) {
+int sc_wino_conv3x3_weight_f32(const float *x, int64_t xsn, const float *gy, int64_t gsn,
+                               int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
+                               int64_t ph, int64_t pw, float *dw) {
   if (N <= 0) { /* no samples: the gradient is zero */
     memset(dw, 0, (size_t)(O * C * 9) * sizeof(float));
     return 0;
   }
-  wgjob K = {.gy = gy};
+  wgjob K = {.gy = gy, .gsn = gsn};
   wjob *J = &K.J;
   J->x = x;
+  J->xsn = xsn;
   K.csz = sc_conv_chunk(N);
   K.ct = ct_mode < 0 ? wgrad_cost(C, O) < wgrad_cost(O, C) : ct_mode;
   wino_geom(J, N, C, H, W, O, ph, pw, K.csz);
@@ -1096,18 +1099,18 @@ int sc_wino_tile(int mode) {
   return 0;
 }
 
-int sc_wino_conv3x3_f32(const float *x, int64_t N, int64_t C, int64_t H, int64_t W,
-                        const float *w, int64_t O, const float *bias, int64_t ph, int64_t pw,
-                        float *y) {
-  (void)x, (void)N, (void)C, (void)H, (void)W, (void)w, (void)O, (void)bias, (void)ph;
+int sc_wino_conv3x3_f32(const float *x, int64_t xsn, int64_t N, int64_t C, int64_t H,
+                        int64_t W, const float *w, int64_t O, const float *bias, int64_t ph,
+                        int64_t pw, float *y) {
+  (void)xsn, (void)x, (void)N, (void)C, (void)H, (void)W, (void)w, (void)O, (void)bias, (void)ph;
   (void)pw, (void)y;
   return -1;
 }
 
-int sc_wino_conv3x3_weight_f32(const float *x, const float *gy, int64_t N, int64_t C,
-                               int64_t H, int64_t W, int64_t O, int64_t ph, int64_t pw,
-                               float *dw) {
-  (void)x, (void)gy, (void)N, (void)C, (void)H, (void)W, (void)O, (void)ph, (void)pw, (void)dw;
+int sc_wino_conv3x3_weight_f32(const float *x, int64_t xsn, const float *gy, int64_t gsn,
+                               int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
+                               int64_t ph, int64_t pw, float *dw) {
+  (void)xsn, (void)gsn, (void)x, (void)gy, (void)N, (void)C, (void)H, (void)W, (void)O, (void)ph, (void)pw, (void)dw;
   return -1;
 }
 
