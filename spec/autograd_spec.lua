@@ -344,3 +344,37 @@ describe("long graphs", function()
     end
   end)
 end)
+
+-- Without a graph, a gradient sum goes into one of its two terms when that
+-- term is the backward's own buffer (csrc/core/autograd.c's acc_add); a
+-- term that is also another tensor's view, or held by the caller, must
+-- stay as it was.
+describe("gradient sums in place", function()
+  it("add every branch once: views, pass-throughs and products", function()
+    local x = sc.randn(50, 40, { dtype = "float64", generator = sc.Generator(2) }):requires_grad(true)
+    local z = x * 3
+    -- d/dx: 3 (z) + 3 (a view of z) + 1 (x) + 1 (a double transpose) + 2x (x * x)
+    local loss = (z + z:view(2000):view(50, 40) + x + x:t():t() + x * x):sum()
+    local g = sc.grad(loss, { x })[1]
+    local want = x:detach() * 2 + 8
+    assert.is_true((g - want):abs():max():item() < 1e-12)
+  end)
+
+  it("leave gradients the caller holds untouched", function()
+    local x = sc.randn(64, 33, { generator = sc.Generator(3) }):requires_grad(true)
+    local y = (x * x):sum() + (x * 2):sum()
+    local g1 = sc.grad(y, { x }, { retain_graph = true })[1]
+    local keep = g1:clone()
+    local g2 = sc.grad(y, { x })[1]
+    assert.are.equal(0, (g1 - keep):abs():max():item())
+    assert.are.equal(0, (g2 - keep):abs():max():item())
+    -- backward into .grad twice: the second sum adds to the first
+    local w = sc.randn(20, { generator = sc.Generator(4) }):requires_grad(true)
+    local f = function() return ((w * w) + w):sum() end
+    f():backward()
+    local first = w.grad:clone()
+    f():backward()
+    assert.is_true((first - (w:detach() * 2 + 1)):abs():max():item() < 1e-6)
+    assert.is_true((w.grad - first * 2):abs():max():item() < 1e-6)
+  end)
+end)

@@ -310,10 +310,32 @@ static int collect(const run_ctx *c, int nroot, sc_node **roots, uint64_t epoch,
 }
 
 /* acc <- acc + g (both owned; g is consumed). */
-static int acc_add(sc_tensor **acc, sc_tensor *g) {
+/* Whether t is nobody's but the caller's: one reference, its storage's
+   only view, dense, outside any graph.  A gradient sum may then go into it. */
+static int own_buffer(const sc_tensor *t) {
+  return t->refcount == 1 && t->storage->refcount == 1 && !t->requires_grad && !t->grad_fn &&
+         sc_dense(t);
+}
+
+/* *acc += g.  Without a graph (create 0) the sum goes into whichever of the
+   two is the caller's own buffer when there is one (the same bits: an add
+   commutes), sparing a fresh tensor and its first-touch page faults. */
+static int acc_add(sc_tensor **acc, sc_tensor *g, int create) {
   if (!*acc) {
     *acc = g;
     return 0;
+  }
+  if (!create && (*acc)->dtype == g->dtype && sc_same_shape(*acc, g) && sc_dense(g) &&
+      sc_dense(*acc) && (*acc)->storage != g->storage) {
+    if (own_buffer(*acc) && sc_accumulate_(*acc, g) == 0) {
+      sc_release(g);
+      return 0;
+    }
+    if (own_buffer(g) && sc_accumulate_(g, *acc) == 0) {
+      sc_release(*acc);
+      *acc = g;
+      return 0;
+    }
   }
   sc_tensor *s = sc_binary(SC_ADD, *acc, g);
   sc_release(g);
@@ -330,7 +352,7 @@ static int deliver_leaf(run_ctx *c, sc_tensor *leaf, sc_tensor *g) {
       sc_release(g);
       return 0;
     }
-    return acc_add(&c->res[j], g);
+    return acc_add(&c->res[j], g, c->create);
   }
   if (!leaf->grad) {
     /* own the buffer: a grad may be updated in place later */
@@ -348,7 +370,7 @@ static int deliver_leaf(run_ctx *c, sc_tensor *leaf, sc_tensor *g) {
     sc_release(g);
     return rc;
   }
-  return acc_add(&leaf->grad, g);
+  return acc_add(&leaf->grad, g, c->create);
 }
 
 static int check_grad(const sc_node *n, int i, const sc_tensor *g) {
@@ -366,7 +388,7 @@ static int run_node(run_ctx *c, sc_node *n, uint64_t epoch, int retain) {
   sc_tensor *g = n->acc;
   n->acc = NULL;
   int j = c->accumulate ? -1 : target_index(c, NULL, n);
-  if (j >= 0 && acc_add(&c->res[j], sc_retain(g))) {
+  if (j >= 0 && acc_add(&c->res[j], sc_retain(g), c->create)) {
     sc_release(g);
     return -1;
   }
@@ -409,7 +431,7 @@ static int run_node(run_ctx *c, sc_node *n, uint64_t epoch, int retain) {
       continue;
     }
     sc_edge *e = &n->edges[i];
-    rc = e->node ? acc_add(&e->node->acc, gin[i]) : deliver_leaf(c, e->leaf, gin[i]);
+    rc = e->node ? acc_add(&e->node->acc, gin[i], c->create) : deliver_leaf(c, e->leaf, gin[i]);
   }
   if (rc == 0 && !retain && any) {
     node_drop_saved(n);
@@ -485,7 +507,7 @@ static int run(int nout, sc_tensor **outs, sc_tensor **gouts, run_ctx *c,
       if (!(g = d)) { rc = -1; break; }
     }
     if (roots[k])
-      rc = acc_add(&roots[k]->acc, g);
+      rc = acc_add(&roots[k]->acc, g, create);
     else
       rc = deliver_leaf(c, outs[k], g);
   }
@@ -495,7 +517,7 @@ static int run(int nout, sc_tensor **outs, sc_tensor **gouts, run_ctx *c,
     if (!n->needed) {
       /* a target node still wants its gradient even if nothing is past it */
       int j = c->accumulate ? -1 : target_index(c, NULL, n);
-      if (j >= 0) rc = acc_add(&c->res[j], sc_retain(n->acc));
+      if (j >= 0) rc = acc_add(&c->res[j], sc_retain(n->acc), create);
       sc_release(n->acc);
       n->acc = NULL;
       continue;
