@@ -309,7 +309,6 @@ static int collect(const run_ctx *c, int nroot, sc_node **roots, uint64_t epoch,
   return rc;
 }
 
-/* acc <- acc + g (both owned; g is consumed). */
 /* Whether t is nobody's but the caller's: one reference, its storage's
    only view, dense, outside any graph.  A gradient sum may then go into it. */
 static int own_buffer(const sc_tensor *t) {
@@ -317,8 +316,9 @@ static int own_buffer(const sc_tensor *t) {
          sc_dense(t);
 }
 
-/* *acc += g.  Without a graph (create 0) the sum goes into whichever of the
-   two is the caller's own buffer when there is one (the same bits: an add
+/* acc <- acc + g (both owned; g is consumed).  Without a graph (create 0)
+   the sum goes into whichever of the two is the caller's own buffer when
+   there is one (sc_add_scaled_ with alpha 1: the same bits, an add
    commutes), sparing a fresh tensor and its first-touch page faults. */
 static int acc_add(sc_tensor **acc, sc_tensor *g, int create) {
   if (!*acc) {
@@ -327,11 +327,11 @@ static int acc_add(sc_tensor **acc, sc_tensor *g, int create) {
   }
   if (!create && (*acc)->dtype == g->dtype && sc_same_shape(*acc, g) && sc_dense(g) &&
       sc_dense(*acc) && (*acc)->storage != g->storage) {
-    if (own_buffer(*acc) && sc_accumulate_(*acc, g) == 0) {
+    if (own_buffer(*acc) && sc_add_scaled_(*acc, g, 1.0) == 0) {
       sc_release(g);
       return 0;
     }
-    if (own_buffer(g) && sc_accumulate_(g, *acc) == 0) {
+    if (own_buffer(g) && sc_add_scaled_(g, *acc, 1.0) == 0) {
       sc_release(*acc);
       *acc = g;
       return 0;

@@ -15,6 +15,7 @@
 #include <cblas.h>
 #include "pool.h"
 #include "thinconv.h"
+#include "vmath.h"
 #include "wino.h"
 #include <string.h>
 
@@ -173,18 +174,12 @@ PHASE_PLANE(double)
    column row back by a one-vector permute and sums an image row's taps in
    tap order from zero before adding them to the row: the same sums, in the
    same order, as phase_float's.  Returns 0 where it does not apply. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(SC_NO_DISPATCH)
-#define SC_S2V 1
+#ifdef SC_HAVE_V4
 #include <immintrin.h>
 #include "gemm512.h"
 
-static inline float *s2_at(float *p, int64_t off) {
-  return (float *)((uintptr_t)p + (uintptr_t)(off * (int64_t)sizeof(float)));
-}
-
-static __attribute__((target("arch=x86-64-v4"))) void s2_plane(float *img, float *col,
-                                                               int64_t H, int64_t W, int64_t Ho,
-                                                               int64_t Wo, int64_t ld, int back) {
+static SC_V4 void s2_plane(float *img, float *col, int64_t H, int64_t W, int64_t Ho, int64_t Wo,
+                           int64_t ld, int back) {
   __mmask16 ml = (__mmask16)(W >= 16 ? 0xFFFFu : (1u << W) - 1u);
   __mmask16 mh = (__mmask16)(W <= 16 ? 0u : (1u << (W - 16)) - 1u);
   __mmask16 mo = (__mmask16)((1u << Wo) - 1u);
@@ -197,11 +192,12 @@ static __attribute__((target("arch=x86-64-v4"))) void s2_plane(float *img, float
         int64_t ih = 2 * oh + ki - 1;
         float *r = col + ki * 3 * ld + oh * Wo;
         if (ih < 0 || ih >= H) {
-          for (int64_t kj = 0; kj < 3; kj++) _mm512_mask_storeu_ps(r + kj * ld, mo, _mm512_setzero_ps());
+          for (int64_t kj = 0; kj < 3; kj++)
+            _mm512_mask_storeu_ps(r + kj * ld, mo, _mm512_setzero_ps());
           continue;
         }
         float *src = img + ih * W;
-        __m512 a = _mm512_maskz_loadu_ps(ml, src), b = _mm512_maskz_loadu_ps(mh, s2_at(src, 16));
+        __m512 a = _mm512_maskz_loadu_ps(ml, src), b = _mm512_maskz_loadu_ps(mh, sc_fat(src, 16));
         _mm512_mask_storeu_ps(r, mo, _mm512_maskz_permutex2var_ps((__mmask16)0xFFFE, a, im, b));
         _mm512_mask_storeu_ps(r + ld, mo, _mm512_permutex2var_ps(a, ie, b));
         _mm512_mask_storeu_ps(r + 2 * ld, mo, _mm512_permutex2var_ps(a, io, b));
@@ -235,14 +231,15 @@ static __attribute__((target("arch=x86-64-v4"))) void s2_plane(float *img, float
     }
     float *dst = img + ih * W;
     _mm512_mask_storeu_ps(dst, ml, _mm512_add_ps(_mm512_maskz_loadu_ps(ml, dst), lo));
-    if (mh) _mm512_mask_storeu_ps(dst + 16, mh, _mm512_add_ps(_mm512_maskz_loadu_ps(mh, dst + 16), hi));
+    if (mh)
+      _mm512_mask_storeu_ps(dst + 16, mh, _mm512_add_ps(_mm512_maskz_loadu_ps(mh, dst + 16), hi));
   }
 }
 #endif
 
 static int s2_float(const sc_conv_geom *g, float *img, float *col, int64_t H, int64_t W,
                     int64_t Ho, int64_t Wo, int64_t ld, int back) {
-#ifdef SC_S2V
+#ifdef SC_HAVE_V4
   if (g->sh == 2 && g->sw == 2 && g->kh == 3 && g->kw == 3 && g->ph == 1 && g->pw == 1 &&
       g->dh == 1 && g->dw == 1 && W <= 32 && Ho == (H - 1) / 2 + 1 && Wo == (W - 1) / 2 + 1 &&
       sc_gemm_own_active()) {
@@ -1009,7 +1006,8 @@ sc_tensor *sc_conv2d_fused(sc_tensor *x0, sc_tensor *w0, sc_tensor *b0,
                                  b ? sc_data(b) : NULL, g->ph, g->pw, sc_data(y)) == 0;
   shift_plan pl;
   int ident = identity_cols(g);
-  int shift = !thin && !wino && !ident && d.C >= SHIFT_MIN_C && shift_plan_of(&pl, g, d.C, d.H, d.W);
+  int shift = !thin && !wino && !ident && d.C >= SHIFT_MIN_C &&
+              shift_plan_of(&pl, g, d.C, d.H, d.W);
   char *wt = y && shift ? taps_of(sc_data(w), d.O, d.C, pl.kk, es, 0, 1) : NULL;
   char *col = !y || thin || wino || (shift && !wt) ? NULL
               : shift ? shift_buffers(&pl, d.O, x0->dtype, nt, &nb)
@@ -1113,8 +1111,8 @@ sc_tensor *sc_conv2d_input(sc_tensor *g0, sc_tensor *w0, int64_t H, int64_t W,
   char *col = NULL, *wf = NULL;
   shift_plan pl; /* with enough channels in g: shifted products, no columns */
   int ident = identity_cols(g);
-  /* 3x3 in float32: Winograd (wino.c) on g and that kernel */
-  /* or, with one channel on a side, straight from the rows (thinconv.c) */
+  /* 3x3 in float32: with one channel on a side straight from the rows
+     (thinconv.c), else Winograd (wino.c), on g and that kernel */
   int thin = flip && sc_thin_ok(g0->dtype, d.O, d.C, d.Ho, d.Wo, &fg);
   int wino = flip && !thin && sc_wino_ok(g0->dtype, d.O, d.C, d.Ho, d.Wo, &fg);
   int shift = flip && !thin && !wino && !ident && d.O >= SHIFT_MIN_C &&
@@ -1331,11 +1329,11 @@ sc_tensor *sc_conv2d_weight(sc_tensor *x0, sc_tensor *g0, const sc_conv_geom *g)
   /* 3x3 at stride 1 in float32: with one channel on a side straight from
      the rows (thinconv.c), else in Winograd's domain (wino.c) */
   int ok = out && ((sc_thin_ok(x0->dtype, d.C, d.O, d.H, d.W, g) &&
-                    sc_thin_conv3x3_weight_f32(sc_data(x), xsn, sc_data(gc), gsn, d.N, d.C, d.H, d.W, d.O,
-                                               sc_data(out)) == 0) ||
+                    sc_thin_conv3x3_weight_f32(sc_data(x), xsn, sc_data(gc), gsn, d.N, d.C, d.H,
+                                               d.W, d.O, sc_data(out)) == 0) ||
                    (sc_wino_ok(x0->dtype, d.C, d.O, d.H, d.W, g) &&
-                    sc_wino_conv3x3_weight_f32(sc_data(x), xsn, sc_data(gc), gsn, d.N, d.C, d.H, d.W, d.O,
-                                               g->ph, g->pw, sc_data(out)) == 0) ||
+                    sc_wino_conv3x3_weight_f32(sc_data(x), xsn, sc_data(gc), gsn, d.N, d.C, d.H,
+                                               d.W, d.O, g->ph, g->pw, sc_data(out)) == 0) ||
                    weight_products(&d, g, x0->dtype, x, xsn, gc, gsn, out) == 0);
   sc_release(x);
   sc_release(gc);

@@ -600,8 +600,9 @@ int sc_copy_(sc_tensor *dst, sc_tensor *src) {
   return inplace2("copy_", dst, src, f, NULL, 1);
 }
 
-/* dst += src for dense operands of one shape: each sum the a + b of
-   sc_binary's add, rounded alike (an add commutes bit for bit). */
+/* dst += src (sc_add_scaled_ with alpha 1): a plain add, no multiply a
+   clone could fuse, so each sum is sc_binary's a + b rounded alike (an add
+   commutes bit for bit), in every clone. */
 #define ACC_LOOP(T)                                                           \
   SC_DISPATCH static void acc_loop_##T(int64_t n, char **p, const int64_t *s, void *c) { \
     (void)c;                                                                  \
@@ -617,29 +618,11 @@ int sc_copy_(sc_tensor *dst, sc_tensor *src) {
 ACC_LOOP(float)
 ACC_LOOP(double)
 
-int sc_accumulate_(sc_tensor *dst, sc_tensor *src) {
-  if (dst->dtype != src->dtype || !sc_same_shape(dst, src) || !sc_dense(dst) || !sc_dense(src) ||
-      dst->storage == src->storage) {
-    sc_set_error("accumulate_: operands must be dense, of one shape and dtype, and apart");
-    return -1;
-  }
-  sc_tensor *ops[2] = {dst, src};
-  sc_loop_fn loop = dst->dtype == SC_FLOAT64 ? acc_loop_double : acc_loop_float;
-  if (sc_serial(dst->numel)) {
-    int64_t es = (int64_t)sc_dtype_size(dst->dtype);
-    char *ptr[2] = {sc_data(dst), sc_data(src)};
-    int64_t st[2] = {es, es};
-    loop(dst->numel, ptr, st, NULL);
-  } else {
-    sc_foreach(2, ops, loop, NULL);
-  }
-  sc_bump(dst);
-  return 0;
-}
-
 int sc_add_scaled_(sc_tensor *dst, sc_tensor *src, double alpha) {
-  return inplace2("add_", dst, src,
-                  dst->dtype == SC_FLOAT64 ? axpy_loop_d : axpy_loop_f, &alpha, 0);
+  int dbl = dst->dtype == SC_FLOAT64;
+  if (alpha == 1.0)
+    return inplace2("add_", dst, src, dbl ? acc_loop_double : acc_loop_float, NULL, 0);
+  return inplace2("add_", dst, src, dbl ? axpy_loop_d : axpy_loop_f, &alpha, 0);
 }
 
 static void scale_loop_f(int64_t n, char **p, const int64_t *s, void *c) {

@@ -37,6 +37,16 @@ static inline size_t sc_thread_stride(size_t bytes, int nt) {
   return nt > 1 && bytes ? ((bytes + 4095) & ~(size_t)4095) + SC_THREAD_GAP : bytes;
 }
 
+/* Threads for n units of work: the pool's, at most n, at least 1, and one
+   when the call's whole work (in the caller's measure) is below grain, so
+   a small call does not wake a thread. */
+int sc_get_num_threads(void);
+static inline int sc_threads_for(int64_t n, int64_t work, int64_t grain) {
+  int nt = work < grain ? 1 : sc_get_num_threads();
+  if (nt > n) nt = (int)n;
+  return nt < 1 ? 1 : nt;
+}
+
 /* Whether the calling thread is inside a parallel call. */
 int sc_in_parallel(void);
 

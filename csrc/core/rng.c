@@ -94,7 +94,9 @@ static inline void values2(dist_kind k, const uint32_t w[4], double a, double b,
    (the interval's two ends round to the same bits), so it is exactly the
    float values2 would give; the rest (about one in 10^5) are redone by
    values2.  float32 randn keeps its bits and runs about ten times faster. */
-#define BM_TOL 0x1p-44 /* relative to r: the lanes' error is below 2^-50 r (measured: r to 2^-51.7 relative, cos and sin to 2^-53) */
+/* relative to r: the lanes' error is below 2^-50 r (measured: r to 2^-51.7
+   relative, cos and sin to 2^-53 absolute) */
+#define BM_TOL 0x1p-44
 
 static int bm_lanes_on = 1;
 

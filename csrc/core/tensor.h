@@ -137,9 +137,6 @@ sc_tensor *sc_index_add(sc_tensor *t, int ndim, const int64_t *shape, int d,
 int sc_copy_(sc_tensor *dst, sc_tensor *src); /* broadcasts src */
 int sc_fill_(sc_tensor *t, double v);
 int sc_add_scaled_(sc_tensor *dst, sc_tensor *src, double alpha);
-/* dst += src, both dense, of one shape and dtype, not sharing storage: the
-   same sums as sc_binary(SC_ADD), in place (autograd's accumulation). */
-int sc_accumulate_(sc_tensor *dst, sc_tensor *src);
 int sc_mul_scalar_(sc_tensor *t, double v);
 
 /* ---- elementwise -------------------------------------------------------- */

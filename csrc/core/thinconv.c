@@ -32,14 +32,15 @@
 #include "gemm512.h"
 #include "pool.h"
 #include "tensor.h"
+#include "vmath.h"
 
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(SC_NO_DISPATCH)
+#ifdef SC_HAVE_V4
 #define SC_THIN 1
 #include <immintrin.h>
-#define V4 __attribute__((target("arch=x86-64-v4")))
+#define V4 SC_V4
 #endif
 
 #define THIN_MAX_W 64 /* four 16-float vectors to a row */
@@ -67,12 +68,9 @@ int sc_thin_ok(sc_dtype dt, int64_t C, int64_t O, int64_t H, int64_t W, const sc
 
 #ifdef SC_THIN
 
-/* p + off floats as an address: a masked load reaches left of a row (its
-   padding, masked off), so the address is formed as an integer and no
-   pointer arithmetic leaves its object */
-static inline const float *at(const float *p, int64_t off) {
-  return (const float *)((uintptr_t)p + (uintptr_t)(off * (int64_t)sizeof(float)));
-}
+/* p + off floats as an address (vmath.h's sc_fat): a masked load reaches
+   left of a row, its padding masked off */
+#define at sc_fat
 
 /* mk[v][kj]: the lanes of vector v (pixels 16v .. 16v + 15) that exist and
    whose tap kj (column offset kj - 1) reads inside the row; mk[v][1] is
@@ -93,7 +91,7 @@ typedef struct {
   const float *x, *w, *b, *gy;
   float *y;
   int64_t xsn, gsn; /* sample strides of x and gy, in floats */
-  int64_t N, C, H, W, O, units;
+  int64_t N, C, H, W, O;
   tap_masks mk;
 } thin_job;
 
@@ -144,7 +142,8 @@ static inline V4 __attribute__((always_inline)) void sample_o1(const thin_job *J
       if (h0 + r >= H) break;
 #pragma GCC unroll 9
       for (int v = 0; v < NV; v++)
-        _mm512_mask_storeu_ps(y + (h0 + r) * W + 16 * v, J->mk[v][1], _mm512_add_ps(acc[r][v], bias));
+        _mm512_mask_storeu_ps(y + (h0 + r) * W + 16 * v, J->mk[v][1],
+                              _mm512_add_ps(acc[r][v], bias));
     }
   }
 }
@@ -154,22 +153,23 @@ static inline V4 __attribute__((always_inline)) void sample_c1(const thin_job *J
                                                                float *y, const int NV) {
   int64_t H = J->H, W = J->W, O = J->O;
   for (int64_t h = 0; h < H; h++)
-    #pragma GCC unroll 9
+#pragma GCC unroll 9
     for (int v = 0; v < NV; v++) {
       __m512 t[9];
-      #pragma GCC unroll 9
+#pragma GCC unroll 9
       for (int64_t ki = 0; ki < 3; ki++) {
         int64_t hr = h + ki - 1;
-        #pragma GCC unroll 9
+#pragma GCC unroll 9
         for (int kj = 0; kj < 3; kj++)
           t[ki * 3 + kj] = hr < 0 || hr >= H
                                ? _mm512_setzero_ps()
-                               : _mm512_maskz_loadu_ps(J->mk[v][kj], at(x + hr * W, 16 * v + kj - 1));
+                               : _mm512_maskz_loadu_ps(J->mk[v][kj],
+                                                       at(x + hr * W, 16 * v + kj - 1));
       }
       for (int64_t o = 0; o < O; o++) {
         const float *wo = J->w + o * 9;
         __m512 acc = _mm512_setzero_ps();
-        #pragma GCC unroll 9
+#pragma GCC unroll 9
         for (int k = 0; k < 9; k++) acc = _mm512_fmadd_ps(_mm512_set1_ps(wo[k]), t[k], acc);
         if (J->b) acc = _mm512_add_ps(acc, _mm512_set1_ps(J->b[o]));
         _mm512_mask_storeu_ps(y + (o * H + h) * W + 16 * v, J->mk[v][1], acc);
@@ -211,24 +211,24 @@ static inline V4 __attribute__((always_inline)) void wsample(const thin_job *J, 
                                                              const int NV) {
   int64_t H = J->H, W = J->W;
   __m512 acc[9];
-  #pragma GCC unroll 9
+#pragma GCC unroll 9
   for (int k = 0; k < 9; k++) acc[k] = _mm512_setzero_ps();
   for (int64_t h = 0; h < H; h++)
-    #pragma GCC unroll 9
+#pragma GCC unroll 9
     for (int v = 0; v < NV; v++) {
       __m512 gv = _mm512_maskz_loadu_ps(J->mk[v][1], g + h * W + 16 * v);
-      #pragma GCC unroll 9
+#pragma GCC unroll 9
       for (int64_t ki = 0; ki < 3; ki++) {
         int64_t hr = h + ki - 1;
         if (hr < 0 || hr >= H) continue;
         const float *xr = x + hr * W;
-        #pragma GCC unroll 9
+#pragma GCC unroll 9
         for (int kj = 0; kj < 3; kj++)
           acc[ki * 3 + kj] = _mm512_fmadd_ps(
               gv, _mm512_maskz_loadu_ps(J->mk[v][kj], at(xr, 16 * v + kj - 1)), acc[ki * 3 + kj]);
       }
     }
-  #pragma GCC unroll 9
+#pragma GCC unroll 9
   for (int k = 0; k < 9; k++) s[k] += (double)_mm512_reduce_add_ps(acc[k]);
 }
 
@@ -246,24 +246,18 @@ static V4 void weight_part(void *ctx, int64_t lo, int64_t hi, int tid) {
       BY_NV(WS, nv)
 #undef WS
     }
-    #pragma GCC unroll 9
+#pragma GCC unroll 9
     for (int k = 0; k < 9; k++) J->y[(o * J->C + c) * 9 + k] = (float)s[k];
   }
-}
-
-static int threads_for(int64_t units, int64_t macs) {
-  int nt = macs < THIN_PAR_MACS ? 1 : sc_get_num_threads();
-  if (nt > units) nt = (int)units;
-  return nt < 1 ? 1 : nt;
 }
 
 int sc_thin_conv3x3_f32(const float *x, int64_t xsn, int64_t N, int64_t C, int64_t H,
                         int64_t W, const float *w, int64_t O, const float *bias, float *y) {
   if (!(C == 1 || O == 1) || W > THIN_MAX_W || !sc_gemm_own_active()) return -1;
   if (N == 0) return 0;
-  thin_job J = {x, w, bias, NULL, y, xsn, 0, N, C, H, W, O, N, {{0}}};
+  thin_job J = {x, w, bias, NULL, y, xsn, 0, N, C, H, W, O, {{0}}};
   masks_of(W, J.mk);
-  sc_parallel_for(threads_for(N, N * C * O * H * W * 9), N, forward_part, &J);
+  sc_parallel_for(sc_threads_for(N, N * C * O * H * W * 9, THIN_PAR_MACS), N, forward_part, &J);
   return 0;
 }
 
@@ -271,9 +265,10 @@ int sc_thin_conv3x3_weight_f32(const float *x, int64_t xsn, const float *gy, int
                                int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, float *dw) {
   if (!(C == 1 || O == 1) || W > THIN_MAX_W || !sc_gemm_own_active()) return -1;
   int64_t units = C == 1 ? O : C;
-  thin_job J = {x, NULL, NULL, gy, dw, xsn, gsn, N, C, H, W, O, units, {{0}}};
+  thin_job J = {x, NULL, NULL, gy, dw, xsn, gsn, N, C, H, W, O, {{0}}};
   masks_of(W, J.mk);
-  sc_parallel_for(threads_for(units, N * C * O * H * W * 9), units, weight_part, &J);
+  sc_parallel_for(sc_threads_for(units, N * C * O * H * W * 9, THIN_PAR_MACS), units, weight_part,
+                  &J);
   return 0;
 }
 

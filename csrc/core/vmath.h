@@ -205,9 +205,21 @@ static inline float sc_vtanhf(float x) {
    (the sampler fingerprints still match bit for bit). */
 #define SC_DISPATCH __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #define SC_HAVE_V4 1
+/* a hand-written AVX-512 kernel's target (run only where sc_cpu_avx512) */
+#define SC_V4 __attribute__((target("arch=x86-64-v4")))
 #else
 #define SC_DISPATCH
 #endif
+
+/* p + off floats as an address, for masked loads and stores that reach
+   before a row or plane (its padding, masked off) or past it: the address
+   is formed as an integer, so no pointer arithmetic leaves its object. */
+static inline const float *sc_fat(const float *p, int64_t off) {
+  return (const float *)((uintptr_t)p + (uintptr_t)(off * (int64_t)sizeof(float)));
+}
+static inline float *sc_fat_w(float *p, int64_t off) {
+  return (float *)((uintptr_t)p + (uintptr_t)(off * (int64_t)sizeof(float)));
+}
 
 /* Whether the CPU has the AVX-512 of x86-64-v4 (F, BW, DQ, VL): the test
    behind the hand-written AVX-512 kernels (gemm512.c, smallgemm.c). */

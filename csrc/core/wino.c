@@ -34,6 +34,7 @@
 #include "internal.h"
 #include "pool.h"
 #include "tensor.h"
+#include "vmath.h"
 #include "wino.h"
 
 #include <string.h>
@@ -41,7 +42,7 @@
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(SC_NO_DISPATCH)
 #define SC_WINO 1
 #include <immintrin.h>
-#define V4 __attribute__((target("arch=x86-64-v4")))
+#define V4 SC_V4
 #endif
 
 /* fewer channels than this and the transforms cost more than they save */
@@ -111,15 +112,10 @@ static inline __mmask16 cols_mask(int64_t s, int64_t W) {
   return (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
 }
 
-/* p + off floats as an address: masked loads and prefetches reach before
-   a plane (its padding, masked off) or past it, so the address is formed
-   as an integer and no pointer arithmetic leaves its object. */
-static inline const float *at(const float *p, int64_t off) {
-  return (const float *)((uintptr_t)p + (uintptr_t)(off * (int64_t)sizeof(float)));
-}
-static inline float *at_w(float *p, int64_t off) {
-  return (float *)((uintptr_t)p + (uintptr_t)(off * (int64_t)sizeof(float)));
-}
+/* at(p, off), at_w(p, off): p + off floats as an address (vmath.h's
+   sc_fat): masked loads and prefetches reach before a plane or past it */
+#define at sc_fat
+#define at_w sc_fat_w
 
 /* Rows r .. r + n - 1 of a plane W wide, `bytes` of each from column c,
    asked into L1 ahead of their loads (the masked loads that read them
@@ -657,13 +653,17 @@ static int64_t wino_group(int64_t g, int64_t per, int64_t N) {
    put 36 on one thread and 28 on the other.  A smaller group (down to g/2)
    is taken where it cuts the busiest thread's samples by more than 5%: 4
    there (32 each).  The bits do not depend on the units (wino_group). */
+/* the samples of the busiest of nth threads when N go k to a unit */
+static int64_t busiest(int64_t N, int64_t k, int nth) {
+  return ((N + k - 1) / k + nth - 1) / nth * k;
+}
+
 static int64_t wino_balance(int64_t g, int64_t N, int nth) {
   if (nth < 2) return g;
-  int64_t best = g, load = ((N + g - 1) / g + nth - 1) / nth * g;
+  int64_t best = g, least = busiest(N, g, nth), bound = least * 95;
   for (int64_t k = g - 1; 2 * k >= g && k >= 1; k--) {
-    int64_t l = ((N + k - 1) / k + nth - 1) / nth * k;
-    if (l * 100 < load * 95 && (best == g || l < ((N + best - 1) / best + nth - 1) / nth * best))
-      best = k;
+    int64_t l = busiest(N, k, nth);
+    if (l * 100 < bound && l < least) best = k, least = l;
   }
   return best;
 }
@@ -773,16 +773,13 @@ static const double G4[6][3] = {{1.0 / 4, 0, 0},
                                 {1.0 / 24, -1.0 / 12, 1.0 / 6},
                                 {0, 0, 1}};
 
-/* U [np][O][C] from g [O][C][3][3], by kernel_u16: 16 input channels at
-   a time into tmp, then each position's 16 as one run (np positions O x C
-   floats apart, often a multiple of 4 KB, one cache set, stored one float
-   at a time would evict each other). */
 /* U = G k G^T of n <= 16 3x3 kernels k (9 floats each, end to end) into
-   r[xi][l] for kernel l, xi = 4i + j (np = 4(m + 2) positions), in float: down the rows F(2, 3)'s G (the halves are exact)
-   or F(4, 3)'s (k0/4, -(k0 + k1 + k2)/6, -(k0 - k1 + k2)/6,
-   (k0 + 2 k1 + 4 k2)/24, (k0 - 2 k1 + 4 k2)/24, k2), across F(2, 3)'s.
-   A kernel to a vector lane; the multiplications by 2 and 4 are exact,
-   so a fused multiply-add rounds them as the separate operations do. */
+   r[xi][l] for kernel l, xi = 4i + j (np = 4(m + 2) positions), in float:
+   down the rows F(2, 3)'s G (the halves are exact) or F(4, 3)'s (k0/4,
+   -(k0 + k1 + k2)/6, -(k0 - k1 + k2)/6, (k0 + 2 k1 + 4 k2)/24,
+   (k0 - 2 k1 + 4 k2)/24, k2), across F(2, 3)'s.  A kernel to a vector
+   lane; the multiplications by 2 and 4 are exact, so a fused multiply-add
+   rounds them as the separate operations do. */
 static V4 void kernel_u16(const float *k, int64_t n, int m, float r[24][16]) {
   float a[9][16], t[6][3][16];
   for (int e = 0; e < 9; e++)
@@ -814,6 +811,10 @@ static V4 void kernel_u16(const float *k, int64_t n, int m, float r[24][16]) {
     }
 }
 
+/* U [np][O][C] from g [O][C][3][3] for output channels o0 .. o1 - 1, by
+   kernel_u16: 16 input channels at a time into tmp, then each position's
+   16 as one run (np positions O x C floats apart, often a multiple of 4 KB,
+   one cache set, stored one float at a time would evict each other). */
 static void wino_weights(const float *g, int64_t O, int64_t C, int m, float *u, int64_t o0,
                          int64_t o1) {
   int np = 4 * (m + 2);
@@ -888,12 +889,6 @@ static void uprep_pack(void *ctx, int64_t lo, int64_t hi, int tid) {
     (void)sc_pack_a_all(0, P->u + xi * P->O * P->C, P->C, P->O, P->C, P->upk + xi * P->apad * P->C);
 }
 
-/* threads for n items of about `per` floats of work each */
-static int prep_threads(int64_t n, int64_t per) {
-  int nt = n * per < SC_PAR_GRAIN ? 1 : sc_get_num_threads();
-  return nt > n ? (int)n : nt < 1 ? 1 : nt;
-}
-
 int sc_wino_conv3x3_f32(const float *x, int64_t xsn, int64_t N, int64_t C, int64_t H,
                         int64_t W, const float *w, int64_t O, const float *bias, int64_t ph,
                         int64_t pw, float *y) {
@@ -914,9 +909,9 @@ int sc_wino_conv3x3_f32(const float *x, int64_t xsn, int64_t N, int64_t C, int64
     return -1;
   }
   uprep P = {w, u, upk, O, C, J.apad, (int)J.m};
-  sc_parallel_for(prep_threads(O, J.np * C), O, uprep_weights, &P);
+  sc_parallel_for(sc_threads_for(O, O * J.np * C, SC_PAR_GRAIN), O, uprep_weights, &P);
   if (sc_gemm_own_active())
-    sc_parallel_for(prep_threads(J.np, O * C), J.np, uprep_pack, &P);
+    sc_parallel_for(sc_threads_for(J.np, J.np * O * C, SC_PAR_GRAIN), J.np, uprep_pack, &P);
   else { /* the products pack U themselves then */
     sc_aligned_free(upk, pkbytes);
     upk = NULL;
@@ -1079,10 +1074,12 @@ int sc_wino_conv3x3_weight_f32(const float *x, int64_t xsn, const float *gy, int
   }
   sc_parallel_for(nth, nch, wino_wgrad_part, &K);
   sc_aligned_free(J->scratch, J->sstride * (size_t)nth);
-  int64_t nblk = (OC + 15) / 16, nsum = (J->np * OC + DW_SUM_BLOCK - 1) / DW_SUM_BLOCK;
-  dwjob D = {K.part, dw, nch, J->np, OC, C, O, K.ct, (int)J->m};
-  if (nch > 1) sc_parallel_for(prep_threads(nsum, DW_SUM_BLOCK * nch), nsum, sum_part, &D);
-  sc_parallel_for(prep_threads(nblk, 16 * J->np * 8), nblk, dw_part, &D);
+  int64_t np = J->np, nblk = (OC + 15) / 16, nsum = (np * OC + DW_SUM_BLOCK - 1) / DW_SUM_BLOCK;
+  dwjob D = {K.part, dw, nch, np, OC, C, O, K.ct, (int)J->m};
+  if (nch > 1)
+    sc_parallel_for(sc_threads_for(nsum, np * OC * nch, SC_PAR_GRAIN), nsum, sum_part, &D);
+  /* kernel_dw weighs about 8 floats' streaming a value */
+  sc_parallel_for(sc_threads_for(nblk, np * OC * 8, SC_PAR_GRAIN), nblk, dw_part, &D);
   sc_aligned_free(K.part, pbytes);
   return 0;
 }
@@ -1110,7 +1107,8 @@ int sc_wino_conv3x3_f32(const float *x, int64_t xsn, int64_t N, int64_t C, int64
 int sc_wino_conv3x3_weight_f32(const float *x, int64_t xsn, const float *gy, int64_t gsn,
                                int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
                                int64_t ph, int64_t pw, float *dw) {
-  (void)xsn, (void)gsn, (void)x, (void)gy, (void)N, (void)C, (void)H, (void)W, (void)O, (void)ph, (void)pw, (void)dw;
+  (void)xsn, (void)gsn, (void)x, (void)gy, (void)N, (void)C, (void)H, (void)W, (void)O, (void)ph;
+  (void)pw, (void)dw;
   return -1;
 }
 
